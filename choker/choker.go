@@ -11,6 +11,19 @@
 // A Policy may keep state between calls (the current optimistic unchoke, the
 // time of the last rotation). It is not safe for concurrent use: one torrent
 // loop owns one Policy.
+//
+// The policies:
+//
+//   - TitForTat, the engine's default: BEP 3 as clients implement it.
+//   - BidDriven, the BitTorrent Speed auction: paid slots to the highest
+//     bids at a uniform clearing price, with free slots that rotate among
+//     everyone so legacy (non-paying) peers are still served.
+//   - PropShare, Levin et al.'s proportional share.
+//   - RoundRobin and AntiLeech, libtorrent's seed choking algorithms.
+//
+// Each selects its slots with a bounded top-k pass rather than a full sort,
+// and reuses its buffers: a rechoke costs O(peers × slots) time and no
+// allocation per peer (BenchmarkRechoke: under 1 ms at 10,000 peers).
 package choker
 
 import (
@@ -28,6 +41,8 @@ type PeerStat struct {
 	ID PeerID
 	// Interested reports whether the peer wants data from us.
 	Interested bool
+	// AmInterested reports whether we want data from the peer.
+	AmInterested bool
 	// Choked reports whether we currently choke the peer.
 	Choked bool
 	// DownRate is the rate at which we receive payload from the peer, in
@@ -46,6 +61,9 @@ type PeerStat struct {
 	LastBlockAt time.Time
 	// Seed reports whether the peer has every piece.
 	Seed bool
+	// Have is the number of bytes of the torrent the peer has, from its
+	// bitfield and haves.
+	Have int64
 
 	// The fields below are set only for peers that speak btt_speed.
 
@@ -67,7 +85,9 @@ type Snapshot struct {
 	// Seeding reports whether we have every piece (TitForTat then ranks
 	// peers by rate sent rather than rate received).
 	Seeding bool
-	// Peers are the connected peers, in any order.
+	// Size is the torrent's total size in bytes (0 if not yet known).
+	Size int64
+	// Peers are the connected peers, in any order. IDs are unique.
 	Peers []PeerStat
 }
 
@@ -105,6 +125,9 @@ type Outcome struct {
 	Price btt.Amount
 	// Reason says why, for logs and status pages.
 	Reason Reason
+	// Share is the peer's share of our upload in parts per million, for
+	// policies that split bandwidth (PropShare); zero otherwise.
+	Share uint32
 }
 
 // Decision is the output of one rechoke: one Outcome per peer of the
