@@ -1,0 +1,536 @@
+package piece
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// PeerID identifies a peer to the Picker; the engine uses the same numbers
+// as choker.PeerID.
+type PeerID uint64
+
+// Request is a block in flight to a peer.
+type Request struct {
+	Peer  PeerID
+	Block Block
+}
+
+// Received is the Picker's answer to an arrived block.
+type Received struct {
+	// Wanted is false for a block this peer was not asked for, or one
+	// already received: the caller drops the data.
+	Wanted bool
+	// PieceDone reports that every block of the piece is now in: hash it,
+	// then call Verified.
+	PieceDone bool
+	// Cancel lists the other peers that also have this block in flight
+	// (endgame): send them a cancel.
+	Cancel []Request
+}
+
+// PickerConfig configures a Picker. Zero fields take the defaults shown.
+type PickerConfig struct {
+	// Rand breaks ties between equally rare pieces. Nil means a fixed
+	// seed.
+	Rand *rand.Rand
+	// RequestTimeout is how long a request may be in flight before Expire
+	// makes its block requestable again (default 30 s).
+	RequestTimeout time.Duration
+	// EndgameDuplicates is the most peers a block is in flight to at once
+	// in endgame (default 2).
+	EndgameDuplicates int
+	// BanAfterBadPieces bans a peer once it has contributed to this many
+	// pieces that failed their hash (default 3).
+	BanAfterBadPieces int
+}
+
+// ErrPickerConfig reports a refused Picker configuration.
+var ErrPickerConfig = errors.New("piece: invalid picker configuration")
+
+type blockState uint8
+
+const (
+	blockPending blockState = iota
+	blockRequested
+	blockReceived
+)
+
+type inflight struct {
+	peer     PeerID
+	deadline time.Time
+}
+
+type partial struct {
+	index    int
+	state    []blockState
+	owners   [][]inflight // per block: peers it is in flight to
+	senders  []PeerID     // per block: who delivered it
+	received int
+	hashing  bool
+}
+
+type peerState struct {
+	has      Bitfield
+	wanted   int // pieces it has that we lack
+	inflight int
+	bad      int
+	banned   bool
+}
+
+// Picker decides which blocks to request from which peer. It is not safe
+// for concurrent use.
+type Picker struct {
+	cfg    PickerConfig
+	layout Layout
+	have   Bitfield
+	left   int64
+	avail  []int32
+	// Pieces not started, bucketed by availability: buckets[a] holds the
+	// pieces available from a peers; pos[i] is i's index in its bucket, or
+	// -1 if i is not in a bucket (have, partial, or hashing).
+	buckets     [][]int32
+	pos         []int32
+	partials    map[int]*partial
+	partialList []int // partial pieces in the order they started
+	unrequested int64 // blocks of missing pieces neither requested nor received
+	peers       map[PeerID]*peerState
+}
+
+// NewPicker returns a Picker for a torrent of layout l of which we already
+// have the pieces in have.
+func NewPicker(l Layout, have Bitfield, cfg PickerConfig) (*Picker, error) {
+	n := l.NumPieces()
+	if have.Len() != n {
+		return nil, fmt.Errorf("%w: have covers %d pieces, layout has %d", ErrPickerConfig, have.Len(), n)
+	}
+	if cfg.RequestTimeout < 0 || cfg.EndgameDuplicates < 0 || cfg.BanAfterBadPieces < 0 {
+		return nil, fmt.Errorf("%w: negative value", ErrPickerConfig)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(0x7069656365, 1))
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.EndgameDuplicates == 0 {
+		cfg.EndgameDuplicates = 2
+	}
+	if cfg.BanAfterBadPieces == 0 {
+		cfg.BanAfterBadPieces = 3
+	}
+	p := &Picker{
+		cfg:      cfg,
+		layout:   l,
+		have:     have.Clone(),
+		avail:    make([]int32, n),
+		buckets:  make([][]int32, 1),
+		pos:      make([]int32, n),
+		partials: make(map[int]*partial),
+		peers:    make(map[PeerID]*peerState),
+	}
+	for i := 0; i < n; i++ {
+		p.pos[i] = -1
+		if !p.have.Has(i) {
+			p.left += l.PieceSize(i)
+			p.unrequested += int64(l.NumBlocks(i))
+			p.bucketAdd(i)
+		}
+	}
+	return p, nil
+}
+
+func (p *Picker) bucketAdd(i int) {
+	a := int(p.avail[i])
+	for len(p.buckets) <= a {
+		p.buckets = append(p.buckets, nil)
+	}
+	p.pos[i] = int32(len(p.buckets[a]))
+	p.buckets[a] = append(p.buckets[a], int32(i))
+}
+
+func (p *Picker) bucketRemove(i int) {
+	at := p.pos[i]
+	if at < 0 {
+		return
+	}
+	b := p.buckets[p.avail[i]]
+	last := b[len(b)-1]
+	b[at] = last
+	p.pos[last] = at
+	p.buckets[p.avail[i]] = b[:len(b)-1]
+	p.pos[i] = -1
+}
+
+// setAvail changes piece i's availability by d, moving it between buckets.
+func (p *Picker) setAvail(i int, d int32) {
+	inBucket := p.pos[i] >= 0
+	if inBucket {
+		p.bucketRemove(i)
+	}
+	p.avail[i] += d
+	if inBucket {
+		p.bucketAdd(i)
+	}
+}
+
+// AddPeer records what a peer has (its bitfield; have-all is a full
+// bitfield). Calling it again for a known peer replaces what it had.
+func (p *Picker) AddPeer(id PeerID, has Bitfield) {
+	if has.Len() != p.layout.NumPieces() {
+		has = NewBitfield(p.layout.NumPieces())
+	}
+	ps := p.peers[id]
+	if ps == nil {
+		ps = &peerState{has: NewBitfield(p.layout.NumPieces())}
+		p.peers[id] = ps
+	}
+	ps.has.Each(func(i int) { p.setAvail(i, -1) })
+	ps.has = has.Clone()
+	if ps.inflight > 0 {
+		// A replaced bitfield may drop pieces we asked the peer for.
+		for _, i := range p.partialList {
+			if has.Has(i) {
+				continue
+			}
+			pc := p.partials[i]
+			for j := range pc.owners {
+				p.dropOwner(pc, j, id)
+			}
+		}
+	}
+	ps.wanted = 0
+	ps.has.Each(func(i int) {
+		p.setAvail(i, 1)
+		if !p.have.Has(i) {
+			ps.wanted++
+		}
+	})
+}
+
+// PeerHave records that a peer has piece i.
+func (p *Picker) PeerHave(id PeerID, i int) {
+	ps := p.peers[id]
+	if ps == nil {
+		p.AddPeer(id, NewBitfield(p.layout.NumPieces()))
+		ps = p.peers[id]
+	}
+	if i < 0 || i >= p.layout.NumPieces() || ps.has.Has(i) {
+		return
+	}
+	ps.has.Set(i)
+	p.setAvail(i, 1)
+	if !p.have.Has(i) {
+		ps.wanted++
+	}
+}
+
+// RemovePeer forgets a peer and returns the blocks that were in flight to
+// it; those nobody else is fetching are requestable again.
+func (p *Picker) RemovePeer(id PeerID) []Block {
+	ps := p.peers[id]
+	if ps == nil {
+		return nil
+	}
+	var out []Block
+	for _, i := range p.partialList {
+		pc := p.partials[i]
+		for j := range pc.owners {
+			if p.dropOwner(pc, j, id) {
+				out = append(out, p.layout.Block(i, j))
+			}
+		}
+	}
+	ps.has.Each(func(i int) { p.setAvail(i, -1) })
+	delete(p.peers, id)
+	return out
+}
+
+// dropOwner removes peer id from block j's owners, returning the block to
+// pending if nobody else has it in flight. It reports whether id owned it.
+func (p *Picker) dropOwner(pc *partial, j int, id PeerID) bool {
+	o := pc.owners[j]
+	for k := range o {
+		if o[k].peer != id {
+			continue
+		}
+		o[k] = o[len(o)-1]
+		pc.owners[j] = o[:len(o)-1]
+		if ps := p.peers[id]; ps != nil {
+			ps.inflight--
+		}
+		if len(pc.owners[j]) == 0 && pc.state[j] == blockRequested {
+			pc.state[j] = blockPending
+			p.unrequested++
+		}
+		return true
+	}
+	return false
+}
+
+// Interesting reports whether the peer has a piece we lack.
+func (p *Picker) Interesting(id PeerID) bool {
+	ps := p.peers[id]
+	return ps != nil && ps.wanted > 0
+}
+
+// Banned reports whether the peer was banned for sending bad pieces.
+func (p *Picker) Banned(id PeerID) bool {
+	ps := p.peers[id]
+	return ps != nil && ps.banned
+}
+
+// InFlight returns the number of requests in flight to the peer.
+func (p *Picker) InFlight(id PeerID) int {
+	if ps := p.peers[id]; ps != nil {
+		return ps.inflight
+	}
+	return 0
+}
+
+// Endgame reports whether every missing block is requested or received.
+func (p *Picker) Endgame() bool { return p.unrequested == 0 && p.left > 0 }
+
+// Pick appends to dst up to max new requests for the peer and marks them in
+// flight until now plus the request timeout: blocks of partial pieces first,
+// then of new pieces, rarest first with a random tie-break, and in endgame
+// duplicates of blocks in flight elsewhere.
+func (p *Picker) Pick(id PeerID, max int, now time.Time, dst []Block) []Block {
+	ps := p.peers[id]
+	if ps == nil || ps.banned || max <= 0 || ps.wanted == 0 {
+		return dst
+	}
+	deadline := now.Add(p.cfg.RequestTimeout)
+	n := 0
+	take := func(pc *partial) {
+		for j := range pc.state {
+			if n == max {
+				return
+			}
+			if pc.state[j] != blockPending {
+				continue
+			}
+			pc.state[j] = blockRequested
+			pc.owners[j] = append(pc.owners[j], inflight{id, deadline})
+			p.unrequested--
+			ps.inflight++
+			dst = append(dst, p.layout.Block(pc.index, j))
+			n++
+		}
+	}
+	// 1. Partial pieces, oldest first.
+	for _, i := range p.partialList {
+		if n == max {
+			return dst
+		}
+		pc := p.partials[i]
+		if !pc.hashing && ps.has.Has(i) {
+			take(pc)
+		}
+	}
+	// 2. New pieces, rarest first.
+	for a := 1; a < len(p.buckets) && n < max && p.unrequested > 0; a++ {
+		for len(p.buckets[a]) > 0 && n < max {
+			i := p.pickFromBucket(a, ps)
+			if i < 0 {
+				break
+			}
+			take(p.start(i))
+		}
+	}
+	// 3. Endgame: duplicate blocks in flight to others.
+	if n < max && p.unrequested == 0 {
+		for _, i := range p.partialList {
+			pc := p.partials[i]
+			if pc.hashing || !ps.has.Has(i) {
+				continue
+			}
+			for j := range pc.state {
+				if n == max {
+					return dst
+				}
+				if pc.state[j] != blockRequested || len(pc.owners[j]) >= p.cfg.EndgameDuplicates || owns(pc.owners[j], id) {
+					continue
+				}
+				pc.owners[j] = append(pc.owners[j], inflight{id, deadline})
+				ps.inflight++
+				dst = append(dst, p.layout.Block(i, j))
+				n++
+			}
+		}
+	}
+	return dst
+}
+
+// pickFromBucket returns a random piece of bucket a that the peer has, or
+// -1. It scans from a random start so equally rare pieces are drawn evenly.
+func (p *Picker) pickFromBucket(a int, ps *peerState) int {
+	b := p.buckets[a]
+	start := p.cfg.Rand.IntN(len(b))
+	for k := 0; k < len(b); k++ {
+		i := int(b[(start+k)%len(b)])
+		if ps.has.Has(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+func owns(o []inflight, id PeerID) bool {
+	for _, x := range o {
+		if x.peer == id {
+			return true
+		}
+	}
+	return false
+}
+
+// start makes piece i partial.
+func (p *Picker) start(i int) *partial {
+	p.bucketRemove(i)
+	nb := p.layout.NumBlocks(i)
+	pc := &partial{
+		index:   i,
+		state:   make([]blockState, nb),
+		owners:  make([][]inflight, nb),
+		senders: make([]PeerID, nb),
+	}
+	p.partials[i] = pc
+	p.partialList = append(p.partialList, i)
+	return pc
+}
+
+// Received records a block that arrived from a peer.
+func (p *Picker) Received(id PeerID, b Block) Received {
+	pc := p.partials[b.Piece]
+	if pc == nil || pc.hashing || !p.layout.Valid(b) {
+		return Received{}
+	}
+	j := int(b.Begin / BlockSize)
+	if pc.state[j] == blockReceived || !owns(pc.owners[j], id) {
+		return Received{}
+	}
+	var res Received
+	res.Wanted = true
+	for _, o := range pc.owners[j] {
+		if ps := p.peers[o.peer]; ps != nil {
+			ps.inflight--
+		}
+		if o.peer != id {
+			res.Cancel = append(res.Cancel, Request{Peer: o.peer, Block: b})
+		}
+	}
+	pc.owners[j] = pc.owners[j][:0]
+	pc.state[j] = blockReceived
+	pc.senders[j] = id
+	pc.received++
+	if pc.received == len(pc.state) {
+		pc.hashing = true
+		res.PieceDone = true
+	}
+	return res
+}
+
+// Rejected returns a block the peer will not send (BEP 6 reject, or dropped
+// on choke) to pending, unless others are fetching it.
+func (p *Picker) Rejected(id PeerID, b Block) {
+	pc := p.partials[b.Piece]
+	if pc == nil || !p.layout.Valid(b) {
+		return
+	}
+	p.dropOwner(pc, int(b.Begin/BlockSize), id)
+}
+
+// Expire appends to dst the requests whose deadline is past and makes their
+// blocks requestable again; the caller may send cancels for them.
+func (p *Picker) Expire(now time.Time, dst []Request) []Request {
+	for _, i := range p.partialList {
+		pc := p.partials[i]
+		for j := range pc.owners {
+			for k := 0; k < len(pc.owners[j]); k++ {
+				o := pc.owners[j][k]
+				if now.Before(o.deadline) {
+					continue
+				}
+				dst = append(dst, Request{Peer: o.peer, Block: p.layout.Block(i, j)})
+				p.dropOwner(pc, j, o.peer)
+				k--
+			}
+		}
+	}
+	return dst
+}
+
+// Verified records the result of hashing piece i after PieceDone. On
+// success the piece is ours; on failure its blocks are discarded and will be
+// fetched again, every peer that sent one is charged, and those past the
+// ban threshold are returned in banned (and picked no more).
+func (p *Picker) Verified(i int, ok bool) (charged, banned []PeerID) {
+	pc := p.partials[i]
+	if pc == nil || !pc.hashing {
+		return nil, nil
+	}
+	delete(p.partials, i)
+	for k, x := range p.partialList {
+		if x == i {
+			p.partialList = append(p.partialList[:k], p.partialList[k+1:]...)
+			break
+		}
+	}
+	if ok {
+		p.have.Set(i)
+		p.left -= p.layout.PieceSize(i)
+		for _, ps := range p.peers {
+			if ps.has.Has(i) {
+				ps.wanted--
+			}
+		}
+		return nil, nil
+	}
+	for _, s := range pc.senders {
+		if containsPeer(charged, s) {
+			continue
+		}
+		charged = append(charged, s)
+		if ps := p.peers[s]; ps != nil {
+			ps.bad++
+			if ps.bad >= p.cfg.BanAfterBadPieces && !ps.banned {
+				ps.banned = true
+				banned = append(banned, s)
+			}
+		}
+	}
+	p.unrequested += int64(len(pc.state))
+	p.bucketAdd(i)
+	return charged, banned
+}
+
+func containsPeer(ids []PeerID, id PeerID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Have returns a copy of the pieces we have.
+func (p *Picker) Have() Bitfield { return p.have.Clone() }
+
+// HasPiece reports whether we have piece i.
+func (p *Picker) HasPiece(i int) bool { return p.have.Has(i) }
+
+// Complete reports whether we have every piece.
+func (p *Picker) Complete() bool { return p.left == 0 }
+
+// Left returns the bytes we still lack.
+func (p *Picker) Left() int64 { return p.left }
+
+// Availability returns how many known peers have piece i.
+func (p *Picker) Availability(i int) int {
+	if i < 0 || i >= len(p.avail) {
+		return 0
+	}
+	return int(p.avail[i])
+}

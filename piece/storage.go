@@ -1,0 +1,270 @@
+package piece
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+)
+
+// Errors from Storage.
+var (
+	ErrUnsafePath = errors.New("piece: unsafe file path in torrent")
+	ErrNoHashes   = errors.New("piece: torrent has no v1 piece hashes")
+	ErrBlock      = errors.New("piece: block out of range")
+)
+
+// StorageConfig configures OpenStorage.
+type StorageConfig struct {
+	// Dir is where the torrent's files go: Dir/<name> for a single file,
+	// Dir/<name>/<path…> for several.
+	Dir string
+	// Info is the torrent's info dictionary; InfoHash its hash.
+	Info     *metainfo.Info
+	InfoHash metainfo.Hash
+	// Mmap selects anacrolix's mmap storage instead of file storage. Mapped
+	// pages count towards the process's resident memory, so it suits small
+	// torrents; file storage keeps memory flat at any size.
+	Mmap bool
+	// CompletionDir is where the persistent piece-completion database
+	// (bbolt) lives; empty means Dir. Several torrents may share one.
+	CompletionDir string
+}
+
+// Storage holds a torrent's data: blocks read and written at their offsets,
+// pieces verified by SHA-1 and their completion persisted. ReadBlock,
+// WriteBlock and VerifyPiece are safe for concurrent use.
+type Storage struct {
+	info       *metainfo.Info
+	layout     Layout
+	client     storage.ClientImplCloser
+	torrent    storage.TorrentImpl
+	completion storage.PieceCompletion
+	completed  Bitfield
+	bufs       sync.Pool
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// unflushedCompletion is a bbolt completion store that tells anacrolix's
+// storage not to fsync a piece's files each time it is marked complete: an
+// fsync per piece costs more than the transfer. Data reaches the disk
+// through the page cache and at Close; a process crash loses nothing, and
+// after a power loss Storage.VerifyAll rechecks what was marked complete.
+type unflushedCompletion struct{ storage.PieceCompletion }
+
+func (unflushedCompletion) Persistent() bool { return false }
+
+// CheckInfo rejects info dictionaries that could write outside the download
+// directory or that lack v1 piece hashes.
+func CheckInfo(info *metainfo.Info) error {
+	if info == nil {
+		return fmt.Errorf("%w: no info", ErrUnsafePath)
+	}
+	if err := checkComponent(info.BestName()); err != nil {
+		return fmt.Errorf("name: %w", err)
+	}
+	for i, f := range info.UpvertedFiles() {
+		if len(info.Files) == 0 {
+			break
+		}
+		path := f.BestPath()
+		if len(path) == 0 {
+			return fmt.Errorf("%w: file %d has an empty path", ErrUnsafePath, i)
+		}
+		for _, c := range path {
+			if err := checkComponent(c); err != nil {
+				return fmt.Errorf("file %d: %w", i, err)
+			}
+		}
+	}
+	if info.PieceLength <= 0 || len(info.Pieces) == 0 || len(info.Pieces)%20 != 0 {
+		return fmt.Errorf("%w: piece length %d, %d bytes of hashes", ErrNoHashes, info.PieceLength, len(info.Pieces))
+	}
+	if want := LayoutOf(info).NumPieces(); len(info.Pieces)/20 != want {
+		return fmt.Errorf("%w: %d hashes for %d pieces", ErrNoHashes, len(info.Pieces)/20, want)
+	}
+	return nil
+}
+
+func checkComponent(c string) error {
+	switch {
+	case c == "", c == ".", c == "..":
+		return fmt.Errorf("%w: component %q", ErrUnsafePath, c)
+	case strings.ContainsAny(c, "/\\\x00"), filepath.IsAbs(c), filepath.VolumeName(c) != "":
+		return fmt.Errorf("%w: component %q", ErrUnsafePath, c)
+	}
+	return nil
+}
+
+// OpenStorage opens (creating as needed) a torrent's storage and its
+// completion database.
+func OpenStorage(cfg StorageConfig) (*Storage, error) {
+	if err := CheckInfo(cfg.Info); err != nil {
+		return nil, err
+	}
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("piece: open storage: no directory")
+	}
+	cdir := cfg.CompletionDir
+	if cdir == "" {
+		cdir = cfg.Dir
+	}
+	pc, err := storage.NewBoltPieceCompletion(cdir)
+	if err != nil {
+		return nil, fmt.Errorf("piece: open completion database in %s: %w", cdir, err)
+	}
+	completion := unflushedCompletion{pc}
+	var client storage.ClientImplCloser
+	if cfg.Mmap {
+		client = storage.NewMMapWithCompletion(cfg.Dir, completion)
+	} else {
+		client = storage.NewFileOpts(storage.NewFileClientOpts{
+			ClientBaseDir:   cfg.Dir,
+			PieceCompletion: completion,
+			UsePartFiles:    g.Some(false),
+			Logger:          slog.New(slog.DiscardHandler),
+		})
+	}
+	t, err := client.OpenTorrent(context.Background(), cfg.Info, cfg.InfoHash)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("piece: open storage in %s: %w", cfg.Dir, err)
+	}
+	s := &Storage{
+		info:       cfg.Info,
+		layout:     LayoutOf(cfg.Info),
+		client:     client,
+		torrent:    t,
+		completion: completion,
+	}
+	s.bufs.New = func() any { b := make([]byte, 128<<10); return &b }
+	n := s.layout.NumPieces()
+	s.completed = NewBitfield(n)
+	for i := 0; i < n; i++ {
+		if c := s.piece(i).Completion(); c.Ok && c.Complete {
+			s.completed.Set(i)
+		}
+	}
+	return s, nil
+}
+
+func (s *Storage) piece(i int) storage.PieceImpl {
+	return s.torrent.Piece(s.info.Piece(i))
+}
+
+// Layout returns the torrent's layout.
+func (s *Storage) Layout() Layout { return s.layout }
+
+// Completed returns the pieces marked complete when the storage was opened.
+func (s *Storage) Completed() Bitfield { return s.completed.Clone() }
+
+// ReadBlock reads block b into p, which must be b.Length long.
+func (s *Storage) ReadBlock(b Block, p []byte) error {
+	if !s.layout.InRange(b) || len(p) != int(b.Length) {
+		return fmt.Errorf("%w: %+v", ErrBlock, b)
+	}
+	n, err := s.piece(b.Piece).ReadAt(p, int64(b.Begin))
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("piece: read piece %d at %d: %w", b.Piece, b.Begin, err)
+}
+
+// WriteBlock writes data as block b.
+func (s *Storage) WriteBlock(b Block, data []byte) error {
+	if !s.layout.InRange(b) || len(data) != int(b.Length) {
+		return fmt.Errorf("%w: %+v", ErrBlock, b)
+	}
+	if _, err := s.piece(b.Piece).WriteAt(data, int64(b.Begin)); err != nil {
+		return fmt.Errorf("piece: write piece %d at %d: %w", b.Piece, b.Begin, err)
+	}
+	return nil
+}
+
+// VerifyPiece hashes piece i (SHA-1, v1) and records the result in the
+// completion database. A read error is returned as an error, not as a
+// failed hash.
+func (s *Storage) VerifyPiece(i int) (bool, error) {
+	if i < 0 || i >= s.layout.NumPieces() {
+		return false, fmt.Errorf("%w: piece %d", ErrBlock, i)
+	}
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+	h := sha1.New()
+	size := s.layout.PieceSize(i)
+	p := s.piece(i)
+	for off := int64(0); off < size; {
+		chunk := buf[:min(int64(len(buf)), size-off)]
+		n, err := p.ReadAt(chunk, off)
+		h.Write(chunk[:n])
+		off += int64(n)
+		if n < len(chunk) {
+			if err == nil || err == io.EOF {
+				// Missing data: the piece is simply not there.
+				_ = p.MarkNotComplete()
+				return false, nil
+			}
+			return false, fmt.Errorf("piece: verify piece %d: %w", i, err)
+		}
+	}
+	var sum [20]byte
+	h.Sum(sum[:0])
+	ok := string(sum[:]) == string(s.info.Pieces[i*20:i*20+20])
+	var err error
+	if ok {
+		err = p.MarkComplete()
+	} else {
+		err = p.MarkNotComplete()
+	}
+	if err != nil {
+		return ok, fmt.Errorf("piece: record completion of piece %d: %w", i, err)
+	}
+	return ok, nil
+}
+
+// VerifyAll hashes every piece, records the results, and returns the pieces
+// that are complete: how a seeder adopts data already on disk, and how a
+// download is rechecked after a power loss.
+func (s *Storage) VerifyAll(ctx context.Context) (Bitfield, error) {
+	bf := NewBitfield(s.layout.NumPieces())
+	for i := 0; i < s.layout.NumPieces(); i++ {
+		if err := ctx.Err(); err != nil {
+			return bf, err
+		}
+		ok, err := s.VerifyPiece(i)
+		if err != nil {
+			return bf, err
+		}
+		if ok {
+			bf.Set(i)
+		}
+	}
+	return bf, nil
+}
+
+// Close closes the storage and its completion database.
+func (s *Storage) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.torrent.Close != nil {
+			errs = append(errs, s.torrent.Close())
+		}
+		errs = append(errs, s.client.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
