@@ -269,6 +269,26 @@ func (p *Picker) dropOwner(pc *partial, j int, id PeerID) bool {
 	return false
 }
 
+// Abandon returns the blocks in flight to the peer and makes them
+// requestable again (unless others are fetching them): what to do when a
+// peer without the fast extension chokes us, since it drops our requests.
+func (p *Picker) Abandon(id PeerID) []Block {
+	ps := p.peers[id]
+	if ps == nil || ps.inflight == 0 {
+		return nil
+	}
+	var out []Block
+	for _, i := range p.partialList {
+		pc := p.partials[i]
+		for j := range pc.owners {
+			if p.dropOwner(pc, j, id) {
+				out = append(out, p.layout.Block(i, j))
+			}
+		}
+	}
+	return out
+}
+
 // Interesting reports whether the peer has a piece we lack.
 func (p *Picker) Interesting(id PeerID) bool {
 	ps := p.peers[id]

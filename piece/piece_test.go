@@ -377,3 +377,15 @@ func FuzzBitfieldFromWire(f *testing.F) {
 		}
 	})
 }
+
+func TestPickerAbandon(t *testing.T) {
+	l := Layout{PieceLength: 2 * BlockSize, Length: 4 * BlockSize}
+	p := newPicker(t, l, 1)
+	p.AddPeer(1, full(2))
+	reqs := p.Pick(1, 3, t0, nil)
+	require.Len(t, reqs, 3)
+	assert.ElementsMatch(t, reqs, p.Abandon(1))
+	assert.Equal(t, 0, p.InFlight(1))
+	assert.Nil(t, p.Abandon(1))
+	assert.ElementsMatch(t, reqs, p.Pick(1, 3, t0, nil), "abandoned blocks are requested again")
+}

@@ -1,0 +1,126 @@
+package peer
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bttspeed/bttspeed/choker"
+)
+
+// Config configures a Client. The zero value works: every zero field takes
+// the default documented on it.
+type Config struct {
+	// ListenAddr is the TCP address to accept peers on (default ":0", any
+	// free port on every interface; tests use "127.0.0.1:0"). Set
+	// NoListen to accept none.
+	ListenAddr string
+	NoListen   bool
+	// PeerIDPrefix starts our 20-byte peer id (default "-BS0100-", Azureus
+	// style); the rest is random.
+	PeerIDPrefix string
+	// DataDir is where torrents store data unless their spec names a
+	// directory (default: the current directory).
+	DataDir string
+	// Logger receives the engine's logs; nil discards them.
+	Logger *slog.Logger
+	// Policy makes each torrent's choking policy; nil means
+	// choker.TitForTat with its defaults.
+	Policy func() (choker.Policy, error)
+	// Extensions are BEP 10 extensions offered to every peer.
+	Extensions []Extension
+
+	// RechokeInterval is how often the policy runs (default 10 s).
+	RechokeInterval time.Duration
+	// HandshakeTimeout bounds dialing and the handshake (default 10 s).
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing, not even a
+	// keep-alive (default 3 min).
+	IdleTimeout time.Duration
+	// KeepAliveInterval is how long our side may be silent before sending
+	// a keep-alive (default 90 s).
+	KeepAliveInterval time.Duration
+	// RequestTimeout is how long a block request may go unanswered before
+	// it is asked of another peer (default 30 s).
+	RequestTimeout time.Duration
+	// MaxConnsPerTorrent and MaxConns cap connections (defaults 80 and
+	// 400); MaxHalfOpen caps dials in progress per torrent (default 25).
+	MaxConnsPerTorrent int
+	MaxConns           int
+	MaxHalfOpen        int
+	// MaxQueuedRequests is how many requests a peer may have queued with
+	// us (default 2048); past it, BEP 6 peers get rejects and others are
+	// disconnected.
+	MaxQueuedRequests int
+	// MaxRequestsPerPeer caps the requests we keep in flight to one peer
+	// (default 500); the pipeline grows towards it with the peer's rate.
+	MaxRequestsPerPeer int
+	// DisableFast turns off BEP 6.
+	DisableFast bool
+}
+
+func (c *Config) setDefaults() error {
+	if c.RechokeInterval < 0 || c.HandshakeTimeout < 0 || c.IdleTimeout < 0 || c.KeepAliveInterval < 0 || c.RequestTimeout < 0 {
+		return fmt.Errorf("%w: negative duration", ErrConfig)
+	}
+	if c.MaxConnsPerTorrent < 0 || c.MaxConns < 0 || c.MaxHalfOpen < 0 || c.MaxQueuedRequests < 0 || c.MaxRequestsPerPeer < 0 {
+		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = ":0"
+	}
+	if c.PeerIDPrefix == "" {
+		c.PeerIDPrefix = "-BS0100-"
+	}
+	if len(c.PeerIDPrefix) > 20 {
+		return fmt.Errorf("%w: PeerIDPrefix %q is longer than 20 bytes", ErrConfig, c.PeerIDPrefix)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "."
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Policy == nil {
+		c.Policy = func() (choker.Policy, error) { return choker.NewTitForTat(choker.TitForTatConfig{}) }
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.RechokeInterval, 10*time.Second)
+	def(&c.HandshakeTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 3*time.Minute)
+	def(&c.KeepAliveInterval, 90*time.Second)
+	def(&c.RequestTimeout, 30*time.Second)
+	defInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	defInt(&c.MaxConnsPerTorrent, 80)
+	defInt(&c.MaxConns, 400)
+	defInt(&c.MaxHalfOpen, 25)
+	defInt(&c.MaxQueuedRequests, 2048)
+	defInt(&c.MaxRequestsPerPeer, 500)
+	seen := map[string]bool{"ut_metadata": true}
+	for _, e := range c.Extensions {
+		if e == nil || e.Name() == "" || seen[e.Name()] {
+			return fmt.Errorf("%w: extension %v is nil, unnamed or registered twice", ErrConfig, e)
+		}
+		seen[e.Name()] = true
+	}
+	if len(c.Extensions) > 200 {
+		return fmt.Errorf("%w: too many extensions", ErrConfig)
+	}
+	return nil
+}
+
+func newPeerID(prefix string) [20]byte {
+	var id [20]byte
+	n := copy(id[:], prefix)
+	_, _ = rand.Read(id[n:])
+	return id
+}

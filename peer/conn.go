@@ -1,0 +1,272 @@
+package peer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// blockPool holds 16 KiB buffers for received blocks and blocks being sent.
+var blockPool = sync.Pool{New: func() any { b := make([]byte, piece.BlockSize); return &b }}
+
+// outItem is one thing the writer sends: an encoded message, or a block to
+// read from storage and send as a piece message.
+type outItem struct {
+	raw   []byte
+	serve bool
+	block piece.Block
+}
+
+// conn is one peer connection. Its reader and writer goroutines own the
+// socket; all other state about the peer belongs to the torrent's loop (the
+// fields marked "loop").
+type conn struct {
+	t        *Torrent
+	id       PeerID
+	nc       net.Conn
+	addr     netip.AddrPort
+	outgoing bool
+	peerID   [20]byte
+	fast     bool // both sides support BEP 6
+	ltep     bool // both sides support BEP 10
+
+	// Writer queue.
+	mu      sync.Mutex
+	queue   []outItem
+	serves  int // serve items in queue
+	wake    chan struct{}
+	closing bool
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	err       error // why it closed; set before closed is closed
+
+	uploaded   atomic.Int64 // payload bytes sent
+	downloaded atomic.Int64 // payload bytes received
+
+	// loop state
+	ls loopPeer
+}
+
+func newConn(t *Torrent, nc net.Conn, outgoing bool, hs handshakeResult) *conn {
+	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	return &conn{
+		t:        t,
+		nc:       nc,
+		addr:     ap,
+		outgoing: outgoing,
+		peerID:   hs.peerID,
+		fast:     hs.ext.SupportsFast() && !t.cl.cfg.DisableFast,
+		ltep:     hs.ext.SupportsExtended(),
+		wake:     make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+	}
+}
+
+// send queues an encoded message; it never blocks.
+func (c *conn) send(raw []byte) {
+	c.mu.Lock()
+	if !c.closing {
+		c.queue = append(c.queue, outItem{raw: raw})
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// serve queues a block to upload, refusing past the per-peer limit.
+func (c *conn) serve(b piece.Block, limit int) bool {
+	c.mu.Lock()
+	if c.closing || c.serves >= limit {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, outItem{serve: true, block: b})
+	c.serves++
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+// unserve removes queued uploads: the one block b, or all if all is set. It
+// returns the blocks removed.
+func (c *conn) unserve(b piece.Block, all bool) []piece.Block {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []piece.Block
+	q := c.queue[:0]
+	for _, it := range c.queue {
+		if it.serve && (all || it.block == b) {
+			out = append(out, it.block)
+			c.serves--
+			continue
+		}
+		q = append(q, it)
+	}
+	clear(c.queue[len(q):])
+	c.queue = q
+	return out
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the connection with err (nil for a clean local close).
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closing = true
+		c.err = err
+		c.mu.Unlock()
+		_ = c.nc.Close()
+		close(c.closed)
+	})
+}
+
+// Err returns why the connection closed.
+func (c *conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// writeLoop drains the queue into the socket through a large buffer,
+// flushing when the queue is empty, and sends keep-alives when idle.
+func (c *conn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 256<<10)
+	keepAlive := time.NewTimer(c.t.cl.cfg.KeepAliveInterval)
+	defer keepAlive.Stop()
+	var batch []outItem
+	var hdr [13]byte
+	for {
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			if err := w.Flush(); err != nil {
+				c.close(fmt.Errorf("write: %w", err))
+				return
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-keepAlive.C:
+				c.send([]byte{0, 0, 0, 0})
+				keepAlive.Reset(c.t.cl.cfg.KeepAliveInterval)
+				continue
+			case <-c.closed:
+				return
+			}
+		}
+		for i, it := range batch {
+			var err error
+			if it.serve {
+				c.mu.Lock()
+				c.serves--
+				c.mu.Unlock()
+				err = c.writeBlock(w, &hdr, it.block)
+			} else {
+				_, err = w.Write(it.raw)
+			}
+			batch[i] = outItem{}
+			if err != nil {
+				c.close(fmt.Errorf("write: %w", err))
+				return
+			}
+		}
+		keepAlive.Reset(c.t.cl.cfg.KeepAliveInterval)
+	}
+}
+
+func (c *conn) writeBlock(w *bufio.Writer, hdr *[13]byte, b piece.Block) error {
+	st := c.t.storage()
+	if st == nil {
+		return fmt.Errorf("%w: serve before metadata", ErrProtocol)
+	}
+	bp := blockPool.Get().(*[]byte)
+	defer blockPool.Put(bp)
+	var buf []byte
+	if int(b.Length) <= len(*bp) {
+		buf = (*bp)[:b.Length]
+	} else {
+		buf = make([]byte, b.Length) // odd large request, allowed up to 128 KiB
+	}
+	if err := st.ReadBlock(b, buf); err != nil {
+		c.t.post(event{kind: evStorageErr, c: c, err: err})
+		return err
+	}
+	pieceHeader(hdr, b)
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	c.uploaded.Add(int64(b.Length))
+	return nil
+}
+
+// readLoop decodes messages and posts them to the torrent's loop.
+func (c *conn) readLoop() {
+	r := bufio.NewReaderSize(c.nc, 256<<10)
+	d := pp.Decoder{R: r, Pool: &blockPool, MaxLength: maxMessageLength}
+	idle := c.t.cl.cfg.IdleTimeout
+	var lastDeadline time.Time
+	for {
+		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
+			_ = c.nc.SetReadDeadline(now.Add(idle))
+			lastDeadline = now
+		}
+		var msg pp.Message
+		err := d.Decode(&msg)
+		if err != nil {
+			c.close(readErr(err))
+			return
+		}
+		if msg.Keepalive {
+			continue
+		}
+		ev := event{kind: evMsg, c: c, msg: msg}
+		if msg.Type == pp.Piece {
+			c.downloaded.Add(int64(len(msg.Piece)))
+		}
+		if !c.t.postFromConn(ev, c) {
+			if msg.Type == pp.Piece {
+				putBlock(msg.Piece)
+			}
+			return
+		}
+	}
+}
+
+func readErr(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return fmt.Errorf("%w: %v", ErrClosed, err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: no message", ErrTimeout)
+	}
+	return fmt.Errorf("%w: %v", ErrProtocol, err)
+}
+
+// putBlock returns a block buffer from the decoder's pool.
+func putBlock(b []byte) {
+	if cap(b) == piece.BlockSize {
+		b = b[:piece.BlockSize]
+		blockPool.Put(&b)
+	}
+}

@@ -1,0 +1,86 @@
+package peer
+
+import (
+	"sync"
+
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// diskJob writes a received block, or (verify) hashes a finished piece.
+type diskJob struct {
+	verify bool
+	block  piece.Block
+	data   []byte
+}
+
+// diskQueue runs block writes and piece hashes off the torrent's loop. Jobs
+// of one piece go to one worker in order, so a piece is hashed only after
+// its writes. The queues are unbounded, but every block in them answers a
+// request we made, so their size is bounded by the requests in flight.
+type diskQueue struct {
+	workers []*diskWorker
+}
+
+type diskWorker struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	jobs   []diskJob
+	closed bool
+}
+
+func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, ok bool, err error), wg *sync.WaitGroup) *diskQueue {
+	q := &diskQueue{}
+	for i := 0; i < n; i++ {
+		w := &diskWorker{}
+		w.cond = sync.NewCond(&w.mu)
+		q.workers = append(q.workers, w)
+		wg.Go(func() { w.run(st, done) })
+	}
+	return q
+}
+
+func (q *diskQueue) push(j diskJob) {
+	w := q.workers[j.block.Piece%len(q.workers)]
+	w.mu.Lock()
+	w.jobs = append(w.jobs, j)
+	w.mu.Unlock()
+	w.cond.Signal()
+}
+
+func (q *diskQueue) close() {
+	for _, w := range q.workers {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.cond.Broadcast()
+	}
+}
+
+func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, ok bool, err error)) {
+	var batch []diskJob
+	for {
+		w.mu.Lock()
+		for len(w.jobs) == 0 && !w.closed {
+			w.cond.Wait()
+		}
+		if len(w.jobs) == 0 && w.closed {
+			w.mu.Unlock()
+			return
+		}
+		batch, w.jobs = w.jobs, batch[:0]
+		w.mu.Unlock()
+		for i, j := range batch {
+			if j.verify {
+				ok, err := st.VerifyPiece(j.block.Piece)
+				done(j, ok, err)
+			} else {
+				err := st.WriteBlock(j.block, j.data)
+				putBlock(j.data)
+				if err != nil {
+					done(j, false, err)
+				}
+			}
+			batch[i] = diskJob{}
+		}
+	}
+}

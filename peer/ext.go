@@ -1,0 +1,313 @@
+package peer
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"fmt"
+	"net/netip"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
+)
+
+// Extension is a BEP 10 extension protocol that the engine carries for its
+// user, such as btt_speed. Register it in Config.Extensions; the engine
+// advertises it in every extended handshake and routes its messages, so a
+// new extension needs no change to the engine.
+//
+// Every method is called on the torrent's loop goroutine and must not
+// block.
+type Extension interface {
+	// Name is the extension's key in the handshake's "m" dictionary.
+	Name() string
+	// HandshakeKeys returns extra keys for our extended handshake on
+	// torrent t (values must bencode); nil adds none.
+	HandshakeKeys(t *Torrent) map[string]any
+	// Attach is called when a peer's extended handshake lists the
+	// extension. hs holds the peer's whole handshake dictionary, raw. It
+	// returns the handler of the peer's messages, or an error to drop the
+	// peer.
+	Attach(p ExtPeer, hs map[string]bencode.Bytes) (ExtHandler, error)
+}
+
+// ExtHandler handles one peer's messages of one extension.
+type ExtHandler interface {
+	// Message handles a message's payload. An error closes the
+	// connection.
+	Message(payload []byte) error
+	// Closed is called once when the connection ends.
+	Closed()
+}
+
+// ChokeStatter is implemented by handlers that take part in choking, as
+// btt_speed does with bids and credit: ChokeStat fills in the peer's
+// snapshot before each rechoke, and Decided receives the outcome.
+type ChokeStatter interface {
+	ChokeStat(ps *choker.PeerStat)
+	Decided(o choker.Outcome, clearing btt.Amount)
+}
+
+// ExtPeer is what an extension handler can do with its peer.
+type ExtPeer interface {
+	// ID is the peer's id in the torrent (what the choker sees).
+	ID() PeerID
+	// Addr is the peer's address.
+	Addr() netip.AddrPort
+	// Torrent is the torrent the peer is connected for.
+	Torrent() *Torrent
+	// Send sends a message of this extension to the peer.
+	Send(payload []byte)
+	// Close drops the peer with err.
+	Close(err error)
+}
+
+type extPeer struct {
+	c  *conn
+	id pp.ExtensionNumber // the peer's number for the extension
+}
+
+func (p extPeer) ID() PeerID           { return p.c.id }
+func (p extPeer) Addr() netip.AddrPort { return p.c.addr }
+func (p extPeer) Torrent() *Torrent    { return p.c.t }
+func (p extPeer) Send(payload []byte)  { p.c.send(msgExtended(p.id, payload)) }
+func (p extPeer) Close(err error)      { p.c.close(err) }
+
+// Local extension numbers: 0 is the handshake, 1 is ut_metadata, then the
+// configured extensions in order.
+const localMetadataID pp.ExtensionNumber = 1
+
+func localExtID(i int) pp.ExtensionNumber { return pp.ExtensionNumber(2 + i) }
+
+// maxMetadataSize bounds the info dictionary a magnet link may fetch.
+const maxMetadataSize = 16 << 20
+
+// metadataPiece is BEP 9's piece size.
+const metadataPiece = 16 << 10
+
+func (t *Torrent) extendedHandshake() []byte {
+	m := map[string]int{"ut_metadata": int(localMetadataID)}
+	for i, e := range t.cl.cfg.Extensions {
+		m[e.Name()] = int(localExtID(i))
+	}
+	d := map[string]any{
+		"m":    m,
+		"v":    "bttspeed 0.1",
+		"reqq": t.cl.cfg.MaxQueuedRequests,
+	}
+	if p := t.cl.Addr().Port(); p != 0 {
+		d["p"] = int(p)
+	}
+	if t.infoBytes != nil {
+		d["metadata_size"] = len(t.infoBytes)
+	}
+	for _, e := range t.cl.cfg.Extensions {
+		for k, v := range e.HandshakeKeys(t) {
+			if _, taken := d[k]; !taken {
+				d[k] = v
+			}
+		}
+	}
+	payload, err := bencode.Marshal(d)
+	if err != nil {
+		// Only an extension's unencodable key can cause this.
+		t.log.Error("encoding extended handshake", "err", err)
+		payload, _ = bencode.Marshal(map[string]any{"m": m})
+	}
+	return msgExtended(0, payload)
+}
+
+func (t *Torrent) onExtended(c *conn, id pp.ExtensionNumber, payload []byte) error {
+	if !c.ltep {
+		return fmt.Errorf("%w: extended message without BEP 10", ErrProtocol)
+	}
+	if id == 0 {
+		return t.onExtendedHandshake(c, payload)
+	}
+	if id == localMetadataID {
+		return t.onMetadata(c, payload)
+	}
+	if h := c.ls.handlers[id]; h != nil {
+		return h.Message(payload)
+	}
+	// A message for an extension we do not have, or one the peer did not
+	// name: ignore it, as BEP 10 allows.
+	return nil
+}
+
+func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
+	if c.ls.extIDs != nil {
+		return fmt.Errorf("%w: second extended handshake", ErrProtocol)
+	}
+	var raw map[string]bencode.Bytes
+	if err := bencode.Unmarshal(payload, &raw); err != nil {
+		return fmt.Errorf("%w: extended handshake: %v", ErrProtocol, err)
+	}
+	var m map[string]int64
+	if b, ok := raw["m"]; ok {
+		if err := bencode.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("%w: extended handshake m: %v", ErrProtocol, err)
+		}
+	}
+	c.ls.extIDs = make(map[string]pp.ExtensionNumber, len(m))
+	for name, n := range m {
+		if n <= 0 || n > 255 {
+			continue // 0 disables; out of range is ignored
+		}
+		c.ls.extIDs[name] = pp.ExtensionNumber(n)
+	}
+	if b, ok := raw["metadata_size"]; ok {
+		var size int64
+		if err := bencode.Unmarshal(b, &size); err == nil && size > 0 && size <= maxMetadataSize {
+			c.ls.metadataSize = int(size)
+		}
+	}
+	c.ls.metadataID = c.ls.extIDs["ut_metadata"]
+	for i, e := range t.cl.cfg.Extensions {
+		theirID, ok := c.ls.extIDs[e.Name()]
+		if !ok {
+			continue
+		}
+		h, err := e.Attach(extPeer{c: c, id: theirID}, raw)
+		if err != nil {
+			return fmt.Errorf("extension %s: %w", e.Name(), err)
+		}
+		if h != nil {
+			if c.ls.handlers == nil {
+				c.ls.handlers = make(map[pp.ExtensionNumber]ExtHandler)
+			}
+			c.ls.handlers[localExtID(i)] = h
+		}
+	}
+	if t.picker == nil {
+		t.requestMetadata()
+	}
+	return nil
+}
+
+// metadataFetch assembles the info dictionary from BEP 9 pieces.
+type metadataFetch struct {
+	size    int
+	buf     []byte
+	got     []bool
+	pending map[int]PeerID
+}
+
+type metadataMsg struct {
+	Type      int `bencode:"msg_type"`
+	Piece     int `bencode:"piece"`
+	TotalSize int `bencode:"total_size,omitempty"`
+}
+
+// requestMetadata asks peers for the info dictionary's missing pieces.
+func (t *Torrent) requestMetadata() {
+	if t.picker != nil {
+		return
+	}
+	mf := &t.meta
+	if mf.size == 0 {
+		for _, c := range t.conns {
+			if c.ls.metadataID != 0 && c.ls.metadataSize > 0 {
+				mf.size = c.ls.metadataSize
+				mf.buf = make([]byte, mf.size)
+				mf.got = make([]bool, (mf.size+metadataPiece-1)/metadataPiece)
+				mf.pending = make(map[int]PeerID)
+				break
+			}
+		}
+		if mf.size == 0 {
+			return
+		}
+	}
+	for i, got := range mf.got {
+		if got {
+			continue
+		}
+		if id, ok := mf.pending[i]; ok && t.conns[id] != nil {
+			continue
+		}
+		for _, c := range t.conns {
+			if c.ls.metadataID != 0 && c.ls.metadataSize == mf.size {
+				payload, _ := bencode.Marshal(metadataMsg{Type: 0, Piece: i})
+				c.send(msgExtended(c.ls.metadataID, payload))
+				mf.pending[i] = c.id
+				break
+			}
+		}
+	}
+}
+
+func (t *Torrent) onMetadata(c *conn, payload []byte) error {
+	d := bencode.NewDecoder(bytes.NewReader(payload))
+	var msg metadataMsg
+	if err := d.Decode(&msg); err != nil {
+		return fmt.Errorf("%w: ut_metadata: %v", ErrProtocol, err)
+	}
+	data := payload[d.Offset:]
+	switch msg.Type {
+	case 0: // request
+		if c.ls.metadataID == 0 {
+			return nil
+		}
+		if t.infoBytes == nil || msg.Piece < 0 || msg.Piece*metadataPiece >= len(t.infoBytes) {
+			reply, _ := bencode.Marshal(metadataMsg{Type: 2, Piece: msg.Piece})
+			c.send(msgExtended(c.ls.metadataID, reply))
+			return nil
+		}
+		end := min(len(t.infoBytes), (msg.Piece+1)*metadataPiece)
+		reply, _ := bencode.Marshal(metadataMsg{Type: 1, Piece: msg.Piece, TotalSize: len(t.infoBytes)})
+		reply = append(reply, t.infoBytes[msg.Piece*metadataPiece:end]...)
+		c.send(msgExtended(c.ls.metadataID, reply))
+	case 1: // data
+		mf := &t.meta
+		if t.picker != nil || mf.size == 0 || msg.Piece < 0 || msg.Piece >= len(mf.got) || mf.pending[msg.Piece] != c.id {
+			return nil // unasked for; ignore
+		}
+		want := min(metadataPiece, mf.size-msg.Piece*metadataPiece)
+		if len(data) != want {
+			return fmt.Errorf("%w: ut_metadata piece %d has %d bytes, want %d", ErrProtocol, msg.Piece, len(data), want)
+		}
+		copy(mf.buf[msg.Piece*metadataPiece:], data)
+		mf.got[msg.Piece] = true
+		delete(mf.pending, msg.Piece)
+		for _, g := range mf.got {
+			if !g {
+				t.requestMetadata()
+				return nil
+			}
+		}
+		if sha1.Sum(mf.buf) != t.ih {
+			t.log.Warn("metadata does not match the info hash; fetching again")
+			*mf = metadataFetch{}
+			t.requestMetadata()
+			return nil
+		}
+		if err := t.setInfo(mf.buf); err != nil {
+			t.fail(err)
+			return nil
+		}
+	case 2: // reject
+		delete(t.meta.pending, msg.Piece)
+	default:
+		// Unknown types are ignored (BEP 9).
+	}
+	return nil
+}
+
+// setInfo installs the info dictionary: storage opens, the picker starts,
+// and peers learn what we have.
+func (t *Torrent) setInfo(infoBytes []byte) error {
+	var info metainfo.Info
+	if err := bencode.Unmarshal(infoBytes, &info); err != nil {
+		return fmt.Errorf("%w: info: %v", ErrBadTorrent, err)
+	}
+	st, err := t.openStorage(&info)
+	if err != nil {
+		return err
+	}
+	return t.start(&info, infoBytes, st)
+}
+

@@ -1,0 +1,364 @@
+package peer
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// maxUnwanted is how many unrequested or duplicate blocks a peer may send
+// before it is dropped.
+const maxUnwanted = 256
+
+// onMessage handles one message from a peer in the loop. An error closes
+// the connection.
+func (t *Torrent) onMessage(c *conn, m pp.Message) error {
+	ls := &c.ls
+	first := !ls.gotBitfield
+	if m.Type != pp.Extended && m.Type != pp.Port {
+		ls.gotBitfield = true // later bitfields are a violation
+	}
+	switch m.Type {
+	case pp.Choke:
+		ls.peerChoking = true
+		if !c.fast && t.picker != nil {
+			t.picker.Abandon(piece.PeerID(c.id))
+			t.fillAll()
+		}
+	case pp.Unchoke:
+		ls.peerChoking = false
+		t.fill(c)
+	case pp.Interested:
+		if !ls.peerInterested {
+			ls.peerInterested = true
+			t.rechokeDue = true
+		}
+	case pp.NotInterested:
+		ls.peerInterested = false
+	case pp.Have:
+		return t.onHave(c, int(m.Index))
+	case pp.Bitfield:
+		if !first {
+			return fmt.Errorf("%w: bitfield after other messages", ErrProtocol)
+		}
+		return t.onBitfield(c, m.Bitfield, false)
+	case pp.HaveAll, pp.HaveNone:
+		if !c.fast {
+			return fmt.Errorf("%w: %v without the fast extension", ErrProtocol, m.Type)
+		}
+		if !first {
+			return fmt.Errorf("%w: %v after other messages", ErrProtocol, m.Type)
+		}
+		ls.haveAll = m.Type == pp.HaveAll
+		return t.onBitfield(c, nil, m.Type == pp.HaveAll)
+	case pp.Request:
+		return t.onRequest(c, piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)})
+	case pp.Cancel:
+		b := piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)}
+		if removed := c.unserve(b, false); len(removed) > 0 && c.fast {
+			c.send(msgBlock(pp.Reject, b))
+		}
+	case pp.Piece:
+		return t.onPiece(c, m)
+	case pp.Reject:
+		if !c.fast {
+			return fmt.Errorf("%w: reject without the fast extension", ErrProtocol)
+		}
+		if t.picker != nil {
+			t.picker.Rejected(piece.PeerID(c.id), piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)})
+			t.fill(c)
+		}
+	case pp.AllowedFast, pp.Suggest:
+		if !c.fast {
+			return fmt.Errorf("%w: %v without the fast extension", ErrProtocol, m.Type)
+		}
+		// We do not request while choked, so these are only noted.
+	case pp.Extended:
+		return t.onExtended(c, m.ExtendedID, m.ExtendedPayload)
+	case pp.Port:
+		// DHT port (BEP 5): the DHT finds peers itself.
+	default:
+		return fmt.Errorf("%w: unexpected message type %v", ErrProtocol, m.Type)
+	}
+	return nil
+}
+
+func (t *Torrent) onHave(c *conn, i int) error {
+	if t.picker == nil {
+		if i < 0 || i > 1<<24 {
+			return fmt.Errorf("%w: have %d", ErrProtocol, i)
+		}
+		c.ls.rawBitfield = setBool(c.ls.rawBitfield, i)
+		return nil
+	}
+	if i < 0 || i >= t.layout.NumPieces() {
+		return fmt.Errorf("%w: have %d of %d pieces", ErrProtocol, i, t.layout.NumPieces())
+	}
+	t.picker.PeerHave(piece.PeerID(c.id), i)
+	c.ls.have = min(c.ls.have+1, t.layout.NumPieces())
+	c.ls.seed = c.ls.have == t.layout.NumPieces()
+	t.updateInterest(c)
+	t.fill(c)
+	return nil
+}
+
+func setBool(b []bool, i int) []bool {
+	for len(b) <= i {
+		b = append(b, false)
+	}
+	b[i] = true
+	return b
+}
+
+// onBitfield records a peer's bitfield (all is have-all).
+func (t *Torrent) onBitfield(c *conn, bools []bool, all bool) error {
+	if t.picker == nil {
+		if all {
+			c.ls.haveAll = true
+		}
+		c.ls.rawBitfield = bools
+		return nil
+	}
+	n := t.layout.NumPieces()
+	var bf piece.Bitfield
+	if all {
+		bf = piece.NewBitfield(n)
+		bf.SetAll()
+	} else if bools != nil {
+		var err error
+		bf, err = bitfieldFromBools(bools, n)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
+	} else {
+		bf = piece.NewBitfield(n)
+	}
+	t.picker.AddPeer(piece.PeerID(c.id), bf)
+	c.ls.have = bf.Count()
+	c.ls.seed = c.ls.have == n
+	if c.ls.seed && t.picker.Complete() {
+		return fmt.Errorf("%w: both seeds", ErrClosed)
+	}
+	t.updateInterest(c)
+	t.fill(c)
+	return nil
+}
+
+func (t *Torrent) onRequest(c *conn, b piece.Block) error {
+	reject := func() {
+		if c.fast {
+			c.send(msgBlock(pp.Reject, b))
+		}
+	}
+	if t.picker == nil || !t.layout.InRange(b) {
+		if t.picker != nil && !t.layout.InRange(b) {
+			return fmt.Errorf("%w: request out of range: %+v", ErrProtocol, b)
+		}
+		reject()
+		return nil
+	}
+	if !t.picker.HasPiece(b.Piece) {
+		reject()
+		return nil
+	}
+	if c.ls.amChoking && !c.ls.allowedFast[b.Piece] {
+		reject() // without BEP 6, a choked peer's request is dropped
+		return nil
+	}
+	if !c.serve(b, t.cl.cfg.MaxQueuedRequests) {
+		if !c.fast {
+			return ErrTooManyRequests
+		}
+		reject()
+	}
+	return nil
+}
+
+func (t *Torrent) onPiece(c *conn, m pp.Message) error {
+	b := piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(len(m.Piece))}
+	if t.picker == nil {
+		putBlock(m.Piece)
+		return c.unwanted()
+	}
+	res := t.picker.Received(piece.PeerID(c.id), b)
+	if !res.Wanted {
+		putBlock(m.Piece)
+		t.wasted += int64(b.Length)
+		return c.unwanted()
+	}
+	c.ls.lastBlockAt = time.Now()
+	t.downloaded.Add(int64(b.Length))
+	t.disk.push(diskJob{block: b, data: m.Piece})
+	for _, r := range res.Cancel {
+		if o := t.conns[PeerID(r.Peer)]; o != nil {
+			o.send(msgBlock(pp.Cancel, r.Block))
+		}
+	}
+	if res.PieceDone {
+		t.disk.push(diskJob{verify: true, block: piece.Block{Piece: b.Piece}})
+	}
+	t.fill(c)
+	return nil
+}
+
+// unwanted counts an unrequested or duplicate block.
+func (c *conn) unwanted() error {
+	c.ls.unwanted++
+	if c.ls.unwanted > maxUnwanted {
+		return fmt.Errorf("%w: %d unrequested blocks", ErrProtocol, c.ls.unwanted)
+	}
+	return nil
+}
+
+func (t *Torrent) onHashed(i int, ok bool, err error) {
+	if err != nil {
+		t.fail(fmt.Errorf("verify piece %d: %w", i, err))
+		return
+	}
+	if t.picker == nil {
+		return
+	}
+	charged, banned := t.picker.Verified(i, ok)
+	if !ok {
+		t.log.Warn("piece failed its hash", "piece", i, "senders", len(charged))
+		for _, id := range banned {
+			if c := t.conns[PeerID(id)]; c != nil {
+				t.banned[c.addr] = true
+				c.close(fmt.Errorf("%w: sent pieces that failed their hash", ErrBanned))
+			}
+		}
+		t.fillAll()
+		return
+	}
+	t.left.Store(t.picker.Left())
+	for _, c := range t.conns {
+		c.send(msgIndex(pp.Have, i))
+		t.updateInterest(c)
+	}
+	if t.picker.Complete() {
+		t.log.Info("download complete")
+		select {
+		case <-t.done:
+		default:
+			close(t.done)
+		}
+		for _, c := range t.conns {
+			if c.ls.seed {
+				c.close(fmt.Errorf("%w: both seeds", ErrClosed))
+			}
+		}
+	}
+}
+
+func (t *Torrent) updateInterest(c *conn) {
+	want := t.picker != nil && t.picker.Interesting(piece.PeerID(c.id))
+	if want == c.ls.amInterested {
+		return
+	}
+	c.ls.amInterested = want
+	if want {
+		c.send(msgSimple(pp.Interested))
+	} else {
+		c.send(msgSimple(pp.NotInterested))
+	}
+}
+
+// fill tops up the requests in flight to a peer.
+func (t *Torrent) fill(c *conn) {
+	ls := &c.ls
+	if t.picker == nil || ls.peerChoking || !ls.amInterested {
+		return
+	}
+	target := max(64, min(t.cl.cfg.MaxRequestsPerPeer, int(2*ls.lastSecondDown/piece.BlockSize)))
+	target = min(target, t.cl.cfg.MaxRequestsPerPeer)
+	id := piece.PeerID(c.id)
+	n := target - t.picker.InFlight(id)
+	if n < target/4 && t.picker.InFlight(id) > 0 {
+		return // refill in batches
+	}
+	t.reqBuf = t.picker.Pick(id, n, time.Now(), t.reqBuf[:0])
+	if len(t.reqBuf) == 0 {
+		return
+	}
+	raw := make([]byte, 0, 17*len(t.reqBuf))
+	for _, b := range t.reqBuf {
+		raw = append(raw, msgBlock(pp.Request, b)...)
+	}
+	c.send(raw)
+}
+
+func (t *Torrent) fillAll() {
+	for _, c := range t.conns {
+		t.fill(c)
+	}
+}
+
+// rechoke runs the choking policy and applies its decision.
+func (t *Torrent) rechoke(now time.Time) {
+	t.rechokeDue = false
+	t.lastChoke = now
+	ids := make([]PeerID, 0, len(t.conns))
+	for id := range t.conns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	snap := choker.Snapshot{Seeding: t.picker != nil && t.picker.Complete(), Size: t.layout.Length}
+	for _, id := range ids {
+		c := t.conns[id]
+		up, down := c.ls.rates(now)
+		ps := choker.PeerStat{
+			ID:           id,
+			Interested:   c.ls.peerInterested,
+			AmInterested: c.ls.amInterested,
+			Choked:       c.ls.amChoking,
+			DownRate:     down,
+			UpRate:       up,
+			Downloaded:   c.downloaded.Load(),
+			Uploaded:     c.uploaded.Load(),
+			ConnectedAt:  c.ls.connectedAt,
+			LastBlockAt:  c.ls.lastBlockAt,
+			Seed:         c.ls.seed,
+		}
+		if t.picker != nil && t.layout.NumPieces() > 0 {
+			ps.Have = int64(c.ls.have) * t.layout.PieceLength
+		}
+		for _, h := range c.ls.handlers {
+			if s, ok := h.(ChokeStatter); ok {
+				s.ChokeStat(&ps)
+			}
+		}
+		snap.Peers = append(snap.Peers, ps)
+	}
+	d := t.policy.Rechoke(now, snap)
+	for _, o := range d.Outcomes {
+		c := t.conns[o.ID]
+		if c == nil {
+			continue
+		}
+		for _, h := range c.ls.handlers {
+			if s, ok := h.(ChokeStatter); ok {
+				s.Decided(o, d.ClearingPrice)
+			}
+		}
+		switch {
+		case o.Unchoke && c.ls.amChoking:
+			c.ls.amChoking = false
+			c.send(msgSimple(pp.Unchoke))
+		case !o.Unchoke && !c.ls.amChoking:
+			c.ls.amChoking = true
+			c.send(msgSimple(pp.Choke))
+			for _, b := range c.unserve(piece.Block{}, true) {
+				if c.fast && !c.ls.allowedFast[b.Piece] {
+					c.send(msgBlock(pp.Reject, b))
+				} else if c.fast {
+					c.serve(b, t.cl.cfg.MaxQueuedRequests)
+				}
+			}
+		}
+	}
+}

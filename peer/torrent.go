@@ -1,0 +1,520 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// PeerID identifies a connection within a torrent; it is the number the
+// choker and the picker see.
+type PeerID = choker.PeerID
+
+// Torrent is one torrent being downloaded or seeded. Its state belongs to
+// one goroutine, the torrent's loop; the methods talk to the loop and are
+// safe for concurrent use.
+type Torrent struct {
+	cl       *Client
+	ih       metainfo.Hash
+	spec     TorrentSpec
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	events   chan event
+	wg       sync.WaitGroup // conns, dialers, disk workers
+	loopDone chan struct{}
+	gotInfo  chan struct{}
+	done     chan struct{}
+	st       atomic.Pointer[piece.Storage]
+
+	uploaded   atomic.Int64
+	downloaded atomic.Int64
+	left       atomic.Int64
+	errMu      sync.Mutex
+	err        error
+
+	// Loop state.
+	info       *metainfo.Info
+	infoBytes  []byte
+	layout     piece.Layout
+	picker     *piece.Picker
+	policy     choker.Policy
+	disk       *diskQueue
+	conns      map[PeerID]*conn
+	nextID     PeerID
+	known      map[netip.AddrPort]*candidate
+	dialing    int
+	banned     map[netip.AddrPort]bool
+	meta       metadataFetch
+	lastChoke  time.Time
+	rechokeDue bool
+	wasted     int64
+	rng        *rand.Rand
+	reqBuf     []piece.Block
+}
+
+type candidate struct {
+	nextTry   time.Time
+	fails     int
+	connected bool
+	dialing   bool
+}
+
+// loopPeer is the loop's state about one connection.
+type loopPeer struct {
+	amChoking, amInterested     bool
+	peerChoking, peerInterested bool
+	gotBitfield                 bool
+	rawBitfield                 []bool // before we know the info
+	haveAll                     bool
+	seed                        bool
+	have                        int
+	connectedAt                 time.Time
+	lastBlockAt                 time.Time
+	downRing, upRing            [20]int64
+	ringIdx                     int
+	lastUp, lastDown            int64
+	lastSecondDown              int64
+	extIDs                      map[string]pp.ExtensionNumber // theirs
+	handlers                    map[pp.ExtensionNumber]ExtHandler
+	metadataID                  pp.ExtensionNumber
+	metadataSize                int
+	allowedFast                 map[int]bool
+	unwanted                    int
+}
+
+func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Policy) *Torrent {
+	ctx, cancel := context.WithCancel(cl.ctx)
+	return &Torrent{
+		cl:       cl,
+		ih:       ih,
+		spec:     spec,
+		log:      cl.log.With("torrent", ih.HexString()[:8]),
+		ctx:      ctx,
+		cancel:   cancel,
+		events:   make(chan event, 1024),
+		loopDone: make(chan struct{}),
+		gotInfo:  make(chan struct{}),
+		done:     make(chan struct{}),
+		conns:    make(map[PeerID]*conn),
+		known:    make(map[netip.AddrPort]*candidate),
+		banned:   make(map[netip.AddrPort]bool),
+		policy:   policy,
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+}
+
+// InfoHash returns the torrent's v1 info hash.
+func (t *Torrent) InfoHash() metainfo.Hash { return t.ih }
+
+// GotInfo is closed once the torrent has its info dictionary (at once for a
+// .torrent, after BEP 9 for a magnet link).
+func (t *Torrent) GotInfo() <-chan struct{} { return t.gotInfo }
+
+// Done is closed once every piece is downloaded and verified.
+func (t *Torrent) Done() <-chan struct{} { return t.done }
+
+// Err returns the error that stopped the torrent, if any (a storage
+// failure); nil while it runs.
+func (t *Torrent) Err() error {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	return t.err
+}
+
+func (t *Torrent) storage() *piece.Storage { return t.st.Load() }
+
+// post sends an event to the loop, giving up when the torrent stops.
+func (t *Torrent) post(ev event) bool {
+	select {
+	case t.events <- ev:
+		return true
+	case <-t.ctx.Done():
+		return false
+	}
+}
+
+func (t *Torrent) postFromConn(ev event, c *conn) bool {
+	select {
+	case t.events <- ev:
+		return true
+	case <-c.closed:
+		return false
+	case <-t.ctx.Done():
+		return false
+	}
+}
+
+// do runs f in the loop and waits for it.
+func (t *Torrent) do(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	ev := event{kind: evFunc, fn: func() { f(); close(ran) }}
+	select {
+	case t.events <- ev:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.loopDone:
+		return ErrClosed
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.loopDone:
+		return ErrClosed
+	}
+}
+
+// AddPeers gives the torrent peers to connect to.
+func (t *Torrent) AddPeers(addrs ...netip.AddrPort) {
+	addrs = slices.Clone(addrs)
+	_ = t.do(context.Background(), func() { t.addCandidates(addrs) })
+}
+
+func (t *Torrent) addCandidates(addrs []netip.AddrPort) {
+	for _, a := range addrs {
+		if !a.IsValid() || a.Port() == 0 || t.banned[a] || t.isSelf(a) {
+			continue
+		}
+		if t.known[a] == nil {
+			t.known[a] = &candidate{}
+		}
+	}
+	t.dialMore(time.Now())
+}
+
+func (t *Torrent) isSelf(a netip.AddrPort) bool {
+	self := t.cl.Addr()
+	return self.IsValid() && a.Port() == self.Port() && (a.Addr() == self.Addr() || self.Addr().IsUnspecified() && a.Addr().IsLoopback())
+}
+
+// Close stops the torrent: connections close, storage is flushed and
+// closed. The data stays on disk.
+func (t *Torrent) Close() error {
+	t.cl.removeTorrent(t)
+	t.cancel()
+	<-t.loopDone
+	return nil
+}
+
+func (t *Torrent) setErr(err error) {
+	t.errMu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.errMu.Unlock()
+}
+
+// run is the torrent's loop.
+func (t *Torrent) run() {
+	defer close(t.loopDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	rechoke := time.NewTicker(t.cl.cfg.RechokeInterval)
+	defer rechoke.Stop()
+	for {
+		select {
+		case ev := <-t.events:
+			t.handle(ev)
+		case now := <-tick.C:
+			t.tick(now)
+		case now := <-rechoke.C:
+			t.rechoke(now)
+		case <-t.ctx.Done():
+			t.shutdown()
+			return
+		}
+		if t.rechokeDue && time.Since(t.lastChoke) > 200*time.Millisecond {
+			t.rechoke(time.Now())
+		}
+	}
+}
+
+func (t *Torrent) shutdown() {
+	for _, c := range t.conns {
+		c.close(nil)
+	}
+	// Drain events until every goroutine that might post has ended.
+	finished := make(chan struct{})
+	go func() { t.wg.Wait(); close(finished) }()
+	if t.disk != nil {
+		t.disk.close()
+	}
+	for {
+		select {
+		case ev := <-t.events:
+			if ev.kind == evMsg && ev.msg.Type == pp.Piece {
+				putBlock(ev.msg.Piece)
+			}
+			if ev.kind == evNewConn {
+				_ = ev.nc.Close()
+			}
+			if ev.kind == evFunc {
+				ev.fn()
+			}
+		case <-finished:
+			for _, c := range t.conns {
+				t.dropConn(c)
+			}
+			if st := t.storage(); st != nil {
+				if err := st.Close(); err != nil {
+					t.log.Warn("closing storage", "err", err)
+				}
+			}
+			return
+		}
+	}
+}
+
+func (t *Torrent) handle(ev event) {
+	switch ev.kind {
+	case evMsg:
+		if _, ok := t.conns[ev.c.id]; !ok || ev.c.ls.connectedAt.IsZero() {
+			if ev.msg.Type == pp.Piece {
+				putBlock(ev.msg.Piece)
+			}
+			return
+		}
+		if err := t.onMessage(ev.c, ev.msg); err != nil {
+			t.log.Debug("dropping peer", "peer", ev.c.addr, "err", err)
+			ev.c.close(err)
+		}
+	case evConnClosed:
+		t.dropConn(ev.c)
+	case evNewConn:
+		t.dialing -= btoi(ev.outgoing)
+		if cand := t.known[ev.addr]; cand != nil && ev.outgoing {
+			cand.dialing = false
+		}
+		t.addConn(ev.nc, ev.hs, ev.outgoing, ev.addr)
+	case evDialFailed:
+		t.dialing--
+		if cand := t.known[ev.addr]; cand != nil {
+			cand.dialing = false
+			cand.fails++
+			cand.nextTry = time.Now().Add(time.Duration(min(cand.fails, 6)) * 15 * time.Second)
+		}
+	case evHashDone:
+		t.onHashed(ev.piece, ev.ok, ev.err)
+	case evStorageErr:
+		t.fail(fmt.Errorf("storage: %w", ev.err))
+	case evFunc:
+		ev.fn()
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fail stops the torrent for an error it cannot carry on after.
+func (t *Torrent) fail(err error) {
+	t.log.Error("torrent stopped", "err", err)
+	t.setErr(err)
+	t.cancel()
+}
+
+func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr netip.AddrPort) {
+	reject := func(err error) {
+		t.log.Debug("refusing connection", "peer", addr, "err", err)
+		_ = nc.Close()
+	}
+	switch {
+	case hs.peerID == t.cl.peerID:
+		if cand := t.known[addr]; cand != nil {
+			delete(t.known, addr) // it is us: never dial it again
+		}
+		reject(ErrSelf)
+		return
+	case t.banned[addr]:
+		reject(ErrBanned)
+		return
+	case len(t.conns) >= t.cl.cfg.MaxConnsPerTorrent:
+		reject(ErrLimit)
+		return
+	}
+	for _, c := range t.conns {
+		if c.peerID == hs.peerID {
+			reject(ErrDuplicate)
+			return
+		}
+	}
+	if !t.cl.reserveConn() {
+		reject(ErrLimit)
+		return
+	}
+	t.nextID++
+	c := newConn(t, nc, outgoing, hs)
+	c.id = t.nextID
+	if addr.IsValid() {
+		c.addr = addr
+	}
+	c.ls = loopPeer{amChoking: true, peerChoking: true, connectedAt: time.Now()}
+	t.conns[c.id] = c
+	if cand := t.known[c.addr]; cand != nil {
+		cand.connected = true
+		cand.fails = 0
+	}
+	t.wg.Go(c.writeLoop)
+	t.wg.Go(func() {
+		c.readLoop()
+		t.post(event{kind: evConnClosed, c: c})
+	})
+	if t.picker != nil {
+		t.picker.AddPeer(piece.PeerID(c.id), piece.NewBitfield(t.layout.NumPieces()))
+	}
+	if c.ltep {
+		c.send(t.extendedHandshake())
+	}
+	t.sendHaves(c)
+	t.log.Debug("peer connected", "peer", c.addr, "outgoing", outgoing, "fast", c.fast, "ltep", c.ltep)
+}
+
+// sendHaves tells a new peer what we have.
+func (t *Torrent) sendHaves(c *conn) {
+	if t.picker == nil {
+		if c.fast {
+			c.send(msgSimple(pp.HaveNone))
+		}
+		return
+	}
+	have := t.picker.Have()
+	switch {
+	case c.fast && have.All():
+		c.send(msgSimple(pp.HaveAll))
+	case c.fast && have.None():
+		c.send(msgSimple(pp.HaveNone))
+	case !have.None():
+		c.send(msgBitfield(have))
+	}
+	if c.fast {
+		c.ls.allowedFast = make(map[int]bool)
+		for _, i := range allowedFastSet(c.addr.Addr(), t.ih, t.layout.NumPieces(), allowedFastCount) {
+			c.ls.allowedFast[i] = true
+			c.send(msgIndex(pp.AllowedFast, i))
+		}
+	}
+}
+
+func (t *Torrent) dropConn(c *conn) {
+	if _, ok := t.conns[c.id]; !ok {
+		return
+	}
+	c.close(nil)
+	delete(t.conns, c.id)
+	t.uploaded.Add(c.uploaded.Load())
+	t.cl.releaseConn()
+	for _, h := range c.ls.handlers {
+		h.Closed()
+	}
+	if t.picker != nil {
+		t.picker.RemovePeer(piece.PeerID(c.id))
+	}
+	if cand := t.known[c.addr]; cand != nil {
+		cand.connected = false
+		cand.nextTry = time.Now().Add(30 * time.Second)
+	}
+	if err := c.Err(); err != nil && !errors.Is(err, ErrClosed) {
+		t.log.Debug("peer gone", "peer", c.addr, "err", err)
+	}
+	t.fillAll()
+}
+
+// tick runs every second: rates, request timeouts, dialing.
+func (t *Torrent) tick(now time.Time) {
+	for _, c := range t.conns {
+		up, down := c.uploaded.Load(), c.downloaded.Load()
+		ls := &c.ls
+		ls.ringIdx = (ls.ringIdx + 1) % len(ls.upRing)
+		ls.upRing[ls.ringIdx] = up - ls.lastUp
+		ls.downRing[ls.ringIdx] = down - ls.lastDown
+		ls.lastSecondDown = down - ls.lastDown
+		ls.lastUp, ls.lastDown = up, down
+	}
+	if t.picker != nil {
+		for _, r := range t.picker.Expire(now, nil) {
+			if c := t.conns[PeerID(r.Peer)]; c != nil {
+				c.send(msgBlock(pp.Cancel, r.Block))
+			}
+		}
+		t.fillAll()
+	} else {
+		t.requestMetadata()
+	}
+	t.dialMore(now)
+}
+
+// rate returns a peer's average up and down rates over the ring.
+func (ls *loopPeer) rates(now time.Time) (up, down int64) {
+	secs := int64(now.Sub(ls.connectedAt) / time.Second)
+	secs = max(1, min(secs, int64(len(ls.upRing))))
+	for i := range ls.upRing {
+		up += ls.upRing[i]
+		down += ls.downRing[i]
+	}
+	return up / secs, down / secs
+}
+
+func (t *Torrent) dialMore(now time.Time) {
+	if t.ctx.Err() != nil {
+		return
+	}
+	for addr, cand := range t.known {
+		if t.dialing >= t.cl.cfg.MaxHalfOpen || len(t.conns)+t.dialing >= t.cl.cfg.MaxConnsPerTorrent {
+			return
+		}
+		if cand.connected || cand.dialing || now.Before(cand.nextTry) || t.connectedTo(addr) {
+			continue
+		}
+		cand.dialing = true
+		t.dialing++
+		t.wg.Go(func() { t.dial(addr) })
+	}
+}
+
+func (t *Torrent) connectedTo(addr netip.AddrPort) bool {
+	for _, c := range t.conns {
+		if c.addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Torrent) dial(addr netip.AddrPort) {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cl.cfg.HandshakeTimeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	if err == nil {
+		var hs handshakeResult
+		hs, err = handshakeOutgoing(ctx, nc, ourExtensions(!t.cl.cfg.DisableFast), t.ih, t.cl.peerID)
+		if err == nil {
+			if !t.post(event{kind: evNewConn, nc: nc, hs: hs, outgoing: true, addr: addr}) {
+				_ = nc.Close()
+			}
+			return
+		}
+		_ = nc.Close()
+	}
+	t.log.Debug("dial failed", "peer", addr, "err", err)
+	t.post(event{kind: evDialFailed, addr: addr, err: err})
+}
