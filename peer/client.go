@@ -2,10 +2,10 @@ package peer
 
 import (
 	"context"
-	"log/slog"
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"

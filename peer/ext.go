@@ -310,4 +310,3 @@ func (t *Torrent) setInfo(infoBytes []byte) error {
 	}
 	return t.start(&info, infoBytes, st)
 }
-

@@ -1,9 +1,10 @@
 package peer_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,25 +21,38 @@ import (
 type fixture struct {
 	dir  string // holds the file
 	name string
-	data []byte
+	sum  [32]byte // sha256 of the data
 	mi   *metainfo.MetaInfo
 	info *metainfo.Info
 }
 
+// newFixture writes a file of random bytes, streaming, so big fixtures cost
+// no memory.
 func newFixture(t testing.TB, size int64, pieceLen int64) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	data := make([]byte, size)
-	_, err := rand.Read(data)
-	require.NoError(t, err)
 	name := "payload.bin"
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
+	out, err := os.Create(filepath.Join(dir, name))
+	require.NoError(t, err)
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := min(left, int64(len(buf)))
+		_, err := rand.Read(buf[:n])
+		require.NoError(t, err)
+		_, err = io.MultiWriter(out, h).Write(buf[:n])
+		require.NoError(t, err)
+		left -= n
+	}
+	require.NoError(t, out.Close())
+	var sum [32]byte
+	h.Sum(sum[:0])
 	info := metainfo.Info{PieceLength: pieceLen}
 	require.NoError(t, info.BuildFromFilePath(filepath.Join(dir, name)))
 	ib, err := bencode.Marshal(info)
 	require.NoError(t, err)
 	mi := &metainfo.MetaInfo{InfoBytes: ib}
-	return &fixture{dir: dir, name: name, data: data, mi: mi, info: &info}
+	return &fixture{dir: dir, name: name, sum: sum, mi: mi, info: &info}
 }
 
 func newClient(t testing.TB, mod func(*peer.Config)) *peer.Client {
@@ -78,7 +92,11 @@ func waitDone(t testing.TB, tor *peer.Torrent, timeout time.Duration) {
 
 func requireSameFile(t testing.TB, f *fixture, dir string) {
 	t.Helper()
-	got, err := os.ReadFile(filepath.Join(dir, f.name))
+	in, err := os.Open(filepath.Join(dir, f.name))
 	require.NoError(t, err)
-	require.True(t, bytes.Equal(f.data, got), "downloaded file differs from the source")
+	defer in.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, in)
+	require.NoError(t, err)
+	require.Equal(t, f.sum[:], h.Sum(nil), "downloaded file differs from the source")
 }

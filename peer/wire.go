@@ -8,8 +8,8 @@ import (
 	"net"
 	"time"
 
-	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/bttspeed/bttspeed/piece"
 )

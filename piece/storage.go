@@ -35,6 +35,9 @@ type StorageConfig struct {
 	// pages count towards the process's resident memory, so it suits small
 	// torrents; file storage keeps memory flat at any size.
 	Mmap bool
+	// AnacrolixFile selects anacrolix's own file storage instead of ours
+	// (see fileClient for why ours is the default).
+	AnacrolixFile bool
 	// CompletionDir is where the persistent piece-completion database
 	// (bbolt) lives; empty means Dir. Several torrents may share one.
 	CompletionDir string
@@ -63,6 +66,14 @@ type Storage struct {
 type unflushedCompletion struct{ storage.PieceCompletion }
 
 func (unflushedCompletion) Persistent() bool { return false }
+
+// closerClient closes the completion store with the client.
+type closerClient struct {
+	storage.ClientImpl
+	completion storage.PieceCompletion
+}
+
+func (c closerClient) Close() error { return c.completion.Close() }
 
 // CheckInfo rejects info dictionaries that could write outside the download
 // directory or that lack v1 piece hashes.
@@ -125,15 +136,18 @@ func OpenStorage(cfg StorageConfig) (*Storage, error) {
 	}
 	completion := unflushedCompletion{pc}
 	var client storage.ClientImplCloser
-	if cfg.Mmap {
+	switch {
+	case cfg.Mmap:
 		client = storage.NewMMapWithCompletion(cfg.Dir, completion)
-	} else {
+	case cfg.AnacrolixFile:
 		client = storage.NewFileOpts(storage.NewFileClientOpts{
 			ClientBaseDir:   cfg.Dir,
 			PieceCompletion: completion,
 			UsePartFiles:    g.Some(false),
 			Logger:          slog.New(slog.DiscardHandler),
 		})
+	default:
+		client = closerClient{fileClient{dir: cfg.Dir, completion: completion}, completion}
 	}
 	t, err := client.OpenTorrent(context.Background(), cfg.Info, cfg.InfoHash)
 	if err != nil {

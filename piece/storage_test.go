@@ -3,6 +3,7 @@ package piece
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,15 +95,63 @@ func TestStorageCorruptPiece(t *testing.T) {
 	assert.ErrorIs(t, err, ErrBlock)
 }
 
-func TestStorageMmap(t *testing.T) {
+func TestStorageBackends(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  StorageConfig
+	}{{"mmap", StorageConfig{Mmap: true}}, {"anacrolix file", StorageConfig{AnacrolixFile: true}}, {"ours", StorageConfig{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := t.TempDir()
+			info, ih := makeTorrent(t, src, 3*BlockSize+5, BlockSize)
+			cfg := tc.cfg
+			cfg.Dir, cfg.Info, cfg.InfoHash, cfg.CompletionDir = src, info, ih, t.TempDir()
+			s, err := OpenStorage(cfg)
+			require.NoError(t, err)
+			have, err := s.VerifyAll(context.Background())
+			require.NoError(t, err)
+			assert.True(t, have.All())
+			// Copy to a fresh directory through the backend and verify.
+			dcfg := cfg
+			dcfg.Dir, dcfg.CompletionDir = t.TempDir(), t.TempDir()
+			d, err := OpenStorage(dcfg)
+			require.NoError(t, err)
+			l := s.Layout()
+			for i := 0; i < l.NumPieces(); i++ {
+				for j := 0; j < l.NumBlocks(i); j++ {
+					b := l.Block(i, j)
+					buf := make([]byte, b.Length)
+					require.NoError(t, s.ReadBlock(b, buf))
+					require.NoError(t, d.WriteBlock(b, buf))
+				}
+			}
+			have, err = d.VerifyAll(context.Background())
+			require.NoError(t, err)
+			assert.True(t, have.All())
+			require.NoError(t, d.Close())
+			require.NoError(t, s.Close())
+		})
+	}
+}
+
+func TestStorageMultiFile(t *testing.T) {
 	src := t.TempDir()
-	info, ih := makeTorrent(t, src, 3*BlockSize, BlockSize)
-	s, err := OpenStorage(StorageConfig{Dir: src, Info: info, InfoHash: ih, Mmap: true, CompletionDir: t.TempDir()})
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "t", "sub"), 0o755))
+	for i, size := range []int{5000, 0, 40000, 123} {
+		data := make([]byte, size)
+		_, _ = rand.Read(data)
+		require.NoError(t, os.WriteFile(filepath.Join(src, "t", "sub", fmt.Sprintf("f%d", i)), data, 0o644))
+	}
+	info := &metainfo.Info{PieceLength: BlockSize}
+	require.NoError(t, info.BuildFromFilePath(filepath.Join(src, "t")))
+	ib, err := bencodeInfo(info)
+	require.NoError(t, err)
+	ih := metainfo.HashBytes(ib)
+	s, err := OpenStorage(StorageConfig{Dir: src, Info: info, InfoHash: ih})
 	require.NoError(t, err)
 	defer s.Close()
 	have, err := s.VerifyAll(context.Background())
 	require.NoError(t, err)
-	assert.True(t, have.All())
+	assert.True(t, have.All(), "pieces spanning several files verify")
 }
 
 func TestCheckInfoRefusesEscapes(t *testing.T) {

@@ -1,0 +1,92 @@
+package peer_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/log"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/storage"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/peer"
+)
+
+// newAnacrolix starts a stock anacrolix client on loopback with DHT, PEX,
+// trackers, uTP and port forwarding off, storing data in dir.
+func newAnacrolix(t testing.TB, dir string, seed bool) *torrent.Client {
+	t.Helper()
+	cfg := torrent.NewDefaultClientConfig()
+	cfg.ListenHost = torrent.LoopbackListenHost
+	cfg.ListenPort = 0
+	cfg.NoDHT = true
+	cfg.DisablePEX = true
+	cfg.DisableTrackers = true
+	cfg.DisableUTP = true
+	cfg.DisableIPv6 = true
+	cfg.NoDefaultPortForwarding = true
+	cfg.DisableWebtorrent = true
+	cfg.DisableWebseeds = true
+	cfg.DisableAcceptRateLimiting = true
+	cfg.Seed = seed
+	cfg.DataDir = dir
+	cfg.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: storage.NewMapPieceCompletion()})
+	cfg.Logger = log.Default.WithFilterLevel(log.Disabled)
+	cfg.Slogger = slog.New(slog.DiscardHandler)
+	cl, err := torrent.NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+func anacrolixAddr(t testing.TB, cl *torrent.Client) netip.AddrPort {
+	t.Helper()
+	for _, a := range cl.ListenAddrs() {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			return ta.AddrPort()
+		}
+	}
+	t.Fatal("anacrolix client has no TCP listener")
+	return netip.AddrPort{}
+}
+
+func TestOursToAnacrolix(t *testing.T) {
+	f := newFixture(t, 2<<20+777, 256<<10)
+	seeder := newClient(t, nil)
+	seed(t, seeder, f)
+
+	dir := t.TempDir()
+	ac := newAnacrolix(t, dir, false)
+	at, err := ac.AddTorrent(f.mi)
+	require.NoError(t, err)
+	at.AddPeers([]torrent.PeerInfo{{Addr: net.TCPAddrFromAddrPort(seeder.Addr()), Trusted: true}})
+	<-at.GotInfo()
+	at.DownloadAll()
+	select {
+	case <-at.Complete().On():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("anacrolix did not finish downloading from us: %d bytes missing", at.BytesMissing())
+	}
+	ac.Close()
+	requireSameFile(t, f, dir)
+}
+
+func TestAnacrolixToOurs(t *testing.T) {
+	f := newFixture(t, 2<<20+999, 256<<10)
+	ac := newAnacrolix(t, f.dir, true)
+	at, err := ac.AddTorrent(f.mi)
+	require.NoError(t, err)
+	require.NoError(t, at.VerifyData())
+	require.Equal(t, int64(0), at.BytesMissing())
+
+	leecher := newClient(t, nil)
+	dir := t.TempDir()
+	tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{anacrolixAddr(t, ac)}})
+	require.NoError(t, err)
+	waitDone(t, tor, 60*time.Second)
+	requireSameFile(t, f, dir)
+}

@@ -1,0 +1,175 @@
+package peer_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/bttspeed/bttspeed/peer"
+)
+
+// benchSize is the torrent size of BenchmarkLoopbackTransfer: 256 MiB, or
+// BTTSPEED_BENCH_SIZE (e.g. "1GiB", "64MiB", or bytes).
+func benchSize(b *testing.B) int64 {
+	s := os.Getenv("BTTSPEED_BENCH_SIZE")
+	if s == "" {
+		return 256 << 20
+	}
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "GiB"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "GiB")
+	case strings.HasSuffix(s, "MiB"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "MiB")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		b.Fatalf("BTTSPEED_BENCH_SIZE=%q: want a size like 1GiB, 256MiB or a byte count", os.Getenv("BTTSPEED_BENCH_SIZE"))
+	}
+	return n * mult
+}
+
+// cpuTime returns the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// heapSampler records the peak of the Go heap in use while it runs: both
+// sides share the process, so this bounds the leecher's memory from above.
+type heapSampler struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	peak uint64
+}
+
+func startHeapSampler() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{})}
+	h.wg.Go(func() {
+		var ms runtime.MemStats
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			h.peak = max(h.peak, ms.HeapInuse)
+			select {
+			case <-t.C:
+			case <-h.stop:
+				return
+			}
+		}
+	})
+	return h
+}
+
+func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak }
+
+// BenchmarkLoopbackTransfer moves one torrent (256 KiB pieces) over
+// 127.0.0.1 from a seeder to a fresh leecher: ours to ours, and a stock
+// anacrolix client to a stock anacrolix client, in the same run.
+//
+//	go test -run '^$' -bench LoopbackTransfer ./peer/
+//	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
+func BenchmarkLoopbackTransfer(b *testing.B) {
+	size := benchSize(b)
+	f := newFixture(b, size, 256<<10)
+	b.Run("ours", func(b *testing.B) {
+		seeder := newClient(b, nil)
+		seed(b, seeder, f)
+		runTransfers(b, size, func(dir string) func() {
+			leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func() {
+				tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-tor.Done():
+				case <-time.After(10 * time.Minute):
+					b.Fatal("transfer did not complete")
+				}
+				leecher.Close()
+			}
+		})
+	})
+	b.Run("anacrolix", func(b *testing.B) {
+		ac := newAnacrolix(b, f.dir, true)
+		at, err := ac.AddTorrent(f.mi)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := at.VerifyData(); err != nil {
+			b.Fatal(err)
+		}
+		seedAddr := anacrolixAddr(b, ac)
+		runTransfers(b, size, func(dir string) func() {
+			lc := newAnacrolixNoCleanup(b, dir)
+			return func() {
+				lt, err := lc.AddTorrent(f.mi)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lt.AddPeers([]torrent.PeerInfo{{Addr: net.TCPAddrFromAddrPort(seedAddr), Trusted: true}})
+				<-lt.GotInfo()
+				lt.DownloadAll()
+				select {
+				case <-lt.Complete().On():
+				case <-time.After(10 * time.Minute):
+					b.Fatal("transfer did not complete")
+				}
+				lc.Close()
+			}
+		})
+	})
+}
+
+// runTransfers times b.N transfers; setup makes a fresh leecher writing to
+// dir and returns the transfer to time.
+func runTransfers(b *testing.B, size int64, setup func(dir string) func()) {
+	b.SetBytes(size)
+	b.ReportAllocs()
+	var cpu time.Duration
+	var peak uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir, err := os.MkdirTemp(b.TempDir(), "leech")
+		if err != nil {
+			b.Fatal(err)
+		}
+		run := setup(dir)
+		runtime.GC()
+		h := startHeapSampler()
+		c0 := cpuTime()
+		b.StartTimer()
+		run()
+		b.StopTimer()
+		cpu += cpuTime() - c0
+		peak = max(peak, h.done())
+		os.RemoveAll(dir)
+	}
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+func newAnacrolixNoCleanup(b *testing.B, dir string) *torrent.Client {
+	cl := newAnacrolix(b, dir, false)
+	return cl
+}
+
+var _ = fmt.Sprint
