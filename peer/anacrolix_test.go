@@ -80,7 +80,7 @@ func TestAnacrolixToOurs(t *testing.T) {
 	ac := newAnacrolix(t, f.dir, true)
 	at, err := ac.AddTorrent(f.mi)
 	require.NoError(t, err)
-	require.NoError(t, at.VerifyData())
+	require.NoError(t, at.VerifyDataContext(context.Background()))
 	require.Equal(t, int64(0), at.BytesMissing())
 
 	leecher := newClient(t, nil)

@@ -113,7 +113,7 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := at.VerifyData(); err != nil {
+		if err := at.VerifyDataContext(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		seedAddr := anacrolixAddr(b, ac)

@@ -42,7 +42,9 @@ func (fc fileClient) OpenTorrent(_ context.Context, info *metainfo.Info, ih meta
 	}
 	ft.handles = make([]*os.File, len(ft.files))
 	return storage.TorrentImpl{
-		Piece: func(p metainfo.Piece) storage.PieceImpl { return filePiece{t: ft, p: p.Index(), off: p.Offset(), length: p.Length()} },
+		Piece: func(p metainfo.Piece) storage.PieceImpl {
+			return filePiece{t: ft, p: p.Index(), off: p.Offset(), length: p.Length()}
+		},
 		Close: ft.close,
 	}, nil
 }
