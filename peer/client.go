@@ -363,12 +363,12 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 	t.info, t.infoBytes, t.layout, t.picker = info, infoBytes, layout, picker
 	t.st.Store(st)
 	t.left.Store(picker.Left())
-	t.disk = newDiskQueue(2, st, func(j diskJob, ok bool, err error) {
+	t.disk = newDiskQueue(2, st, func(j diskJob, err error) {
 		if err != nil && !j.verify {
 			t.post(event{kind: evStorageErr, err: err})
 			return
 		}
-		t.post(event{kind: evHashDone, piece: j.block.Piece, ok: ok, err: err})
+		t.post(event{kind: evHashDone, piece: j.block.Piece, ok: j.ok, hashes: j.hashes, err: err})
 	}, &t.wg)
 	close(t.gotInfo)
 	if picker.Complete() {

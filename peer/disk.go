@@ -9,8 +9,14 @@ import (
 // diskJob writes a received block, or (verify) hashes a finished piece.
 type diskJob struct {
 	verify bool
-	block  piece.Block
-	data   []byte
+	// blockHashes asks for the piece's block hashes even if it verifies
+	// (it failed before: the smart ban compares them).
+	blockHashes bool
+	block       piece.Block
+	data        []byte
+	// Results of a verify job.
+	ok     bool
+	hashes [][20]byte
 }
 
 // diskQueue runs block writes and piece hashes off the torrent's loop. Jobs
@@ -28,7 +34,7 @@ type diskWorker struct {
 	closed bool
 }
 
-func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, ok bool, err error), wg *sync.WaitGroup) *diskQueue {
+func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, err error), wg *sync.WaitGroup) *diskQueue {
 	q := &diskQueue{}
 	for i := 0; i < n; i++ {
 		w := &diskWorker{}
@@ -56,7 +62,7 @@ func (q *diskQueue) close() {
 	}
 }
 
-func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, ok bool, err error)) {
+func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 	var batch []diskJob
 	for {
 		w.mu.Lock()
@@ -71,13 +77,17 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, ok bool, err 
 		w.mu.Unlock()
 		for i, j := range batch {
 			if j.verify {
-				ok, err := st.VerifyPiece(j.block.Piece)
-				done(j, ok, err)
+				var err error
+				j.ok, err = st.VerifyPiece(j.block.Piece)
+				if err == nil && (!j.ok || j.blockHashes) {
+					j.hashes, err = st.BlockHashes(j.block.Piece)
+				}
+				done(j, err)
 			} else {
 				err := st.WriteBlock(j.block, j.data)
 				putBlock(j.data)
 				if err != nil {
-					done(j, false, err)
+					done(j, err)
 				}
 			}
 			batch[i] = diskJob{}

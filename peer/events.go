@@ -27,6 +27,7 @@ type event struct {
 	err      error
 	piece    int
 	ok       bool
+	hashes   [][20]byte
 	fn       func()
 	nc       net.Conn
 	hs       handshakeResult

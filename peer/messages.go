@@ -200,7 +200,7 @@ func (t *Torrent) onPiece(c *conn, m pp.Message) error {
 		}
 	}
 	if res.PieceDone {
-		t.disk.push(diskJob{verify: true, block: piece.Block{Piece: b.Piece}})
+		t.disk.push(diskJob{verify: true, blockHashes: t.picker.NeedsBlockHashes(b.Piece), block: piece.Block{Piece: b.Piece}})
 	}
 	t.fill(c)
 	return nil
@@ -215,7 +215,7 @@ func (c *conn) unwanted() error {
 	return nil
 }
 
-func (t *Torrent) onHashed(i int, ok bool, err error) {
+func (t *Torrent) onHashed(i int, ok bool, hashes [][20]byte, err error) {
 	if err != nil {
 		t.fail(fmt.Errorf("verify piece %d: %w", i, err))
 		return
@@ -223,15 +223,16 @@ func (t *Torrent) onHashed(i int, ok bool, err error) {
 	if t.picker == nil {
 		return
 	}
-	charged, banned := t.picker.Verified(i, ok)
+	charged, banned := t.picker.VerifiedBlocks(i, ok, hashes)
+	for _, id := range banned {
+		if c := t.conns[PeerID(id)]; c != nil {
+			t.log.Warn("banning peer for sending bad data", "peer", c.addr)
+			t.banned[c.addr] = true
+			c.close(fmt.Errorf("%w: sent data that failed its hash", ErrBanned))
+		}
+	}
 	if !ok {
 		t.log.Warn("piece failed its hash", "piece", i, "senders", len(charged))
-		for _, id := range banned {
-			if c := t.conns[PeerID(id)]; c != nil {
-				t.banned[c.addr] = true
-				c.close(fmt.Errorf("%w: sent pieces that failed their hash", ErrBanned))
-			}
-		}
 		t.fillAll()
 		return
 	}

@@ -310,7 +310,7 @@ func (t *Torrent) handle(ev event) {
 			cand.nextTry = time.Now().Add(time.Duration(min(cand.fails, 6)) * 15 * time.Second)
 		}
 	case evHashDone:
-		t.onHashed(ev.piece, ev.ok, ev.err)
+		t.onHashed(ev.piece, ev.ok, ev.hashes, ev.err)
 	case evStorageErr:
 		t.fail(fmt.Errorf("storage: %w", ev.err))
 	case evFunc:

@@ -41,8 +41,13 @@ type PickerConfig struct {
 	// EndgameDuplicates is the most peers a block is in flight to at once
 	// in endgame (default 2).
 	EndgameDuplicates int
-	// BanAfterBadPieces bans a peer once it has contributed to this many
-	// pieces that failed their hash (default 3).
+	// BanAfterBadPieces bans a peer once it is proven to have sent bad
+	// data in this many pieces (default 1). A peer is proven bad when it
+	// alone sent a piece that failed its hash, or when a block it sent to
+	// a failed piece differs from the same block of the piece once it
+	// verifies (libtorrent's "smart ban": see VerifiedBlocks). Merely
+	// having sent part of a failed piece only charges a peer, so an honest
+	// peer is never banned for a liar's blocks.
 	BanAfterBadPieces int
 }
 
@@ -75,8 +80,16 @@ type peerState struct {
 	has      Bitfield
 	wanted   int // pieces it has that we lack
 	inflight int
-	bad      int
+	charged  int // failed pieces it contributed to
+	bad      int // pieces it is proven to have corrupted
 	banned   bool
+}
+
+// failedAttempt is what a piece that failed its hash was made of: who sent
+// each block, and (when known) each block's hash.
+type failedAttempt struct {
+	senders []PeerID
+	hashes  [][20]byte
 }
 
 // Picker decides which blocks to request from which peer. It is not safe
@@ -96,6 +109,7 @@ type Picker struct {
 	partialList []int // partial pieces in the order they started
 	unrequested int64 // blocks of missing pieces neither requested nor received
 	peers       map[PeerID]*peerState
+	failed      map[int][]failedAttempt
 }
 
 // NewPicker returns a Picker for a torrent of layout l of which we already
@@ -118,7 +132,7 @@ func NewPicker(l Layout, have Bitfield, cfg PickerConfig) (*Picker, error) {
 		cfg.EndgameDuplicates = 2
 	}
 	if cfg.BanAfterBadPieces == 0 {
-		cfg.BanAfterBadPieces = 3
+		cfg.BanAfterBadPieces = 1
 	}
 	p := &Picker{
 		cfg:      cfg,
@@ -129,6 +143,7 @@ func NewPicker(l Layout, have Bitfield, cfg PickerConfig) (*Picker, error) {
 		pos:      make([]int32, n),
 		partials: make(map[int]*partial),
 		peers:    make(map[PeerID]*peerState),
+		failed:   make(map[int][]failedAttempt),
 	}
 	for i := 0; i < n; i++ {
 		p.pos[i] = -1
@@ -482,11 +497,27 @@ func (p *Picker) Expire(now time.Time, dst []Request) []Request {
 	return dst
 }
 
-// Verified records the result of hashing piece i after PieceDone. On
-// success the piece is ours; on failure its blocks are discarded and will be
-// fetched again, every peer that sent one is charged, and those past the
-// ban threshold are returned in banned (and picked no more).
+// Verified records the result of hashing piece i after PieceDone, without
+// block hashes: VerifiedBlocks(i, ok, nil).
 func (p *Picker) Verified(i int, ok bool) (charged, banned []PeerID) {
+	return p.VerifiedBlocks(i, ok, nil)
+}
+
+// NeedsBlockHashes reports whether piece i failed before, so that its
+// per-block hashes should be passed to VerifiedBlocks: on failure to record
+// the attempt, on success to find who sent the bad blocks.
+func (p *Picker) NeedsBlockHashes(i int) bool { return len(p.failed[i]) > 0 }
+
+// VerifiedBlocks records the result of hashing piece i after PieceDone, with
+// the SHA-1 of each of its blocks as stored (nil if not computed).
+//
+// On success the piece is ours, and if it had failed before, every peer
+// whose block in a failed attempt differs from the good block is proven
+// bad. On failure the piece's blocks are discarded and will be fetched
+// again, every peer that sent one is charged, and a peer that sent the whole
+// piece alone is proven bad. Peers proven bad BanAfterBadPieces times are
+// returned in banned and picked no more.
+func (p *Picker) VerifiedBlocks(i int, ok bool, hashes [][20]byte) (charged, banned []PeerID) {
 	pc := p.partials[i]
 	if pc == nil || !pc.hashing {
 		return nil, nil
@@ -498,6 +529,17 @@ func (p *Picker) Verified(i int, ok bool) (charged, banned []PeerID) {
 			break
 		}
 	}
+	prove := func(id PeerID) {
+		ps := p.peers[id]
+		if ps == nil || ps.banned {
+			return
+		}
+		ps.bad++
+		if ps.bad >= p.cfg.BanAfterBadPieces {
+			ps.banned = true
+			banned = append(banned, id)
+		}
+	}
 	if ok {
 		p.have.Set(i)
 		p.left -= p.layout.PieceSize(i)
@@ -506,7 +548,24 @@ func (p *Picker) Verified(i int, ok bool) (charged, banned []PeerID) {
 				ps.wanted--
 			}
 		}
-		return nil, nil
+		if len(hashes) == len(pc.state) {
+			var proven []PeerID
+			for _, a := range p.failed[i] {
+				if len(a.hashes) != len(hashes) {
+					continue
+				}
+				for j, h := range a.hashes {
+					if h != hashes[j] && !containsPeer(proven, a.senders[j]) {
+						proven = append(proven, a.senders[j])
+					}
+				}
+			}
+			for _, id := range proven {
+				prove(id)
+			}
+		}
+		delete(p.failed, i)
+		return nil, banned
 	}
 	for _, s := range pc.senders {
 		if containsPeer(charged, s) {
@@ -514,12 +573,14 @@ func (p *Picker) Verified(i int, ok bool) (charged, banned []PeerID) {
 		}
 		charged = append(charged, s)
 		if ps := p.peers[s]; ps != nil {
-			ps.bad++
-			if ps.bad >= p.cfg.BanAfterBadPieces && !ps.banned {
-				ps.banned = true
-				banned = append(banned, s)
-			}
+			ps.charged++
 		}
+	}
+	if len(charged) == 1 {
+		prove(charged[0])
+	}
+	if len(p.failed[i]) < 8 { // bound the memory a hostile swarm can cost
+		p.failed[i] = append(p.failed[i], failedAttempt{senders: pc.senders, hashes: hashes})
 	}
 	p.unrequested += int64(len(pc.state))
 	p.bucketAdd(i)

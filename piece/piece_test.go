@@ -195,33 +195,61 @@ func TestPickerReceiveVerify(t *testing.T) {
 	assert.Empty(t, p.Pick(1, 4, t0, nil))
 }
 
-func TestPickerHashFailureBans(t *testing.T) {
+// deliver picks and receives every block of the 2-block piece 0, block j
+// from senders[j], and reports whether the piece is done.
+func deliver(t *testing.T, p *Picker, senders ...PeerID) {
+	t.Helper()
+	for j, id := range senders {
+		got := p.Pick(id, 1, t0, nil)
+		require.Len(t, got, 1, "pick for peer %d", id)
+		r := p.Received(id, got[0])
+		require.True(t, r.Wanted)
+		require.Equal(t, j == len(senders)-1, r.PieceDone)
+	}
+}
+
+func TestPickerHashFailure(t *testing.T) {
 	l := Layout{PieceLength: 2 * BlockSize, Length: 2 * BlockSize}
-	p, err := NewPicker(l, NewBitfield(1), PickerConfig{BanAfterBadPieces: 2})
-	require.NoError(t, err)
-	p.AddPeer(1, full(1))
-	p.AddPeer(2, full(1))
-	for round := 1; round <= 2; round++ {
-		a := p.Pick(1, 1, t0, nil)
-		b := p.Pick(2, 1, t0, nil)
-		require.Len(t, a, 1)
-		require.Len(t, b, 1)
-		p.Received(1, a[0])
-		require.True(t, p.Received(2, b[0]).PieceDone)
+	good := [][20]byte{{1}, {2}}
+	t.Run("mixed failure charges, bans nobody", func(t *testing.T) {
+		p := newPicker(t, l, 1)
+		p.AddPeer(1, full(1))
+		p.AddPeer(2, full(1))
+		deliver(t, p, 1, 2)
 		charged, banned := p.Verified(0, false)
 		assert.ElementsMatch(t, []PeerID{1, 2}, charged)
-		if round == 1 {
-			assert.Empty(t, banned)
-		} else {
-			assert.ElementsMatch(t, []PeerID{1, 2}, banned)
-		}
+		assert.Empty(t, banned)
 		assert.False(t, p.Complete())
 		assert.Equal(t, int64(2*BlockSize), p.Left(), "the piece is fetched again")
-	}
-	assert.True(t, p.Banned(1))
-	assert.Empty(t, p.Pick(1, 5, t0, nil), "banned peers get no requests")
-	p.AddPeer(3, full(1))
-	assert.Len(t, p.Pick(3, 5, t0, nil), 2, "an honest peer can still fetch it")
+		assert.True(t, p.NeedsBlockHashes(0))
+	})
+	t.Run("a sole sender of a bad piece is banned", func(t *testing.T) {
+		p := newPicker(t, l, 1)
+		p.AddPeer(1, full(1))
+		p.AddPeer(3, full(1))
+		deliver(t, p, 1, 1)
+		_, banned := p.Verified(0, false)
+		assert.Equal(t, []PeerID{1}, banned)
+		assert.True(t, p.Banned(1))
+		assert.Empty(t, p.Pick(1, 5, t0, nil), "banned peers get no requests")
+		assert.Len(t, p.Pick(3, 5, t0, nil), 2, "an honest peer can still fetch it")
+	})
+	t.Run("smart ban finds the liar among mixed senders", func(t *testing.T) {
+		p := newPicker(t, l, 1)
+		p.AddPeer(1, full(1))
+		p.AddPeer(2, full(1))
+		p.AddPeer(3, full(1))
+		deliver(t, p, 1, 2) // peer 2 lied about block 1
+		_, banned := p.VerifiedBlocks(0, false, [][20]byte{good[0], {0xba, 0xd}})
+		assert.Empty(t, banned)
+		deliver(t, p, 3, 1)
+		_, banned = p.VerifiedBlocks(0, true, good)
+		assert.Equal(t, []PeerID{2}, banned)
+		assert.False(t, p.Banned(1))
+		assert.False(t, p.Banned(3))
+		assert.True(t, p.Complete())
+		assert.False(t, p.NeedsBlockHashes(0))
+	})
 }
 
 func TestPickerEndgame(t *testing.T) {

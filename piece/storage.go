@@ -282,3 +282,24 @@ func (s *Storage) Close() error {
 	})
 	return s.closeErr
 }
+
+// BlockHashes returns the SHA-1 of each block of piece i as stored: what
+// the picker's smart ban compares between a failed and a good copy.
+func (s *Storage) BlockHashes(i int) ([][20]byte, error) {
+	n := s.layout.NumBlocks(i)
+	if n == 0 {
+		return nil, fmt.Errorf("%w: piece %d", ErrBlock, i)
+	}
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	out := make([][20]byte, n)
+	for j := 0; j < n; j++ {
+		b := s.layout.Block(i, j)
+		buf := (*bp)[:b.Length]
+		if err := s.ReadBlock(b, buf); err != nil {
+			return nil, err
+		}
+		out[j] = sha1.Sum(buf)
+	}
+	return out, nil
+}

@@ -3,6 +3,7 @@ package piece
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,4 +188,20 @@ func TestCheckInfoRefusesEscapes(t *testing.T) {
 	bad.Length = 1
 	bad.Pieces = make([]byte, 19)
 	assert.ErrorIs(t, CheckInfo(&bad), ErrNoHashes)
+}
+
+func TestBlockHashes(t *testing.T) {
+	src := t.TempDir()
+	info, ih := makeTorrent(t, src, 3*BlockSize, 2*BlockSize)
+	s, err := OpenStorage(StorageConfig{Dir: src, Info: info, InfoHash: ih})
+	require.NoError(t, err)
+	defer s.Close()
+	hs, err := s.BlockHashes(1)
+	require.NoError(t, err)
+	require.Len(t, hs, 1)
+	buf := make([]byte, BlockSize)
+	require.NoError(t, s.ReadBlock(Block{Piece: 1, Length: BlockSize}, buf))
+	assert.Equal(t, sha1.Sum(buf), hs[0])
+	_, err = s.BlockHashes(5)
+	assert.ErrorIs(t, err, ErrBlock)
 }
