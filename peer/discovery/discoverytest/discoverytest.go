@@ -1,0 +1,250 @@
+// Package discoverytest runs loopback trackers and DHT nodes for tests: a
+// tracker speaking HTTP and UDP (anacrolix's tracker server packages over an
+// in-memory swarm keyed by ip:port) that records every announce, and small
+// DHT swarms on 127.0.0.1.
+package discoverytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent/tracker"
+	trHttpServer "github.com/anacrolix/torrent/tracker/http/server"
+	trackerServer "github.com/anacrolix/torrent/tracker/server"
+	"github.com/anacrolix/torrent/tracker/udp"
+	trUdpServer "github.com/anacrolix/torrent/tracker/udp/server"
+
+	"github.com/bttspeed/bttspeed/peer/discovery"
+)
+
+// AnnounceRecord is one announce a Tracker received.
+type AnnounceRecord struct {
+	InfoHash                   [20]byte
+	Addr                       netip.AddrPort
+	Event                      tracker.AnnounceEvent
+	Uploaded, Downloaded, Left int64
+	UDP                        bool
+}
+
+// Tracker is a loopback tracker.
+type Tracker struct {
+	// HTTPURL and UDPURL are its announce URLs.
+	HTTPURL, UDPURL string
+	// Interval is the re-announce interval it tells clients, in seconds.
+	Interval int32
+
+	mu      sync.Mutex
+	records []AnnounceRecord
+	swarms  map[[20]byte]map[netip.AddrPort]bool // peer → seeding
+	fail    bool
+}
+
+// Announces returns every announce received so far.
+func (tr *Tracker) Announces() []AnnounceRecord {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]AnnounceRecord(nil), tr.records...)
+}
+
+// SetFailing makes the tracker answer every announce with an error.
+func (tr *Tracker) SetFailing(fail bool) {
+	tr.mu.Lock()
+	tr.fail = fail
+	tr.mu.Unlock()
+}
+
+func (tr *Tracker) record(r AnnounceRecord) error {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.fail {
+		return errors.New("tracker failing on purpose")
+	}
+	tr.records = append(tr.records, r)
+	if tr.swarms[r.InfoHash] == nil {
+		tr.swarms[r.InfoHash] = make(map[netip.AddrPort]bool)
+	}
+	if r.Event == tracker.Stopped {
+		delete(tr.swarms[r.InfoHash], r.Addr)
+	} else {
+		tr.swarms[r.InfoHash][r.Addr] = r.Left == 0
+	}
+	return nil
+}
+
+// TrackAnnounce implements trackerServer.AnnounceTracker (the UDP path
+// brings the whole request).
+func (tr *Tracker) TrackAnnounce(_ context.Context, req udp.AnnounceRequest, addr trackerServer.AnnounceAddr) error {
+	return tr.record(AnnounceRecord{InfoHash: req.InfoHash, Addr: addr, Event: req.Event, Uploaded: req.Uploaded, Downloaded: req.Downloaded, Left: req.Left, UDP: true})
+}
+
+// Scrape implements trackerServer.AnnounceTracker.
+func (tr *Tracker) Scrape(_ context.Context, ihs []trackerServer.InfoHash) ([]udp.ScrapeInfohashResult, error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []udp.ScrapeInfohashResult
+	for _, ih := range ihs {
+		var r udp.ScrapeInfohashResult
+		for _, seed := range tr.swarms[ih] {
+			if seed {
+				r.Seeders++
+			} else {
+				r.Leechers++
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// GetPeers implements trackerServer.AnnounceTracker.
+func (tr *Tracker) GetPeers(_ context.Context, ih trackerServer.InfoHash, _ trackerServer.GetPeersOpts, remote trackerServer.AnnounceAddr) trackerServer.ServerAnnounceResult {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.fail {
+		return trackerServer.ServerAnnounceResult{Err: errors.New("tracker failing on purpose")}
+	}
+	var res trackerServer.ServerAnnounceResult
+	var seeders, leechers int32
+	for ap, seed := range tr.swarms[ih] {
+		if seed {
+			seeders++
+		} else {
+			leechers++
+		}
+		if ap != remote {
+			res.Peers = append(res.Peers, trackerServer.PeerInfo{AnnounceAddr: ap})
+		}
+	}
+	res.Interval = generics.Some(tr.Interval)
+	res.Seeders = generics.Some(seeders)
+	res.Leechers = generics.Some(leechers)
+	return res
+}
+
+// recordingHTTP records the full HTTP announce (anacrolix's handler keeps
+// only some fields) before handing it on.
+type recordingHTTP struct {
+	tr   *Tracker
+	next http.Handler
+}
+
+func (h recordingHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var ev tracker.AnnounceEvent
+	_ = ev.UnmarshalText([]byte(q.Get("event")))
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	port, _ := strconv.ParseUint(q.Get("port"), 10, 16)
+	addr, _ := netip.ParseAddr(host)
+	num := func(k string) int64 { n, _ := strconv.ParseInt(q.Get(k), 10, 64); return n }
+	var ih [20]byte
+	copy(ih[:], q.Get("info_hash"))
+	rec := AnnounceRecord{InfoHash: ih, Addr: netip.AddrPortFrom(addr, uint16(port)), Event: ev, Uploaded: num("uploaded"), Downloaded: num("downloaded"), Left: num("left")}
+	if err := h.tr.record(rec); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// noopTracker makes anacrolix's handler record nothing itself (we record
+// in recordingHTTP) while still answering with our swarm.
+type noopTracker struct{ *Tracker }
+
+func (noopTracker) TrackAnnounce(context.Context, udp.AnnounceRequest, trackerServer.AnnounceAddr) error {
+	return nil
+}
+
+// StartTracker starts a tracker on 127.0.0.1 (HTTP and UDP) that tells
+// clients to re-announce every interval; it stops when the test ends.
+func StartTracker(t testing.TB, interval time.Duration) *Tracker {
+	t.Helper()
+	tr := &Tracker{Interval: int32(max(1, interval/time.Second)), swarms: make(map[[20]byte]map[netip.AddrPort]bool)}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpHandler := recordingHTTP{tr: tr, next: trHttpServer.Handler{
+		Announce: &trackerServer.AnnounceHandler{AnnounceTracker: noopTracker{tr}},
+	}}
+	srv := &http.Server{Handler: httpHandler, ReadHeaderTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(ln) })
+	tr.HTTPURL = fmt.Sprintf("http://%s/announce", ln.Addr())
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := &trUdpServer.Server{
+		ConnTracker: newConnTracker(),
+		SendResponse: func(_ context.Context, data []byte, addr net.Addr) (int, error) {
+			return pc.WriteTo(data, addr)
+		},
+		Announce: &trackerServer.AnnounceHandler{AnnounceTracker: tr},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Go(func() { _ = trUdpServer.RunSimple(ctx, us, pc, udp.AddrFamilyIpv4) })
+	tr.UDPURL = fmt.Sprintf("udp://%s/announce", pc.LocalAddr())
+	t.Cleanup(func() {
+		cancel()
+		_ = srv.Close()
+		_ = pc.Close()
+		wg.Wait()
+	})
+	return tr
+}
+
+type connTracker struct {
+	mu  sync.Mutex
+	ids map[string]udp.ConnectionId
+}
+
+func newConnTracker() *connTracker { return &connTracker{ids: make(map[string]udp.ConnectionId)} }
+
+func (c *connTracker) Add(_ context.Context, addr string, id udp.ConnectionId) error {
+	c.mu.Lock()
+	c.ids[addr] = id
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *connTracker) Check(_ context.Context, addr string, id udp.ConnectionId) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ids[addr] == id, nil
+}
+
+// StartDHT starts n DHT nodes on 127.0.0.1 that know each other, with the
+// given announce interval; they stop when the test ends.
+func StartDHT(t testing.TB, n int, interval time.Duration) []*discovery.DHT {
+	t.Helper()
+	var nodes []*discovery.DHT
+	var addrs []netip.AddrPort
+	for i := 0; i < n; i++ {
+		d, err := discovery.NewDHT(discovery.DHTConfig{Addr: "127.0.0.1:0", StartingNodes: addrs, AnnounceInterval: interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		nodes = append(nodes, d)
+		addrs = append(addrs, d.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := n - 1; i > 0; i-- { // node 0 has no starting nodes; the others reach it
+		if err := nodes[i].Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes
+}

@@ -1,0 +1,180 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"net/url"
+	"time"
+
+	alog "github.com/anacrolix/log"
+	"github.com/anacrolix/torrent/tracker"
+	trHttp "github.com/anacrolix/torrent/tracker/http"
+)
+
+// TrackerConfig configures a tracker Source. Zero fields take the defaults
+// shown.
+type TrackerConfig struct {
+	// MinInterval is the shortest re-announce interval we accept from a
+	// tracker (default 30 s); MaxInterval the longest (default 30 min).
+	MinInterval, MaxInterval time.Duration
+	// Timeout bounds one announce (default 15 s).
+	Timeout time.Duration
+	// NumWant is how many peers to ask for (default 50).
+	NumWant int32
+	// Logger receives announce errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Tracker announces to one tracker: "started" first, then at the interval
+// the tracker asks for (within MinInterval and MaxInterval), "completed" as
+// soon as Left reaches 0 after having been above it, and "stopped" on the
+// way out. Failed announces are retried with exponential backoff and
+// jitter, from 5 s up to MaxInterval.
+type Tracker struct {
+	url string
+	cfg TrackerConfig
+}
+
+// NewTracker returns a Source for an http(s):// or udp:// tracker URL.
+func NewTracker(rawURL string, cfg TrackerConfig) (*Tracker, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadURL, rawURL, err)
+	}
+	switch u.Scheme {
+	case "http", "https", "udp", "udp4", "udp6":
+	default:
+		return nil, fmt.Errorf("%w: %q: scheme %q (want http, https or udp)", ErrBadURL, rawURL, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: %q: no host", ErrBadURL, rawURL)
+	}
+	if cfg.MinInterval < 0 || cfg.MaxInterval < 0 || cfg.Timeout < 0 || cfg.NumWant < 0 {
+		return nil, fmt.Errorf("%w: negative tracker setting", ErrBadConfig)
+	}
+	if cfg.MinInterval == 0 {
+		cfg.MinInterval = 30 * time.Second
+	}
+	if cfg.MaxInterval == 0 {
+		cfg.MaxInterval = 30 * time.Minute
+	}
+	if cfg.MaxInterval < cfg.MinInterval {
+		return nil, fmt.Errorf("%w: MaxInterval %v below MinInterval %v", ErrBadConfig, cfg.MaxInterval, cfg.MinInterval)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.NumWant == 0 {
+		cfg.NumWant = 50
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tracker{url: rawURL, cfg: cfg}, nil
+}
+
+// URL returns the tracker's URL.
+func (tr *Tracker) URL() string { return tr.url }
+
+// Run implements Source.
+func (tr *Tracker) Run(ctx context.Context, a Announce) error {
+	cl, err := tracker.NewClient(tr.url, tracker.NewClientOpts{Logger: alog.Default.WithFilterLevel(alog.Disabled)})
+	if err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrBadURL, tr.url, err)
+	}
+	defer cl.Close()
+	event := tracker.Started
+	started := false
+	backoff := time.Duration(0)
+	lastLeft := a.Stats().Left
+	for {
+		st := a.Stats()
+		if started && event == tracker.None && lastLeft != 0 && st.Left == 0 {
+			event = tracker.Completed
+		}
+		lastLeft = st.Left
+		resp, err := tr.announce(ctx, cl, a, event, st)
+		var wait time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			backoff = min(max(2*backoff, 5*time.Second), tr.cfg.MaxInterval)
+			wait = backoff/2 + rand.N(backoff/2+1)
+			tr.cfg.Logger.Debug("tracker announce failed", "tracker", tr.url, "err", err, "retry in", wait)
+		} else {
+			backoff = 0
+			started = true
+			event = tracker.None
+			var peers []netip.AddrPort
+			for _, p := range resp.Peers {
+				if ap, ok := p.ToNetipAddrPort(); ok {
+					peers = append(peers, ap)
+				}
+			}
+			if len(peers) > 0 {
+				a.Found(peers)
+			}
+			wait = min(max(time.Duration(resp.Interval)*time.Second, tr.cfg.MinInterval), tr.cfg.MaxInterval)
+		}
+		if !tr.sleep(ctx, wait, a, lastLeft) {
+			break
+		}
+	}
+	if started {
+		// Say goodbye, briefly, on a context of our own.
+		sctx, cancel := context.WithTimeout(context.Background(), min(tr.cfg.Timeout, 5*time.Second))
+		defer cancel()
+		_, _ = tr.announce(sctx, cl, a, tracker.Stopped, a.Stats())
+	}
+	return nil
+}
+
+// sleep waits for d, or until the download completes (to announce it at
+// once), or ctx ends (false).
+func (tr *Tracker) sleep(ctx context.Context, d time.Duration, a Announce, lastLeft int64) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-poll.C:
+			if lastLeft != 0 && a.Stats().Left == 0 {
+				return true
+			}
+		}
+	}
+}
+
+func (tr *Tracker) announce(ctx context.Context, cl tracker.Client, a Announce, ev tracker.AnnounceEvent, st Stats) (tracker.AnnounceResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, tr.cfg.Timeout)
+	defer cancel()
+	left := st.Left
+	if left < 0 {
+		left = 1 << 62 // unknown: a leecher
+	}
+	req := tracker.AnnounceRequest{
+		InfoHash:   a.InfoHash,
+		PeerId:     a.PeerID,
+		Downloaded: st.Downloaded,
+		Uploaded:   st.Uploaded,
+		Left:       left,
+		Event:      ev,
+		NumWant:    tr.cfg.NumWant,
+		Port:       uint16(a.Port),
+		Key:        int32(rand.Uint32()),
+	}
+	resp, err := cl.Announce(ctx, req, trHttp.AnnounceOpt{UserAgent: "bttspeed/0.1"})
+	if err != nil {
+		return resp, fmt.Errorf("discovery: announce %s to %s: %w", ev, tr.url, err)
+	}
+	return resp, nil
+}
