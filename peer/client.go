@@ -18,6 +18,7 @@ import (
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer/discovery"
 	"github.com/bttspeed/bttspeed/piece"
 )
 
@@ -178,6 +179,12 @@ type TorrentSpec struct {
 	Mmap bool
 	// Peers are dialed at once.
 	Peers []netip.AddrPort
+	// Trackers are announced to, besides those of the .torrent or magnet
+	// link (unless NoTorrentTrackers).
+	Trackers          []string
+	NoTorrentTrackers bool
+	// Sources are more peer sources, run for the torrent's life.
+	Sources []discovery.Source
 	// Policy overrides Config.Policy for this torrent.
 	Policy choker.Policy
 }
@@ -198,6 +205,7 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 	var ih metainfo.Hash
 	var info *metainfo.Info
 	var peers []netip.AddrPort
+	var trackers []string
 	if mi != nil {
 		ih = mi.HashInfoBytes()
 		i, err := mi.UnmarshalInfo()
@@ -205,6 +213,9 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 			return nil, fmt.Errorf("%w: info: %v", ErrBadTorrent, err)
 		}
 		info = &i
+		for _, tier := range mi.UpvertedAnnounceList() {
+			trackers = append(trackers, tier...)
+		}
 	} else {
 		ih = magnet.InfoHash.Unwrap()
 		for _, p := range magnet.Params["x.pe"] {
@@ -212,7 +223,27 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 				peers = append(peers, ap)
 			}
 		}
+		trackers = append(trackers, magnet.Trackers...)
 	}
+	if spec.NoTorrentTrackers {
+		trackers = nil
+	}
+	var sources []discovery.Source
+	for _, u := range append(trackers, spec.Trackers...) {
+		src, err := discovery.NewTracker(u, cl.cfg.Tracker)
+		if err != nil {
+			if slicesContains(spec.Trackers, u) {
+				return nil, fmt.Errorf("peer: tracker: %w", err)
+			}
+			cl.log.Warn("ignoring the torrent's tracker", "url", u, "err", err)
+			continue
+		}
+		sources = append(sources, src)
+	}
+	if cl.cfg.DHT != nil && (info == nil || info.Private == nil || !*info.Private) {
+		sources = append(sources, cl.cfg.DHT.Source())
+	}
+	sources = append(sources, spec.Sources...)
 	policy := spec.Policy
 	if policy == nil {
 		policy, err = cl.cfg.Policy()
@@ -258,6 +289,9 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 	}
 	cl.wg.Go(t.run)
 	t.AddPeers(append(peers, spec.Peers...)...)
+	for _, src := range sources {
+		t.runSource(src)
+	}
 	return t, nil
 }
 
@@ -448,4 +482,13 @@ func allowedFastSet(ip netip.Addr, ih metainfo.Hash, numPieces, k int) []int {
 		}
 	}
 	return set
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer/discovery"
 )
 
 // Config configures a Client. The zero value works: every zero field takes
@@ -30,6 +31,11 @@ type Config struct {
 	Policy func() (choker.Policy, error)
 	// Extensions are BEP 10 extensions offered to every peer.
 	Extensions []Extension
+	// DHT, if set, finds peers for every torrent (the node is the
+	// caller's, shared, and not closed by the client).
+	DHT *discovery.DHT
+	// Tracker configures the tracker clients of every torrent.
+	Tracker discovery.TrackerConfig
 
 	// RechokeInterval is how often the policy runs (default 10 s).
 	RechokeInterval time.Duration

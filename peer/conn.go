@@ -216,6 +216,7 @@ func (c *conn) writeBlock(w *bufio.Writer, hdr *[13]byte, b piece.Block) error {
 		return err
 	}
 	c.uploaded.Add(int64(b.Length))
+	c.t.upAll.Add(int64(b.Length))
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer/discovery"
 	"github.com/bttspeed/bttspeed/piece"
 )
 
@@ -41,7 +42,8 @@ type Torrent struct {
 	done     chan struct{}
 	st       atomic.Pointer[piece.Storage]
 
-	uploaded   atomic.Int64
+	uploaded   atomic.Int64 // by connections since closed
+	upAll      atomic.Int64 // by all connections, for announces
 	downloaded atomic.Int64
 	left       atomic.Int64
 	errMu      sync.Mutex
@@ -99,7 +101,7 @@ type loopPeer struct {
 
 func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Policy) *Torrent {
 	ctx, cancel := context.WithCancel(cl.ctx)
-	return &Torrent{
+	t := &Torrent{
 		cl:       cl,
 		ih:       ih,
 		spec:     spec,
@@ -116,6 +118,8 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		policy:   policy,
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
+	t.left.Store(-1) // unknown until the info is
+	return t
 }
 
 // InfoHash returns the torrent's v1 info hash.
@@ -201,6 +205,27 @@ func (t *Torrent) addCandidates(addrs []netip.AddrPort) {
 func (t *Torrent) isSelf(a netip.AddrPort) bool {
 	self := t.cl.Addr()
 	return self.IsValid() && a.Port() == self.Port() && (a.Addr() == self.Addr() || self.Addr().IsUnspecified() && a.Addr().IsLoopback())
+}
+
+// runSource runs a peer source for the torrent's life.
+func (t *Torrent) runSource(src discovery.Source) {
+	port := int(t.cl.Addr().Port())
+	a := discovery.Announce{
+		InfoHash: t.ih,
+		PeerID:   t.cl.peerID,
+		Port:     port,
+		Stats: func() discovery.Stats {
+			return discovery.Stats{Uploaded: t.upAll.Load(), Downloaded: t.downloaded.Load(), Left: t.left.Load()}
+		},
+		Found: func(addrs []netip.AddrPort) {
+			t.post(event{kind: evFunc, fn: func() { t.addCandidates(addrs) }})
+		},
+	}
+	t.wg.Go(func() {
+		if err := src.Run(t.ctx, a); err != nil {
+			t.log.Warn("peer source stopped", "err", err)
+		}
+	})
 }
 
 // Close stops the torrent: connections close, storage is flushed and
