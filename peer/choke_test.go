@@ -175,3 +175,20 @@ func TestBadMessagesCloseTheConnection(t *testing.T) {
 	waitDone(t, tor, 30*time.Second)
 	requireSameFile(t, f, dir)
 }
+
+// TestLateBitfieldTolerated: BEP 3 wants the bitfield first, but aria2
+// sends one after have-none; it is taken as haves, not as a violation.
+func TestLateBitfieldTolerated(t *testing.T) {
+	f := newFixture(t, 8*(16<<10), 16<<10)
+	cl := newClient(t, nil)
+	seed(t, cl, f)
+	r := dialRaw(t, cl.Addr().String(), f.mi.HashInfoBytes(), true)
+	r.send(pp.HaveNone)
+	r.send(pp.Interested)
+	// bitfield: 8 pieces, piece 0 set
+	_, err := r.c.Write([]byte{0, 0, 0, 2, byte(pp.Bitfield), 0x80})
+	require.NoError(t, err)
+	r.send(pp.Request, 0, 0, 16<<10)
+	_, ok := r.recv(5*time.Second, pp.Piece, pp.Reject)
+	assert.True(t, ok, "the connection survives and the request is answered")
+}

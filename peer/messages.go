@@ -44,7 +44,9 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 		return t.onHave(c, int(m.Index))
 	case pp.Bitfield:
 		if !first {
-			return fmt.Errorf("%w: bitfield after other messages", ErrProtocol)
+			// BEP 3 wants the bitfield first, but aria2, for one,
+			// sends one later: take it as haves.
+			return t.onLateBitfield(c, m.Bitfield)
 		}
 		return t.onBitfield(c, m.Bitfield, false)
 	case pp.HaveAll, pp.HaveNone:
@@ -52,7 +54,14 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 			return fmt.Errorf("%w: %v without the fast extension", ErrProtocol, m.Type)
 		}
 		if !first {
-			return fmt.Errorf("%w: %v after other messages", ErrProtocol, m.Type)
+			if m.Type == pp.HaveAll && t.picker != nil {
+				all := make([]bool, (t.layout.NumPieces()+7)/8*8)
+				for i := 0; i < t.layout.NumPieces(); i++ {
+					all[i] = true
+				}
+				return t.onLateBitfield(c, all)
+			}
+			return nil
 		}
 		ls.haveAll = m.Type == pp.HaveAll
 		return t.onBitfield(c, nil, m.Type == pp.HaveAll)
@@ -147,6 +156,30 @@ func (t *Torrent) onBitfield(c *conn, bools []bool, all bool) error {
 	t.updateInterest(c)
 	t.fill(c)
 	return nil
+}
+
+// onLateBitfield applies a bitfield that came after other messages as a
+// series of haves: it can add pieces, never take them away.
+func (t *Torrent) onLateBitfield(c *conn, bools []bool) error {
+	if t.picker == nil {
+		for i, v := range bools {
+			if v {
+				c.ls.rawBitfield = setBool(c.ls.rawBitfield, i)
+			}
+		}
+		return nil
+	}
+	bf, err := bitfieldFromBools(bools, t.layout.NumPieces())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	var herr error
+	bf.Each(func(i int) {
+		if herr == nil && !t.picker.PeerHas(piece.PeerID(c.id), i) {
+			herr = t.onHave(c, i)
+		}
+	})
+	return herr
 }
 
 func (t *Torrent) onRequest(c *conn, b piece.Block) error {

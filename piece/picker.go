@@ -304,6 +304,12 @@ func (p *Picker) Abandon(id PeerID) []Block {
 	return out
 }
 
+// PeerHas reports whether the peer has piece i, as far as we know.
+func (p *Picker) PeerHas(id PeerID, i int) bool {
+	ps := p.peers[id]
+	return ps != nil && ps.has.Has(i)
+}
+
 // Interesting reports whether the peer has a piece we lack.
 func (p *Picker) Interesting(id PeerID) bool {
 	ps := p.peers[id]

@@ -1,7 +1,9 @@
 // Package discoverytest runs loopback trackers and DHT nodes for tests: a
-// tracker speaking HTTP and UDP (anacrolix's tracker server packages over an
-// in-memory swarm keyed by ip:port) that records every announce, and small
-// DHT swarms on 127.0.0.1.
+// tracker speaking HTTP and UDP over an in-memory swarm keyed by ip:port
+// that records every announce, and small DHT swarms on 127.0.0.1. The UDP
+// side is anacrolix's tracker server; the HTTP side answers itself (see
+// httpTracker). The UDP side is anacrolix's tracker server; the
+// HTTP side answers itself (see httpTracker).
 package discoverytest
 
 import (
@@ -18,7 +20,7 @@ import (
 
 	"github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/tracker"
-	trHttpServer "github.com/anacrolix/torrent/tracker/http/server"
+	"github.com/anacrolix/torrent/bencode"
 	trackerServer "github.com/anacrolix/torrent/tracker/server"
 	"github.com/anacrolix/torrent/tracker/udp"
 	trUdpServer "github.com/anacrolix/torrent/tracker/udp/server"
@@ -130,14 +132,14 @@ func (tr *Tracker) GetPeers(_ context.Context, ih trackerServer.InfoHash, _ trac
 	return res
 }
 
-// recordingHTTP records the full HTTP announce (anacrolix's handler keeps
-// only some fields) before handing it on.
-type recordingHTTP struct {
-	tr   *Tracker
-	next http.Handler
+// httpTracker answers HTTP announces itself. anacrolix's HTTP tracker
+// handler keeps only some of the request's fields, and always sends a
+// "failure reason" key, empty on success, which aria2 takes for a failure.
+type httpTracker struct {
+	tr *Tracker
 }
 
-func (h recordingHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h httpTracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var ev tracker.AnnounceEvent
 	_ = ev.UnmarshalText([]byte(q.Get("event")))
@@ -147,20 +149,45 @@ func (h recordingHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	num := func(k string) int64 { n, _ := strconv.ParseInt(q.Get(k), 10, 64); return n }
 	var ih [20]byte
 	copy(ih[:], q.Get("info_hash"))
-	rec := AnnounceRecord{InfoHash: ih, Addr: netip.AddrPortFrom(addr, uint16(port)), Event: ev, Uploaded: num("uploaded"), Downloaded: num("downloaded"), Left: num("left")}
-	if err := h.tr.record(rec); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	if len(q.Get("info_hash")) != 20 || len(q.Get("peer_id")) != 20 || port == 0 {
+		writeBencode(w, map[string]any{"failure reason": "bad announce"})
 		return
 	}
-	h.next.ServeHTTP(w, r)
+	remote := netip.AddrPortFrom(addr, uint16(port))
+	rec := AnnounceRecord{InfoHash: ih, Addr: remote, Event: ev, Uploaded: num("uploaded"), Downloaded: num("downloaded"), Left: num("left")}
+	if err := h.tr.record(rec); err != nil {
+		writeBencode(w, map[string]any{"failure reason": err.Error()})
+		return
+	}
+	res := h.tr.GetPeers(r.Context(), ih, trackerServer.GetPeersOpts{}, remote)
+	if res.Err != nil {
+		writeBencode(w, map[string]any{"failure reason": res.Err.Error()})
+		return
+	}
+	var compact []byte
+	for _, p := range res.Peers {
+		if p.Addr().Is4() {
+			a := p.Addr().As4()
+			compact = append(compact, a[:]...)
+			compact = append(compact, byte(p.Port()>>8), byte(p.Port()))
+		}
+	}
+	writeBencode(w, map[string]any{
+		"interval":   res.Interval.Value,
+		"complete":   res.Seeders.Value,
+		"incomplete": res.Leechers.Value,
+		"peers":      string(compact),
+	})
 }
 
-// noopTracker makes anacrolix's handler record nothing itself (we record
-// in recordingHTTP) while still answering with our swarm.
-type noopTracker struct{ *Tracker }
-
-func (noopTracker) TrackAnnounce(context.Context, udp.AnnounceRequest, trackerServer.AnnounceAddr) error {
-	return nil
+func writeBencode(w http.ResponseWriter, v any) {
+	b, err := bencode.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write(b)
 }
 
 // StartTracker starts a tracker on 127.0.0.1 (HTTP and UDP) that tells
@@ -173,10 +200,7 @@ func StartTracker(t testing.TB, interval time.Duration) *Tracker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpHandler := recordingHTTP{tr: tr, next: trHttpServer.Handler{
-		Announce: &trackerServer.AnnounceHandler{AnnounceTracker: noopTracker{tr}},
-	}}
-	srv := &http.Server{Handler: httpHandler, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpTracker{tr: tr}, ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Serve(ln) })
 	tr.HTTPURL = fmt.Sprintf("http://%s/announce", ln.Addr())
