@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/generics"
-	"github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/tracker"
 	trackerServer "github.com/anacrolix/torrent/tracker/server"
 	"github.com/anacrolix/torrent/tracker/udp"
 	trUdpServer "github.com/anacrolix/torrent/tracker/udp/server"
