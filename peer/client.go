@@ -403,6 +403,12 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 			return
 		}
 		t.post(event{kind: evHashDone, piece: j.block.Piece, ok: j.ok, hashes: j.hashes, err: err})
+	}, func() {
+		// Never block a disk worker: a wake-up already pending will do.
+		select {
+		case t.diskWake <- struct{}{}:
+		default:
+		}
 	}, &t.wg)
 	close(t.gotInfo)
 	if picker.Complete() {

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/bttspeed/bttspeed/piece"
 )
@@ -25,19 +26,42 @@ type diskJob struct {
 // request we made, so their size is bounded by the requests in flight.
 type diskQueue struct {
 	workers []*diskWorker
+	// pending counts the bytes of blocks queued and not yet written. Past
+	// diskHigh the torrent stops requesting; below diskLow it resumes
+	// (resume is posted by the worker). Memory stays bounded however
+	// fast the network is and however slow the disk.
+	pending atomic.Int64
+	stalled atomic.Bool
+	resume  func()
+}
+
+// The disk queue's watermarks, in bytes.
+const (
+	diskHigh = 16 << 20
+	diskLow  = 4 << 20
+)
+
+// full reports whether the torrent should stop requesting for now.
+func (q *diskQueue) full() bool {
+	if q.pending.Load() > diskHigh {
+		q.stalled.Store(true)
+		return true
+	}
+	return false
 }
 
 type diskWorker struct {
+	q      *diskQueue
 	mu     sync.Mutex
 	cond   *sync.Cond
 	jobs   []diskJob
 	closed bool
 }
 
-func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, err error), wg *sync.WaitGroup) *diskQueue {
-	q := &diskQueue{}
+func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, err error), resume func(), wg *sync.WaitGroup) *diskQueue {
+	q := &diskQueue{resume: resume}
 	for i := 0; i < n; i++ {
-		w := &diskWorker{}
+		w := &diskWorker{q: q}
 		w.cond = sync.NewCond(&w.mu)
 		q.workers = append(q.workers, w)
 		wg.Go(func() { w.run(st, done) })
@@ -46,6 +70,7 @@ func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, err error), w
 }
 
 func (q *diskQueue) push(j diskJob) {
+	q.pending.Add(int64(len(j.data)))
 	w := q.workers[j.block.Piece%len(q.workers)]
 	w.mu.Lock()
 	w.jobs = append(w.jobs, j)
@@ -85,9 +110,13 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 				done(j, err)
 			} else {
 				err := st.WriteBlock(j.block, j.data)
+				n := int64(len(j.data))
 				putBlock(j.data)
 				if err != nil {
 					done(j, err)
+				}
+				if w.q.pending.Add(-n) < diskLow && w.q.stalled.CompareAndSwap(true, false) {
+					w.q.resume()
 				}
 			}
 			batch[i] = diskJob{}

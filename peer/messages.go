@@ -305,7 +305,7 @@ func (t *Torrent) updateInterest(c *conn) {
 // fill tops up the requests in flight to a peer.
 func (t *Torrent) fill(c *conn) {
 	ls := &c.ls
-	if t.picker == nil || ls.peerChoking || !ls.amInterested {
+	if t.picker == nil || ls.peerChoking || !ls.amInterested || t.disk.full() {
 		return
 	}
 	target := max(64, min(t.cl.cfg.MaxRequestsPerPeer, int(2*ls.lastSecondDown/piece.BlockSize)))

@@ -40,6 +40,7 @@ type Torrent struct {
 	loopDone chan struct{}
 	gotInfo  chan struct{}
 	done     chan struct{}
+	diskWake chan struct{} // the disk queue drained below its low mark
 	st       atomic.Pointer[piece.Storage]
 
 	uploaded   atomic.Int64 // by connections since closed
@@ -112,6 +113,7 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		loopDone: make(chan struct{}),
 		gotInfo:  make(chan struct{}),
 		done:     make(chan struct{}),
+		diskWake: make(chan struct{}, 1),
 		conns:    make(map[PeerID]*conn),
 		known:    make(map[netip.AddrPort]*candidate),
 		banned:   make(map[netip.AddrPort]bool),
@@ -256,6 +258,8 @@ func (t *Torrent) run() {
 		select {
 		case ev := <-t.events:
 			t.handle(ev)
+		case <-t.diskWake:
+			t.fillAll()
 		case now := <-tick.C:
 			t.tick(now)
 		case now := <-rechoke.C:
