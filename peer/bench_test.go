@@ -153,6 +153,7 @@ func runTransfers(b *testing.B, size int64, setup func(dir string) func()) {
 			b.Fatal(err)
 		}
 		run := setup(dir)
+		syscall.Sync() // no dirty pages left from setup or the last run
 		runtime.GC()
 		h := startHeapSampler()
 		c0 := cpuTime()

@@ -84,6 +84,10 @@ func (t *fileTorrent) file(i int) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := preallocate(f, t.files[i].length); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("preallocate %s: %w", path, err)
+	}
 	t.handles[i] = f
 	return f, nil
 }

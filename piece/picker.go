@@ -80,6 +80,7 @@ type peerState struct {
 	has      Bitfield
 	wanted   int // pieces it has that we lack
 	inflight int
+	last     int // the piece last started for it, for extent affinity
 	charged  int // failed pieces it contributed to
 	bad      int // pieces it is proven to have corrupted
 	banned   bool
@@ -198,7 +199,7 @@ func (p *Picker) AddPeer(id PeerID, has Bitfield) {
 	}
 	ps := p.peers[id]
 	if ps == nil {
-		ps = &peerState{has: NewBitfield(p.layout.NumPieces())}
+		ps = &peerState{has: NewBitfield(p.layout.NumPieces()), last: -2}
 		p.peers[id] = ps
 	}
 	ps.has.Each(func(i int) { p.setAvail(i, -1) })
@@ -377,6 +378,7 @@ func (p *Picker) Pick(id PeerID, max int, now time.Time, dst []Block) []Block {
 			if i < 0 {
 				break
 			}
+			ps.last = i
 			take(p.start(i))
 		}
 	}
@@ -404,9 +406,16 @@ func (p *Picker) Pick(id PeerID, max int, now time.Time, dst []Block) []Block {
 	return dst
 }
 
-// pickFromBucket returns a random piece of bucket a that the peer has, or
-// -1. It scans from a random start so equally rare pieces are drawn evenly.
+// pickFromBucket returns a piece of bucket a (the rarest the peer can give)
+// that the peer has, or -1. Among equally rare pieces it prefers the one
+// after the piece it last started for this peer, so a fast peer fills the
+// file in runs (libtorrent's piece extent affinity: sparse random writes
+// fragment the file and cost the disk dearly); otherwise it draws at random,
+// scanning from a random start.
 func (p *Picker) pickFromBucket(a int, ps *peerState) int {
+	if next := ps.last + 1; next > 0 && next < len(p.pos) && p.pos[next] >= 0 && int(p.avail[next]) == a && ps.has.Has(next) {
+		return next
+	}
 	b := p.buckets[a]
 	start := p.cfg.Rand.IntN(len(b))
 	for k := 0; k < len(b); k++ {

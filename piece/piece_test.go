@@ -417,3 +417,20 @@ func TestPickerAbandon(t *testing.T) {
 	assert.Nil(t, p.Abandon(1))
 	assert.ElementsMatch(t, reqs, p.Pick(1, 3, t0, nil), "abandoned blocks are requested again")
 }
+
+func TestPickerExtentAffinity(t *testing.T) {
+	l := Layout{PieceLength: BlockSize, Length: 64 * BlockSize}
+	p := newPicker(t, l, 3)
+	p.AddPeer(1, full(64))
+	first := p.Pick(1, 1, t0, nil)[0].Piece
+	for k := 1; k < 5 && first+k < 64; k++ {
+		assert.Equal(t, first+k, p.Pick(1, 1, t0, nil)[0].Piece, "equally rare: the next piece in the file")
+	}
+	// Rarity still wins over affinity.
+	q := newPicker(t, l, 3)
+	q.AddPeer(1, full(64))
+	q.AddPeer(2, bf(64, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31))
+	for k := 0; k < 10; k++ {
+		assert.GreaterOrEqual(t, q.Pick(1, 1, t0, nil)[0].Piece, 32, "pieces only peer 1 has are rarer")
+	}
+}
