@@ -37,8 +37,8 @@ type diskQueue struct {
 
 // The disk queue's watermarks, in bytes.
 const (
-	diskHigh = 16 << 20
-	diskLow  = 4 << 20
+	diskHigh = 8 << 20
+	diskLow  = 2 << 20
 )
 
 // full reports whether the torrent should stop requesting for now.
@@ -50,8 +50,12 @@ func (q *diskQueue) full() bool {
 	return false
 }
 
+// maxRun bounds the blocks coalesced into one write (1 MiB).
+const maxRun = 64
+
 type diskWorker struct {
 	q      *diskQueue
+	bufs   [][]byte
 	mu     sync.Mutex
 	cond   *sync.Cond
 	jobs   []diskJob
@@ -100,7 +104,8 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 		}
 		batch, w.jobs = w.jobs, batch[:0]
 		w.mu.Unlock()
-		for i, j := range batch {
+		for i := 0; i < len(batch); {
+			j := batch[i]
 			if j.verify {
 				var err error
 				j.ok, err = st.VerifyPiece(j.block.Piece)
@@ -108,18 +113,37 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 					j.hashes, err = st.BlockHashes(j.block.Piece)
 				}
 				done(j, err)
-			} else {
-				err := st.WriteBlock(j.block, j.data)
-				n := int64(len(j.data))
-				putBlock(j.data)
-				if err != nil {
-					done(j, err)
-				}
-				if w.q.pending.Add(-n) < diskLow && w.q.stalled.CompareAndSwap(true, false) {
-					w.q.resume()
-				}
+				batch[i] = diskJob{}
+				i++
+				continue
 			}
-			batch[i] = diskJob{}
+			// Coalesce a run of consecutive blocks of one piece into one
+			// write.
+			k := i + 1
+			end := j.block.Begin + uint32(len(j.data))
+			for k < len(batch) && k-i < maxRun && !batch[k].verify && batch[k].block.Piece == j.block.Piece && batch[k].block.Begin == end {
+				end += uint32(len(batch[k].data))
+				k++
+			}
+			w.bufs = w.bufs[:0]
+			var n int64
+			for _, r := range batch[i:k] {
+				w.bufs = append(w.bufs, r.data)
+				n += int64(len(r.data))
+			}
+			err := st.WriteRun(j.block.Piece, j.block.Begin, w.bufs)
+			for x := i; x < k; x++ {
+				putBlock(batch[x].data)
+				batch[x] = diskJob{}
+			}
+			clear(w.bufs)
+			if err != nil {
+				done(j, err)
+			}
+			if w.q.pending.Add(-n) < diskLow && w.q.stalled.CompareAndSwap(true, false) {
+				w.q.resume()
+			}
+			i = k
 		}
 	}
 }

@@ -27,8 +27,16 @@ type fileClient struct {
 }
 
 func (fc fileClient) OpenTorrent(_ context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
-	if err := CheckInfo(info); err != nil {
+	ft, err := fc.open(info, ih)
+	if err != nil {
 		return storage.TorrentImpl{}, err
+	}
+	return ft.impl(), nil
+}
+
+func (fc fileClient) open(info *metainfo.Info, ih metainfo.Hash) (*fileTorrent, error) {
+	if err := CheckInfo(info); err != nil {
+		return nil, err
 	}
 	ft := &fileTorrent{info: info, ih: ih, completion: fc.completion}
 	var off int64
@@ -41,12 +49,49 @@ func (fc fileClient) OpenTorrent(_ context.Context, info *metainfo.Info, ih meta
 		off += f.Length
 	}
 	ft.handles = make([]*os.File, len(ft.files))
+	return ft, nil
+}
+
+func (ft *fileTorrent) impl() storage.TorrentImpl {
 	return storage.TorrentImpl{
 		Piece: func(p metainfo.Piece) storage.PieceImpl {
 			return filePiece{t: ft, p: p.Index(), off: p.Offset(), length: p.Length()}
 		},
 		Close: ft.close,
-	}, nil
+	}
+}
+
+// writev writes bufs back to back at torrent offset off with as few
+// pwritev calls as it can; a run that crosses files falls back to one write
+// per file extent.
+func (ft *fileTorrent) writev(off int64, bufs [][]byte) error {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	i := sort.Search(len(ft.files), func(i int) bool { return ft.files[i].off+ft.files[i].length > off })
+	if i < len(ft.files) && off+int64(total) <= ft.files[i].off+ft.files[i].length {
+		f, err := ft.file(i)
+		if err != nil {
+			return err
+		}
+		return pwritev(f, bufs, off-ft.files[i].off)
+	}
+	for _, b := range bufs {
+		err := ft.span(off, len(b), func(i int, fileOff int64, lo, hi int) error {
+			f, err := ft.file(i)
+			if err != nil {
+				return err
+			}
+			_, err = f.WriteAt(b[lo:hi], fileOff)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		off += int64(len(b))
+	}
+	return nil
 }
 
 type fileSpan struct {

@@ -47,6 +47,7 @@ type StorageConfig struct {
 // pieces verified by SHA-1 and their completion persisted. ReadBlock,
 // WriteBlock and VerifyPiece are safe for concurrent use.
 type Storage struct {
+	ft         *fileTorrent // our file backend, if in use
 	info       *metainfo.Info
 	layout     Layout
 	client     storage.ClientImplCloser
@@ -149,12 +150,21 @@ func OpenStorage(cfg StorageConfig) (*Storage, error) {
 	default:
 		client = closerClient{fileClient{dir: cfg.Dir, completion: completion}, completion}
 	}
-	t, err := client.OpenTorrent(context.Background(), cfg.Info, cfg.InfoHash)
+	var ft *fileTorrent
+	var t storage.TorrentImpl
+	if cc, ok := client.(closerClient); ok {
+		if ft, err = cc.ClientImpl.(fileClient).open(cfg.Info, cfg.InfoHash); err == nil {
+			t = ft.impl()
+		}
+	} else {
+		t, err = client.OpenTorrent(context.Background(), cfg.Info, cfg.InfoHash)
+	}
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("piece: open storage in %s: %w", cfg.Dir, err)
 	}
 	s := &Storage{
+		ft:         ft,
 		info:       cfg.Info,
 		layout:     LayoutOf(cfg.Info),
 		client:     client,
@@ -204,6 +214,33 @@ func (s *Storage) WriteBlock(b Block, data []byte) error {
 	}
 	if _, err := s.piece(b.Piece).WriteAt(data, int64(b.Begin)); err != nil {
 		return fmt.Errorf("piece: write piece %d at %d: %w", b.Piece, b.Begin, err)
+	}
+	return nil
+}
+
+// WriteRun writes consecutive blocks of one piece, starting at begin, in as
+// few system calls as the backend allows (one pwritev for a run within one
+// file with the default backend).
+func (s *Storage) WriteRun(pieceIndex int, begin uint32, bufs [][]byte) error {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	run := Block{Piece: pieceIndex, Begin: begin, Length: uint32(total)}
+	if total == 0 || int64(begin)+int64(total) > s.layout.PieceSize(pieceIndex) || begin%BlockSize != 0 {
+		return fmt.Errorf("%w: run %+v", ErrBlock, run)
+	}
+	if s.ft == nil {
+		for _, b := range bufs {
+			if err := s.WriteBlock(Block{Piece: pieceIndex, Begin: begin, Length: uint32(len(b))}, b); err != nil {
+				return err
+			}
+			begin += uint32(len(b))
+		}
+		return nil
+	}
+	if err := s.ft.writev(s.layout.Offset(run), bufs); err != nil {
+		return fmt.Errorf("piece: write piece %d at %d: %w", pieceIndex, begin, err)
 	}
 	return nil
 }

@@ -153,6 +153,21 @@ func TestStorageMultiFile(t *testing.T) {
 	have, err := s.VerifyAll(context.Background())
 	require.NoError(t, err)
 	assert.True(t, have.All(), "pieces spanning several files verify")
+
+	// Runs that cross file boundaries write correctly.
+	d, err := OpenStorage(StorageConfig{Dir: t.TempDir(), Info: info, InfoHash: ih})
+	require.NoError(t, err)
+	defer d.Close()
+	l := s.Layout()
+	for i := 0; i < l.NumPieces(); i++ {
+		b := l.Block(i, 0)
+		buf := make([]byte, b.Length)
+		require.NoError(t, s.ReadBlock(b, buf))
+		require.NoError(t, d.WriteRun(i, 0, [][]byte{buf}))
+	}
+	have, err = d.VerifyAll(context.Background())
+	require.NoError(t, err)
+	assert.True(t, have.All())
 }
 
 func TestCheckInfoRefusesEscapes(t *testing.T) {

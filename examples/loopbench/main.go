@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,6 +63,13 @@ func main() {
 	case "seed":
 		err = runSeed(*impl, *torrentFile, *dir)
 	case "leech":
+		if path := os.Getenv("LOOPBENCH_CPUPROFILE"); path != "" {
+			f, ferr := os.Create(path)
+			if ferr == nil {
+				_ = pprof.StartCPUProfile(f)
+				defer pprof.StopCPUProfile()
+			}
+		}
 		err = runLeech(*impl, *torrentFile, *dir, *peerAddr)
 	case "":
 		err = runParent(*size, *pieceLen, *runs, *only)
@@ -69,6 +77,7 @@ func main() {
 		err = fmt.Errorf("unknown role %q", *role)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "loopbench:", err)
 		os.Exit(1)
 	}
