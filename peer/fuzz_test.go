@@ -15,6 +15,7 @@ import (
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/piece"
 )
 
 // fuzzTorrent is a torrent with its info and storage but no loop running,
@@ -90,5 +91,22 @@ func FuzzDecode(f *testing.F) {
 				return
 			}
 		}
+	})
+}
+
+// FuzzLoadTorrent feeds arbitrary bytes to the .torrent and magnet loaders
+// as AddTorrent uses them: a clear error or a torrent whose info passes the
+// path checks, never a panic.
+func FuzzLoadTorrent(f *testing.F) {
+	f.Add([]byte("d4:infod6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee"), "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567")
+	f.Add([]byte("d4:infod5:filesld6:lengthi1e4:pathl2:..1:xeee4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee"), "magnet:?xt=urn:btih:zz")
+	f.Add([]byte("le"), "magnet:?dn=x&x.pe=127.0.0.1:1")
+	f.Fuzz(func(t *testing.T, torrent []byte, magnet string) {
+		if mi, _, err := (TorrentSpec{TorrentBytes: torrent}).load(); err == nil {
+			if info, err := mi.UnmarshalInfo(); err == nil {
+				_ = piece.CheckInfo(&info)
+			}
+		}
+		_, _, _ = (TorrentSpec{Magnet: magnet}).load()
 	})
 }
