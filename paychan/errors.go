@@ -1,0 +1,40 @@
+package paychan
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bttspeed/bttspeed/btt"
+)
+
+// Errors of voucher verification, the ledgers and escrows. Check them with
+// errors.Is; every error that wraps one says what was wrong.
+var (
+	ErrBadSignature     = errors.New("paychan: bad voucher signature")
+	ErrNotIncreasing    = errors.New("paychan: voucher amount not above the last one")
+	ErrOverDeposit      = errors.New("paychan: voucher amount over the channel's deposit")
+	ErrWrongChannel     = errors.New("paychan: voucher for another channel")
+	ErrWrongChain       = errors.New("paychan: voucher for another chain")
+	ErrWrongEscrow      = errors.New("paychan: voucher for another escrow contract")
+	ErrWrongPayee       = errors.New("paychan: channel pays someone else")
+	ErrExpired          = errors.New("paychan: channel expired or too close to expiry")
+	ErrUnknownChannel   = errors.New("paychan: unknown channel")
+	ErrChannelClosed    = errors.New("paychan: channel closed")
+	ErrChainUnavailable = errors.New("paychan: chain unavailable")
+	ErrMalformed        = errors.New("paychan: malformed voucher encoding")
+	ErrAlreadyPaid      = errors.New("paychan: piece already paid for")
+)
+
+// InsufficientFundsError reports a payment the channel or the budget cannot
+// cover; Shortfall is how much is missing.
+type InsufficientFundsError struct {
+	Shortfall btt.Amount
+}
+
+func (e *InsufficientFundsError) Error() string {
+	return fmt.Sprintf("paychan: insufficient funds: %s base units short", e.Shortfall)
+}
+
+// Is makes errors.Is(err, ErrOverDeposit) true for an insufficient-funds
+// error: both mean the deposit cannot cover the amount.
+func (e *InsufficientFundsError) Is(target error) bool { return target == ErrOverDeposit }
