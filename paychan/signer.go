@@ -29,7 +29,7 @@ type KeySigner struct {
 
 // NewKeySigner returns a Signer for key.
 func NewKeySigner(key *ecdsa.PrivateKey) (*KeySigner, error) {
-	if key == nil || key.D == nil {
+	if key == nil {
 		return nil, errors.New("paychan: nil key")
 	}
 	return &KeySigner{key: key, addr: AddressOf(&key.PublicKey)}, nil

@@ -188,7 +188,7 @@ func BenchmarkVerify(b *testing.B) {
 	sv, _ := Sign(s, v)
 	c := Check{Domain: Domain{ChainID: v.ChainID, Escrow: v.Escrow}, Payee: btt.MustParseAddress(vectorEscrow),
 		Channel: Channel{ID: v.Channel, Payer: s.Address(), Payee: btt.MustParseAddress(vectorEscrow), Deposit: btt.BTT(10), Expiry: t0.Add(time.Hour), State: ChannelOpen},
-		Now: t0}
+		Now:     t0}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Verify(c, sv); err != nil {
