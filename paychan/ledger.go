@@ -1,0 +1,334 @@
+package paychan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bttspeed/bttspeed/btt"
+)
+
+// Credit is a payee's credit window for one payer: how many bytes it will
+// serve ahead of payment. It starts near one piece and doubles, up to Max,
+// each time the payer pays up, so each side risks at most the window (the
+// Filecoin payment-interval ramp). Pure.
+type Credit struct {
+	Window, Max int64
+}
+
+// NewCredit returns a window that starts at start bytes and may grow to
+// limit.
+func NewCredit(start, limit int64) Credit {
+	if start <= 0 {
+		start = 1
+	}
+	return Credit{Window: start, Max: max(limit, start)}
+}
+
+// Allows reports whether a payer with unpaid bytes outstanding may be
+// served more.
+func (c Credit) Allows(unpaid int64) bool { return unpaid < c.Window }
+
+// Paid grows the window after the payer covered what it owed.
+func (c *Credit) Paid() { c.Window = min(2*c.Window, c.Max) }
+
+// PayeeConfig configures a Payee.
+type PayeeConfig struct {
+	// Self is our address: channels must pay it.
+	Self btt.Address
+	// ExpiryMargin refuses vouchers on channels expiring within it, and
+	// is how early Due asks to redeem before expiry (default 1 h).
+	ExpiryMargin time.Duration
+	// RedeemThreshold makes Due report a channel once its unredeemed
+	// value reaches it (zero: only near expiry).
+	RedeemThreshold btt.Amount
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Payee is the receiving side of payment channels. It verifies each
+// voucher locally and persists it before crediting the payer; chain reads
+// happen only when a channel is accepted, never under its lock.
+type Payee struct {
+	store  *Store
+	escrow Escrow
+	cfg    PayeeConfig
+	domain Domain
+
+	mu    sync.Mutex
+	chans map[ChannelID]Channel
+}
+
+// NewPayee returns a Payee over a store and an escrow that acts as cfg.Self.
+func NewPayee(ctx context.Context, store *Store, escrow Escrow, cfg PayeeConfig) (*Payee, error) {
+	if cfg.Self.IsZero() {
+		return nil, errors.New("paychan: payee needs its own address")
+	}
+	if cfg.ExpiryMargin < 0 {
+		return nil, errors.New("paychan: negative expiry margin")
+	}
+	if cfg.ExpiryMargin == 0 {
+		cfg.ExpiryMargin = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	dom, err := escrow.Domain(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("paychan: escrow domain: %w", err)
+	}
+	p := &Payee{store: store, escrow: escrow, cfg: cfg, domain: dom, chans: make(map[ChannelID]Channel)}
+	recs, err := store.Payees()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		p.chans[r.Channel.ID] = r.Channel
+	}
+	return p, nil
+}
+
+// Domain returns the chain and escrow vouchers must bind.
+func (p *Payee) Domain() Domain { return p.domain }
+
+// Accept reads a channel a payer announced from the chain, checks that it
+// is open, pays us, and does not expire soon, and remembers it. Vouchers
+// for it are accepted from then on.
+func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
+	ch, err := p.escrow.Channel(ctx, id)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: read channel %x: %w", id[:8], err)
+	}
+	switch {
+	case ch.State == ChannelUnknown:
+		return Channel{}, fmt.Errorf("%w: %x", ErrUnknownChannel, id[:8])
+	case ch.State != ChannelOpen:
+		return Channel{}, fmt.Errorf("%w: %x is %s", ErrChannelClosed, id[:8], ch.State)
+	case ch.Payee != p.cfg.Self:
+		return Channel{}, fmt.Errorf("%w: %s", ErrWrongPayee, ch.Payee)
+	case !p.cfg.Now().Add(p.cfg.ExpiryMargin).Before(ch.Expiry):
+		return Channel{}, fmt.Errorf("%w: expires %s", ErrExpired, ch.Expiry.UTC().Format(time.RFC3339))
+	}
+	if _, err := p.store.updatePayee(id, func(r *PayeeRecord, found bool) error {
+		r.Channel = ch
+		return nil
+	}); err != nil {
+		return Channel{}, err
+	}
+	p.mu.Lock()
+	p.chans[id] = ch
+	p.mu.Unlock()
+	return ch, nil
+}
+
+// Receive verifies a voucher and, once it is durably stored, returns what it
+// adds: only then may the payer be credited. A voucher for a channel not
+// accepted first gives ErrUnknownChannel.
+func (p *Payee) Receive(sv SignedVoucher) (btt.Amount, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, ok := p.chans[sv.Channel]
+	if !ok {
+		return btt.Zero, fmt.Errorf("%w: %x (not announced)", ErrUnknownChannel, sv.Channel[:8])
+	}
+	var delta btt.Amount
+	_, err := p.store.updatePayee(sv.Channel, func(r *PayeeRecord, _ bool) error {
+		var err error
+		delta, err = Verify(Check{Domain: p.domain, Payee: p.cfg.Self, Channel: ch, Prev: r.Best.Amount, Now: p.cfg.Now(), ExpiryMargin: p.cfg.ExpiryMargin}, sv)
+		if err != nil {
+			return err
+		}
+		r.Channel = ch
+		r.Best = sv
+		return nil
+	})
+	if err != nil {
+		return btt.Zero, err
+	}
+	return delta, nil
+}
+
+// Due returns the channels to redeem now: with value not yet redeemed, and
+// either near expiry (within twice the margin) or over the threshold.
+func (p *Payee) Due() ([]ChannelID, error) {
+	recs, err := p.store.Payees()
+	if err != nil {
+		return nil, err
+	}
+	now := p.cfg.Now()
+	var out []ChannelID
+	for _, r := range recs {
+		owed := r.Best.Amount.SubFloor(r.Redeemed)
+		if owed.IsZero() || r.Channel.State == ChannelClosed {
+			continue
+		}
+		near := !now.Add(2 * p.cfg.ExpiryMargin).Before(r.Channel.Expiry)
+		over := !p.cfg.RedeemThreshold.IsZero() && !owed.Lt(p.cfg.RedeemThreshold)
+		if near || over {
+			out = append(out, r.Channel.ID)
+		}
+	}
+	return out, nil
+}
+
+// Redeem cashes a channel's best voucher on chain: Claim keeps the channel
+// open, close settles it and refunds the payer the rest. It does nothing if
+// everything is already redeemed.
+func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amount, error) {
+	r, err := p.store.Payee(id)
+	if err != nil {
+		return btt.Zero, fmt.Errorf("paychan: redeem %x: %w", id[:8], err)
+	}
+	owed := r.Best.Amount.SubFloor(r.Redeemed)
+	if owed.IsZero() && !close {
+		return btt.Zero, nil
+	}
+	var ch Channel
+	if close {
+		ch, err = p.escrow.Close(ctx, r.Best)
+	} else {
+		ch, err = p.escrow.Claim(ctx, r.Best)
+	}
+	if err != nil {
+		return btt.Zero, fmt.Errorf("paychan: redeem %x: %w", id[:8], err)
+	}
+	if _, err := p.store.updatePayee(id, func(rec *PayeeRecord, _ bool) error {
+		rec.Redeemed = btt.Max(rec.Redeemed, r.Best.Amount)
+		rec.Channel = ch
+		return nil
+	}); err != nil {
+		return owed, err
+	}
+	p.mu.Lock()
+	p.chans[id] = ch
+	p.mu.Unlock()
+	return owed, nil
+}
+
+// RedeemAll redeems every channel with value not yet redeemed (on
+// shutdown), and returns the first error after trying them all.
+func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
+	recs, err := p.store.Payees()
+	if err != nil {
+		return btt.Zero, err
+	}
+	var total btt.Amount
+	var first error
+	for _, r := range recs {
+		if r.Best.Amount.SubFloor(r.Redeemed).IsZero() {
+			continue
+		}
+		got, err := p.Redeem(ctx, r.Channel.ID, close)
+		if err != nil && first == nil {
+			first = err
+		}
+		total, _ = total.Add(got)
+	}
+	return total, first
+}
+
+// Totals are a payee's figures: earned (the best vouchers' sum), redeemed
+// on chain, and redeemable (the difference).
+type Totals struct {
+	Earned, Redeemed, Redeemable btt.Amount
+}
+
+// Totals sums the store's payee records.
+func (p *Payee) Totals() (Totals, error) {
+	recs, err := p.store.Payees()
+	if err != nil {
+		return Totals{}, err
+	}
+	var t Totals
+	for _, r := range recs {
+		t.Earned, _ = t.Earned.Add(r.Best.Amount)
+		t.Redeemed, _ = t.Redeemed.Add(r.Redeemed)
+	}
+	t.Redeemable = t.Earned.SubFloor(t.Redeemed)
+	return t, nil
+}
+
+// Payer is the paying side: it opens channels and signs cumulative
+// vouchers, one per verified piece, never past the deposit and never twice
+// for a piece — the store records each payment before the voucher is
+// signed.
+type Payer struct {
+	store  *Store
+	escrow Escrow
+	signer Signer
+	domain Domain
+}
+
+// NewPayer returns a Payer whose escrow acts as signer's account.
+func NewPayer(ctx context.Context, store *Store, escrow Escrow, signer Signer) (*Payer, error) {
+	dom, err := escrow.Domain(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("paychan: escrow domain: %w", err)
+	}
+	return &Payer{store: store, escrow: escrow, signer: signer, domain: dom}, nil
+}
+
+// Open deposits into a new channel for payee.
+func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (Channel, error) {
+	ch, err := p.escrow.Open(ctx, payee, deposit, expiry)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: open channel: %w", err)
+	}
+	if err := p.store.SavePayer(PayerRecord{Channel: ch}); err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
+// PayFor pays amount for a verified piece of torrent ih on channel id and
+// returns the voucher to send. Paying for the same piece twice gives
+// ErrAlreadyPaid; past the deposit, an *InsufficientFundsError.
+func (p *Payer) PayFor(id ChannelID, ih [20]byte, pieceIndex int, amount btt.Amount) (SignedVoucher, error) {
+	if pieceIndex < 0 {
+		return SignedVoucher{}, fmt.Errorf("paychan: piece %d", pieceIndex)
+	}
+	cum, err := p.store.reservePayment(id, ih, uint32(pieceIndex), amount)
+	if err != nil {
+		return SignedVoucher{}, err
+	}
+	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: cum})
+}
+
+// Latest re-signs the channel's current cumulative amount: what to resend
+// after a restart.
+func (p *Payer) Latest(id ChannelID) (SignedVoucher, error) {
+	r, err := p.store.Payer(id)
+	if err != nil {
+		return SignedVoucher{}, err
+	}
+	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: r.Signed})
+}
+
+// TopUp adds to a channel's deposit and moves its expiry.
+func (p *Payer) TopUp(ctx context.Context, id ChannelID, amount btt.Amount, expiry time.Time) (Channel, error) {
+	ch, err := p.escrow.TopUp(ctx, id, amount, expiry)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: top up %x: %w", id[:8], err)
+	}
+	r, err := p.store.Payer(id)
+	if err != nil {
+		return ch, err
+	}
+	r.Channel = ch
+	return ch, p.store.SavePayer(r)
+}
+
+// Reclaim takes back what the payee did not redeem, after expiry.
+func (p *Payer) Reclaim(ctx context.Context, id ChannelID) (Channel, error) {
+	ch, err := p.escrow.Reclaim(ctx, id)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: reclaim %x: %w", id[:8], err)
+	}
+	if r, err := p.store.Payer(id); err == nil {
+		r.Channel = ch
+		return ch, p.store.SavePayer(r)
+	}
+	return ch, nil
+}

@@ -1,0 +1,265 @@
+package paychan_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/paychan/paychantest"
+)
+
+var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func signer(t testing.TB, b byte) *paychan.KeySigner {
+	t.Helper()
+	d := make([]byte, 32)
+	d[0], d[31] = 0x11, b
+	key, err := crypto.ToECDSA(d)
+	require.NoError(t, err)
+	s, err := paychan.NewKeySigner(key)
+	require.NoError(t, err)
+	return s
+}
+
+type world struct {
+	chain        *paychantest.Chain
+	payerKey     *paychan.KeySigner
+	payeeAddr    btt.Address
+	payer        *paychan.Payer
+	payee        *paychan.Payee
+	payerStore   *paychan.Store
+	payerPath    string
+	payeeStore   string
+	clock        time.Time
+	payeeStoreDB *paychan.Store
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{payerKey: signer(t, 1), payeeAddr: signer(t, 2).Address(), clock: start}
+	escrow := btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")
+	w.chain = paychantest.New(paychan.Domain{ChainID: 0x2b6653dc, Escrow: escrow}, start)
+	w.chain.Mint(w.payerKey.Address(), btt.NewAmount(1_000_000))
+	var err error
+	w.payerPath = filepath.Join(t.TempDir(), "payer.db")
+	w.payerStore, err = paychan.OpenStore(w.payerPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { w.payerStore.Close() })
+	w.payer, err = paychan.NewPayer(ctx, w.payerStore, w.chain.As(w.payerKey.Address()), w.payerKey)
+	require.NoError(t, err)
+	w.payeeStore = filepath.Join(t.TempDir(), "payee.db")
+	w.openPayee(t)
+	return w
+}
+
+func (w *world) openPayee(t *testing.T) {
+	t.Helper()
+	st, err := paychan.OpenStore(w.payeeStore)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	w.payeeStoreDB = st
+	w.payee, err = paychan.NewPayee(context.Background(), st, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }})
+	require.NoError(t, err)
+}
+
+func TestPayForVerifiedPiecesAndRedeem(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(24*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(990_000), w.chain.Balance(w.payerKey.Address()))
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+
+	ih := [20]byte{7}
+	var credited btt.Amount
+	for i := 0; i < 5; i++ {
+		sv, err := w.payer.PayFor(ch.ID, ih, i, btt.NewAmount(1000))
+		require.NoError(t, err)
+		assert.Equal(t, btt.NewAmount(uint64(1000*(i+1))), sv.Amount, "cumulative")
+		d, err := w.payee.Receive(sv)
+		require.NoError(t, err)
+		credited, _ = credited.Add(d)
+	}
+	assert.Equal(t, btt.NewAmount(5000), credited)
+
+	_, err = w.payer.PayFor(ch.ID, ih, 3, btt.NewAmount(1000))
+	assert.ErrorIs(t, err, paychan.ErrAlreadyPaid, "a piece is never paid twice")
+	_, err = w.payer.PayFor(ch.ID, ih, 9, btt.NewAmount(6000))
+	var ife *paychan.InsufficientFundsError
+	require.ErrorAs(t, err, &ife, "never past the deposit")
+	assert.Equal(t, btt.NewAmount(1000), ife.Shortfall)
+
+	tot, err := w.payee.Totals()
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(5000), tot.Redeemable)
+
+	got, err := w.payee.Redeem(ctx, ch.ID, false)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(5000), got)
+	assert.Equal(t, btt.NewAmount(5000), w.chain.Balance(w.payeeAddr))
+	// Pay more, then close: the payee gets the rest of what it is owed,
+	// the payer the rest of the deposit.
+	sv, err := w.payer.PayFor(ch.ID, ih, 5, btt.NewAmount(500))
+	require.NoError(t, err)
+	_, err = w.payee.Receive(sv)
+	require.NoError(t, err)
+	got, err = w.payee.Redeem(ctx, ch.ID, true)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(500), got)
+	assert.Equal(t, btt.NewAmount(5500), w.chain.Balance(w.payeeAddr))
+	assert.Equal(t, btt.NewAmount(994_500), w.chain.Balance(w.payerKey.Address()), "deposit less payments refunded")
+	tot, err = w.payee.Totals()
+	require.NoError(t, err)
+	assert.True(t, tot.Redeemable.IsZero())
+}
+
+func TestPayeeRejectsBadVouchers(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(24*time.Hour))
+	require.NoError(t, err)
+	good, err := w.payer.PayFor(ch.ID, [20]byte{1}, 0, btt.NewAmount(100))
+	require.NoError(t, err)
+	_, err = w.payee.Receive(good)
+	assert.ErrorIs(t, err, paychan.ErrUnknownChannel, "channel not announced yet")
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	_, err = w.payee.Receive(good)
+	require.NoError(t, err)
+	_, err = w.payee.Receive(good)
+	assert.ErrorIs(t, err, paychan.ErrNotIncreasing, "replayed")
+	forged, err := paychan.Sign(signer(t, 9), paychan.Voucher{ChainID: good.ChainID, Escrow: good.Escrow, Channel: ch.ID, Amount: btt.NewAmount(500)})
+	require.NoError(t, err)
+	_, err = w.payee.Receive(forged)
+	assert.ErrorIs(t, err, paychan.ErrBadSignature)
+	tot, err := w.payee.Totals()
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(100), tot.Earned, "nothing credited for the bad ones")
+}
+
+// TestPayeeCrash: the payee's process dies without closing its store; a
+// copy of the database file as it was is opened, and every acknowledged
+// voucher is still there to redeem.
+func TestPayeeCrash(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(24*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	var acknowledged btt.Amount
+	for i := 0; i < 7; i++ {
+		sv, err := w.payer.PayFor(ch.ID, [20]byte{2}, i, btt.NewAmount(300))
+		require.NoError(t, err)
+		_, err = w.payee.Receive(sv)
+		require.NoError(t, err)
+		acknowledged = sv.Amount
+	}
+	// "Crash": copy the file while the store is open, as a kill would
+	// leave it (every acknowledged write was committed and fsync'd).
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	copyFile(t, w.payeeStore, crashed)
+	w.payeeStore = crashed
+	w.openPayee(t)
+	got, err := w.payee.RedeemAll(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, acknowledged, got)
+	assert.Equal(t, acknowledged, w.chain.Balance(w.payeeAddr))
+}
+
+func TestPayerNeverSignsTwiceAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(time.Hour))
+	require.NoError(t, err)
+	_, err = w.payer.PayFor(ch.ID, [20]byte{3}, 0, btt.NewAmount(400))
+	require.NoError(t, err)
+	// Restart from the database as a kill would leave it.
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	copyFile(t, w.payerPath, crashed)
+	st, err := paychan.OpenStore(crashed)
+	require.NoError(t, err)
+	defer st.Close()
+	p, err := paychan.NewPayer(ctx, st, w.chain.As(w.payerKey.Address()), w.payerKey)
+	require.NoError(t, err)
+	_, err = p.PayFor(ch.ID, [20]byte{3}, 0, btt.NewAmount(400))
+	assert.ErrorIs(t, err, paychan.ErrAlreadyPaid)
+	_, err = p.PayFor(ch.ID, [20]byte{3}, 1, btt.NewAmount(700))
+	assert.ErrorIs(t, err, paychan.ErrOverDeposit)
+	latest, err := p.Latest(ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(400), latest.Amount)
+}
+
+func TestChainRules(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	payerEsc := w.chain.As(w.payerKey.Address())
+	payeeEsc := w.chain.As(w.payeeAddr)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(time.Hour))
+	require.NoError(t, err)
+	_, err = payerEsc.TopUp(ctx, ch.ID, btt.NewAmount(10), start.Add(time.Minute))
+	assert.Error(t, err, "top-up may only extend the expiry")
+	_, err = w.payer.TopUp(ctx, ch.ID, btt.NewAmount(500), start.Add(2*time.Hour))
+	require.NoError(t, err)
+	_, err = payerEsc.Reclaim(ctx, ch.ID)
+	assert.Error(t, err, "no reclaim before expiry")
+
+	sv, err := w.payer.PayFor(ch.ID, [20]byte{4}, 0, btt.NewAmount(200))
+	require.NoError(t, err)
+	_, err = payerEsc.Claim(ctx, sv)
+	assert.ErrorIs(t, err, paychan.ErrWrongPayee, "only the payee claims")
+	// Early close: the payee can still redeem inside the window.
+	_, err = payerEsc.StartClose(ctx, ch.ID)
+	require.NoError(t, err)
+	w.chain.Advance(30 * time.Minute)
+	_, err = payeeEsc.Claim(ctx, sv)
+	require.NoError(t, err)
+	_, err = payerEsc.Reclaim(ctx, ch.ID)
+	assert.Error(t, err, "not before the challenge window ends")
+	w.chain.Advance(31 * time.Minute)
+	closed, err := payerEsc.Reclaim(ctx, ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, paychan.ChannelClosed, closed.State)
+	assert.Equal(t, btt.NewAmount(200), w.chain.Balance(w.payeeAddr))
+	assert.Equal(t, btt.NewAmount(1_000_000-200), w.chain.Balance(w.payerKey.Address()))
+	_, err = payeeEsc.Close(ctx, sv)
+	assert.ErrorIs(t, err, paychan.ErrChannelClosed, "no second close")
+
+	w.chain.SetUnavailable(true)
+	_, err = payerEsc.Channel(ctx, ch.ID)
+	assert.ErrorIs(t, err, paychan.ErrChainUnavailable)
+}
+
+func TestCredit(t *testing.T) {
+	c := paychan.NewCredit(256<<10, 4<<20)
+	assert.True(t, c.Allows(0))
+	assert.False(t, c.Allows(256<<10))
+	for i := 0; i < 10; i++ {
+		c.Paid()
+	}
+	assert.Equal(t, int64(4<<20), c.Window, "grows to the cap")
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	require.NoError(t, err)
+	defer in.Close()
+	out, err := os.Create(to)
+	require.NoError(t, err)
+	_, err = io.Copy(out, in)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+}

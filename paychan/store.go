@@ -1,0 +1,273 @@
+package paychan
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/bttspeed/bttspeed/btt"
+)
+
+// Store keeps channel state and vouchers in bbolt, an embedded database
+// whose every committed write is fsync'd: what a ledger reports as done is
+// on disk, so a crash at any point loses nothing that was acknowledged.
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	bucketPayee = []byte("payee")     // channel id → payeeRecord
+	bucketPayer = []byte("payer")     // channel id → payerRecord
+	bucketPaid  = []byte("payerpaid") // info hash || piece → channel id
+)
+
+// OpenStore opens (creating) the store at path.
+func OpenStore(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("paychan: open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketPayee, bucketPayer, bucketPaid} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("paychan: init store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// channelRecord is a Channel as stored (JSON, amounts as decimal strings).
+type channelRecord struct {
+	ID           string      `json:"id"`
+	Payer        btt.Address `json:"payer,omitzero"`
+	Payee        btt.Address `json:"payee,omitzero"`
+	Token        btt.Address `json:"token,omitzero"`
+	Deposit      btt.Amount  `json:"deposit"`
+	Paid         btt.Amount  `json:"paid"`
+	Expiry       time.Time   `json:"expiry"`
+	State        uint8       `json:"state"`
+	ChallengeEnd time.Time   `json:"challenge_end,omitzero"`
+}
+
+// PayeeRecord is what a payee stores for one channel.
+type PayeeRecord struct {
+	Channel Channel
+	// Best is the best voucher accepted (Amount zero if none).
+	Best SignedVoucher
+	// Redeemed is what has been redeemed on chain.
+	Redeemed btt.Amount
+}
+
+// PayerRecord is what a payer stores for one channel.
+type PayerRecord struct {
+	Channel Channel
+	// Signed is the cumulative amount of the last voucher signed.
+	Signed btt.Amount
+}
+
+type payeeJSON struct {
+	Channel  channelRecord `json:"channel"`
+	Best     []byte        `json:"best,omitempty"`
+	Redeemed btt.Amount    `json:"redeemed"`
+}
+
+type payerJSON struct {
+	Channel channelRecord `json:"channel"`
+	Signed  btt.Amount    `json:"signed"`
+}
+
+func toRecord(c Channel) channelRecord {
+	return channelRecord{ID: fmt.Sprintf("%x", c.ID[:]), Payer: c.Payer, Payee: c.Payee, Token: c.Token, Deposit: c.Deposit, Paid: c.Paid, Expiry: c.Expiry, State: uint8(c.State), ChallengeEnd: c.ChallengeEnd}
+}
+
+func fromRecord(r channelRecord, id ChannelID) (Channel, error) {
+	if r.State > uint8(ChannelClosed) {
+		return Channel{}, fmt.Errorf("%w: state %d", ErrMalformed, r.State)
+	}
+	if r.ID != fmt.Sprintf("%x", id[:]) {
+		return Channel{}, fmt.Errorf("%w: record of channel %s stored under %x", ErrMalformed, r.ID, id[:])
+	}
+	return Channel{ID: id, Payer: r.Payer, Payee: r.Payee, Token: r.Token, Deposit: r.Deposit, Paid: r.Paid, Expiry: r.Expiry, State: ChannelState(r.State), ChallengeEnd: r.ChallengeEnd}, nil
+}
+
+// decodePayee decodes a stored payee record (a decoder of bytes from disk:
+// strict, and fuzzed).
+func decodePayee(id ChannelID, b []byte) (PayeeRecord, error) {
+	var j payeeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return PayeeRecord{}, fmt.Errorf("%w: payee record: %v", ErrMalformed, err)
+	}
+	ch, err := fromRecord(j.Channel, id)
+	if err != nil {
+		return PayeeRecord{}, err
+	}
+	r := PayeeRecord{Channel: ch, Redeemed: j.Redeemed}
+	if len(j.Best) > 0 {
+		if err := r.Best.UnmarshalBinary(j.Best); err != nil {
+			return PayeeRecord{}, err
+		}
+	}
+	return r, nil
+}
+
+func encodePayee(r PayeeRecord) ([]byte, error) {
+	j := payeeJSON{Channel: toRecord(r.Channel), Redeemed: r.Redeemed}
+	if !r.Best.Amount.IsZero() {
+		j.Best, _ = r.Best.MarshalBinary()
+	}
+	return json.Marshal(j)
+}
+
+func decodePayer(id ChannelID, b []byte) (PayerRecord, error) {
+	var j payerJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return PayerRecord{}, fmt.Errorf("%w: payer record: %v", ErrMalformed, err)
+	}
+	ch, err := fromRecord(j.Channel, id)
+	if err != nil {
+		return PayerRecord{}, err
+	}
+	return PayerRecord{Channel: ch, Signed: j.Signed}, nil
+}
+
+// ErrNotFound reports a record the store does not have.
+var ErrNotFound = errors.New("paychan: not in the store")
+
+// Payee returns the payee record of a channel.
+func (s *Store) Payee(id ChannelID) (PayeeRecord, error) {
+	var r PayeeRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPayee).Get(id[:])
+		if b == nil {
+			return ErrNotFound
+		}
+		var err error
+		r, err = decodePayee(id, b)
+		return err
+	})
+	return r, err
+}
+
+// Payees returns every payee record.
+func (s *Store) Payees() ([]PayeeRecord, error) {
+	var out []PayeeRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPayee).ForEach(func(k, v []byte) error {
+			if len(k) != 32 {
+				return fmt.Errorf("%w: key of %d bytes", ErrMalformed, len(k))
+			}
+			r, err := decodePayee(ChannelID(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// updatePayee runs f on a channel's payee record (zero if absent) and
+// stores the result, in one durable transaction.
+func (s *Store) updatePayee(id ChannelID, f func(r *PayeeRecord, found bool) error) (PayeeRecord, error) {
+	var out PayeeRecord
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPayee)
+		var r PayeeRecord
+		found := false
+		if b := bk.Get(id[:]); b != nil {
+			var err error
+			if r, err = decodePayee(id, b); err != nil {
+				return err
+			}
+			found = true
+		}
+		if err := f(&r, found); err != nil {
+			return err
+		}
+		enc, err := encodePayee(r)
+		if err != nil {
+			return err
+		}
+		out = r
+		return bk.Put(id[:], enc)
+	})
+	return out, err
+}
+
+// Payer returns the payer record of a channel.
+func (s *Store) Payer(id ChannelID) (PayerRecord, error) {
+	var r PayerRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPayer).Get(id[:])
+		if b == nil {
+			return ErrNotFound
+		}
+		var err error
+		r, err = decodePayer(id, b)
+		return err
+	})
+	return r, err
+}
+
+func putPayer(tx *bolt.Tx, r PayerRecord) error {
+	enc, err := json.Marshal(payerJSON{Channel: toRecord(r.Channel), Signed: r.Signed})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketPayer).Put(r.Channel.ID[:], enc)
+}
+
+// SavePayer stores a payer record.
+func (s *Store) SavePayer(r PayerRecord) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return putPayer(tx, r) })
+}
+
+// reservePayment records, in one durable transaction, that piece of the
+// torrent ih is paid with amount more on channel id, unless it already is
+// or the deposit cannot cover it; it returns the new cumulative amount to
+// sign.
+func (s *Store) reservePayment(id ChannelID, ih [20]byte, pieceIndex uint32, amount btt.Amount) (btt.Amount, error) {
+	var cum btt.Amount
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		key := binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), pieceIndex)
+		if tx.Bucket(bucketPaid).Get(key) != nil {
+			return fmt.Errorf("%w: piece %d", ErrAlreadyPaid, pieceIndex)
+		}
+		b := tx.Bucket(bucketPayer).Get(id[:])
+		if b == nil {
+			return fmt.Errorf("%w: %x", ErrUnknownChannel, id[:8])
+		}
+		r, err := decodePayer(id, b)
+		if err != nil {
+			return err
+		}
+		next, err := r.Signed.Add(amount)
+		if err != nil {
+			return err
+		}
+		if next.Gt(r.Channel.Deposit) {
+			return &InsufficientFundsError{Shortfall: next.SubFloor(r.Channel.Deposit)}
+		}
+		r.Signed = next
+		if err := putPayer(tx, r); err != nil {
+			return err
+		}
+		cum = next
+		return tx.Bucket(bucketPaid).Put(key, id[:])
+	})
+	return cum, err
+}
