@@ -1,0 +1,263 @@
+// Package speedwire encodes and decodes the messages of the btt_speed BEP 10
+// extension: the keys a peer adds to its extended handshake, and the bid,
+// award, reject, channel, voucher and error messages. It is pure: bytes in,
+// values out, strictly validated; the engine wiring that uses it is not
+// built yet (see docs/PROTOCOL.md).
+//
+// Messages are bencoded dictionaries with a type key "t"; amounts are
+// decimal strings of base units; addresses are 21-byte TRON addresses; a
+// voucher travels in paychan's 159-byte binary encoding.
+package speedwire
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+)
+
+// Name is the extension's name in the extended handshake's "m" dictionary.
+const Name = "btt_speed"
+
+// Version is the protocol version we speak.
+const Version = 1
+
+// MaxMessage bounds an encoded message; anything longer is refused.
+const MaxMessage = 4096
+
+// ErrMalformed reports a message that does not decode or validate.
+var ErrMalformed = errors.New("speedwire: malformed btt_speed message")
+
+// Type is a message type.
+type Type string
+
+// The message types.
+const (
+	TypeBid     Type = "bid"
+	TypeAward   Type = "award"
+	TypeReject  Type = "reject"
+	TypeChannel Type = "channel"
+	TypeVoucher Type = "voucher"
+	TypeError   Type = "error"
+)
+
+// Handshake is what a btt_speed peer adds to its extended handshake, under
+// keys prefixed "bs_".
+type Handshake struct {
+	Version int
+	ChainID uint64
+	Token   btt.Address
+	Escrow  btt.Address
+	// Payee is where a seeder is paid (zero for a peer that only buys).
+	Payee btt.Address
+	// Ask is the seeder's reserve price per byte (zero if it sells
+	// nothing).
+	Ask btt.Amount
+}
+
+// Keys returns the handshake's keys for the extended handshake dict.
+func (h Handshake) Keys() map[string]any {
+	m := map[string]any{
+		"bs_version": h.Version,
+		"bs_chain":   int64(h.ChainID),
+		"bs_token":   string(h.Token[:]),
+		"bs_escrow":  string(h.Escrow[:]),
+		"bs_ask":     h.Ask.String(),
+	}
+	if !h.Payee.IsZero() {
+		m["bs_payee"] = string(h.Payee[:])
+	}
+	return m
+}
+
+// ParseHandshake reads the btt_speed keys of a peer's extended handshake
+// (the whole dict, raw values as the engine hands them over).
+func ParseHandshake(raw map[string]bencode.Bytes) (Handshake, error) {
+	var h Handshake
+	var chain int64
+	var token, escrow, payee, ask string
+	fields := []struct {
+		key      string
+		dst      any
+		required bool
+	}{
+		{"bs_version", &h.Version, true}, {"bs_chain", &chain, true}, {"bs_token", &token, true},
+		{"bs_escrow", &escrow, true}, {"bs_ask", &ask, true}, {"bs_payee", &payee, false},
+	}
+	for _, f := range fields {
+		b, ok := raw[f.key]
+		if !ok {
+			if f.required {
+				return h, fmt.Errorf("%w: handshake lacks %s", ErrMalformed, f.key)
+			}
+			continue
+		}
+		if len(b) > 256 {
+			return h, fmt.Errorf("%w: handshake %s too long", ErrMalformed, f.key)
+		}
+		if err := bencode.Unmarshal(b, f.dst); err != nil {
+			return h, fmt.Errorf("%w: handshake %s: %v", ErrMalformed, f.key, err)
+		}
+	}
+	if h.Version < 1 {
+		return h, fmt.Errorf("%w: version %d", ErrMalformed, h.Version)
+	}
+	if chain < 0 {
+		return h, fmt.Errorf("%w: chain id %d", ErrMalformed, chain)
+	}
+	h.ChainID = uint64(chain)
+	var err error
+	if h.Token, err = btt.AddressFromBytes([]byte(token)); err != nil {
+		return h, fmt.Errorf("%w: token: %v", ErrMalformed, err)
+	}
+	if h.Escrow, err = btt.AddressFromBytes([]byte(escrow)); err != nil {
+		return h, fmt.Errorf("%w: escrow: %v", ErrMalformed, err)
+	}
+	if payee != "" {
+		if h.Payee, err = btt.AddressFromBytes([]byte(payee)); err != nil {
+			return h, fmt.Errorf("%w: payee: %v", ErrMalformed, err)
+		}
+	}
+	if h.Ask, err = btt.ParseAmount(ask); err != nil {
+		return h, fmt.Errorf("%w: ask: %v", ErrMalformed, err)
+	}
+	return h, nil
+}
+
+// Message is one btt_speed message. Type says which fields are set.
+type Message struct {
+	Type Type
+	// Price: the bid (bid), the clearing price (award), the price to beat
+	// (reject).
+	Price btt.Amount
+	// Credit is the unpaid bytes the seeder allows (award).
+	Credit int64
+	// Reason says why (reject, error).
+	Reason string
+	// Code is an error code (error).
+	Code int
+	// Channel describes a payment channel (channel).
+	Channel ChannelInfo
+	// Voucher is a signed voucher (voucher).
+	Voucher paychan.SignedVoucher
+}
+
+// ChannelInfo is what a leecher tells a seeder of the channel it opened.
+type ChannelInfo struct {
+	ID      paychan.ChannelID
+	Escrow  btt.Address
+	Deposit btt.Amount
+	// Expiry is in Unix seconds.
+	Expiry int64
+}
+
+type wireMsg struct {
+	T       string `bencode:"t"`
+	Price   string `bencode:"price,omitempty"`
+	Credit  int64  `bencode:"credit,omitempty"`
+	Reason  string `bencode:"reason,omitempty"`
+	Code    int    `bencode:"code,omitempty"`
+	ID      string `bencode:"id,omitempty"`
+	Escrow  string `bencode:"escrow,omitempty"`
+	Deposit string `bencode:"deposit,omitempty"`
+	Expiry  int64  `bencode:"expiry,omitempty"`
+	Voucher string `bencode:"v,omitempty"`
+}
+
+// Encode encodes a message, validating it as Decode would.
+func Encode(m Message) ([]byte, error) {
+	w := wireMsg{T: string(m.Type)}
+	switch m.Type {
+	case TypeBid:
+		w.Price = m.Price.String()
+	case TypeAward:
+		w.Price, w.Credit = m.Price.String(), m.Credit
+	case TypeReject:
+		w.Price, w.Reason = m.Price.String(), m.Reason
+	case TypeChannel:
+		w.ID, w.Escrow, w.Deposit, w.Expiry = string(m.Channel.ID[:]), string(m.Channel.Escrow[:]), m.Channel.Deposit.String(), m.Channel.Expiry
+	case TypeVoucher:
+		b, _ := m.Voucher.MarshalBinary()
+		w.Voucher = string(b)
+	case TypeError:
+		w.Code, w.Reason = m.Code, m.Reason
+	default:
+		return nil, fmt.Errorf("%w: unknown type %q", ErrMalformed, m.Type)
+	}
+	b, err := bencode.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("speedwire: encode: %w", err)
+	}
+	if _, err := Decode(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Decode decodes and validates a message.
+func Decode(b []byte) (Message, error) {
+	if len(b) > MaxMessage {
+		return Message{}, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(b), MaxMessage)
+	}
+	var w wireMsg
+	if err := bencode.Unmarshal(b, &w); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	m := Message{Type: Type(w.T)}
+	price := func() (err error) {
+		m.Price, err = btt.ParseAmount(w.Price)
+		if err != nil {
+			err = fmt.Errorf("%w: %s price: %v", ErrMalformed, w.T, err)
+		}
+		return err
+	}
+	switch m.Type {
+	case TypeBid:
+		return m, price()
+	case TypeAward:
+		if w.Credit < 0 {
+			return m, fmt.Errorf("%w: negative credit", ErrMalformed)
+		}
+		m.Credit = w.Credit
+		return m, price()
+	case TypeReject:
+		if len(w.Reason) > 256 {
+			return m, fmt.Errorf("%w: reason too long", ErrMalformed)
+		}
+		m.Reason = w.Reason
+		return m, price()
+	case TypeChannel:
+		if len(w.ID) != 32 {
+			return m, fmt.Errorf("%w: channel id of %d bytes", ErrMalformed, len(w.ID))
+		}
+		copy(m.Channel.ID[:], w.ID)
+		esc, err := btt.AddressFromBytes([]byte(w.Escrow))
+		if err != nil {
+			return m, fmt.Errorf("%w: escrow: %v", ErrMalformed, err)
+		}
+		m.Channel.Escrow = esc
+		if m.Channel.Deposit, err = btt.ParseAmount(w.Deposit); err != nil {
+			return m, fmt.Errorf("%w: deposit: %v", ErrMalformed, err)
+		}
+		if w.Expiry <= 0 {
+			return m, fmt.Errorf("%w: expiry %d", ErrMalformed, w.Expiry)
+		}
+		m.Channel.Expiry = w.Expiry
+		return m, nil
+	case TypeVoucher:
+		if err := m.Voucher.UnmarshalBinary([]byte(w.Voucher)); err != nil {
+			return m, fmt.Errorf("%w: voucher: %v", ErrMalformed, err)
+		}
+		return m, nil
+	case TypeError:
+		if len(w.Reason) > 256 {
+			return m, fmt.Errorf("%w: text too long", ErrMalformed)
+		}
+		m.Code, m.Reason = w.Code, w.Reason
+		return m, nil
+	}
+	return m, fmt.Errorf("%w: unknown type %q", ErrMalformed, w.T)
+}

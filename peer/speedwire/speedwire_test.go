@@ -1,0 +1,126 @@
+package speedwire
+
+import (
+	"testing"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+)
+
+var escrow = btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")
+
+func signedVoucher(t testing.TB) paychan.SignedVoucher {
+	key, err := crypto.HexToECDSA("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+	require.NoError(t, err)
+	s, err := paychan.NewKeySigner(key)
+	require.NoError(t, err)
+	sv, err := paychan.Sign(s, paychan.Voucher{ChainID: 1, Escrow: escrow, Channel: paychan.ChannelID{7}, Amount: btt.NewAmount(99)})
+	require.NoError(t, err)
+	return sv
+}
+
+func TestRoundTrip(t *testing.T) {
+	msgs := []Message{
+		{Type: TypeBid, Price: btt.NewAmount(12)},
+		{Type: TypeAward, Price: btt.NewAmount(10), Credit: 262144},
+		{Type: TypeReject, Price: btt.NewAmount(11), Reason: "bid below the clearing price"},
+		{Type: TypeChannel, Channel: ChannelInfo{ID: paychan.ChannelID{1, 2}, Escrow: escrow, Deposit: btt.BTT(5), Expiry: 1893456000}},
+		{Type: TypeVoucher, Voucher: signedVoucher(t)},
+		{Type: TypeError, Code: 3, Reason: "over credit"},
+	}
+	for _, m := range msgs {
+		t.Run(string(m.Type), func(t *testing.T) {
+			b, err := Encode(m)
+			require.NoError(t, err)
+			got, err := Decode(b)
+			require.NoError(t, err)
+			assert.Equal(t, m, got)
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := map[string]string{
+		"not bencode":       "x",
+		"unknown type":      "d1:t3:fooe",
+		"bid without price": "d1:t3:bide",
+		"negative price":    "d5:price2:-11:t3:bide",
+		"leading zero":      "d5:price2:011:t3:bide",
+		"huge price":        "d5:price80:" + "9999999999999999999999999999999999999999999999999999999999999999999999999999999" + "91:t3:bide",
+		"negative credit":   "d6:crediti-1e5:price1:11:t5:awarde",
+		"short channel id":  "d7:deposit1:16:escrow21:" + string(escrow[:]) + "6:expiryi5e2:id3:abc1:t7:channele",
+		"bad voucher":       "d1:t7:voucher1:v3:abce",
+	}
+	for name, raw := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := Decode([]byte(raw))
+			assert.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+	_, err := Decode(make([]byte, MaxMessage+1))
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = Encode(Message{Type: "nope"})
+	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+func TestHandshake(t *testing.T) {
+	h := Handshake{Version: Version, ChainID: 0x2b6653dc, Token: escrow, Escrow: escrow, Payee: escrow, Ask: btt.NewAmount(3)}
+	b, err := bencode.Marshal(h.Keys())
+	require.NoError(t, err)
+	var raw map[string]bencode.Bytes
+	require.NoError(t, bencode.Unmarshal(b, &raw))
+	got, err := ParseHandshake(raw)
+	require.NoError(t, err)
+	assert.Equal(t, h, got)
+
+	delete(raw, "bs_escrow")
+	_, err = ParseHandshake(raw)
+	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, m := range []Message{
+		{Type: TypeBid, Price: btt.NewAmount(12)},
+		{Type: TypeAward, Price: btt.NewAmount(10), Credit: 1},
+		{Type: TypeChannel, Channel: ChannelInfo{ID: paychan.ChannelID{1}, Escrow: escrow, Deposit: btt.BTT(5), Expiry: 9}},
+		{Type: TypeVoucher, Voucher: signedVoucher(f)},
+	} {
+		b, err := Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		enc, err := Encode(m)
+		if err != nil {
+			t.Fatalf("a decoded message does not encode: %v", err)
+		}
+		back, err := Decode(enc)
+		if err != nil || back != m {
+			t.Fatalf("round trip: %+v -> %+v (%v)", m, back, err)
+		}
+	})
+}
+
+func FuzzParseHandshake(f *testing.F) {
+	h := Handshake{Version: 1, ChainID: 1, Token: escrow, Escrow: escrow, Ask: btt.NewAmount(1)}
+	b, _ := bencode.Marshal(h.Keys())
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var raw map[string]bencode.Bytes
+		if bencode.Unmarshal(b, &raw) != nil {
+			return
+		}
+		_, _ = ParseHandshake(raw)
+	})
+}
