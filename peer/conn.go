@@ -46,6 +46,9 @@ type conn struct {
 	serves  int // serve items in queue
 	wake    chan struct{}
 	closing bool
+	// drainErr, once set, closes the connection with it when the queue
+	// has been written out (a polite close).
+	drainErr error
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -136,6 +139,17 @@ func (c *conn) close(err error) {
 	})
 }
 
+// closeAfterFlush closes the connection with err once everything queued
+// has been written.
+func (c *conn) closeAfterFlush(err error) {
+	c.mu.Lock()
+	if c.drainErr == nil {
+		c.drainErr = err
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
 // Err returns why the connection closed.
 func (c *conn) Err() error {
 	c.mu.Lock()
@@ -158,6 +172,14 @@ func (c *conn) writeLoop() {
 		if len(batch) == 0 {
 			if err := w.Flush(); err != nil {
 				c.close(fmt.Errorf("write: %w", err))
+				return
+			}
+			c.mu.Lock()
+			drain := c.drainErr
+			empty := len(c.queue) == 0
+			c.mu.Unlock()
+			if drain != nil && empty {
+				c.close(drain)
 				return
 			}
 			select {

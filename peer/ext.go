@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/piece"
 )
 
 // Extension is a BEP 10 extension protocol that the engine carries for its
@@ -51,6 +53,30 @@ type ChokeStatter interface {
 	Decided(o choker.Outcome, clearing btt.Amount)
 }
 
+// ServeGate is implemented by handlers that may hold back uploads to their
+// peer, as btt_speed does with a payer past its credit. MayServe is asked
+// before block b is queued for the peer; false rejects the request (or
+// drops it without BEP 6) and runs a rechoke soon.
+type ServeGate interface {
+	MayServe(b piece.Block) bool
+}
+
+// PieceObserver is implemented by handlers that want to know when a piece
+// their peer sent blocks of passed its hash check, and how many of its bytes
+// came from the peer — what btt_speed pays for. Pieces that fail are never
+// reported.
+type PieceObserver interface {
+	PieceVerified(piece int, bytes int64)
+}
+
+// Busy is implemented by handlers that may have work in flight for their
+// peer (btt_speed: a voucher being signed). The engine keeps a connection it
+// would otherwise close as pointless (both sides seeding) until no handler
+// is busy.
+type Busy interface {
+	Busy() bool
+}
+
 // ExtPeer is what an extension handler can do with its peer.
 type ExtPeer interface {
 	// ID is the peer's id in the torrent (what the choker sees).
@@ -63,6 +89,21 @@ type ExtPeer interface {
 	Send(payload []byte)
 	// Close drops the peer with err.
 	Close(err error)
+	// Uploaded and Downloaded are the payload bytes sent to and received
+	// from the peer on this connection; safe from any goroutine.
+	Uploaded() int64
+	Downloaded() int64
+	// Go runs f in a new goroutine that ends with the torrent (its ctx is
+	// cancelled then); f reports back through Do. For chain calls, which
+	// must never run on the loop.
+	Go(f func(ctx context.Context))
+	// RequestRechoke asks for a rechoke soon (say, after a new bid).
+	RequestRechoke()
+	// Do runs f on the torrent's loop; it is how results of work started
+	// with Go come back. Call it from such a goroutine, never from the
+	// loop itself (a handler method): it waits for the loop. It gives up
+	// when the torrent stops.
+	Do(f func())
 }
 
 type extPeer struct {
@@ -75,6 +116,17 @@ func (p extPeer) Addr() netip.AddrPort { return p.c.addr }
 func (p extPeer) Torrent() *Torrent    { return p.c.t }
 func (p extPeer) Send(payload []byte)  { p.c.send(msgExtended(p.id, payload)) }
 func (p extPeer) Close(err error)      { p.c.close(err) }
+func (p extPeer) Uploaded() int64      { return p.c.uploaded.Load() }
+func (p extPeer) Downloaded() int64    { return p.c.downloaded.Load() }
+func (p extPeer) Go(f func(ctx context.Context)) {
+	t := p.c.t
+	if t.ctx.Err() != nil {
+		return
+	}
+	t.wg.Go(func() { f(t.ctx) })
+}
+func (p extPeer) RequestRechoke() { p.c.t.rechokeDue = true }
+func (p extPeer) Do(f func())     { p.c.t.post(event{kind: evFunc, fn: f}) }
 
 // Local extension numbers: 0 is the handshake, 1 is ut_metadata, then the
 // configured extensions in order.

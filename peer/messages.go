@@ -11,6 +11,10 @@ import (
 	"github.com/bttspeed/bttspeed/piece"
 )
 
+// rejectBackoff is how long we wait before asking a peer that rejected a
+// request for more (the tick asks again).
+const rejectBackoff = 200 * time.Millisecond
+
 // maxUnwanted is how many unrequested or duplicate blocks a peer may send
 // before it is dropped.
 const maxUnwanted = 256
@@ -80,7 +84,9 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 		}
 		if t.picker != nil {
 			t.picker.Rejected(piece.PeerID(c.id), piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)})
-			t.fill(c)
+			// Back off this peer briefly rather than ask again at once.
+			c.ls.rejectedAt = time.Now()
+			t.fillAll()
 		}
 	case pp.AllowedFast, pp.Suggest:
 		if !c.fast {
@@ -150,7 +156,7 @@ func (t *Torrent) onBitfield(c *conn, bools []bool, all bool) error {
 	t.picker.AddPeer(piece.PeerID(c.id), bf)
 	c.ls.have = bf.Count()
 	c.ls.seed = c.ls.have == n
-	if c.ls.seed && t.picker.Complete() {
+	if c.ls.seed && t.picker.Complete() && !c.busy() {
 		return fmt.Errorf("%w: both seeds", ErrClosed)
 	}
 	t.updateInterest(c)
@@ -202,6 +208,13 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 	if c.ls.amChoking && !c.ls.allowedFast[b.Piece] {
 		reject() // without BEP 6, a choked peer's request is dropped
 		return nil
+	}
+	for _, h := range c.ls.handlers {
+		if g, ok := h.(ServeGate); ok && !g.MayServe(b) {
+			reject()
+			t.rechokeDue = true
+			return nil
+		}
 	}
 	if !c.serve(b, t.cl.cfg.MaxQueuedRequests) {
 		if !c.fast {
@@ -256,7 +269,14 @@ func (t *Torrent) onHashed(i int, ok bool, hashes [][20]byte, err error) {
 	if t.picker == nil {
 		return
 	}
+	var senders []piece.PeerID
+	if ok {
+		senders = t.picker.PieceSenders(i)
+	}
 	charged, banned := t.picker.VerifiedBlocks(i, ok, hashes)
+	if ok {
+		t.notifyVerified(i, senders)
+	}
 	for _, id := range banned {
 		if c := t.conns[PeerID(id)]; c != nil {
 			t.log.Warn("banning peer for sending bad data", "peer", c.addr)
@@ -281,12 +301,50 @@ func (t *Torrent) onHashed(i int, ok bool, hashes [][20]byte, err error) {
 		default:
 			close(t.done)
 		}
-		for _, c := range t.conns {
-			if c.ls.seed {
-				c.close(fmt.Errorf("%w: both seeds", ErrClosed))
+		t.closeSeeds()
+	}
+}
+
+// notifyVerified tells the PieceObservers of the peers that sent blocks of
+// verified piece i how many bytes each sent.
+func (t *Torrent) notifyVerified(i int, senders []piece.PeerID) {
+	byPeer := map[piece.PeerID]int64{}
+	for j, s := range senders {
+		byPeer[s] += int64(t.layout.Block(i, j).Length)
+	}
+	for id, n := range byPeer {
+		c := t.conns[PeerID(id)]
+		if c == nil {
+			continue
+		}
+		for _, h := range c.ls.handlers {
+			if o, ok := h.(PieceObserver); ok {
+				o.PieceVerified(i, n)
 			}
 		}
 	}
+}
+
+// closeSeeds closes connections to seeds once we are one too, except while
+// an extension handler still has work in flight for the peer.
+func (t *Torrent) closeSeeds() {
+	if t.picker == nil || !t.picker.Complete() {
+		return
+	}
+	for _, c := range t.conns {
+		if c.ls.seed && !c.busy() {
+			c.closeAfterFlush(fmt.Errorf("%w: both seeds", ErrClosed))
+		}
+	}
+}
+
+func (c *conn) busy() bool {
+	for _, h := range c.ls.handlers {
+		if b, ok := h.(Busy); ok && b.Busy() {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Torrent) updateInterest(c *conn) {
@@ -306,6 +364,9 @@ func (t *Torrent) updateInterest(c *conn) {
 func (t *Torrent) fill(c *conn) {
 	ls := &c.ls
 	if t.picker == nil || ls.peerChoking || !ls.amInterested || t.disk.full() {
+		return
+	}
+	if !ls.rejectedAt.IsZero() && time.Since(ls.rejectedAt) < rejectBackoff {
 		return
 	}
 	target := max(64, min(t.cl.cfg.MaxRequestsPerPeer, int(2*ls.lastSecondDown/piece.BlockSize)))

@@ -98,6 +98,7 @@ type loopPeer struct {
 	metadataSize                int
 	allowedFast                 map[int]bool
 	unwanted                    int
+	rejectedAt                  time.Time
 }
 
 func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Policy) *Torrent {
@@ -133,6 +134,14 @@ func (t *Torrent) GotInfo() <-chan struct{} { return t.gotInfo }
 
 // Done is closed once every piece is downloaded and verified.
 func (t *Torrent) Done() <-chan struct{} { return t.done }
+
+// PieceSize returns the size of piece i, or 0 before the info is known or
+// out of range. Call it from the torrent's loop (extension handlers).
+func (t *Torrent) PieceSize(i int) int64 { return t.layout.PieceSize(i) }
+
+// Left returns the bytes still to download (-1 before the info is known);
+// safe from any goroutine.
+func (t *Torrent) Left() int64 { return t.left.Load() }
 
 // Err returns the error that stopped the torrent, if any (a storage
 // failure); nil while it runs.
@@ -478,6 +487,7 @@ func (t *Torrent) tick(now time.Time) {
 		ls.lastSecondDown = down - ls.lastDown
 		ls.lastUp, ls.lastDown = up, down
 	}
+	t.closeSeeds()
 	if t.picker != nil {
 		for _, r := range t.picker.Expire(now, nil) {
 			if c := t.conns[PeerID(r.Peer)]; c != nil {

@@ -63,9 +63,11 @@ func (h Handshake) Keys() map[string]any {
 	m := map[string]any{
 		"bs_version": h.Version,
 		"bs_chain":   int64(h.ChainID),
-		"bs_token":   string(h.Token[:]),
 		"bs_escrow":  string(h.Escrow[:]),
 		"bs_ask":     h.Ask.String(),
+	}
+	if !h.Token.IsZero() {
+		m["bs_token"] = string(h.Token[:])
 	}
 	if !h.Payee.IsZero() {
 		m["bs_payee"] = string(h.Payee[:])
@@ -84,7 +86,7 @@ func ParseHandshake(raw map[string]bencode.Bytes) (Handshake, error) {
 		dst      any
 		required bool
 	}{
-		{"bs_version", &h.Version, true}, {"bs_chain", &chain, true}, {"bs_token", &token, true},
+		{"bs_version", &h.Version, true}, {"bs_chain", &chain, true}, {"bs_token", &token, false},
 		{"bs_escrow", &escrow, true}, {"bs_ask", &ask, true}, {"bs_payee", &payee, false},
 	}
 	for _, f := range fields {
@@ -110,8 +112,10 @@ func ParseHandshake(raw map[string]bencode.Bytes) (Handshake, error) {
 	}
 	h.ChainID = uint64(chain)
 	var err error
-	if h.Token, err = btt.AddressFromBytes([]byte(token)); err != nil {
-		return h, fmt.Errorf("%w: token: %v", ErrMalformed, err)
+	if token != "" {
+		if h.Token, err = btt.AddressFromBytes([]byte(token)); err != nil {
+			return h, fmt.Errorf("%w: token: %v", ErrMalformed, err)
+		}
 	}
 	if h.Escrow, err = btt.AddressFromBytes([]byte(escrow)); err != nil {
 		return h, fmt.Errorf("%w: escrow: %v", ErrMalformed, err)

@@ -1,0 +1,520 @@
+package speed
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bttspeed/bttspeed/bidding"
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/speedwire"
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// handler is one btt_speed peer; its methods run on the torrent's loop.
+type handler struct {
+	e      *Extension
+	p      peer.ExtPeer
+	theirs speedwire.Handshake
+	sell   *sellState // we sell to this peer
+	buy    *buyState  // we buy from this peer
+	closed bool
+}
+
+var (
+	_ peer.ChokeStatter  = (*handler)(nil)
+	_ peer.ServeGate     = (*handler)(nil)
+	_ peer.PieceObserver = (*handler)(nil)
+)
+
+type sellState struct {
+	bid       btt.Amount
+	paidSlot  bool
+	price     btt.Amount
+	credit    paychan.Credit
+	channel   *paychan.Channel
+	accepting bool
+	owed      btt.Amount // accrued at the clearing price while in a paid slot
+	paid      btt.Amount // the best voucher's amount
+	lastUp    int64
+	refused   error                      // a bad voucher: choked for good
+	receiving int                        // vouchers being verified and stored
+	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
+	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
+	lastPay   time.Time
+	// started holds the bytes served of pieces not yet served whole: a
+	// payer past its credit still gets the rest of those, since it pays
+	// only for verified pieces (else neither side could move).
+	started map[int]int64
+}
+
+type buyState struct {
+	bid          btt.Amount
+	won          bool
+	wins, losses int
+	clearing     btt.Amount
+	beat         btt.Amount
+	lastDown     int64
+	lastAt       time.Time
+	rate         int64
+	announced    bool // we told the seeder our channel
+	pending      []pendingPay
+	inflight     int // vouchers being signed
+}
+
+type pendingPay struct {
+	piece  int
+	amount btt.Amount
+}
+
+func (h *handler) send(m speedwire.Message) {
+	b, err := speedwire.Encode(m)
+	if err != nil {
+		h.e.log.Error("encoding btt_speed message", "err", err)
+		return
+	}
+	h.p.Send(b)
+}
+
+// Message implements peer.ExtHandler.
+func (h *handler) Message(payload []byte) error {
+	m, err := speedwire.Decode(payload)
+	if err != nil {
+		return err
+	}
+	switch m.Type {
+	case speedwire.TypeBid:
+		if h.sell != nil {
+			h.sell.bid = m.Price
+			h.p.RequestRechoke()
+		}
+	case speedwire.TypeChannel:
+		if h.sell != nil {
+			h.onChannel(m.Channel)
+		}
+	case speedwire.TypeVoucher:
+		if h.sell != nil {
+			h.onVoucher(m.Voucher)
+		}
+	case speedwire.TypeAward:
+		if h.buy != nil {
+			h.onAward(m.Price)
+		}
+	case speedwire.TypeReject:
+		if h.buy != nil {
+			b := h.buy
+			b.won, b.wins, b.losses, b.beat = false, 0, b.losses+1, m.Price
+		}
+	case speedwire.TypeError:
+		h.e.log.Info("btt_speed error from peer", "peer", h.p.Addr(), "code", m.Code, "reason", m.Reason)
+		if h.buy != nil {
+			h.buy.won = false
+		}
+	}
+	return nil
+}
+
+// sellGrace is how long after a payer's last voucher a seller keeps a
+// finished peer's connection open, for vouchers still on the way.
+const sellGrace = 5 * time.Second
+
+// Busy implements peer.Busy: vouchers are being signed, or pieces wait
+// for a channel to pay them from; or, selling, a channel or voucher is being
+// checked, or the peer still owes us and paid recently.
+func (h *handler) Busy() bool {
+	if b := h.buy; b != nil && (b.inflight > 0 || (len(b.pending) > 0 && b.won)) {
+		return true
+	}
+	if s := h.sell; s != nil {
+		if s.accepting || s.receiving > 0 {
+			return true
+		}
+		// A payer that paid lately may have vouchers on the way.
+		if !s.lastPay.IsZero() && time.Since(s.lastPay) < sellGrace {
+			return true
+		}
+	}
+	return false
+}
+
+// Closed implements peer.ExtHandler.
+func (h *handler) Closed() {
+	h.closed = true
+	if h.sell != nil && h.sell.vq != nil {
+		close(h.sell.vq)
+	}
+}
+
+// --- selling ---
+
+func (h *handler) accrue() {
+	s := h.sell
+	up := h.p.Uploaded()
+	d := up - s.lastUp
+	s.lastUp = up
+	if s.paidSlot && !s.price.IsZero() && d > 0 {
+		cost, err := s.price.MulUint64(uint64(d))
+		if err == nil {
+			s.owed, _ = s.owed.Add(cost)
+		}
+	}
+}
+
+// unpaid is what the peer owes, in bytes at the current price.
+func (h *handler) unpaid() int64 {
+	s := h.sell
+	if s.price.IsZero() {
+		return 0
+	}
+	owe := s.owed.SubFloor(s.paid)
+	bytes, ok := owe.Div(s.price)
+	if !ok {
+		return 0
+	}
+	n, fits := bytes.Uint64()
+	if !fits || n > 1<<62 {
+		return 1 << 62
+	}
+	return int64(n)
+}
+
+// ChokeStat implements peer.ChokeStatter. For a seller it reports the
+// peer's bid and credit; for a buyer it is the bidding round.
+func (h *handler) ChokeStat(ps *choker.PeerStat) {
+	if h.sell != nil {
+		h.accrue()
+		ps.Bidder = true
+		ps.Bid = h.sell.bid
+		ps.Unpaid = h.unpaid()
+		ps.Credit = h.sell.credit.Window
+		if h.sell.refused != nil {
+			ps.Unpaid = ps.Credit + 1
+		}
+	}
+	if h.buy != nil {
+		h.bidRound()
+	}
+}
+
+// Decided implements peer.ChokeStatter: winners get an award, losers a
+// reject with the price to beat.
+func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
+	s := h.sell
+	if s == nil {
+		return
+	}
+	if o.Slot == choker.Paid {
+		if !s.paidSlot || s.price != o.Price {
+			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: s.credit.Window})
+		}
+		s.paidSlot, s.price = true, o.Price
+		return
+	}
+	s.paidSlot = false
+	if s.bid.IsZero() || o.Unchoke {
+		return
+	}
+	switch o.Reason {
+	case choker.ReasonLostAuction:
+		beat, _ := clearing.Add(btt.NewAmount(1))
+		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: beat, Reason: o.Reason.String()})
+	case choker.ReasonBelowReserve:
+		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: h.e.cfg.Sell.Ask, Reason: o.Reason.String()})
+	}
+}
+
+// MayServe implements peer.ServeGate: a payer in a paid slot is served
+// while its unpaid bytes stay within its credit, and past it only the rest
+// of pieces it has started, so that it can verify and pay for them.
+func (h *handler) MayServe(b piece.Block) bool {
+	s := h.sell
+	if s == nil {
+		return true
+	}
+	if s.refused != nil {
+		return false
+	}
+	if !s.paidSlot {
+		return true
+	}
+	h.accrue()
+	if s.started == nil {
+		s.started = make(map[int]int64)
+	}
+	_, partial := s.started[b.Piece]
+	if !partial && h.unpaid() >= s.credit.Window {
+		return false
+	}
+	s.started[b.Piece] += int64(b.Length)
+	if size := h.p.Torrent().PieceSize(b.Piece); size > 0 && s.started[b.Piece] >= size {
+		delete(s.started, b.Piece)
+	}
+	return true
+}
+
+func (h *handler) onChannel(ci speedwire.ChannelInfo) {
+	s := h.sell
+	if s.channel != nil || s.accepting {
+		return
+	}
+	if ci.Escrow != h.e.cfg.Domain.Escrow {
+		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: "channel on another escrow"})
+		return
+	}
+	s.accepting = true
+	payee := h.e.cfg.Sell.Payee
+	h.p.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		ch, err := payee.Accept(ctx, ci.ID)
+		h.p.Do(func() {
+			s.accepting = false
+			queued := s.queued
+			s.queued = nil
+			if err != nil {
+				h.e.log.Info("refusing a channel", "peer", h.p.Addr(), "err", err)
+				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: trim(err.Error())})
+				return
+			}
+			s.channel = &ch
+			for _, sv := range queued {
+				h.onVoucher(sv)
+			}
+		})
+	})
+}
+
+func (h *handler) onVoucher(sv paychan.SignedVoucher) {
+	s := h.sell
+	h.e.log.Debug("voucher in", "peer", h.p.Addr(), "amount", sv.Amount)
+	if s.channel == nil && s.accepting {
+		if len(s.queued) < 64 {
+			s.queued = append(s.queued, sv)
+		}
+		return
+	}
+	if s.channel == nil || sv.Channel != s.channel.ID {
+		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeNoChannel, Reason: "voucher for a channel not accepted"})
+		return
+	}
+	if s.vq == nil {
+		// One worker per peer verifies and stores its vouchers in the
+		// order they came (off the loop: a durable write), and reports
+		// each back to the loop, which credits after.
+		s.vq = make(chan paychan.SignedVoucher, 256)
+		payee := h.e.cfg.Sell.Payee
+		vq := s.vq
+		h.p.Go(func(ctx context.Context) {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case sv, ok := <-vq:
+					if !ok {
+						return
+					}
+					_, err := payee.Receive(sv)
+					h.p.Do(func() { h.received(sv, err) })
+				}
+			}
+		})
+	}
+	select {
+	case s.vq <- sv:
+		s.receiving++
+	default:
+		// Full: drop it; a later cumulative voucher covers it.
+	}
+}
+
+func (h *handler) received(sv paychan.SignedVoucher, err error) {
+	s := h.sell
+	s.receiving--
+	s.lastPay = time.Now()
+	h.e.log.Debug("voucher stored", "peer", h.p.Addr(), "amount", sv.Amount, "err", err)
+	if err != nil {
+		if errors.Is(err, paychan.ErrNotIncreasing) && !sv.Amount.Gt(s.paid) {
+			return // overtaken by a later voucher
+		}
+		h.e.log.Info("bad voucher", "peer", h.p.Addr(), "err", err)
+		s.refused = err
+		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadVoucher, Reason: trim(err.Error())})
+		return
+	}
+	if sv.Amount.Gt(s.paid) {
+		s.paid = sv.Amount
+		s.credit.Paid()
+	}
+}
+
+func trim(s string) string {
+	if len(s) > 200 {
+		return s[:200]
+	}
+	return s
+}
+
+// --- buying ---
+
+func (h *handler) bidRound() {
+	b, buyer := h.buy, h.e.cfg.Buy
+	now := buyer.Now()
+	down := h.p.Downloaded()
+	if !b.lastAt.IsZero() {
+		if secs := now.Sub(b.lastAt).Seconds(); secs > 0 {
+			b.rate = int64(float64(down-b.lastDown) / secs)
+		}
+	}
+	b.lastDown, b.lastAt = down, now
+	buyer.mu.Lock()
+	balance := buyer.Budget.SubFloor(buyer.spent)
+	buyer.mu.Unlock()
+	left := h.p.Torrent().Left()
+	if left < 0 {
+		return // no info yet
+	}
+	bid := buyer.Strategy.Bid(bidding.Market{
+		Now: now, Remaining: left, Balance: balance, Current: b.bid,
+		Reserve: h.theirs.Ask, LastClearing: b.clearing, PriceToBeat: b.beat,
+		Won: b.won, Wins: b.wins, Losses: b.losses, Rate: b.rate,
+	})
+	if bid.Price != b.bid {
+		b.bid = bid.Price
+		h.send(speedwire.Message{Type: speedwire.TypeBid, Price: bid.Price})
+	}
+}
+
+func (h *handler) onAward(price btt.Amount) {
+	b := h.buy
+	b.won, b.wins, b.losses, b.clearing, b.beat = true, b.wins+1, 0, price, btt.Zero
+	h.withChannel(func(ch paychan.Channel) {
+		if !b.announced {
+			b.announced = true
+			h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+		}
+		pend := b.pending
+		b.pending = nil
+		for _, pp := range pend {
+			h.pay(ch, pp.piece, pp.amount)
+		}
+	})
+}
+
+// withChannel runs f (on the loop) once the buyer has a channel to this
+// peer's payee, opening one if needed.
+func (h *handler) withChannel(f func(paychan.Channel)) {
+	buyer := h.e.cfg.Buy
+	payee := h.theirs.Payee
+	buyer.mu.Lock()
+	bc := buyer.channels[payee]
+	if bc == nil {
+		bc = &buyChannel{}
+		buyer.channels[payee] = bc
+	}
+	if bc.ready {
+		ch := bc.ch
+		buyer.mu.Unlock()
+		f(ch)
+		return
+	}
+	bc.waiters = append(bc.waiters, func() {
+		if !h.closed {
+			f(bc.ch)
+		}
+	})
+	if bc.opening {
+		buyer.mu.Unlock()
+		return
+	}
+	deposit := btt.Min(buyer.Deposit, buyer.Budget.SubFloor(buyer.locked))
+	if deposit.IsZero() {
+		buyer.mu.Unlock()
+		return // the budget is all locked in other channels
+	}
+	bc.opening = true
+	buyer.locked, _ = buyer.locked.Add(deposit)
+	expiry := buyer.Now().Add(buyer.Lifetime)
+	buyer.mu.Unlock()
+	h.p.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		ch, err := buyer.Payer.Open(ctx, payee, deposit, expiry)
+		h.p.Do(func() {
+			buyer.mu.Lock()
+			bc.opening = false
+			if err != nil {
+				bc.err = err
+				buyer.locked = buyer.locked.SubFloor(deposit)
+				bc.waiters = nil
+				buyer.mu.Unlock()
+				h.e.log.Warn("opening a channel", "payee", payee, "err", err)
+				return
+			}
+			bc.ch, bc.ready = ch, true
+			waiters := bc.waiters
+			bc.waiters = nil
+			buyer.mu.Unlock()
+			for _, w := range waiters {
+				w()
+			}
+		})
+	})
+}
+
+// PieceVerified implements peer.PieceObserver: a piece bought in a paid
+// slot, now verified, is paid for.
+func (h *handler) PieceVerified(piece int, bytes int64) {
+	b := h.buy
+	if b == nil || !b.won || b.clearing.IsZero() || bytes <= 0 {
+		return
+	}
+	amount, err := b.clearing.MulUint64(uint64(bytes))
+	if err != nil {
+		return
+	}
+	buyer := h.e.cfg.Buy
+	buyer.mu.Lock()
+	bc := buyer.channels[h.theirs.Payee]
+	ready := bc != nil && bc.ready
+	var ch paychan.Channel
+	if ready {
+		ch = bc.ch
+	}
+	buyer.mu.Unlock()
+	if !ready {
+		b.pending = append(b.pending, pendingPay{piece, amount})
+		return
+	}
+	h.pay(ch, piece, amount)
+}
+
+// pay signs (off the loop: the store writes durably first) and sends a
+// voucher for a piece.
+func (h *handler) pay(ch paychan.Channel, piece int, amount btt.Amount) {
+	buyer := h.e.cfg.Buy
+	ih := h.p.Torrent().InfoHash()
+	h.buy.inflight++
+	h.p.Go(func(context.Context) {
+		sv, err := buyer.Payer.PayFor(ch.ID, ih, piece, amount)
+		h.p.Do(func() {
+			h.buy.inflight--
+			if err != nil {
+				if !errors.Is(err, paychan.ErrAlreadyPaid) {
+					h.e.log.Warn("paying for a piece", "piece", piece, "err", err)
+				}
+				return
+			}
+			buyer.mu.Lock()
+			buyer.spent, _ = buyer.spent.Add(amount)
+			buyer.mu.Unlock()
+			if !h.closed {
+				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+			} else {
+				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)
+			}
+		})
+	})
+}

@@ -1,0 +1,177 @@
+// Package speed is the btt_speed extension for the peer engine: a seeder
+// sells upload slots in choker.BidDriven's auction and is paid through
+// payment channels; a leecher bids with a bidding.Strategy, opens a channel
+// when it wins a slot, and pays with a voucher for each piece it received in
+// a paid slot once the piece has passed its hash check.
+//
+// Register it in peer.Config.Extensions. Chain calls (opening a channel,
+// reading one) and database writes (storing a voucher) run off the torrent's
+// loop; their results come back to it.
+package speed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/bttspeed/bttspeed/bidding"
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/speedwire"
+)
+
+// Error codes of the error message.
+const (
+	CodeBadVoucher = 1 // a voucher failed verification: nothing credited, the peer is choked
+	CodeNoChannel  = 2 // a voucher before its channel was accepted
+	CodeBadChannel = 3 // the announced channel failed its check on chain
+)
+
+// Config configures the extension. A peer can sell, buy, or both.
+type Config struct {
+	// Domain is the chain and escrow both sides must use.
+	Domain paychan.Domain
+	// Sell, if set, sells our upload.
+	Sell *Seller
+	// Buy, if set, buys from seeders.
+	Buy *Buyer
+	// Logger receives the extension's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Seller is the selling side's configuration and figures.
+type Seller struct {
+	// Payee verifies and stores vouchers and redeems them.
+	Payee *paychan.Payee
+	// Self is our payee address; Ask our reserve price per byte (it
+	// should equal the choker.BidDriven reserve).
+	Self btt.Address
+	Ask  btt.Amount
+	// CreditStart and CreditMax bound the unpaid bytes a payer may be
+	// served (defaults: 256 KiB, growing to 4 MiB).
+	CreditStart, CreditMax int64
+}
+
+// Buyer is the buying side: a strategy, a budget, and the channels it opens,
+// shared by every torrent and seeder.
+type Buyer struct {
+	Payer    *paychan.Payer
+	Strategy bidding.Strategy
+	// Budget is the most to spend in all; Deposit what one channel locks
+	// (default: the whole budget); Lifetime a channel's (default 24 h).
+	Budget   btt.Amount
+	Deposit  btt.Amount
+	Lifetime time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	locked   btt.Amount // deposits of the channels opened
+	spent    btt.Amount // vouchers signed
+	channels map[btt.Address]*buyChannel
+}
+
+type buyChannel struct {
+	ch      paychan.Channel
+	ready   bool
+	opening bool
+	err     error
+	waiters []func()
+}
+
+// Spent returns what the buyer has signed vouchers for.
+func (b *Buyer) Spent() btt.Amount {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.spent
+}
+
+// Extension implements peer.Extension.
+type Extension struct {
+	cfg Config
+	hs  speedwire.Handshake
+	log *slog.Logger
+}
+
+var (
+	_ peer.Extension = (*Extension)(nil)
+	_ peer.Busy      = (*handler)(nil)
+)
+
+// New returns the extension.
+func New(cfg Config) (*Extension, error) {
+	if cfg.Sell == nil && cfg.Buy == nil {
+		return nil, errors.New("speed: neither selling nor buying")
+	}
+	if s := cfg.Sell; s != nil {
+		if s.Payee == nil || s.Self.IsZero() {
+			return nil, errors.New("speed: a seller needs a Payee and its address")
+		}
+		if s.CreditStart == 0 {
+			s.CreditStart = 256 << 10
+		}
+		if s.CreditMax == 0 {
+			s.CreditMax = 4 << 20
+		}
+		if s.CreditStart < 0 || s.CreditMax < s.CreditStart {
+			return nil, fmt.Errorf("speed: credit %d..%d", s.CreditStart, s.CreditMax)
+		}
+	}
+	if b := cfg.Buy; b != nil {
+		if b.Payer == nil || b.Strategy == nil {
+			return nil, errors.New("speed: a buyer needs a Payer and a Strategy")
+		}
+		if b.Deposit.IsZero() || b.Deposit.Gt(b.Budget) {
+			b.Deposit = b.Budget
+		}
+		if b.Lifetime == 0 {
+			b.Lifetime = 24 * time.Hour
+		}
+		if b.Now == nil {
+			b.Now = time.Now
+		}
+		b.channels = make(map[btt.Address]*buyChannel)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	hs := speedwire.Handshake{Version: speedwire.Version, ChainID: cfg.Domain.ChainID, Token: cfg.Domain.Token, Escrow: cfg.Domain.Escrow}
+	if cfg.Sell != nil {
+		hs.Payee, hs.Ask = cfg.Sell.Self, cfg.Sell.Ask
+	}
+	return &Extension{cfg: cfg, hs: hs, log: log}, nil
+}
+
+// Name implements peer.Extension.
+func (e *Extension) Name() string { return speedwire.Name }
+
+// HandshakeKeys implements peer.Extension.
+func (e *Extension) HandshakeKeys(*peer.Torrent) map[string]any { return e.hs.Keys() }
+
+// Attach implements peer.Extension. A peer on another chain or escrow is
+// treated as a legacy peer (no handler).
+func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.ExtHandler, error) {
+	hs, err := speedwire.ParseHandshake(raw)
+	if err != nil {
+		return nil, err
+	}
+	if hs.ChainID != e.hs.ChainID || hs.Escrow != e.hs.Escrow || hs.Token != e.hs.Token {
+		e.log.Debug("btt_speed peer on another chain or escrow; treated as legacy", "peer", p.Addr())
+		return nil, nil
+	}
+	h := &handler{e: e, p: p, theirs: hs}
+	if e.cfg.Sell != nil {
+		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax)}
+	}
+	if e.cfg.Buy != nil && !hs.Payee.IsZero() {
+		h.buy = &buyState{}
+		h.bidRound() // bid at once: a download may not wait for our rechoke
+	}
+	return h, nil
+}
