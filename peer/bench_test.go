@@ -107,6 +107,9 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 			}
 		})
 	})
+	b.Run("ours-paid", func(b *testing.B) {
+		benchPaid(b, f, size)
+	})
 	b.Run("anacrolix", func(b *testing.B) {
 		ac := newAnacrolix(b, f.dir, true)
 		at, err := ac.AddTorrent(f.mi)

@@ -13,7 +13,7 @@ import (
 
 // rejectBackoff is how long we wait before asking a peer that rejected a
 // request for more (the tick asks again).
-const rejectBackoff = 200 * time.Millisecond
+const rejectBackoff = 20 * time.Millisecond
 
 // maxUnwanted is how many unrequested or duplicate blocks a peer may send
 // before it is dropped.

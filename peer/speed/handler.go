@@ -316,8 +316,26 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 					if !ok {
 						return
 					}
+					// Vouchers are cumulative: of those waiting, only
+					// the highest needs storing (one fsync for all).
+					n := 1
+				drain:
+					for {
+						select {
+						case more, ok := <-vq:
+							if !ok {
+								break drain
+							}
+							n++
+							if more.Amount.Gt(sv.Amount) {
+								sv = more
+							}
+						default:
+							break drain
+						}
+					}
 					_, err := payee.Receive(sv)
-					h.p.Do(func() { h.received(sv, err) })
+					h.p.Do(func() { h.received(sv, n, err) })
 				}
 			}
 		})
@@ -330,9 +348,9 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 	}
 }
 
-func (h *handler) received(sv paychan.SignedVoucher, err error) {
+func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 	s := h.sell
-	s.receiving--
+	s.receiving -= n
 	s.lastPay = time.Now()
 	h.e.log.Debug("voucher stored", "peer", h.p.Addr(), "amount", sv.Amount, "err", err)
 	if err != nil {

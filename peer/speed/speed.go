@@ -53,7 +53,7 @@ type Seller struct {
 	Self btt.Address
 	Ask  btt.Amount
 	// CreditStart and CreditMax bound the unpaid bytes a payer may be
-	// served (defaults: 256 KiB, growing to 4 MiB).
+	// served (defaults: 256 KiB, about a piece, doubling with each payment up to 64 MiB).
 	CreditStart, CreditMax int64
 }
 
@@ -116,7 +116,7 @@ func New(cfg Config) (*Extension, error) {
 			s.CreditStart = 256 << 10
 		}
 		if s.CreditMax == 0 {
-			s.CreditMax = 4 << 20
+			s.CreditMax = 64 << 20
 		}
 		if s.CreditStart < 0 || s.CreditMax < s.CreditStart {
 			return nil, fmt.Errorf("speed: credit %d..%d", s.CreditStart, s.CreditMax)

@@ -1,0 +1,97 @@
+package peer_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/bttspeed/bttspeed/bidding"
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/paychan/paychantest"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/speed"
+)
+
+func benchKey(b *testing.B, n byte) *paychan.KeySigner {
+	d := make([]byte, 32)
+	d[0], d[31] = 0x31, n
+	k, err := crypto.ToECDSA(d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := paychan.NewKeySigner(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// benchPaid is BenchmarkLoopbackTransfer's ours-paid: the same transfer
+// with btt_speed on, the seeder selling its slots in the auction and the
+// leecher paying for every verified piece through the in-memory escrow.
+func benchPaid(b *testing.B, f *fixture, size int64) {
+	ctx := context.Background()
+	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
+	chain := paychantest.New(dom, time.Now())
+	seedKey := benchKey(b, 1)
+	pst, err := paychan.OpenStore(filepath.Join(b.TempDir(), "payee.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pst.Close()
+	payee, err := paychan.NewPayee(ctx, pst, chain.As(seedKey.Address()), paychan.PayeeConfig{Self: seedKey.Address()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reserve := btt.NewAmount(1)
+	sell, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: seedKey.Address(), Ask: reserve}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seeder := newClient(b, func(c *peer.Config) {
+		c.Extensions = []peer.Extension{sell}
+		c.Policy = func() (choker.Policy, error) { return choker.NewBidDriven(choker.BidDrivenConfig{Reserve: reserve}) }
+	})
+	seed(b, seeder, f)
+	n := byte(10)
+	runTransfers(b, size, func(dir string) func() {
+		n++
+		k := benchKey(b, n)
+		chain.Mint(k.Address(), btt.BTT(1000))
+		st, err := paychan.OpenStore(filepath.Join(b.TempDir(), "payer.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		payer, err := paychan.NewPayer(ctx, st, chain.As(k.Address()), k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buy, err := speed.New(speed.Config{Domain: dom, Buy: &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(2)}, Budget: btt.BTT(1000)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{buy}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() {
+			tor, err := leecher.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			select {
+			case <-tor.Done():
+			case <-time.After(10 * time.Minute):
+				b.Fatal("transfer did not complete")
+			}
+			leecher.Close()
+			st.Close()
+		}
+	})
+}
