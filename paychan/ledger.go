@@ -296,6 +296,20 @@ func (p *Payer) PayFor(id ChannelID, ih [20]byte, pieceIndex int, amount btt.Amo
 	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: cum})
 }
 
+// PayForPieces pays for several verified pieces with one voucher and one
+// durable write: what a payment interval does. If any of the pieces is
+// already paid for, none is (ErrAlreadyPaid).
+func (p *Payer) PayForPieces(id ChannelID, ih [20]byte, pays []PiecePayment) (SignedVoucher, error) {
+	if len(pays) == 0 {
+		return SignedVoucher{}, fmt.Errorf("paychan: no pieces to pay for")
+	}
+	cum, err := p.store.reservePayments(id, ih, pays)
+	if err != nil {
+		return SignedVoucher{}, err
+	}
+	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: cum})
+}
+
 // Latest re-signs the channel's current cumulative amount: what to resend
 // after a restart.
 func (p *Payer) Latest(id ChannelID) (SignedVoucher, error) {

@@ -263,3 +263,21 @@ func copyFile(t *testing.T, from, to string) {
 	require.NoError(t, err)
 	require.NoError(t, out.Close())
 }
+
+func TestPayForPieces(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(time.Hour))
+	require.NoError(t, err)
+	ih := [20]byte{5}
+	sv, err := w.payer.PayForPieces(ch.ID, ih, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(100)}, {Piece: 1, Amount: btt.NewAmount(150)}})
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(250), sv.Amount)
+	_, err = w.payer.PayForPieces(ch.ID, ih, []paychan.PiecePayment{{Piece: 2, Amount: btt.NewAmount(1)}, {Piece: 1, Amount: btt.NewAmount(1)}})
+	assert.ErrorIs(t, err, paychan.ErrAlreadyPaid)
+	sv, err = w.payer.PayFor(ch.ID, ih, 2, btt.NewAmount(1))
+	require.NoError(t, err, "a failed batch records nothing")
+	assert.Equal(t, btt.NewAmount(251), sv.Amount)
+	_, err = w.payer.PayForPieces(ch.ID, ih, nil)
+	assert.Error(t, err)
+}

@@ -241,11 +241,35 @@ func (s *Store) SavePayer(r PayerRecord) error {
 // or the deposit cannot cover it; it returns the new cumulative amount to
 // sign.
 func (s *Store) reservePayment(id ChannelID, ih [20]byte, pieceIndex uint32, amount btt.Amount) (btt.Amount, error) {
+	return s.reservePayments(id, ih, []PiecePayment{{Piece: int(pieceIndex), Amount: amount}})
+}
+
+// PiecePayment is what one verified piece costs.
+type PiecePayment struct {
+	Piece  int
+	Amount btt.Amount
+}
+
+// reservePayments is reservePayment for several pieces in one transaction
+// (one fsync); if any piece is already paid, none is.
+func (s *Store) reservePayments(id ChannelID, ih [20]byte, pays []PiecePayment) (btt.Amount, error) {
 	var cum btt.Amount
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		key := binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), pieceIndex)
-		if tx.Bucket(bucketPaid).Get(key) != nil {
-			return fmt.Errorf("%w: piece %d", ErrAlreadyPaid, pieceIndex)
+		var amount btt.Amount
+		var keys [][]byte
+		for _, p := range pays {
+			if p.Piece < 0 || p.Piece > 1<<31 {
+				return fmt.Errorf("paychan: piece %d", p.Piece)
+			}
+			key := binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), uint32(p.Piece))
+			if tx.Bucket(bucketPaid).Get(key) != nil {
+				return fmt.Errorf("%w: piece %d", ErrAlreadyPaid, p.Piece)
+			}
+			keys = append(keys, key)
+			var err error
+			if amount, err = amount.Add(p.Amount); err != nil {
+				return err
+			}
 		}
 		b := tx.Bucket(bucketPayer).Get(id[:])
 		if b == nil {
@@ -267,7 +291,12 @@ func (s *Store) reservePayment(id ChannelID, ih [20]byte, pieceIndex uint32, amo
 			return err
 		}
 		cum = next
-		return tx.Bucket(bucketPaid).Put(key, id[:])
+		for _, key := range keys {
+			if err := tx.Bucket(bucketPaid).Put(key, id[:]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return cum, err
 }

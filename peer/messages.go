@@ -84,8 +84,13 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 		}
 		if t.picker != nil {
 			t.picker.Rejected(piece.PeerID(c.id), piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)})
-			// Back off this peer briefly rather than ask again at once.
+			// Back off this peer briefly rather than ask again at once,
+			// then ask again.
 			c.ls.rejectedAt = time.Now()
+			if !t.refillSet && t.refill != nil {
+				t.refillSet = true
+				t.refill.Reset(rejectBackoff)
+			}
 			t.fillAll()
 		}
 	case pp.AllowedFast, pp.Suggest:

@@ -68,6 +68,8 @@ type Torrent struct {
 	wasted     int64
 	rng        *rand.Rand
 	reqBuf     []piece.Block
+	refill     *time.Timer // asks again after a reject's back-off
+	refillSet  bool
 }
 
 type candidate struct {
@@ -263,11 +265,17 @@ func (t *Torrent) run() {
 	defer tick.Stop()
 	rechoke := time.NewTicker(t.cl.cfg.RechokeInterval)
 	defer rechoke.Stop()
+	t.refill = time.NewTimer(time.Hour)
+	t.refill.Stop()
+	defer t.refill.Stop()
 	for {
 		select {
 		case ev := <-t.events:
 			t.handle(ev)
 		case <-t.diskWake:
+			t.fillAll()
+		case <-t.refill.C:
+			t.refillSet = false
 			t.fillAll()
 		case now := <-tick.C:
 			t.tick(now)

@@ -62,7 +62,10 @@ type buyState struct {
 	rate         int64
 	announced    bool // we told the seeder our channel
 	pending      []pendingPay
-	inflight     int // vouchers being signed
+	inflight     int   // vouchers being signed
+	credit       int64 // the seeder's credit window, from its last award
+	due          []paychan.PiecePayment
+	dueBytes     int64
 }
 
 type pendingPay struct {
@@ -101,6 +104,7 @@ func (h *handler) Message(payload []byte) error {
 		}
 	case speedwire.TypeAward:
 		if h.buy != nil {
+			h.buy.credit = m.Credit
 			h.onAward(m.Price)
 		}
 	case speedwire.TypeReject:
@@ -125,8 +129,11 @@ const sellGrace = 5 * time.Second
 // for a channel to pay them from; or, selling, a channel or voucher is being
 // checked, or the peer still owes us and paid recently.
 func (h *handler) Busy() bool {
-	if b := h.buy; b != nil && (b.inflight > 0 || (len(b.pending) > 0 && b.won)) {
-		return true
+	if b := h.buy; b != nil {
+		h.flushDue()
+		if b.inflight > 0 || len(b.due) > 0 || (len(b.pending) > 0 && b.won) {
+			return true
+		}
 	}
 	if s := h.sell; s != nil {
 		if s.accepting || s.receiving > 0 {
@@ -289,7 +296,6 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 
 func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 	s := h.sell
-	h.e.log.Debug("voucher in", "peer", h.p.Addr(), "amount", sv.Amount)
 	if s.channel == nil && s.accepting {
 		if len(s.queued) < 64 {
 			s.queued = append(s.queued, sv)
@@ -352,7 +358,6 @@ func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 	s := h.sell
 	s.receiving -= n
 	s.lastPay = time.Now()
-	h.e.log.Debug("voucher stored", "peer", h.p.Addr(), "amount", sv.Amount, "err", err)
 	if err != nil {
 		if errors.Is(err, paychan.ErrNotIncreasing) && !sv.Amount.Gt(s.paid) {
 			return // overtaken by a later voucher
@@ -364,7 +369,12 @@ func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 	}
 	if sv.Amount.Gt(s.paid) {
 		s.paid = sv.Amount
+		before := s.credit.Window
 		s.credit.Paid()
+		if s.paidSlot && s.credit.Window != before {
+			// Tell the payer: it pays every half window.
+			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
+		}
 	}
 }
 
@@ -378,6 +388,7 @@ func trim(s string) string {
 // --- buying ---
 
 func (h *handler) bidRound() {
+	h.flushDue()
 	b, buyer := h.buy, h.e.cfg.Buy
 	now := buyer.Now()
 	down := h.p.Downloaded()
@@ -413,11 +424,11 @@ func (h *handler) onAward(price btt.Amount) {
 			b.announced = true
 			h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
 		}
-		pend := b.pending
-		b.pending = nil
-		for _, pp := range pend {
-			h.pay(ch, pp.piece, pp.amount)
+		for _, pp := range b.pending {
+			b.due = append(b.due, paychan.PiecePayment{Piece: pp.piece, Amount: pp.amount})
 		}
+		b.pending = nil
+		h.flush(ch)
 	})
 }
 
@@ -506,32 +517,72 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 		b.pending = append(b.pending, pendingPay{piece, amount})
 		return
 	}
-	h.pay(ch, piece, amount)
+	b.due = append(b.due, paychan.PiecePayment{Piece: piece, Amount: amount})
+	b.dueBytes += bytes
+	// Pay at once, one voucher in flight at a time: while one is being
+	// signed and stored, what comes due waits and goes in the next, so a
+	// fast download pays in batches and a slow one piece by piece.
+	if b.inflight == 0 {
+		h.flush(ch)
+	}
 }
 
-// pay signs (off the loop: the store writes durably first) and sends a
-// voucher for a piece.
-func (h *handler) pay(ch paychan.Channel, piece int, amount btt.Amount) {
+// flushDue pays what is due, if the channel is ready.
+func (h *handler) flushDue() {
+	b := h.buy
+	if b == nil || len(b.due) == 0 {
+		return
+	}
+	buyer := h.e.cfg.Buy
+	buyer.mu.Lock()
+	bc := buyer.channels[h.theirs.Payee]
+	ready := bc != nil && bc.ready
+	var ch paychan.Channel
+	if ready {
+		ch = bc.ch
+	}
+	buyer.mu.Unlock()
+	if ready {
+		h.flush(ch)
+	}
+}
+
+// flush signs one voucher for every piece due (off the loop: the store
+// writes them durably first, in one transaction) and sends it.
+func (h *handler) flush(ch paychan.Channel) {
+	b := h.buy
+	if len(b.due) == 0 {
+		return
+	}
+	pays := b.due
+	b.due, b.dueBytes = nil, 0
+	var total btt.Amount
+	for _, p := range pays {
+		total, _ = total.Add(p.Amount)
+	}
 	buyer := h.e.cfg.Buy
 	ih := h.p.Torrent().InfoHash()
-	h.buy.inflight++
+	b.inflight++
 	h.p.Go(func(context.Context) {
-		sv, err := buyer.Payer.PayFor(ch.ID, ih, piece, amount)
+		sv, err := buyer.Payer.PayForPieces(ch.ID, ih, pays)
 		h.p.Do(func() {
-			h.buy.inflight--
+			b.inflight--
 			if err != nil {
 				if !errors.Is(err, paychan.ErrAlreadyPaid) {
-					h.e.log.Warn("paying for a piece", "piece", piece, "err", err)
+					h.e.log.Warn("paying for pieces", "pieces", len(pays), "err", err)
 				}
 				return
 			}
 			buyer.mu.Lock()
-			buyer.spent, _ = buyer.spent.Add(amount)
+			buyer.spent, _ = buyer.spent.Add(total)
 			buyer.mu.Unlock()
 			if !h.closed {
 				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)
+			}
+			if len(b.due) > 0 {
+				h.flush(ch)
 			}
 		})
 	})
