@@ -119,19 +119,9 @@ func (ps *PropShare) Rechoke(now time.Time, s Snapshot) Decision {
 	for _, i := range ps.buf {
 		ps.shares[i] = uint32(optShare / uint64(len(ps.buf)))
 	}
-	for i, p := range peers {
-		o := Outcome{ID: p.ID, Slot: ps.slot[i], Unchoke: ps.slot[i] != NoSlot, Share: ps.shares[i]}
-		switch {
-		case ps.slot[i] == Regular:
-			o.Reason = ReasonProportionalShare
-		case ps.slot[i] == Optimistic:
-			o.Reason = ReasonOptimistic
-		case !p.Interested:
-			o.Reason = ReasonNotInterested
-		default:
-			o.Reason = ReasonOutranked
-		}
-		ps.out[i] = o
+	fillOutcomes(ps.out, peers, ps.slot, ReasonProportionalShare, nil)
+	for i := range ps.out {
+		ps.out[i].Share = ps.shares[i]
 	}
 	return Decision{Outcomes: ps.out}
 }

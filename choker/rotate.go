@@ -130,3 +130,26 @@ func resize[T any](buf []T, n int) []T {
 	clear(buf)
 	return buf
 }
+
+// fillOutcomes writes the decision for every peer from its slot: Regular
+// slots give the policy's reason, optimistic ones ReasonOptimistic,
+// uninterested peers ReasonNotInterested, and the rest otherwise(i) (nil
+// means ReasonOutranked).
+func fillOutcomes(out []Outcome, peers []PeerStat, slot []Slot, regular Reason, otherwise func(i int) Reason) {
+	for i, p := range peers {
+		o := Outcome{ID: p.ID, Slot: slot[i], Unchoke: slot[i] != NoSlot}
+		switch {
+		case slot[i] == Regular:
+			o.Reason = regular
+		case slot[i] == Optimistic:
+			o.Reason = ReasonOptimistic
+		case !p.Interested:
+			o.Reason = ReasonNotInterested
+		case otherwise != nil:
+			o.Reason = otherwise(i)
+		default:
+			o.Reason = ReasonOutranked
+		}
+		out[i] = o
+	}
+}

@@ -154,20 +154,7 @@ func (r *RoundRobin) Rechoke(now time.Time, s Snapshot) Decision {
 	for _, i := range r.buf {
 		r.slot[i] = Optimistic
 	}
-	for i, p := range peers {
-		o := Outcome{ID: p.ID, Slot: r.slot[i], Unchoke: r.slot[i] != NoSlot}
-		switch {
-		case r.slot[i] == Regular:
-			o.Reason = ReasonRoundRobin
-		case r.slot[i] == Optimistic:
-			o.Reason = ReasonOptimistic
-		case !p.Interested:
-			o.Reason = ReasonNotInterested
-		default:
-			o.Reason = ReasonOutranked
-		}
-		r.out[i] = o
-	}
+	fillOutcomes(r.out, peers, r.slot, ReasonRoundRobin, nil)
 	return Decision{Outcomes: r.out}
 }
 
@@ -244,19 +231,6 @@ func (a *AntiLeech) Rechoke(now time.Time, s Snapshot) Decision {
 	for _, i := range a.buf {
 		a.slot[i] = Optimistic
 	}
-	for i, p := range peers {
-		o := Outcome{ID: p.ID, Slot: a.slot[i], Unchoke: a.slot[i] != NoSlot}
-		switch {
-		case a.slot[i] == Regular:
-			o.Reason = ReasonAntiLeech
-		case a.slot[i] == Optimistic:
-			o.Reason = ReasonOptimistic
-		case !p.Interested:
-			o.Reason = ReasonNotInterested
-		default:
-			o.Reason = ReasonOutranked
-		}
-		a.out[i] = o
-	}
+	fillOutcomes(a.out, peers, a.slot, ReasonAntiLeech, nil)
 	return Decision{Outcomes: a.out}
 }

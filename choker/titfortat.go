@@ -122,21 +122,11 @@ func (t *TitForTat) Rechoke(now time.Time, s Snapshot) Decision {
 	for _, i := range t.buf {
 		t.slot[i] = Optimistic
 	}
-	for i, p := range peers {
-		o := Outcome{ID: p.ID, Slot: t.slot[i], Unchoke: t.slot[i] != NoSlot}
-		switch {
-		case t.slot[i] == Regular:
-			o.Reason = ReasonTopRate
-		case t.slot[i] == Optimistic:
-			o.Reason = ReasonOptimistic
-		case !p.Interested:
-			o.Reason = ReasonNotInterested
-		case Snubbed(now, s.Seeding, p, t.cfg.SnubTimeout):
-			o.Reason = ReasonSnubbed
-		default:
-			o.Reason = ReasonOutranked
+	fillOutcomes(t.out, peers, t.slot, ReasonTopRate, func(i int) Reason {
+		if Snubbed(now, s.Seeding, peers[i], t.cfg.SnubTimeout) {
+			return ReasonSnubbed
 		}
-		t.out[i] = o
-	}
+		return ReasonOutranked
+	})
 	return Decision{Outcomes: t.out}
 }

@@ -249,15 +249,7 @@ func (p *Picker) RemovePeer(id PeerID) []Block {
 	if ps == nil {
 		return nil
 	}
-	var out []Block
-	for _, i := range p.partialList {
-		pc := p.partials[i]
-		for j := range pc.owners {
-			if p.dropOwner(pc, j, id) {
-				out = append(out, p.layout.Block(i, j))
-			}
-		}
-	}
+	out := p.Abandon(id)
 	ps.has.Each(func(i int) { p.setAvail(i, -1) })
 	delete(p.peers, id)
 	return out
@@ -516,6 +508,16 @@ func (p *Picker) Expire(now time.Time, dst []Request) []Request {
 // block hashes: VerifiedBlocks(i, ok, nil).
 func (p *Picker) Verified(i int, ok bool) (charged, banned []PeerID) {
 	return p.VerifiedBlocks(i, ok, nil)
+}
+
+// PieceSenders returns, for a piece whose blocks have all arrived (before
+// VerifiedBlocks), the peer that sent each block.
+func (p *Picker) PieceSenders(i int) []PeerID {
+	pc := p.partials[i]
+	if pc == nil || !pc.hashing {
+		return nil
+	}
+	return append([]PeerID(nil), pc.senders...)
 }
 
 // NeedsBlockHashes reports whether piece i failed before, so that its

@@ -504,15 +504,7 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	if err != nil {
 		return
 	}
-	buyer := h.e.cfg.Buy
-	buyer.mu.Lock()
-	bc := buyer.channels[h.theirs.Payee]
-	ready := bc != nil && bc.ready
-	var ch paychan.Channel
-	if ready {
-		ch = bc.ch
-	}
-	buyer.mu.Unlock()
+	ch, ready := h.readyChannel()
 	if !ready {
 		b.pending = append(b.pending, pendingPay{piece, amount})
 		return
@@ -533,18 +525,21 @@ func (h *handler) flushDue() {
 	if b == nil || len(b.due) == 0 {
 		return
 	}
-	buyer := h.e.cfg.Buy
-	buyer.mu.Lock()
-	bc := buyer.channels[h.theirs.Payee]
-	ready := bc != nil && bc.ready
-	var ch paychan.Channel
-	if ready {
-		ch = bc.ch
-	}
-	buyer.mu.Unlock()
-	if ready {
+	if ch, ok := h.readyChannel(); ok {
 		h.flush(ch)
 	}
+}
+
+// readyChannel returns the buyer's open channel to this peer's payee.
+func (h *handler) readyChannel() (paychan.Channel, bool) {
+	buyer := h.e.cfg.Buy
+	buyer.mu.Lock()
+	defer buyer.mu.Unlock()
+	bc := buyer.channels[h.theirs.Payee]
+	if bc == nil || !bc.ready {
+		return paychan.Channel{}, false
+	}
+	return bc.ch, true
 }
 
 // flush signs one voucher for every piece due (off the loop: the store
