@@ -134,9 +134,14 @@ func (ds dhtSource) once(ctx context.Context, a Announce) {
 		return
 	}
 	defer ann.Close()
+	// A traversal that stalls must not stop the next round.
+	limit := time.NewTimer(max(10*time.Second, ds.d.cfg.AnnounceInterval))
+	defer limit.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-limit.C:
 			return
 		case pv, ok := <-ann.Peers:
 			if !ok {

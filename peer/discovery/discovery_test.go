@@ -170,7 +170,7 @@ func TestDHTFindsPeers(t *testing.T) {
 	wg.Go(func() { _ = nodes[3].Source().Run(ctx, b.announce(ih, 'b', 7002)) })
 	require.Eventually(t, func() bool {
 		return b.has(netip.MustParseAddrPort("127.0.0.1:7001")) || a.has(netip.MustParseAddrPort("127.0.0.1:7002"))
-	}, 30*time.Second, 50*time.Millisecond, "one node finds the other's announce")
+	}, 90*time.Second, 50*time.Millisecond, "one node finds the other's announce")
 	cancel()
 	wg.Wait()
 }

@@ -270,5 +270,10 @@ func StartDHT(t testing.TB, n int, interval time.Duration) []*discovery.DHT {
 			t.Fatal(err)
 		}
 	}
+	if n > 1 {
+		// Node 0 now knows the others (they queried it): let it look
+		// around too, so every routing table is full.
+		_ = nodes[0].Bootstrap(ctx)
+	}
 	return nodes
 }
