@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -398,10 +399,20 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 		return
 	}
 	for _, c := range t.conns {
-		if c.peerID == hs.peerID {
-			reject(ErrDuplicate)
-			return
+		if c.peerID != hs.peerID {
+			continue
 		}
+		// Two connections to one peer (both dialed at once): both sides
+		// keep the one opened by the side with the lower peer id, so they
+		// never each drop the other's.
+		weLow := bytes.Compare(t.cl.peerID[:], hs.peerID[:]) < 0
+		if outgoing == weLow && c.outgoing != weLow {
+			c.close(fmt.Errorf("%w: replaced by the connection the other side keeps", ErrDuplicate))
+			t.dropConn(c)
+			break
+		}
+		reject(ErrDuplicate)
+		return
 	}
 	if !t.cl.reserveConn() {
 		reject(ErrLimit)

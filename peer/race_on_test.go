@@ -1,0 +1,6 @@
+//go:build race
+
+package peer_test
+
+// raceEnabled reports a -race build.
+const raceEnabled = true
