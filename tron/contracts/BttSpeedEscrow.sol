@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.20;
+
+/// @title BttSpeedEscrow: one-way, cumulative TRC-20 payment channels
+/// @notice A payer deposits tokens for one payee with an expiry. Off chain,
+/// the payer signs vouchers for the cumulative amount owed; the payee redeems
+/// the best one on chain with `claim` (channel stays open) or `close` (the
+/// rest goes back to the payer). After the expiry the payer takes back what
+/// was not redeemed with `reclaim`. A payer may also close early with
+/// `startClose`: the payee then has `challengePeriod` seconds to redeem
+/// before the payer can reclaim.
+/// @dev Compiled for evmVersion "london" (TRON's TVM lacks PUSH0 and later
+/// opcodes). Every revert carries one of the fixed "escrow: ..." strings the
+/// Go client maps to paychan errors; do not reword them. The token is called
+/// with low-level calls whose return value is ignored (TRON's USDT returns
+/// false on success); each transfer is instead checked by the change in the
+/// receiver's balance, which also rejects fee-on-transfer tokens.
+contract BttSpeedEscrow {
+    /// @notice Channel states; the numbering is paychan.ChannelState's.
+    uint8 private constant UNKNOWN = 0;
+    uint8 private constant OPEN = 1;
+    uint8 private constant CLOSING = 2;
+    uint8 private constant CLOSED = 3;
+
+    /// @dev keccak256 of paychan.VoucherTypeString.
+    bytes32 private constant VOUCHER_TYPEHASH =
+        keccak256("BttSpeedVoucher(uint256 chainId,address escrow,bytes32 channelId,uint256 amount)");
+
+    /// @dev secp256k1n / 2: a signature with a larger s is the malleable
+    /// twin of a low-s one and is refused.
+    uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+
+    /// @dev Selectors of the TRC-20 functions the escrow calls.
+    bytes4 private constant BALANCE_OF = 0x70a08231; // balanceOf(address)
+    bytes4 private constant TRANSFER = 0xa9059cbb; // transfer(address,uint256)
+    bytes4 private constant TRANSFER_FROM = 0x23b872dd; // transferFrom(address,address,uint256)
+
+    /// @dev One channel, packed into four storage slots.
+    struct Channel {
+        address payer;
+        uint64 expiry;
+        uint8 state;
+        address payee;
+        uint64 challengeEnd;
+        uint256 deposit;
+        uint256 paid;
+    }
+
+    /// @notice The TRC-20 token every channel of this escrow is paid in.
+    address public immutable token;
+
+    /// @notice Seconds the payee has to redeem after the payer's startClose.
+    uint64 public immutable challengePeriod;
+
+    /// @notice Number of channels opened so far; channel n's id hashes n.
+    uint64 public nonce;
+
+    mapping(bytes32 => Channel) private _channels;
+
+    /// @dev Re-entrancy lock: 1 unlocked, 2 inside a state-changing call.
+    uint256 private _lock = 1;
+
+    /// @notice A channel was opened with `deposit` tokens until `expiry`.
+    event ChannelOpened(bytes32 indexed id, address indexed payer, address indexed payee, uint256 deposit, uint64 expiry);
+    /// @notice The payer added `amount` (now `deposit` in all) and set the
+    /// expiry to `expiry`.
+    event ToppedUp(bytes32 indexed id, uint256 amount, uint256 deposit, uint64 expiry);
+    /// @notice The payee redeemed a voucher: `amount` paid out now, `paid`
+    /// redeemed in all.
+    event Claimed(bytes32 indexed id, uint256 amount, uint256 paid);
+    /// @notice The payer started an early close; the payee may redeem until
+    /// `challengeEnd`.
+    event CloseStarted(bytes32 indexed id, uint64 challengeEnd);
+    /// @notice The payee closed the channel: `paid` redeemed in all, `refund`
+    /// returned to the payer.
+    event Closed(bytes32 indexed id, uint256 paid, uint256 refund);
+    /// @notice The payer took back `refund` after the expiry or the challenge
+    /// window.
+    event Reclaimed(bytes32 indexed id, uint256 refund);
+
+    /// @param token_ The TRC-20 token channels are paid in.
+    /// @param challengePeriod_ Seconds the payee has to redeem after the
+    /// payer starts an early close.
+    constructor(address token_, uint64 challengePeriod_) {
+        token = token_;
+        challengePeriod = challengePeriod_;
+    }
+
+    /// @dev Refuses a call made while another state-changing call is running
+    /// (a token calling back into the escrow).
+    modifier nonReentrant() {
+        require(_lock == 1, "escrow: reentrant call");
+        _lock = 2;
+        _;
+        _lock = 1;
+    }
+
+    // ---------------------------------------------------------------- payer
+
+    /// @notice Opens a channel to `payee`, pulling `deposit` tokens from the
+    /// caller (who must have approved the escrow for them).
+    /// @dev The id is keccak256(abi.encodePacked(address(this), payer, payee,
+    /// nonce)) with the nonce incremented first, so the first channel hashes
+    /// nonce 1 (8 bytes big-endian).
+    /// @param payee Who may redeem the payer's vouchers; not zero, not the
+    /// caller, not the escrow.
+    /// @param deposit Tokens locked for the payee; above zero.
+    /// @param expiry Unix seconds after which the payee can no longer redeem
+    /// and the payer can reclaim; in the future.
+    /// @return id The new channel's id.
+    function open(address payee, uint256 deposit, uint64 expiry) external nonReentrant returns (bytes32 id) {
+        require(deposit > 0, "escrow: zero deposit");
+        require(payee != address(0) && payee != msg.sender && payee != address(this), "escrow: bad payee");
+        require(expiry > block.timestamp, "escrow: expiry in the past");
+
+        uint64 n = nonce + 1;
+        nonce = n;
+        id = keccak256(abi.encodePacked(address(this), msg.sender, payee, n));
+        _channels[id] = Channel({
+            payer: msg.sender,
+            expiry: expiry,
+            state: OPEN,
+            payee: payee,
+            challengeEnd: 0,
+            deposit: deposit,
+            paid: 0
+        });
+        emit ChannelOpened(id, msg.sender, payee, deposit, expiry);
+
+        _pull(msg.sender, deposit);
+    }
+
+    /// @notice Adds `amount` tokens (possibly zero) to an open channel and
+    /// moves its expiry to `expiry`, which may only stay or extend.
+    /// @param id The channel.
+    /// @param amount Tokens to add, pulled from the payer.
+    /// @param expiry The new expiry; not before the current one.
+    function topUp(bytes32 id, uint256 amount, uint64 expiry) external nonReentrant {
+        Channel storage ch = _live(id);
+        require(msg.sender == ch.payer, "escrow: not payer");
+        require(ch.state == OPEN, "escrow: channel not open");
+        require(expiry >= ch.expiry, "escrow: expiry may only extend");
+
+        uint256 deposit = ch.deposit + amount;
+        ch.deposit = deposit;
+        ch.expiry = expiry;
+        emit ToppedUp(id, amount, deposit, expiry);
+
+        _pull(msg.sender, amount);
+    }
+
+    /// @notice Starts an early close: the payee may still redeem for
+    /// `challengePeriod` seconds, then the payer can reclaim the rest.
+    /// @param id The channel; open, the caller its payer.
+    function startClose(bytes32 id) external nonReentrant {
+        Channel storage ch = _live(id);
+        require(msg.sender == ch.payer, "escrow: not payer");
+        require(ch.state == OPEN, "escrow: channel not open");
+
+        uint64 end = uint64(block.timestamp) + challengePeriod;
+        ch.state = CLOSING;
+        ch.challengeEnd = end;
+        emit CloseStarted(id, end);
+    }
+
+    /// @notice Returns what the payee did not redeem (deposit - paid) to the
+    /// payer and closes the channel. Allowed once an open channel has
+    /// expired, or once a closing channel's challenge window has ended.
+    /// @param id The channel; the caller its payer.
+    function reclaim(bytes32 id) external nonReentrant {
+        Channel storage ch = _live(id);
+        require(msg.sender == ch.payer, "escrow: not payer");
+        uint8 state = ch.state;
+        require(
+            (state == OPEN && block.timestamp >= ch.expiry) || (state == CLOSING && block.timestamp >= ch.challengeEnd),
+            "escrow: not expired"
+        );
+
+        uint256 refund = ch.deposit - ch.paid;
+        ch.state = CLOSED;
+        emit Reclaimed(id, refund);
+
+        _push(ch.payer, refund);
+    }
+
+    // ---------------------------------------------------------------- payee
+
+    /// @notice Redeems a voucher and keeps the channel open: pays the payee
+    /// `amount - paid`.
+    /// @param id The channel; the caller its payee.
+    /// @param amount The voucher's cumulative amount; above what was already
+    /// redeemed, at most the deposit.
+    /// @param sig The payer's 65-byte signature (r || s || v) over
+    /// voucherDigest(id, amount).
+    function claim(bytes32 id, uint256 amount, bytes calldata sig) external nonReentrant {
+        Channel storage ch = _live(id);
+        require(msg.sender == ch.payee, "escrow: not payee");
+        _checkRedeem(ch, id, amount, sig);
+        uint256 paid = ch.paid;
+        require(amount > paid, "escrow: not increasing");
+
+        uint256 payout = amount - paid;
+        ch.paid = amount;
+        emit Claimed(id, payout, amount);
+
+        _push(ch.payee, payout);
+    }
+
+    /// @notice Redeems a voucher and closes the channel: pays the payee
+    /// `amount - paid` and refunds `deposit - amount` to the payer.
+    /// @param id The channel; the caller its payee.
+    /// @param amount The voucher's cumulative amount; at least what was
+    /// already redeemed (equal pays nothing more), at most the deposit.
+    /// @param sig The payer's 65-byte signature over voucherDigest(id,
+    /// amount).
+    function close(bytes32 id, uint256 amount, bytes calldata sig) external nonReentrant {
+        Channel storage ch = _live(id);
+        require(msg.sender == ch.payee, "escrow: not payee");
+        _checkRedeem(ch, id, amount, sig);
+        uint256 paid = ch.paid;
+        require(amount >= paid, "escrow: not increasing");
+
+        uint256 payout = amount - paid;
+        uint256 refund = ch.deposit - amount;
+        ch.paid = amount;
+        ch.state = CLOSED;
+        emit Closed(id, amount, refund);
+
+        _push(ch.payee, payout);
+        _push(ch.payer, refund);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice A channel's record; all zero (state 0) for an unknown id.
+    function channels(bytes32 id)
+        external
+        view
+        returns (
+            address payer,
+            address payee,
+            uint256 deposit,
+            uint256 paid,
+            uint64 expiry,
+            uint64 challengeEnd,
+            uint8 state
+        )
+    {
+        Channel storage ch = _channels[id];
+        return (ch.payer, ch.payee, ch.deposit, ch.paid, ch.expiry, ch.challengeEnd, ch.state);
+    }
+
+    /// @notice The digest a payer signs for a voucher of cumulative `amount`
+    /// on channel `id` of this escrow on this chain: the TIP-191 hash
+    /// keccak256("\x19TRON Signed Message:\n32" || inner) of
+    /// inner = keccak256(abi.encode(keccak256("BttSpeedVoucher(uint256
+    /// chainId,address escrow,bytes32 channelId,uint256 amount)"),
+    /// block.chainid, address(this), id, amount)). Equal to Go's
+    /// paychan.Voucher.Digest().
+    function voucherDigest(bytes32 id, uint256 amount) public view returns (bytes32) {
+        bytes32 inner = keccak256(abi.encode(VOUCHER_TYPEHASH, block.chainid, address(this), id, amount));
+        return keccak256(abi.encodePacked("\x19TRON Signed Message:\n32", inner));
+    }
+
+    /// @notice Checks a voucher as a redeem now would — channel state,
+    /// redeem window, deposit, signature — and returns its signer, the
+    /// payer. It reverts with the reason the redeem would revert with. It
+    /// checks neither the caller nor the amount against what was already
+    /// redeemed (claim needs amount > paid, close amount >= paid).
+    function checkVoucher(bytes32 id, uint256 amount, bytes calldata sig) external view returns (address signer) {
+        return _checkRedeem(_live(id), id, amount, sig);
+    }
+
+    // ------------------------------------------------------------ internals
+
+    /// @dev The channel `id`, which must exist and not be closed.
+    function _live(bytes32 id) private view returns (Channel storage ch) {
+        ch = _channels[id];
+        uint8 state = ch.state;
+        require(state != UNKNOWN, "escrow: unknown channel");
+        require(state != CLOSED, "escrow: channel closed");
+    }
+
+    /// @dev The checks of a redeem after the caller's: inside the window,
+    /// within the deposit, signed by the payer. Returns the payer.
+    function _checkRedeem(Channel storage ch, bytes32 id, uint256 amount, bytes calldata sig)
+        private
+        view
+        returns (address payer)
+    {
+        uint256 deadline = ch.state == CLOSING ? ch.challengeEnd : ch.expiry;
+        require(block.timestamp < deadline, "escrow: redeem window over");
+        require(amount <= ch.deposit, "escrow: over deposit");
+        payer = ch.payer;
+        require(_recover(voucherDigest(id, amount), sig) == payer, "escrow: bad signature");
+    }
+
+    /// @dev The signer of `digest`: `sig` is r || s || v, v in {0, 1, 27,
+    /// 28}; zero r or s and high s are refused.
+    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
+        require(sig.length == 65, "escrow: bad signature");
+        bytes32 r = bytes32(sig[0:32]);
+        bytes32 s = bytes32(sig[32:64]);
+        uint8 v = uint8(sig[64]);
+        if (v < 27) {
+            v += 27;
+        }
+        require(v == 27 || v == 28, "escrow: bad signature");
+        require(r != 0 && s != 0 && uint256(s) <= HALF_N, "escrow: bad signature");
+        signer = ecrecover(digest, v, r, s);
+        require(signer != address(0), "escrow: bad signature");
+    }
+
+    /// @dev `who`'s token balance; a token that does not answer is a failed
+    /// transfer.
+    function _balanceOf(address who) private view returns (uint256 bal) {
+        (bool ok, bytes memory ret) = token.staticcall(abi.encodeWithSelector(BALANCE_OF, who));
+        require(ok && ret.length >= 32, "escrow: token transfer failed");
+        bal = abi.decode(ret, (uint256));
+    }
+
+    /// @dev Calls the token without copying its return data (ignored: some
+    /// tokens return false, or nothing, on success).
+    function _callToken(bytes memory data) private {
+        address t = token;
+        bool ok;
+        assembly {
+            ok := call(gas(), t, 0, add(data, 32), mload(data), 0, 0)
+        }
+        require(ok, "escrow: token transfer failed");
+    }
+
+    /// @dev Moves `amount` tokens from `from` into the escrow; the escrow's
+    /// balance must grow by exactly `amount`.
+    function _pull(address from, uint256 amount) private {
+        if (amount == 0) {
+            return;
+        }
+        uint256 before = _balanceOf(address(this));
+        _callToken(abi.encodeWithSelector(TRANSFER_FROM, from, address(this), amount));
+        uint256 afterwards = _balanceOf(address(this));
+        require(afterwards >= before && afterwards - before == amount, "escrow: token transfer failed");
+    }
+
+    /// @dev Pays `amount` tokens to `to`; `to`'s balance must grow by
+    /// exactly `amount`.
+    function _push(address to, uint256 amount) private {
+        if (amount == 0) {
+            return;
+        }
+        uint256 before = _balanceOf(to);
+        _callToken(abi.encodeWithSelector(TRANSFER, to, amount));
+        uint256 afterwards = _balanceOf(to);
+        require(afterwards >= before && afterwards - before == amount, "escrow: token transfer failed");
+    }
+}
