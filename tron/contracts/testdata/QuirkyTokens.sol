@@ -29,7 +29,7 @@ abstract contract QuirkyBase {
     }
 
     /// @dev What the token keeps of a transfer of `amount`.
-    function _fee(uint256) internal pure virtual returns (uint256) {
+    function _fee(uint256) internal view virtual returns (uint256) {
         return 0;
     }
 
@@ -74,11 +74,18 @@ contract NoReturnToken is QuirkyBase {
     }
 }
 
-/// @notice Burns one base unit of every non-zero transfer: the receiver
-/// gets less than was sent.
+/// @notice While the fee is on (from deployment), burns one base unit of
+/// every non-zero transfer: the receiver gets less than was sent.
 contract FeeOnTransferToken is QuirkyBase {
-    function _fee(uint256 amount) internal pure override returns (uint256) {
-        return amount > 0 ? 1 : 0;
+    bool public feeOn = true;
+
+    /// @notice Turns the fee on or off.
+    function setFee(bool on) external {
+        feeOn = on;
+    }
+
+    function _fee(uint256 amount) internal view override returns (uint256) {
+        return feeOn && amount > 0 ? 1 : 0;
     }
 
     function transfer(address to, uint256 amount) external returns (bool) {
