@@ -1,0 +1,66 @@
+// Package tron connects bttspeed's payment channels to TRON: a Client over
+// gotron-sdk's gRPC client (deploy, constant calls, signed transactions,
+// receipts, TRC-20 helpers) and Escrow, the paychan.Escrow of a deployed
+// BttSpeedEscrow contract (tron/contracts).
+//
+//	c, err := tron.Dial(ctx, tron.Config{Addr: "127.0.0.1:50051", Insecure: true, Signer: key})
+//	...
+//	defer c.Close()
+//	esc, err := tron.NewEscrow(c, escrowAddr)
+//	payer, err := paychan.NewPayer(ctx, store, esc, key)
+//
+// # Addresses and keys
+//
+// Addresses are btt.Address (21 bytes, 0x41 prefix) at every boundary;
+// gotron-sdk's base58 strings and go-ethereum's 20-byte ABI addresses stay
+// inside the package. A Signer is a secp256k1 key behind paychan.Signer's
+// method set, so the same key signs transactions (sha256 of raw_data, the
+// transaction id) and vouchers. KeySigner holds a key in memory
+// (ParseKeyHex, NewKeySigner, LoadKeystore for gotron-sdk/geth keystore
+// files, which must be mode 0600); its String and every fmt verb show the
+// address only, and no error carries a key or a passphrase.
+//
+// # Transactions
+//
+// Send simulates a call first (a constant call from the sender: a call
+// that would revert is refused with its reason, for free), checks the
+// transaction the node built against the call asked for, checks the energy
+// against Config.FeeLimit (*OutOfEnergyError) and the account's TRX
+// (*InsufficientTRXError), signs and broadcasts. Confirm polls for the
+// receipt and rebroadcasts the same signed transaction when none comes in
+// Config.ReceiptTimeout. A revert gives a *RevertError whose reason maps
+// to paychan's errors (errors.Is(err, paychan.ErrOverDeposit) for "escrow:
+// over deposit" and so on).
+//
+// A node that cannot be reached (gRPC Unavailable, a deadline, connection
+// refused) gives errors wrapping paychan.ErrChainUnavailable, after bounded
+// retries with exponential back-off (Config.Retry) of reads, of building
+// transactions and of broadcasting an already-signed one — the same bytes,
+// so repeating is safe; DUP_TRANSACTION means the node has it. A
+// transaction signed but of unknown outcome is never replaced by a freshly
+// signed one blindly: *TxError carries it to look up or rebroadcast, and
+// Escrow remembers it and settles it before its next transaction.
+//
+// # Tests
+//
+// The tests run the contract's whole life through Client, gotron-sdk and
+// gRPC against tron/devnet, an in-process node on 127.0.0.1 executing the
+// real bytecode. TestNile runs the same life cycle against a real node
+// (Nile testnet, or any TRON node) when these are set, and is skipped
+// otherwise:
+//
+//	BTTSPEED_TRON_NODE        the node's gRPC host:port, e.g. grpc.nile.trongrid.io:50051
+//	BTTSPEED_TRON_KEY         hex private key of a funded account, or
+//	BTTSPEED_TRON_KEYSTORE    a keystore file (mode 0600) and
+//	BTTSPEED_TRON_PASSPHRASE  its passphrase
+//	BTTSPEED_TRON_INSECURE    1 to dial without TLS (a local node)
+//	BTTSPEED_TRON_APIKEY      a TronGrid API key, if the node wants one
+//
+// It deploys a TestToken and an escrow with a 60 s challenge period from
+// that account, mints itself tokens, opens a channel to a second, fresh key
+// (funded with a little TRX from the first for its fees), claims, closes,
+// and checks the balances. It needs about 600 TRX of fees (Nile's faucet
+// gives 2,000) and a few minutes:
+//
+//	BTTSPEED_TRON_NODE=grpc.nile.trongrid.io:50051 BTTSPEED_TRON_KEY=... go test -run TestNile -v -timeout 20m ./tron/
+package tron

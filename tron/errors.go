@@ -1,0 +1,288 @@
+package tron
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/bttspeed/bttspeed/paychan"
+)
+
+// Errors of the TRON client. Check them with errors.Is; the errors that wrap
+// them say what went wrong and what to do. Node failures wrap
+// paychan.ErrChainUnavailable, and the escrow's revert reasons wrap
+// paychan's errors (see RevertError).
+var (
+	// ErrReceiptTimeout: a broadcast transaction got no receipt in time.
+	// It may have been dropped, or be about to be included: look it up
+	// again, or rebroadcast the same signed transaction (TxError carries
+	// it); never sign a new one before the old one has expired.
+	ErrReceiptTimeout = errors.New("tron: no receipt in time")
+	// ErrOutOfEnergy: the transaction needs more energy than the fee
+	// limit pays for.
+	ErrOutOfEnergy = errors.New("tron: out of energy")
+	// ErrInsufficientTRX: the account has too little TRX for the
+	// transaction's energy and bandwidth.
+	ErrInsufficientTRX = errors.New("tron: insufficient TRX for fees")
+	// ErrNoSigner: a transaction was to be sent by a client without a
+	// Signer.
+	ErrNoSigner = errors.New("tron: client has no signer")
+	// ErrTxFailed: a transaction was included but failed for a reason
+	// other than a revert or running out of energy.
+	ErrTxFailed = errors.New("tron: transaction failed")
+	// ErrRejected: the node refused a transaction (bad signature,
+	// expired, malformed ...). TxRejectedError has the code.
+	ErrRejected = errors.New("tron: transaction rejected by the node")
+	// ErrBadResponse: the node answered something inconsistent (a
+	// transaction other than the one asked for, a malformed result).
+	ErrBadResponse = errors.New("tron: unexpected answer from the node")
+	// ErrNotPayer: an escrow call only the channel's payer may make.
+	ErrNotPayer = errors.New("tron: only the channel's payer may do this")
+	// ErrNotOwner: a token call only its owner (deployer) may make.
+	ErrNotOwner = errors.New("tron: only the token's owner may do this")
+	// ErrNotExpired: a reclaim before the channel's expiry or the end of
+	// its challenge window.
+	ErrNotExpired = errors.New("tron: channel not expired yet")
+	// ErrExpiryShortened: a top-up with an expiry before the current one.
+	ErrExpiryShortened = errors.New("tron: expiry may only be extended")
+	// ErrInvalidArgument: a zero deposit, a payee that is zero or the
+	// payer, a transfer to the zero address.
+	ErrInvalidArgument = errors.New("tron: invalid argument")
+	// ErrTokenTransfer: the escrow's token transfer failed.
+	ErrTokenTransfer = errors.New("tron: token transfer failed")
+	// ErrInsufficientToken: a token transfer beyond the balance or
+	// allowance (the token's own revert; the escrow's methods return a
+	// *paychan.InsufficientFundsError with the shortfall instead).
+	ErrInsufficientToken = errors.New("tron: insufficient token balance or allowance")
+)
+
+// revertKinds maps the escrow's and the test token's revert reasons to the
+// errors callers test for, and says what to do about each.
+var revertKinds = map[string]struct {
+	kind error
+	hint string
+}{
+	"escrow: unknown channel":        {paychan.ErrUnknownChannel, "check the channel id and the escrow address"},
+	"escrow: channel closed":         {paychan.ErrChannelClosed, "the channel is settled; open a new one"},
+	"escrow: channel not open":       {paychan.ErrChannelClosed, "the channel is closing or closed; open a new one"},
+	"escrow: not payer":              {ErrNotPayer, "send it from the payer's key"},
+	"escrow: not payee":              {paychan.ErrWrongPayee, "only the channel's payee may redeem; send it from the payee's key"},
+	"escrow: zero deposit":           {ErrInvalidArgument, "deposit a positive amount"},
+	"escrow: bad payee":              {ErrInvalidArgument, "the payee must be set and differ from the payer"},
+	"escrow: expiry in the past":     {paychan.ErrExpired, "choose an expiry after the chain's current time"},
+	"escrow: expiry may only extend": {ErrExpiryShortened, "pass an expiry at or after the channel's current one"},
+	"escrow: redeem window over":     {paychan.ErrExpired, "the channel expired or its challenge window ended; the payer may reclaim it"},
+	"escrow: over deposit":           {paychan.ErrOverDeposit, "the voucher is above the deposit; redeem a voucher within it or have the payer top up"},
+	"escrow: not increasing":         {paychan.ErrNotIncreasing, "this voucher is already redeemed; redeem a higher one"},
+	"escrow: bad signature":          {paychan.ErrBadSignature, "the voucher is not signed by the channel's payer for this chain and escrow"},
+	"escrow: not expired":            {ErrNotExpired, "wait until the expiry or the end of the challenge window"},
+	"escrow: token transfer failed":  {ErrTokenTransfer, "check the token balance and the allowance given to the escrow"},
+	"token: insufficient balance":    {ErrInsufficientToken, "get more tokens or send less"},
+	"token: insufficient allowance":  {ErrInsufficientToken, "approve the spender for at least the amount"},
+	"token: zero address":            {ErrInvalidArgument, "pass a non-zero address"},
+	"token: not owner":               {ErrNotOwner, "only the token's deployer may mint"},
+}
+
+// RevertError is a contract call or transaction the contract reverted.
+// It unwraps to the error its reason maps to (paychan.ErrOverDeposit for
+// "escrow: over deposit", ...), so errors.Is works through it.
+type RevertError struct {
+	// Reason is the decoded revert reason ("" if the contract gave none).
+	Reason string
+	// TxID is the reverted transaction's id (hex), empty for a constant
+	// call.
+	TxID string
+}
+
+func (e *RevertError) Error() string {
+	var b strings.Builder
+	b.WriteString("tron: contract reverted")
+	if e.TxID != "" {
+		b.WriteString(" transaction ")
+		b.WriteString(e.TxID)
+	}
+	if e.Reason == "" {
+		b.WriteString(" without a reason")
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %q", e.Reason)
+	if k, ok := revertKinds[e.Reason]; ok {
+		b.WriteString(": ")
+		b.WriteString(k.hint)
+	}
+	return b.String()
+}
+
+// Unwrap returns the error the reason maps to, or nil.
+func (e *RevertError) Unwrap() error {
+	if k, ok := revertKinds[e.Reason]; ok {
+		return k.kind
+	}
+	return nil
+}
+
+// OutOfEnergyError is a transaction that ran out of energy: its fee limit
+// does not pay for what it needs.
+type OutOfEnergyError struct {
+	TxID string
+	// FeeLimit is the fee limit the transaction carried, in sun.
+	FeeLimit int64
+	// EnergyUsed is what it used before running out (0 if unknown), and
+	// Fee what it cost, in sun.
+	EnergyUsed, Fee int64
+	// Need is an estimate of the fee it needs, in sun (0 if unknown).
+	Need int64
+}
+
+func (e *OutOfEnergyError) Error() string {
+	s := "tron: out of energy"
+	if e.TxID != "" {
+		s += " in transaction " + e.TxID
+	}
+	s += fmt.Sprintf(" with a fee limit of %s", formatSun(e.FeeLimit))
+	if e.EnergyUsed > 0 {
+		s += fmt.Sprintf(" (%d energy used, %s burnt)", e.EnergyUsed, formatSun(e.Fee))
+	}
+	if e.Need > 0 {
+		s += fmt.Sprintf("; it needs about %s: raise Config.FeeLimit", formatSun(e.Need))
+	} else {
+		s += "; raise Config.FeeLimit"
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrOutOfEnergy) true.
+func (e *OutOfEnergyError) Is(target error) bool { return target == ErrOutOfEnergy }
+
+// InsufficientTRXError is an account without the TRX its transaction's
+// energy and bandwidth cost.
+type InsufficientTRXError struct {
+	// Account is the TRON address (base58) short of TRX.
+	Account string
+	// Need and Have are the estimated fee and the balance, in sun; Need
+	// is 0 when the node did not say.
+	Need, Have int64
+	// Detail is the node's message, if any.
+	Detail string
+}
+
+// Shortfall is Need - Have in sun, or 0 if unknown.
+func (e *InsufficientTRXError) Shortfall() int64 {
+	if e.Need <= e.Have {
+		return 0
+	}
+	return e.Need - e.Have
+}
+
+func (e *InsufficientTRXError) Error() string {
+	s := "tron: insufficient TRX for fees"
+	if e.Account != "" {
+		s += " in " + e.Account
+	}
+	if e.Need > 0 {
+		s += fmt.Sprintf(": need about %s, have %s (%s short)", formatSun(e.Need), formatSun(e.Have), formatSun(e.Shortfall()))
+	} else if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s + "; send TRX to the account or stake TRX for energy and bandwidth"
+}
+
+// Is makes errors.Is(err, ErrInsufficientTRX) true.
+func (e *InsufficientTRXError) Is(target error) bool { return target == ErrInsufficientTRX }
+
+// TxRejectedError is a broadcast the node refused, with its return code.
+type TxRejectedError struct {
+	TxID    string
+	Code    string
+	Message string
+}
+
+func (e *TxRejectedError) Error() string {
+	if e.TxID == "" {
+		return fmt.Sprintf("tron: node refused the call: %s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("tron: node rejected transaction %s: %s: %s", e.TxID, e.Code, e.Message)
+}
+
+// Is makes errors.Is(err, ErrRejected) true.
+func (e *TxRejectedError) Is(target error) bool { return target == ErrRejected }
+
+// TxError is a signed transaction whose outcome is not known: the node
+// was unreachable while it was broadcast, or it got no receipt in time.
+// Tx is the signed transaction: look it up (Client.WaitReceipt) or
+// rebroadcast it (Client.Rebroadcast) — both are safe to repeat — and do
+// not sign another in its place before it has expired.
+type TxError struct {
+	Tx  *Tx
+	Err error
+}
+
+func (e *TxError) Error() string {
+	return fmt.Sprintf("%v (transaction %s, expires %s: wait for its receipt or rebroadcast it; do not sign a replacement before it expires)",
+		e.Err, e.Tx.ID, e.Tx.Expiration.UTC().Format(time.RFC3339))
+}
+
+func (e *TxError) Unwrap() error { return e.Err }
+
+// unavailable wraps an RPC failure that means the node cannot be reached
+// (or did not answer in time) in paychan.ErrChainUnavailable. Other errors
+// are returned as they are. ctx's own end is returned as ctx.Err().
+func unavailable(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("tron: %s: %w", op, ctx.Err())
+	}
+	if isTransient(err) {
+		return fmt.Errorf("%w: tron: %s: %v; check that the node is running and reachable, then retry", paychan.ErrChainUnavailable, op, rpcMessage(err))
+	}
+	return fmt.Errorf("tron: %s: %w", op, err)
+}
+
+// isTransient reports whether err is a failure worth retrying: the node was
+// not reachable or too slow, as opposed to an answer.
+func isTransient(err error) bool {
+	if errors.Is(err, paychan.ErrChainUnavailable) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// rpcMessage shortens a gRPC error to its code and message.
+func rpcMessage(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	}
+	return err.Error()
+}
+
+// formatSun writes an amount of sun as TRX.
+func formatSun(sun int64) string {
+	neg := sun < 0
+	if neg {
+		sun = -sun
+	}
+	s := fmt.Sprintf("%d.%06d", sun/1_000_000, sun%1_000_000)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if neg {
+		s = "-" + s
+	}
+	return s + " TRX"
+}

@@ -1,0 +1,531 @@
+package tron
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/tron/contracts"
+)
+
+// ApprovePolicy says how Escrow.Open and TopUp give the escrow the token
+// allowance a deposit needs.
+type ApprovePolicy int
+
+const (
+	// ApproveExact approves the escrow for the deposit when the allowance
+	// is short (one extra transaction then).
+	ApproveExact ApprovePolicy = iota
+	// ApproveUnlimited approves 2^256-1 once, when the allowance is short:
+	// later deposits need no approval.
+	ApproveUnlimited
+	// ApproveNever leaves allowances to the caller; a short one gives a
+	// *paychan.InsufficientFundsError.
+	ApproveNever
+)
+
+// EscrowOption configures an Escrow.
+type EscrowOption func(*Escrow)
+
+// WithApprove sets the approve policy (default ApproveExact).
+func WithApprove(p ApprovePolicy) EscrowOption { return func(e *Escrow) { e.approve = p } }
+
+// Escrow is a deployed BttSpeedEscrow as seen by the client's account: it
+// implements paychan.Escrow on TRON. Every state-changing method simulates
+// its call first (a call that would revert costs nothing and returns the
+// contract's reason), sends it, and waits for the receipt. Errors wrap
+// paychan's (ErrUnknownChannel, ErrChannelClosed, ErrExpired,
+// ErrOverDeposit, ErrBadSignature, ErrNotIncreasing, ErrWrongPayee,
+// ErrChainUnavailable, *InsufficientFundsError) and this package's.
+//
+// A transaction whose outcome is unknown (the node went away after it was
+// signed) is remembered: the next call first looks it up or rebroadcasts
+// it, and a call with the same arguments waits for it instead of signing a
+// second one. Calls of one Escrow are serialized.
+type Escrow struct {
+	c       *Client
+	addr    btt.Address
+	abi     abi.ABI
+	approve ApprovePolicy
+	sem     chan struct{}
+
+	mu         sync.Mutex
+	domain     paychan.Domain
+	haveDomain bool
+	pending    *pendingTx
+}
+
+type pendingTx struct {
+	to   btt.Address
+	data []byte
+	tx   *Tx
+}
+
+var _ paychan.Escrow = (*Escrow)(nil)
+
+// NewEscrow returns the escrow at addr as seen by c's signer.
+func NewEscrow(c *Client, addr btt.Address, opts ...EscrowOption) (*Escrow, error) {
+	if c == nil {
+		return nil, errors.New("tron: NewEscrow: nil client")
+	}
+	if addr.IsZero() {
+		return nil, fmt.Errorf("tron: NewEscrow: %w: zero escrow address", btt.ErrBadAddress)
+	}
+	e := &Escrow{c: c, addr: addr, abi: contracts.EscrowABI(), sem: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
+}
+
+// Address is the escrow contract's address.
+func (e *Escrow) Address() btt.Address { return e.addr }
+
+// Client is the client the escrow sends through.
+func (e *Escrow) Client() *Client { return e.c }
+
+// String describes the escrow and the account.
+func (e *Escrow) String() string {
+	return "tron.Escrow(" + e.addr.String() + " as " + e.c.Address().String() + ")"
+}
+
+// Domain implements paychan.Escrow: the chain id, the escrow and its token.
+// On first use it also checks that the contract's voucherDigest equals
+// paychan.Voucher.Digest for that domain, so vouchers signed in Go redeem.
+func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
+	e.mu.Lock()
+	d, ok := e.domain, e.haveDomain
+	e.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	chainID, err := e.c.ChainID(ctx)
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)
+	}
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "token")
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w (is %s a BttSpeedEscrow?)", err, e.addr)
+	}
+	tok, ok := out[0].(common.Address)
+	if !ok {
+		return paychan.Domain{}, fmt.Errorf("%w: token() returned %T", ErrBadResponse, out[0])
+	}
+	d = paychan.Domain{ChainID: chainID, Escrow: e.addr, Token: fromEVM(tok)}
+	probe := paychan.Voucher{ChainID: chainID, Escrow: e.addr, Channel: paychan.ChannelID{1}, Amount: btt.NewAmount(1)}
+	got, err := e.voucherDigest(ctx, probe.Channel, probe.Amount)
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)
+	}
+	if got != probe.Digest() {
+		return paychan.Domain{}, fmt.Errorf("%w: the escrow's voucher digest differs from paychan's for chain id %#x: the node's genesis block id does not give the EVM's chain id, or %s is not a BttSpeedEscrow", ErrBadResponse, chainID, e.addr)
+	}
+	e.mu.Lock()
+	e.domain, e.haveDomain = d, true
+	e.mu.Unlock()
+	return d, nil
+}
+
+// Now implements paychan.Escrow: the latest block's time.
+func (e *Escrow) Now(ctx context.Context) (time.Time, error) { return e.c.Now(ctx) }
+
+// ChallengePeriod is the payee's redeem window after a payer's StartClose.
+func (e *Escrow) ChallengePeriod(ctx context.Context) (time.Duration, error) {
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "challengePeriod")
+	if err != nil {
+		return 0, err
+	}
+	p, ok := out[0].(uint64)
+	if !ok || p > math.MaxInt64/uint64(time.Second) {
+		return 0, fmt.Errorf("%w: challengePeriod() returned %v", ErrBadResponse, out[0])
+	}
+	return time.Duration(p) * time.Second, nil
+}
+
+// VoucherDigest is the digest the contract recovers voucher signatures
+// from (block.chainid and its own address bound in).
+func (e *Escrow) VoucherDigest(ctx context.Context, id paychan.ChannelID, amount btt.Amount) ([32]byte, error) {
+	return e.voucherDigest(ctx, id, amount)
+}
+
+func (e *Escrow) voucherDigest(ctx context.Context, id paychan.ChannelID, amount btt.Amount) ([32]byte, error) {
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "voucherDigest", [32]byte(id), amount.Big())
+	if err != nil {
+		return [32]byte{}, err
+	}
+	d, ok := out[0].([32]byte)
+	if !ok {
+		return [32]byte{}, fmt.Errorf("%w: voucherDigest returned %T", ErrBadResponse, out[0])
+	}
+	return d, nil
+}
+
+// CheckVoucher asks the contract to check a voucher as a redeem now would
+// (state, window, deposit, signature) and returns the signer it recovers,
+// the channel's payer; a voucher a redeem would refuse gives its mapped
+// error.
+func (e *Escrow) CheckVoucher(ctx context.Context, sv paychan.SignedVoucher) (btt.Address, error) {
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "checkVoucher", [32]byte(sv.Channel), sv.Amount.Big(), sv.Sig[:])
+	if err != nil {
+		return btt.Address{}, err
+	}
+	a, ok := out[0].(common.Address)
+	if !ok {
+		return btt.Address{}, fmt.Errorf("%w: checkVoucher returned %T", ErrBadResponse, out[0])
+	}
+	return fromEVM(a), nil
+}
+
+// Open implements paychan.Escrow: it checks the token balance, approves
+// the escrow if the allowance is short (see ApprovePolicy), opens the
+// channel and reads its id from the ChannelOpened event.
+func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (paychan.Channel, error) {
+	self := e.c.Address()
+	switch {
+	case self.IsZero():
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w", ErrNoSigner)
+	case deposit.IsZero():
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w: zero deposit; deposit a positive amount", ErrInvalidArgument)
+	case payee.IsZero() || payee == self:
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w: payee %q must be set and differ from the payer", ErrInvalidArgument, payee)
+	}
+	exp, err := unixSeconds(expiry)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
+	}
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
+	}
+	if err := e.fund(ctx, dom.Token, deposit); err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
+	}
+	data, err := e.abi.Pack("open", evmAddr(payee), deposit.Big(), exp)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open: encode: %w", err)
+	}
+	r, err := e.transact(ctx, e.addr, data)
+	if err != nil {
+		return paychan.Channel{}, e.fail(ctx, "open", dom.Token, deposit, err)
+	}
+	ch, err := e.opened(r)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open (transaction %s): %w", r.TxID, err)
+	}
+	ch.Token = dom.Token
+	return ch, nil
+}
+
+// opened reads the new channel from the receipt's ChannelOpened event.
+func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
+	ev := e.abi.Events["ChannelOpened"]
+	for _, l := range r.Logs {
+		if l.Address != e.addr || len(l.Topics) != 4 || l.Topics[0] != ev.ID {
+			continue
+		}
+		vals, err := ev.Inputs.NonIndexed().Unpack(l.Data)
+		if err != nil || len(vals) != 2 {
+			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data: %v", ErrBadResponse, err)
+		}
+		dep, ok1 := vals[0].(*big.Int)
+		exp, ok2 := vals[1].(uint64)
+		if !ok1 || !ok2 || exp > math.MaxInt64 {
+			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data", ErrBadResponse)
+		}
+		deposit, err := btt.AmountFromBig(dep)
+		if err != nil {
+			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened deposit: %v", ErrBadResponse, err)
+		}
+		return paychan.Channel{
+			ID:      paychan.ChannelID(l.Topics[1]),
+			Payer:   fromEVM(common.BytesToAddress(l.Topics[2][12:])),
+			Payee:   fromEVM(common.BytesToAddress(l.Topics[3][12:])),
+			Deposit: deposit,
+			Expiry:  time.Unix(int64(exp), 0).UTC(),
+			State:   paychan.ChannelOpen,
+		}, nil
+	}
+	return paychan.Channel{}, fmt.Errorf("%w: no ChannelOpened event from %s in the receipt", ErrBadResponse, e.addr)
+}
+
+// TopUp implements paychan.Escrow.
+func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amount, expiry time.Time) (paychan.Channel, error) {
+	if e.c.Address().IsZero() {
+		return paychan.Channel{}, fmt.Errorf("tron: top up: %w", ErrNoSigner)
+	}
+	exp, err := unixSeconds(expiry)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
+	}
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
+	}
+	if !amount.IsZero() {
+		if err := e.fund(ctx, dom.Token, amount); err != nil {
+			return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
+		}
+	}
+	return e.change(ctx, "top up", id, dom.Token, amount, "topUp", [32]byte(id), amount.Big(), exp)
+}
+
+// Channel implements paychan.Escrow; an unknown id gives
+// paychan.ErrUnknownChannel (and the zero channel with that ID).
+func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{ID: id}, fmt.Errorf("tron: read channel %x: %w", id[:8], err)
+	}
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "channels", [32]byte(id))
+	if err != nil {
+		return paychan.Channel{ID: id}, fmt.Errorf("tron: read channel %x: %w", id[:8], err)
+	}
+	ch, err := decodeChannel(id, out)
+	if err != nil {
+		return paychan.Channel{ID: id}, err
+	}
+	if ch.State == paychan.ChannelUnknown {
+		return paychan.Channel{ID: id}, fmt.Errorf("tron: read channel %x: %w: not in escrow %s", id[:8], paychan.ErrUnknownChannel, e.addr)
+	}
+	ch.Token = dom.Token
+	return ch, nil
+}
+
+func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
+	if len(out) != 7 {
+		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %d values", ErrBadResponse, len(out))
+	}
+	payer, ok1 := out[0].(common.Address)
+	payee, ok2 := out[1].(common.Address)
+	dep, ok3 := out[2].(*big.Int)
+	paid, ok4 := out[3].(*big.Int)
+	exp, ok5 := out[4].(uint64)
+	cend, ok6 := out[5].(uint64)
+	st, ok7 := out[6].(uint8)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || st > uint8(paychan.ChannelClosed) || exp > math.MaxInt64 || cend > math.MaxInt64 {
+		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %v", ErrBadResponse, out)
+	}
+	deposit, err := btt.AmountFromBig(dep)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("%w: deposit: %v", ErrBadResponse, err)
+	}
+	p, err := btt.AmountFromBig(paid)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("%w: paid: %v", ErrBadResponse, err)
+	}
+	ch := paychan.Channel{ID: id, Deposit: deposit, Paid: p, State: paychan.ChannelState(st)}
+	if ch.State == paychan.ChannelUnknown {
+		return ch, nil
+	}
+	ch.Payer, ch.Payee = fromEVM(payer), fromEVM(payee)
+	ch.Expiry = time.Unix(int64(exp), 0).UTC()
+	if cend != 0 {
+		ch.ChallengeEnd = time.Unix(int64(cend), 0).UTC()
+	}
+	return ch, nil
+}
+
+// Claim implements paychan.Escrow.
+func (e *Escrow) Claim(ctx context.Context, sv paychan.SignedVoucher) (paychan.Channel, error) {
+	return e.redeem(ctx, "claim", sv)
+}
+
+// Close implements paychan.Escrow.
+func (e *Escrow) Close(ctx context.Context, sv paychan.SignedVoucher) (paychan.Channel, error) {
+	return e.redeem(ctx, "close", sv)
+}
+
+func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVoucher) (paychan.Channel, error) {
+	id := sv.Channel
+	if e.c.Address().IsZero() {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", method, id[:8], ErrNoSigner)
+	}
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", method, id[:8], err)
+	}
+	switch {
+	case sv.ChainID != dom.ChainID:
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w: voucher for chain %#x, this is %#x", method, id[:8], paychan.ErrWrongChain, sv.ChainID, dom.ChainID)
+	case sv.Escrow != dom.Escrow:
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w: voucher for %s, this is %s", method, id[:8], paychan.ErrWrongEscrow, sv.Escrow, dom.Escrow)
+	}
+	return e.change(ctx, method, id, dom.Token, btt.Amount{}, method, [32]byte(id), sv.Amount.Big(), sv.Sig[:])
+}
+
+// StartClose implements paychan.Escrow.
+func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
+	return e.change(ctx, "start close", id, btt.Address{}, btt.Amount{}, "startClose", [32]byte(id))
+}
+
+// Reclaim implements paychan.Escrow.
+func (e *Escrow) Reclaim(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
+	return e.change(ctx, "reclaim", id, btt.Address{}, btt.Amount{}, "reclaim", [32]byte(id))
+}
+
+// change sends one call changing channel id and returns the channel as it
+// is after it.
+func (e *Escrow) change(ctx context.Context, op string, id paychan.ChannelID, token btt.Address, amount btt.Amount, method string, args ...any) (paychan.Channel, error) {
+	if e.c.Address().IsZero() {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", op, id[:8], ErrNoSigner)
+	}
+	if _, err := e.Domain(ctx); err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", op, id[:8], err)
+	}
+	data, err := e.abi.Pack(method, args...)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: encode: %w", op, id[:8], err)
+	}
+	r, err := e.transact(ctx, e.addr, data)
+	if err != nil {
+		return paychan.Channel{}, e.fail(ctx, fmt.Sprintf("%s %x", op, id[:8]), token, amount, err)
+	}
+	ch, err := e.Channel(ctx, id)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x done in %s, but: %w", op, id[:8], r.TxID, err)
+	}
+	return ch, nil
+}
+
+// fund makes sure the account holds amount tokens and the escrow may pull
+// them, approving it if the policy says so.
+func (e *Escrow) fund(ctx context.Context, token btt.Address, amount btt.Amount) error {
+	self := e.c.Address()
+	bal, err := e.c.BalanceOf(ctx, token, self)
+	if err != nil {
+		return err
+	}
+	if bal.Lt(amount) {
+		return fmt.Errorf("%w: %s holds %s of token %s, the deposit is %s; get more tokens or deposit less",
+			&paychan.InsufficientFundsError{Shortfall: amount.SubFloor(bal)}, self, bal, token, amount)
+	}
+	allowed, err := e.c.Allowance(ctx, token, self, e.addr)
+	if err != nil {
+		return err
+	}
+	if !allowed.Lt(amount) {
+		return nil
+	}
+	want := amount
+	switch e.approve {
+	case ApproveNever:
+		return fmt.Errorf("%w: the escrow may move %s of %s's tokens, the deposit is %s; approve %s for it",
+			&paychan.InsufficientFundsError{Shortfall: amount.SubFloor(allowed)}, allowed, self, amount, e.addr)
+	case ApproveUnlimited:
+		want = maxAmount
+	}
+	data, err := trc20ABI().Pack("approve", evmAddr(e.addr), want.Big())
+	if err != nil {
+		return fmt.Errorf("tron: encode approve: %w", err)
+	}
+	if _, err := e.transact(ctx, token, data); err != nil {
+		return fmt.Errorf("approve the escrow for %s: %w", want, err)
+	}
+	return nil
+}
+
+var maxAmount = func() btt.Amount {
+	var b [32]byte
+	for i := range b {
+		b[i] = 0xff
+	}
+	return btt.AmountFromBytes32(b)
+}()
+
+// fail wraps a failed escrow call. A failed token transfer into the escrow
+// becomes a *paychan.InsufficientFundsError when the balance or allowance
+// is short.
+func (e *Escrow) fail(ctx context.Context, op string, token btt.Address, amount btt.Amount, err error) error {
+	if errors.Is(err, ErrTokenTransfer) && !token.IsZero() && !amount.IsZero() {
+		self := e.c.Address()
+		bal, berr := e.c.BalanceOf(ctx, token, self)
+		allowed, aerr := e.c.Allowance(ctx, token, self, e.addr)
+		if berr == nil && aerr == nil {
+			if have := btt.Min(bal, allowed); have.Lt(amount) {
+				return fmt.Errorf("tron: %s: %w: balance %s, allowance %s, needed %s; get tokens or approve the escrow (%w)",
+					op, &paychan.InsufficientFundsError{Shortfall: amount.SubFloor(have)}, bal, allowed, amount, err)
+			}
+		}
+	}
+	return fmt.Errorf("tron: %s: %w", op, err)
+}
+
+// transact sends one call and waits for its receipt, after settling any
+// transaction of an earlier call whose outcome is unknown. It never signs a
+// new transaction while an old one may still be included, and a call with
+// the same arguments as the unknown one waits for it instead.
+func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Receipt, error) {
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.sem }()
+
+	if p := e.pending; p != nil {
+		r, err := e.settle(ctx, p.tx)
+		switch {
+		case r != nil: // included, successful or not
+			e.pending = nil
+			if p.to == to && bytes.Equal(p.data, data) {
+				return r, err
+			}
+		case errors.Is(err, ErrTxExpired): // never included: sign anew
+			e.pending = nil
+		default:
+			return nil, fmt.Errorf("an earlier transaction %s has no known outcome yet; it is looked up again on the next call: %w", p.tx.ID, err)
+		}
+	}
+	tx, err := e.c.Send(ctx, to, data)
+	if err != nil {
+		var te *TxError
+		if errors.As(err, &te) {
+			e.pending = &pendingTx{to: to, data: bytes.Clone(data), tx: te.Tx}
+		}
+		return nil, err
+	}
+	r, err := e.c.Confirm(ctx, tx)
+	if err != nil && r == nil && !errors.Is(err, ErrTxExpired) {
+		e.pending = &pendingTx{to: to, data: bytes.Clone(data), tx: tx}
+	}
+	return r, err
+}
+
+// settle finds out what became of a transaction with an unknown outcome:
+// it rebroadcasts it (harmless if the node has it) and waits for it.
+func (e *Escrow) settle(ctx context.Context, tx *Tx) (*Receipt, error) {
+	if err := e.c.Rebroadcast(ctx, tx); err != nil {
+		if !errors.Is(err, ErrTxExpired) {
+			var rej *TxRejectedError
+			if !errors.As(err, &rej) {
+				return nil, err
+			}
+		}
+		// Expired or refused: it is either in a block already or never
+		// will be.
+		r, lerr := e.c.lookup(ctx, tx.ID)
+		if r != nil || lerr != nil {
+			return r, lerr
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrTxExpired, tx.ID, err)
+	}
+	return e.c.Confirm(ctx, tx)
+}
+
+// unixSeconds converts an expiry to the contract's uint64 seconds.
+func unixSeconds(t time.Time) (uint64, error) {
+	if t.IsZero() || t.Unix() <= 0 {
+		return 0, fmt.Errorf("%w: expiry %s is not a time after 1970", ErrInvalidArgument, t)
+	}
+	return uint64(t.Unix()), nil
+}
