@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ func parseBin(name, hx string) []byte {
 func decodeBin(hx string) ([]byte, error) {
 	hx = strings.TrimPrefix(strings.TrimSpace(hx), "0x")
 	if hx == "" {
-		return nil, fmt.Errorf("empty bytecode")
+		return nil, errors.New("empty bytecode")
 	}
 	b, err := hex.DecodeString(hx)
 	if err != nil {

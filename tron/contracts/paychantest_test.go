@@ -41,11 +41,12 @@ func TestEscrowMatchesPaychantest(t *testing.T) {
 		})
 	}
 	t.Logf("outcomes: %v", outcomes)
-	// the runs must have reached every success path
-	for _, op := range []string{"open", "topUp", "claim", "close", "startClose", "reclaim"} {
-		assert.Positive(t, outcomes[op+": ok"], "no successful %s in the random runs", op)
-	}
+	// the full runs must reach every success path and the interesting
+	// rejections (the short runs are too few to)
 	if !testing.Short() {
+		for _, op := range []string{"open", "topUp", "claim", "close", "startClose", "reclaim"} {
+			assert.Positive(t, outcomes[op+": ok"], "no successful %s in the random runs", op)
+		}
 		for _, o := range []string{"claim: escrow: bad signature", "claim: escrow: over deposit", "claim: escrow: not increasing", "claim: escrow: redeem window over", "open: escrow: zero deposit", "reclaim: escrow: not expired"} {
 			assert.Positive(t, outcomes[o], "the random runs never reached %q", o)
 		}
