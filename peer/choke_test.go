@@ -39,7 +39,7 @@ type rawPeer struct {
 	ih [20]byte
 }
 
-func dialRaw(t *testing.T, addr string, ih [20]byte, fast bool) *rawPeer {
+func dialRaw(t *testing.T, addr string, ih [20]byte, fast bool, ltep ...bool) *rawPeer {
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
@@ -47,6 +47,9 @@ func dialRaw(t *testing.T, addr string, ih [20]byte, fast bool) *rawPeer {
 	copy(hs[:], pp.Protocol)
 	if fast {
 		hs[20+7] |= 0x04
+	}
+	if len(ltep) > 0 && ltep[0] {
+		hs[20+5] |= 0x10
 	}
 	copy(hs[28:48], ih[:])
 	copy(hs[48:], "-XX0000-rawtestpeer!")

@@ -100,6 +100,13 @@ func (c *conn) serve(b piece.Block, limit int) bool {
 	return true
 }
 
+// queued returns the number of uploads queued.
+func (c *conn) queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.serves
+}
+
 // unserve removes queued uploads: the one block b, or all if all is set. It
 // returns the blocks removed.
 func (c *conn) unserve(b piece.Block, all bool) []piece.Block {

@@ -54,9 +54,12 @@ type ChokeStatter interface {
 }
 
 // ServeGate is implemented by handlers that may hold back uploads to their
-// peer, as btt_speed does with a payer past its credit. MayServe is asked
-// before block b is queued for the peer; false rejects the request (or
-// drops it without BEP 6) and runs a rechoke soon.
+// peer, as btt_speed does with a payer at its credit. MayServe is asked
+// before block b is queued for the peer; false holds the request back, in
+// order, until the handler calls ExtPeer.ServeHeld (after a payment, say),
+// when MayServe is asked again. Held requests count against
+// Config.MaxQueuedRequests; a choke or a cancel ends them as it ends
+// queued ones.
 type ServeGate interface {
 	MayServe(b piece.Block) bool
 }
@@ -99,6 +102,11 @@ type ExtPeer interface {
 	Go(f func(ctx context.Context))
 	// RequestRechoke asks for a rechoke soon (say, after a new bid).
 	RequestRechoke()
+	// PeerHas reports whether the peer has announced piece i.
+	PeerHas(i int) bool
+	// ServeHeld serves, in order, the requests a ServeGate held back
+	// that it now allows; it stops at the first it still holds.
+	ServeHeld()
 	// Do runs f on the torrent's loop; it is how results of work started
 	// with Go come back. Call it from such a goroutine, never from the
 	// loop itself (a handler method): it waits for the loop. It gives up
@@ -126,7 +134,12 @@ func (p extPeer) Go(f func(ctx context.Context)) {
 	t.wg.Go(func() { f(t.ctx) })
 }
 func (p extPeer) RequestRechoke() { p.c.t.rechokeDue = true }
-func (p extPeer) Do(f func())     { p.c.t.post(event{kind: evFunc, fn: f}) }
+func (p extPeer) ServeHeld()      { p.c.t.serveHeld(p.c) }
+func (p extPeer) PeerHas(i int) bool {
+	t := p.c.t
+	return t.picker != nil && t.picker.PeerHas(piece.PeerID(p.c.id), i)
+}
+func (p extPeer) Do(f func()) { p.c.t.post(event{kind: evFunc, fn: f}) }
 
 // Local extension numbers: 0 is the handshake, 1 is ut_metadata, then the
 // configured extensions in order.

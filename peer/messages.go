@@ -73,7 +73,7 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 		return t.onRequest(c, piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)})
 	case pp.Cancel:
 		b := piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)}
-		if removed := c.unserve(b, false); len(removed) > 0 && c.fast {
+		if removed := append(c.unserve(b, false), c.unhold(b, false)...); len(removed) > 0 && c.fast {
 			c.send(msgBlock(pp.Reject, b))
 		}
 	case pp.Piece:
@@ -214,20 +214,66 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 		reject() // without BEP 6, a choked peer's request is dropped
 		return nil
 	}
-	for _, h := range c.ls.handlers {
-		if g, ok := h.(ServeGate); ok && !g.MayServe(b) {
+	limit := t.cl.cfg.MaxQueuedRequests - len(c.ls.held)
+	if len(c.ls.held) > 0 || !c.mayServe(b) {
+		// Held back (or behind others held back): keep it, in order,
+		// until the gate allows it.
+		if c.queued()+len(c.ls.held) >= t.cl.cfg.MaxQueuedRequests {
+			if !c.fast {
+				return ErrTooManyRequests
+			}
 			reject()
-			t.rechokeDue = true
 			return nil
 		}
+		c.ls.held = append(c.ls.held, b)
+		return nil
 	}
-	if !c.serve(b, t.cl.cfg.MaxQueuedRequests) {
+	if !c.serve(b, limit) {
 		if !c.fast {
 			return ErrTooManyRequests
 		}
 		reject()
 	}
 	return nil
+}
+
+// mayServe asks the peer's serve gates whether block b may be queued now.
+func (c *conn) mayServe(b piece.Block) bool {
+	for _, h := range c.ls.handlers {
+		if g, ok := h.(ServeGate); ok && !g.MayServe(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// serveHeld queues the held requests the gates now allow, in order.
+func (t *Torrent) serveHeld(c *conn) {
+	n := 0
+	for _, b := range c.ls.held {
+		if c.ls.amChoking && !c.ls.allowedFast[b.Piece] || !c.mayServe(b) {
+			break
+		}
+		if !c.serve(b, t.cl.cfg.MaxQueuedRequests) {
+			break
+		}
+		n++
+	}
+	c.ls.held = slices.Delete(c.ls.held, 0, n)
+}
+
+// unhold removes held requests: the one block b, or all if all is set. It
+// returns the blocks removed.
+func (c *conn) unhold(b piece.Block, all bool) []piece.Block {
+	var out []piece.Block
+	c.ls.held = slices.DeleteFunc(c.ls.held, func(h piece.Block) bool {
+		if all || h == b {
+			out = append(out, h)
+			return true
+		}
+		return false
+	})
+	return out
 }
 
 func (t *Torrent) onPiece(c *conn, m pp.Message) error {
@@ -401,7 +447,7 @@ func (t *Torrent) fillAll() {
 // rechoke runs the choking policy and applies its decision.
 func (t *Torrent) rechoke(now time.Time) {
 	t.rechokeDue = false
-	t.lastChoke = now
+	t.prevChoke, t.lastChoke = t.lastChoke, now
 	ids := make([]PeerID, 0, len(t.conns))
 	for id := range t.conns {
 		ids = append(ids, id)
@@ -452,6 +498,15 @@ func (t *Torrent) rechoke(now time.Time) {
 		case !o.Unchoke && !c.ls.amChoking:
 			c.ls.amChoking = true
 			c.send(msgSimple(pp.Choke))
+			held := c.ls.held
+			c.ls.held = nil
+			for _, b := range held {
+				if c.fast && c.ls.allowedFast[b.Piece] {
+					c.ls.held = append(c.ls.held, b) // still allowed, still gated
+				} else if c.fast {
+					c.send(msgBlock(pp.Reject, b))
+				}
+			}
 			for _, b := range c.unserve(piece.Block{}, true) {
 				if c.fast && !c.ls.allowedFast[b.Piece] {
 					c.send(msgBlock(pp.Reject, b))

@@ -65,12 +65,15 @@ type Torrent struct {
 	banned     map[netip.AddrPort]bool
 	meta       metadataFetch
 	lastChoke  time.Time
+	prevChoke  time.Time // the rechoke before lastChoke
 	rechokeDue bool
 	wasted     int64
 	rng        *rand.Rand
 	reqBuf     []piece.Block
 	refill     *time.Timer // asks again after a reject's back-off
 	refillSet  bool
+	soon       *time.Timer // a rechoke asked for within minRechokeGap of the last
+	soonSet    bool
 }
 
 type candidate struct {
@@ -102,6 +105,9 @@ type loopPeer struct {
 	allowedFast                 map[int]bool
 	unwanted                    int
 	rejectedAt                  time.Time
+	// held are requests a ServeGate held back (a payer at its credit),
+	// in the order they came; ServeHeld serves them once it allows.
+	held []piece.Block
 }
 
 func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Policy) *Torrent {
@@ -259,6 +265,10 @@ func (t *Torrent) setErr(err error) {
 	t.errMu.Unlock()
 }
 
+// minRechokeGap is the least time between two rechokes asked for by
+// RequestRechoke.
+const minRechokeGap = 20 * time.Millisecond
+
 // run is the torrent's loop.
 func (t *Torrent) run() {
 	defer close(t.loopDone)
@@ -269,6 +279,9 @@ func (t *Torrent) run() {
 	t.refill = time.NewTimer(time.Hour)
 	t.refill.Stop()
 	defer t.refill.Stop()
+	t.soon = time.NewTimer(time.Hour)
+	t.soon.Stop()
+	defer t.soon.Stop()
 	for {
 		select {
 		case ev := <-t.events:
@@ -282,12 +295,25 @@ func (t *Torrent) run() {
 			t.tick(now)
 		case now := <-rechoke.C:
 			t.rechoke(now)
+		case <-t.soon.C:
+			t.soonSet = false
 		case <-t.ctx.Done():
 			t.shutdown()
 			return
 		}
-		if t.rechokeDue && time.Since(t.lastChoke) > 200*time.Millisecond {
-			t.rechoke(time.Now())
+		if t.rechokeDue {
+			// A rechoke asked for (a new peer, a new bid, a payment):
+			// at once, unless two ran within minRechokeGap already —
+			// then once that gap has passed — so that a burst of bids
+			// costs one rechoke, a new peer's bid right after its
+			// interest is not delayed, and a lone bid does not wait
+			// for the next interval.
+			if wait := minRechokeGap - time.Since(t.prevChoke); wait <= 0 {
+				t.rechoke(time.Now())
+			} else if !t.soonSet {
+				t.soonSet = true
+				t.soon.Reset(wait)
+			}
 		}
 	}
 }

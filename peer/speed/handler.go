@@ -45,10 +45,9 @@ type sellState struct {
 	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
 	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
 	lastPay   time.Time
-	// started holds the bytes served of pieces not yet served whole: a
-	// payer past its credit still gets the rest of those, since it pays
-	// only for verified pieces (else neither side could move).
-	started map[int]int64
+	sold      int64     // bytes sent in a paid slot
+	gate      gate      // the credit gate's bookkeeping (see MayServe)
+	heldSince time.Time // when the gate began holding the payer back
 }
 
 type buyState struct {
@@ -66,10 +65,13 @@ type buyState struct {
 	credit       int64 // the seeder's credit window, from its last award
 	due          []paychan.PiecePayment
 	dueBytes     int64
+	bought       int64      // bytes of the pieces paid for
+	spent        btt.Amount // what we signed for them
 }
 
 type pendingPay struct {
 	piece  int
+	bytes  int64
 	amount btt.Amount
 }
 
@@ -150,9 +152,38 @@ func (h *handler) Busy() bool {
 // Closed implements peer.ExtHandler.
 func (h *handler) Closed() {
 	h.closed = true
+	h.e.mu.Lock()
+	delete(h.e.handlers, h)
+	h.e.mu.Unlock()
 	if h.sell != nil && h.sell.vq != nil {
 		close(h.sell.vq)
 	}
+}
+
+// figures returns the peer's live figures (zero once it closed).
+func (h *handler) figures() PeerFigures {
+	if h.closed {
+		return PeerFigures{}
+	}
+	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
+	if s := h.sell; s != nil {
+		h.accrue()
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero()}
+		if s.paidSlot {
+			sf.Price = s.price
+		}
+		if s.channel != nil {
+			sf.Channel = s.channel.ID
+		}
+		if s.refused != nil {
+			sf.Refused = s.refused.Error()
+		}
+		f.Sell = sf
+	}
+	if b := h.buy; b != nil {
+		f.Buy = &BuyFigures{Bid: b.bid, Clearing: b.clearing, Won: b.won, Bought: b.bought, Spent: b.spent, Due: b.dueBytes}
+	}
+	return f
 }
 
 // --- selling ---
@@ -163,11 +194,20 @@ func (h *handler) accrue() {
 	d := up - s.lastUp
 	s.lastUp = up
 	if s.paidSlot && !s.price.IsZero() && d > 0 {
+		s.gate.sent += d
+		s.sold += d
 		cost, err := s.price.MulUint64(uint64(d))
 		if err == nil {
 			s.owed, _ = s.owed.Add(cost)
 		}
 	}
+}
+
+// leavePaid resets the credit gate when the peer leaves its paid slot.
+func (s *sellState) leavePaid() {
+	s.paidSlot = false
+	s.gate.reset()
+	s.heldSince = time.Time{}
 }
 
 // unpaid is what the peer owes, in bytes at the current price.
@@ -195,9 +235,12 @@ func (h *handler) ChokeStat(ps *choker.PeerStat) {
 		h.accrue()
 		ps.Bidder = true
 		ps.Bid = h.sell.bid
-		ps.Unpaid = h.unpaid()
 		ps.Credit = h.sell.credit.Window
-		if h.sell.refused != nil {
+		// Held back at its credit, a payer still paying is not over it:
+		// the gate holds its requests until the voucher comes. One that
+		// has not paid for PayTimeout is, and loses its paid slot.
+		ps.Unpaid = min(h.unpaid(), ps.Credit)
+		if s := h.sell; s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.e.cfg.Sell.PayTimeout {
 			ps.Unpaid = ps.Credit + 1
 		}
 	}
@@ -220,7 +263,10 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 		s.paidSlot, s.price = true, o.Price
 		return
 	}
-	s.paidSlot = false
+	if s.paidSlot {
+		s.leavePaid()
+		h.p.ServeHeld() // out of the paid slot, nothing is gated
+	}
 	if s.bid.IsZero() || o.Unchoke {
 		return
 	}
@@ -233,9 +279,15 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 	}
 }
 
-// MayServe implements peer.ServeGate: a payer in a paid slot is served
-// while its unpaid bytes stay within its credit, and past it only the rest
-// of pieces it has started, so that it can verify and pay for them.
+// MayServe implements peer.ServeGate: the credit gate. In a paid slot, a
+// payer is served whole pieces: it may begin a piece only while what it
+// could leave unpaid (its exposure: bytes sent and not paid for, bytes
+// queued, and the rest of the pieces it has begun) plus that piece fits in
+// its credit window, or when nothing is outstanding (so that a window
+// smaller than a piece still moves). Blocks of pieces begun are always
+// served: the payer pays only for verified pieces. So a payer that stops
+// paying gets at most its window, or one piece if the window is smaller.
+// Requests held back are served by ServeHeld when a voucher arrives.
 func (h *handler) MayServe(b piece.Block) bool {
 	s := h.sell
 	if s == nil {
@@ -248,17 +300,14 @@ func (h *handler) MayServe(b piece.Block) bool {
 		return true
 	}
 	h.accrue()
-	if s.started == nil {
-		s.started = make(map[int]int64)
-	}
-	_, partial := s.started[b.Piece]
-	if !partial && h.unpaid() >= s.credit.Window {
+	t := h.p.Torrent()
+	if !s.gate.admit(b, t.PieceSize(b.Piece), h.unpaid(), s.credit.Window, h.p.PeerHas, t.PieceSize) {
+		if s.heldSince.IsZero() {
+			s.heldSince = time.Now()
+		}
 		return false
 	}
-	s.started[b.Piece] += int64(b.Length)
-	if size := h.p.Torrent().PieceSize(b.Piece); size > 0 && s.started[b.Piece] >= size {
-		delete(s.started, b.Piece)
-	}
+	s.heldSince = time.Time{}
 	return true
 }
 
@@ -364,6 +413,7 @@ func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 		}
 		h.e.log.Info("bad voucher", "peer", h.p.Addr(), "err", err)
 		s.refused = err
+		h.p.RequestRechoke() // choke it now
 		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadVoucher, Reason: trim(err.Error())})
 		return
 	}
@@ -374,6 +424,13 @@ func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 		if s.paidSlot && s.credit.Window != before {
 			// Tell the payer: it pays every half window.
 			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
+		}
+		s.heldSince = time.Time{}
+		h.p.ServeHeld()
+		if !s.paidSlot && !s.bid.IsZero() {
+			// Choked for not paying, it has now paid: let the auction
+			// see that now rather than at the next interval.
+			h.p.RequestRechoke()
 		}
 	}
 }
@@ -426,6 +483,7 @@ func (h *handler) onAward(price btt.Amount) {
 		}
 		for _, pp := range b.pending {
 			b.due = append(b.due, paychan.PiecePayment{Piece: pp.piece, Amount: pp.amount})
+			b.dueBytes += pp.bytes
 		}
 		b.pending = nil
 		h.flush(ch)
@@ -506,7 +564,7 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	}
 	ch, ready := h.readyChannel()
 	if !ready {
-		b.pending = append(b.pending, pendingPay{piece, amount})
+		b.pending = append(b.pending, pendingPay{piece, bytes, amount})
 		return
 	}
 	b.due = append(b.due, paychan.PiecePayment{Piece: piece, Amount: amount})
@@ -549,7 +607,7 @@ func (h *handler) flush(ch paychan.Channel) {
 	if len(b.due) == 0 {
 		return
 	}
-	pays := b.due
+	pays, bytes := b.due, b.dueBytes
 	b.due, b.dueBytes = nil, 0
 	var total btt.Amount
 	for _, p := range pays {
@@ -571,6 +629,8 @@ func (h *handler) flush(ch paychan.Channel) {
 			buyer.mu.Lock()
 			buyer.spent, _ = buyer.spent.Add(total)
 			buyer.mu.Unlock()
+			b.bought += bytes
+			b.spent, _ = b.spent.Add(total)
 			if !h.closed {
 				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
 			} else {

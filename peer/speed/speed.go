@@ -10,9 +10,12 @@
 package speed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,6 +58,9 @@ type Seller struct {
 	// CreditStart and CreditMax bound the unpaid bytes a payer may be
 	// served (defaults: 256 KiB, about a piece, doubling with each payment up to 64 MiB).
 	CreditStart, CreditMax int64
+	// PayTimeout is how long a payer held back at its credit may go
+	// without paying before it loses its paid slot (default 5 s).
+	PayTimeout time.Duration
 }
 
 // Buyer is the buying side: a strategy, a budget, and the channels it opens,
@@ -96,6 +102,9 @@ type Extension struct {
 	cfg Config
 	hs  speedwire.Handshake
 	log *slog.Logger
+
+	mu       sync.Mutex
+	handlers map[*handler]struct{} // the live btt_speed peers
 }
 
 var (
@@ -118,7 +127,10 @@ func New(cfg Config) (*Extension, error) {
 		if s.CreditMax == 0 {
 			s.CreditMax = 64 << 20
 		}
-		if s.CreditStart < 0 || s.CreditMax < s.CreditStart {
+		if s.PayTimeout == 0 {
+			s.PayTimeout = 5 * time.Second
+		}
+		if s.CreditStart < 0 || s.CreditMax < s.CreditStart || s.PayTimeout < 0 {
 			return nil, fmt.Errorf("speed: credit %d..%d", s.CreditStart, s.CreditMax)
 		}
 	}
@@ -145,7 +157,7 @@ func New(cfg Config) (*Extension, error) {
 	if cfg.Sell != nil {
 		hs.Payee, hs.Ask = cfg.Sell.Self, cfg.Sell.Ask
 	}
-	return &Extension{cfg: cfg, hs: hs, log: log}, nil
+	return &Extension{cfg: cfg, hs: hs, log: log, handlers: make(map[*handler]struct{})}, nil
 }
 
 // Name implements peer.Extension.
@@ -173,5 +185,77 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 		h.buy = &buyState{}
 		h.bidRound() // bid at once: a download may not wait for our rechoke
 	}
+	e.mu.Lock()
+	e.handlers[h] = struct{}{}
+	e.mu.Unlock()
 	return h, nil
+}
+
+// PeerFigures are one btt_speed peer's live figures, as we sell to it and
+// buy from it.
+type PeerFigures struct {
+	Addr    netip.AddrPort
+	Torrent [20]byte // the infohash
+	Sell    *SellFigures
+	Buy     *BuyFigures
+}
+
+// SellFigures describe what we sell to a peer.
+type SellFigures struct {
+	// Bid is the peer's bid per byte; Price the clearing price it pays in
+	// its paid slot (zero outside one).
+	Bid, Price btt.Amount
+	PaidSlot   bool
+	// Sold is the bytes sent in a paid slot; Owed what they cost; Paid
+	// the best voucher's amount (durably stored).
+	Sold       int64
+	Owed, Paid btt.Amount
+	// Credit is the unpaid bytes the peer may hold; Held whether the
+	// credit gate is holding its requests back.
+	Credit int64
+	Held   bool
+	// Channel is the channel it pays through (zero before one is
+	// accepted); Refused why its vouchers are refused, if they are.
+	Channel paychan.ChannelID
+	Refused string
+}
+
+// BuyFigures describe what we buy from a peer.
+type BuyFigures struct {
+	// Bid is our bid; Clearing the price of our last award; Won whether
+	// we hold a paid slot.
+	Bid, Clearing btt.Amount
+	Won           bool
+	// Bought is the bytes of verified pieces paid for; Spent what we
+	// signed for them; Due what waits to be paid (bytes).
+	Bought int64
+	Spent  btt.Amount
+	Due    int64
+}
+
+// Peers returns the live figures of every btt_speed peer. It asks each
+// torrent's loop; ctx bounds the wait.
+func (e *Extension) Peers(ctx context.Context) ([]PeerFigures, error) {
+	e.mu.Lock()
+	hs := make([]*handler, 0, len(e.handlers))
+	for h := range e.handlers {
+		hs = append(hs, h)
+	}
+	e.mu.Unlock()
+	out := make([]PeerFigures, 0, len(hs))
+	for _, h := range hs {
+		done := make(chan PeerFigures, 1)
+		h.p.Do(func() { done <- h.figures() })
+		select {
+		case f := <-done:
+			if !f.Addr.IsValid() {
+				continue // closed meanwhile
+			}
+			out = append(out, f)
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+	slices.SortFunc(out, func(a, b PeerFigures) int { return a.Addr.Compare(b.Addr) })
+	return out, nil
 }

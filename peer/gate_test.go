@@ -1,0 +1,105 @@
+package peer_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// gateExt is an extension whose handlers hold every request back until
+// the test opens the gate.
+type gateExt struct {
+	mu   sync.Mutex
+	open bool
+	peer chan peer.ExtPeer
+}
+
+func (g *gateExt) Name() string                               { return "test_gate" }
+func (g *gateExt) HandshakeKeys(*peer.Torrent) map[string]any { return nil }
+func (g *gateExt) Attach(p peer.ExtPeer, _ map[string]bencode.Bytes) (peer.ExtHandler, error) {
+	g.peer <- p
+	return gateHandler{g}, nil
+}
+
+type gateHandler struct{ g *gateExt }
+
+func (gateHandler) Message([]byte) error { return nil }
+func (gateHandler) Closed()              {}
+func (h gateHandler) MayServe(piece.Block) bool {
+	h.g.mu.Lock()
+	defer h.g.mu.Unlock()
+	return h.g.open
+}
+
+// sendExtHandshake sends a BEP 10 handshake naming the extension.
+func (r *rawPeer) sendExtHandshake(name string) {
+	payload, err := bencode.Marshal(map[string]any{"m": map[string]int{name: 1}})
+	require.NoError(r.t, err)
+	var b bytes.Buffer
+	_ = binary.Write(&b, binary.BigEndian, uint32(2+len(payload)))
+	b.WriteByte(byte(pp.Extended))
+	b.WriteByte(0)
+	b.Write(payload)
+	_, err = r.w.Write(b.Bytes())
+	require.NoError(r.t, err)
+	require.NoError(r.t, r.w.Flush())
+}
+
+// TestServeGateHoldsRequests: requests a ServeGate refuses are neither
+// served nor rejected but held, in order, until ServeHeld; a cancel ends a
+// held request with a reject (BEP 6).
+func TestServeGateHoldsRequests(t *testing.T) {
+	f := newFixture(t, 8*(16<<10), 16<<10)
+	g := &gateExt{peer: make(chan peer.ExtPeer, 1)}
+	cl := newClient(t, func(c *peer.Config) {
+		c.Policy = func() (choker.Policy, error) { return fixedPolicy{unchoke: true}, nil }
+		c.RechokeInterval = 50 * time.Millisecond
+		c.Extensions = []peer.Extension{g}
+	})
+	seed(t, cl, f)
+	r := dialRaw(t, cl.Addr().String(), f.mi.HashInfoBytes(), true, true)
+	r.sendExtHandshake("test_gate")
+	var ep peer.ExtPeer
+	select {
+	case ep = <-g.peer:
+	case <-time.After(5 * time.Second):
+		t.Fatal("extension not attached")
+	}
+	r.send(pp.Interested)
+	_, ok := r.recv(5*time.Second, pp.Unchoke)
+	require.True(t, ok, "unchoked")
+
+	for i := uint32(0); i < 3; i++ {
+		r.send(pp.Request, i, 0, 16<<10)
+	}
+	m, ok := r.recv(300*time.Millisecond, pp.Piece, pp.Reject)
+	assert.False(t, ok, "a held request got %v", m.Type)
+
+	r.send(pp.Cancel, 1, 0, 16<<10)
+	m, ok = r.recv(time.Second, pp.Piece, pp.Reject)
+	require.True(t, ok, "a cancelled held request is rejected")
+	assert.Equal(t, pp.Reject, m.Type)
+	assert.Equal(t, pp.Integer(1), m.Index)
+
+	g.mu.Lock()
+	g.open = true
+	g.mu.Unlock()
+	ep.Do(ep.ServeHeld)
+	for _, want := range []pp.Integer{0, 2} {
+		m, ok = r.recv(time.Second, pp.Piece, pp.Reject)
+		require.True(t, ok, "held request %d served once the gate opens", want)
+		assert.Equal(t, pp.Piece, m.Type)
+		assert.Equal(t, want, m.Index, "held requests are served in order")
+	}
+}
