@@ -267,7 +267,9 @@ func isTransient(err error) bool {
 
 // rpcMessage shortens a gRPC error to its code and message.
 func rpcMessage(err error) string {
-	if st, ok := status.FromError(err); ok {
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		st := se.GRPCStatus()
 		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
 	}
 	return err.Error()

@@ -207,6 +207,15 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
 	}
+	// The contract checks this too, but only after an approve was paid for.
+	now, err := e.c.Now(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
+	}
+	if !expiry.After(now) {
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w: expiry %s is not after the chain's time %s; choose a later one",
+			paychan.ErrExpired, expiry.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
+	}
 	if err := e.fund(ctx, dom.Token, deposit); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
 	}
