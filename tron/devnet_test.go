@@ -1035,3 +1035,56 @@ func BenchmarkDevnetChannel(b *testing.B) {
 	b.ReportMetric(float64(claim.Microseconds())/n, "µs/claim")
 	b.ReportMetric(float64(closing.Microseconds())/n, "µs/close")
 }
+
+// TestDevnetSlowNode: a node slower than Config.Timeout is unavailable
+// (the deadline of each call), and reachable again once it is fast.
+func TestDevnetSlowNode(t *testing.T) {
+	ctx := context.Background()
+	node := startNode(t, devnet.Config{})
+	_, c := dialKey(t, node, node.Keys()[0], func(c *Config) { c.Timeout = 50 * time.Millisecond })
+	node.SetLatency(200 * time.Millisecond)
+	_, err := c.Now(ctx)
+	require.ErrorIs(t, err, paychan.ErrChainUnavailable)
+	assert.Contains(t, err.Error(), "DeadlineExceeded")
+	node.SetLatency(5 * time.Millisecond)
+	_, err = c.Now(ctx)
+	require.NoError(t, err)
+	node.SetLatency(0)
+
+	// The caller's own deadline is its own, not the node's fault.
+	node.SetLatency(time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, err = c.Now(cctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, paychan.ErrChainUnavailable)
+	node.SetLatency(0)
+}
+
+// TestDevnetCongestion: blocks stop for a while. The open's transaction
+// gets no receipt in time (it waits in the node, rebroadcasts answer
+// DUP_TRANSACTION); the next Open with the same arguments waits for that
+// transaction instead of signing another, and gets its channel.
+func TestDevnetCongestion(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, devnet.Config{}, func(c *Config) { c.Rebroadcasts = 1 })
+	_, err := e.payerC.Approve(ctx, e.token, e.escrow, amt(5000))
+	require.NoError(t, err)
+	exp := e.node.Now().Add(time.Hour)
+	e.node.SetBlockDelay(30 * time.Second)
+	_, err = e.payerE.Open(ctx, e.payee.Address(), amt(1000), exp)
+	require.ErrorIs(t, err, ErrReceiptTimeout)
+	var te *TxError
+	require.ErrorAs(t, err, &te)
+	t.Logf("error: %v", err)
+	e.node.SetBlockDelay(0) // the held block is mined
+	ch, err := e.payerE.Open(ctx, e.payee.Address(), amt(1000), exp)
+	require.NoError(t, err)
+	assert.Equal(t, amt(1000), ch.Deposit)
+	assert.Equal(t, sub(e.payerTok, 1000), e.node.TokenBalance(e.payerKey.Address()), "one channel, not two")
+	r, err := e.payerC.WaitReceipt(ctx, te.Tx.ID)
+	require.NoError(t, err, "the channel is the first transaction's")
+	ev, err := e.payerE.opened(r)
+	require.NoError(t, err)
+	assert.Equal(t, ev.ID, ch.ID)
+}
