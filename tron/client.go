@@ -135,6 +135,7 @@ type Client struct {
 	mu          sync.Mutex
 	chainID     uint64
 	haveChainID bool
+	prices      [2]cachedPrice // bandwidth, energy
 }
 
 // Dial connects to the node at cfg.Addr and checks it answers by reading
@@ -608,6 +609,37 @@ func (c *Client) checkFees(ctx context.Context, from btt.Address, tx *core.Trans
 // price is the node's current energy (or bandwidth) price in sun, or the
 // default when the node does not say.
 func (c *Client) price(ctx context.Context, energy bool) int64 {
+	i := 0
+	if energy {
+		i = 1
+	}
+	c.mu.Lock()
+	p := c.prices[i]
+	c.mu.Unlock()
+	if !p.at.IsZero() && time.Since(p.at) < priceTTL {
+		return p.sun
+	}
+	sun, ok := c.fetchPrice(ctx, energy)
+	if ok {
+		c.mu.Lock()
+		c.prices[i] = cachedPrice{sun: sun, at: time.Now()}
+		c.mu.Unlock()
+	}
+	return sun
+}
+
+// priceTTL is how long a price read from the node is used (they change by
+// governance proposals, rarely).
+const priceTTL = 10 * time.Minute
+
+type cachedPrice struct {
+	sun int64
+	at  time.Time
+}
+
+// fetchPrice reads a price; ok is false when the node could not be asked
+// (the default is then used but not remembered).
+func (c *Client) fetchPrice(ctx context.Context, energy bool) (sun int64, ok bool) {
 	def := int64(DefaultBandwidthPrice)
 	if energy {
 		def = DefaultEnergyPrice
@@ -622,13 +654,13 @@ func (c *Client) price(ctx context.Context, energy bool) int64 {
 		msg, err = c.sdk.GetBandwidthPricesCtx(rctx)
 	}
 	if err != nil {
-		return def
+		return def, !isTransient(err)
 	}
 	prices, err := client.ParsePrices(msg.GetPrices())
 	if err != nil || len(prices) == 0 || prices[len(prices)-1].Price <= 0 {
-		return def
+		return def, true
 	}
-	return prices[len(prices)-1].Price
+	return prices[len(prices)-1].Price, true
 }
 
 // sign signs a built transaction with the client's signer.

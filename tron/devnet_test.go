@@ -664,8 +664,10 @@ func TestDevnetUnknownOutcomeNeverResigned(t *testing.T) {
 	t.Logf("error: %v", err)
 	assert.Equal(t, 3, l.ids[te.Tx.ID], "the same signed bytes, retried")
 
+	assert.Equal(t, te.Tx.ID, payeeE.Pending().ID)
 	ch2, err := payeeE.Close(ctx, sv)
 	require.NoError(t, err, "the earlier close is found, not signed again")
+	assert.Nil(t, payeeE.Pending())
 	assert.Equal(t, paychan.ChannelClosed, ch2.State)
 	assert.Len(t, l.ids, 1, "one transaction signed in all")
 	assert.Equal(t, add(e.payeeT, 250), e.node.TokenBalance(e.payee.Address()), "paid once")
@@ -1077,9 +1079,12 @@ func TestDevnetCongestion(t *testing.T) {
 	var te *TxError
 	require.ErrorAs(t, err, &te)
 	t.Logf("error: %v", err)
+	require.NotNil(t, e.payerE.Pending())
+	assert.Equal(t, te.Tx.ID, e.payerE.Pending().ID)
 	e.node.SetBlockDelay(0) // the held block is mined
 	ch, err := e.payerE.Open(ctx, e.payee.Address(), amt(1000), exp)
 	require.NoError(t, err)
+	assert.Nil(t, e.payerE.Pending())
 	assert.Equal(t, amt(1000), ch.Deposit)
 	assert.Equal(t, sub(e.payerTok, 1000), e.node.TokenBalance(e.payerKey.Address()), "one channel, not two")
 	r, err := e.payerC.WaitReceipt(ctx, te.Tx.ID)

@@ -31,7 +31,7 @@ var (
 	ErrInsufficientTRX = errors.New("tron: insufficient TRX for fees")
 	// ErrNoSigner: a transaction was to be sent by a client without a
 	// Signer.
-	ErrNoSigner = errors.New("tron: client has no signer")
+	ErrNoSigner = errors.New("tron: client has no signer (set Config.Signer to send transactions)")
 	// ErrTxFailed: a transaction was included but failed for a reason
 	// other than a revert or running out of energy.
 	ErrTxFailed = errors.New("tron: transaction failed")
@@ -40,7 +40,7 @@ var (
 	ErrRejected = errors.New("tron: transaction rejected by the node")
 	// ErrBadResponse: the node answered something inconsistent (a
 	// transaction other than the one asked for, a malformed result).
-	ErrBadResponse = errors.New("tron: unexpected answer from the node")
+	ErrBadResponse = errors.New("tron: unexpected answer from the node (check Config.Addr, or use another node)")
 	// ErrNotPayer: an escrow call only the channel's payer may make.
 	ErrNotPayer = errors.New("tron: only the channel's payer may do this")
 	// ErrNotOwner: a token call only its owner (deployer) may make.

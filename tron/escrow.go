@@ -49,9 +49,13 @@ func WithApprove(p ApprovePolicy) EscrowOption { return func(e *Escrow) { e.appr
 // ErrChainUnavailable, *InsufficientFundsError) and this package's.
 //
 // A transaction whose outcome is unknown (the node went away after it was
-// signed) is remembered: the next call first looks it up or rebroadcasts
-// it, and a call with the same arguments waits for it instead of signing a
-// second one. Calls of one Escrow are serialized.
+// signed, or no receipt came in time) is remembered: the next call first
+// looks it up or rebroadcasts it (the same signed bytes). A call with the
+// same arguments returns that transaction's result instead of signing a
+// second one — so retry a failed Open with the same expiry, not a new
+// time.Now()-based one; a different call runs once the old transaction is
+// in a block or has expired. Pending reports it. Calls of one Escrow are
+// serialized.
 type Escrow struct {
 	c       *Client
 	addr    btt.Address
@@ -481,16 +485,19 @@ func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Re
 	}
 	defer func() { <-e.sem }()
 
-	if p := e.pending; p != nil {
+	e.mu.Lock()
+	p := e.pending
+	e.mu.Unlock()
+	if p != nil {
 		r, err := e.settle(ctx, p.tx)
 		switch {
 		case r != nil: // included, successful or not
-			e.pending = nil
+			e.setPending(nil)
 			if p.to == to && bytes.Equal(p.data, data) {
 				return r, err
 			}
 		case errors.Is(err, ErrTxExpired): // never included: sign anew
-			e.pending = nil
+			e.setPending(nil)
 		default:
 			return nil, fmt.Errorf("an earlier transaction %s has no known outcome yet; it is looked up again on the next call: %w", p.tx.ID, err)
 		}
@@ -499,13 +506,13 @@ func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Re
 	if err != nil {
 		var te *TxError
 		if errors.As(err, &te) {
-			e.pending = &pendingTx{to: to, data: bytes.Clone(data), tx: te.Tx}
+			e.setPending(&pendingTx{to: to, data: bytes.Clone(data), tx: te.Tx})
 		}
 		return nil, err
 	}
 	r, err := e.c.Confirm(ctx, tx)
 	if err != nil && r == nil && !errors.Is(err, ErrTxExpired) {
-		e.pending = &pendingTx{to: to, data: bytes.Clone(data), tx: tx}
+		e.setPending(&pendingTx{to: to, data: bytes.Clone(data), tx: tx})
 	}
 	return r, err
 }
@@ -529,6 +536,23 @@ func (e *Escrow) settle(ctx context.Context, tx *Tx) (*Receipt, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrTxExpired, tx.ID, err)
 	}
 	return e.c.Confirm(ctx, tx)
+}
+
+// Pending returns the signed transaction of an earlier call whose outcome
+// is not known yet, or nil.
+func (e *Escrow) Pending() *Tx {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pending == nil {
+		return nil
+	}
+	return e.pending.tx
+}
+
+func (e *Escrow) setPending(p *pendingTx) {
+	e.mu.Lock()
+	e.pending = p
+	e.mu.Unlock()
 }
 
 // unixSeconds converts an expiry to the contract's uint64 seconds.
