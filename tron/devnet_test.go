@@ -1093,3 +1093,67 @@ func TestDevnetCongestion(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ev.ID, ch.ID)
 }
+
+// TestDevnetFailuresInBlock: transactions that pass their simulation but
+// fail in the block, because another one got there first: the receipt
+// comes with the fee paid and the mapped error.
+func TestDevnetFailuresInBlock(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, devnet.Config{}, nil)
+	ch := e.open(t, 1000, time.Hour)
+	pack := func(a uint64) []byte {
+		sv := e.voucher(t, ch.ID, a)
+		d, err := e.payeeE.abi.Pack("claim", [32]byte(ch.ID), sv.Amount.Big(), sv.Sig[:])
+		require.NoError(t, err)
+		return d
+	}
+	e.node.SetBlockDelay(30 * time.Second)
+	tx1, err := e.payeeC.Send(ctx, e.escrow, pack(300))
+	require.NoError(t, err)
+	tx2, err := e.payeeC.Send(ctx, e.escrow, pack(200))
+	require.NoError(t, err, "the simulation still sees paid = 0")
+	e.node.SetBlockDelay(0)
+	_, err = e.payeeC.WaitReceipt(ctx, tx1.ID)
+	require.NoError(t, err)
+	r, err := e.payeeC.WaitReceipt(ctx, tx2.ID)
+	require.NotNil(t, r, "a failed transaction has a receipt")
+	assert.ErrorIs(t, err, paychan.ErrNotIncreasing)
+	var re *RevertError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, tx2.ID.String(), re.TxID)
+	assert.Positive(t, r.Fee, "a revert in a block still costs its energy")
+	t.Logf("error: %v (fee %s)", err, formatSun(r.Fee))
+
+	// Two transfers that each fit the account's TRX, but not both: the
+	// second runs out of energy.
+	poorKey, err := crypto.ToECDSA(crypto.Keccak256([]byte("poor 2")))
+	require.NoError(t, err)
+	poor := paychan.AddressOf(&poorKey.PublicKey)
+	require.NoError(t, e.node.MintTokens(poor, amt(10)))
+	_, c := dialKey(t, e.node, poorKey, nil)
+	d1, err := trc20ABI().Pack("transfer", evmAddr(testSigner(t, 41).Address()), amt(1).Big())
+	require.NoError(t, err)
+	d2, err := trc20ABI().Pack("transfer", evmAddr(testSigner(t, 42).Address()), amt(1).Big())
+	require.NoError(t, err)
+	_, energy, err := c.simulate(ctx, poor, e.token, d1)
+	require.NoError(t, err)
+	require.NoError(t, e.node.FundTRX(poor, energy*DefaultEnergyPrice*3/2))
+	e.node.SetBlockDelay(30 * time.Second)
+	tx1, err = c.Send(ctx, e.token, d1)
+	require.NoError(t, err)
+	tx2, err = c.Send(ctx, e.token, d2)
+	require.NoError(t, err)
+	e.node.SetBlockDelay(0)
+	_, err = c.WaitReceipt(ctx, tx1.ID)
+	require.NoError(t, err)
+	r, err = c.WaitReceipt(ctx, tx2.ID)
+	require.NotNil(t, r)
+	t.Logf("error: %v", err)
+	var oe *OutOfEnergyError
+	require.ErrorAs(t, err, &oe)
+	assert.ErrorIs(t, err, ErrOutOfEnergy)
+	assert.Equal(t, tx2.ID.String(), oe.TxID)
+	assert.Equal(t, c.Config().FeeLimit, oe.FeeLimit)
+	assert.ErrorIs(t, err, ErrInsufficientTRX, "the account's TRX, not the fee limit, ran out")
+	assert.Contains(t, err.Error(), "send TRX")
+}

@@ -126,8 +126,9 @@ func (e *RevertError) Unwrap() error {
 	return nil
 }
 
-// OutOfEnergyError is a transaction that ran out of energy: its fee limit
-// does not pay for what it needs.
+// OutOfEnergyError is a transaction that ran out of energy: its fee limit,
+// or the account's TRX (the energy limit is the smaller of the two), does
+// not pay for what it needs.
 type OutOfEnergyError struct {
 	TxID string
 	// FeeLimit is the fee limit the transaction carried, in sun.
@@ -139,6 +140,12 @@ type OutOfEnergyError struct {
 	Need int64
 }
 
+// balanceLimited reports whether the account's TRX, not the fee limit,
+// bounded the energy: the transaction burnt less than its fee limit.
+func (e *OutOfEnergyError) balanceLimited() bool {
+	return e.TxID != "" && e.Fee > 0 && e.Fee < e.FeeLimit
+}
+
 func (e *OutOfEnergyError) Error() string {
 	s := "tron: out of energy"
 	if e.TxID != "" {
@@ -148,16 +155,22 @@ func (e *OutOfEnergyError) Error() string {
 	if e.EnergyUsed > 0 {
 		s += fmt.Sprintf(" (%d energy used, %s burnt)", e.EnergyUsed, formatSun(e.Fee))
 	}
-	if e.Need > 0 {
+	switch {
+	case e.balanceLimited():
+		s += "; the account's TRX ran out before the fee limit: send TRX to it"
+	case e.Need > 0:
 		s += fmt.Sprintf("; it needs about %s: raise Config.FeeLimit", formatSun(e.Need))
-	} else {
+	default:
 		s += "; raise Config.FeeLimit"
 	}
 	return s
 }
 
-// Is makes errors.Is(err, ErrOutOfEnergy) true.
-func (e *OutOfEnergyError) Is(target error) bool { return target == ErrOutOfEnergy }
+// Is makes errors.Is(err, ErrOutOfEnergy) true, and ErrInsufficientTRX
+// too when the account's TRX was what ran out.
+func (e *OutOfEnergyError) Is(target error) bool {
+	return target == ErrOutOfEnergy || (target == ErrInsufficientTRX && e.balanceLimited())
+}
 
 // InsufficientTRXError is an account without the TRX its transaction's
 // energy and bandwidth cost.

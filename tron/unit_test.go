@@ -208,6 +208,10 @@ func TestErrorTypes(t *testing.T) {
 	assert.ErrorIs(t, oe, ErrOutOfEnergy)
 	assert.Contains(t, oe.Error(), "fee limit of 5 TRX")
 	assert.Contains(t, oe.Error(), "raise Config.FeeLimit")
+	assert.NotErrorIs(t, oe, ErrInsufficientTRX, "all of the fee limit burnt: the limit ran out")
+	poor := &OutOfEnergyError{TxID: "ab", FeeLimit: 100 * SunPerTRX, EnergyUsed: 13_000, Fee: 3 * SunPerTRX}
+	assert.ErrorIs(t, poor, ErrInsufficientTRX, "less than the fee limit burnt: the balance ran out")
+	assert.Contains(t, poor.Error(), "send TRX")
 	oe2 := &OutOfEnergyError{FeeLimit: 1, Need: 1_500_000}
 	assert.Contains(t, oe2.Error(), "needs about 1.5 TRX")
 
