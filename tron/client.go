@@ -499,8 +499,11 @@ func (c *Client) Send(ctx context.Context, contract btt.Address, data []byte) (*
 	var ext *api.TransactionExtention
 	err = c.rpc(ctx, "build a call of "+contract.String(), func(ctx context.Context) error {
 		var err error
-		ext, err = c.sdk.TriggerContractWithDataCtx(ctx, sdkAddr(from), sdkAddr(contract), data, c.cfg.FeeLimit, 0, "", 0)
-		return err
+		err = sdkSafe(func() error {
+			ext, err = c.sdk.TriggerContractWithDataCtx(ctx, sdkAddr(from), sdkAddr(contract), data, c.cfg.FeeLimit, 0, "", 0)
+			return err
+		})
+		return refused(err)
 	})
 	if err != nil {
 		return nil, err
@@ -872,6 +875,31 @@ func (c *Client) lookup(ctx context.Context, id TxID) (*Receipt, error) {
 	return c.receipt(id, info)
 }
 
+// sdkSafe runs a gotron-sdk call that dereferences parts of the node's
+// answer without checking them (TriggerContract's Result, DeployContract's
+// Transaction): a node answering without them gets an error, not a crash.
+func sdkSafe(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: an answer gotron-sdk could not handle (%v)", ErrBadResponse, r)
+		}
+	}()
+	return f()
+}
+
+// refused turns gotron-sdk's error for a node's refusal to build a
+// transaction (it keeps only the message) into a *TxRejectedError; RPC
+// failures stay as they are.
+func refused(err error) error {
+	if err == nil || errors.Is(err, ErrBadResponse) {
+		return err
+	}
+	if _, isRPC := status.FromError(err); isRPC {
+		return err
+	}
+	return &TxRejectedError{Message: err.Error()}
+}
+
 // originEnergyLimit is the most energy a deployer pays per call of its
 // contract; with consume_user_resource_percent 100 the caller pays it all,
 // so it only has to be positive. TronWeb's default.
@@ -897,8 +925,11 @@ func (c *Client) Deploy(ctx context.Context, abiJSON string, code []byte, name s
 	var ext *api.TransactionExtention
 	err = c.rpc(ctx, "build a deployment of "+name, func(ctx context.Context) error {
 		var err error
-		ext, err = c.sdk.DeployContractCtx(ctx, sdkAddr(from), name, cabi, hex.EncodeToString(code), c.cfg.FeeLimit, 100, originEnergyLimit)
-		return err
+		err = sdkSafe(func() error {
+			ext, err = c.sdk.DeployContractCtx(ctx, sdkAddr(from), name, cabi, hex.EncodeToString(code), c.cfg.FeeLimit, 100, originEnergyLimit)
+			return err
+		})
+		return refused(err)
 	})
 	if err != nil {
 		return btt.Address{}, nil, err
@@ -967,13 +998,7 @@ func (c *Client) TransferTRX(ctx context.Context, to btt.Address, sun int64) (*R
 	err := c.rpc(ctx, "build a TRX transfer", func(ctx context.Context) error {
 		var err error
 		ext, err = c.sdk.TransferCtx(ctx, sdkAddr(from), sdkAddr(to), sun)
-		if err != nil {
-			if _, isRPC := status.FromError(err); !isRPC {
-				// The node's refusal (gotron-sdk keeps only its message).
-				return &TxRejectedError{Code: "CONTRACT_VALIDATE_ERROR", Message: err.Error()}
-			}
-		}
-		return err
+		return refused(err)
 	})
 	if err != nil {
 		var rej *TxRejectedError

@@ -216,10 +216,14 @@ type TxRejectedError struct {
 }
 
 func (e *TxRejectedError) Error() string {
-	if e.TxID == "" {
-		return fmt.Sprintf("tron: node refused the call: %s: %s", e.Code, e.Message)
+	what := "the call"
+	if e.TxID != "" {
+		what = "transaction " + e.TxID
 	}
-	return fmt.Sprintf("tron: node rejected transaction %s: %s: %s", e.TxID, e.Code, e.Message)
+	if e.Code == "" {
+		return fmt.Sprintf("tron: node refused %s: %s", what, e.Message)
+	}
+	return fmt.Sprintf("tron: node refused %s: %s: %s", what, e.Code, e.Message)
 }
 
 // Is makes errors.Is(err, ErrRejected) true.

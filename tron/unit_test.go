@@ -337,6 +337,20 @@ func trigger(t testing.TB, owner, contract btt.Address, data []byte, callValue, 
 	}
 }
 
+func TestSDKSafe(t *testing.T) {
+	err := sdkSafe(func() error {
+		var ext *api.TransactionExtention
+		_ = ext.Result.Code // what gotron-sdk does with an answer without a result
+		return nil
+	})
+	assert.ErrorIs(t, err, ErrBadResponse)
+	assert.ErrorIs(t, refused(err), ErrBadResponse)
+	assert.NoError(t, sdkSafe(func() error { return nil }))
+	var rej *TxRejectedError
+	assert.ErrorAs(t, refused(errors.New("Contract validate error : No contract")), &rej)
+	assert.True(t, isTransient(refused(status.Error(codes.Unavailable, "x"))))
+}
+
 func TestCheckTrigger(t *testing.T) {
 	me, other := testSigner(t, 1).Address(), testSigner(t, 2).Address()
 	esc := testSigner(t, 3).Address()
