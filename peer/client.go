@@ -16,6 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"golang.org/x/time/rate"
 
 	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/peer/discovery"
@@ -36,6 +37,7 @@ type Client struct {
 	mu       sync.Mutex // guards torrents only; never held across I/O
 	torrents map[metainfo.Hash]*Torrent
 	conns    atomic.Int64
+	upLimit  *rate.Limiter // nil: uploads are not capped
 }
 
 // NewClient starts a client: it listens for peers unless cfg.NoListen.
@@ -51,6 +53,10 @@ func NewClient(cfg Config) (*Client, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		torrents: make(map[metainfo.Hash]*Torrent),
+	}
+	if cfg.UploadRate > 0 {
+		// A burst of a tenth of a second, and at least a block.
+		cl.upLimit = rate.NewLimiter(rate.Limit(cfg.UploadRate), int(max(cfg.UploadRate/10, piece.BlockSize)))
 	}
 	if !cfg.NoListen {
 		ln, err := net.Listen("tcp", cfg.ListenAddr)

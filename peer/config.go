@@ -64,9 +64,15 @@ type Config struct {
 	MaxRequestsPerPeer int
 	// DisableFast turns off BEP 6.
 	DisableFast bool
+	// UploadRate caps the payload the client uploads, in bytes per
+	// second over all torrents and peers (zero: no cap).
+	UploadRate int64
 }
 
 func (c *Config) setDefaults() error {
+	if c.UploadRate < 0 {
+		return fmt.Errorf("peer: UploadRate %d is negative", c.UploadRate)
+	}
 	if c.RechokeInterval < 0 || c.HandshakeTimeout < 0 || c.IdleTimeout < 0 || c.KeepAliveInterval < 0 || c.RequestTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	}

@@ -173,9 +173,7 @@ func (c *conn) writeLoop() {
 	var batch []outItem
 	var hdr [13]byte
 	for {
-		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		c.mu.Unlock()
+		batch = c.takeBatch(batch[:0])
 		if len(batch) == 0 {
 			if err := w.Flush(); err != nil {
 				c.close(fmt.Errorf("write: %w", err))
@@ -206,6 +204,9 @@ func (c *conn) writeLoop() {
 				c.mu.Lock()
 				c.serves--
 				c.mu.Unlock()
+				if !c.throttle(w, int(it.block.Length)) {
+					return
+				}
 				err = c.writeBlock(w, &hdr, it.block)
 			} else {
 				_, err = w.Write(it.raw)
@@ -217,6 +218,76 @@ func (c *conn) writeLoop() {
 			}
 		}
 		keepAlive.Reset(c.t.cl.cfg.KeepAliveInterval)
+	}
+}
+
+// maxServeBatch is how many queued blocks the writer takes at once: the
+// messages queued meanwhile (an unchoke, an award) wait for at most these.
+const maxServeBatch = 32
+
+// takeBatch moves what the writer sends next from the queue to batch:
+// every message queued, in order, then up to maxServeBatch blocks, in
+// order. Messages go ahead of blocks queued before them, so that a choke,
+// a have or an extension message is not stuck behind megabytes of data.
+func (c *conn) takeBatch(batch []outItem) []outItem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.serves == 0 || len(c.queue) <= maxServeBatch {
+		batch = append(batch, c.queue...)
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		return batch
+	}
+	for _, it := range c.queue {
+		if !it.serve {
+			batch = append(batch, it)
+		}
+	}
+	rest, n := c.queue[:0], 0
+	for _, it := range c.queue {
+		switch {
+		case !it.serve:
+		case n < maxServeBatch:
+			batch = append(batch, it)
+			n++
+		default:
+			rest = append(rest, it)
+		}
+	}
+	clear(c.queue[len(rest):])
+	c.queue = rest
+	return batch
+}
+
+// throttle waits, if the client caps its upload rate, until n more bytes
+// may go; what is buffered is flushed first, so the peer is not kept
+// waiting for it. It returns false if the connection closed meanwhile.
+func (c *conn) throttle(w *bufio.Writer, n int) bool {
+	lim := c.t.cl.upLimit
+	if lim == nil {
+		return true
+	}
+	r := lim.ReserveN(time.Now(), n)
+	if !r.OK() {
+		return true // n exceeds the burst: cannot happen, the burst is at least a block
+	}
+	d := r.Delay()
+	if d <= 0 {
+		return true
+	}
+	if err := w.Flush(); err != nil {
+		r.Cancel()
+		c.close(fmt.Errorf("write: %w", err))
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.closed:
+		r.Cancel()
+		return false
 	}
 }
 

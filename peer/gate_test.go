@@ -3,6 +3,7 @@ package peer_test
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -102,4 +103,29 @@ func TestServeGateHoldsRequests(t *testing.T) {
 		assert.Equal(t, pp.Piece, m.Type)
 		assert.Equal(t, want, m.Index, "held requests are served in order")
 	}
+}
+
+// TestUploadRate: a seeder capped at 2 MiB/s takes at least about as long
+// as its cap allows to upload 3 MiB (a lower bound: a slow machine only
+// makes it longer).
+func TestUploadRate(t *testing.T) {
+	const size, rate = 3 << 20, 2 << 20
+	f := newFixture(t, size, 64<<10)
+	seeder := newClient(t, func(c *peer.Config) { c.UploadRate = rate })
+	seed(t, seeder, f)
+	leecher := newClient(t, nil)
+	dir := t.TempDir()
+	start := time.Now()
+	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
+	require.NoError(t, err)
+	waitDone(t, tor, 30*time.Second)
+	took := time.Since(start)
+	requireSameFile(t, f, dir)
+	// The limiter's burst (a tenth of a second's worth) may go at once.
+	minimum := time.Duration(size-rate/10) * time.Second / rate
+	assert.GreaterOrEqual(t, took, minimum, "3 MiB at 2 MiB/s")
+	t.Logf("3 MiB at a 2 MiB/s cap: %v", took)
+
+	_, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", UploadRate: -1})
+	assert.Error(t, err, "a negative rate is refused")
 }

@@ -200,6 +200,9 @@ func (h *handler) accrue() {
 		if err == nil {
 			s.owed, _ = s.owed.Add(cost)
 		}
+		if s.channel != nil {
+			h.e.cfg.Sell.addSale(*s.channel, d, cost)
+		}
 	}
 }
 
@@ -336,6 +339,8 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				return
 			}
 			s.channel = &ch
+			h.accrue()
+			h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before
 			for _, sv := range queued {
 				h.onVoucher(sv)
 			}
@@ -419,6 +424,7 @@ func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 	}
 	if sv.Amount.Gt(s.paid) {
 		s.paid = sv.Amount
+		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount)
 		before := s.credit.Window
 		s.credit.Paid()
 		if s.paidSlot && s.credit.Window != before {

@@ -10,6 +10,7 @@
 package speed
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,58 @@ type Seller struct {
 	// PayTimeout is how long a payer held back at its credit may go
 	// without paying before it loses its paid slot (default 5 s).
 	PayTimeout time.Duration
+
+	mu    sync.Mutex
+	sales map[paychan.ChannelID]*ChannelSales
+}
+
+// ChannelSales are what a seller sold through one channel, over every
+// connection and torrent its payer used it for.
+type ChannelSales struct {
+	Channel paychan.ChannelID
+	Payer   btt.Address
+	// Sold is the bytes sent in a paid slot; Owed what they cost at the
+	// clearing prices; Paid the best voucher's amount. Owed - Paid is at
+	// most the payer's credit window while it keeps paying.
+	Sold       int64
+	Owed, Paid btt.Amount
+}
+
+// Sales returns what was sold through each channel, in channel order.
+func (s *Seller) Sales() []ChannelSales {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ChannelSales, 0, len(s.sales))
+	for _, cs := range s.sales {
+		out = append(out, *cs)
+	}
+	slices.SortFunc(out, func(a, b ChannelSales) int { return bytes.Compare(a.Channel[:], b.Channel[:]) })
+	return out
+}
+
+// addSale records bytes sold and their cost on a channel.
+func (s *Seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sales == nil {
+		s.sales = make(map[paychan.ChannelID]*ChannelSales)
+	}
+	cs := s.sales[ch.ID]
+	if cs == nil {
+		cs = &ChannelSales{Channel: ch.ID, Payer: ch.Payer}
+		s.sales[ch.ID] = cs
+	}
+	cs.Sold += sold
+	cs.Owed, _ = cs.Owed.Add(owed)
+}
+
+// setPaid records a channel's best voucher.
+func (s *Seller) setPaid(id paychan.ChannelID, paid btt.Amount) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.sales[id]; cs != nil && paid.Gt(cs.Paid) {
+		cs.Paid = paid
+	}
 }
 
 // Buyer is the buying side: a strategy, a budget, and the channels it opens,

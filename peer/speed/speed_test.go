@@ -136,22 +136,13 @@ func TestPaidSwarm(t *testing.T) {
 		}
 		assert.Equal(t, sum, fileSum(t, filepath.Join(l.dir, "data.bin")), "leecher %d", i)
 	}
-	spentNow := func() btt.Amount {
-		var spent btt.Amount
-		for _, l := range leechers {
-			if l.buyer != nil {
-				spent, _ = spent.Add(l.buyer.Spent())
-			}
+	var buyers []*speed.Buyer
+	for _, l := range leechers {
+		if l.buyer != nil {
+			buyers = append(buyers, l.buyer)
 		}
-		return spent
 	}
-	// Vouchers for the last pieces may still be on their way.
-	var spent btt.Amount
-	require.Eventually(t, func() bool {
-		spent = spentNow()
-		tot, err := payee.Totals()
-		return err == nil && tot.Earned == spent
-	}, 20*time.Second, 50*time.Millisecond, "the payee has every voucher the payers signed")
+	spent := settled(t, payee, buyers...)
 	assert.True(t, spent.Gt(btt.Zero), "someone paid")
 	t.Logf("paid in all: %s base units for %d bytes (reserve %s/byte)", spent, 4<<20, reserve)
 	// Price × bytes: no payer paid more than its bid for the whole file.
@@ -170,4 +161,27 @@ func TestPaidSwarm(t *testing.T) {
 	}
 	sumBal, _ = sumBal.Add(chain.Balance(seedKey.Address()))
 	assert.Equal(t, 0, sumBal.Big().Cmp(total), "every base unit is accounted for: deposits refunded")
+}
+
+// settled waits until the payers have stopped paying and the payee holds
+// every voucher they signed (the last ones may be on their way when the
+// downloads complete), and returns what they spent in all.
+func settled(t *testing.T, payee *paychan.Payee, buyers ...*speed.Buyer) btt.Amount {
+	t.Helper()
+	var last btt.Amount
+	stable := 0
+	require.Eventually(t, func() bool {
+		var spent btt.Amount
+		for _, b := range buyers {
+			spent, _ = spent.Add(b.Spent())
+		}
+		tot, err := payee.Totals()
+		if err != nil || tot.Earned != spent || spent != last {
+			last, stable = spent, 0
+			return false
+		}
+		stable++
+		return stable >= 5
+	}, 30*time.Second, 100*time.Millisecond, "the payee has every voucher the payers signed, and they stopped paying")
+	return last
 }
