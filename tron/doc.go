@@ -45,7 +45,8 @@
 //
 // At mainnet prices (210 sun per energy, 1,000 sun per byte of bandwidth
 // beyond the free 600 a day) the payer's approve costs about 5 TRX and an
-// open about 29; a claim or close costs the payee about 5 to 10. Against the
+// open about 29, a top-up about 8; a claim or a close costs the payee about
+// 11-12 (measured on the devnet, which prices energy as mainnet). Against the
 // devnet on loopback a state change (simulate, build, fee checks,
 // broadcast, receipt, read back) takes about 1.3-2 ms; on a real chain it is
 // the block time, 3 s, plus the node's round trips.
