@@ -1159,3 +1159,17 @@ func TestDevnetFailuresInBlock(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInsufficientTRX, "the account's TRX, not the fee limit, ran out")
 	assert.Contains(t, err.Error(), "send TRX")
 }
+
+// TestDevnetTimedBlocks: blocks every 20 ms of wall time, as a real chain
+// mines every 3 s: the receipts come from polling.
+func TestDevnetTimedBlocks(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, devnet.Config{BlockInterval: 20 * time.Millisecond}, func(c *Config) { c.ReceiptTimeout = 2 * time.Second })
+	ch := e.open(t, 1000, time.Hour)
+	start := time.Now()
+	ch, err := e.payeeE.Close(ctx, e.voucher(t, ch.ID, 10))
+	require.NoError(t, err)
+	t.Logf("close with 20 ms blocks: %v", time.Since(start))
+	assert.Equal(t, paychan.ChannelClosed, ch.State)
+	assert.Equal(t, add(e.payeeT, 10), e.node.TokenBalance(e.payee.Address()))
+}
