@@ -91,6 +91,7 @@ type chain struct {
 	pending   []pendingTx
 	pendingID map[[32]byte]struct{}
 	witness   btt.Address
+	calls     uint64 // calls made outside transactions, for callHash
 
 	// The clock: clockBase, plus the wall time since realStart when the
 	// clock follows the wall clock (realStart not zero).

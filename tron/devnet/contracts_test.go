@@ -68,6 +68,15 @@ func TestDeployContracts(t *testing.T) {
 	assert.Equal(t, big.NewInt(42), e.call(tokenABI, token, "balanceOf", evmAddr(fresh))[0])
 	assert.Equal(t, "tBTT", e.call(tokenABI, token, "symbol")[0])
 
+	// A constant call's logs are its own (the mint's are not among them).
+	data, err := tokenABI.Pack("transfer", evmAddr(fresh), big.NewInt(1))
+	require.NoError(t, err)
+	ext, err := e.c.TriggerConstantContractWithDataCtx(e.ctx, e.addr(0).String(), token.String(), data)
+	require.NoError(t, err)
+	require.Len(t, ext.Logs, 1)
+	assert.Equal(t, token.EVM(), [20]byte(ext.Logs[0].Address))
+	assert.Equal(t, btt.NewAmount(42), e.node.TokenBalance(fresh), "a constant call changes nothing")
+
 	// The contract's voucher digest is paychan's, with the devnet's chain
 	// id and the escrow's address.
 	v := paychan.Voucher{ChainID: e.node.ChainID(), Escrow: escrow, Channel: paychan.ChannelID{1, 2, 3}, Amount: btt.NewAmount(123456789)}
@@ -75,9 +84,9 @@ func TestDeployContracts(t *testing.T) {
 	assert.Equal(t, v.Digest(), got)
 
 	// A real transaction against the token: a transfer, its Transfer event.
-	data, err := tokenABI.Pack("transfer", evmAddr(e.addr(1)), big.NewInt(1000))
+	data, err = tokenABI.Pack("transfer", evmAddr(e.addr(1)), big.NewInt(1000))
 	require.NoError(t, err)
-	ext, err := e.c.TriggerContractWithDataCtx(e.ctx, e.addr(0).String(), token.String(), data, 100*SunPerTRX, 0, "", 0)
+	ext, err = e.c.TriggerContractWithDataCtx(e.ctx, e.addr(0).String(), token.String(), data, 100*SunPerTRX, 0, "", 0)
 	require.NoError(t, err)
 	info := e.send(ext, e.node.Keys()[0])
 	require.Equal(t, core.Transaction_Result_SUCCESS, info.Receipt.Result, string(info.ResMessage))

@@ -43,7 +43,9 @@
 // seconds; block.number its height. The EVM runs go-ethereum's London
 // rules, the evmVersion the contracts are compiled for. Sending TRX to a
 // contract (call_value) and TRC-10 token values are not supported and are
-// refused with CONTRACT_VALIDATE_ERROR.
+// refused with CONTRACT_VALIDATE_ERROR. Contracts that create contracts get
+// go-ethereum's CREATE and CREATE2 addresses, not TVM's (which hash a
+// 0x41 prefix and the transaction id); neither contract here does.
 //
 // Receipts follow java-tron: TransactionInfo carries id, fee, blockNumber,
 // blockTimeStamp, contractResult, contract_address (deployments), the

@@ -1,6 +1,8 @@
 package devnet
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -307,7 +309,16 @@ func (c *chain) constantCall(from, to btt.Address, data []byte, limit uint64) vm
 	head := c.head()
 	snapshot := c.state.Snapshot()
 	defer c.state.RevertToSnapshot(snapshot)
-	return c.runCall(blockCtx{number: head.number(), ts: head.timestamp()}, [32]byte{}, 0, from, to, data, limit)
+	return c.runCall(blockCtx{number: head.number(), ts: head.timestamp()}, c.callHash(), 0, from, to, data, limit)
+}
+
+// callHash names a call made outside any transaction, so that its logs
+// are its own.
+func (c *chain) callHash() [32]byte {
+	c.calls++
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], c.calls)
+	return sha256.Sum256(append([]byte("bttspeed devnet call "), b[:]...))
 }
 
 // estimateEnergy finds the least energy limit with which the call

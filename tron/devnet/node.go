@@ -304,7 +304,7 @@ func (n *Node) TokenBalance(a btt.Address) btt.Amount {
 // head block, and keeps its effects.
 func (c *chain) stateCall(from, to btt.Address, data []byte) error {
 	head := c.head()
-	out := c.runCall(blockCtx{number: head.number(), ts: head.timestamp()}, [32]byte{}, 0, from, to, data, MaxConstantEnergy)
+	out := c.runCall(blockCtx{number: head.number(), ts: head.timestamp()}, c.callHash(), 0, from, to, data, MaxConstantEnergy)
 	c.finalise()
 	if out.err != nil {
 		if reason, err := abi.UnpackRevert(out.ret); err == nil {
