@@ -52,6 +52,14 @@ func (c *Chain) Balance(addr btt.Address) btt.Amount {
 	return c.balances[addr]
 }
 
+// Count returns how many escrow calls of a method were made (safe while
+// calls are being made).
+func (c *Chain) Count(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Calls[method]
+}
+
 // Advance moves the clock.
 func (c *Chain) Advance(d time.Duration) {
 	c.mu.Lock()

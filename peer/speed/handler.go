@@ -44,6 +44,7 @@ type sellState struct {
 	receiving int                        // vouchers being verified and stored
 	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
 	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
+	reread    *speedwire.ChannelInfo     // the channel announced again while being read
 	lastPay   time.Time
 	sold      int64     // bytes sent in a paid slot
 	gate      gate      // the credit gate's bookkeeping (see MayServe)
@@ -316,7 +317,15 @@ func (h *handler) MayServe(b piece.Block) bool {
 
 func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 	s := h.sell
-	if s.channel != nil || s.accepting {
+	if s.accepting {
+		// Announced again while being read (topped up again): read it
+		// once more after.
+		s.reread = &ci
+		return
+	}
+	if s.channel != nil && (ci.ID != s.channel.ID || !ci.Deposit.Gt(s.channel.Deposit)) {
+		// One channel per peer; announced again, it was topped up:
+		// read it again, or there is nothing new.
 		return
 	}
 	if ci.Escrow != h.e.cfg.Domain.Escrow {
@@ -331,16 +340,25 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		ch, err := payee.Accept(ctx, ci.ID)
 		h.p.Do(func() {
 			s.accepting = false
-			queued := s.queued
-			s.queued = nil
+			reread := s.reread
+			s.reread = nil
 			if err != nil {
+				s.queued = nil
 				h.e.log.Info("refusing a channel", "peer", h.p.Addr(), "err", err)
 				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: trim(err.Error())})
 				return
 			}
+			if s.channel == nil {
+				h.accrue()
+				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before
+			}
 			s.channel = &ch
-			h.accrue()
-			h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before
+			if reread != nil && reread.ID == ch.ID && reread.Deposit.Gt(ch.Deposit) {
+				h.onChannel(*reread) // the vouchers wait for it
+				return
+			}
+			queued := s.queued
+			s.queued = nil
 			for _, sv := range queued {
 				h.onVoucher(sv)
 			}
@@ -350,9 +368,14 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 
 func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 	s := h.sell
-	if s.channel == nil && s.accepting {
-		if len(s.queued) < 64 {
+	if s.accepting {
+		// The channel is being read (again): the voucher waits for it.
+		// Vouchers are cumulative: past 64 waiting, keep the highest.
+		switch n := len(s.queued); {
+		case n < 64:
 			s.queued = append(s.queued, sv)
+		case sv.Amount.Gt(s.queued[n-1].Amount):
+			s.queued[n-1] = sv
 		}
 		return
 	}
@@ -513,11 +536,14 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 		f(ch)
 		return
 	}
-	bc.waiters = append(bc.waiters, func() {
+	bc.waiters = append(bc.waiters, waiter{h, func() {
 		if !h.closed {
-			f(bc.ch)
+			buyer.mu.Lock()
+			ch := bc.ch
+			buyer.mu.Unlock()
+			f(ch)
 		}
-	})
+	}})
 	if bc.opening {
 		buyer.mu.Unlock()
 		return
@@ -550,9 +576,7 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 			waiters := bc.waiters
 			bc.waiters = nil
 			buyer.mu.Unlock()
-			for _, w := range waiters {
-				w()
-			}
+			h.wake(waiters)
 		})
 	})
 }
@@ -583,13 +607,74 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	}
 }
 
+// topUp adds to the channel's deposit at least the shortfall — a whole
+// Buyer.Deposit if the budget allows — moves its expiry a Lifetime ahead,
+// tells the seeder, and pays what is due. Payments wait meanwhile; a
+// buyer whose budget is spent stops paying (and the seeder stops serving
+// it in a paid slot).
+func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
+	buyer := h.e.cfg.Buy
+	buyer.mu.Lock()
+	bc := buyer.channels[h.theirs.Payee]
+	if bc == nil || bc.ch.ID != ch.ID {
+		buyer.mu.Unlock()
+		return
+	}
+	if bc.topping {
+		bc.waiters = append(bc.waiters, waiter{h, h.flushDue})
+		buyer.mu.Unlock()
+		return
+	}
+	amount := btt.Min(btt.Max(shortfall, buyer.Deposit), buyer.Budget.SubFloor(buyer.locked))
+	if amount.Lt(shortfall) {
+		buyer.mu.Unlock()
+		h.e.log.Warn("budget spent: cannot top up the channel", "payee", h.theirs.Payee, "shortfall", shortfall, "budget", buyer.Budget)
+		return
+	}
+	bc.topping = true
+	buyer.locked, _ = buyer.locked.Add(amount)
+	expiry := buyer.Now().Add(buyer.Lifetime)
+	if bc.ch.Expiry.After(expiry) {
+		expiry = bc.ch.Expiry
+	}
+	buyer.mu.Unlock()
+	h.p.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		topped, err := buyer.Payer.TopUp(ctx, ch.ID, amount, expiry)
+		h.p.Do(func() {
+			buyer.mu.Lock()
+			bc.topping = false
+			if err != nil {
+				buyer.locked = buyer.locked.SubFloor(amount)
+			} else {
+				bc.ch = topped
+			}
+			waiters := bc.waiters
+			bc.waiters = nil
+			buyer.mu.Unlock()
+			if err != nil {
+				h.e.log.Warn("topping up a channel", "payee", h.theirs.Payee, "amount", amount, "err", err)
+				return
+			}
+			if !h.closed {
+				// The seeder re-reads the channel before the vouchers
+				// over its old deposit come.
+				h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: topped.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: topped.Deposit, Expiry: topped.Expiry.Unix()}})
+				h.flushDue()
+			}
+			h.wake(waiters)
+		})
+	})
+}
+
 // flushDue pays what is due, if the channel is ready.
 func (h *handler) flushDue() {
 	b := h.buy
 	if b == nil || len(b.due) == 0 {
 		return
 	}
-	if ch, ok := h.readyChannel(); ok {
+	if ch, ok := h.readyChannel(); ok && b.inflight == 0 {
 		h.flush(ch)
 	}
 }
@@ -600,7 +685,7 @@ func (h *handler) readyChannel() (paychan.Channel, bool) {
 	buyer.mu.Lock()
 	defer buyer.mu.Unlock()
 	bc := buyer.channels[h.theirs.Payee]
-	if bc == nil || !bc.ready {
+	if bc == nil || !bc.ready || bc.topping {
 		return paychan.Channel{}, false
 	}
 	return bc.ch, true
@@ -626,7 +711,14 @@ func (h *handler) flush(ch paychan.Channel) {
 		sv, err := buyer.Payer.PayForPieces(ch.ID, ih, pays)
 		h.p.Do(func() {
 			b.inflight--
-			if err != nil {
+			var dry *paychan.InsufficientFundsError
+			switch {
+			case errors.As(err, &dry):
+				// The deposit ran dry: top the channel up, then pay.
+				b.due, b.dueBytes = append(pays, b.due...), b.dueBytes+bytes
+				h.topUp(ch, dry.Shortfall)
+				return
+			case err != nil:
 				if !errors.Is(err, paychan.ErrAlreadyPaid) {
 					h.e.log.Warn("paying for pieces", "pieces", len(pays), "err", err)
 				}

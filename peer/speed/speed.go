@@ -139,8 +139,28 @@ type buyChannel struct {
 	ch      paychan.Channel
 	ready   bool
 	opening bool
+	topping bool // a top-up is on its way to the chain
 	err     error
-	waiters []func()
+	waiters []waiter
+}
+
+// waiter is a handler's function to run on its own loop once a channel is
+// opened or topped up.
+type waiter struct {
+	h *handler
+	f func()
+}
+
+// wake runs the waiters, each on its own torrent's loop; the caller runs
+// on h's.
+func (h *handler) wake(ws []waiter) {
+	for _, w := range ws {
+		if w.h.p.Torrent() == h.p.Torrent() {
+			w.f()
+			continue
+		}
+		w.h.p.Go(func(context.Context) { w.h.p.Do(w.f) })
+	}
 }
 
 // Spent returns what the buyer has signed vouchers for.
