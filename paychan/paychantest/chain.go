@@ -60,6 +60,13 @@ func (c *Chain) Count(method string) int {
 	return c.Calls[method]
 }
 
+// Now returns the chain's clock, whatever the faults switched on.
+func (c *Chain) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
 // Advance moves the clock.
 func (c *Chain) Advance(d time.Duration) {
 	c.mu.Lock()

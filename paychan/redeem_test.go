@@ -1,0 +1,78 @@
+package paychan_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+)
+
+// TestRedeemer: on a schedule, a voucher worth the threshold is claimed
+// (the channel stays open), one near expiry is closed; while the chain is
+// down, attempts fail with ErrChainUnavailable and are retried, and
+// nothing is lost: once it is back, everything is redeemed.
+func TestRedeemer(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	st := w.payeeStoreDB
+	payee, err := paychan.NewPayee(ctx, st, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, RedeemThreshold: btt.NewAmount(100), Now: w.chain.Now})
+	require.NoError(t, err)
+
+	long, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	short, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(90*time.Minute))
+	require.NoError(t, err)
+	for _, c := range []paychan.Channel{long, short} {
+		_, err = payee.Accept(ctx, c.ID)
+		require.NoError(t, err)
+	}
+	pay := func(c paychan.Channel, piece int, amt uint64) {
+		sv, err := w.payer.PayForPieces(c.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: piece, Amount: btt.NewAmount(amt)}})
+		require.NoError(t, err)
+		_, err = payee.Receive(sv)
+		require.NoError(t, err)
+	}
+	pay(long, 0, 500) // over the threshold: claimed, left open
+	pay(short, 1, 40) // under it, but the channel ends within twice the margin: closed
+
+	w.chain.SetUnavailable(true)
+	var mu sync.Mutex
+	var fails, oks int
+	r := &paychan.Redeemer{Payee: payee, Interval: 10 * time.Millisecond, Report: func(id paychan.ChannelID, got btt.Amount, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			assert.ErrorIs(t, err, paychan.ErrChainUnavailable)
+			fails++
+		} else {
+			oks++
+		}
+	}}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return fails >= 2 }, 5*time.Second, 5*time.Millisecond)
+	w.chain.SetUnavailable(false)
+	require.Eventually(t, func() bool {
+		return w.chain.Balance(w.payeeAddr) == btt.NewAmount(540)
+	}, 10*time.Second, 10*time.Millisecond, "both vouchers redeemed once the chain is back")
+	cancel()
+	assert.True(t, errors.Is(<-done, context.Canceled))
+
+	l, err := w.chain.As(w.payeeAddr).Channel(ctx, long.ID)
+	require.NoError(t, err)
+	assert.Equal(t, paychan.ChannelOpen, l.State, "claimed, still open")
+	s, err := w.chain.As(w.payeeAddr).Channel(ctx, short.ID)
+	require.NoError(t, err)
+	assert.Equal(t, paychan.ChannelClosed, s.State, "closed near expiry")
+	// The payer: its long channel's deposit still locked, the short
+	// one's rest refunded on close.
+	assert.Equal(t, btt.NewAmount(1_000_000-10_000-40), w.chain.Balance(w.payerKey.Address()))
+}
