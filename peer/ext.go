@@ -317,7 +317,9 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 		if c.ls.metadataID == 0 {
 			return nil
 		}
-		if t.infoBytes == nil || msg.Piece < 0 || msg.Piece*metadataPiece >= len(t.infoBytes) {
+		// Compare piece numbers, not offsets: a huge piece number times
+		// the piece size overflows.
+		if t.infoBytes == nil || msg.Piece < 0 || msg.Piece >= (len(t.infoBytes)+metadataPiece-1)/metadataPiece {
 			reply, _ := bencode.Marshal(metadataMsg{Type: 2, Piece: msg.Piece})
 			c.send(msgExtended(c.ls.metadataID, reply))
 			return nil
