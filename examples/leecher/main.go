@@ -256,7 +256,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 			return err
 		}
 		defer ch.Close()
-		if err := ch.Require(ctx, chain.LeecherMinTRX, c.budget, "for the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
+		if err := ch.Require(ctx, chain.LeecherMinTRX, "approving and opening a channel (about 34 TRX at mainnet prices) and a top-up", c.budget, "the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
 			return err
 		}
 		if state == "" {
@@ -414,7 +414,7 @@ func reclaim(ctx context.Context, c *config, stdout io.Writer, env chain.Env, lo
 		return err
 	}
 	defer ch.Close()
-	if err := ch.Require(ctx, chain.ReclaimMinTRX, btt.Zero, "reclaiming deposits"); err != nil {
+	if err := ch.Require(ctx, chain.ReclaimMinTRX, "reclaiming deposits", btt.Zero, ""); err != nil {
 		return err
 	}
 	res, err := market.Reclaim(ctx, ch, c.state, stdout)

@@ -359,7 +359,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 		return err
 	}
 	defer ch.Close()
-	if err := ch.Require(ctx, chain.SeederMinTRX, btt.Zero, "redeeming vouchers (a claim or a close costs about 12 TRX at mainnet prices)"); err != nil {
+	if err := ch.Require(ctx, chain.SeederMinTRX, "redeeming vouchers (a claim or a close costs about 12 TRX at mainnet prices)", btt.Zero, ""); err != nil {
 		return err
 	}
 	state := c.state

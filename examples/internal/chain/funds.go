@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
@@ -14,9 +15,9 @@ import (
 // claim or close costs about 12 TRX; a payer's approve about 5 and its open
 // about 29, a top-up about 8.
 const (
-	SeederMinTRX  = 15 * tron.SunPerTRX // one redemption, with a margin
-	LeecherMinTRX = 45 * tron.SunPerTRX // approve + open + a top-up
-	ReclaimMinTRX = 15 * tron.SunPerTRX // a reclaim, with a margin
+	SeederMinTRX  int64 = 15 * tron.SunPerTRX // one redemption, with a margin
+	LeecherMinTRX int64 = 45 * tron.SunPerTRX // approve + open + a top-up
+	ReclaimMinTRX int64 = 15 * tron.SunPerTRX // a reclaim, with a margin
 )
 
 // FundsError is a wallet without what the command needs.
@@ -32,10 +33,10 @@ type FundsError struct {
 
 func (e *FundsError) Error() string {
 	if e.Asset == "TRX" {
-		return fmt.Sprintf("empty wallet: %s has %s TRX; it needs at least %s TRX %s: send it %s TRX more",
+		return fmt.Sprintf("empty wallet: %s has %s TRX; it needs at least %s TRX to pay the chain's fees for %s: send it %s TRX more",
 			e.Account, trx(e.Have), trx(e.Need), e.Why, trx(e.Need.SubFloor(e.Have)))
 	}
-	return fmt.Sprintf("empty wallet: %s holds %s BTT of token %s; it needs %s BTT %s: send it %s BTT more of that token",
+	return fmt.Sprintf("empty wallet: %s holds %s BTT of token %s; it needs %s BTT for %s: send it %s BTT more of that token",
 		e.Account, e.Have.FormatBTT(), e.Asset, e.Need.FormatBTT(), e.Why, e.Need.SubFloor(e.Have).FormatBTT())
 }
 
@@ -45,14 +46,14 @@ func trx(sun btt.Amount) string {
 	if n%uint64(tron.SunPerTRX) == 0 {
 		return fmt.Sprint(n / uint64(tron.SunPerTRX))
 	}
-	return fmt.Sprintf("%d.%06d", n/uint64(tron.SunPerTRX), n%uint64(tron.SunPerTRX))
+	return strings.TrimRight(fmt.Sprintf("%d.%06d", n/uint64(tron.SunPerTRX), n%uint64(tron.SunPerTRX)), "0")
 }
 
-// Require checks that the account holds at least needSun of TRX and
-// needToken of the escrow's token, or returns a setup error wrapping a
-// *FundsError that says which is short and by how much. On the embedded
-// devnet it funds the account instead.
-func (c *Chain) Require(ctx context.Context, needSun int64, needToken btt.Amount, why string) error {
+// Require checks that the account holds at least needSun of TRX (for the
+// fees of trxWhy) and needToken of the escrow's token (for tokenWhy), or
+// returns a setup error wrapping a *FundsError that says which is short and
+// by how much. On the embedded devnet it funds the account instead.
+func (c *Chain) Require(ctx context.Context, needSun int64, trxWhy string, needToken btt.Amount, tokenWhy string) error {
 	acct := c.Account()
 	have, err := c.Client.TRXBalance(ctx, acct)
 	if err != nil {
@@ -64,7 +65,7 @@ func (c *Chain) Require(ctx context.Context, needSun int64, needToken btt.Amount
 				return cli.Setup(err)
 			}
 		} else {
-			return cli.Setup(&FundsError{Account: acct, Asset: "TRX", Have: btt.NewAmount(uint64(max(have, 0))), Need: btt.NewAmount(uint64(needSun)), Why: "for " + why + " fees"})
+			return cli.Setup(&FundsError{Account: acct, Asset: "TRX", Have: btt.NewAmount(uint64(max(have, 0))), Need: btt.NewAmount(uint64(needSun)), Why: trxWhy})
 		}
 	}
 	if needToken.IsZero() {
@@ -78,7 +79,7 @@ func (c *Chain) Require(ctx context.Context, needSun int64, needToken btt.Amount
 		if c.Node != nil {
 			return cli.Setup(c.Node.MintTokens(acct, needToken.SubFloor(tok)))
 		}
-		return cli.Setup(&FundsError{Account: acct, Asset: c.Domain.Token.String(), Have: tok, Need: needToken, Why: why})
+		return cli.Setup(&FundsError{Account: acct, Asset: c.Domain.Token.String(), Have: tok, Need: needToken, Why: tokenWhy})
 	}
 	return nil
 }
