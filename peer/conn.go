@@ -44,6 +44,9 @@ type conn struct {
 	mu      sync.Mutex
 	queue   []outItem
 	serves  int // serve items in queue
+	// queuedBytes is what the messages (not the blocks) in queue cost;
+	// past maxQueuedBytes the peer is dropped.
+	queuedBytes int
 	wake    chan struct{}
 	closing bool
 	// drainErr, once set, closes the connection with it when the queue
@@ -76,14 +79,42 @@ func newConn(t *Torrent, nc net.Conn, outgoing bool, hs handshakeResult) *conn {
 	}
 }
 
-// send queues an encoded message; it never blocks.
+// maxQueuedBytes bounds what the messages queued for a peer and not yet
+// taken by its writer may cost (blocks to upload are bounded by
+// Config.MaxQueuedRequests instead). Our own messages to a peer are small
+// and few; what can pile up is answers — rejects, metadata pieces — to a
+// peer that keeps asking and never reads them. That peer is dropped rather
+// than let it grow our memory without bound.
+const maxQueuedBytes = 2 << 20
+
+// queueItemCost is what one queued message costs besides its bytes.
+const queueItemCost = 64
+
+// send queues an encoded message; it never blocks. A peer whose queue
+// outgrows maxQueuedBytes is closed with ErrSlowPeer.
 func (c *conn) send(raw []byte) {
 	c.mu.Lock()
+	var over int
 	if !c.closing {
 		c.queue = append(c.queue, outItem{raw: raw})
+		c.queuedBytes += len(raw) + queueItemCost
+		if c.queuedBytes > maxQueuedBytes {
+			over = c.queuedBytes
+		}
 	}
 	c.mu.Unlock()
+	if over > 0 {
+		c.close(fmt.Errorf("%w: %d bytes of messages queued for it", ErrSlowPeer, over))
+		return
+	}
 	c.signal()
+}
+
+// queuedMessageBytes returns what the messages queued for the peer cost.
+func (c *conn) queuedMessageBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queuedBytes
 }
 
 // serve queues a block to upload, refusing past the per-peer limit.
@@ -232,6 +263,7 @@ const maxServeBatch = 32
 func (c *conn) takeBatch(batch []outItem) []outItem {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.queuedBytes = 0 // every message is taken
 	if c.serves == 0 || len(c.queue) <= maxServeBatch {
 		batch = append(batch, c.queue...)
 		clear(c.queue)

@@ -11,6 +11,7 @@ var (
 	ErrUnknownTorrent  = errors.New("peer: unknown info hash")
 	ErrProtocol        = errors.New("peer: protocol violation")
 	ErrTooManyRequests = errors.New("peer: too many queued requests")
+	ErrSlowPeer        = errors.New("peer: does not read what we send")
 	ErrBanned          = errors.New("peer: banned for sending bad data")
 	ErrTimeout         = errors.New("peer: timed out")
 	ErrSelf            = errors.New("peer: connected to ourselves")

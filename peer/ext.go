@@ -319,7 +319,9 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 		}
 		// Compare piece numbers, not offsets: a huge piece number times
 		// the piece size overflows.
-		if t.infoBytes == nil || msg.Piece < 0 || msg.Piece >= (len(t.infoBytes)+metadataPiece-1)/metadataPiece {
+		// A peer that asks faster than it reads gets rejects (and is
+		// dropped if it goes on): metadata pieces are 16 KiB each.
+		if t.infoBytes == nil || msg.Piece < 0 || msg.Piece >= (len(t.infoBytes)+metadataPiece-1)/metadataPiece || c.queuedMessageBytes() > maxQueuedBytes/2 {
 			reply, _ := bencode.Marshal(metadataMsg{Type: 2, Piece: msg.Piece})
 			c.send(msgExtended(c.ls.metadataID, reply))
 			return nil

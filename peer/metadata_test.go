@@ -21,6 +21,7 @@ func takeQueued(c *conn) [][]byte {
 		}
 	}
 	c.queue = c.queue[:0]
+	c.queuedBytes = 0
 	return out
 }
 
