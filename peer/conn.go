@@ -41,14 +41,14 @@ type conn struct {
 	ltep     bool // both sides support BEP 10
 
 	// Writer queue.
-	mu      sync.Mutex
-	queue   []outItem
-	serves  int // serve items in queue
+	mu     sync.Mutex
+	queue  []outItem
+	serves int // serve items in queue
 	// queuedBytes is what the messages (not the blocks) in queue cost;
 	// past maxQueuedBytes the peer is dropped.
 	queuedBytes int
-	wake    chan struct{}
-	closing bool
+	wake        chan struct{}
+	closing     bool
 	// drainErr, once set, closes the connection with it when the queue
 	// has been written out (a polite close).
 	drainErr error

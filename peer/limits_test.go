@@ -60,3 +60,20 @@ func TestMetadataAnswersThrottled(t *testing.T) {
 }
 
 func layoutBlock(i int) piece.Block { return piece.Block{Piece: i, Length: piece.BlockSize} }
+
+// TestDuplicateHavesCountOnce: a peer that repeats a have does not come to
+// look like a seed.
+func TestDuplicateHavesCountOnce(t *testing.T) {
+	tor, c := fuzzTorrent(t)
+	tor.picker.AddPeer(piece.PeerID(c.id), piece.NewBitfield(tor.layout.NumPieces()))
+	for i := 0; i < 10; i++ {
+		require.NoError(t, tor.onHave(c, 0))
+	}
+	assert.Equal(t, 1, c.ls.have)
+	assert.False(t, c.ls.seed)
+	for i := 0; i < tor.layout.NumPieces(); i++ {
+		require.NoError(t, tor.onHave(c, i))
+	}
+	assert.Equal(t, tor.layout.NumPieces(), c.ls.have)
+	assert.True(t, c.ls.seed)
+}

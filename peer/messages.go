@@ -119,8 +119,11 @@ func (t *Torrent) onHave(c *conn, i int) error {
 	if i < 0 || i >= t.layout.NumPieces() {
 		return fmt.Errorf("%w: have %d of %d pieces", ErrProtocol, i, t.layout.NumPieces())
 	}
+	if t.picker.PeerHas(piece.PeerID(c.id), i) {
+		return nil // said before: a repeat must not make the peer look like a seed
+	}
 	t.picker.PeerHave(piece.PeerID(c.id), i)
-	c.ls.have = min(c.ls.have+1, t.layout.NumPieces())
+	c.ls.have++
 	c.ls.seed = c.ls.have == t.layout.NumPieces()
 	t.updateInterest(c)
 	t.fill(c)
