@@ -10,11 +10,19 @@
 //	go run ./examples/swarm -size 16MiB -strategies default,fixed:3 -legacy 2
 //	go run ./examples/swarm -h                    # every flag
 //
-// It shows each leecher's progress, settles every channel on the devnet
-// (the seeder closes them with the best vouchers, which refunds the rest of
-// each deposit), prints a table of what each leecher paid and got, writes a
-// plot of download progress over time, and exits 0 only if every download
-// is byte-identical to the source and every balance on the chain adds up.
+// It shows each leecher's progress (bars on a terminal, plain lines
+// otherwise), settles every channel on the devnet (the seeder closes them
+// with the best vouchers, which refunds the rest of each deposit; a channel
+// it holds no voucher for is reclaimed by its payer), prints a table of
+// what each leecher bid, paid and got, writes a plot of download progress
+// over time, and exits 0 only if every download is byte-identical to the
+// source and every balance on the chain adds up: each payer holds what it
+// was minted less what it spent, the seeder gained exactly what they spent,
+// which is what it earned and redeemed, and the escrow holds nothing.
+//
+// SIGINT, SIGTERM or SIGHUP stop it cleanly: every client and the devnet
+// are closed and the temp dir removed. Logs go to stderr (-log-level,
+// -log-format).
 package main
 
 import (
@@ -44,7 +52,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "swarm:", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	err = run(ctx, cfg, os.Stdout)
 	stop()
