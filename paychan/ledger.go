@@ -326,12 +326,7 @@ func (p *Payer) TopUp(ctx context.Context, id ChannelID, amount btt.Amount, expi
 	if err != nil {
 		return Channel{}, fmt.Errorf("paychan: top up %x: %w", id[:8], err)
 	}
-	r, err := p.store.Payer(id)
-	if err != nil {
-		return ch, err
-	}
-	r.Channel = ch
-	return ch, p.store.SavePayer(r)
+	return ch, p.store.SetPayerChannel(ch)
 }
 
 // Reclaim takes back what the payee did not redeem, after expiry.
@@ -340,9 +335,8 @@ func (p *Payer) Reclaim(ctx context.Context, id ChannelID) (Channel, error) {
 	if err != nil {
 		return Channel{}, fmt.Errorf("paychan: reclaim %x: %w", id[:8], err)
 	}
-	if r, err := p.store.Payer(id); err == nil {
-		r.Channel = ch
-		return ch, p.store.SavePayer(r)
+	if err := p.store.SetPayerChannel(ch); err != nil && !errors.Is(err, ErrNotFound) {
+		return ch, err
 	}
 	return ch, nil
 }

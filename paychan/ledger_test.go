@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,4 +281,33 @@ func TestPayForPieces(t *testing.T) {
 	assert.Equal(t, btt.NewAmount(251), sv.Amount)
 	_, err = w.payer.PayForPieces(ch.ID, ih, nil)
 	assert.Error(t, err)
+}
+
+// TestTopUpKeepsConcurrentPayments: a top-up recorded while payments are
+// being reserved loses none of them: what the payer's store says it signed
+// is the sum of every payment, so it can never sign past its deposit.
+func TestTopUpKeepsConcurrentPayments(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	const pieces = 200
+	for i := range pieces {
+		wg.Go(func() {
+			_, err := w.payer.PayForPieces(ch.ID, [20]byte{2}, []paychan.PiecePayment{{Piece: i, Amount: btt.NewAmount(10)}})
+			assert.NoError(t, err)
+		})
+		if i%20 == 0 {
+			wg.Go(func() {
+				_, err := w.payer.TopUp(ctx, ch.ID, btt.NewAmount(1), start.Add(48*time.Hour))
+				assert.NoError(t, err)
+			})
+		}
+	}
+	wg.Wait()
+	r, err := w.payerStore.Payer(ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(pieces*10), r.Signed, "every payment counted")
+	assert.Equal(t, btt.NewAmount(10_000+pieces/20), r.Channel.Deposit)
 }

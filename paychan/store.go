@@ -231,9 +231,29 @@ func putPayer(tx *bolt.Tx, r PayerRecord) error {
 	return tx.Bucket(bucketPayer).Put(r.Channel.ID[:], enc)
 }
 
-// SavePayer stores a payer record.
+// SavePayer stores a payer record, replacing any record of its channel
+// whole: it is for a new channel. To record what the chain says of a
+// channel without touching what was signed on it, use SetPayerChannel.
 func (s *Store) SavePayer(r PayerRecord) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return putPayer(tx, r) })
+}
+
+// SetPayerChannel records the chain's view of a payer's channel (after a
+// top-up or a reclaim) in one transaction, keeping the amount signed on it:
+// a payment reserved meanwhile is never lost.
+func (s *Store) SetPayerChannel(ch Channel) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPayer).Get(ch.ID[:])
+		if b == nil {
+			return fmt.Errorf("%w: payer channel %x", ErrNotFound, ch.ID[:8])
+		}
+		r, err := decodePayer(ch.ID, b)
+		if err != nil {
+			return err
+		}
+		r.Channel = ch
+		return putPayer(tx, r)
+	})
 }
 
 // reservePayment records, in one durable transaction, that piece of the

@@ -3,6 +3,8 @@ package speed
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bttspeed/bttspeed/bidding"
@@ -45,6 +47,7 @@ type sellState struct {
 	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
 	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
 	reread    *speedwire.ChannelInfo     // the channel announced again while being read
+	overflow  *paychan.SignedVoucher     // the highest voucher that found vq full
 	lastPay   time.Time
 	sold      int64     // bytes sent in a paid slot
 	gate      gate      // the credit gate's bookkeeping (see MayServe)
@@ -156,8 +159,13 @@ func (h *handler) Closed() {
 	h.e.mu.Lock()
 	delete(h.e.handlers, h)
 	h.e.mu.Unlock()
-	if h.sell != nil && h.sell.vq != nil {
-		close(h.sell.vq)
+	if s := h.sell; s != nil {
+		if s.vq != nil {
+			close(s.vq) // the worker stores what is in it, then ends
+		}
+		if s.overflow != nil && s.channel != nil {
+			h.storeLate(s.channel.ID, false, []paychan.SignedVoucher{*s.overflow})
+		}
 	}
 }
 
@@ -353,7 +361,16 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before
 			}
 			s.channel = &ch
-			if reread != nil && reread.ID == ch.ID && reread.Deposit.Gt(ch.Deposit) {
+			again := reread != nil && reread.ID == ch.ID && reread.Deposit.Gt(ch.Deposit)
+			if h.closed {
+				// The peer left while its channel was being read (a
+				// leecher closes once complete): store what it sent,
+				// which is redeemable, and credit nothing.
+				h.storeLate(ch.ID, again, s.queued)
+				s.queued = nil
+				return
+			}
+			if again {
 				h.onChannel(*reread) // the vouchers wait for it
 				return
 			}
@@ -379,8 +396,15 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 		}
 		return
 	}
-	if s.channel == nil || sv.Channel != s.channel.ID {
-		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeNoChannel, Reason: "voucher for a channel not accepted"})
+	if s.refused != nil {
+		return // refused already: nothing more is credited
+	}
+	if s.channel == nil {
+		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeNoChannel, Reason: "voucher before its channel"})
+		return
+	}
+	if sv.Channel != s.channel.ID {
+		h.refuse(fmt.Errorf("%w: %x, not the channel announced (%x)", paychan.ErrWrongChannel, sv.Channel[:8], s.channel.ID[:8]))
 		return
 	}
 	if s.vq == nil {
@@ -400,8 +424,8 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 						return
 					}
 					// Vouchers are cumulative: of those waiting, only
-					// the highest needs storing (one fsync for all).
-					n := 1
+					// the highest good one needs storing (one fsync).
+					batch := []paychan.SignedVoucher{sv}
 				drain:
 					for {
 						select {
@@ -409,16 +433,13 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 							if !ok {
 								break drain
 							}
-							n++
-							if more.Amount.Gt(sv.Amount) {
-								sv = more
-							}
+							batch = append(batch, more)
 						default:
 							break drain
 						}
 					}
-					_, err := payee.Receive(sv)
-					h.p.Do(func() { h.received(sv, n, err) })
+					stored, err := storeBest(payee, batch)
+					h.p.Do(func() { h.received(stored, len(batch), err) })
 				}
 			}
 		})
@@ -427,24 +448,80 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 	case s.vq <- sv:
 		s.receiving++
 	default:
-		// Full: drop it; a later cumulative voucher covers it.
+		// Full: keep the highest aside; it goes when there is room.
+		if s.overflow == nil || sv.Amount.Gt(s.overflow.Amount) {
+			s.overflow = &sv
+		}
 	}
 }
 
-func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
+// storeLate stores, off the loop, the vouchers of a peer that has left,
+// reading their channel again first if it was topped up.
+func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []paychan.SignedVoucher) {
+	if len(vs) == 0 {
+		return
+	}
+	payee, log := h.e.cfg.Sell.Payee, h.e.log
+	h.p.Go(func(ctx context.Context) {
+		if reread {
+			if _, err := payee.Accept(ctx, id); err != nil {
+				log.Warn("reading a topped-up channel again", "channel", id, "err", err)
+			}
+		}
+		if _, err := storeBest(payee, vs); err != nil {
+			log.Info("bad voucher from a peer that left", "err", err)
+		}
+	})
+}
+
+// storeBest stores the highest good voucher of a batch, trying them from
+// the highest down, and returns it (nil if none was stored) and the first
+// error other than ErrNotIncreasing: a bad voucher must not hide a good
+// one sent before it. Vouchers not above the best stored — a replay, or
+// one overtaken by a later voucher on the same channel from another
+// connection (one channel serves every torrent of a payer) — credit
+// nothing and are not held against the peer.
+func storeBest(payee *paychan.Payee, batch []paychan.SignedVoucher) (*paychan.SignedVoucher, error) {
+	slices.SortStableFunc(batch, func(a, b paychan.SignedVoucher) int { return b.Amount.Cmp(a.Amount) })
+	var bad error
+	for i := range batch {
+		_, err := payee.Receive(batch[i])
+		switch {
+		case err == nil:
+			return &batch[i], bad
+		case errors.Is(err, paychan.ErrNotIncreasing):
+			return nil, bad // the rest are lower still
+		case bad == nil:
+			bad = err
+		}
+	}
+	return nil, bad
+}
+
+// received credits a stored voucher, then refuses the peer if one of its
+// vouchers was bad.
+func (h *handler) received(stored *paychan.SignedVoucher, n int, bad error) {
 	s := h.sell
 	s.receiving -= n
 	s.lastPay = time.Now()
-	if err != nil {
-		if errors.Is(err, paychan.ErrNotIncreasing) && !sv.Amount.Gt(s.paid) {
-			return // overtaken by a later voucher
-		}
-		h.e.log.Info("bad voucher", "peer", h.p.Addr(), "err", err)
-		s.refused = err
-		h.p.RequestRechoke() // choke it now
-		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadVoucher, Reason: trim(err.Error())})
-		return
+	if o := s.overflow; o != nil && !h.closed {
+		s.overflow = nil
+		h.onVoucher(*o)
 	}
+	if s.refused != nil {
+		return // stored if it was good, but a refused peer gets no credit
+	}
+	if stored != nil {
+		h.credit(*stored)
+	}
+	if bad != nil {
+		h.refuse(bad)
+	}
+}
+
+// credit credits a stored voucher.
+func (h *handler) credit(sv paychan.SignedVoucher) {
+	s := h.sell
 	if sv.Amount.Gt(s.paid) {
 		s.paid = sv.Amount
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount)
@@ -462,6 +539,16 @@ func (h *handler) received(sv paychan.SignedVoucher, n int, err error) {
 			h.p.RequestRechoke()
 		}
 	}
+}
+
+// refuse refuses the peer's vouchers for good: nothing more is credited,
+// it is told why, and it is choked.
+func (h *handler) refuse(err error) {
+	s := h.sell
+	h.e.log.Info("bad voucher", "peer", h.p.Addr(), "err", err)
+	s.refused = err
+	h.p.RequestRechoke() // choke it now
+	h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadVoucher, Reason: trim(err.Error())})
 }
 
 func trim(s string) string {
@@ -734,9 +821,7 @@ func (h *handler) flush(ch paychan.Channel) {
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)
 			}
-			if len(b.due) > 0 {
-				h.flush(ch)
-			}
+			h.flushDue() // what came due meanwhile (unless a top-up is on)
 		})
 	})
 }

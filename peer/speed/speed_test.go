@@ -170,7 +170,7 @@ func settled(t *testing.T, payee *paychan.Payee, buyers ...*speed.Buyer) btt.Amo
 	t.Helper()
 	var last btt.Amount
 	stable := 0
-	require.Eventually(t, func() bool {
+	assert.Eventually(t, func() bool {
 		var spent btt.Amount
 		for _, b := range buyers {
 			spent, _ = spent.Add(b.Spent())
@@ -183,5 +183,9 @@ func settled(t *testing.T, payee *paychan.Payee, buyers ...*speed.Buyer) btt.Amo
 		stable++
 		return stable >= 5
 	}, 30*time.Second, 100*time.Millisecond, "the payee has every voucher the payers signed, and they stopped paying")
+	if t.Failed() {
+		tot, err := payee.Totals()
+		t.Logf("spent %s, the payee's totals %+v (err %v)", last, tot, err)
+	}
 	return last
 }

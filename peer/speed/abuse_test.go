@@ -1,0 +1,213 @@
+package speed_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/paychan/paychantest"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/speed"
+	"github.com/bttspeed/bttspeed/peer/speedwire"
+)
+
+// rogue is a btt_speed buyer the test drives by hand: it sends what the
+// test says and records what the seeder answers.
+type rogue struct {
+	hs    speedwire.Handshake
+	peers chan peer.ExtPeer
+	msgs  chan speedwire.Message
+}
+
+func (r *rogue) Name() string                               { return speedwire.Name }
+func (r *rogue) HandshakeKeys(*peer.Torrent) map[string]any { return r.hs.Keys() }
+func (r *rogue) Attach(p peer.ExtPeer, _ map[string]bencode.Bytes) (peer.ExtHandler, error) {
+	r.peers <- p
+	return rogueHandler{r}, nil
+}
+
+type rogueHandler struct{ r *rogue }
+
+func (h rogueHandler) Message(b []byte) error {
+	m, err := speedwire.Decode(b)
+	if err != nil {
+		return err
+	}
+	select {
+	case h.r.msgs <- m:
+	default:
+	}
+	return nil
+}
+func (rogueHandler) Closed() {}
+
+func sendMsg(t *testing.T, p peer.ExtPeer, m speedwire.Message) {
+	t.Helper()
+	b, err := speedwire.Encode(m)
+	require.NoError(t, err)
+	p.Send(b)
+}
+
+// waitMsg returns the next message of type typ from the seeder.
+func waitMsg(t *testing.T, msgs chan speedwire.Message, typ speedwire.Type) speedwire.Message {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-msgs:
+			if m.Type == typ {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %s message from the seeder", typ)
+		}
+	}
+}
+
+// TestBadVouchers: a buyer that wins a paid slot and announces a real
+// channel, then pays with a bad voucher. A forged one, one for another
+// channel, escrow or chain, one over the deposit: each is refused with its
+// error, the buyer is told (an error message) and choked, and nothing is
+// credited. A replayed or decreasing voucher (which a channel shared by
+// several connections can produce honestly) credits nothing more and is
+// not held against the buyer.
+func TestBadVouchers(t *testing.T) {
+	dom := paychan.Domain{ChainID: 7, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
+	other := btt.MustParseAddress("TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz")
+	const deposit = 1_000_000
+	tests := []struct {
+		name    string
+		voucher func(ch paychan.Channel, payer, stranger paychan.Signer) []paychan.SignedVoucher
+		want    error // nil: not refused
+		credit  uint64
+	}{
+		{"forged: signed by another key", func(ch paychan.Channel, _, stranger paychan.Signer) []paychan.SignedVoucher {
+			return signAll(t, stranger, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)})
+		}, paychan.ErrBadSignature, 0},
+		{"for another channel", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			return signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: paychan.ChannelID{9}, Amount: btt.NewAmount(1000)})
+		}, paychan.ErrWrongChannel, 0},
+		{"for another escrow", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			return signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: other, Channel: ch.ID, Amount: btt.NewAmount(1000)})
+		}, paychan.ErrWrongEscrow, 0},
+		{"for another chain", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			return signAll(t, payer, paychan.Voucher{ChainID: 8, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)})
+		}, paychan.ErrWrongChain, 0},
+		{"over the deposit", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			return signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(deposit + 1)})
+		}, paychan.ErrOverDeposit, 0},
+		{"good, then a bad signature after it", func(ch paychan.Channel, payer, stranger paychan.Signer) []paychan.SignedVoucher {
+			good := signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)})
+			bad := signAll(t, stranger, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(5000)})
+			return append(good, bad...)
+		}, paychan.ErrBadSignature, 1000},
+		{"replayed and decreasing", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			v := paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID}
+			v1000, v500 := v, v
+			v1000.Amount, v500.Amount = btt.NewAmount(1000), btt.NewAmount(500)
+			return signAll(t, payer, v1000, v1000, v500)
+		}, nil, 1000},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			chain := paychantest.New(dom, time.Now())
+			sk := key(t, 1)
+			pst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payee.db"))
+			require.NoError(t, err)
+			defer pst.Close()
+			payee, err := paychan.NewPayee(ctx, pst, chain.As(sk.Address()), paychan.PayeeConfig{Self: sk.Address()})
+			require.NoError(t, err)
+			price := btt.NewAmount(1)
+			sell, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: sk.Address(), Ask: price}})
+			require.NoError(t, err)
+			seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 50 * time.Millisecond, UploadRate: 256 << 10, Extensions: []peer.Extension{sell},
+				Policy: func() (choker.Policy, error) {
+					return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true})
+				}})
+			require.NoError(t, err)
+			defer seeder.Close()
+			dir, mi, _ := fixture(t, 4<<20)
+			seedTor, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+			require.NoError(t, err)
+
+			payerKey, stranger := key(t, byte(40+i)), key(t, 99)
+			chain.Mint(payerKey.Address(), btt.NewAmount(deposit))
+			st, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payer.db"))
+			require.NoError(t, err)
+			defer st.Close()
+			payer, err := paychan.NewPayer(ctx, st, chain.As(payerKey.Address()), payerKey)
+			require.NoError(t, err)
+			r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
+			cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
+			require.NoError(t, err)
+			defer cl.Close()
+			_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
+			require.NoError(t, err)
+			var p peer.ExtPeer
+			select {
+			case p = <-r.peers:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no btt_speed connection")
+			}
+
+			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: btt.NewAmount(3)})
+			waitMsg(t, r.msgs, speedwire.TypeAward)
+			ch, err := payer.Open(ctx, sk.Address(), btt.NewAmount(deposit), time.Now().Add(24*time.Hour))
+			require.NoError(t, err)
+			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+			for _, sv := range tc.voucher(ch, payerKey, stranger) {
+				sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+			}
+
+			sellFigs := func() *speed.SellFigures {
+				figs, err := sell.Peers(ctx)
+				require.NoError(t, err)
+				require.Len(t, figs, 1)
+				return figs[0].Sell
+			}
+			if tc.want != nil {
+				m := waitMsg(t, r.msgs, speedwire.TypeError)
+				assert.Equal(t, speed.CodeBadVoucher, m.Code)
+				assert.Contains(t, m.Reason, tc.want.Error())
+				require.Eventually(t, func() bool { return sellFigs().Refused != "" }, 10*time.Second, 10*time.Millisecond)
+				f := sellFigs()
+				assert.True(t, strings.Contains(f.Refused, tc.want.Error()), "refused for %q, want %v", f.Refused, tc.want)
+				require.Eventually(t, func() bool {
+					ps, err := seedTor.Peers(ctx)
+					return err == nil && len(ps) == 1 && ps[0].AmChoking
+				}, 10*time.Second, 10*time.Millisecond, "the buyer is choked")
+			} else {
+				time.Sleep(300 * time.Millisecond) // let every voucher be handled
+				assert.Empty(t, sellFigs().Refused)
+			}
+			require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
+			assert.Equal(t, btt.NewAmount(tc.credit), sellFigs().Paid, "credited")
+			tot, err := payee.Totals()
+			require.NoError(t, err)
+			assert.Equal(t, btt.NewAmount(tc.credit), tot.Earned, "stored")
+		})
+	}
+}
+
+func signAll(t *testing.T, s paychan.Signer, vs ...paychan.Voucher) []paychan.SignedVoucher {
+	t.Helper()
+	out := make([]paychan.SignedVoucher, len(vs))
+	for i, v := range vs {
+		sv, err := paychan.Sign(s, v)
+		require.NoError(t, err)
+		out[i] = sv
+	}
+	return out
+}
