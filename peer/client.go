@@ -423,13 +423,8 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 	// Peers that connected before we had the info.
 	for _, c := range t.conns {
 		picker.AddPeer(piece.PeerID(c.id), piece.NewBitfield(layout.NumPieces()))
-		if c.ls.haveAll || c.ls.rawBitfield != nil {
-			raw := c.ls.rawBitfield
-			c.ls.rawBitfield = nil
-			if c.ls.haveAll {
-				raw = nil
-			}
-			if err := t.onBitfieldLate(c, raw); err != nil {
+		if c.ls.haveAll || c.ls.early != nil {
+			if err := t.onBitfieldLate(c); err != nil {
 				c.close(err)
 				continue
 			}
@@ -439,27 +434,26 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 	return nil
 }
 
-// onBitfieldLate applies a bitfield (or have-all, nil raw with haveAll) that
-// arrived before the info.
-func (t *Torrent) onBitfieldLate(c *conn, raw []bool) error {
-	n := t.layout.NumPieces()
+// onBitfieldLate applies what a peer said it has (a bitfield, haves,
+// have-all) before we had the info.
+func (t *Torrent) onBitfieldLate(c *conn) error {
 	if c.ls.haveAll {
 		return t.onBitfield(c, nil, true)
 	}
-	// Haves may have made raw shorter or longer than the wire length.
-	want := (n + 7) / 8 * 8
-	if len(raw) > want {
-		for _, v := range raw[want:] {
-			if v {
-				return fmt.Errorf("%w: have beyond the last piece", ErrProtocol)
-			}
+	n := t.layout.NumPieces()
+	bf := piece.NewBitfield(n)
+	var err error
+	c.ls.early.each(func(i int) {
+		if i >= n && err == nil {
+			err = fmt.Errorf("%w: it said it has piece %d of %d", ErrProtocol, i, n)
 		}
-		raw = raw[:want]
+		bf.Set(i)
+	})
+	c.ls.early = nil
+	if err != nil {
+		return err
 	}
-	for len(raw) < want {
-		raw = append(raw, false)
-	}
-	return t.onBitfield(c, raw, false)
+	return t.addPeerBitfield(c, bf)
 }
 
 // allowedFastCount is how many allowed-fast pieces we grant (BEP 6).

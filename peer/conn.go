@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -363,6 +364,10 @@ func (c *conn) readLoop() {
 			_ = c.nc.SetReadDeadline(now.Add(idle))
 			lastDeadline = now
 		}
+		if err := c.checkLength(r); err != nil {
+			c.close(err)
+			return
+		}
 		var msg pp.Message
 		err := d.Decode(&msg)
 		if err != nil {
@@ -383,6 +388,49 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// maxExtendedLength bounds a BEP 10 message: a metadata piece (16 KiB)
+// with its dictionary, an extended handshake, btt_speed's messages (4 KiB
+// at most) all fit with room to spare.
+const maxExtendedLength = 128 << 10
+
+// lengthLimit returns the longest message of type typ we accept now.
+func (c *conn) lengthLimit(typ pp.MessageType) uint32 {
+	switch typ {
+	case pp.Bitfield:
+		n := maxEarlyPieces
+		if st := c.t.storage(); st != nil {
+			n = st.Layout().NumPieces()
+		}
+		return uint32(1 + (n+7)/8)
+	case pp.Extended:
+		return maxExtendedLength
+	}
+	return maxMessageLength
+}
+
+// checkLength looks at the next message's header without consuming it, and
+// refuses a message longer than its type allows before the decoder
+// allocates for it: the decoder would take a bitfield of up to
+// maxMessageLength bytes and make it eight times larger as bools.
+func (c *conn) checkLength(r *bufio.Reader) error {
+	hdr, err := r.Peek(4)
+	if err != nil {
+		return readErr(err)
+	}
+	length := binary.BigEndian.Uint32(hdr)
+	if length == 0 {
+		return nil // a keep-alive
+	}
+	if hdr, err = r.Peek(5); err != nil {
+		return readErr(err)
+	}
+	typ := pp.MessageType(hdr[4])
+	if limit := c.lengthLimit(typ); length > limit {
+		return fmt.Errorf("%w: %v message too long: %d bytes, at most %d", ErrProtocol, typ, length, limit)
+	}
+	return nil
 }
 
 func readErr(err error) error {

@@ -1,13 +1,19 @@
 package peer
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/piece"
 )
 
@@ -76,4 +82,93 @@ func TestDuplicateHavesCountOnce(t *testing.T) {
 	}
 	assert.Equal(t, tor.layout.NumPieces(), c.ls.have)
 	assert.True(t, c.ls.seed)
+}
+
+// magnetTorrent is a torrent without its info, as from a magnet link, with
+// one connection; no loop runs.
+func magnetTorrent(tb testing.TB) (*Torrent, *conn) {
+	tb.Helper()
+	cl, err := NewClient(Config{NoListen: true, DataDir: tb.TempDir()})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { cl.Close() })
+	policy, _ := choker.NewTitForTat(choker.TitForTatConfig{})
+	t := newTorrent(cl, [20]byte{1}, TorrentSpec{Dir: tb.TempDir()}, policy)
+	a, b := net.Pipe()
+	tb.Cleanup(func() { a.Close(); b.Close() })
+	c := newConn(t, a, false, handshakeResult{ext: ourExtensions(true)})
+	c.id = 1
+	c.ls = loopPeer{amChoking: true, peerChoking: true, connectedAt: time.Now()}
+	t.conns[c.id] = c
+	return t, c
+}
+
+// TestEarlyHavesBounded: before the info, what a peer says it has is kept
+// in at most maxEarlyPieces bits, and more is a violation (it used to grow
+// a []bool to 16 million entries per peer).
+func TestEarlyHavesBounded(t *testing.T) {
+	tor, c := magnetTorrent(t)
+	require.NoError(t, tor.onHave(c, maxEarlyPieces-1))
+	assert.LessOrEqual(t, len(c.ls.early)*8, maxEarlyPieces/8+8, "bits, not bools")
+	assert.ErrorIs(t, tor.onHave(c, maxEarlyPieces), ErrProtocol)
+	assert.ErrorIs(t, tor.onHave(c, 1<<24-1), ErrProtocol)
+	assert.ErrorIs(t, tor.onHave(c, -1), ErrProtocol)
+
+	_, c = magnetTorrent(t)
+	bools := make([]bool, maxEarlyPieces+8)
+	bools[maxEarlyPieces] = true
+	assert.ErrorIs(t, c.setEarly(bools), ErrProtocol)
+}
+
+// TestEarlyHavesCheckedAgainstTheInfo: once the info is known, a peer that
+// claimed pieces past the last is dropped; one that did not is recorded.
+func TestEarlyHavesCheckedAgainstTheInfo(t *testing.T) {
+	tor, c := fuzzTorrent(t)
+	n := tor.layout.NumPieces()
+	require.NoError(t, c.ls.early.set(1))
+	require.NoError(t, tor.onBitfieldLate(c))
+	assert.True(t, tor.picker.PeerHas(piece.PeerID(c.id), 1))
+	assert.Equal(t, 1, c.ls.have)
+	require.NoError(t, c.ls.early.set(n))
+	assert.ErrorIs(t, tor.onBitfieldLate(c), ErrProtocol)
+}
+
+// TestMessageLengthLimits: a message longer than its type allows is
+// refused from its header, before the decoder allocates for it.
+func TestMessageLengthLimits(t *testing.T) {
+	header := func(length uint32, typ pp.MessageType) *bufio.Reader {
+		b := binary.BigEndian.AppendUint32(nil, length)
+		b = append(b, byte(typ))
+		return bufio.NewReader(bytes.NewReader(b))
+	}
+	_, pre := magnetTorrent(t)
+	tor, with := fuzzTorrent(t)
+	n := tor.layout.NumPieces()
+	tests := []struct {
+		name   string
+		c      *conn
+		length uint32
+		typ    pp.MessageType
+		ok     bool
+	}{
+		{"bitfield of the torrent's size", with, 1 + uint32(n+7)/8, pp.Bitfield, true},
+		{"bitfield a byte longer", with, 2 + uint32(n+7)/8, pp.Bitfield, false},
+		{"bitfield of the most pieces before the info", pre, 1 + (maxEarlyPieces+7)/8, pp.Bitfield, true},
+		{"bitfield of 1 MiB before the info", pre, 1 << 20, pp.Bitfield, false},
+		{"extended message of 128 KiB", with, maxExtendedLength, pp.Extended, true},
+		{"extended message of 1 MiB", with, 1 << 20, pp.Extended, false},
+		{"piece of 2 GiB", with, 1 << 31, pp.Piece, false},
+		{"request", with, 13, pp.Request, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.c.checkLength(header(tc.length, tc.typ))
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, ErrProtocol)
+			}
+		})
+	}
+	// A keep-alive alone is not held up waiting for a type byte.
+	assert.NoError(t, with.checkLength(bufio.NewReader(bytes.NewReader([]byte{0, 0, 0, 0}))))
 }

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -110,11 +111,7 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 
 func (t *Torrent) onHave(c *conn, i int) error {
 	if t.picker == nil {
-		if i < 0 || i > 1<<24 {
-			return fmt.Errorf("%w: have %d", ErrProtocol, i)
-		}
-		c.ls.rawBitfield = setBool(c.ls.rawBitfield, i)
-		return nil
+		return c.ls.early.set(i)
 	}
 	if i < 0 || i >= t.layout.NumPieces() {
 		return fmt.Errorf("%w: have %d of %d pieces", ErrProtocol, i, t.layout.NumPieces())
@@ -130,12 +127,48 @@ func (t *Torrent) onHave(c *conn, i int) error {
 	return nil
 }
 
-func setBool(b []bool, i int) []bool {
-	for len(b) <= i {
-		b = append(b, false)
+// maxEarlyPieces is the most pieces a torrent can have whose info we do
+// not know yet: its info holds 20 bytes of hash per piece and is at most
+// maxMetadataSize long.
+const maxEarlyPieces = maxMetadataSize / 20
+
+// earlyBitfield records what a peer has before we know how many pieces
+// there are: a bitfield that grows to the highest piece named, at most
+// maxEarlyPieces (100 KiB).
+type earlyBitfield []uint64
+
+func (e *earlyBitfield) set(i int) error {
+	if i < 0 || i >= maxEarlyPieces {
+		return fmt.Errorf("%w: have %d: more pieces than an info of %d bytes holds", ErrProtocol, i, maxMetadataSize)
 	}
-	b[i] = true
-	return b
+	for len(*e) <= i/64 {
+		*e = append(*e, 0)
+	}
+	(*e)[i/64] |= 1 << (i % 64)
+	return nil
+}
+
+func (e earlyBitfield) each(f func(i int)) {
+	for wi, w := range e {
+		for w != 0 {
+			b := bits.TrailingZeros64(w)
+			f(wi*64 + b)
+			w &= w - 1
+		}
+	}
+}
+
+// setEarly records a wire bitfield (as the decoder's bools) received
+// before the info.
+func (c *conn) setEarly(bools []bool) error {
+	for i, v := range bools {
+		if v {
+			if err := c.ls.early.set(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // onBitfield records a peer's bitfield (all is have-all).
@@ -144,8 +177,7 @@ func (t *Torrent) onBitfield(c *conn, bools []bool, all bool) error {
 		if all {
 			c.ls.haveAll = true
 		}
-		c.ls.rawBitfield = bools
-		return nil
+		return c.setEarly(bools)
 	}
 	n := t.layout.NumPieces()
 	var bf piece.Bitfield
@@ -161,6 +193,12 @@ func (t *Torrent) onBitfield(c *conn, bools []bool, all bool) error {
 	} else {
 		bf = piece.NewBitfield(n)
 	}
+	return t.addPeerBitfield(c, bf)
+}
+
+// addPeerBitfield records what a peer has.
+func (t *Torrent) addPeerBitfield(c *conn, bf piece.Bitfield) error {
+	n := t.layout.NumPieces()
 	t.picker.AddPeer(piece.PeerID(c.id), bf)
 	c.ls.have = bf.Count()
 	c.ls.seed = c.ls.have == n
@@ -176,12 +214,7 @@ func (t *Torrent) onBitfield(c *conn, bools []bool, all bool) error {
 // series of haves: it can add pieces, never take them away.
 func (t *Torrent) onLateBitfield(c *conn, bools []bool) error {
 	if t.picker == nil {
-		for i, v := range bools {
-			if v {
-				c.ls.rawBitfield = setBool(c.ls.rawBitfield, i)
-			}
-		}
-		return nil
+		return c.setEarly(bools)
 	}
 	bf, err := bitfieldFromBools(bools, t.layout.NumPieces())
 	if err != nil {

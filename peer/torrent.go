@@ -88,7 +88,7 @@ type loopPeer struct {
 	amChoking, amInterested     bool
 	peerChoking, peerInterested bool
 	gotBitfield                 bool
-	rawBitfield                 []bool // before we know the info
+	early                       earlyBitfield // what it has, before we know the info
 	haveAll                     bool
 	seed                        bool
 	have                        int
