@@ -217,10 +217,17 @@ func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
 	var total btt.Amount
 	var first error
 	for _, r := range recs {
-		if r.Best.Amount.SubFloor(r.Redeemed).IsZero() {
+		owed := r.Best.Amount.SubFloor(r.Redeemed)
+		// Closing, a channel whose vouchers were all claimed already
+		// is closed too: that refunds the payer the rest at once.
+		settle := close && !r.Best.Amount.IsZero() && r.Channel.State != ChannelClosed
+		if owed.IsZero() && !settle {
 			continue
 		}
 		got, err := p.Redeem(ctx, r.Channel.ID, close)
+		if err != nil && owed.IsZero() && errors.Is(err, ErrChannelClosed) {
+			err = nil // the payer settled it meanwhile: nothing was owed
+		}
 		if err != nil && first == nil {
 			first = err
 		}
@@ -328,6 +335,23 @@ func (p *Payer) TopUp(ctx context.Context, id ChannelID, amount btt.Amount, expi
 	}
 	return ch, p.store.SetPayerChannel(ch)
 }
+
+// StartClose starts the payer's early close of a channel: the payee may
+// still redeem until the challenge window ends; then Reclaim settles it.
+func (p *Payer) StartClose(ctx context.Context, id ChannelID) (Channel, error) {
+	ch, err := p.escrow.StartClose(ctx, id)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: start closing %x: %w", id[:8], err)
+	}
+	if err := p.store.SetPayerChannel(ch); err != nil && !errors.Is(err, ErrNotFound) {
+		return ch, err
+	}
+	return ch, nil
+}
+
+// Channels returns the payer's channels as last recorded, with what was
+// signed on each.
+func (p *Payer) Channels() ([]PayerRecord, error) { return p.store.Payers() }
 
 // Reclaim takes back what the payee did not redeem, after expiry.
 func (p *Payer) Reclaim(ctx context.Context, id ChannelID) (Channel, error) {

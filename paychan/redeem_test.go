@@ -75,4 +75,53 @@ func TestRedeemer(t *testing.T) {
 	// The payer: its long channel's deposit still locked, the short
 	// one's rest refunded on close.
 	assert.Equal(t, btt.NewAmount(1_000_000-10_000-40), w.chain.Balance(w.payerKey.Address()))
+
+	// On shutdown, RedeemAll with close settles the long channel too,
+	// though its voucher was claimed in full already: the payer gets
+	// the rest of its deposit back now, not at expiry.
+	got, err := payee.RedeemAll(ctx, true)
+	require.NoError(t, err)
+	assert.True(t, got.IsZero(), "nothing more to pay: %s", got)
+	l, err = w.chain.As(w.payeeAddr).Channel(ctx, long.ID)
+	require.NoError(t, err)
+	assert.Equal(t, paychan.ChannelClosed, l.State)
+	assert.Equal(t, btt.NewAmount(1_000_000-540), w.chain.Balance(w.payerKey.Address()))
+	_, err = payee.RedeemAll(ctx, true)
+	assert.NoError(t, err, "a second RedeemAll has nothing to do")
+
+	chans, err := w.payer.Channels()
+	require.NoError(t, err)
+	assert.Len(t, chans, 2, "the payer lists its channels")
+}
+
+// TestPayerStartClose: a payer closes a channel early; the payee can still
+// redeem in the challenge window; after it, the payer reclaims the rest.
+func TestPayerStartClose(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{3}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(300)}})
+	require.NoError(t, err)
+	_, err = w.payee.Receive(sv)
+	require.NoError(t, err)
+
+	closing, err := w.payer.StartClose(ctx, ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, paychan.ChannelClosing, closing.State)
+	_, err = w.payer.Reclaim(ctx, ch.ID)
+	assert.Error(t, err, "not before the challenge window ends")
+	got, err := w.payee.Redeem(ctx, ch.ID, false)
+	require.NoError(t, err, "the payee redeems inside the window")
+	assert.Equal(t, btt.NewAmount(300), got)
+	w.chain.Advance(2 * time.Hour)
+	_, err = w.payer.Reclaim(ctx, ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(1_000_000-300), w.chain.Balance(w.payerKey.Address()))
+	recs, err := w.payer.Channels()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, paychan.ChannelClosed, recs[0].Channel.State)
 }

@@ -208,6 +208,25 @@ func (s *Store) updatePayee(id ChannelID, f func(r *PayeeRecord, found bool) err
 	return out, err
 }
 
+// Payers returns every payer record, in channel order.
+func (s *Store) Payers() ([]PayerRecord, error) {
+	var out []PayerRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPayer).ForEach(func(k, v []byte) error {
+			if len(k) != 32 {
+				return fmt.Errorf("%w: key of %d bytes", ErrMalformed, len(k))
+			}
+			r, err := decodePayer(ChannelID(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
 // Payer returns the payer record of a channel.
 func (s *Store) Payer(id ChannelID) (PayerRecord, error) {
 	var r PayerRecord
