@@ -203,6 +203,27 @@ func (t *Torrent) onExtended(c *conn, id pp.ExtensionNumber, payload []byte) err
 	return nil
 }
 
+// A peer's extended handshake may name any number of extensions; of those
+// we do not speak we keep at most maxPeerExtensions names of at most
+// maxExtensionName bytes.
+const (
+	maxPeerExtensions = 32
+	maxExtensionName  = 64
+)
+
+// speaks reports whether name is an extension we speak.
+func (t *Torrent) speaks(name string) bool {
+	if name == "ut_metadata" {
+		return true
+	}
+	for _, e := range t.cl.cfg.Extensions {
+		if e.Name() == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
 	if c.ls.extIDs != nil {
 		return fmt.Errorf("%w: second extended handshake", ErrProtocol)
@@ -217,10 +238,18 @@ func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
 			return fmt.Errorf("%w: extended handshake m: %v", ErrProtocol, err)
 		}
 	}
-	c.ls.extIDs = make(map[string]pp.ExtensionNumber, len(m))
+	c.ls.extIDs = make(map[string]pp.ExtensionNumber)
+	others := 0
 	for name, n := range m {
 		if n <= 0 || n > 255 {
 			continue // 0 disables; out of range is ignored
+		}
+		if !t.speaks(name) {
+			// Kept only to show in PeerInfo: a few, short.
+			if others >= maxPeerExtensions || len(name) > maxExtensionName {
+				continue
+			}
+			others++
 		}
 		c.ls.extIDs[name] = pp.ExtensionNumber(n)
 	}

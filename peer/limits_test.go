@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +173,21 @@ func TestMessageLengthLimits(t *testing.T) {
 	}
 	// A keep-alive alone is not held up waiting for a type byte.
 	assert.NoError(t, with.checkLength(bufio.NewReader(bytes.NewReader([]byte{0, 0, 0, 0}))))
+}
+
+// TestExtendedHandshakeNamesBounded: of an extended handshake naming
+// thousands of extensions we keep the ones we speak and a few others.
+func TestExtendedHandshakeNamesBounded(t *testing.T) {
+	tor, c := fuzzTorrent(t)
+	m := map[string]int{"ut_metadata": 7, strings.Repeat("x", 100): 9}
+	for i := 0; i < 5000; i++ {
+		m[fmt.Sprintf("bogus_%d", i)] = 1 + i%255
+	}
+	payload, err := bencode.Marshal(map[string]any{"m": m})
+	require.NoError(t, err)
+	require.NoError(t, tor.onExtendedHandshake(c, payload))
+	assert.LessOrEqual(t, len(c.ls.extIDs), 1+maxPeerExtensions)
+	assert.Equal(t, pp.ExtensionNumber(7), c.ls.extIDs["ut_metadata"], "the ones we speak are kept")
+	assert.Equal(t, pp.ExtensionNumber(7), c.ls.metadataID)
+	assert.NotContains(t, c.ls.extIDs, strings.Repeat("x", 100), "long names are not")
 }
