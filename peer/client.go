@@ -37,7 +37,9 @@ type Client struct {
 	mu       sync.Mutex // guards torrents only; never held across I/O
 	torrents map[metainfo.Hash]*Torrent
 	conns    atomic.Int64
-	upLimit  *rate.Limiter // nil: uploads are not capped
+	// handshaking counts incoming connections in their handshake.
+	handshaking atomic.Int64
+	upLimit     *rate.Limiter // nil: uploads are not capped
 }
 
 // NewClient starts a client: it listens for peers unless cfg.NoListen.
@@ -126,11 +128,20 @@ func (cl *Client) acceptLoop() {
 			continue
 		}
 		tempDelay = 0
-		if cl.conns.Load() >= int64(cl.cfg.MaxConns) {
+		// Connections still in their handshake count too, up to
+		// MaxConns of them: a flood of connections that never finish
+		// the handshake costs at most that many goroutines and
+		// descriptors for HandshakeTimeout each.
+		if cl.conns.Load() >= int64(cl.cfg.MaxConns) || cl.handshaking.Load() >= int64(cl.cfg.MaxConns) {
+			cl.log.Debug("refusing incoming connection", "peer", nc.RemoteAddr(), "err", ErrLimit)
 			_ = nc.Close()
 			continue
 		}
-		cl.wg.Go(func() { cl.handleIncoming(nc) })
+		cl.handshaking.Add(1)
+		cl.wg.Go(func() {
+			defer cl.handshaking.Add(-1)
+			cl.handleIncoming(nc)
+		})
 	}
 }
 
@@ -158,6 +169,7 @@ func (cl *Client) handleIncoming(nc net.Conn) {
 	}
 	stop()
 	if err != nil {
+		cl.log.Debug("incoming handshake failed", "peer", nc.RemoteAddr(), "err", err)
 		_ = nc.Close()
 		return
 	}

@@ -67,6 +67,11 @@ type Config struct {
 	// UploadRate caps the payload the client uploads, in bytes per
 	// second over all torrents and peers (zero: no cap).
 	UploadRate int64
+
+	// minEvictAge is how long a peer must have been connected, with no
+	// payload either way, before a new peer may replace it in a full
+	// torrent (default 10 s; tests shorten it).
+	minEvictAge time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -107,6 +112,7 @@ func (c *Config) setDefaults() error {
 	def(&c.IdleTimeout, 3*time.Minute)
 	def(&c.KeepAliveInterval, 90*time.Second)
 	def(&c.RequestTimeout, 30*time.Second)
+	def(&c.minEvictAge, 10*time.Second)
 	defInt := func(p *int, v int) {
 		if *p == 0 {
 			*p = v

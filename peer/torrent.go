@@ -63,6 +63,7 @@ type Torrent struct {
 	known      map[netip.AddrPort]*candidate
 	dialing    int
 	banned     map[netip.AddrPort]bool
+	bannedIDs  map[[20]byte]bool // peer ids of banned peers: an incoming peer's port changes
 	meta       metadataFetch
 	lastChoke  time.Time
 	prevChoke  time.Time // the rechoke before lastChoke
@@ -113,22 +114,23 @@ type loopPeer struct {
 func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Policy) *Torrent {
 	ctx, cancel := context.WithCancel(cl.ctx)
 	t := &Torrent{
-		cl:       cl,
-		ih:       ih,
-		spec:     spec,
-		log:      cl.log.With("torrent", ih.HexString()[:8]),
-		ctx:      ctx,
-		cancel:   cancel,
-		events:   make(chan event, 1024),
-		loopDone: make(chan struct{}),
-		gotInfo:  make(chan struct{}),
-		done:     make(chan struct{}),
-		diskWake: make(chan struct{}, 1),
-		conns:    make(map[PeerID]*conn),
-		known:    make(map[netip.AddrPort]*candidate),
-		banned:   make(map[netip.AddrPort]bool),
-		policy:   policy,
-		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		cl:        cl,
+		ih:        ih,
+		spec:      spec,
+		log:       cl.log.With("torrent", ih.HexString()[:8]),
+		ctx:       ctx,
+		cancel:    cancel,
+		events:    make(chan event, 1024),
+		loopDone:  make(chan struct{}),
+		gotInfo:   make(chan struct{}),
+		done:      make(chan struct{}),
+		diskWake:  make(chan struct{}, 1),
+		conns:     make(map[PeerID]*conn),
+		known:     make(map[netip.AddrPort]*candidate),
+		banned:    make(map[netip.AddrPort]bool),
+		bannedIDs: make(map[[20]byte]bool),
+		policy:    policy,
+		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.left.Store(-1) // unknown until the info is
 	return t
@@ -417,11 +419,8 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 		}
 		reject(ErrSelf)
 		return
-	case t.banned[addr]:
+	case t.banned[addr] || t.bannedIDs[hs.peerID]:
 		reject(ErrBanned)
-		return
-	case len(t.conns) >= t.cl.cfg.MaxConnsPerTorrent:
-		reject(ErrLimit)
 		return
 	}
 	for _, c := range t.conns {
@@ -439,6 +438,18 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 		}
 		reject(ErrDuplicate)
 		return
+	}
+	if len(t.conns) >= t.cl.cfg.MaxConnsPerTorrent {
+		victim := t.evictable(time.Now())
+		if victim == nil {
+			reject(ErrLimit)
+			return
+		}
+		// Full, but a peer has idled long enough without moving a byte
+		// of payload: the newcomer replaces it, so that a flood of idle
+		// connections cannot lock honest peers out.
+		victim.close(fmt.Errorf("%w: replaced by a new peer after %v connected without payload", ErrLimit, time.Since(victim.ls.connectedAt).Round(time.Millisecond)))
+		t.dropConn(victim)
 	}
 	if !t.cl.reserveConn() {
 		reject(ErrLimit)
@@ -469,6 +480,28 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 	}
 	t.sendHaves(c)
 	t.log.Debug("peer connected", "peer", c.addr, "outgoing", outgoing, "fast", c.fast, "ltep", c.ltep)
+}
+
+// evictable returns the connection a new peer may replace in a full
+// torrent: one connected for at least minEvictAge with no payload sent or
+// received and no extension work in flight; of those, one that has sent
+// us no message at all if any, and then the one connected longest. Nil if
+// there is none.
+func (t *Torrent) evictable(now time.Time) *conn {
+	var best *conn
+	silent := func(c *conn) bool { return !c.ls.gotBitfield && c.ls.extIDs == nil }
+	for _, c := range t.conns {
+		if now.Sub(c.ls.connectedAt) < t.cl.cfg.minEvictAge || c.uploaded.Load() > 0 || c.downloaded.Load() > 0 || c.busy() {
+			continue
+		}
+		switch {
+		case best == nil,
+			silent(c) && !silent(best),
+			silent(c) == silent(best) && c.ls.connectedAt.Before(best.ls.connectedAt):
+			best = c
+		}
+	}
+	return best
 }
 
 // sendHaves tells a new peer what we have.

@@ -1,0 +1,115 @@
+package peer_test
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/peer"
+)
+
+// TestIncomingHandshakesCapped: connections that never finish their
+// handshake are capped at MaxConns; past that they are closed at once
+// instead of each holding a goroutine and a descriptor for the handshake
+// timeout.
+func TestIncomingHandshakesCapped(t *testing.T) {
+	cl := newClient(t, func(c *peer.Config) {
+		c.MaxConns = 10
+		c.HandshakeTimeout = 3 * time.Second
+	})
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 30; i++ {
+		c, err := net.Dial("tcp", cl.Addr().String())
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	closedAtOnce := 0
+	for _, c := range conns {
+		wg.Go(func() {
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			_, err := io.Copy(io.Discard, c)
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				mu.Lock()
+				closedAtOnce++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 20, closedAtOnce, "the connections past MaxConns are closed at once, the others wait for the handshake timeout")
+}
+
+// TestIdlePeerReplacedWhenFull: a torrent full of connections that idle
+// without payload lets a new honest peer in, in place of one of them.
+func TestIdlePeerReplacedWhenFull(t *testing.T) {
+	f := newFixture(t, 1<<20, 64<<10)
+	logs := &logSink{}
+	seeder := newClient(t, func(c *peer.Config) {
+		c.MaxConnsPerTorrent = 3
+		c.Logger = slog.New(logs)
+		peer.SetMinEvictAge(c, 100*time.Millisecond)
+	})
+	seed(t, seeder, f)
+	var idle []*rawPeer
+	for i := 0; i < 3; i++ {
+		idle = append(idle, dialRawID(t, seeder.Addr().String(), f.mi.HashInfoBytes(), true, false, "-XX0000-idle-idle-0"+string(rune('0'+i))))
+	}
+	time.Sleep(200 * time.Millisecond)
+	leecher := newClient(t, nil)
+	dir := t.TempDir()
+	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
+	require.NoError(t, err)
+	waitDone(t, tor, 10*time.Second)
+	requireSameFile(t, f, dir)
+	replaced := 0
+	for _, r := range idle {
+		if _, ok := logs.find(r.c.LocalAddr().String(), "replaced by a new peer"); ok {
+			replaced++
+		}
+	}
+	assert.Equal(t, 1, replaced, "one idle peer made room")
+}
+
+// TestBannedPeerStaysOut: a peer banned for bad data that comes back from
+// another port with the same peer id is refused.
+func TestBannedPeerStaysOut(t *testing.T) {
+	f := newFixture(t, 1<<20, 64<<10)
+	logs := &logSink{}
+	leecher := newClient(t, func(c *peer.Config) { c.Logger = slog.New(logs) })
+	_, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: t.TempDir()})
+	require.NoError(t, err)
+	const id = "-XX0000-liarliarliar"
+	r := dialRawID(t, leecher.Addr().String(), f.mi.HashInfoBytes(), true, false, id)
+	haveAllAndUnchoke(r)
+	junk := make([]byte, 16<<10)
+	for {
+		m, ok := r.recv(10*time.Second, pp.Request)
+		if !ok {
+			break
+		}
+		_, _ = rand.Read(junk)
+		r.write(msgOf(pp.Piece, []uint32{uint32(m.Index), uint32(m.Begin)}, junk[:m.Length]))
+	}
+	logs.requireLogged(t, r.c.LocalAddr().String(), "failed its hash")
+	again := dialRawID(t, leecher.Addr().String(), f.mi.HashInfoBytes(), true, false, id)
+	expectClosed(t, again.c, 5*time.Second)
+	logs.requireLogged(t, again.c.LocalAddr().String(), "refusing connection", "banned")
+}
