@@ -353,6 +353,10 @@ func (p *Payer) StartClose(ctx context.Context, id ChannelID) (Channel, error) {
 // signed on each.
 func (p *Payer) Channels() ([]PayerRecord, error) { return p.store.Payers() }
 
+// PaidPieces returns the pieces of torrent ih the payer has paid for, and
+// the channel each was paid through.
+func (p *Payer) PaidPieces(ih [20]byte) (map[int]ChannelID, error) { return p.store.PaidPieces(ih) }
+
 // Reclaim takes back what the payee did not redeem, after expiry.
 func (p *Payer) Reclaim(ctx context.Context, id ChannelID) (Channel, error) {
 	ch, err := p.escrow.Reclaim(ctx, id)

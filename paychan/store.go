@@ -1,6 +1,7 @@
 package paychan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -223,6 +224,23 @@ func (s *Store) Payers() ([]PayerRecord, error) {
 			out = append(out, r)
 			return nil
 		})
+	})
+	return out, err
+}
+
+// PaidPieces returns the pieces of torrent ih paid for, and the channel
+// each was paid through.
+func (s *Store) PaidPieces(ih [20]byte) (map[int]ChannelID, error) {
+	out := make(map[int]ChannelID)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketPaid).Cursor()
+		for k, v := c.Seek(ih[:]); k != nil && bytes.HasPrefix(k, ih[:]); k, v = c.Next() {
+			if len(k) != 24 || len(v) != 32 {
+				return fmt.Errorf("%w: paid entry of %d/%d bytes", ErrMalformed, len(k), len(v))
+			}
+			out[int(binary.BigEndian.Uint32(k[20:]))] = ChannelID(v)
+		}
+		return nil
 	})
 	return out, err
 }
