@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -196,10 +197,18 @@ func (c *conn) Err() error {
 	return c.err
 }
 
-// writeLoop drains the queue into the socket through a large buffer,
-// flushing when the queue is empty, and sends keep-alives when idle.
+// A connection's read and write buffers start small and grow to bigBuffer
+// once blocks flow that way: a thousand idle connections cost little, a
+// transfer gets large reads and writes.
+const (
+	smallBuffer = 4 << 10
+	bigBuffer   = 256 << 10
+)
+
+// writeLoop drains the queue into the socket through a buffer, flushing
+// when the queue is empty, and sends keep-alives when idle.
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 256<<10)
+	w := bufio.NewWriterSize(c.nc, smallBuffer)
 	keepAlive := time.NewTimer(c.t.cl.cfg.KeepAliveInterval)
 	defer keepAlive.Stop()
 	var batch []outItem
@@ -236,6 +245,13 @@ func (c *conn) writeLoop() {
 				c.mu.Lock()
 				c.serves--
 				c.mu.Unlock()
+				if w.Size() < bigBuffer {
+					if err := w.Flush(); err != nil {
+						c.close(fmt.Errorf("write: %w", err))
+						return
+					}
+					w = bufio.NewWriterSize(c.nc, bigBuffer)
+				}
 				if !c.throttle(w, int(it.block.Length)) {
 					return
 				}
@@ -355,7 +371,7 @@ func (c *conn) writeBlock(w *bufio.Writer, hdr *[13]byte, b piece.Block) error {
 
 // readLoop decodes messages and posts them to the torrent's loop.
 func (c *conn) readLoop() {
-	r := bufio.NewReaderSize(c.nc, 256<<10)
+	r := bufio.NewReaderSize(c.nc, smallBuffer)
 	d := pp.Decoder{R: r, Pool: &blockPool, MaxLength: maxMessageLength}
 	idle := c.t.cl.cfg.IdleTimeout
 	var lastDeadline time.Time
@@ -380,6 +396,10 @@ func (c *conn) readLoop() {
 		ev := event{kind: evMsg, c: c, msg: msg}
 		if msg.Type == pp.Piece {
 			c.downloaded.Add(int64(len(msg.Piece)))
+			if r.Size() < bigBuffer {
+				r = growReader(r, c.nc)
+				d.R = r
+			}
 		}
 		if !c.t.postFromConn(ev, c) {
 			if msg.Type == pp.Piece {
@@ -431,6 +451,12 @@ func (c *conn) checkLength(r *bufio.Reader) error {
 		return fmt.Errorf("%w: %v message too long: %d bytes, at most %d", ErrProtocol, typ, length, limit)
 	}
 	return nil
+}
+
+// growReader returns a bigBuffer reader that goes on where r left off.
+func growReader(r *bufio.Reader, nc net.Conn) *bufio.Reader {
+	rest, _ := r.Peek(r.Buffered()) // already buffered: cannot fail
+	return bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(rest)), nc), bigBuffer)
 }
 
 func readErr(err error) error {

@@ -3,6 +3,7 @@ package peer_test
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -112,4 +113,25 @@ func TestBannedPeerStaysOut(t *testing.T) {
 	again := dialRawID(t, leecher.Addr().String(), f.mi.HashInfoBytes(), true, false, id)
 	expectClosed(t, again.c, 5*time.Second)
 	logs.requireLogged(t, again.c.LocalAddr().String(), "refusing connection", "banned")
+}
+
+// TestIdleConnectionsAreCheap: connections that move no blocks keep small
+// buffers (each used to take 512 KiB of buffers from the start).
+func TestIdleConnectionsAreCheap(t *testing.T) {
+	f := newFixture(t, 1<<20, 64<<10)
+	cl := newClient(t, func(c *peer.Config) { c.MaxConnsPerTorrent = 300 })
+	tor := seed(t, cl, f)
+	base := settledHeap()
+	const n = 200
+	for i := 0; i < n; i++ {
+		r := dialRawID(t, cl.Addr().String(), f.mi.HashInfoBytes(), true, true, fmt.Sprintf("-XX0000-%012d", i))
+		r.write(msgOf(pp.HaveNone, nil, nil))
+	}
+	require.Eventually(t, func() bool {
+		ps, err := tor.Peers(t.Context())
+		return err == nil && len(ps) == n
+	}, 10*time.Second, 10*time.Millisecond)
+	grown := int64(settledHeap()) - int64(base)
+	t.Logf("%d idle connections: heap +%.1f MiB", n, float64(grown)/(1<<20))
+	assert.Less(t, grown, int64(n*64<<10), "under 64 KiB per idle connection")
 }

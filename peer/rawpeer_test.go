@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"syscall"
@@ -204,4 +206,18 @@ func seedCopy(t *testing.T, cl *peer.Client, f *fixture) *peer.Torrent {
 func haveAllAndUnchoke(r *rawPeer) {
 	r.write(msgOf(pp.HaveAll, nil, nil))
 	r.write(msgOf(pp.Unchoke, nil, nil))
+}
+
+// heapNow returns the bytes of live and not yet collected heap objects.
+func heapNow() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// settledHeap collects garbage and returns the heap that is left.
+func settledHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	return heapNow()
 }
