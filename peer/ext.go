@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -282,12 +283,19 @@ func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
 	return nil
 }
 
-// metadataFetch assembles the info dictionary from BEP 9 pieces.
+// metadataFetch assembles the info dictionary from BEP 9 pieces, from one
+// peer at a time: a peer that lies about the size, sends junk, rejects or
+// stays silent is found out — banned for junk, passed over otherwise — and
+// the next one is asked. (Asking several at once for pieces of one size
+// let a single peer that lied about the size hold the download up for
+// good.)
 type metadataFetch struct {
-	size    int
-	buf     []byte
-	got     []bool
-	pending map[int]PeerID
+	from     PeerID // the peer we fetch from; 0 while none
+	size     int
+	buf      []byte
+	got      []bool
+	progress time.Time       // when from was asked, or last sent a piece
+	tried    map[PeerID]bool // peers that rejected or did not answer
 }
 
 type metadataMsg struct {
@@ -296,42 +304,54 @@ type metadataMsg struct {
 	TotalSize int `bencode:"total_size,omitempty"`
 }
 
-// requestMetadata asks peers for the info dictionary's missing pieces.
+// requestMetadata asks a peer for the info dictionary, unless one is
+// answering: it asks for every piece at once, from the first peer that
+// offers the metadata and has not failed us; it moves on from a peer that
+// went away or sent nothing for RequestTimeout.
 func (t *Torrent) requestMetadata() {
 	if t.picker != nil {
 		return
 	}
 	mf := &t.meta
-	if mf.size == 0 {
-		for _, c := range t.conns {
-			if c.ls.metadataID != 0 && c.ls.metadataSize > 0 {
-				mf.size = c.ls.metadataSize
-				mf.buf = make([]byte, mf.size)
-				mf.got = make([]bool, (mf.size+metadataPiece-1)/metadataPiece)
-				mf.pending = make(map[int]PeerID)
-				break
-			}
-		}
-		if mf.size == 0 {
+	if mf.from != 0 {
+		if t.conns[mf.from] != nil && time.Since(mf.progress) < t.cl.cfg.RequestTimeout {
 			return
 		}
+		t.metadataFailed(mf.from, "no answer")
 	}
-	for i, got := range mf.got {
-		if got {
-			continue
-		}
-		if id, ok := mf.pending[i]; ok && t.conns[id] != nil {
-			continue
-		}
-		for _, c := range t.conns {
-			if c.ls.metadataID != 0 && c.ls.metadataSize == mf.size {
-				payload, _ := bencode.Marshal(metadataMsg{Type: 0, Piece: i})
-				c.send(msgExtended(c.ls.metadataID, payload))
-				mf.pending[i] = c.id
-				break
-			}
+	var pick *conn
+	for _, c := range t.conns {
+		if c.ls.metadataID != 0 && c.ls.metadataSize > 0 && !mf.tried[c.id] && (pick == nil || c.id < pick.id) {
+			pick = c
 		}
 	}
+	if pick == nil {
+		if len(mf.tried) > 0 {
+			// Everyone failed once: give them another chance next time.
+			clear(mf.tried)
+		}
+		return
+	}
+	mf.from, mf.size, mf.progress = pick.id, pick.ls.metadataSize, time.Now()
+	mf.buf = make([]byte, mf.size)
+	mf.got = make([]bool, (mf.size+metadataPiece-1)/metadataPiece)
+	for i := range mf.got {
+		payload, _ := bencode.Marshal(metadataMsg{Type: 0, Piece: i})
+		pick.send(msgExtended(pick.ls.metadataID, payload))
+	}
+}
+
+// metadataFailed gives up fetching the metadata from peer id.
+func (t *Torrent) metadataFailed(id PeerID, why string) {
+	mf := &t.meta
+	if c := t.conns[id]; c != nil {
+		t.log.Debug("fetching the metadata elsewhere", "peer", c.addr, "why", why)
+	}
+	if mf.tried == nil {
+		mf.tried = make(map[PeerID]bool)
+	}
+	mf.tried[id] = true
+	*mf = metadataFetch{tried: mf.tried}
 }
 
 func (t *Torrent) onMetadata(c *conn, payload []byte) error {
@@ -361,7 +381,7 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 		c.send(msgExtended(c.ls.metadataID, reply))
 	case 1: // data
 		mf := &t.meta
-		if t.picker != nil || mf.size == 0 || msg.Piece < 0 || msg.Piece >= len(mf.got) || mf.pending[msg.Piece] != c.id {
+		if t.picker != nil || c.id != mf.from || msg.Piece < 0 || msg.Piece >= len(mf.got) || mf.got[msg.Piece] {
 			return nil // unasked for; ignore
 		}
 		want := min(metadataPiece, mf.size-msg.Piece*metadataPiece)
@@ -370,16 +390,18 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 		}
 		copy(mf.buf[msg.Piece*metadataPiece:], data)
 		mf.got[msg.Piece] = true
-		delete(mf.pending, msg.Piece)
+		mf.progress = time.Now()
 		for _, g := range mf.got {
 			if !g {
-				t.requestMetadata()
 				return nil
 			}
 		}
 		if sha1.Sum(mf.buf) != t.ih {
-			t.log.Warn("metadata does not match the info hash; fetching again")
-			*mf = metadataFetch{}
+			// An honest peer's metadata always hashes to the info hash.
+			t.banned[c.addr] = true
+			t.bannedIDs[c.peerID] = true
+			t.metadataFailed(c.id, "metadata does not match the info hash")
+			c.close(fmt.Errorf("%w: its metadata (%d bytes) does not match the info hash", ErrBanned, mf.size))
 			t.requestMetadata()
 			return nil
 		}
@@ -388,7 +410,10 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 			return nil
 		}
 	case 2: // reject
-		delete(t.meta.pending, msg.Piece)
+		if c.id == t.meta.from && t.picker == nil {
+			t.metadataFailed(c.id, "rejected")
+			t.requestMetadata()
+		}
 	default:
 		// Unknown types are ignored (BEP 9).
 	}
