@@ -102,7 +102,7 @@ type config struct {
 	log   cli.LogFlags
 }
 
-func parse(args []string) (*config, error) {
+func parse(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	if len(args) > 0 && args[0] == "reclaim" {
 		c.reclaim = true
@@ -133,8 +133,8 @@ func parse(args []string) (*config, error) {
 	c.log.Register(fs)
 	if err := cli.Parse(fs, args, 0); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stderr)
-			fmt.Fprintln(os.Stderr, "usage: leecher [flags] -torrent FILE | -magnet URI\n       leecher reclaim -chain HOST:PORT -state DIR")
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: leecher [flags] -torrent FILE | -magnet URI\n       leecher reclaim -chain HOST:PORT -state DIR")
 			fs.PrintDefaults()
 		}
 		return nil, err
@@ -217,6 +217,9 @@ func checkTracker(tr string) error {
 	return nil
 }
 
+// errTimeout ends a download that took longer than -timeout.
+var errTimeout = errors.New("-timeout")
+
 // run runs the leecher and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) int {
 	err := leech(ctx, args, stdout, stderr, env)
@@ -227,7 +230,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env chain
 }
 
 func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) error {
-	c, err := parse(args)
+	c, err := parse(args, stderr)
 	if err != nil {
 		return err
 	}
@@ -240,7 +243,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, errTimeout)
 		defer cancel()
 	}
 
@@ -334,7 +337,7 @@ wait:
 		case <-ctx.Done():
 			pr.end()
 			st, _ := tor.Stats(context.Background())
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if errors.Is(context.Cause(ctx), errTimeout) {
 				return fmt.Errorf("gave up after -timeout %v with %d of %d pieces", c.timeout, st.PiecesDone, st.Pieces)
 			}
 			return fmt.Errorf("interrupted with %d of %d pieces (run again with the same -dir to resume)", st.PiecesDone, st.Pieces)

@@ -124,7 +124,7 @@ type config struct {
 	log   cli.LogFlags
 }
 
-func parse(args []string) (*config, error) {
+func parse(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("seeder", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -157,8 +157,8 @@ func parse(args []string) (*config, error) {
 	fs.Usage = func() {}
 	if err := cli.Parse(fs, args, 1); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stderr)
-			fmt.Fprintln(os.Stderr, "usage: seeder [flags] PATH | seeder [flags] -torrent FILE [-dir DIR]")
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: seeder [flags] PATH | seeder [flags] -torrent FILE [-dir DIR]")
 			fs.PrintDefaults()
 		}
 		return nil, err
@@ -341,7 +341,7 @@ func magnetLink(ts *torrentSource, listen netip.AddrPort) string {
 }
 
 func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) error {
-	c, err := parse(args)
+	c, err := parse(args, stderr)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/examples/internal/browser"
+	"github.com/bttspeed/bttspeed/examples/internal/cli"
+	"github.com/bttspeed/bttspeed/examples/internal/market"
+)
+
+// fakeSnapshot is a seeder's state as the page would show it: a paying
+// peer in a paid slot, a legacy peer in the free slot, a refused bidder,
+// and channels open and closed.
+func fakeSnapshot() Snapshot {
+	half, _ := btt.ParseBTT("0.5")
+	quarter, _ := btt.ParseBTT("0.25")
+	return Snapshot{
+		Time: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Name: "movie.mkv", InfoHash: "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12",
+		Magnet: "magnet:?xt=urn:btih:ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12", Payee: "TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz", Listen: "127.0.0.1:6881",
+		Reserve: btt.NewAmount(931322574), PaidSlots: 4, FreeSlots: 1, Pieces: 100, PiecesDone: 100, Length: 100 << 20,
+		Uploaded: 60 << 20, UpRate: 3 << 20, HeldPaid: 1, HeldFree: 1, Clearing: btt.NewAmount(931322574), HighestBid: btt.NewAmount(2000000000),
+		Peers: []PeerRow{
+			{Addr: "127.0.0.1:40001", Client: "-BS0100-", Slot: "paid", Interested: true, BttSpeed: true, Have: 40, Uploaded: 40 << 20, UpRate: 2 << 20,
+				Bid: btt.NewAmount(2000000000), Price: btt.NewAmount(931322574), Sold: 40 << 20, Owed: half, Paid: half, Credit: 4 << 20,
+				Channel: "0101010101010101010101010101010101010101010101010101010101010101"},
+			{Addr: "127.0.0.1:40002", Client: "-TR3000-", Slot: "free", Interested: true, Have: 10, Uploaded: 20 << 20, UpRate: 1 << 20},
+			{Addr: "127.0.0.1:40003", Client: "-BS0100-", Slot: "choked", Interested: true, BttSpeed: true, Bid: btt.NewAmount(5), Refused: "paychan: bad voucher signature"},
+		},
+		Earned: btt.BTT(1), Redeemed: half, Redeemable: half, Owed: half, Sold: 40 << 20,
+		Channels: []ChannelRow{
+			{ID: "0101010101010101010101010101010101010101010101010101010101010101", Payer: "TDkpULh7uWDfG7wRNFhmccpWaNtDqHf8Xb", State: "open", Deposit: btt.BTT(10), Best: half, Redeemed: quarter, Sold: 40 << 20, Expiry: time.Date(2026, 5, 2, 12, 0, 0, 0, time.UTC)},
+			{ID: "0202020202020202020202020202020202020202020202020202020202020202", Payer: "TQmxvm9sjrb1Bs9bzzZLAzWMDdcPvYZFf3", State: "closed", Deposit: btt.BTT(1), Best: half, Redeemed: quarter, Expiry: time.Date(2026, 4, 2, 12, 0, 0, 0, time.UTC)},
+		},
+		Redeem: market.RedeemStats{Redemptions: 3, Failures: 1, LastError: "node down"},
+	}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestStatusPage: the page, the JSON and the metrics show the snapshot.
+func TestStatusPage(t *testing.T) {
+	s := fakeSnapshot()
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, quiet()))
+	defer srv.Close()
+
+	code, body := get(t, srv.URL+"/")
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{
+		"movie.mkv", s.InfoHash, s.Payee, `data-addr="127.0.0.1:40001" data-slot="paid"`, `data-addr="127.0.0.1:40002" data-slot="free"`,
+		`data-addr="127.0.0.1:40003" data-slot="choked"`, "legacy peer (no btt_speed)", "refused: paychan: bad voucher signature",
+		`id="earned" title="1000000000000000000 base units">1 BTT`, `id="redeemed" title="500000000000000000 base units">0.5 BTT`,
+		`id="redeemable" title="500000000000000000 base units">0.5 BTT`, "931322574 base/B (0.999999999339134976 BTT/GiB)",
+		"1 of 4 paid, 1 of 1 free held", `data-id="0202020202020202020202020202020202020202020202020202020202020202" data-state="closed"`,
+		"3 (1 failed: node down)", "100 / 100",
+	} {
+		assert.Contains(t, body, want)
+	}
+
+	code, body = get(t, srv.URL+"/status.json")
+	require.Equal(t, http.StatusOK, code)
+	var back Snapshot
+	require.NoError(t, json.Unmarshal([]byte(body), &back))
+	assert.Equal(t, s, back)
+
+	code, _ = get(t, srv.URL+"/nope")
+	assert.Equal(t, http.StatusNotFound, code)
+
+	code, body = get(t, srv.URL+"/metrics")
+	require.Equal(t, http.StatusOK, code)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err)
+	val := func(name string, labels ...string) float64 {
+		t.Helper()
+		f, ok := fams[name]
+		require.True(t, ok, "metric %s", name)
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no %s%v", name, labels)
+		return 0
+	}
+	assert.Equal(t, 1.0, val("bttspeed_seeder_up"))
+	assert.Equal(t, 3.0, val("bttspeed_seeder_peers"))
+	assert.Equal(t, 2.0, val("bttspeed_seeder_bttspeed_peers"))
+	assert.Equal(t, 4.0, val("bttspeed_seeder_slots", "kind", "paid"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_slots_held", "kind", "free"))
+	assert.Equal(t, float64(60<<20), val("bttspeed_seeder_uploaded_bytes_total"))
+	assert.Equal(t, float64(40<<20), val("bttspeed_seeder_sold_bytes_total"))
+	assert.Equal(t, 931322574.0, val("bttspeed_seeder_reserve_price_base_units_per_byte"))
+	assert.Equal(t, 931322574.0, val("bttspeed_seeder_clearing_price_base_units_per_byte"))
+	assert.Equal(t, 2e9, val("bttspeed_seeder_highest_bid_base_units_per_byte"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_earned_btt"))
+	assert.Equal(t, 0.5, val("bttspeed_seeder_redeemed_btt"))
+	assert.Equal(t, 0.5, val("bttspeed_seeder_redeemable_btt"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_channels", "state", "open"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_channels", "state", "closed"))
+	assert.Equal(t, 0.0, val("bttspeed_seeder_channels", "state", "closing"))
+	assert.Equal(t, 3.0, val("bttspeed_seeder_redemptions_total"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_redemption_failures_total"))
+	assert.Contains(t, fams, "go_goroutines", "the Go collector is registered")
+	assert.Equal(t, 100.0, val("bttspeed_seeder_pieces_done"))
+}
+
+// TestStatusPageDown: a snapshot that fails gives 503 and up 0.
+func TestStatusPageDown(t *testing.T) {
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("torrent closed") }, quiet()))
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "torrent closed")
+	_, body = get(t, srv.URL+"/metrics")
+	assert.Contains(t, body, "bttspeed_seeder_up 0")
+	assert.NotContains(t, body, "bttspeed_seeder_peers")
+}
+
+// TestStatusPageChromium: headless Chromium renders the page with its
+// peers, slots, figures and channels.
+func TestStatusPageChromium(t *testing.T) {
+	bin, err := browser.Find()
+	if err != nil {
+		t.Skip(err)
+	}
+	s := fakeSnapshot()
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, quiet()))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dom, err := browser.DumpDOM(ctx, bin, t.TempDir(), srv.URL+"/")
+	require.NoError(t, err)
+	for _, want := range []string{
+		"<title>bttspeed seeder — movie.mkv</title>",
+		`<tr class="peer paid" data-addr="127.0.0.1:40001" data-slot="paid">`,
+		`<tr class="peer free" data-addr="127.0.0.1:40002" data-slot="free">`,
+		`<tr class="peer choked" data-addr="127.0.0.1:40003" data-slot="choked">`,
+		`id="earned" title="1000000000000000000 base units">1 BTT</td>`,
+		`id="redeemable" title="500000000000000000 base units">0.5 BTT</td>`,
+		"2000000000 base/B", "1 of 4 paid, 1 of 1 free held",
+		`data-id="0101010101010101010101010101010101010101010101010101010101010101" data-state="open"`,
+		"TDkpULh7uWDfG7wRNFhmccpWaNtDqHf8Xb",
+	} {
+		assert.Contains(t, dom, want)
+	}
+}
+
+func TestCheckHTTPAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr  string
+		allow bool
+		ok    bool
+	}{
+		{"127.0.0.1:8080", false, true}, {"127.0.0.1:0", false, true}, {"[::1]:8080", false, true}, {"localhost:8080", false, true},
+		{"0.0.0.0:8080", false, false}, {":8080", false, false}, {"192.168.1.2:80", false, false}, {"example.com:80", false, false},
+		{"0.0.0.0:8080", true, true}, {":8080", true, true}, {"nonsense", false, false}, {"nonsense", true, false},
+	} {
+		err := checkHTTPAddr(tc.addr, tc.allow)
+		if tc.ok {
+			assert.NoError(t, err, tc.addr)
+			continue
+		}
+		require.Error(t, err, tc.addr)
+		assert.Equal(t, cli.ExitSetup, cli.ExitCode(err))
+	}
+	assert.ErrorContains(t, checkHTTPAddr("0.0.0.0:1", false), "-http-allow-remote")
+}
