@@ -63,7 +63,9 @@ func envOf(m map[string]string) chain.Env {
 	}
 }
 
-func keyHex(node *devnet.Node, i int) string { return hex.EncodeToString(crypto.FromECDSA(node.Keys()[i])) }
+func keyHex(node *devnet.Node, i int) string {
+	return hex.EncodeToString(crypto.FromECDSA(node.Keys()[i]))
+}
 
 // fixture writes size random bytes and their .torrent; it returns the data
 // directory and the .torrent's path.
