@@ -95,6 +95,7 @@ type config struct {
 	dht          bool
 	dhtBootstrap cli.AddrList
 	progress     time.Duration
+	rechoke      time.Duration
 	linger       time.Duration
 	timeout      time.Duration
 
@@ -127,6 +128,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.dht, "dht", false, "use the mainline DHT (reaches the internet through its public bootstrap nodes unless -dht-bootstrap is given)")
 	fs.Var(&c.dhtBootstrap, "dht-bootstrap", "with -dht: a DHT node to join through instead of the public ones, ip:port (repeatable)")
 	fs.DurationVar(&c.progress, "progress", 2*time.Second, "how often to print progress")
+	fs.DurationVar(&c.rechoke, "rechoke", 10*time.Second, "how often to rechoke our uploads and bid again at each seeder (a leecher from a magnet link bids first at its first rechoke after the metadata arrives)")
 	fs.DurationVar(&c.linger, "linger", 30*time.Second, "once complete, how long to wait for the last vouchers to reach the seeders")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
 	c.chain.Register(fs)
@@ -181,7 +183,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	if c.lifetime < 2*time.Hour {
 		return nil, cli.Setupf("-lifetime %v: want at least 2h (a seeder refuses vouchers on channels within an hour of expiry, by default)", c.lifetime)
 	}
-	for name, d := range map[string]time.Duration{"progress": c.progress, "linger": c.linger} {
+	for name, d := range map[string]time.Duration{"progress": c.progress, "linger": c.linger, "rechoke": c.rechoke} {
 		if d <= 0 {
 			return nil, cli.Setupf("-%s %v: want a positive duration", name, d)
 		}
@@ -296,7 +298,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 			}
 		}()
 	}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: c.listen, Logger: log, Extensions: exts, DHT: dht, Tracker: discovery.TrackerConfig{Logger: log}})
+	cl, err := peer.NewClient(peer.Config{ListenAddr: c.listen, Logger: log, Extensions: exts, DHT: dht, RechokeInterval: c.rechoke, Tracker: discovery.TrackerConfig{Logger: log}})
 	if err != nil {
 		return cli.Setupf("-listen %s: %w", c.listen, err)
 	}
