@@ -379,7 +379,7 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, error) {
 
 func (t *Torrent) openStorage(info *metainfo.Info) (*piece.Storage, error) {
 	if err := piece.CheckInfo(info); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadTorrent, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
 	}
 	dir, err := filepath.Abs(t.spec.Dir)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -76,30 +78,98 @@ type closerClient struct {
 
 func (c closerClient) Close() error { return c.completion.Close() }
 
+// Limits on an info dictionary's shape.
+const (
+	// MaxPieceLength is the longest piece CheckInfo accepts: a piece is
+	// tracked block by block and hashed whole, so a piece of a terabyte
+	// would cost gigabytes of bookkeeping.
+	MaxPieceLength = 512 << 20
+	// maxComponent is the longest file or directory name (the limit of
+	// most filesystems); maxPath bounds a file's whole path below the
+	// download directory.
+	maxComponent = 255
+	maxPath      = 4000
+)
+
+// ErrUnsupported reports a well-formed torrent we cannot download.
+var ErrUnsupported = errors.New("piece: unsupported torrent")
+
+// onWindows turns on the checks for names only Windows treats specially.
+var onWindows = runtime.GOOS == "windows"
+
 // CheckInfo rejects info dictionaries that could write outside the download
-// directory or that lack v1 piece hashes.
+// directory — a path component that is empty, "." or "..", only dots and
+// spaces, absolute, with a separator, a drive letter, a NUL or another
+// control character, longer than 255 bytes, or (on Windows) a device name
+// — and those whose files collide (a path given twice, or a file where
+// another needs a directory), whose lengths are negative or overflow, whose
+// pieces are over MaxPieceLength, that lack v1 piece hashes, or that are
+// hybrid v1/v2 torrents of several files (their v2 file layout is not the
+// v1 one the hashes cover).
 func CheckInfo(info *metainfo.Info) error {
 	if info == nil {
 		return fmt.Errorf("%w: no info", ErrUnsafePath)
 	}
-	if err := checkComponent(info.BestName()); err != nil {
-		return fmt.Errorf("name: %w", err)
+	// First: anacrolix's v2 file list divides by the piece length.
+	if info.PieceLength <= 0 || info.PieceLength > MaxPieceLength {
+		return fmt.Errorf("%w: piece length %d, want 1 to %d", ErrUnsupported, info.PieceLength, MaxPieceLength)
 	}
-	for i, f := range info.UpvertedFiles() {
-		if len(info.Files) == 0 {
-			break
+	if err := checkComponent(info.BestName()); err != nil {
+		return fmt.Errorf("%w: name: %v", ErrUnsafePath, err)
+	}
+	if info.HasV2() && (len(info.Files) > 0 || len(info.UpvertedFiles()) > 1) {
+		return fmt.Errorf("%w: a v2 or hybrid torrent of several files (only v1 file layouts are supported)", ErrUnsupported)
+	}
+	var total int64
+	add := func(n int64) error {
+		if n < 0 || total > math.MaxInt64-n {
+			return fmt.Errorf("%w: file length %d (total so far %d)", ErrUnsupported, n, total)
+		}
+		total += n
+		return nil
+	}
+	if len(info.Files) == 0 {
+		if err := add(info.Length); err != nil {
+			return err
+		}
+	}
+	files := make(map[string]bool, len(info.Files))
+	dirs := make(map[string]bool)
+	for i, f := range info.Files {
+		if err := add(f.Length); err != nil {
+			return fmt.Errorf("file %d: %w", i, err)
 		}
 		path := f.BestPath()
 		if len(path) == 0 {
 			return fmt.Errorf("%w: file %d has an empty path", ErrUnsafePath, i)
 		}
+		n := len(info.BestName())
 		for _, c := range path {
 			if err := checkComponent(c); err != nil {
-				return fmt.Errorf("file %d: %w", i, err)
+				return fmt.Errorf("%w: file %d: %v", ErrUnsafePath, i, err)
 			}
+			n += 1 + len(c)
+		}
+		if n > maxPath {
+			return fmt.Errorf("%w: file %d: a path of %d bytes", ErrUnsafePath, i, n)
+		}
+		if strings.Contains(f.Attr, "p") {
+			continue // BEP 47 padding: never read, and pads of one size share a name
+		}
+		key := strings.Join(path, "/")
+		if files[key] || dirs[key] {
+			return fmt.Errorf("%w: file %d: %q is given twice, or is also a directory", ErrUnsafePath, i, key)
+		}
+		files[key] = true
+		for j := 1; j < len(path); j++ {
+			dir := strings.Join(path[:j], "/")
+			if files[dir] {
+				return fmt.Errorf("%w: file %d: %q is a file and a directory", ErrUnsafePath, i, dir)
+			}
+			dirs[dir] = true
 		}
 	}
-	if info.PieceLength <= 0 || len(info.Pieces) == 0 || len(info.Pieces)%20 != 0 {
+	if len(info.Pieces) == 0 || len(info.Pieces)%20 != 0 {
 		return fmt.Errorf("%w: piece length %d, %d bytes of hashes", ErrNoHashes, info.PieceLength, len(info.Pieces))
 	}
 	if want := LayoutOf(info).NumPieces(); len(info.Pieces)/20 != want {
@@ -108,12 +178,37 @@ func CheckInfo(info *metainfo.Info) error {
 	return nil
 }
 
+// windowsDevices are the names Windows takes for devices, with any
+// extension.
+var windowsDevices = map[string]bool{"CON": true, "PRN": true, "AUX": true, "NUL": true, "CONIN$": true, "CONOUT$": true}
+
+func init() {
+	for i := '1'; i <= '9'; i++ {
+		windowsDevices["COM"+string(i)] = true
+		windowsDevices["LPT"+string(i)] = true
+	}
+}
+
+// checkComponent says what is wrong with a path component, if anything.
 func checkComponent(c string) error {
 	switch {
-	case c == "", c == ".", c == "..":
-		return fmt.Errorf("%w: component %q", ErrUnsafePath, c)
-	case strings.ContainsAny(c, "/\\\x00"), filepath.IsAbs(c), filepath.VolumeName(c) != "":
-		return fmt.Errorf("%w: component %q", ErrUnsafePath, c)
+	case strings.Trim(c, ". ") == "":
+		// "", ".", ".." and what Windows trims to them ("...", ". ").
+		return fmt.Errorf("component %q", c)
+	case len(c) > maxComponent:
+		return fmt.Errorf("component of %d bytes, more than %d", len(c), maxComponent)
+	case strings.ContainsAny(c, "/\\"), filepath.IsAbs(c), filepath.VolumeName(c) != "":
+		return fmt.Errorf("component %q", c)
+	case len(c) >= 2 && c[1] == ':' && ('a' <= c[0]|0x20 && c[0]|0x20 <= 'z'):
+		return fmt.Errorf("component %q starts with a drive letter", c)
+	case strings.IndexFunc(c, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Errorf("component %q has a control character", c)
+	}
+	if onWindows {
+		base, _, _ := strings.Cut(c, ".")
+		if strings.ContainsAny(c, "<>:\"|?*") || windowsDevices[strings.ToUpper(strings.TrimRight(base, " "))] {
+			return fmt.Errorf("component %q is not a Windows file name", c)
+		}
 	}
 	return nil
 }
