@@ -28,6 +28,7 @@ import (
 	"github.com/bttspeed/bttspeed/examples/internal/market"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/discovery/discoverytest"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
@@ -267,4 +268,37 @@ func TestProgressLine(t *testing.T) {
 	p.update(st, half)
 	p.end()
 	assert.Equal(t, progressLine(st, half)+"\n", b.String(), "not a terminal: plain lines")
+}
+
+// TestRunDiscovers: with no -peer, the leecher finds the seeder through a
+// tracker (-tracker) or the DHT (-dht with -dht-bootstrap), on loopback.
+func TestRunDiscovers(t *testing.T) {
+	ctx := context.Background()
+	dataDir, tf := fixture(t, 256<<10)
+	tr := discoverytest.StartTracker(t, time.Second)
+	nodes := discoverytest.StartDHT(t, 2, time.Second)
+	seed, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", DHT: nodes[0]})
+	require.NoError(t, err)
+	defer seed.Close()
+	_, err = seed.AddTorrent(ctx, peer.TorrentSpec{TorrentFile: tf, Dir: dataDir, Verify: true, Trackers: []string{tr.HTTPURL}})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"tracker", []string{"-tracker", tr.UDPURL}},
+		{"dht", []string{"-dht", "-dht-bootstrap", nodes[1].Addr().String()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut syncBuffer
+			args := append([]string{"-torrent", tf, "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-timeout", "30s"}, tc.args...)
+			require.Equal(t, cli.ExitOK, run(ctx, args, &out, &errOut, envOf(nil)), "stderr: %s", &errOut)
+			assert.Contains(t, out.String(), "complete: data.bin, 256.0 KiB")
+		})
+	}
+	var fromLeecher bool
+	for _, a := range tr.Announces() {
+		fromLeecher = fromLeecher || a.UDP
+	}
+	assert.True(t, fromLeecher, "the leecher announced to the tracker over UDP")
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,6 +24,7 @@ import (
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/discovery/discoverytest"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
@@ -154,12 +156,13 @@ func TestRunRefuses(t *testing.T) {
 func TestRunSeeds(t *testing.T) {
 	dir := t.TempDir()
 	data := dataFile(t, dir, 1<<20)
+	tr := discoverytest.StartTracker(t, time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-rechoke", "200ms", "-piece-length", "64KiB", "-log-level", "warn", data}, &out, &errOut, envOf(nil))
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-rechoke", "200ms", "-piece-length", "64KiB", "-log-level", "warn", "-tracker", tr.HTTPURL, data}, &out, &errOut, envOf(nil))
 	}()
 	var listen, status string
 	require.Eventually(t, func() bool {
@@ -173,9 +176,18 @@ func TestRunSeeds(t *testing.T) {
 		return strings.Contains(s, "seeding\n")
 	}, 20*time.Second, 10*time.Millisecond, "stdout: %s\nstderr: %s", &out, &errOut)
 	assert.Contains(t, out.String(), "torrent: "+data+".torrent\n")
-	assert.Regexp(t, `(?m)^magnet: magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=data.bin&x.pe=127.0.0.1%3A\d+$`, out.String())
-	_, err := os.Stat(data + ".torrent")
+	assert.Regexp(t, `(?m)^magnet: magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=data.bin&tr=http%3A%2F%2F127.0.0.1%3A\d+%2Fannounce&x.pe=127.0.0.1%3A\d+$`, out.String())
+	mi, err := metainfo.LoadFromFile(data + ".torrent")
 	require.NoError(t, err)
+	assert.Equal(t, tr.HTTPURL, mi.Announce, "the tracker is in the .torrent")
+	require.Eventually(t, func() bool {
+		for _, a := range tr.Announces() {
+			if a.Addr.String() == listen {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "the seeder announced itself")
 
 	// A stock leecher (no btt_speed) gets the data through a free slot.
 	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})

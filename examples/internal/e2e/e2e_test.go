@@ -264,7 +264,8 @@ func add(t *testing.T, a, b btt.Amount) btt.Amount {
 // devnet; SIGINT makes it redeem the vouchers (its token balance grows by
 // what the leecher says it spent) and exit 0; restarted on the same state
 // it serves a second leecher (from the magnet link) while its status page
-// shows the paid slot in Chromium; SIGTERM redeems again; after expiry the
+// shows the paid slot in Chromium; killed, then restarted once more, it
+// redeems the second leecher's vouchers on SIGTERM; after expiry the
 // leechers reclaim the rest of their deposits.
 func TestPaidDownloadRestartReclaim(t *testing.T) {
 	needBins(t)
@@ -324,8 +325,8 @@ func TestPaidDownloadRestartReclaim(t *testing.T) {
 	assert.Equal(t, add(t, seedStart, spent1), node.TokenBalance(seedAcct), "the seeder's balance grew by what the leecher's vouchers say")
 	assert.NotContains(t, s1.err.String()+l1.err.String(), hex.EncodeToString(crypto.FromECDSA(node.Keys()[0]))[:24], "no key in a log")
 
-	// 3. Restarted on the same state (from the .torrent, SIGTERM this
-	// time), it still serves: a second leecher comes by the magnet link.
+	// 3. Restarted on the same state (from the .torrent), it still
+	// serves: a second leecher comes by the magnet link.
 	// The upload cap keeps it connected long enough to look at the page.
 	s2 := start(t, "seeder#2", bins.seeder, env(keyEnv(node, 0)), append(chainArgs, "-state", sstate, "-torrent", torrent, "-dir", dataDir,
 		"-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-rechoke", "300ms", "-reserve", "1000", "-upload-rate", "1MiB", "-redeem-every", "1h")...)
@@ -369,12 +370,23 @@ func TestPaidDownloadRestartReclaim(t *testing.T) {
 	require.True(t, spent2.Gt(btt.Zero), "leecher#2 paid")
 	assert.Equal(t, add(t, spent1, spent2), getStatus(t, web).Earned)
 
-	require.NoError(t, s2.cmd.Process.Signal(syscall.SIGTERM))
-	require.Equal(t, 0, s2.wait(60*time.Second), "seeder#2 exit code")
-	assert.Contains(t, s2.out.String(), "redeemed: "+spent2.String()+" base units")
+	// 4. A crash (SIGKILL) loses nothing: the next run, trusting the
+	// piece completion on disk (-verify=false), finds the vouchers in
+	// its store and redeems them when SIGTERM stops it.
+	require.NoError(t, s2.cmd.Process.Kill())
+	s2.wait(10 * time.Second)
+	assert.Equal(t, add(t, seedStart, spent1), node.TokenBalance(seedAcct), "nothing redeemed at the crash")
+	s3 := start(t, "seeder#3", bins.seeder, env(keyEnv(node, 0)), append(chainArgs, "-state", sstate, "-torrent", torrent, "-dir", dataDir,
+		"-verify=false", "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0", "-reserve", "1000", "-redeem-every", "1h")...)
+	s3.line("seeding", 30*time.Second)
+	st = getStatus(t, s3.line("status: ", time.Second))
+	assert.Equal(t, spent2, st.Redeemable, "the crashed run's vouchers are in the store")
+	require.NoError(t, s3.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, s3.wait(60*time.Second), "seeder#3 exit code")
+	assert.Contains(t, s3.out.String(), "redeemed: "+spent2.String()+" base units")
 	assert.Equal(t, add(t, seedStart, add(t, spent1, spent2)), node.TokenBalance(seedAcct))
 
-	// 4. After expiry the leechers take back what they did not spend.
+	// 5. After expiry the leechers take back what they did not spend.
 	node.Advance(25 * time.Hour)
 	for i, tc := range []struct {
 		state        string
