@@ -228,6 +228,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env chain
 	if errors.Is(err, flag.ErrHelp) {
 		return cli.ExitOK
 	}
+	if err != nil && ctx.Err() != nil && cli.ExitCode(err) == cli.ExitSetup {
+		// A signal while starting is not a configuration error.
+		err = errors.New("interrupted while starting: " + err.Error())
+	}
 	return cli.Report(stderr, "leecher", err)
 }
 
@@ -287,16 +291,12 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 
 	var dht *discovery.DHT
 	if c.dht {
-		dht, err = discovery.NewDHT(discovery.DHTConfig{StartingNodes: c.dhtBootstrap, PublicBootstrap: len(c.dhtBootstrap) == 0, Logger: log})
+		var stopDHT func()
+		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, log)
 		if err != nil {
-			return cli.Setupf("-dht: %w", err)
+			return err
 		}
-		defer dht.Close()
-		go func() {
-			if err := dht.Bootstrap(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("DHT bootstrap", "err", err)
-			}
-		}()
+		defer stopDHT()
 	}
 	cl, err := peer.NewClient(peer.Config{ListenAddr: c.listen, Logger: log, Extensions: exts, DHT: dht, RechokeInterval: c.rechoke, Tracker: discovery.TrackerConfig{Logger: log}})
 	if err != nil {

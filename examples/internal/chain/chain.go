@@ -56,7 +56,7 @@ type Flags struct {
 
 // Register adds the flags to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Node, "chain", "", "TRON node gRPC host:port (e.g. the address `go run ./examples/devnet` prints); empty: an embedded devnet inside this process")
+	fs.StringVar(&f.Node, "chain", "", "TRON node gRPC host:port (e.g. the grpc: address that go run ./examples/devnet prints); empty: an embedded devnet inside this process")
 	fs.StringVar(&f.Escrow, "escrow", "", "BttSpeedEscrow contract address (T… or 41… hex); empty with -chain: find it in the first blocks of a bttspeed devnet")
 	fs.StringVar(&f.Keystore, "keystore", "", "keystore file (mode 0600) with the account's key; passphrase from $"+EnvPassphrase+" (otherwise the key comes from $"+EnvKey+")")
 	fs.Func("chain-insecure", "dial the node without TLS (default: true for a loopback -chain, false otherwise)", func(s string) error {

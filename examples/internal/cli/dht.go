@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/bttspeed/bttspeed/peer/discovery"
+)
+
+// StartDHT starts the -dht node: joined through bootstrap, or through the
+// public bootstrap nodes (it then reaches the internet) when bootstrap is
+// empty. It joins in the background; stop closes the node and waits for
+// that.
+func StartDHT(ctx context.Context, bootstrap []netip.AddrPort, log *slog.Logger) (dht *discovery.DHT, stop func(), err error) {
+	dht, err = discovery.NewDHT(discovery.DHTConfig{StartingNodes: bootstrap, PublicBootstrap: len(bootstrap) == 0, Logger: log})
+	if err != nil {
+		return nil, nil, Setupf("-dht: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := dht.Bootstrap(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("DHT bootstrap", "err", err)
+		}
+	})
+	return dht, func() {
+		cancel()
+		dht.Close()
+		wg.Wait()
+	}, nil
+}
