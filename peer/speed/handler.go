@@ -33,25 +33,26 @@ var (
 )
 
 type sellState struct {
-	bid       btt.Amount
-	paidSlot  bool
-	price     btt.Amount
-	credit    paychan.Credit
-	channel   *paychan.Channel
-	accepting bool
-	owed      btt.Amount // accrued at the clearing price while in a paid slot
-	paid      btt.Amount // the best voucher's amount
-	lastUp    int64
-	refused   error                      // a bad voucher: choked for good
-	receiving int                        // vouchers being verified and stored
-	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
-	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
-	reread    *speedwire.ChannelInfo     // the channel announced again while being read
-	overflow  *paychan.SignedVoucher     // the highest voucher that found vq full
-	lastPay   time.Time
-	sold      int64     // bytes sent in a paid slot
-	gate      gate      // the credit gate's bookkeeping (see MayServe)
-	heldSince time.Time // when the gate began holding the payer back
+	bid         btt.Amount
+	paidSlot    bool
+	price       btt.Amount
+	credit      paychan.Credit
+	channel     *paychan.Channel
+	accepting   bool
+	owed        btt.Amount // accrued at the clearing price while in a paid slot
+	paid        btt.Amount // the best voucher's amount
+	lastUp      int64
+	refused     error                      // a bad voucher: choked for good
+	receiving   int                        // vouchers being verified and stored
+	vq          chan paychan.SignedVoucher // to the worker that stores vouchers, in order
+	queued      []paychan.SignedVoucher    // vouchers that came while the channel was being checked
+	reread      *speedwire.ChannelInfo     // the channel announced again while being read
+	overflow    *paychan.SignedVoucher     // the highest voucher that found vq full
+	lastPay     time.Time
+	sold        int64     // bytes sent in a paid slot
+	unpaidBytes int64     // owed - paid, in bytes at the current price
+	gate        gate      // the credit gate's bookkeeping (see MayServe)
+	heldSince   time.Time // when the gate began holding the payer back
 }
 
 type buyState struct {
@@ -205,6 +206,7 @@ func (h *handler) accrue() {
 	if s.paidSlot && !s.price.IsZero() && d > 0 {
 		s.gate.sent += d
 		s.sold += d
+		s.unpaidBytes = min(s.unpaidBytes+d, 1<<62)
 		cost, err := s.price.MulUint64(uint64(d))
 		if err == nil {
 			s.owed, _ = s.owed.Add(cost)
@@ -223,7 +225,16 @@ func (s *sellState) leavePaid() {
 }
 
 // unpaid is what the peer owes, in bytes at the current price.
-func (h *handler) unpaid() int64 {
+func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
+
+// recount works the unpaid bytes out again from what is owed and paid, at
+// the current price: after a payment or a price change. In between, accrue
+// adds the bytes sent, so the gate does no division per block.
+func (h *handler) recount() {
+	h.sell.unpaidBytes = h.countUnpaid()
+}
+
+func (h *handler) countUnpaid() int64 {
 	s := h.sell
 	if s.price.IsZero() {
 		return 0
@@ -272,7 +283,12 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 		if !s.paidSlot || s.price != o.Price {
 			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: s.credit.Window})
 		}
-		s.paidSlot, s.price = true, o.Price
+		if s.price != o.Price {
+			h.accrue() // what was sent at the old price
+			s.price = o.Price
+			h.recount()
+		}
+		s.paidSlot = true
 		return
 	}
 	if s.paidSlot {
@@ -524,6 +540,7 @@ func (h *handler) credit(sv paychan.SignedVoucher) {
 	s := h.sell
 	if sv.Amount.Gt(s.paid) {
 		s.paid = sv.Amount
+		h.recount()
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount)
 		before := s.credit.Window
 		s.credit.Paid()
