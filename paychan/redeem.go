@@ -51,7 +51,7 @@ func (r *Redeemer) Run(ctx context.Context) error {
 			if b, ok := backoff[id]; ok && now.Before(b.at) {
 				continue
 			}
-			got, err := r.Payee.Redeem(ctx, id, r.Payee.nearExpiry(id))
+			got, err := r.Payee.Redeem(ctx, id, r.Payee.NearExpiry(id))
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -73,9 +73,10 @@ func (r *Redeemer) Run(ctx context.Context) error {
 	}
 }
 
-// nearExpiry reports whether a channel's redeem window ends within twice
-// the expiry margin: time to close it.
-func (p *Payee) nearExpiry(id ChannelID) bool {
+// NearExpiry reports whether a channel's redeem window ends within twice
+// the payee's expiry margin: time to close it rather than claim. On
+// shutdown, a seller closes those and claims the rest.
+func (p *Payee) NearExpiry(id ChannelID) bool {
 	r, err := p.store.Payee(id)
 	if err != nil {
 		return false

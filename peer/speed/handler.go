@@ -434,6 +434,23 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 			for {
 				select {
 				case <-ctx.Done():
+					// The torrent is stopping: store what is still
+					// queued (it is redeemable), credit nothing.
+					var rest []paychan.SignedVoucher
+					for {
+						select {
+						case sv, ok := <-vq:
+							if ok {
+								rest = append(rest, sv)
+								continue
+							}
+						default:
+						}
+						break
+					}
+					if len(rest) > 0 {
+						_, _ = storeBest(payee, rest)
+					}
 					return
 				case sv, ok := <-vq:
 					if !ok {

@@ -257,6 +257,21 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 	if e.cfg.Buy != nil && !hs.Payee.IsZero() {
 		h.buy = &buyState{}
 		h.bidRound() // bid at once: a download may not wait for our rechoke
+		if t := p.Torrent(); t.Left() < 0 {
+			// From a magnet link, without the info yet: bid as soon
+			// as it comes.
+			p.Go(func(ctx context.Context) {
+				select {
+				case <-t.GotInfo():
+					p.Do(func() {
+						if !h.closed {
+							h.bidRound()
+						}
+					})
+				case <-ctx.Done():
+				}
+			})
+		}
 	}
 	e.mu.Lock()
 	e.handlers[h] = struct{}{}
