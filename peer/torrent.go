@@ -212,14 +212,29 @@ func (t *Torrent) AddPeers(addrs ...netip.AddrPort) {
 	_ = t.do(context.Background(), func() { t.addCandidates(addrs) })
 }
 
+// maxKnownPeers bounds the addresses a torrent keeps to dial: a tracker or
+// DHT node that answers with a flood of bogus peers cannot grow it further.
+const maxKnownPeers = 2000
+
 func (t *Torrent) addCandidates(addrs []netip.AddrPort) {
+	swept := false
 	for _, a := range addrs {
-		if !a.IsValid() || a.Port() == 0 || t.banned[a] || t.isSelf(a) {
+		if !a.IsValid() || a.Port() == 0 || t.banned[a] || t.isSelf(a) || t.known[a] != nil {
 			continue
 		}
-		if t.known[a] == nil {
-			t.known[a] = &candidate{}
+		if len(t.known) >= maxKnownPeers && !swept {
+			// Full: forget the addresses that failed us, once per batch.
+			swept = true
+			for k, cand := range t.known {
+				if cand.fails > 0 && !cand.connected && !cand.dialing {
+					delete(t.known, k)
+				}
+			}
 		}
+		if len(t.known) >= maxKnownPeers {
+			continue
+		}
+		t.known[a] = &candidate{}
 	}
 	t.dialMore(time.Now())
 }
@@ -384,6 +399,9 @@ func (t *Torrent) handle(ev event) {
 			cand.fails++
 			cand.nextTry = time.Now().Add(time.Duration(min(cand.fails, 6)) * 15 * time.Second)
 		}
+		// Dial the next at once, not at the next tick: among many dead
+		// addresses a live one would otherwise wait 25 dials a second.
+		t.dialMore(time.Now())
 	case evHashDone:
 		t.onHashed(ev.piece, ev.ok, ev.hashes, ev.err)
 	case evStorageErr:

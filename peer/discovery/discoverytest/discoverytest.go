@@ -1,9 +1,9 @@
 // Package discoverytest runs loopback trackers and DHT nodes for tests: a
 // tracker speaking HTTP and UDP over an in-memory swarm keyed by ip:port
-// that records every announce, and small DHT swarms on 127.0.0.1. The UDP
-// side is anacrolix's tracker server; the HTTP side answers itself (see
-// httpTracker). The UDP side is anacrolix's tracker server; the
-// HTTP side answers itself (see httpTracker).
+// that records every announce (and can be made to fail), a tracker that
+// never answers, and small DHT swarms on 127.0.0.1, optionally with nodes
+// that lie. The UDP side is anacrolix's tracker server; the HTTP side
+// answers itself (see httpTracker).
 package discoverytest
 
 import (
@@ -15,15 +15,21 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/anacrolix/dht/v2"
+	"github.com/anacrolix/dht/v2/krpc"
+	peer_store "github.com/anacrolix/dht/v2/peer-store"
 	"github.com/anacrolix/generics"
+	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/tracker"
 	trackerServer "github.com/anacrolix/torrent/tracker/server"
 	"github.com/anacrolix/torrent/tracker/udp"
 	trUdpServer "github.com/anacrolix/torrent/tracker/udp/server"
+	"golang.org/x/time/rate"
 
 	"github.com/bttspeed/bttspeed/peer/discovery"
 )
@@ -274,6 +280,144 @@ func StartDHT(t testing.TB, n int, interval time.Duration) []*discovery.DHT {
 		// Node 0 now knows the others (they queried it): let it look
 		// around too, so every routing table is full.
 		_ = nodes[0].Bootstrap(ctx)
+	}
+	return nodes
+}
+
+// HangingTracker is a loopback tracker that never answers: its HTTP
+// side reads each announce and holds it until the client gives up, its
+// UDP side reads every packet and sends nothing back.
+type HangingTracker struct {
+	// HTTPURL and UDPURL are its announce URLs.
+	HTTPURL, UDPURL string
+	requests        atomic.Int64
+}
+
+// Requests returns how many announces (HTTP requests and UDP packets) it
+// has received.
+func (h *HangingTracker) Requests() int64 { return h.requests.Load() }
+
+// StartHangingTracker starts a tracker on 127.0.0.1 that never answers; it
+// stops when the test ends.
+func StartHangingTracker(t testing.TB) *HangingTracker {
+	t.Helper()
+	h := &HangingTracker{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			h.requests.Add(1)
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(ln) })
+	h.HTTPURL = fmt.Sprintf("http://%s/announce", ln.Addr())
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			h.requests.Add(1)
+		}
+	})
+	h.UDPURL = fmt.Sprintf("udp://%s/announce", pc.LocalAddr())
+	t.Cleanup(func() {
+		close(stop)
+		_ = srv.Close()
+		_ = pc.Close()
+		wg.Wait()
+	})
+	return h
+}
+
+// lyingStore is the peer store of a lying DHT node: it answers every
+// get_peers with bogus peers and keeps nothing announced to it.
+type lyingStore struct {
+	bogus func() []netip.AddrPort
+}
+
+func (lyingStore) AddPeer(peer_store.InfoHash, krpc.NodeAddr) {}
+
+func (s lyingStore) GetPeers(peer_store.InfoHash) []krpc.NodeAddr {
+	var out []krpc.NodeAddr
+	for _, ap := range s.bogus() {
+		var na krpc.NodeAddr
+		na.FromAddrPort(ap)
+		out = append(out, na)
+	}
+	return out
+}
+
+// StartLyingDHT starts a DHT swarm on 127.0.0.1 as StartDHT does, of
+// honest nodes and liars: nodes that answer every get_peers, for any
+// torrent, with the peers bogus returns (called for each answer) and
+// forget every announce. It returns the honest nodes; everything stops
+// when the test ends.
+func StartLyingDHT(t testing.TB, honest, liars int, interval time.Duration, bogus func() []netip.AddrPort) []*discovery.DHT {
+	t.Helper()
+	var addrs []netip.AddrPort
+	var servers []*dht.Server
+	for i := 0; i < liars; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := dht.NewDefaultServerConfig()
+		sc.Conn = pc
+		sc.NoSecurity = true
+		sc.PeerStore = lyingStore{bogus}
+		sc.SendLimiter = rate.NewLimiter(rate.Inf, 0)
+		sc.Logger = alog.Default.WithFilterLevel(alog.Disabled)
+		known := append([]netip.AddrPort(nil), addrs...)
+		sc.StartingNodes = func() ([]dht.Addr, error) {
+			var out []dht.Addr
+			for _, n := range known {
+				out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(n)))
+			}
+			return out, nil
+		}
+		s, err := dht.NewServer(sc)
+		if err != nil {
+			pc.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		servers = append(servers, s)
+		ap, _ := netip.ParseAddrPort(s.Addr().String())
+		addrs = append(addrs, ap)
+	}
+	var nodes []*discovery.DHT
+	for i := 0; i < honest; i++ {
+		d, err := discovery.NewDHT(discovery.DHTConfig{Addr: "127.0.0.1:0", StartingNodes: addrs, AnnounceInterval: interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		nodes = append(nodes, d)
+		addrs = append(addrs, d.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if err := nodes[i].Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range servers {
+		_, _ = s.BootstrapContext(ctx)
 	}
 	return nodes
 }
