@@ -355,12 +355,10 @@ func (t *Torrent) metadataFailed(id PeerID, why string) {
 }
 
 func (t *Torrent) onMetadata(c *conn, payload []byte) error {
-	d := bencode.NewDecoder(bytes.NewReader(payload))
-	var msg metadataMsg
-	if err := d.Decode(&msg); err != nil {
-		return fmt.Errorf("%w: ut_metadata: %v", ErrProtocol, err)
+	msg, data, err := decodeMetadataMsg(payload)
+	if err != nil {
+		return err
 	}
-	data := payload[d.Offset:]
 	switch msg.Type {
 	case 0: // request
 		if c.ls.metadataID == 0 {
@@ -418,6 +416,26 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 		// Unknown types are ignored (BEP 9).
 	}
 	return nil
+}
+
+// decodeMetadataMsg decodes a ut_metadata message: its dictionary, and the
+// data after it (a piece's bytes). A message without msg_type or piece
+// comes back with Type -1, which no case handles: ignored, as BEP 9 has
+// unknown messages be.
+func decodeMetadataMsg(payload []byte) (metadataMsg, []byte, error) {
+	var in struct {
+		Type      *int `bencode:"msg_type"`
+		Piece     *int `bencode:"piece"`
+		TotalSize int  `bencode:"total_size"`
+	}
+	d := bencode.NewDecoder(bytes.NewReader(payload))
+	if err := d.Decode(&in); err != nil {
+		return metadataMsg{}, nil, fmt.Errorf("%w: ut_metadata: %v", ErrProtocol, err)
+	}
+	if in.Type == nil || in.Piece == nil {
+		return metadataMsg{Type: -1}, nil, nil
+	}
+	return metadataMsg{Type: *in.Type, Piece: *in.Piece, TotalSize: in.TotalSize}, payload[d.Offset:], nil
 }
 
 // setInfo installs the info dictionary: storage opens, the picker starts,

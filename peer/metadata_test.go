@@ -179,3 +179,15 @@ func TestMetadataFetchPassesOverLiars(t *testing.T) {
 		})
 	}
 }
+
+// TestMetadataMessageWithoutType: a ut_metadata message without msg_type
+// or piece is ignored (it was taken for a request for piece 0).
+func TestMetadataMessageWithoutType(t *testing.T) {
+	tor, c := fuzzTorrent(t)
+	c.ls.metadataID = 3
+	for _, p := range []string{"de", "d5:piecei0ee", "d8:msg_typei0ee"} {
+		require.NoError(t, tor.onMetadata(c, []byte(p)))
+		assert.Empty(t, takeQueued(c), "%s: no answer", p)
+	}
+	assert.ErrorIs(t, tor.onMetadata(c, []byte("x")), ErrProtocol)
+}

@@ -2,7 +2,9 @@ package discovery_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -184,4 +186,26 @@ func TestManual(t *testing.T) {
 	require.Eventually(t, func() bool { return a.has(p) }, 5*time.Second, 10*time.Millisecond)
 	cancel()
 	<-done
+}
+
+// FuzzNewTracker feeds arbitrary tracker URLs (as .torrent files and
+// magnet links bring them) to NewTracker: an error, or a tracker of a
+// scheme we speak with a host; never a panic. Nothing is dialed.
+func FuzzNewTracker(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:1/announce", "udp://127.0.0.1:1", "https://[::1]:443/a?b=c", "gopher://x", "udp://", "http://%zz", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tr, err := discovery.NewTracker(s, discovery.TrackerConfig{})
+		if err != nil {
+			if !errors.Is(err, discovery.ErrBadURL) {
+				t.Fatalf("%q: %v is not ErrBadURL", s, err)
+			}
+			return
+		}
+		u, err := url.Parse(tr.URL())
+		if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "udp", "udp4", "udp6"}, u.Scheme) {
+			t.Fatalf("%q taken: %v", s, err)
+		}
+	})
 }

@@ -112,15 +112,38 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// FuzzParseHandshake feeds arbitrary extended handshakes to
+// ParseHandshake: an error, or keys that encode back to the same
+// handshake.
 func FuzzParseHandshake(f *testing.F) {
-	h := Handshake{Version: 1, ChainID: 1, Token: escrow, Escrow: escrow, Ask: btt.NewAmount(1)}
-	b, _ := bencode.Marshal(h.Keys())
-	f.Add(b)
+	for _, h := range []Handshake{
+		{Version: 1, ChainID: 1, Token: escrow, Escrow: escrow, Ask: btt.NewAmount(1)},
+		{Version: 2, ChainID: 0x2b6653dc, Escrow: escrow, Payee: escrow, Ask: btt.BTT(1)},
+	} {
+		b, _ := bencode.Marshal(h.Keys())
+		f.Add(b)
+	}
+	f.Add([]byte("d6:bs_ask2:-18:bs_chaini-1e9:bs_escrow5:short10:bs_versioni0ee"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var raw map[string]bencode.Bytes
 		if bencode.Unmarshal(b, &raw) != nil {
 			return
 		}
-		_, _ = ParseHandshake(raw)
+		h, err := ParseHandshake(raw)
+		if err != nil {
+			return
+		}
+		enc, err := bencode.Marshal(h.Keys())
+		if err != nil {
+			t.Fatalf("a parsed handshake does not encode: %v", err)
+		}
+		var back map[string]bencode.Bytes
+		if err := bencode.Unmarshal(enc, &back); err != nil {
+			t.Fatal(err)
+		}
+		h2, err := ParseHandshake(back)
+		if err != nil || h2 != h {
+			t.Fatalf("round trip: %+v -> %+v (%v)", h, h2, err)
+		}
 	})
 }
