@@ -68,6 +68,7 @@ type buyState struct {
 	pending      []pendingPay
 	inflight     int   // vouchers being signed
 	credit       int64 // the seeder's credit window, from its last award
+	payTimer     bool  // a payDelay timer is running
 	due          []paychan.PiecePayment
 	dueBytes     int64
 	bought       int64      // bytes of the pieces paid for
@@ -713,18 +714,48 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	if err != nil {
 		return
 	}
-	ch, ready := h.readyChannel()
-	if !ready {
+	if _, ready := h.readyChannel(); !ready {
 		b.pending = append(b.pending, pendingPay{piece, bytes, amount})
 		return
 	}
 	b.due = append(b.due, paychan.PiecePayment{Piece: piece, Amount: amount})
 	b.dueBytes += bytes
-	// Pay at once, one voucher in flight at a time: while one is being
-	// signed and stored, what comes due waits and goes in the next, so a
-	// fast download pays in batches and a slow one piece by piece.
-	if b.inflight == 0 {
-		h.flush(ch)
+	h.maybePay()
+}
+
+// payDelay is the longest a verified piece waits to be paid.
+const payDelay = 100 * time.Millisecond
+
+// maybePay pays what is due once it comes to a quarter of the seeder's
+// credit window (at once while the window is small, as it starts), or
+// payDelay after the first piece came due, whichever is first; one voucher
+// is in flight at a time, and what comes due meanwhile goes in the next.
+// Each voucher costs a durable write on both sides, so a fast download
+// pays in a few large steps and a slow one piece by piece, and the seeder
+// never holds the payer back for want of a voucher it could have had.
+func (h *handler) maybePay() {
+	b := h.buy
+	if b.inflight > 0 || len(b.due) == 0 {
+		return
+	}
+	if b.dueBytes >= b.credit/4 {
+		h.flushDue()
+		return
+	}
+	if !b.payTimer {
+		b.payTimer = true
+		h.p.Go(func(ctx context.Context) {
+			t := time.NewTimer(payDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				h.p.Do(func() {
+					b.payTimer = false
+					h.flushDue()
+				})
+			case <-ctx.Done():
+			}
+		})
 	}
 }
 
@@ -855,7 +886,7 @@ func (h *handler) flush(ch paychan.Channel) {
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)
 			}
-			h.flushDue() // what came due meanwhile (unless a top-up is on)
+			h.maybePay() // what came due meanwhile (unless a top-up is on)
 		})
 	})
 }
