@@ -253,7 +253,7 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 			if slicesContains(spec.Trackers, u) {
 				return nil, fmt.Errorf("peer: tracker: %w", err)
 			}
-			cl.log.Warn("ignoring the torrent's tracker", "url", u, "err", err)
+			cl.log.Warn("ignoring the torrent's tracker", "url", discovery.RedactURL(u), "err", err)
 			continue
 		}
 		sources = append(sources, src)

@@ -3,9 +3,11 @@ package discovery_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,4 +210,65 @@ func FuzzNewTracker(f *testing.F) {
 			t.Fatalf("%q taken: %v", s, err)
 		}
 	})
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"http://tracker.example:6969/announce":                 "http://tracker.example:6969/announce",
+		"udp://127.0.0.1:1":                                    "udp://127.0.0.1:1",
+		"https://t.example/a1b2c3d4e5/announce":                "https://t.example/…",
+		"https://t.example/announce?passkey=0123456789abcdef":  "https://t.example/announce?…",
+		"http://user:hunter22@t.example/announce":              "http://t.example/announce",
+		"gopher://t.example/0123456789abcdef":                  "gopher://t.example/…",
+		"http://t.example:bad port/0123456789abcdef":           "http://t.example:bad port/…",
+		"http://user:hunter22@t.example:x/0123456789abcdef?k=": "http://t.example:x/…",
+		"no scheme at all 0123456789abcdef":                    "…",
+	}
+	for in, want := range tests {
+		assert.Equal(t, want, discovery.RedactURL(in), in)
+	}
+}
+
+// TestTrackerSecretsStayOutOfLogs: a private tracker's passkey, in the
+// path or the query, reaches neither the source's logs nor its errors.
+func TestTrackerSecretsStayOutOfLogs(t *testing.T) {
+	const secret = "S3CR3TPASSKEY0123"
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for _, raw := range []string{
+		"http://127.0.0.1:1/" + secret + "/announce",
+		"http://127.0.0.1:1/announce?passkey=" + secret,
+		"udp://127.0.0.1:1/announce?" + secret,
+		"http://" + secret + ":x@127.0.0.1:1/announce",
+	} {
+		tr, err := discovery.NewTracker(raw, discovery.TrackerConfig{Timeout: 150 * time.Millisecond, Logger: logger})
+		require.NoError(t, err)
+		assert.NotContains(t, tr.String(), secret)
+		var a announcer
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		require.NoError(t, tr.Run(ctx, a.announce([20]byte{1}, 1, 6881)))
+		cancel()
+	}
+	_, err := discovery.NewTracker("gopher://127.0.0.1/"+secret, discovery.TrackerConfig{})
+	require.ErrorIs(t, err, discovery.ErrBadURL)
+	assert.NotContains(t, err.Error(), secret)
+	_, err = discovery.NewTracker("http://127.0.0.1:%zz/"+secret, discovery.TrackerConfig{})
+	require.ErrorIs(t, err, discovery.ErrBadURL)
+	assert.NotContains(t, err.Error(), secret)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, logs.String(), "tracker announce failed", "the failures were logged")
+	assert.NotContains(t, logs.String(), secret)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -2,11 +2,13 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	alog "github.com/anacrolix/log"
@@ -38,19 +40,100 @@ type Tracker struct {
 	cfg TrackerConfig
 }
 
+// RedactURL returns a tracker URL fit for logs and errors. Private
+// trackers put a passkey in the path or the query (and some a user and
+// password before the host), so only the scheme, the host and a path of
+// "/announce" are kept; the rest shows as "…".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		scheme, rest, ok := strings.Cut(raw, "://")
+		if !ok {
+			return "…"
+		}
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			rest = rest[i+1:]
+		}
+		host, _, cut := strings.Cut(rest, "/")
+		if host, _, c := strings.Cut(host, "?"); c || cut {
+			return scheme + "://" + host + "/…"
+		}
+		return scheme + "://" + host
+	}
+	out := u.Scheme + "://" + u.Host
+	switch u.Path {
+	case "", "/", "/announce":
+		out += u.Path
+	default:
+		out += "/…"
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		out += "?…"
+	}
+	return out
+}
+
+// redactedError is an error whose text has a tracker URL's secrets cut
+// out; it still unwraps to the original.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
+// redactErr cuts what RedactURL hides of rawURL out of err's text.
+func redactErr(err error, rawURL string) error {
+	msg := err.Error()
+	var secrets []string
+	if u, perr := url.Parse(rawURL); perr == nil {
+		if u.User != nil {
+			pw, _ := u.User.Password()
+			secrets = append(secrets, u.User.String(), u.User.Username(), pw)
+		}
+		if p := u.EscapedPath(); p != "" && p != "/" && p != "/announce" {
+			secrets = append(secrets, p, u.Path)
+		}
+		if u.RawQuery != "" {
+			secrets = append(secrets, u.RawQuery)
+			for _, vs := range u.Query() {
+				secrets = append(secrets, vs...)
+			}
+		}
+	} else {
+		secrets = append(secrets, rawURL)
+	}
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "…")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return redactedError{err: err, msg: msg}
+}
+
 // NewTracker returns a Source for an http(s):// or udp:// tracker URL.
+// Its errors, and the logs of the Source, show the URL redacted (see
+// RedactURL).
 func NewTracker(rawURL string, cfg TrackerConfig) (*Tracker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadURL, rawURL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL's own text would show it whole
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadURL, RedactURL(rawURL), redactErr(err, rawURL))
 	}
 	switch u.Scheme {
 	case "http", "https", "udp", "udp4", "udp6":
 	default:
-		return nil, fmt.Errorf("%w: %q: scheme %q (want http, https or udp)", ErrBadURL, rawURL, u.Scheme)
+		return nil, fmt.Errorf("%w: %s: scheme %q (want http, https or udp)", ErrBadURL, RedactURL(rawURL), u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("%w: %q: no host", ErrBadURL, rawURL)
+		return nil, fmt.Errorf("%w: %s: no host", ErrBadURL, RedactURL(rawURL))
 	}
 	if cfg.MinInterval < 0 || cfg.MaxInterval < 0 || cfg.Timeout < 0 || cfg.NumWant < 0 {
 		return nil, fmt.Errorf("%w: negative tracker setting", ErrBadConfig)
@@ -79,11 +162,14 @@ func NewTracker(rawURL string, cfg TrackerConfig) (*Tracker, error) {
 // URL returns the tracker's URL.
 func (tr *Tracker) URL() string { return tr.url }
 
+// String returns the tracker's URL redacted (see RedactURL).
+func (tr *Tracker) String() string { return RedactURL(tr.url) }
+
 // Run implements Source.
 func (tr *Tracker) Run(ctx context.Context, a Announce) error {
 	cl, err := tracker.NewClient(tr.url, tracker.NewClientOpts{Logger: alog.Default.WithFilterLevel(alog.Disabled)})
 	if err != nil {
-		return fmt.Errorf("%w: %q: %v", ErrBadURL, tr.url, err)
+		return fmt.Errorf("%w: %s: %v", ErrBadURL, tr, redactErr(err, tr.url))
 	}
 	defer cl.Close()
 	event := tracker.Started
@@ -104,7 +190,7 @@ func (tr *Tracker) Run(ctx context.Context, a Announce) error {
 			}
 			backoff = min(max(2*backoff, 5*time.Second), tr.cfg.MaxInterval)
 			wait = backoff/2 + rand.N(backoff/2+1)
-			tr.cfg.Logger.Debug("tracker announce failed", "tracker", tr.url, "err", err, "retry in", wait)
+			tr.cfg.Logger.Debug("tracker announce failed", "tracker", tr.String(), "err", err, "retry in", wait)
 		} else {
 			backoff = 0
 			started = true
@@ -174,7 +260,7 @@ func (tr *Tracker) announce(ctx context.Context, cl tracker.Client, a Announce, 
 	}
 	resp, err := cl.Announce(ctx, req, trHttp.AnnounceOpt{UserAgent: "bttspeed/0.1"})
 	if err != nil {
-		return resp, fmt.Errorf("discovery: announce %s to %s: %w", ev, tr.url, err)
+		return resp, fmt.Errorf("discovery: announce %s to %s: %w", ev, tr, redactErr(err, tr.url))
 	}
 	return resp, nil
 }
