@@ -34,7 +34,7 @@ type report struct {
 	earned, redeemed btt.Amount
 	claims           int64 // redemptions while the swarm ran
 	closed           int   // channels the seeder closed at the end
-	closedClaimed    int   // of which RedeemAll skipped, claimed in full already
+	closedClaimed    int   // of which the Redeemer had claimed in full already
 	reclaimed        int   // channels their payers reclaimed (no voucher to close them with)
 	channels         int
 	// Checks.
@@ -202,31 +202,25 @@ func (s *swarm) settleChannels(ctx context.Context, rep *report) error {
 	sd := s.seeder
 	sd.stopRedeemer()
 	rep.claims = sd.claims.Load()
+	claimedBefore := map[paychan.ChannelID]bool{}
+	if before, err := sd.store.Payees(); err == nil {
+		for _, r := range before {
+			claimedBefore[r.Channel.ID] = !r.Best.Amount.IsZero() && !r.Redeemed.Lt(r.Best.Amount)
+		}
+	}
 	if _, err := sd.payee.RedeemAll(ctx, true); err != nil {
 		return fmt.Errorf("seeder: redeem: %w", err)
 	}
-	// RedeemAll skips channels whose best voucher the Redeemer already
-	// claimed in full: they are still open, the rest of their deposits
-	// locked. Close them too (a close for what was already paid pays
-	// nothing more and refunds the rest).
+	// RedeemAll with close also closes the channels whose vouchers the
+	// Redeemer had already claimed in full (paying nothing more and
+	// refunding the rest): count those.
 	recs, err := sd.store.Payees()
 	if err != nil {
 		return fmt.Errorf("seeder: %w", err)
 	}
 	for _, r := range recs {
-		if r.Best.Amount.IsZero() || r.Channel.State == paychan.ChannelClosed {
-			continue
-		}
-		ch, err := sd.escrow.Channel(ctx, r.Channel.ID)
-		if err != nil {
-			return fmt.Errorf("seeder: %w", err)
-		}
-		if ch.State == paychan.ChannelOpen {
-			if _, err := sd.payee.Redeem(ctx, r.Channel.ID, true); err != nil {
-				return fmt.Errorf("seeder: close a claimed channel: %w", err)
-			}
+		if !r.Best.Amount.IsZero() && !r.Redeemed.Lt(r.Best.Amount) && r.Channel.State == paychan.ChannelClosed && claimedBefore[r.Channel.ID] {
 			rep.closedClaimed++
-			s.log.Info("closed a channel RedeemAll skipped (claimed in full already)", "channel", fmt.Sprintf("%x", r.Channel.ID[:8]))
 		}
 	}
 	for _, r := range recs {

@@ -218,6 +218,16 @@ func (h *handler) accrue() {
 	}
 }
 
+// payTimeout is how long a payer held back may go without paying — or,
+// before its channel is accepted, without one — before it loses its paid
+// slot.
+func (h *handler) payTimeout() time.Duration {
+	if h.sell.channel == nil {
+		return h.e.cfg.Sell.ChannelTimeout
+	}
+	return h.e.cfg.Sell.PayTimeout
+}
+
 // leavePaid resets the credit gate when the peer leaves its paid slot.
 func (s *sellState) leavePaid() {
 	s.paidSlot = false
@@ -264,7 +274,7 @@ func (h *handler) ChokeStat(ps *choker.PeerStat) {
 		// the gate holds its requests until the voucher comes. One that
 		// has not paid for PayTimeout is, and loses its paid slot.
 		ps.Unpaid = min(h.unpaid(), ps.Credit)
-		if s := h.sell; s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.e.cfg.Sell.PayTimeout {
+		if s := h.sell; s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.payTimeout() {
 			ps.Unpaid = ps.Credit + 1
 		}
 	}
@@ -328,6 +338,14 @@ func (h *handler) MayServe(b piece.Block) bool {
 	if !s.paidSlot {
 		return true
 	}
+	if s.channel == nil {
+		// No credit before the payer's channel is read from the chain
+		// and found to pay us: its requests wait for it.
+		if s.heldSince.IsZero() {
+			s.heldSince = time.Now()
+		}
+		return false
+	}
 	h.accrue()
 	t := h.p.Torrent()
 	if !s.gate.admit(b, t.PieceSize(b.Piece), h.unpaid(), s.credit.Window, h.p.PeerHas, t.PieceSize) {
@@ -373,9 +391,10 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: trim(err.Error())})
 				return
 			}
-			if s.channel == nil {
+			first := s.channel == nil
+			if first {
 				h.accrue()
-				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before
+				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before (nothing, in a paid slot)
 			}
 			s.channel = &ch
 			again := reread != nil && reread.ID == ch.ID && reread.Deposit.Gt(ch.Deposit)
@@ -386,6 +405,10 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				h.storeLate(ch.ID, again, s.queued)
 				s.queued = nil
 				return
+			}
+			if first {
+				s.heldSince = time.Time{}
+				h.p.ServeHeld() // credit starts now
 			}
 			if again {
 				h.onChannel(*reread) // the vouchers wait for it

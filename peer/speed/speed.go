@@ -62,6 +62,10 @@ type Seller struct {
 	// PayTimeout is how long a payer held back at its credit may go
 	// without paying before it loses its paid slot (default 5 s).
 	PayTimeout time.Duration
+	// ChannelTimeout is how long a winner may take to announce a channel
+	// that checks out on chain before it loses its paid slot (default
+	// 1 min: opening one is a transaction). It gets no credit until then.
+	ChannelTimeout time.Duration
 
 	mu    sync.Mutex
 	sales map[paychan.ChannelID]*ChannelSales
@@ -203,7 +207,10 @@ func New(cfg Config) (*Extension, error) {
 		if s.PayTimeout == 0 {
 			s.PayTimeout = 5 * time.Second
 		}
-		if s.CreditStart < 0 || s.CreditMax < s.CreditStart || s.PayTimeout < 0 {
+		if s.ChannelTimeout == 0 {
+			s.ChannelTimeout = time.Minute
+		}
+		if s.CreditStart < 0 || s.CreditMax < s.CreditStart || s.PayTimeout < 0 || s.ChannelTimeout < 0 {
 			return nil, fmt.Errorf("speed: credit %d..%d", s.CreditStart, s.CreditMax)
 		}
 	}
