@@ -261,7 +261,7 @@ func TestSettleChannels(t *testing.T) {
 	require.NoError(t, s.settleChannels(ctx, rep))
 	assert.Equal(t, 4, rep.channels)
 	assert.Equal(t, 2, rep.closed, "the two with vouchers, by the seeder")
-	assert.Equal(t, 1, rep.closedClaimed, "one RedeemAll skipped")
+	assert.Equal(t, 1, rep.closedClaimed, "one claimed in full before, closed by RedeemAll")
 	assert.Equal(t, 2, rep.reclaimed, "the two without, by their payers")
 
 	chans, err := s.channels(ctx)
