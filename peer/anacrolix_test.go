@@ -2,15 +2,14 @@ package peer_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/anacrolix/log"
+	"github.com/bttspeed/bttspeed/internal/legacy"
+
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/storage"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/peer"
@@ -20,23 +19,8 @@ import (
 // trackers, uTP and port forwarding off, storing data in dir.
 func newAnacrolix(t testing.TB, dir string, seed bool) *torrent.Client {
 	t.Helper()
-	cfg := torrent.NewDefaultClientConfig()
-	cfg.ListenHost = torrent.LoopbackListenHost
-	cfg.ListenPort = 0
-	cfg.NoDHT = true
-	cfg.DisablePEX = true
-	cfg.DisableTrackers = true
-	cfg.DisableUTP = true
-	cfg.DisableIPv6 = true
-	cfg.NoDefaultPortForwarding = true
-	cfg.DisableWebtorrent = true
-	cfg.DisableWebseeds = true
-	cfg.DisableAcceptRateLimiting = true
+	cfg := legacy.Config(dir, nil)
 	cfg.Seed = seed
-	cfg.DataDir = dir
-	cfg.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: storage.NewMapPieceCompletion()})
-	cfg.Logger = log.Default.WithFilterLevel(log.Disabled)
-	cfg.Slogger = slog.New(slog.DiscardHandler)
 	cl, err := torrent.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })

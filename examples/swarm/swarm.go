@@ -19,11 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	alog "github.com/anacrolix/log"
+	"github.com/bttspeed/bttspeed/internal/legacy"
+
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 
 	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
@@ -576,22 +576,7 @@ func (s *swarm) strategy(name string, pace time.Duration) bidding.Strategy {
 // startLegacy starts a stock anacrolix client on loopback that knows only
 // the seeder: a legacy peer, which never bids nor pays.
 func (s *swarm) startLegacy(l *leecher, seederAddr netip.AddrPort) error {
-	cfg := torrent.NewDefaultClientConfig()
-	cfg.ListenHost = torrent.LoopbackListenHost
-	cfg.ListenPort = 0
-	cfg.NoDHT = true
-	cfg.DisablePEX = true
-	cfg.DisableTrackers = true
-	cfg.DisableUTP = true
-	cfg.DisableIPv6 = true
-	cfg.NoDefaultPortForwarding = true
-	cfg.DisableWebtorrent = true
-	cfg.DisableWebseeds = true
-	cfg.DisableAcceptRateLimiting = true
-	cfg.DataDir = l.dir
-	cfg.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: l.dir, PieceCompletion: storage.NewMapPieceCompletion()})
-	cfg.Logger = alog.Default.WithFilterLevel(alog.Disabled)
-	cfg.Slogger = s.log.With("peer", l.name, "client", "anacrolix")
+	cfg := legacy.Config(l.dir, s.log.With("peer", l.name, "client", "anacrolix"))
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
 		return fmt.Errorf("anacrolix client: %w", err)

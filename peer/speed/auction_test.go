@@ -2,16 +2,15 @@ package speed_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/anacrolix/log"
+	"github.com/bttspeed/bttspeed/internal/legacy"
+
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -28,22 +27,7 @@ import (
 // peer: it knows nothing of btt_speed.
 func newAnacrolix(t *testing.T, dir string) *torrent.Client {
 	t.Helper()
-	cfg := torrent.NewDefaultClientConfig()
-	cfg.ListenHost = torrent.LoopbackListenHost
-	cfg.ListenPort = 0
-	cfg.NoDHT = true
-	cfg.DisablePEX = true
-	cfg.DisableTrackers = true
-	cfg.DisableUTP = true
-	cfg.DisableIPv6 = true
-	cfg.NoDefaultPortForwarding = true
-	cfg.DisableWebtorrent = true
-	cfg.DisableWebseeds = true
-	cfg.DisableAcceptRateLimiting = true
-	cfg.DataDir = dir
-	cfg.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: storage.NewMapPieceCompletion()})
-	cfg.Logger = log.Default.WithFilterLevel(log.Disabled)
-	cfg.Slogger = slog.New(slog.DiscardHandler)
+	cfg := legacy.Config(dir, nil)
 	cl, err := torrent.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })

@@ -2,7 +2,6 @@ package speed_test
 
 import (
 	"context"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,13 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/paychan"
-	"github.com/bttspeed/bttspeed/paychan/paychantest"
 	"github.com/bttspeed/bttspeed/peer"
-	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
 // TestCorruptPieceNotPaid: a paid seeder serves a corrupt piece. The
@@ -26,57 +21,23 @@ import (
 // verified; the download completes from an honest seeder.
 func TestCorruptPieceNotPaid(t *testing.T) {
 	ctx := context.Background()
-	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
-	chain := paychantest.New(dom, time.Now())
+	m := newMarket(t)
 	price := btt.NewAmount(5)
 	const size, pieceLen, bad = 2 << 20, 64 << 10, 9
-
-	sk := key(t, 1)
-	pst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payee.db"))
-	require.NoError(t, err)
-	defer pst.Close()
-	payee, err := paychan.NewPayee(ctx, pst, chain.As(sk.Address()), paychan.PayeeConfig{Self: sk.Address()})
-	require.NoError(t, err)
-	seller := &speed.Seller{Payee: payee, Self: sk.Address(), Ask: price}
-	sell, err := speed.New(speed.Config{Domain: dom, Sell: seller})
-	require.NoError(t, err)
-	cheat, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 50 * time.Millisecond, Extensions: []peer.Extension{sell},
-		Policy: func() (choker.Policy, error) {
-			return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true})
-		}})
-	require.NoError(t, err)
-	defer cheat.Close()
-	dir, mi, sum := fixture(t, size)
-	_, err = cheat.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
-	require.NoError(t, err)
+	cheat := m.seller(price, size, sellerOpts{})
 	honestDir := t.TempDir()
-	orig, err := os.ReadFile(filepath.Join(dir, "data.bin"))
+	orig, err := os.ReadFile(filepath.Join(cheat.dir, "data.bin"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(honestDir, "data.bin"), orig, 0o644))
 	// Verified, then corrupted on disk: the cheat serves bad bytes for
 	// piece bad as if they were good.
-	f, err := os.OpenFile(filepath.Join(dir, "data.bin"), os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(cheat.dir, "data.bin"), os.O_WRONLY, 0)
 	require.NoError(t, err)
 	_, err = f.WriteAt(make([]byte, 1000), bad*pieceLen+100)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-
-	lk := key(t, 2)
-	chain.Mint(lk.Address(), btt.BTT(1))
-	lst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payer.db"))
-	require.NoError(t, err)
-	defer lst.Close()
-	payer, err := paychan.NewPayer(ctx, lst, chain.As(lk.Address()), lk)
-	require.NoError(t, err)
-	buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: price}, Budget: btt.BTT(1)}
-	buy, err := speed.New(speed.Config{Domain: dom, Buy: buyer})
-	require.NoError(t, err)
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{buy}})
-	require.NoError(t, err)
-	defer cl.Close()
-	ldir := t.TempDir()
-	tor, err := cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: ldir, Peers: []netip.AddrPort{cheat.Addr()}})
-	require.NoError(t, err)
+	l := m.buyer(cheat, 2, btt.BTT(1), price, btt.BTT(1), nil)
+	tor, buyer, payer, mi := l.tor, l.buyer, l.payer, cheat.mi
 
 	// Sooner or later the leecher gets the bad piece; the cheat, proven to
 	// have sent it, is banned.
@@ -97,12 +58,8 @@ func TestCorruptPieceNotPaid(t *testing.T) {
 	_, err = honest.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: honestDir, Verify: true})
 	require.NoError(t, err)
 	tor.AddPeers(honest.Addr())
-	select {
-	case <-tor.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not complete from the honest seeder")
-	}
-	assert.Equal(t, sum, fileSum(t, filepath.Join(ldir, "data.bin")))
+	waitDone(t, tor, 30*time.Second)
+	assert.Equal(t, cheat.sum, fileSum(t, filepath.Join(l.dir, "data.bin")))
 	// Settled: payments for pieces verified before the ban may have been
 	// waiting for the channel.
 	var last btt.Amount

@@ -2,7 +2,6 @@ package speed_test
 
 import (
 	"context"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,13 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/paychan"
-	"github.com/bttspeed/bttspeed/paychan/paychantest"
 	"github.com/bttspeed/bttspeed/peer"
-	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
 // TestSeederCrashRedeemsAcknowledged: the seeder's process dies
@@ -28,45 +23,14 @@ import (
 // than it signed.
 func TestSeederCrashRedeemsAcknowledged(t *testing.T) {
 	ctx := context.Background()
-	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
-	chain := paychantest.New(dom, time.Now())
+	m := newMarket(t)
 	price := btt.NewAmount(4)
 	const size = 8 << 20
-
-	sk := key(t, 1)
-	dbPath := filepath.Join(t.TempDir(), "payee.db")
-	pst, err := paychan.OpenStore(dbPath)
-	require.NoError(t, err)
-	defer pst.Close() // only at the end of the test: the "dead" process never closes it
-	payee, err := paychan.NewPayee(ctx, pst, chain.As(sk.Address()), paychan.PayeeConfig{Self: sk.Address()})
-	require.NoError(t, err)
-	seller := &speed.Seller{Payee: payee, Self: sk.Address(), Ask: price}
-	sell, err := speed.New(speed.Config{Domain: dom, Sell: seller})
-	require.NoError(t, err)
-	seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 50 * time.Millisecond, UploadRate: 4 << 20, Extensions: []peer.Extension{sell},
-		Policy: func() (choker.Policy, error) {
-			return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true})
-		}})
-	require.NoError(t, err)
-	dir, mi, _ := fixture(t, size)
-	_, err = seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
-	require.NoError(t, err)
-
-	lk := key(t, 2)
-	chain.Mint(lk.Address(), btt.BTT(1))
-	lst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payer.db"))
-	require.NoError(t, err)
-	defer lst.Close()
-	payer, err := paychan.NewPayer(ctx, lst, chain.As(lk.Address()), lk)
-	require.NoError(t, err)
-	buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: price}, Budget: btt.BTT(1)}
-	buy, err := speed.New(speed.Config{Domain: dom, Buy: buyer})
-	require.NoError(t, err)
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{buy}})
-	require.NoError(t, err)
-	defer cl.Close()
-	_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-	require.NoError(t, err)
+	// The store is closed only when the test ends: the "dead" process
+	// never closes it.
+	s := m.seller(price, size, sellerOpts{client: func(c *peer.Config) { c.UploadRate = 4 << 20 }})
+	l := m.buyer(s, 2, btt.BTT(1), price, btt.BTT(1), nil)
+	seeder, seller, buyer, chain, sk, dbPath := s.client, s.seller, l.buyer, m.chain, s.key, s.dbPath
 
 	// Mid-transfer: a good part paid, not all.
 	paidOf := func() btt.Amount {

@@ -3,49 +3,29 @@ package speed_test
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/paychan"
-	"github.com/bttspeed/bttspeed/paychan/paychantest"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speed"
 	"github.com/bttspeed/bttspeed/peer/speedwire"
 )
 
-// stopPaySeller is a seller with one paid slot (and BidDriven's one free
-// slot, which stays empty: LeaveIdle), a 256 KiB credit window that grows
-// to 1 MiB, and short timeouts.
-func stopPaySeller(t *testing.T, chain *paychantest.Chain, dom paychan.Domain, price btt.Amount) (*speed.Extension, *peer.Torrent, *peer.Client, btt.Address, *metainfo.MetaInfo) {
-	t.Helper()
-	ctx := context.Background()
-	sk := key(t, 1)
-	pst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "p.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { pst.Close() })
-	payee, err := paychan.NewPayee(ctx, pst, chain.As(sk.Address()), paychan.PayeeConfig{Self: sk.Address()})
-	require.NoError(t, err)
-	sell, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: sk.Address(), Ask: price,
-		CreditStart: 256 << 10, CreditMax: 1 << 20, PayTimeout: time.Second, ChannelTimeout: time.Second}})
-	require.NoError(t, err)
-	seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 200 * time.Millisecond, Extensions: []peer.Extension{sell},
-		Policy: func() (choker.Policy, error) {
-			return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true})
-		}})
-	require.NoError(t, err)
-	t.Cleanup(func() { seeder.Close() })
-	dir, mi, _ := fixture(t, 16<<20)
-	tor, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
-	require.NoError(t, err)
-	return sell, tor, seeder, sk.Address(), mi
+// stopPaySeller is a seller of 16 MiB with one paid slot (and
+// BidDriven's free slot), a 256 KiB credit window that grows to 1 MiB, and
+// short timeouts.
+func stopPaySeller(m *market, price btt.Amount) *sellSide {
+	return m.seller(price, 16<<20, sellerOpts{
+		seller: func(s *speed.Seller) {
+			s.CreditStart, s.CreditMax, s.PayTimeout, s.ChannelTimeout = 256<<10, 1<<20, time.Second, time.Second
+		},
+		client: func(c *peer.Config) { c.RechokeInterval = 200 * time.Millisecond },
+	})
 }
 
 // TestStopPaying: a winner that announces a funded channel and then never
@@ -54,16 +34,14 @@ func stopPaySeller(t *testing.T, chain *paychantest.Chain, dom paychan.Domain, p
 // grows without payment), then loses its slot and ends up choked.
 func TestStopPaying(t *testing.T) {
 	ctx := context.Background()
-	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
-	chain := paychantest.New(dom, time.Now())
+	m := newMarket(t)
 	price := btt.NewAmount(1)
-	sell, seedTor, seeder, payee, mi := stopPaySeller(t, chain, dom, price)
+	s := stopPaySeller(m, price)
+	sell, seedTor, seeder, payee, mi, chain, dom := s.ext, s.tor, s.client, s.key.Address(), s.mi, m.chain, m.dom
 
 	lk := key(t, 2)
 	chain.Mint(lk.Address(), btt.BTT(1))
-	lst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "l.db"))
-	require.NoError(t, err)
-	defer lst.Close()
+	lst, _ := m.store("l.db")
 	payer, err := paychan.NewPayer(ctx, lst, chain.As(lk.Address()), lk)
 	require.NoError(t, err)
 	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
@@ -102,25 +80,13 @@ func TestStopPaying(t *testing.T) {
 // ChannelTimeout.
 func TestNoChannelNoCredit(t *testing.T) {
 	ctx := context.Background()
-	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
-	chain := paychantest.New(dom, time.Now())
+	m := newMarket(t)
 	price := btt.NewAmount(1)
-	sell, seedTor, seeder, _, mi := stopPaySeller(t, chain, dom, price)
+	s := stopPaySeller(m, price)
+	sell, seedTor := s.ext, s.tor
 
-	lk := key(t, 3) // never minted any tokens: opening its channel fails
-	lst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "l.db"))
-	require.NoError(t, err)
-	defer lst.Close()
-	payer, err := paychan.NewPayer(ctx, lst, chain.As(lk.Address()), lk)
-	require.NoError(t, err)
-	buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: price}, Budget: btt.BTT(1)}
-	buy, err := speed.New(speed.Config{Domain: dom, Buy: buyer})
-	require.NoError(t, err)
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{buy}})
-	require.NoError(t, err)
-	defer cl.Close()
-	_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-	require.NoError(t, err)
+	// Minted nothing: opening its channel fails.
+	buyer := m.buyer(s, 3, btt.Zero, price, btt.BTT(1), nil).buyer
 
 	require.Eventually(t, func() bool {
 		figs, err := sell.Peers(ctx)

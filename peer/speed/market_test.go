@@ -1,0 +1,143 @@
+package speed_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/bidding"
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/paychan/paychantest"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/speed"
+)
+
+// market is the in-memory escrow the tests' sellers and buyers meet on.
+type market struct {
+	t     *testing.T
+	chain *paychantest.Chain
+	dom   paychan.Domain
+}
+
+func newMarket(t *testing.T) *market {
+	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
+	return &market{t: t, chain: paychantest.New(dom, time.Now()), dom: dom}
+}
+
+// store opens a bbolt store in a temp dir, closed when the test ends.
+func (m *market) store(name string) (*paychan.Store, string) {
+	path := filepath.Join(m.t.TempDir(), name)
+	st, err := paychan.OpenStore(path)
+	require.NoError(m.t, err)
+	m.t.Cleanup(func() { st.Close() })
+	return st, path
+}
+
+// sellSide is a seeder of a generated file that sells its slots.
+type sellSide struct {
+	key    *paychan.KeySigner
+	dbPath string
+	payee  *paychan.Payee
+	seller *speed.Seller
+	ext    *speed.Extension
+	client *peer.Client
+	tor    *peer.Torrent
+	mi     *metainfo.MetaInfo
+	dir    string
+	sum    [32]byte
+}
+
+// sellerOpts adjust a seller before it starts: its Seller, its client's
+// config, and its BidDriven auction (by default 2 slots, one of them free,
+// paid slots left idle when nobody wins them, the reserve at the price).
+type sellerOpts struct {
+	seller  func(*speed.Seller)
+	client  func(*peer.Config)
+	auction func(*choker.BidDrivenConfig)
+}
+
+// seller starts a seeder of size bytes selling at price.
+func (m *market) seller(price btt.Amount, size int64, o sellerOpts) *sellSide {
+	t := m.t
+	s := &sellSide{key: key(t, 1)}
+	var st *paychan.Store
+	st, s.dbPath = m.store("payee.db")
+	var err error
+	s.payee, err = paychan.NewPayee(context.Background(), st, m.chain.As(s.key.Address()), paychan.PayeeConfig{Self: s.key.Address()})
+	require.NoError(t, err)
+	s.seller = &speed.Seller{Payee: s.payee, Self: s.key.Address(), Ask: price}
+	if o.seller != nil {
+		o.seller(s.seller)
+	}
+	s.ext, err = speed.New(speed.Config{Domain: m.dom, Sell: s.seller})
+	require.NoError(t, err)
+	auction := choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true}
+	if o.auction != nil {
+		o.auction(&auction)
+	}
+	cfg := peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 100 * time.Millisecond, Extensions: []peer.Extension{s.ext},
+		Policy: func() (choker.Policy, error) { return choker.NewBidDriven(auction) }}
+	if o.client != nil {
+		o.client(&cfg)
+	}
+	s.client, err = peer.NewClient(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.client.Close() })
+	s.dir, s.mi, s.sum = fixture(t, size)
+	s.tor, err = s.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: s.dir, Verify: true})
+	require.NoError(t, err)
+	return s
+}
+
+// buySide is a leecher of ours that buys with a Buyer.
+type buySide struct {
+	key    *paychan.KeySigner
+	payer  *paychan.Payer
+	buyer  *speed.Buyer
+	ext    *speed.Extension
+	client *peer.Client
+	tor    *peer.Torrent
+	dir    string
+}
+
+// buyer starts a leecher of s's torrent with key n, minted mint tokens,
+// bidding price with a budget (b adjusts its Buyer).
+func (m *market) buyer(s *sellSide, n byte, mint, price, budget btt.Amount, b func(*speed.Buyer)) *buySide {
+	t := m.t
+	l := &buySide{key: key(t, n), dir: t.TempDir()}
+	m.chain.Mint(l.key.Address(), mint)
+	st, _ := m.store("payer.db")
+	var err error
+	l.payer, err = paychan.NewPayer(context.Background(), st, m.chain.As(l.key.Address()), l.key)
+	require.NoError(t, err)
+	l.buyer = &speed.Buyer{Payer: l.payer, Strategy: bidding.Fixed{Price: price}, Budget: budget}
+	if b != nil {
+		b(l.buyer)
+	}
+	l.ext, err = speed.New(speed.Config{Domain: m.dom, Buy: l.buyer})
+	require.NoError(t, err)
+	l.client, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{l.ext}})
+	require.NoError(t, err)
+	t.Cleanup(func() { l.client.Close() })
+	l.tor, err = l.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: l.dir, Peers: []netip.AddrPort{s.client.Addr()}})
+	require.NoError(t, err)
+	return l
+}
+
+// waitDone waits for a download to complete.
+func waitDone(t *testing.T, tor *peer.Torrent, within time.Duration) {
+	t.Helper()
+	select {
+	case <-tor.Done():
+	case <-time.After(within):
+		st, _ := tor.Stats(context.Background())
+		t.Fatalf("did not complete in %v: %+v", within, st)
+	}
+}
