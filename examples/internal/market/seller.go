@@ -168,6 +168,11 @@ func (s *Seller) RedeemOnShutdown(ctx context.Context) (ShutdownResult, error) {
 		}
 		closeIt := !now.Add(2 * s.cfg.ExpiryMargin).Before(r.Channel.Expiry)
 		got, err := s.Payee.Redeem(ctx, r.Channel.ID, closeIt)
+		if err != nil {
+			if err = s.redeemedBeforeCrash(ctx, r, err); err == nil {
+				got, closeIt = btt.Zero, true // redeemed by the earlier run, not now; closed
+			}
+		}
 		s.report(r.Channel.ID, got, err)
 		if err != nil {
 			res.Left, _ = res.Left.Add(owed)
@@ -185,6 +190,37 @@ func (s *Seller) RedeemOnShutdown(ctx context.Context) (ShutdownResult, error) {
 		return res, fmt.Errorf("%d of the channels could not be redeemed (they stay in the store: a later run redeems them on its schedule or at its shutdown): %w", len(errs), errors.Join(errs...))
 	}
 	return res, nil
+}
+
+// redeemedBeforeCrash handles a redemption refused because the chain
+// already paid the best voucher: an earlier run's claim or close was mined
+// and the process died before paychan.Payee.Redeem recorded it (it writes
+// the store only after the receipt), so a claim of the same voucher now
+// reverts "not increasing", at every shutdown. If the chain paid at least
+// the best voucher, it closes the channel with that voucher instead —
+// paying nothing more, refunding the payer the rest of its deposit, and
+// recording the voucher as redeemed — and returns nil. A channel already
+// closed on chain cannot be recorded (paychan has no way to): the error
+// is dropped, with a warning, since nothing is left to redeem on it. Any
+// other error is returned as it was.
+func (s *Seller) redeemedBeforeCrash(ctx context.Context, r paychan.PayeeRecord, err error) error {
+	if !errors.Is(err, paychan.ErrNotIncreasing) && !errors.Is(err, paychan.ErrChannelClosed) {
+		return err
+	}
+	ch, cerr := s.chain.Escrow.Channel(ctx, r.Channel.ID)
+	if cerr != nil || ch.Paid.Lt(r.Best.Amount) {
+		return err
+	}
+	id := fmt.Sprintf("%x", r.Channel.ID[:])
+	if ch.State == paychan.ChannelClosed {
+		s.cfg.Logger.Warn("the channel was redeemed and closed on chain by an earlier run that died before recording it: nothing is left to redeem, but the store still counts it as redeemable",
+			"channel", id, "paid", ch.Paid.String(), "best", r.Best.Amount.String())
+		return nil
+	}
+	s.cfg.Logger.Info("the channel was redeemed on chain by an earlier run that died before recording it: closing it with the same voucher to record it",
+		"channel", id, "paid", ch.Paid.String(), "best", r.Best.Amount.String())
+	_, err = s.Payee.Redeem(ctx, r.Channel.ID, true)
+	return err
 }
 
 // Close closes the store.
