@@ -162,7 +162,7 @@ func start(t *testing.T, name, bin string, environ []string, args ...string) *pr
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", p.name, p.out.String(), p.name, p.err.String())
+			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", p.name, tail(p.out.String(), 8<<10), p.name, tail(p.err.String(), 8<<10))
 		}
 	})
 	return p
