@@ -25,6 +25,7 @@ type Chain struct {
 	channels    map[paychan.ChannelID]*paychan.Channel
 	nonce       uint64
 	unavailable bool
+	latency     time.Duration
 	// ChallengePeriod is the payee's window after a payer's early close
 	// (default 1 h).
 	ChallengePeriod time.Duration
@@ -74,6 +75,14 @@ func (c *Chain) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// SetLatency makes every call take d longer, like a node far away or a
+// transaction waiting for its block.
+func (c *Chain) SetLatency(d time.Duration) {
+	c.mu.Lock()
+	c.latency = d
+	c.mu.Unlock()
+}
+
 // SetUnavailable makes every call fail with paychan.ErrChainUnavailable.
 func (c *Chain) SetUnavailable(down bool) {
 	c.mu.Lock()
@@ -93,6 +102,11 @@ var _ paychan.Escrow = (*account)(nil)
 
 func (a *account) begin(method string) (func(), error) {
 	a.c.mu.Lock()
+	if d := a.c.latency; d > 0 {
+		a.c.mu.Unlock()
+		time.Sleep(d)
+		a.c.mu.Lock()
+	}
 	a.c.Calls[method]++
 	if a.c.unavailable {
 		a.c.mu.Unlock()

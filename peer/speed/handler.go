@@ -737,10 +737,12 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	if err != nil {
 		return
 	}
-	if _, ready := h.readyChannel(); !ready {
+	if !h.hasChannel() {
+		// No channel yet: paid once it is open (onAward).
 		b.pending = append(b.pending, pendingPay{piece, bytes, amount})
 		return
 	}
+	// A channel being topped up: due now, paid when the top-up is in.
 	b.due = append(b.due, paychan.PiecePayment{Piece: piece, Amount: amount})
 	b.dueBytes += bytes
 	h.maybePay()
@@ -854,7 +856,18 @@ func (h *handler) flushDue() {
 	}
 }
 
-// readyChannel returns the buyer's open channel to this peer's payee.
+// hasChannel reports whether the buyer has opened a channel to this
+// peer's payee (it may be being topped up).
+func (h *handler) hasChannel() bool {
+	buyer := h.e.cfg.Buy
+	buyer.mu.Lock()
+	defer buyer.mu.Unlock()
+	bc := buyer.channels[h.theirs.Payee]
+	return bc != nil && bc.ready
+}
+
+// readyChannel returns the buyer's open channel to this peer's payee,
+// unless a top-up of it is on its way.
 func (h *handler) readyChannel() (paychan.Channel, bool) {
 	buyer := h.e.cfg.Buy
 	buyer.mu.Lock()

@@ -24,6 +24,9 @@ func TestTopUp(t *testing.T) {
 	price := btt.NewAmount(3)
 	const size = 4 << 20
 	s := m.seller(price, size, sellerOpts{})
+	// Every chain call takes 20 ms, so pieces verify while a top-up is
+	// on its way.
+	m.chain.SetLatency(20 * time.Millisecond)
 	budget := btt.NewAmount(10 * size * 3)
 	deposit := btt.NewAmount(size / 4 * 3) // a quarter of the file at the price
 	l := m.buyer(s, 2, budget, price, budget, func(b *speed.Buyer) { b.Deposit = deposit })
@@ -37,6 +40,11 @@ func TestTopUp(t *testing.T) {
 	require.Len(t, sales, 1)
 	assert.Greater(t, sales[0].Sold, int64(size/2), "most of the file was bought in the paid slot")
 	assert.True(t, spent.Gt(deposit), "paid past the first deposit: %s", spent)
+	// Every piece sold in the paid slot was paid for, those verified
+	// while a top-up was on its way included.
+	paid, err := l.payer.PaidPieces(s.mi.HashInfoBytes())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, int64(len(paid))*(64<<10), sales[0].Sold, "%d pieces paid for %d bytes sold", len(paid), sales[0].Sold)
 	figs, err := s.ext.Peers(ctx)
 	require.NoError(t, err)
 	for _, f := range figs {
