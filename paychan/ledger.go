@@ -190,6 +190,13 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 		ch, err = p.escrow.Close(ctx, r.Best)
 	} else {
 		ch, err = p.escrow.Claim(ctx, r.Best)
+		if errors.Is(err, ErrNotIncreasing) {
+			// Claimed already on chain, not yet in the store (a crash
+			// between the two): the chain says what was paid.
+			if onChain, cerr := p.escrow.Channel(ctx, id); cerr == nil && !onChain.Paid.Lt(r.Best.Amount) {
+				ch, err, owed = onChain, nil, btt.Zero
+			}
+		}
 	}
 	if err != nil {
 		return btt.Zero, fmt.Errorf("paychan: redeem %x: %w", id[:8], err)

@@ -125,3 +125,31 @@ func TestPayerStartClose(t *testing.T) {
 	require.Len(t, recs, 1)
 	assert.Equal(t, paychan.ChannelClosed, recs[0].Channel.State)
 }
+
+// TestRedeemAfterCrashBetweenClaimAndStore: the payee's claim was mined but
+// it died before recording it. Claiming the same voucher again is refused
+// on chain (not increasing); Redeem reads the channel, sees it paid, and
+// records it — nothing is paid twice, nothing is left owed.
+func TestRedeemAfterCrashBetweenClaimAndStore(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{4}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(250)}})
+	require.NoError(t, err)
+	_, err = w.payee.Receive(sv)
+	require.NoError(t, err)
+	// The claim lands on chain; the store never hears of it.
+	_, err = w.chain.As(w.payeeAddr).Claim(ctx, sv)
+	require.NoError(t, err)
+
+	got, err := w.payee.Redeem(ctx, ch.ID, false)
+	require.NoError(t, err)
+	assert.True(t, got.IsZero(), "nothing more: it was claimed already")
+	tot, err := w.payee.Totals()
+	require.NoError(t, err)
+	assert.True(t, tot.Redeemable.IsZero(), "recorded as redeemed: %+v", tot)
+	assert.Equal(t, btt.NewAmount(250), w.chain.Balance(w.payeeAddr), "paid once")
+}

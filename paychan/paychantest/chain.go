@@ -221,7 +221,7 @@ func (a *account) Channel(_ context.Context, id paychan.ChannelID) (paychan.Chan
 
 // redeem applies a payee's voucher: the checks of the contract, then the
 // payment of what it adds.
-func (a *account) redeem(sv paychan.SignedVoucher) (*paychan.Channel, error) {
+func (a *account) redeem(sv paychan.SignedVoucher, claim bool) (*paychan.Channel, error) {
 	ch, err := a.channel(sv.Channel)
 	if err != nil {
 		return nil, err
@@ -250,6 +250,11 @@ func (a *account) redeem(sv paychan.SignedVoucher) (*paychan.Channel, error) {
 	if signer != ch.Payer {
 		return nil, fmt.Errorf("%w: not signed by the payer", paychan.ErrBadSignature)
 	}
+	if sv.Amount.Lt(ch.Paid) || claim && !sv.Amount.Gt(ch.Paid) {
+		// As the contract: a claim must add something; a close may
+		// repeat what was paid.
+		return nil, fmt.Errorf("%w: %s, paid %s already", paychan.ErrNotIncreasing, sv.Amount, ch.Paid)
+	}
 	if sv.Amount.Gt(ch.Paid) {
 		if err := a.transfer(a.c.domain.Escrow, ch.Payee, sv.Amount.SubFloor(ch.Paid)); err != nil {
 			return nil, err
@@ -265,7 +270,7 @@ func (a *account) Claim(_ context.Context, sv paychan.SignedVoucher) (paychan.Ch
 		return paychan.Channel{}, err
 	}
 	defer unlock()
-	ch, err := a.redeem(sv)
+	ch, err := a.redeem(sv, true)
 	if err != nil {
 		return paychan.Channel{}, err
 	}
@@ -278,7 +283,7 @@ func (a *account) Close(_ context.Context, sv paychan.SignedVoucher) (paychan.Ch
 		return paychan.Channel{}, err
 	}
 	defer unlock()
-	ch, err := a.redeem(sv)
+	ch, err := a.redeem(sv, false)
 	if err != nil {
 		return paychan.Channel{}, err
 	}
