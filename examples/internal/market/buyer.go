@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,7 +67,12 @@ func NewBuyer(ctx context.Context, c *chain.Chain, cfg BuyConfig) (*Buyer, error
 		st.Close()
 		return nil, cli.Setup(err)
 	}
-	payer, err := paychan.NewPayer(ctx, st, journalEscrow{Escrow: c.Escrow, j: j, log: cfg.Logger}, c.Signer)
+	// An earlier run may have died while opening a channel: find it.
+	if _, err := ResolveIntents(ctx, c, j, cfg.Logger); err != nil {
+		cfg.Logger.Warn("looking for the channels an earlier run was opening when it stopped (leecher reclaim looks again)", "err", err)
+	}
+	esc := journalEscrow{Escrow: c.Escrow, j: j, log: cfg.Logger, nonce: func(ctx context.Context) (uint64, error) { return escrowNonce(ctx, c) }}
+	payer, err := paychan.NewPayer(ctx, st, esc, c.Signer)
 	if err != nil {
 		st.Close()
 		return nil, cli.Setup(err)
@@ -115,16 +121,42 @@ type JournalEntry struct {
 	Expiry  time.Time
 }
 
+// Intent is a channel the leecher is about to open, journaled before the
+// transaction is sent: a crash after the open is mined and before its
+// record (Journal.Resolve) would otherwise leave a deposit on chain that
+// nothing in the state directory names. ResolveIntents finds the channel
+// from it.
+type Intent struct {
+	Payee   btt.Address
+	Deposit btt.Amount
+	Expiry  time.Time
+	// FromNonce is the escrow's next channel nonce when the intent was
+	// written: the channel, if opened, has this nonce or a later one.
+	FromNonce uint64
+	// At is when the intent was written.
+	At time.Time
+}
+
+// matches reports whether two intents are the same one.
+func (in Intent) matches(o Intent) bool {
+	return in.Payee == o.Payee && in.Deposit == o.Deposit && in.Expiry.Equal(o.Expiry) && in.FromNonce == o.FromNonce && in.At.Equal(o.At)
+}
+
+// journalJSON is an entry of channels.json: a channel (with its id) or an
+// intent (no id, from_nonce set).
 type journalJSON struct {
-	ID      string      `json:"id"`
-	Payee   btt.Address `json:"payee"`
-	Deposit btt.Amount  `json:"deposit"`
-	Expiry  time.Time   `json:"expiry"`
+	ID        string      `json:"id,omitempty"`
+	Payee     btt.Address `json:"payee"`
+	Deposit   btt.Amount  `json:"deposit"`
+	Expiry    time.Time   `json:"expiry"`
+	FromNonce uint64      `json:"from_nonce,omitempty"`
+	At        time.Time   `json:"at,omitzero"`
 }
 
 // Journal lists the channels a leecher opened (channels.json), so that it
 // can reclaim them after expiry: paychan.Store has no listing of payer
-// records.
+// records. It also holds the intents of opens whose outcome is not
+// recorded yet.
 type Journal struct {
 	path string
 	mu   sync.Mutex
@@ -139,55 +171,55 @@ func OpenJournal(stateDir string) *Journal {
 func (j *Journal) Entries() ([]JournalEntry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.read()
+	es, _, err := j.read()
+	return es, err
 }
 
-func (j *Journal) read() ([]JournalEntry, error) {
+// Intents returns the opens whose outcome is not recorded yet.
+func (j *Journal) Intents() ([]Intent, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ins, err := j.read()
+	return ins, err
+}
+
+func (j *Journal) read() ([]JournalEntry, []Intent, error) {
 	b, err := os.ReadFile(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var js []journalJSON
 	if err := json.Unmarshal(b, &js); err != nil {
-		return nil, fmt.Errorf("channel journal %s: %w", j.path, err)
+		return nil, nil, fmt.Errorf("channel journal %s: %w", j.path, err)
 	}
 	out := make([]JournalEntry, 0, len(js))
+	var ins []Intent
 	for _, e := range js {
+		if e.ID == "" && e.FromNonce > 0 {
+			ins = append(ins, Intent{Payee: e.Payee, Deposit: e.Deposit, Expiry: e.Expiry, FromNonce: e.FromNonce, At: e.At})
+			continue
+		}
 		raw, err := hex.DecodeString(e.ID)
 		if err != nil || len(raw) != len(paychan.ChannelID{}) {
-			return nil, fmt.Errorf("channel journal %s: bad channel id %q", j.path, e.ID)
+			return nil, nil, fmt.Errorf("channel journal %s: bad channel id %q", j.path, e.ID)
 		}
 		var id paychan.ChannelID
 		copy(id[:], raw)
 		out = append(out, JournalEntry{ID: id, Payee: e.Payee, Deposit: e.Deposit, Expiry: e.Expiry})
 	}
-	return out, nil
+	return out, ins, nil
 }
 
-// Record adds or updates a channel.
-func (j *Journal) Record(ch paychan.Channel) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	es, err := j.read()
-	if err != nil {
-		return err
+func (j *Journal) write(es []JournalEntry, ins []Intent) error {
+	js := make([]journalJSON, 0, len(es)+len(ins))
+	for _, e := range es {
+		js = append(js, journalJSON{ID: hex.EncodeToString(e.ID[:]), Payee: e.Payee, Deposit: e.Deposit, Expiry: e.Expiry.UTC()})
 	}
-	e := JournalEntry{ID: ch.ID, Payee: ch.Payee, Deposit: ch.Deposit, Expiry: ch.Expiry}
-	found := false
-	for i := range es {
-		if es[i].ID == ch.ID {
-			es[i], found = e, true
-		}
-	}
-	if !found {
-		es = append(es, e)
-	}
-	js := make([]journalJSON, len(es))
-	for i, e := range es {
-		js[i] = journalJSON{ID: hex.EncodeToString(e.ID[:]), Payee: e.Payee, Deposit: e.Deposit, Expiry: e.Expiry.UTC()}
+	for _, in := range ins {
+		js = append(js, journalJSON{Payee: in.Payee, Deposit: in.Deposit, Expiry: in.Expiry.UTC(), FromNonce: in.FromNonce, At: in.At.UTC()})
 	}
 	b, err := json.MarshalIndent(js, "", "  ")
 	if err != nil {
@@ -196,20 +228,87 @@ func (j *Journal) Record(ch paychan.Channel) error {
 	return writeFileAtomic(j.path, append(b, '\n'))
 }
 
+// Record adds or updates a channel.
+func (j *Journal) Record(ch paychan.Channel) error {
+	return j.update(func(es []JournalEntry, ins []Intent) ([]JournalEntry, []Intent) {
+		return recordEntry(es, ch), ins
+	})
+}
+
+func recordEntry(es []JournalEntry, ch paychan.Channel) []JournalEntry {
+	e := JournalEntry{ID: ch.ID, Payee: ch.Payee, Deposit: ch.Deposit, Expiry: ch.Expiry}
+	for i := range es {
+		if es[i].ID == ch.ID {
+			es[i] = e
+			return es
+		}
+	}
+	return append(es, e)
+}
+
+// Intend journals an open about to be sent; its id must not be zero.
+func (j *Journal) Intend(in Intent) error {
+	if in.FromNonce == 0 {
+		return errors.New("channel journal: an intent needs the escrow's next nonce")
+	}
+	return j.update(func(es []JournalEntry, ins []Intent) ([]JournalEntry, []Intent) {
+		return es, append(ins, in)
+	})
+}
+
+// Resolve replaces an intent with the channel it opened, in one write;
+// with ch nil it drops the intent (the open never happened).
+func (j *Journal) Resolve(in Intent, ch *paychan.Channel) error {
+	return j.update(func(es []JournalEntry, ins []Intent) ([]JournalEntry, []Intent) {
+		ins = slices.DeleteFunc(ins, in.matches)
+		if ch != nil {
+			es = recordEntry(es, *ch)
+		}
+		return es, ins
+	})
+}
+
+func (j *Journal) update(f func([]JournalEntry, []Intent) ([]JournalEntry, []Intent)) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	es, ins, err := j.read()
+	if err != nil {
+		return err
+	}
+	es, ins = f(es, ins)
+	return j.write(es, ins)
+}
+
 // journalEscrow records in the journal every channel opened or topped up
-// through it.
+// through it; an open is journaled as an intent before it is sent.
 type journalEscrow struct {
 	paychan.Escrow
-	j   *Journal
-	log *slog.Logger
+	j     *Journal
+	log   *slog.Logger
+	nonce func(context.Context) (uint64, error)
 }
 
 func (e journalEscrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (paychan.Channel, error) {
-	ch, err := e.Escrow.Open(ctx, payee, deposit, expiry)
-	if err == nil {
-		e.record("channel opened", ch)
+	n, err := e.nonce(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("reading the escrow's channel nonce before opening: %w", err)
 	}
-	return ch, err
+	in := Intent{Payee: payee, Deposit: deposit, Expiry: expiry, FromNonce: n + 1, At: time.Now()}
+	if err := e.j.Intend(in); err != nil {
+		return paychan.Channel{}, fmt.Errorf("channel journal: not opening a channel it could not track: %w", err)
+	}
+	ch, err := e.Escrow.Open(ctx, payee, deposit, expiry)
+	if err != nil {
+		// The open may still be mined: the intent stays, for the next
+		// start or reclaim to look for it.
+		return ch, err
+	}
+	if err := e.j.Resolve(in, &ch); err != nil {
+		e.log.Error("recording the channel in the journal failed: note its id to reclaim it", "channel", hex.EncodeToString(ch.ID[:]), "err", err)
+		return ch, nil
+	}
+	e.log.Info("channel opened", "channel", hex.EncodeToString(ch.ID[:]), "payee", ch.Payee, "deposit_btt", ch.Deposit.FormatBTT(), "expiry", ch.Expiry.UTC().Format(time.RFC3339))
+	return ch, nil
 }
 
 func (e journalEscrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amount, expiry time.Time) (paychan.Channel, error) {

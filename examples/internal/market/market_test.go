@@ -254,6 +254,46 @@ func TestJournal(t *testing.T) {
 	assert.ErrorContains(t, err, "bad channel id")
 }
 
+// TestJournalIntents: an intent is kept beside the channels, replaced by
+// its channel in one write, or dropped; an intent needs a nonce.
+func TestJournalIntents(t *testing.T) {
+	dir := t.TempDir()
+	j := market.OpenJournal(dir)
+	payee := btt.MustParseAddress("TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz")
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	in := market.Intent{Payee: payee, Deposit: btt.BTT(1), Expiry: exp, FromNonce: 7, At: time.Now()}
+	other := in
+	other.FromNonce = 9
+	require.NoError(t, j.Intend(in))
+	require.NoError(t, j.Intend(other))
+	assert.Error(t, j.Intend(market.Intent{Payee: payee}), "no nonce")
+	ins, err := market.OpenJournal(dir).Intents()
+	require.NoError(t, err)
+	require.Len(t, ins, 2)
+	assert.True(t, ins[0].Expiry.Equal(exp) && ins[0].At.Equal(in.At) && ins[0].FromNonce == 7)
+	es, err := j.Entries()
+	require.NoError(t, err)
+	assert.Empty(t, es, "intents are not channels")
+
+	ch := paychan.Channel{ID: paychan.ChannelID{4}, Payee: payee, Deposit: btt.BTT(1), Expiry: exp.Truncate(time.Second)}
+	require.NoError(t, j.Resolve(ins[0], &ch))
+	es, err = j.Entries()
+	require.NoError(t, err)
+	require.Len(t, es, 1)
+	assert.Equal(t, ch.ID, es[0].ID)
+	ins, err = j.Intents()
+	require.NoError(t, err)
+	require.Len(t, ins, 1)
+	assert.Equal(t, uint64(9), ins[0].FromNonce)
+	require.NoError(t, j.Resolve(ins[0], nil))
+	ins, err = j.Intents()
+	require.NoError(t, err)
+	assert.Empty(t, ins)
+	es, err = j.Entries()
+	require.NoError(t, err)
+	assert.Len(t, es, 1)
+}
+
 // TestStrategyFlags: each strategy from its flags, and every bad value
 // refused with the flag's name.
 func TestStrategyFlags(t *testing.T) {

@@ -27,7 +27,8 @@ type ReclaimResult struct {
 // Reclaim takes back, for every channel in the state directory's journal
 // that has expired (or whose early close's challenge window is over), the
 // part of its deposit the payee did not redeem, and writes a line per
-// channel to out.
+// channel to out. Channels a run that died while opening them did not
+// record are found on chain first (ResolveIntents).
 func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer) (ReclaimResult, error) {
 	var res ReclaimResult
 	if err := OpenState(stateDir, c.Domain, c.Account()); err != nil {
@@ -39,6 +40,17 @@ func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer
 	}
 	defer st.Close()
 	j := OpenJournal(stateDir)
+	// A run that died while opening a channel left an intent: find the
+	// channel on chain so that it is reclaimed too.
+	var firstErr error
+	found, err := ResolveIntents(ctx, c, j, nil)
+	if err != nil {
+		fmt.Fprintf(out, "looking for channels an interrupted run was opening: %v\n", err)
+		firstErr = err
+	}
+	for _, ch := range found {
+		fmt.Fprintf(out, "channel %s: found on chain: a run that stopped while opening it had not recorded it\n", hex.EncodeToString(ch.ID[:]))
+	}
 	es, err := j.Entries()
 	if err != nil {
 		return res, err
@@ -57,7 +69,6 @@ func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer
 	if len(es) == 0 {
 		fmt.Fprintf(out, "no channels in %s: nothing to reclaim\n", stateDir)
 	}
-	var firstErr error
 	for _, e := range es {
 		id := hex.EncodeToString(e.ID[:])
 		ch, err := c.Escrow.Channel(ctx, e.ID)
