@@ -192,35 +192,27 @@ func (s *Seller) RedeemOnShutdown(ctx context.Context) (ShutdownResult, error) {
 	return res, nil
 }
 
-// redeemedBeforeCrash handles a redemption refused because the chain
-// already paid the best voucher: an earlier run's claim or close was mined
-// and the process died before paychan.Payee.Redeem recorded it (it writes
-// the store only after the receipt), so a claim of the same voucher now
-// reverts "not increasing", at every shutdown. If the chain paid at least
-// the best voucher, it closes the channel with that voucher instead —
-// paying nothing more, refunding the payer the rest of its deposit, and
-// recording the voucher as redeemed — and returns nil. A channel already
-// closed on chain cannot be recorded (paychan has no way to): the error
-// is dropped, with a warning, since nothing is left to redeem on it. Any
-// other error is returned as it was.
+// redeemedBeforeCrash handles a redemption refused because the channel is
+// closed on chain: an earlier run's close was mined and the process died
+// before paychan.Payee.Redeem recorded it (it writes the store only after
+// the receipt), so every later claim or close of it reverts "channel
+// closed", at every shutdown. If the chain paid at least the best voucher
+// nothing is left to redeem: the error is dropped, with a warning (the
+// store still counts the voucher as redeemable: paychan has no way to
+// record it). (A claim mined before a crash, which made the next claim
+// revert "not increasing", paychan.Payee.Redeem records itself.) Any other
+// error is returned as it was.
 func (s *Seller) redeemedBeforeCrash(ctx context.Context, r paychan.PayeeRecord, err error) error {
-	if !errors.Is(err, paychan.ErrNotIncreasing) && !errors.Is(err, paychan.ErrChannelClosed) {
+	if !errors.Is(err, paychan.ErrChannelClosed) {
 		return err
 	}
 	ch, cerr := s.chain.Escrow.Channel(ctx, r.Channel.ID)
-	if cerr != nil || ch.Paid.Lt(r.Best.Amount) {
+	if cerr != nil || ch.State != paychan.ChannelClosed || ch.Paid.Lt(r.Best.Amount) {
 		return err
 	}
-	id := fmt.Sprintf("%x", r.Channel.ID[:])
-	if ch.State == paychan.ChannelClosed {
-		s.cfg.Logger.Warn("the channel was redeemed and closed on chain by an earlier run that died before recording it: nothing is left to redeem, but the store still counts it as redeemable",
-			"channel", id, "paid", ch.Paid.String(), "best", r.Best.Amount.String())
-		return nil
-	}
-	s.cfg.Logger.Info("the channel was redeemed on chain by an earlier run that died before recording it: closing it with the same voucher to record it",
-		"channel", id, "paid", ch.Paid.String(), "best", r.Best.Amount.String())
-	_, err = s.Payee.Redeem(ctx, r.Channel.ID, true)
-	return err
+	s.cfg.Logger.Warn("the channel was redeemed and closed on chain by an earlier run that died before recording it: nothing is left to redeem, but the store still counts it as redeemable",
+		"channel", fmt.Sprintf("%x", r.Channel.ID[:]), "paid", ch.Paid.String(), "best", r.Best.Amount.String())
+	return nil
 }
 
 // Close closes the store.
