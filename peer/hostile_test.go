@@ -491,7 +491,21 @@ func hostileCases() []hostileCase {
 			return append(extMsg(0, []byte("d1:mdee")), extMsg(0, []byte("d1:mdee"))...)
 		}, "second extended handshake"),
 		ext("extended handshake with numbers out of range and a bogus metadata_size", raw("d1:md11:ut_metadatai300e1:xi-1ee13:metadata_sizei-5ee"), ""),
-		ext("extended handshake with 3,000 extension names", names(3000), ""),
+		hostileCase{"extended handshake with 3,000 extension names", all, func(t *testing.T, h *hostileTarget) {
+			r := h.dial(t, true, true)
+			r.write(names(3000)(t))
+			expectOpen(t, r.c, 100*time.Millisecond)
+			ps, err := h.tor.Peers(t.Context())
+			require.NoError(t, err)
+			found := false
+			for _, p := range ps {
+				if p.Addr.String() == r.c.LocalAddr().String() {
+					found = true
+					assert.LessOrEqual(t, len(p.Extensions), 34, "a few names kept of 3,000")
+				}
+			}
+			require.True(t, found, "still connected")
+		}},
 		ext("extended handshake of 900 KiB", names(40_000), "too long"),
 	)
 
