@@ -52,6 +52,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxConnsPerTorrent and MaxConns cap connections (defaults 80 and
 	// 400); MaxHalfOpen caps dials in progress per torrent (default 25).
+	// MaxConns also caps incoming connections still in their handshake.
+	// In a torrent at MaxConnsPerTorrent, a new peer replaces one that
+	// has been connected for 10 s without sending or receiving any
+	// payload, so that idle connections cannot lock honest peers out.
 	MaxConnsPerTorrent int
 	MaxConns           int
 	MaxHalfOpen        int
