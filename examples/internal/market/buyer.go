@@ -96,7 +96,8 @@ type ChannelSpend struct {
 }
 
 // Channels returns the channels this state directory opened, with what was
-// signed on each (the payer store's view).
+// signed on each (the payer store's view; nothing on a channel the store
+// never recorded, opened by a run that died before it could).
 func (b *Buyer) Channels() ([]ChannelSpend, error) {
 	es, err := b.Journal.Entries()
 	if err != nil {
@@ -105,6 +106,12 @@ func (b *Buyer) Channels() ([]ChannelSpend, error) {
 	out := make([]ChannelSpend, 0, len(es))
 	for _, e := range es {
 		r, err := b.Store.Payer(e.ID)
+		if errors.Is(err, paychan.ErrNotFound) {
+			// Opened, and the process died before the payer's store
+			// recorded it: nothing was signed on it.
+			out = append(out, ChannelSpend{Channel: paychan.Channel{ID: e.ID, Payee: e.Payee, Deposit: e.Deposit, Expiry: e.Expiry, State: paychan.ChannelOpen}})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -148,6 +148,21 @@ func TestSellBuyRedeemReclaim(t *testing.T) {
 			require.Len(t, chans, 1)
 			assert.Equal(t, spent, chans[0].Signed)
 			assert.Equal(t, btt.BTT(1), chans[0].Channel.Deposit)
+			// A channel in the journal that the payer's store never
+			// recorded (its run died in between) signed nothing.
+			// (A made-up id, taken out again: the reclaim below reads
+			// every channel of the journal on chain.)
+			journal := filepath.Join(bstate, "channels.json")
+			saved, err := os.ReadFile(journal)
+			require.NoError(t, err)
+			orphan := paychan.Channel{ID: paychan.ChannelID{9}, Payee: sc.Account(), Deposit: btt.BTT(1), Expiry: time.Now().Add(time.Hour).Truncate(time.Second)}
+			require.NoError(t, buyer.Journal.Record(orphan))
+			chans, err = buyer.Channels()
+			require.NoError(t, err)
+			require.Len(t, chans, 2)
+			assert.Equal(t, orphan.ID, chans[1].Channel.ID)
+			assert.True(t, chans[1].Signed.IsZero())
+			require.NoError(t, os.WriteFile(journal, saved, 0o600))
 
 			res, err := seller.RedeemOnShutdown(ctx)
 			require.NoError(t, err)
