@@ -102,6 +102,7 @@ type crashRig struct {
 	torrents         []crashTorrent
 
 	seeder, leecher *proc
+	leechers        []*proc // every leecher run, for the summary
 	seederArgs      []string // this round's
 	leecherArgs     []string
 	runs            int
@@ -174,6 +175,7 @@ func (r *crashRig) startLeecher() {
 	r.t.Helper()
 	r.runs++
 	r.leecher = start(r.t, fmt.Sprintf("leecher#%d", r.runs), bins.leecher, env(keyEnv(r.node, 1)), r.leecherArgs...)
+	r.leechers = append(r.leechers, r.leecher)
 }
 
 // alive reports whether p is still running.
@@ -659,6 +661,12 @@ func TestCrashes(t *testing.T) {
 	assert.Equal(t, gain, spent, "the payer lost exactly what the seeder gained")
 	assert.Equal(t, v.earned, gain)
 
+	found, lingered := strings.Count(rc.out.String(), "found on chain: a run that stopped while opening it"), 0
+	for _, l := range r.leechers {
+		found += strings.Count(l.err.String(), "found a channel an earlier run opened and did not record")
+		lingered += strings.Count(l.err.String(), "stopped waiting for the paying connections")
+	}
+	t.Logf("channels opened by a killed leecher and found from its intent: %d; leecher runs that lingered with pieces unpaid (see TestTopUpPaysEveryPiece): %d", found, lingered)
 	t.Logf("%d rounds, %d kills (%d of the seeder mid-transfer, %d of the leecher, %d during the seeder's shutdown redemption), %d planned kills missed (the process had exited), %d process runs, %d store checks; %d channels, the seeder earned %s base units, all redeemed; took %v",
 		rounds, r.kills, r.seederKills, r.leecherKills, r.settleKills, r.missed, r.runs, r.checks, len(chans), v.earned, time.Since(r.t0).Round(time.Millisecond))
 	if r.refusals > 0 {
