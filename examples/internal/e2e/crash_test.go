@@ -102,7 +102,7 @@ type crashRig struct {
 	torrents         []crashTorrent
 
 	seeder, leecher *proc
-	leechers        []*proc // every leecher run, for the summary
+	leechers        []*proc  // every leecher run, for the summary
 	seederArgs      []string // this round's
 	leecherArgs     []string
 	runs            int
@@ -536,13 +536,12 @@ func TestCrashes(t *testing.T) {
 		r.torrents = append(r.torrents, crashTorrent{ih: ih, pieces: crashFileSize / crashPieceLen})
 		torrent := r.seeder.line("torrent: ", time.Second)
 
-		// -linger 1s: a leecher whose pieces wait for a payment that
-		// never comes (see TestTopUpPaysEveryPiece) keeps its connection
-		// "busy" until the linger ends; the default 30 s would stall the
-		// round.
+		// -linger 3s, not 30 s: a leecher whose payments stall keeps its
+		// connection "busy" until the linger ends (the summary counts
+		// those runs), and a round must not wait that long.
 		r.leecherArgs = append(append([]string{}, common...), "-state", r.lstate, "-torrent", torrent, "-dir", dl,
 			"-budget", "1", "-deposit", crashDeposit, "-strategy", "fixed", "-price", "3000",
-			"-peer", r.sListen, "-listen", r.lListen, "-rechoke", "200ms", "-progress", "1h", "-linger", "1s")
+			"-peer", r.sListen, "-listen", r.lListen, "-rechoke", "200ms", "-progress", "1h", "-linger", "3s")
 		r.startLeecher()
 
 		for _, p := range plan.points {
@@ -666,7 +665,7 @@ func TestCrashes(t *testing.T) {
 		found += strings.Count(l.err.String(), "found a channel an earlier run opened and did not record")
 		lingered += strings.Count(l.err.String(), "stopped waiting for the paying connections")
 	}
-	t.Logf("channels opened by a killed leecher and found from its intent: %d; leecher runs that lingered with pieces unpaid (see TestTopUpPaysEveryPiece): %d", found, lingered)
+	t.Logf("channels opened by a killed leecher and found from its intent: %d; leecher runs that gave up waiting for their paying connections to close (-linger): %d", found, lingered)
 	t.Logf("%d rounds, %d kills (%d of the seeder mid-transfer, %d of the leecher, %d during the seeder's shutdown redemption), %d planned kills missed (the process had exited), %d process runs, %d store checks; %d channels, the seeder earned %s base units, all redeemed; took %v",
 		rounds, r.kills, r.seederKills, r.leecherKills, r.settleKills, r.missed, r.runs, r.checks, len(chans), v.earned, time.Since(r.t0).Round(time.Millisecond))
 	if r.refusals > 0 {
