@@ -190,12 +190,14 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 		ch, err = p.escrow.Close(ctx, r.Best)
 	} else {
 		ch, err = p.escrow.Claim(ctx, r.Best)
-		if errors.Is(err, ErrNotIncreasing) {
-			// Claimed already on chain, not yet in the store (a crash
-			// between the two): the chain says what was paid.
-			if onChain, cerr := p.escrow.Channel(ctx, id); cerr == nil && !onChain.Paid.Lt(r.Best.Amount) {
-				ch, err, owed = onChain, nil, btt.Zero
-			}
+	}
+	if errors.Is(err, ErrNotIncreasing) || errors.Is(err, ErrChannelClosed) {
+		// Redeemed already on chain — claimed, or closed — and not yet
+		// in the store (a crash between the two): the chain says what
+		// was paid. (A channel the payer settled is closed too; then
+		// what was not paid is lost, and the error stands.)
+		if onChain, cerr := p.escrow.Channel(ctx, id); cerr == nil && !onChain.Paid.Lt(r.Best.Amount) {
+			ch, err, owed = onChain, nil, btt.Zero
 		}
 	}
 	if err != nil {

@@ -153,3 +153,34 @@ func TestRedeemAfterCrashBetweenClaimAndStore(t *testing.T) {
 	assert.True(t, tot.Redeemable.IsZero(), "recorded as redeemed: %+v", tot)
 	assert.Equal(t, btt.NewAmount(250), w.chain.Balance(w.payeeAddr), "paid once")
 }
+
+// TestRedeemAfterCrashBetweenCloseAndStore: the payee's close was mined but
+// it died before recording it; redeeming again (claim or close) finds the
+// channel closed, reads it, sees its voucher paid, and records it.
+func TestRedeemAfterCrashBetweenCloseAndStore(t *testing.T) {
+	for _, close := range []bool{false, true} {
+		ctx := context.Background()
+		w := newWorld(t)
+		ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(48*time.Hour))
+		require.NoError(t, err)
+		_, err = w.payee.Accept(ctx, ch.ID)
+		require.NoError(t, err)
+		sv, err := w.payer.PayForPieces(ch.ID, [20]byte{5}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(300)}})
+		require.NoError(t, err)
+		_, err = w.payee.Receive(sv)
+		require.NoError(t, err)
+		_, err = w.chain.As(w.payeeAddr).Close(ctx, sv) // mined; the store never hears of it
+		require.NoError(t, err)
+
+		got, err := w.payee.Redeem(ctx, ch.ID, close)
+		require.NoError(t, err, "close %v", close)
+		assert.True(t, got.IsZero())
+		tot, err := w.payee.Totals()
+		require.NoError(t, err)
+		assert.True(t, tot.Redeemable.IsZero(), "recorded as redeemed: %+v", tot)
+		due, err := w.payee.Due()
+		require.NoError(t, err)
+		assert.Empty(t, due, "nothing left for the redeemer")
+		assert.Equal(t, btt.NewAmount(300), w.chain.Balance(w.payeeAddr), "paid once")
+	}
+}

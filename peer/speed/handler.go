@@ -56,23 +56,24 @@ type sellState struct {
 }
 
 type buyState struct {
-	bid          btt.Amount
-	won          bool
-	wins, losses int
-	clearing     btt.Amount
-	beat         btt.Amount
-	lastDown     int64
-	lastAt       time.Time
-	rate         int64
-	announced    bool // we told the seeder our channel
-	pending      []pendingPay
-	inflight     int   // vouchers being signed
-	credit       int64 // the seeder's credit window, from its last award
-	payTimer     bool  // a payDelay timer is running
-	due          []paychan.PiecePayment
-	dueBytes     int64
-	bought       int64      // bytes of the pieces paid for
-	spent        btt.Amount // what we signed for them
+	bid              btt.Amount
+	won              bool
+	wins, losses     int
+	clearing         btt.Amount
+	beat             btt.Amount
+	lastDown         int64
+	lastAt           time.Time
+	rate             int64
+	announced        bool       // we told the seeder our channel
+	announcedDeposit btt.Amount // the deposit we told it
+	pending          []pendingPay
+	inflight         int   // vouchers being signed
+	credit           int64 // the seeder's credit window, from its last award
+	payTimer         bool  // a payDelay timer is running
+	due              []paychan.PiecePayment
+	dueBytes         int64
+	bought           int64      // bytes of the pieces paid for
+	spent            btt.Amount // what we signed for them
 }
 
 type pendingPay struct {
@@ -651,10 +652,7 @@ func (h *handler) onAward(price btt.Amount) {
 	b := h.buy
 	b.won, b.wins, b.losses, b.clearing, b.beat = true, b.wins+1, 0, price, btt.Zero
 	h.withChannel(func(ch paychan.Channel) {
-		if !b.announced {
-			b.announced = true
-			h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
-		}
+		h.announce(ch)
 		for _, pp := range b.pending {
 			b.due = append(b.due, paychan.PiecePayment{Piece: pp.piece, Amount: pp.amount})
 			b.dueBytes += pp.bytes
@@ -836,8 +834,9 @@ func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
 			}
 			if !h.closed {
 				// The seeder re-reads the channel before the vouchers
-				// over its old deposit come.
-				h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: topped.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: topped.Deposit, Expiry: topped.Expiry.Unix()}})
+				// over its old deposit come. (Other connections paying
+				// on this channel announce it before their next voucher.)
+				h.announce(topped)
 				h.flushDue()
 			}
 			h.wake(waiters)
@@ -881,11 +880,26 @@ func (h *handler) readyChannel() (paychan.Channel, bool) {
 
 // flush signs one voucher for every piece due (off the loop: the store
 // writes them durably first, in one transaction) and sends it.
+// announce tells the seeder our channel, or its new deposit after a
+// top-up — on this connection, once per deposit: a channel shared by
+// several connections may have been topped up through another.
+func (h *handler) announce(ch paychan.Channel) {
+	b := h.buy
+	if b.announced && !ch.Deposit.Gt(b.announcedDeposit) {
+		return
+	}
+	b.announced, b.announcedDeposit = true, ch.Deposit
+	h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+}
+
 func (h *handler) flush(ch paychan.Channel) {
 	b := h.buy
 	if len(b.due) == 0 {
 		return
 	}
+	// Before a voucher that may go past the deposit this seeder last
+	// heard of, the channel as it is now.
+	h.announce(ch)
 	pays, bytes := b.due, b.dueBytes
 	b.due, b.dueBytes = nil, 0
 	var total btt.Amount

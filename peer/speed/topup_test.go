@@ -2,6 +2,7 @@ package speed_test
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
@@ -55,4 +58,44 @@ func TestTopUp(t *testing.T) {
 	assert.Equal(t, spent, got)
 	assert.Equal(t, spent, m.chain.Balance(s.key.Address()))
 	assert.Equal(t, budget.SubFloor(spent), m.chain.Balance(l.key.Address()), "the payer got the rest of its deposits back")
+}
+
+// TestTopUpSharedChannel: a buyer downloads two torrents from one seeder
+// over one channel, topped up as it goes — through whichever connection
+// ran it dry. Each connection announces the new deposit before its next
+// voucher over the old one, so the seeder refuses nothing and both
+// downloads complete in the paid slot.
+func TestTopUpSharedChannel(t *testing.T) {
+	ctx := context.Background()
+	m := newMarket(t)
+	m.chain.SetLatency(5 * time.Millisecond)
+	price := btt.NewAmount(3)
+	const size = 2 << 20
+	s := m.seller(price, size, sellerOpts{auction: func(c *choker.BidDrivenConfig) { c.Slots = 4 }})
+	dir2, mi2, sum2 := fixture(t, size)
+	_, err := s.client.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi2, Dir: dir2, Verify: true})
+	require.NoError(t, err)
+
+	budget := btt.NewAmount(10 * 2 * size * 3)
+	deposit := btt.NewAmount(size / 4 * 3) // an eighth of both files at the price
+	l := m.buyer(s, 2, budget, price, budget, func(b *speed.Buyer) { b.Deposit = deposit })
+	dl2 := t.TempDir()
+	tor2, err := l.client.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi2, Dir: dl2, Peers: []netip.AddrPort{s.client.Addr()}})
+	require.NoError(t, err)
+	waitDone(t, l.tor, 60*time.Second)
+	waitDone(t, tor2, 60*time.Second)
+	assert.Equal(t, s.sum, fileSum(t, filepath.Join(l.dir, "data.bin")))
+	assert.Equal(t, sum2, fileSum(t, filepath.Join(dl2, "data.bin")))
+
+	spent := settled(t, s.payee, l.buyer)
+	assert.Equal(t, 1, m.chain.Count("Open"), "one channel for both torrents")
+	assert.GreaterOrEqual(t, m.chain.Count("TopUp"), 2)
+	sales := s.seller.Sales()
+	require.Len(t, sales, 1)
+	assert.Equal(t, spent, sales[0].Paid, "every voucher accepted")
+	figs, err := s.ext.Peers(ctx)
+	require.NoError(t, err)
+	for _, f := range figs {
+		assert.Empty(t, f.Sell.Refused, "no voucher refused")
+	}
 }

@@ -168,9 +168,11 @@ func (s *Seller) RedeemOnShutdown(ctx context.Context) (ShutdownResult, error) {
 		}
 		closeIt := !now.Add(2 * s.cfg.ExpiryMargin).Before(r.Channel.Expiry)
 		got, err := s.Payee.Redeem(ctx, r.Channel.ID, closeIt)
-		if err != nil {
-			if err = s.redeemedBeforeCrash(ctx, r, err); err == nil {
-				got, closeIt = btt.Zero, true // redeemed by the earlier run, not now; closed
+		if err == nil {
+			// Redeem may find the channel closed already, by an
+			// earlier run that died before recording it.
+			if rec, rerr := s.Store.Payee(r.Channel.ID); rerr == nil {
+				closeIt = rec.Channel.State == paychan.ChannelClosed
 			}
 		}
 		s.report(r.Channel.ID, got, err)
@@ -190,29 +192,6 @@ func (s *Seller) RedeemOnShutdown(ctx context.Context) (ShutdownResult, error) {
 		return res, fmt.Errorf("%d of the channels could not be redeemed (they stay in the store: a later run redeems them on its schedule or at its shutdown): %w", len(errs), errors.Join(errs...))
 	}
 	return res, nil
-}
-
-// redeemedBeforeCrash handles a redemption refused because the channel is
-// closed on chain: an earlier run's close was mined and the process died
-// before paychan.Payee.Redeem recorded it (it writes the store only after
-// the receipt), so every later claim or close of it reverts "channel
-// closed", at every shutdown. If the chain paid at least the best voucher
-// nothing is left to redeem: the error is dropped, with a warning (the
-// store still counts the voucher as redeemable: paychan has no way to
-// record it). (A claim mined before a crash, which made the next claim
-// revert "not increasing", paychan.Payee.Redeem records itself.) Any other
-// error is returned as it was.
-func (s *Seller) redeemedBeforeCrash(ctx context.Context, r paychan.PayeeRecord, err error) error {
-	if !errors.Is(err, paychan.ErrChannelClosed) {
-		return err
-	}
-	ch, cerr := s.chain.Escrow.Channel(ctx, r.Channel.ID)
-	if cerr != nil || ch.State != paychan.ChannelClosed || ch.Paid.Lt(r.Best.Amount) {
-		return err
-	}
-	s.cfg.Logger.Warn("the channel was redeemed and closed on chain by an earlier run that died before recording it: nothing is left to redeem, but the store still counts it as redeemable",
-		"channel", fmt.Sprintf("%x", r.Channel.ID[:]), "paid", ch.Paid.String(), "best", r.Best.Amount.String())
-	return nil
 }
 
 // Close closes the store.
