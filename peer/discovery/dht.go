@@ -126,8 +126,19 @@ func (ds dhtSource) Run(ctx context.Context, a Announce) error {
 	}
 }
 
-// once runs one get_peers traversal that ends with announce_peer.
+// once runs one get_peers traversal that ends with announce_peer. It
+// starts with the peers announced to our own node, which a traversal never
+// asks: in a small swarm ours may be the only node that holds them.
 func (ds dhtSource) once(ctx context.Context, a Announce) {
+	var local []netip.AddrPort
+	for _, na := range ds.d.s.PeerStore().GetPeers(a.InfoHash) {
+		if ap := nodeAddrPort(na); ap.IsValid() && ap.Port() != 0 {
+			local = append(local, ap)
+		}
+	}
+	if len(local) > 0 {
+		a.Found(local)
+	}
 	ann, err := ds.d.s.AnnounceTraversal(a.InfoHash, dht.AnnouncePeer(dht.AnnouncePeerOpts{Port: a.Port}))
 	if err != nil {
 		ds.d.cfg.Logger.Debug("dht announce", "err", err)

@@ -272,3 +272,22 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestDHTFindsPeersAnnouncedToItself: in a swarm of two nodes, a peer
+// announced through one is stored only by the other; a torrent on that
+// other node finds it in its own store (a traversal never asks the node
+// it runs on).
+func TestDHTFindsPeersAnnouncedToItself(t *testing.T) {
+	nodes := discoverytest.StartDHT(t, 2, time.Second)
+	ih := [20]byte{0xd, 0x4, 0x8}
+	var a, b announcer
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wg.Go(func() { _ = nodes[1].Source().Run(ctx, a.announce(ih, 'a', 7101)) })
+	wg.Go(func() { _ = nodes[0].Source().Run(ctx, b.announce(ih, 'b', 7102)) })
+	require.Eventually(t, func() bool {
+		return b.has(netip.MustParseAddrPort("127.0.0.1:7101")) && a.has(netip.MustParseAddrPort("127.0.0.1:7102"))
+	}, 10*time.Second, 10*time.Millisecond, "each node's torrent finds the other's announce, stored only on its own node")
+}
