@@ -40,14 +40,6 @@ func TestDiscoveryByTrackerAlone(t *testing.T) {
 // TestDiscoveryByDHTAlone: seeder and leecher find each other through a
 // loopback DHT swarm only.
 func TestDiscoveryByDHTAlone(t *testing.T) {
-	if raceEnabled {
-		// Under -race's slowdown, anacrolix/dht's query timeouts mark the
-		// nodes of a 3-node loopback swarm bad, about one run in ten, and
-		// the swarm does not recover within a minute. The plain run of
-		// go test ./... (in CI too) covers this test; peer/discovery's
-		// DHT test runs under -race.
-		t.Skip("flaky under -race: anacrolix/dht timeouts")
-	}
 	nodes := discoverytest.StartDHT(t, 3, 2*time.Second)
 	f := newFixture(t, 1<<20, 64<<10)
 	seeder := newClient(t, func(c *peer.Config) { c.DHT = nodes[0] })
