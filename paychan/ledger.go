@@ -111,12 +111,19 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 	case !p.cfg.Now().Add(p.cfg.ExpiryMargin).Before(ch.Expiry):
 		return Channel{}, fmt.Errorf("%w: expires %s", ErrExpired, ch.Expiry.UTC().Format(time.RFC3339))
 	}
-	if _, err := p.store.updatePayee(id, func(r *PayeeRecord, found bool) error {
-		r.Channel = ch
+	// Reads of a channel can finish out of order (two connections of one
+	// payer, each told of a top-up): deposits only grow, so a read never
+	// lowers the deposit known.
+	rec, err := p.store.updatePayee(id, func(r *PayeeRecord, found bool) error {
+		if !found || !r.Channel.Deposit.Gt(ch.Deposit) {
+			r.Channel = ch
+		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return Channel{}, err
 	}
+	ch = rec.Channel
 	p.mu.Lock()
 	p.chans[id] = ch
 	p.mu.Unlock()

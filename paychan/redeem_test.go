@@ -184,3 +184,40 @@ func TestRedeemAfterCrashBetweenCloseAndStore(t *testing.T) {
 		assert.Equal(t, btt.NewAmount(300), w.chain.Balance(w.payeeAddr), "paid once")
 	}
 }
+
+// staleEscrow answers Channel with an old read, as a slow read started
+// before a top-up would.
+type staleEscrow struct {
+	paychan.Escrow
+	old paychan.Channel
+}
+
+func (s staleEscrow) Channel(context.Context, paychan.ChannelID) (paychan.Channel, error) {
+	return s.old, nil
+}
+
+// TestAcceptNeverLowersTheDeposit: two reads of a channel finish out of
+// order — the one started before a top-up last. The payee keeps the larger
+// deposit, so vouchers above the old one are still accepted.
+func TestAcceptNeverLowersTheDeposit(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	_, err = w.payer.TopUp(ctx, ch.ID, btt.NewAmount(900), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID) // reads 1000
+	require.NoError(t, err)
+
+	stale, err := paychan.NewPayee(ctx, w.payeeStoreDB, staleEscrow{w.chain.As(w.payeeAddr), ch}, paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }})
+	require.NoError(t, err)
+	got, err := stale.Accept(ctx, ch.ID) // reads 100, late
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(1000), got.Deposit, "the larger deposit stands")
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{6}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(500)}})
+	require.NoError(t, err)
+	_, err = stale.Receive(sv)
+	assert.NoError(t, err, "a voucher above the old deposit is accepted")
+}

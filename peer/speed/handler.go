@@ -122,7 +122,7 @@ func (h *handler) Message(payload []byte) error {
 			b.won, b.wins, b.losses, b.beat = false, 0, b.losses+1, m.Price
 		}
 	case speedwire.TypeError:
-		h.e.log.Info("btt_speed error from peer", "peer", h.p.Addr(), "code", m.Code, "reason", m.Reason)
+		h.e.log.Debug("btt_speed error from peer", "peer", h.p.Addr(), "code", m.Code, "reason", m.Reason) // Debug: a peer could flood the log
 		if h.buy != nil {
 			h.buy.won = false
 		}
