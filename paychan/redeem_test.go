@@ -99,14 +99,7 @@ func TestRedeemer(t *testing.T) {
 func TestPayerStartClose(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(48*time.Hour))
-	require.NoError(t, err)
-	_, err = w.payee.Accept(ctx, ch.ID)
-	require.NoError(t, err)
-	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{3}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(300)}})
-	require.NoError(t, err)
-	_, err = w.payee.Receive(sv)
-	require.NoError(t, err)
+	ch, _ := w.paid(t, 1000, 3, 300)
 
 	closing, err := w.payer.StartClose(ctx, ch.ID)
 	require.NoError(t, err)
@@ -133,16 +126,9 @@ func TestPayerStartClose(t *testing.T) {
 func TestRedeemAfterCrashBetweenClaimAndStore(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(48*time.Hour))
-	require.NoError(t, err)
-	_, err = w.payee.Accept(ctx, ch.ID)
-	require.NoError(t, err)
-	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{4}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(250)}})
-	require.NoError(t, err)
-	_, err = w.payee.Receive(sv)
-	require.NoError(t, err)
+	ch, sv := w.paid(t, 1000, 4, 250)
 	// The claim lands on chain; the store never hears of it.
-	_, err = w.chain.As(w.payeeAddr).Claim(ctx, sv)
+	_, err := w.chain.As(w.payeeAddr).Claim(ctx, sv)
 	require.NoError(t, err)
 
 	got, err := w.payee.Redeem(ctx, ch.ID, false)
@@ -161,15 +147,8 @@ func TestRedeemAfterCrashBetweenCloseAndStore(t *testing.T) {
 	for _, close := range []bool{false, true} {
 		ctx := context.Background()
 		w := newWorld(t)
-		ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(48*time.Hour))
-		require.NoError(t, err)
-		_, err = w.payee.Accept(ctx, ch.ID)
-		require.NoError(t, err)
-		sv, err := w.payer.PayForPieces(ch.ID, [20]byte{5}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(300)}})
-		require.NoError(t, err)
-		_, err = w.payee.Receive(sv)
-		require.NoError(t, err)
-		_, err = w.chain.As(w.payeeAddr).Close(ctx, sv) // mined; the store never hears of it
+		ch, sv := w.paid(t, 1000, 5, 300)
+		_, err := w.chain.As(w.payeeAddr).Close(ctx, sv) // mined; the store never hears of it
 		require.NoError(t, err)
 
 		got, err := w.payee.Redeem(ctx, ch.ID, close)
@@ -220,4 +199,21 @@ func TestAcceptNeverLowersTheDeposit(t *testing.T) {
 	require.NoError(t, err)
 	_, err = stale.Receive(sv)
 	assert.NoError(t, err, "a voucher above the old deposit is accepted")
+}
+
+// paid opens a channel of deposit to the payee, has the payee accept it,
+// and pays amount on it for piece 0 of torrent {tag}: the voucher is
+// received and stored.
+func (w *world) paid(t *testing.T, deposit uint64, tag byte, amount uint64) (paychan.Channel, paychan.SignedVoucher) {
+	t.Helper()
+	ctx := context.Background()
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(deposit), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{tag}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(amount)}})
+	require.NoError(t, err)
+	_, err = w.payee.Receive(sv)
+	require.NoError(t, err)
+	return ch, sv
 }
