@@ -247,10 +247,19 @@ func TestCredit(t *testing.T) {
 	c := paychan.NewCredit(256<<10, 4<<20)
 	assert.True(t, c.Allows(0))
 	assert.False(t, c.Allows(256<<10))
-	for i := 0; i < 10; i++ {
+	var steps []int64
+	for i := 0; i < 4; i++ {
 		c.Paid()
+		steps = append(steps, c.Window)
 	}
-	assert.Equal(t, int64(4<<20), c.Window, "grows to the cap")
+	assert.Equal(t, []int64{1 << 20, 4 << 20, 4 << 20, 4 << 20}, steps, "grows fourfold per payment, to the cap")
+
+	big := paychan.NewCredit(1<<61, 1<<62)
+	big.Paid()
+	assert.Equal(t, int64(1<<62), big.Window, "no overflow near the top")
+	odd := paychan.NewCredit(3<<20, 8<<20)
+	odd.Paid()
+	assert.Equal(t, int64(8<<20), odd.Window, "capped, not overshot")
 }
 
 func copyFile(t *testing.T, from, to string) {

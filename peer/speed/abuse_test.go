@@ -78,9 +78,9 @@ func waitMsg(t *testing.T, msgs chan speedwire.Message, typ speedwire.Type) spee
 // channel, then pays with a bad voucher. A forged one, one for another
 // channel, escrow or chain, one over the deposit: each is refused with its
 // error, the buyer is told (an error message) and choked, and nothing is
-// credited. A replayed or decreasing voucher (which a channel shared by
-// several connections can produce honestly) credits nothing more and is
-// not held against the buyer.
+// credited. So is a voucher replayed, or not above the last, on the same
+// connection (once the one before it was credited). (Across connections
+// sharing a channel, vouchers can cross honestly: TestTopUpSharedChannel.)
 func TestBadVouchers(t *testing.T) {
 	dom := paychan.Domain{ChainID: 7, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
 	other := btt.MustParseAddress("TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz")
@@ -90,33 +90,46 @@ func TestBadVouchers(t *testing.T) {
 		voucher func(ch paychan.Channel, payer, stranger paychan.Signer) []paychan.SignedVoucher
 		want    error // nil: not refused
 		credit  uint64
+		// wait, if not 0, is how many vouchers to send, and see credited,
+		// before the rest.
+		wait int
 	}{
 		{"forged: signed by another key", func(ch paychan.Channel, _, stranger paychan.Signer) []paychan.SignedVoucher {
 			return signAll(t, stranger, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)})
-		}, paychan.ErrBadSignature, 0},
+		}, paychan.ErrBadSignature, 0, 0},
 		{"for another channel", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
 			return signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: paychan.ChannelID{9}, Amount: btt.NewAmount(1000)})
-		}, paychan.ErrWrongChannel, 0},
+		}, paychan.ErrWrongChannel, 0, 0},
 		{"for another escrow", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
 			return signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: other, Channel: ch.ID, Amount: btt.NewAmount(1000)})
-		}, paychan.ErrWrongEscrow, 0},
+		}, paychan.ErrWrongEscrow, 0, 0},
 		{"for another chain", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
 			return signAll(t, payer, paychan.Voucher{ChainID: 8, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)})
-		}, paychan.ErrWrongChain, 0},
+		}, paychan.ErrWrongChain, 0, 0},
 		{"over the deposit", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
 			return signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(deposit + 1)})
-		}, paychan.ErrOverDeposit, 0},
+		}, paychan.ErrOverDeposit, 0, 0},
 		{"good, then a bad signature after it", func(ch paychan.Channel, payer, stranger paychan.Signer) []paychan.SignedVoucher {
 			good := signAll(t, payer, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)})
 			bad := signAll(t, stranger, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(5000)})
 			return append(good, bad...)
-		}, paychan.ErrBadSignature, 1000},
-		{"replayed and decreasing", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+		}, paychan.ErrBadSignature, 1000, 0},
+		{"replayed", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			v := paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(1000)}
+			return signAll(t, payer, v, v)
+		}, paychan.ErrNotIncreasing, 1000, 1},
+		{"decreasing", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
 			v := paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID}
 			v1000, v500 := v, v
 			v1000.Amount, v500.Amount = btt.NewAmount(1000), btt.NewAmount(500)
-			return signAll(t, payer, v1000, v1000, v500)
-		}, nil, 1000},
+			return signAll(t, payer, v1000, v500)
+		}, paychan.ErrNotIncreasing, 1000, 1},
+		{"increasing", func(ch paychan.Channel, payer, _ paychan.Signer) []paychan.SignedVoucher {
+			v := paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID}
+			v500, v1000 := v, v
+			v500.Amount, v1000.Amount = btt.NewAmount(500), btt.NewAmount(1000)
+			return signAll(t, payer, v500, v1000)
+		}, nil, 1000, 0},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,15 +179,17 @@ func TestBadVouchers(t *testing.T) {
 			ch, err := payer.Open(ctx, sk.Address(), btt.NewAmount(deposit), time.Now().Add(24*time.Hour))
 			require.NoError(t, err)
 			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
-			for _, sv := range tc.voucher(ch, payerKey, stranger) {
-				sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
-			}
-
 			sellFigs := func() *speed.SellFigures {
 				figs, err := sell.Peers(ctx)
 				require.NoError(t, err)
 				require.Len(t, figs, 1)
 				return figs[0].Sell
+			}
+			for j, sv := range tc.voucher(ch, payerKey, stranger) {
+				if j > 0 && j == tc.wait {
+					require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond, "the first credited")
+				}
+				sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
 			}
 			if tc.want != nil {
 				m := waitMsg(t, r.msgs, speedwire.TypeError)

@@ -48,6 +48,7 @@ type sellState struct {
 	queued      []paychan.SignedVoucher    // vouchers that came while the channel was being checked
 	reread      *speedwire.ChannelInfo     // the channel announced again while being read
 	overflow    *paychan.SignedVoucher     // the highest voucher that found vq full
+	last        *btt.Amount                // the amount of this connection's last voucher
 	lastPay     time.Time
 	sold        int64     // bytes sent in a paid slot
 	unpaidBytes int64     // owed - paid, in bytes at the current price
@@ -448,6 +449,24 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 		h.refuse(fmt.Errorf("%w: %x, not the channel announced (%x)", paychan.ErrWrongChannel, sv.Channel[:8], s.channel.ID[:8]))
 		return
 	}
+	if s.last != nil && !sv.Amount.Gt(*s.last) {
+		// A payer signs cumulative amounts in order and sends each on
+		// one connection in order, so a replayed or decreasing voucher on
+		// the same connection is no accident. (One below the best stored
+		// from another connection is: vouchers of a channel shared by
+		// several connections can cross; storeBest ignores those.)
+		h.refuse(fmt.Errorf("%w: %s after %s on this connection", paychan.ErrNotIncreasing, sv.Amount, *s.last))
+		return
+	}
+	amount := sv.Amount
+	s.last = &amount
+	h.store(sv)
+}
+
+// store hands a voucher to the peer's worker, which verifies and stores
+// the vouchers in the order they came.
+func (h *handler) store(sv paychan.SignedVoucher) {
+	s := h.sell
 	if s.vq == nil {
 		// One worker per peer verifies and stores its vouchers in the
 		// order they came (off the loop: a durable write), and reports
@@ -535,10 +554,11 @@ func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []paychan.Sign
 // storeBest stores the highest good voucher of a batch, trying them from
 // the highest down, and returns it (nil if none was stored) and the first
 // error other than ErrNotIncreasing: a bad voucher must not hide a good
-// one sent before it. Vouchers not above the best stored — a replay, or
-// one overtaken by a later voucher on the same channel from another
-// connection (one channel serves every torrent of a payer) — credit
-// nothing and are not held against the peer.
+// one sent before it. Vouchers not above the best stored — overtaken by a
+// later voucher on the same channel from another connection (one channel
+// serves every torrent of a payer), or sent before a crash the payer
+// forgot — credit nothing and are not held against the peer. (A replay on
+// the same connection is refused before it gets here: onVoucher.)
 func storeBest(payee *paychan.Payee, batch []paychan.SignedVoucher) (*paychan.SignedVoucher, error) {
 	slices.SortStableFunc(batch, func(a, b paychan.SignedVoucher) int { return b.Amount.Cmp(a.Amount) })
 	var bad error
@@ -564,7 +584,7 @@ func (h *handler) received(stored *paychan.SignedVoucher, n int, bad error) {
 	s.lastPay = time.Now()
 	if o := s.overflow; o != nil && !h.closed {
 		s.overflow = nil
-		h.onVoucher(*o)
+		h.store(*o)
 	}
 	if s.refused != nil {
 		return // stored if it was good, but a refused peer gets no credit
@@ -749,19 +769,21 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 // payDelay is the longest a verified piece waits to be paid.
 const payDelay = 100 * time.Millisecond
 
-// maybePay pays what is due once it comes to a quarter of the seeder's
-// credit window (at once while the window is small, as it starts), or
-// payDelay after the first piece came due, whichever is first; one voucher
-// is in flight at a time, and what comes due meanwhile goes in the next.
-// Each voucher costs a durable write on both sides, so a fast download
-// pays in a few large steps and a slow one piece by piece, and the seeder
-// never holds the payer back for want of a voucher it could have had.
+// maybePay pays what is due once it comes to half the seeder's credit
+// window (at once while the window is small, as it starts), or payDelay
+// after the first piece came due, whichever is first; one voucher is in
+// flight at a time, and what comes due meanwhile goes in the next. Each
+// voucher costs a durable write on both sides, so a fast download pays in
+// a few large steps and a slow one piece by piece; the half of the window
+// left covers the voucher's way to the seeder's store, so the seeder never
+// holds the payer back for want of a voucher it could have had. (A quarter
+// cost twice the writes for no fewer stalls: see DECISIONS.md.)
 func (h *handler) maybePay() {
 	b := h.buy
 	if b.inflight > 0 || len(b.due) == 0 {
 		return
 	}
-	if b.dueBytes >= b.credit/4 {
+	if b.dueBytes >= b.credit/2 {
 		h.flushDue()
 		return
 	}

@@ -57,7 +57,8 @@ type Seller struct {
 	Self btt.Address
 	Ask  btt.Amount
 	// CreditStart and CreditMax bound the unpaid bytes a payer may be
-	// served (defaults: 256 KiB, about a piece, doubling with each payment up to 64 MiB).
+	// served (defaults: 256 KiB, about a piece, growing fourfold with each
+	// payment up to 64 MiB).
 	CreditStart, CreditMax int64
 	// PayTimeout is how long a payer held back at its credit may go
 	// without paying before it loses its paid slot (default 5 s).

@@ -16,7 +16,7 @@ import (
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
-// TestTopUp: a payer whose channel deposit covers a quarter of the file
+// TestTopUp: a payer whose channel deposit covers an eighth of the file
 // tops the channel up each time it runs dry, tells the seeder, which reads
 // the channel again, and pays on: the download completes in the paid slot,
 // every voucher is accepted, and the payee redeems exactly what was
@@ -31,7 +31,7 @@ func TestTopUp(t *testing.T) {
 	// on its way.
 	m.chain.SetLatency(20 * time.Millisecond)
 	budget := btt.NewAmount(10 * size * 3)
-	deposit := btt.NewAmount(size / 4 * 3) // a quarter of the file at the price
+	deposit := btt.NewAmount(size / 8 * 3) // an eighth of the file at the price
 	l := m.buyer(s, 2, budget, price, budget, func(b *speed.Buyer) { b.Deposit = deposit })
 	waitDone(t, l.tor, 60*time.Second)
 	assert.Equal(t, s.sum, fileSum(t, filepath.Join(l.dir, "data.bin")))
