@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -77,38 +78,29 @@ func startHeapSampler() *heapSampler {
 func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak }
 
 // BenchmarkLoopbackTransfer moves one torrent (256 KiB pieces) over
-// 127.0.0.1 from a seeder to a fresh leecher: ours to ours, and a stock
-// anacrolix client to a stock anacrolix client, in the same run.
+// 127.0.0.1 from a seeder to a fresh leecher: ours to ours, ours with
+// btt_speed payments on (ours-paid), and a stock anacrolix client to a
+// stock anacrolix client, in the same run. paid-vs-ours runs an unpaid and
+// a paid transfer back to back in each iteration, alternating which goes
+// first, and reports their ratio: on a shared machine whose speed drifts
+// between sub-benchmarks, the pairs are what compare fairly.
 //
 //	go test -run '^$' -bench LoopbackTransfer ./peer/
+//	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 10x ./peer/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
 func BenchmarkLoopbackTransfer(b *testing.B) {
 	size := benchSize(b)
 	f := newFixture(b, size, 256<<10)
 	b.Run("ours", func(b *testing.B) {
-		seeder := newClient(b, nil)
-		seed(b, seeder, f)
-		runTransfers(b, size, func(dir string) func() {
-			leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return func() {
-				tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				select {
-				case <-tor.Done():
-				case <-time.After(10 * time.Minute):
-					b.Fatal("transfer did not complete")
-				}
-				leecher.Close()
-			}
-		})
+		runTransfers(b, size, unpaidTransfers(b, f))
 	})
 	b.Run("ours-paid", func(b *testing.B) {
-		benchPaid(b, f, size)
+		runTransfers(b, size, paidTransfers(b, f))
+	})
+	b.Run("paid-vs-ours", func(b *testing.B) {
+		// Two seeders at once: the paid one seeds a hard link of the
+		// data (same pages, its own completion database).
+		runPairs(b, size, unpaidTransfers(b, f), paidTransfers(b, linked(b, f)))
 	})
 	b.Run("anacrolix", func(b *testing.B) {
 		ac := newAnacrolix(b, f.dir, true)
@@ -141,6 +133,41 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 	})
 }
 
+// unpaidTransfers starts a seeder of f and returns a setup for
+// runTransfers: a fresh leecher of ours, no payments.
+func unpaidTransfers(b *testing.B, f *fixture) func(dir string) func() {
+	seeder := newClient(b, nil)
+	seed(b, seeder, f)
+	return func(dir string) func() {
+		leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() {
+			tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			select {
+			case <-tor.Done():
+			case <-time.After(10 * time.Minute):
+				b.Fatal("transfer did not complete")
+			}
+			leecher.Close()
+		}
+	}
+}
+
+// linked returns f with its data hard-linked into a new directory.
+func linked(b *testing.B, f *fixture) *fixture {
+	g := *f
+	g.dir = b.TempDir()
+	if err := os.Link(filepath.Join(f.dir, f.name), filepath.Join(g.dir, g.name)); err != nil {
+		b.Fatal(err)
+	}
+	return &g
+}
+
 // runTransfers times b.N transfers; setup makes a fresh leecher writing to
 // dir and returns the transfer to time.
 func runTransfers(b *testing.B, size int64, setup func(dir string) func()) {
@@ -151,24 +178,65 @@ func runTransfers(b *testing.B, size int64, setup func(dir string) func()) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		dir, err := os.MkdirTemp(b.TempDir(), "leech")
-		if err != nil {
-			b.Fatal(err)
-		}
-		run := setup(dir)
-		syscall.Sync() // no dirty pages left from setup or the last run
-		runtime.GC()
-		h := startHeapSampler()
-		c0 := cpuTime()
-		b.StartTimer()
-		run()
-		b.StopTimer()
-		cpu += cpuTime() - c0
-		peak = max(peak, h.done())
-		os.RemoveAll(dir)
+		t := timeTransfer(b, setup, b.StartTimer, b.StopTimer)
+		cpu += t.cpu
+		peak = max(peak, t.peak)
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+// runPairs runs b.N pairs of transfers, unpaid and paid back to back (the
+// first of a pair alternating), and reports each one's throughput and the
+// ratio of the paid to the unpaid, over the pairs' totals.
+func runPairs(b *testing.B, size int64, unpaid, paid func(dir string) func()) {
+	b.SetBytes(2 * size)
+	var tu, tp time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		order := []*time.Duration{&tu, &tp}
+		setups := []func(string) func(){unpaid, paid}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+			setups[0], setups[1] = setups[1], setups[0]
+		}
+		for j, setup := range setups {
+			t := timeTransfer(b, setup, b.StartTimer, b.StopTimer)
+			*order[j] += t.wall
+		}
+	}
+	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(tu), "ours-MB/s")
+	b.ReportMetric(mbps(tp), "paid-MB/s")
+	b.ReportMetric(tu.Seconds()/tp.Seconds(), "paid/ours")
+}
+
+// transferTimes is what timeTransfer measured of one transfer.
+type transferTimes struct {
+	wall, cpu time.Duration
+	peak      uint64 // peak Go heap in use
+}
+
+// timeTransfer runs one transfer into a fresh directory from a clean
+// start (no dirty pages, a collected heap), calling start and stop around
+// the transfer alone.
+func timeTransfer(b *testing.B, setup func(dir string) func(), start, stop func()) transferTimes {
+	dir, err := os.MkdirTemp(b.TempDir(), "leech")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	run := setup(dir)
+	syscall.Sync() // no dirty pages left from setup or the last run
+	runtime.GC()
+	h := startHeapSampler()
+	c0 := cpuTime()
+	t0 := time.Now()
+	start()
+	run()
+	stop()
+	return transferTimes{wall: time.Since(t0), cpu: cpuTime() - c0, peak: h.done()}
 }
 
 func newAnacrolixNoCleanup(b *testing.B, dir string) *torrent.Client {

@@ -18,9 +18,9 @@ import (
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
-func benchKey(b *testing.B, n byte) *paychan.KeySigner {
+func benchKey(b *testing.B, n int) *paychan.KeySigner {
 	d := make([]byte, 32)
-	d[0], d[31] = 0x31, n
+	d[0], d[30], d[31] = 0x31, byte(n>>8), byte(n)
 	k, err := crypto.ToECDSA(d)
 	if err != nil {
 		b.Fatal(err)
@@ -32,10 +32,11 @@ func benchKey(b *testing.B, n byte) *paychan.KeySigner {
 	return s
 }
 
-// benchPaid is BenchmarkLoopbackTransfer's ours-paid: the same transfer
-// with btt_speed on, the seeder selling its slots in the auction and the
-// leecher paying for every verified piece through the in-memory escrow.
-func benchPaid(b *testing.B, f *fixture, size int64) {
+// paidTransfers starts a seeder of f selling its slots in the auction and
+// returns a setup for runTransfers: a fresh leecher of ours that pays for
+// every verified piece through the in-memory escrow, both sides' voucher
+// stores in bbolt on the same disk as the data.
+func paidTransfers(b *testing.B, f *fixture) func(dir string) func() {
 	ctx := context.Background()
 	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
 	chain := paychantest.New(dom, time.Now())
@@ -44,7 +45,7 @@ func benchPaid(b *testing.B, f *fixture, size int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pst.Close()
+	b.Cleanup(func() { pst.Close() })
 	payee, err := paychan.NewPayee(ctx, pst, chain.As(seedKey.Address()), paychan.PayeeConfig{Self: seedKey.Address()})
 	if err != nil {
 		b.Fatal(err)
@@ -59,8 +60,8 @@ func benchPaid(b *testing.B, f *fixture, size int64) {
 		c.Policy = func() (choker.Policy, error) { return choker.NewBidDriven(choker.BidDrivenConfig{Reserve: reserve}) }
 	})
 	seed(b, seeder, f)
-	n := byte(10)
-	runTransfers(b, size, func(dir string) func() {
+	n := 10
+	return func(dir string) func() {
 		n++
 		k := benchKey(b, n)
 		chain.Mint(k.Address(), btt.BTT(1000))
@@ -93,5 +94,5 @@ func benchPaid(b *testing.B, f *fixture, size int64) {
 			leecher.Close()
 			st.Close()
 		}
-	})
+	}
 }
