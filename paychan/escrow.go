@@ -2,6 +2,8 @@ package paychan
 
 import (
 	"context"
+	"encoding/hex"
+	"log/slog"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -9,6 +11,9 @@ import (
 
 // ChannelID names a channel in the escrow contract.
 type ChannelID [32]byte
+
+// LogValue implements slog.LogValuer: a channel id logs as hex.
+func (id ChannelID) LogValue() slog.Value { return slog.StringValue(hex.EncodeToString(id[:])) }
 
 // ChannelState is the on-chain state of a channel.
 type ChannelState uint8

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -316,6 +317,41 @@ func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount,
 		return ch, err
 	}
 	return ch, nil
+}
+
+// Resume finds a channel of ours to payee to carry on paying through — a
+// payer that restarts keeps the channel it had rather than locking another
+// deposit. A channel qualifies if our store has it open with funds left
+// (signed below the deposit) and the chain, read again now, has it open
+// to payee until at least until. Of several, the one with the most left
+// wins; it is returned as the chain has it (the store updated to match)
+// with what we have signed on it. ok is false if none qualifies; err is
+// the store's error, or the chain's when it could not be asked.
+func (p *Payer) Resume(ctx context.Context, payee btt.Address, until time.Time) (ch Channel, signed btt.Amount, ok bool, err error) {
+	recs, err := p.store.Payers()
+	if err != nil {
+		return Channel{}, btt.Zero, false, err
+	}
+	recs = slices.DeleteFunc(recs, func(r PayerRecord) bool {
+		c := r.Channel
+		return c.Payee != payee || c.State != ChannelOpen || !c.Expiry.After(until) || !r.Signed.Lt(c.Deposit)
+	})
+	slices.SortFunc(recs, func(a, b PayerRecord) int {
+		return b.Channel.Deposit.SubFloor(b.Signed).Cmp(a.Channel.Deposit.SubFloor(a.Signed))
+	})
+	for _, r := range recs {
+		c, err := p.escrow.Channel(ctx, r.Channel.ID)
+		if err != nil {
+			return Channel{}, btt.Zero, false, fmt.Errorf("paychan: read channel %x: %w", r.Channel.ID[:8], err)
+		}
+		if err := p.store.SetPayerChannel(c); err != nil {
+			return Channel{}, btt.Zero, false, err
+		}
+		if c.Payee == payee && c.State == ChannelOpen && c.Expiry.After(until) && r.Signed.Lt(c.Deposit) {
+			return c, r.Signed, true, nil
+		}
+	}
+	return Channel{}, btt.Zero, false, nil
 }
 
 // PayFor pays amount for a verified piece of torrent ih on channel id and

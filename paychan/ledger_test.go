@@ -320,3 +320,110 @@ func TestTopUpKeepsConcurrentPayments(t *testing.T) {
 	assert.Equal(t, btt.NewAmount(pieces*10), r.Signed, "every payment counted")
 	assert.Equal(t, btt.NewAmount(10_000+pieces/20), r.Channel.Deposit)
 }
+
+// TestPayerResume: a payer that restarts carries on through a channel it
+// has to the payee — open on chain, running past the time asked, with
+// funds left — the one with the most left; otherwise it has none to
+// resume.
+func TestPayerResume(t *testing.T) {
+	ctx := context.Background()
+	other := signer(t, 3).Address()
+	until := start.Add(12 * time.Hour)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, w *world) (want paychan.ChannelID, signed uint64)
+	}{
+		{"no channel", func(*testing.T, *world) (paychan.ChannelID, uint64) { return paychan.ChannelID{}, 0 }},
+		{"to another payee", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			_, err := w.payer.Open(ctx, other, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			return paychan.ChannelID{}, 0
+		}},
+		{"expiring too soon", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			_, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(11*time.Hour))
+			require.NoError(t, err)
+			return paychan.ChannelID{}, 0
+		}},
+		{"all signed", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			_, err = w.payer.PayForPieces(ch.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(100)}})
+			require.NoError(t, err)
+			return paychan.ChannelID{}, 0
+		}},
+		{"closing", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			_, err = w.payer.StartClose(ctx, ch.ID)
+			require.NoError(t, err)
+			return paychan.ChannelID{}, 0
+		}},
+		{"closed on chain, open in the store", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			sv, err := w.payer.PayForPieces(ch.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(10)}})
+			require.NoError(t, err)
+			_, err = w.chain.As(w.payeeAddr).Close(ctx, sv)
+			require.NoError(t, err)
+			return paychan.ChannelID{}, 0
+		}},
+		{"one open with funds left", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			_, err = w.payer.PayForPieces(ch.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(30)}})
+			require.NoError(t, err)
+			return ch.ID, 30
+		}},
+		{"the one with the most left", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			a, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			b, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(300), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			_, err = w.payer.PayForPieces(b.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(250)}})
+			require.NoError(t, err)
+			return a.ID, 0 // 100 left, against 50
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			want, signed := tc.setup(t, w)
+			ch, got, ok, err := w.payer.Resume(ctx, w.payeeAddr, until)
+			require.NoError(t, err)
+			if want == (paychan.ChannelID{}) {
+				assert.False(t, ok, "nothing to resume, got %x", ch.ID[:8])
+				return
+			}
+			require.True(t, ok)
+			assert.Equal(t, want, ch.ID)
+			assert.Equal(t, btt.NewAmount(signed), got)
+			assert.Equal(t, paychan.ChannelOpen, ch.State)
+		})
+	}
+
+	t.Run("the store learns what the chain says", func(t *testing.T) {
+		w := newWorld(t)
+		ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+		require.NoError(t, err)
+		// Topped up behind the store's back (a top-up whose record was lost).
+		_, err = w.chain.As(w.payerKey.Address()).TopUp(ctx, ch.ID, btt.NewAmount(50), start.Add(36*time.Hour))
+		require.NoError(t, err)
+		got, _, ok, err := w.payer.Resume(ctx, w.payeeAddr, until)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, btt.NewAmount(150), got.Deposit)
+		recs, err := w.payer.Channels()
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		assert.Equal(t, btt.NewAmount(150), recs[0].Channel.Deposit)
+	})
+	t.Run("the chain down", func(t *testing.T) {
+		w := newWorld(t)
+		_, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+		require.NoError(t, err)
+		w.chain.SetUnavailable(true)
+		_, _, ok, err := w.payer.Resume(ctx, w.payeeAddr, until)
+		assert.ErrorIs(t, err, paychan.ErrChainUnavailable)
+		assert.False(t, ok)
+	})
+}

@@ -1,6 +1,8 @@
 package paychan
 
 import (
+	"bytes"
+	"log/slog"
 	"math/big"
 	"testing"
 	"time"
@@ -195,4 +197,10 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestChannelIDLogsAsHex(t *testing.T) {
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "channel", ChannelID{0xab, 0x01})
+	assert.Contains(t, buf.String(), "channel=ab01000000")
 }
