@@ -712,22 +712,38 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 		return
 	}
 	deposit := btt.Min(buyer.Deposit, buyer.Budget.SubFloor(buyer.locked))
-	if deposit.IsZero() {
-		buyer.mu.Unlock()
-		return // the budget is all locked in other channels
-	}
 	bc.opening = true
 	buyer.locked, _ = buyer.locked.Add(deposit)
-	expiry := buyer.Now().Add(buyer.Lifetime)
+	now := buyer.Now()
+	expiry, until := now.Add(buyer.Lifetime), now.Add(buyer.Lifetime/2)
 	buyer.mu.Unlock()
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		ch, err := buyer.Payer.Open(ctx, payee, deposit, expiry)
+		// A channel we have to this payee from before a restart, open
+		// for half a Lifetime more with funds left, goes on; otherwise
+		// a new one. (A top-up refills the old one if it runs dry.)
+		ch, signed, resumed, err := buyer.Payer.Resume(ctx, payee, until)
+		if err != nil {
+			h.e.log.Warn("looking for a channel to resume", "payee", payee, "err", err)
+		}
+		if !resumed && !deposit.IsZero() {
+			ch, err = buyer.Payer.Open(ctx, payee, deposit, expiry)
+		}
 		h.p.Do(func() {
 			buyer.mu.Lock()
 			bc.opening = false
-			if err != nil {
+			if !resumed && deposit.IsZero() {
+				buyer.mu.Unlock()
+				return // the budget is all locked in other channels
+			}
+			if resumed {
+				// What it can still pay is locked, not the deposit asked.
+				buyer.locked = buyer.locked.SubFloor(deposit)
+				buyer.locked, _ = buyer.locked.Add(ch.Deposit.SubFloor(signed))
+				h.e.log.Info("resuming a channel", "payee", payee, "channel", ch.ID, "deposit", ch.Deposit, "signed", signed)
+			}
+			if !resumed && err != nil {
 				bc.err = err
 				buyer.locked = buyer.locked.SubFloor(deposit)
 				bc.waiters = nil
@@ -929,10 +945,27 @@ func (h *handler) flush(ch paychan.Channel) {
 		total, _ = total.Add(p.Amount)
 	}
 	buyer := h.e.cfg.Buy
-	ih := h.p.Torrent().InfoHash()
+	t := h.p.Torrent()
+	ih := t.InfoHash()
 	b.inflight++
 	h.p.Go(func(context.Context) {
 		sv, err := buyer.Payer.PayForPieces(ch.ID, ih, pays)
+		if errors.Is(err, paychan.ErrAlreadyPaid) {
+			// Some were paid for before — in a run before a restart
+			// whose data was lost — and are not paid for twice; the
+			// rest are.
+			if paid, perr := buyer.Payer.PaidPieces(ih); perr == nil {
+				pays = slices.DeleteFunc(pays, func(p paychan.PiecePayment) bool { _, ok := paid[p.Piece]; return ok })
+				total, bytes = btt.Zero, 0
+				for _, p := range pays {
+					total, _ = total.Add(p.Amount)
+					bytes += t.PieceSize(p.Piece)
+				}
+				if len(pays) > 0 {
+					sv, err = buyer.Payer.PayForPieces(ch.ID, ih, pays)
+				}
+			}
+		}
 		h.p.Do(func() {
 			b.inflight--
 			var dry *paychan.InsufficientFundsError
@@ -942,10 +975,12 @@ func (h *handler) flush(ch paychan.Channel) {
 				b.due, b.dueBytes = append(pays, b.due...), b.dueBytes+bytes
 				h.topUp(ch, dry.Shortfall)
 				return
+			case errors.Is(err, paychan.ErrAlreadyPaid):
+				h.e.log.Debug("pieces paid for before", "pieces", len(pays))
+				h.maybePay()
+				return
 			case err != nil:
-				if !errors.Is(err, paychan.ErrAlreadyPaid) {
-					h.e.log.Warn("paying for pieces", "pieces", len(pays), "err", err)
-				}
+				h.e.log.Warn("paying for pieces", "pieces", len(pays), "err", err)
 				return
 			}
 			buyer.mu.Lock()

@@ -99,6 +99,7 @@ func (m *market) seller(price btt.Amount, size int64, o sellerOpts) *sellSide {
 // buySide is a leecher of ours that buys with a Buyer.
 type buySide struct {
 	key    *paychan.KeySigner
+	store  *paychan.Store
 	payer  *paychan.Payer
 	buyer  *speed.Buyer
 	ext    *speed.Extension
@@ -113,9 +114,21 @@ func (m *market) buyer(s *sellSide, n byte, mint, price, budget btt.Amount, b fu
 	t := m.t
 	l := &buySide{key: key(t, n), dir: t.TempDir()}
 	m.chain.Mint(l.key.Address(), mint)
-	st, _ := m.store("payer.db")
+	l.store, _ = m.store("payer.db")
+	return m.start(s, l, price, budget, b)
+}
+
+// restart is l's process started again: a new Buyer and client over the
+// same key and payer store, downloading s's torrent into a new directory.
+func (m *market) restart(s *sellSide, l *buySide, price, budget btt.Amount, b func(*speed.Buyer)) *buySide {
+	l.client.Close()
+	return m.start(s, &buySide{key: l.key, store: l.store, dir: m.t.TempDir()}, price, budget, b)
+}
+
+func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func(*speed.Buyer)) *buySide {
+	t := m.t
 	var err error
-	l.payer, err = paychan.NewPayer(context.Background(), st, m.chain.As(l.key.Address()), l.key)
+	l.payer, err = paychan.NewPayer(context.Background(), l.store, m.chain.As(l.key.Address()), l.key)
 	require.NoError(t, err)
 	l.buyer = &speed.Buyer{Payer: l.payer, Strategy: bidding.Fixed{Price: price}, Budget: budget}
 	if b != nil {

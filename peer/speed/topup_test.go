@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -98,4 +99,87 @@ func TestTopUpSharedChannel(t *testing.T) {
 	for _, f := range figs {
 		assert.Empty(t, f.Sell.Refused, "no voucher refused")
 	}
+}
+
+// TestResumeChannel: a leecher that restarts pays on through the channel
+// it had opened to the seeder instead of locking a second deposit: one
+// channel on chain, the second run's vouchers carrying on from the first's
+// signed amount, every piece of both runs paid for and redeemed. A closed
+// channel is not resumed: the next run opens a new one.
+func TestResumeChannel(t *testing.T) {
+	ctx := context.Background()
+	m := newMarket(t)
+	price := btt.NewAmount(3)
+	const size = 2 << 20
+	s := m.seller(price, size, sellerOpts{})
+	more := make([]*metainfo.MetaInfo, 2)
+	for i := range more {
+		dir, mi, _ := fixture(t, size)
+		_, err := s.client.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+		require.NoError(t, err)
+		more[i] = mi
+	}
+	budget := btt.NewAmount(20 * size * 3)
+	withDeposit := func(b *speed.Buyer) { b.Deposit = btt.NewAmount(10 * size * 3) } // five downloads' worth
+
+	l := m.buyer(s, 2, budget, price, budget, withDeposit)
+	waitDone(t, l.tor, 30*time.Second)
+	first := settled(t, s.payee, l.buyer)
+	require.Equal(t, btt.NewAmount(3*size), first)
+
+	s.mi = more[0] // the restarted leecher downloads another torrent
+	l2 := m.restart(s, l, price, budget, withDeposit)
+	waitDone(t, l2.tor, 30*time.Second)
+	settled(t, s.payee, l.buyer, l2.buyer)
+	assert.Equal(t, 1, m.chain.Count("Open"), "the restarted leecher resumed its channel")
+	assert.Equal(t, btt.NewAmount(3*size), l2.buyer.Spent(), "the second run paid for its torrent")
+	recs, err := l2.payer.Channels()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, btt.NewAmount(2*3*size), recs[0].Signed, "signed across both runs")
+	got, err := s.payee.RedeemAll(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, recs[0].Signed, got, "the seeder redeems both runs' payments")
+
+	// Closed now: the next run opens a new channel.
+	s.mi = more[1]
+	l3 := m.restart(s, l2, price, budget, withDeposit)
+	waitDone(t, l3.tor, 30*time.Second)
+	settled(t, s.payee, l.buyer, l2.buyer, l3.buyer)
+	assert.Equal(t, 2, m.chain.Count("Open"), "a closed channel is not resumed")
+}
+
+// TestRestartPaysOnlyNewPieces: a leecher stopped mid-download whose data
+// is lost downloads the torrent again after a restart. The pieces it paid
+// for before are not paid for twice, and those it had not are — in the
+// same vouchers: every piece is paid for exactly once.
+func TestRestartPaysOnlyNewPieces(t *testing.T) {
+	ctx := context.Background()
+	m := newMarket(t)
+	price := btt.NewAmount(3)
+	const size = 2 << 20
+	s := m.seller(price, size, sellerOpts{client: func(c *peer.Config) { c.UploadRate = 1 << 20 }})
+	budget := btt.NewAmount(20 * size * 3)
+	l := m.buyer(s, 2, budget, price, budget, nil)
+	ih := s.mi.HashInfoBytes()
+	require.Eventually(t, func() bool {
+		paid, err := l.payer.PaidPieces(ih)
+		return err == nil && len(paid) >= 8
+	}, 30*time.Second, 5*time.Millisecond)
+
+	l2 := m.restart(s, l, price, budget, nil) // into a new, empty directory
+	waitDone(t, l2.tor, 30*time.Second)
+	assert.Equal(t, s.sum, fileSum(t, filepath.Join(l2.dir, "data.bin")))
+	settled(t, s.payee, l.buyer, l2.buyer)
+	paid, err := l2.payer.PaidPieces(ih)
+	require.NoError(t, err)
+	assert.Equal(t, size/(64<<10), len(paid), "every piece paid for")
+	recs, err := l2.payer.Channels()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, btt.NewAmount(3*size), recs[0].Signed, "each piece once, at the price")
+	assert.Greater(t, l2.buyer.Spent().Cmp(btt.Zero), 0, "the second run paid for the pieces the first had not")
+	got, err := s.payee.RedeemAll(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, recs[0].Signed, got)
 }
