@@ -144,17 +144,22 @@ func unpaidTransfers(b *testing.B, f *fixture) func(dir string) func() {
 			b.Fatal(err)
 		}
 		return func() {
-			tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			select {
-			case <-tor.Done():
-			case <-time.After(10 * time.Minute):
-				b.Fatal("transfer did not complete")
-			}
+			download(b, leecher, f, dir, seeder.Addr())
 			leecher.Close()
 		}
+	}
+}
+
+// download has leecher download f into dir from the seeder at addr.
+func download(b *testing.B, leecher *peer.Client, f *fixture, dir string, addr netip.AddrPort) {
+	tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-tor.Done():
+	case <-time.After(10 * time.Minute):
+		b.Fatal("transfer did not complete")
 	}
 }
 

@@ -2,7 +2,6 @@ package peer_test
 
 import (
 	"context"
-	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,15 +81,7 @@ func paidTransfers(b *testing.B, f *fixture) func(dir string) func() {
 			b.Fatal(err)
 		}
 		return func() {
-			tor, err := leecher.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			select {
-			case <-tor.Done():
-			case <-time.After(10 * time.Minute):
-				b.Fatal("transfer did not complete")
-			}
+			download(b, leecher, f, dir, seeder.Addr())
 			leecher.Close()
 			st.Close()
 		}
