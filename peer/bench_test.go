@@ -95,12 +95,16 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 		runTransfers(b, size, unpaidTransfers(b, f))
 	})
 	b.Run("ours-paid", func(b *testing.B) {
-		runTransfers(b, size, paidTransfers(b, f))
+		paid, held := paidTransfers(b, f)
+		runTransfers(b, size, paid)
+		reportHeld(b, held)
 	})
 	b.Run("paid-vs-ours", func(b *testing.B) {
 		// Two seeders at once: the paid one seeds a hard link of the
 		// data (same pages, its own completion database).
-		runPairs(b, size, unpaidTransfers(b, f), paidTransfers(b, linked(b, f)))
+		paid, held := paidTransfers(b, linked(b, f))
+		runPairs(b, size, unpaidTransfers(b, f), paid)
+		reportHeld(b, held)
 	})
 	b.Run("anacrolix", func(b *testing.B) {
 		ac := newAnacrolix(b, f.dir, true)

@@ -34,8 +34,11 @@ func benchKey(b *testing.B, n int) *paychan.KeySigner {
 // paidTransfers starts a seeder of f selling its slots in the auction and
 // returns a setup for runTransfers: a fresh leecher of ours that pays for
 // every verified piece through the in-memory escrow, both sides' voucher
-// stores in bbolt on the same disk as the data.
-func paidTransfers(b *testing.B, f *fixture) func(dir string) func() {
+// stores in bbolt on the same disk as the data. held adds up, over the
+// transfers, how long the seeder's credit gate held the leecher back
+// (SellFigures.HeldFor).
+func paidTransfers(b *testing.B, f *fixture) (setup func(dir string) func(), held *time.Duration) {
+	held = new(time.Duration)
 	ctx := context.Background()
 	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
 	chain := paychantest.New(dom, time.Now())
@@ -60,7 +63,7 @@ func paidTransfers(b *testing.B, f *fixture) func(dir string) func() {
 	})
 	seed(b, seeder, f)
 	n := 10
-	return func(dir string) func() {
+	setup = func(dir string) func() {
 		n++
 		k := benchKey(b, n)
 		chain.Mint(k.Address(), btt.BTT(1000))
@@ -82,8 +85,23 @@ func paidTransfers(b *testing.B, f *fixture) func(dir string) func() {
 		}
 		return func() {
 			download(b, leecher, f, dir, seeder.Addr())
+			figs, err := sell.Peers(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, pf := range figs {
+				if pf.Sell != nil {
+					*held += pf.Sell.HeldFor
+				}
+			}
 			leecher.Close()
 			st.Close()
 		}
 	}
+	return setup, held
+}
+
+// reportHeld reports the credit gate's hold per transfer.
+func reportHeld(b *testing.B, held *time.Duration) {
+	b.ReportMetric(float64(held.Microseconds())/1000/float64(b.N), "held-ms/op")
 }

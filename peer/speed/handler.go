@@ -50,10 +50,11 @@ type sellState struct {
 	overflow    *paychan.SignedVoucher     // the highest voucher that found vq full
 	last        *btt.Amount                // the amount of this connection's last voucher
 	lastPay     time.Time
-	sold        int64     // bytes sent in a paid slot
-	unpaidBytes int64     // owed - paid, in bytes at the current price
-	gate        gate      // the credit gate's bookkeeping (see MayServe)
-	heldSince   time.Time // when the gate began holding the payer back
+	sold        int64         // bytes sent in a paid slot
+	unpaidBytes int64         // owed - paid, in bytes at the current price
+	gate        gate          // the credit gate's bookkeeping (see MayServe)
+	heldSince   time.Time     // when the gate began holding the payer back
+	heldFor     time.Duration // how long the gate held it back before, in all
 }
 
 type buyState struct {
@@ -181,7 +182,10 @@ func (h *handler) figures() PeerFigures {
 	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
 	if s := h.sell; s != nil {
 		h.accrue()
-		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero()}
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
+		if !s.heldSince.IsZero() {
+			sf.HeldFor += time.Since(s.heldSince)
+		}
 		if s.paidSlot {
 			sf.Price = s.price
 		}
@@ -230,11 +234,19 @@ func (h *handler) payTimeout() time.Duration {
 	return h.e.cfg.Sell.PayTimeout
 }
 
+// release ends a hold of the credit gate, if one is on.
+func (s *sellState) release() {
+	if !s.heldSince.IsZero() {
+		s.heldFor += time.Since(s.heldSince)
+		s.heldSince = time.Time{}
+	}
+}
+
 // leavePaid resets the credit gate when the peer leaves its paid slot.
 func (s *sellState) leavePaid() {
 	s.paidSlot = false
 	s.gate.reset()
-	s.heldSince = time.Time{}
+	s.release()
 }
 
 // unpaid is what the peer owes, in bytes at the current price.
@@ -356,7 +368,7 @@ func (h *handler) MayServe(b piece.Block) bool {
 		}
 		return false
 	}
-	s.heldSince = time.Time{}
+	s.release()
 	return true
 }
 
@@ -409,7 +421,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				return
 			}
 			if first {
-				s.heldSince = time.Time{}
+				s.release()
 				h.p.ServeHeld() // credit starts now
 			}
 			if again {
@@ -610,7 +622,7 @@ func (h *handler) credit(sv paychan.SignedVoucher) {
 			// Tell the payer: it pays every half window.
 			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
 		}
-		s.heldSince = time.Time{}
+		s.release()
 		h.p.ServeHeld()
 		if !s.paidSlot && !s.bid.IsZero() {
 			// Choked for not paying, it has now paid: let the auction

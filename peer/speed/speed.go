@@ -307,9 +307,12 @@ type SellFigures struct {
 	Sold       int64
 	Owed, Paid btt.Amount
 	// Credit is the unpaid bytes the peer may hold; Held whether the
-	// credit gate is holding its requests back.
-	Credit int64
-	Held   bool
+	// credit gate is holding its requests back, HeldFor how long it has,
+	// in all, in the paid slot (waiting for its channel to check out, or
+	// for a voucher): what paying has cost the peer in time.
+	Credit  int64
+	Held    bool
+	HeldFor time.Duration
 	// Channel is the channel it pays through (zero before one is
 	// accepted); Refused why its vouchers are refused, if they are.
 	Channel paychan.ChannelID

@@ -72,6 +72,8 @@ func TestStopPaying(t *testing.T) {
 	assert.Positive(t, f.Sold, "it got its credit")
 	assert.LessOrEqual(t, f.Sold, int64(256<<10), "and no more")
 	assert.True(t, f.Paid.IsZero())
+	assert.GreaterOrEqual(t, f.HeldFor, time.Second, "held back for PayTimeout before it lost the slot")
+	assert.False(t, f.Held, "no longer held: out of the paid slot")
 }
 
 // TestNoChannelNoCredit: a winner whose channel never checks out (it cannot
@@ -100,5 +102,6 @@ func TestNoChannelNoCredit(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, figs, 1)
 	assert.Zero(t, figs[0].Sell.Sold, "no credit in the paid slot without a channel")
+	assert.GreaterOrEqual(t, figs[0].Sell.HeldFor, time.Second, "held back for ChannelTimeout")
 	assert.True(t, buyer.Spent().IsZero())
 }
