@@ -74,8 +74,11 @@ type PeerRow struct {
 	Owed, Paid btt.Amount
 	Credit     int64
 	Held       bool
-	Channel    string
-	Refused    string
+	// HeldSeconds is how long, in all, the credit gate held the peer back
+	// in its paid slot (for its channel or a voucher).
+	HeldSeconds float64
+	Channel     string
+	Refused     string
 }
 
 // ChannelRow is one payment channel the payee store knows.
@@ -135,6 +138,7 @@ func (s *source) Snapshot(ctx context.Context) (Snapshot, error) {
 			sf := f.Sell
 			row.BttSpeed = true
 			row.Bid, row.Price, row.Sold, row.Owed, row.Paid, row.Credit, row.Held, row.Refused = sf.Bid, sf.Price, sf.Sold, sf.Owed, sf.Paid, sf.Credit, sf.Held, sf.Refused
+			row.HeldSeconds = sf.HeldFor.Seconds()
 			if sf.Channel != (paychan.ChannelID{}) {
 				row.Channel = hex.EncodeToString(sf.Channel[:])
 			}

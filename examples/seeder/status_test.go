@@ -36,7 +36,7 @@ func fakeSnapshot() Snapshot {
 		Uploaded: 60 << 20, UpRate: 3 << 20, HeldPaid: 1, HeldFree: 1, Clearing: btt.NewAmount(931322574), HighestBid: btt.NewAmount(2000000000),
 		Peers: []PeerRow{
 			{Addr: "127.0.0.1:40001", Client: "-BS0100-", Slot: "paid", Interested: true, BttSpeed: true, Have: 40, Uploaded: 40 << 20, UpRate: 2 << 20,
-				Bid: btt.NewAmount(2000000000), Price: btt.NewAmount(931322574), Sold: 40 << 20, Owed: half, Paid: half, Credit: 4 << 20,
+				Bid: btt.NewAmount(2000000000), Price: btt.NewAmount(931322574), Sold: 40 << 20, Owed: half, Paid: half, Credit: 4 << 20, HeldSeconds: 1.25,
 				Channel: "0101010101010101010101010101010101010101010101010101010101010101"},
 			{Addr: "127.0.0.1:40002", Client: "-TR3000-", Slot: "free", Interested: true, Have: 10, Uploaded: 20 << 20, UpRate: 1 << 20},
 			{Addr: "127.0.0.1:40003", Client: "-BS0100-", Slot: "choked", Interested: true, BttSpeed: true, Bid: btt.NewAmount(5), Refused: "paychan: bad voucher signature"},
@@ -76,7 +76,7 @@ func TestStatusPage(t *testing.T) {
 		`id="earned" title="1000000000000000000 base units">1 BTT`, `id="redeemed" title="500000000000000000 base units">0.5 BTT`,
 		`id="redeemable" title="500000000000000000 base units">0.5 BTT`, "931322574 base/B (0.999999999339134976 BTT/GiB)",
 		"1 of 4 paid, 1 of 1 free held", `data-id="0202020202020202020202020202020202020202020202020202020202020202" data-state="closed"`,
-		"3 (1 failed: node down)", "100 / 100",
+		"3 (1 failed: node down)", "100 / 100", "held 1.2 s in all",
 	} {
 		assert.Contains(t, body, want)
 	}
