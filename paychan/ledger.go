@@ -323,7 +323,7 @@ func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount,
 // payer that restarts keeps the channel it had rather than locking another
 // deposit. A channel qualifies if our store has it open with funds left
 // (signed below the deposit) and the chain, read again now, has it open
-// to payee until at least until. Of several, the one with the most left
+// from our signer's address to payee until at least until. Of several, the one with the most left
 // wins; it is returned as the chain has it (the store updated to match)
 // with what we have signed on it. ok is false if none qualifies; err is
 // the store's error, or the chain's when it could not be asked.
@@ -332,10 +332,11 @@ func (p *Payer) Resume(ctx context.Context, payee btt.Address, until time.Time) 
 	if err != nil {
 		return Channel{}, btt.Zero, false, err
 	}
-	recs = slices.DeleteFunc(recs, func(r PayerRecord) bool {
-		c := r.Channel
-		return c.Payee != payee || c.State != ChannelOpen || !c.Expiry.After(until) || !r.Signed.Lt(c.Deposit)
-	})
+	self := p.signer.Address()
+	usable := func(c Channel, signed btt.Amount) bool {
+		return c.Payer == self && c.Payee == payee && c.State == ChannelOpen && c.Expiry.After(until) && signed.Lt(c.Deposit)
+	}
+	recs = slices.DeleteFunc(recs, func(r PayerRecord) bool { return !usable(r.Channel, r.Signed) })
 	slices.SortFunc(recs, func(a, b PayerRecord) int {
 		return b.Channel.Deposit.SubFloor(b.Signed).Cmp(a.Channel.Deposit.SubFloor(a.Signed))
 	})
@@ -347,7 +348,7 @@ func (p *Payer) Resume(ctx context.Context, payee btt.Address, until time.Time) 
 		if err := p.store.SetPayerChannel(c); err != nil {
 			return Channel{}, btt.Zero, false, err
 		}
-		if c.Payee == payee && c.State == ChannelOpen && c.Expiry.After(until) && r.Signed.Lt(c.Deposit) {
+		if usable(c, r.Signed) {
 			return c, r.Signed, true, nil
 		}
 	}

@@ -339,6 +339,15 @@ func TestPayerResume(t *testing.T) {
 			require.NoError(t, err)
 			return paychan.ChannelID{}, 0
 		}},
+		{"another key's, in the same store", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
+			k := signer(t, 4)
+			w.chain.Mint(k.Address(), btt.NewAmount(1000))
+			p, err := paychan.NewPayer(ctx, w.payerStore, w.chain.As(k.Address()), k)
+			require.NoError(t, err)
+			_, err = p.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+			require.NoError(t, err)
+			return paychan.ChannelID{}, 0
+		}},
 		{"expiring too soon", func(t *testing.T, w *world) (paychan.ChannelID, uint64) {
 			_, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(11*time.Hour))
 			require.NoError(t, err)
