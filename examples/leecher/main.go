@@ -52,9 +52,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -65,16 +63,7 @@ import (
 	"github.com/bttspeed/bttspeed/peer/discovery"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process
-	}()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // config is the parsed command line.
 type config struct {

@@ -66,10 +66,8 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -83,16 +81,7 @@ import (
 	"github.com/bttspeed/bttspeed/peer/discovery"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process
-	}()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // config is the parsed command line.
 type config struct {

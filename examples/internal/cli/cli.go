@@ -9,6 +9,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,8 +17,11 @@ import (
 	"log/slog"
 	"math/big"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/bttspeed/bttspeed/btt"
 )
@@ -282,4 +286,19 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// Main runs a command's run function with the process's arguments,
+// standard output and error and environment, under a context cancelled by
+// SIGINT or SIGTERM (a second signal kills the process), and exits with
+// the code it returns.
+func Main[Env ~func(string) (string, bool)](run func(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv Env) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, Env(os.LookupEnv))
+	stop()
+	os.Exit(code)
 }
