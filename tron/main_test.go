@@ -3,15 +3,8 @@ package tron
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/bttspeed/bttspeed/internal/leaktest"
 )
 
-// gotron-sdk's client imports its keystore, which imports
-// rjeczalik/notify: that starts two goroutines in its init, whatever the
-// program does. Every other goroutine must be gone when the tests end.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).dispatch"),
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).internal"),
-	)
-}
+// Every goroutine of the client's must be gone when the tests end.
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }

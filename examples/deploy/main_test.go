@@ -11,20 +11,15 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
+	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/tron"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).dispatch"),
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).internal"),
-	)
-}
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // TestDeploy deploys a test token and the escrow on a devnet, as one would
 // on Nile, and checks the escrow works with the token it names.

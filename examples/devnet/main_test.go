@@ -20,20 +20,14 @@ import (
 	"github.com/fbsobreira/gotron-sdk/pkg/signer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/contracts"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// gotron-sdk's keystore package starts a file watcher at init.
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).dispatch"),
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).internal"),
-	)
-}
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 var accountLine = regexp.MustCompile(`^account (\d+): (T\w+) key ([0-9a-f]{64}) TRX (\d+) token (\S+)$`)
 

@@ -16,22 +16,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
-// gotron-sdk's client imports its keystore, which imports
-// rjeczalik/notify: that starts two goroutines in its init, whatever the
-// program does. Every other goroutine — the devnet's, the engine's, the
-// anacrolix client's — must be gone when the tests end.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).dispatch"),
-		goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).internal"),
-	)
-}
+// Every goroutine — the devnet's, the engine's, the anacrolix client's —
+// must be gone when the tests end.
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // testLogger logs warnings and errors to the test's output.
 func testLogger(t *testing.T) *slog.Logger {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/browser"
+	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
@@ -59,11 +60,7 @@ func TestMain(m *testing.M) {
 		return m.Run()
 	}()
 	if code == 0 {
-		// gotron-sdk's keystore package starts two goroutines at init.
-		if err := goleak.Find(
-			goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).dispatch"),
-			goleak.IgnoreTopFunction("github.com/rjeczalik/notify.(*nonrecursiveTree).internal"),
-		); err != nil {
+		if err := goleak.Find(leaktest.Ignore...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
