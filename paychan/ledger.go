@@ -319,6 +319,20 @@ func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount,
 	return ch, nil
 }
 
+// Refresh reads channel id again from the chain and records it: after a
+// top-up that failed with an unknown outcome (it may have been mined
+// after all), before trying another.
+func (p *Payer) Refresh(ctx context.Context, id ChannelID) (Channel, error) {
+	ch, err := p.escrow.Channel(ctx, id)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: read channel %x: %w", id[:8], err)
+	}
+	if err := p.store.SetPayerChannel(ch); err != nil {
+		return ch, err
+	}
+	return ch, nil
+}
+
 // Resume finds a channel of ours to payee to carry on paying through — a
 // payer that restarts keeps the channel it had rather than locking another
 // deposit. A channel qualifies if our store has it open with funds left

@@ -436,3 +436,29 @@ func TestPayerResume(t *testing.T) {
 		assert.False(t, ok)
 	})
 }
+
+// TestPayerRefresh: a top-up the payer's store never recorded (its
+// outcome was unknown) shows after Refresh, and the payer can sign up to
+// the new deposit.
+func TestPayerRefresh(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(24*time.Hour))
+	require.NoError(t, err)
+	_, err = w.chain.As(w.payerKey.Address()).TopUp(ctx, ch.ID, btt.NewAmount(50), start.Add(24*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payer.PayForPieces(ch.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(120)}})
+	var dry *paychan.InsufficientFundsError
+	require.ErrorAs(t, err, &dry, "the store knows only the first deposit")
+
+	got, err := w.payer.Refresh(ctx, ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(150), got.Deposit)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(120)}})
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(120), sv.Amount)
+
+	w.chain.SetUnavailable(true)
+	_, err = w.payer.Refresh(ctx, ch.ID)
+	assert.ErrorIs(t, err, paychan.ErrChainUnavailable)
+}
