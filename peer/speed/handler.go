@@ -390,11 +390,21 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		return
 	}
 	s.accepting = true
-	payee := h.e.cfg.Sell.Payee
+	payee, log, addr := h.e.cfg.Sell.Payee, h.e.log, h.p.Addr()
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		ch, err := payee.Accept(ctx, ci.ID)
+		// The chain down is no fault of the payer's: read again, with
+		// backoff, for up to a minute; its requests wait meanwhile.
+		var ch paychan.Channel
+		err := retryChain(ctx, func() error {
+			var err error
+			ch, err = payee.Accept(ctx, ci.ID)
+			if errors.Is(err, paychan.ErrChainUnavailable) {
+				log.Info("reading a channel: the chain is unavailable; retrying", "peer", addr, "err", err)
+			}
+			return err
+		})
 		h.p.Do(func() {
 			s.accepting = false
 			reread := s.reread
@@ -863,25 +873,37 @@ func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
 		expiry = bc.ch.Expiry
 	}
 	buyer.mu.Unlock()
+	want, _ := ch.Deposit.Add(amount)
+	payee, log := h.theirs.Payee, h.e.log
 	h.p.Go(func(ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		topped, err := buyer.Payer.TopUp(ctx, ch.ID, amount, expiry)
-		h.p.Do(func() {
+		topped, err := topUpRetrying(ctx, buyer.Payer, ch.ID, amount, expiry, want, func(err error, next time.Duration) {
+			log.Warn("topping up a channel failed; retrying", "payee", payee, "amount", amount, "in", next, "err", err)
+		})
+		if err != nil {
+			// The torrent is stopping, or the channel was closed: hand
+			// the waiters back (another torrent paying on this channel
+			// tries again).
+			if ctx.Err() == nil {
+				log.Warn("giving up topping up a channel", "payee", payee, "err", err)
+			}
 			buyer.mu.Lock()
 			bc.topping = false
-			if err != nil {
-				buyer.locked = buyer.locked.SubFloor(amount)
-			} else {
-				bc.ch = topped
-			}
+			buyer.locked = buyer.locked.SubFloor(amount)
 			waiters := bc.waiters
 			bc.waiters = nil
 			buyer.mu.Unlock()
-			if err != nil {
-				h.e.log.Warn("topping up a channel", "payee", h.theirs.Payee, "amount", amount, "err", err)
-				return
+			for _, w := range waiters {
+				w.h.p.Go(func(context.Context) { w.h.p.Do(w.f) })
 			}
+			return
+		}
+		h.p.Do(func() {
+			buyer.mu.Lock()
+			bc.topping = false
+			bc.ch = topped
+			waiters := bc.waiters
+			bc.waiters = nil
+			buyer.mu.Unlock()
 			if !h.closed {
 				// The seeder re-reads the channel before the vouchers
 				// over its old deposit come. (Other connections paying
@@ -892,6 +914,46 @@ func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
 			h.wake(waiters)
 		})
 	})
+}
+
+// topUpRetrying tops channel id up by amount, retrying with backoff (250
+// ms doubling to 30 s, each failure reported to failed) until it succeeds
+// or ctx ends. Before each retry it reads the channel again: a top-up that
+// failed with an unknown outcome may have been mined after all, and once
+// the deposit is want or more there is nothing left to do.
+func topUpRetrying(ctx context.Context, payer *paychan.Payer, id paychan.ChannelID, amount btt.Amount, expiry time.Time, want btt.Amount, failed func(error, time.Duration)) (paychan.Channel, error) {
+	delay := 250 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if attempt > 0 {
+			cur, err := payer.Refresh(cctx, id)
+			switch {
+			case err == nil && cur.State != paychan.ChannelOpen:
+				cancel()
+				return paychan.Channel{}, fmt.Errorf("%w: channel %x is %s", paychan.ErrChannelClosed, id[:8], cur.State)
+			case err == nil && !cur.Deposit.Lt(want):
+				cancel()
+				return cur, nil
+			}
+		}
+		topped, err := payer.TopUp(cctx, id, amount, expiry)
+		cancel()
+		if err == nil {
+			return topped, nil
+		}
+		if ctx.Err() != nil {
+			return paychan.Channel{}, err
+		}
+		failed(err, delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return paychan.Channel{}, err
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
 }
 
 // flushDue pays what is due, if the channel is ready.
@@ -1008,4 +1070,25 @@ func (h *handler) flush(ch paychan.Channel) {
 			h.maybePay() // what came due meanwhile (unless a top-up is on)
 		})
 	})
+}
+
+// retryChain calls f until it returns an error other than
+// paychan.ErrChainUnavailable (or none), with backoff from 100 ms doubling
+// to 5 s, until ctx ends; it returns f's last error.
+func retryChain(ctx context.Context, f func() error) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := f()
+		if !errors.Is(err, paychan.ErrChainUnavailable) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }

@@ -183,3 +183,63 @@ func TestRestartPaysOnlyNewPieces(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, recs[0].Signed, got)
 }
+
+// TestChainDown: the chain is down when the seeder reads the payer's new
+// channel, or when the channel runs dry and must be topped up. Nothing is
+// refused for it: the seeder reads again and the payer tops up again, with
+// backoff, the payer's requests and payments waiting meanwhile; once the
+// chain is back every piece sold is paid for and the download completes.
+func TestChainDown(t *testing.T) {
+	tests := []struct {
+		name string
+		// down waits for the moment to take the chain down.
+		down func(t *testing.T, m *market, l *buySide)
+		// while checks the buyer while the chain is down.
+		while func(t *testing.T, m *market, l *buySide, deposit btt.Amount)
+	}{
+		{"while the seeder reads the channel", func(t *testing.T, m *market, _ *buySide) {
+			require.Eventually(t, func() bool { return m.chain.Count("Open") == 1 }, 10*time.Second, 50*time.Microsecond)
+		}, func(t *testing.T, _ *market, l *buySide, _ btt.Amount) {
+			assert.True(t, l.buyer.Spent().IsZero(), "no credit, so nothing bought yet")
+		}},
+		{"when the channel runs dry", func(t *testing.T, _ *market, l *buySide) {
+			require.Eventually(t, func() bool { return !l.buyer.Spent().IsZero() }, 10*time.Second, 50*time.Microsecond)
+		}, func(t *testing.T, m *market, l *buySide, deposit btt.Amount) {
+			figs, err := l.ext.Peers(context.Background())
+			require.NoError(t, err)
+			require.Len(t, figs, 1)
+			require.NotNil(t, figs[0].Buy)
+			assert.Positive(t, figs[0].Buy.Due, "pieces wait to be paid")
+			assert.False(t, l.buyer.Spent().Gt(deposit), "never past the deposit")
+			assert.GreaterOrEqual(t, m.chain.Count("TopUp"), 2, "top-ups tried again (calls counted, failed ones too)")
+			assert.LessOrEqual(t, m.chain.Count("TopUp"), 6, "with backoff")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMarket(t)
+			price := btt.NewAmount(3)
+			const size = 4 << 20
+			s := m.seller(price, size, sellerOpts{client: func(c *peer.Config) { c.UploadRate = 1 << 20 }})
+			budget := btt.NewAmount(10 * size * 3)
+			deposit := btt.NewAmount(size / 4 * 3) // a quarter of the file at the price
+			l := m.buyer(s, 2, budget, price, budget, func(b *speed.Buyer) { b.Deposit = deposit })
+			tc.down(t, m, l)
+			m.chain.SetUnavailable(true)
+			time.Sleep(2 * time.Second) // several failed reads or top-ups
+			tc.while(t, m, l, deposit)
+			m.chain.SetUnavailable(false)
+
+			waitDone(t, l.tor, 60*time.Second)
+			assert.Equal(t, s.sum, fileSum(t, filepath.Join(l.dir, "data.bin")))
+			spent := settled(t, s.payee, l.buyer)
+			assert.True(t, spent.Gt(deposit), "paid past the first deposit (topped up): %s", spent)
+			sales := s.seller.Sales()
+			require.Len(t, sales, 1)
+			assert.Greater(t, sales[0].Sold, int64(size/2), "most of the file was bought in the paid slot")
+			paid, err := l.payer.PaidPieces(s.mi.HashInfoBytes())
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, int64(len(paid))*(64<<10), sales[0].Sold, "every piece sold in the paid slot paid for")
+		})
+	}
+}
