@@ -484,13 +484,7 @@ func TestCrashes(t *testing.T) {
 	node, err := devnet.Start(context.Background(), devnet.Config{Seed: "e2e-crash", Accounts: 2, DeployContracts: true})
 	require.NoError(t, err)
 	defer node.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	client, err := tron.Dial(ctx, tron.Config{Addr: node.Addr(), Insecure: true})
-	cancel()
-	require.NoError(t, err)
-	defer client.Close()
-	esc, err := tron.NewEscrow(client, node.Escrow())
-	require.NoError(t, err)
+	client, esc := escrowOf(t, node, -1)
 
 	work := t.TempDir()
 	r := &crashRig{
@@ -753,13 +747,7 @@ func TestSeederCrashAfterRedeem(t *testing.T) {
 			require.True(t, recs[0].Redeemed.IsZero())
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			key, err := tron.NewKeySigner(node.Keys()[0])
-			require.NoError(t, err)
-			client, err := tron.Dial(ctx, tron.Config{Addr: node.Addr(), Insecure: true, Signer: key})
-			require.NoError(t, err)
-			defer client.Close()
-			esc, err := tron.NewEscrow(client, node.Escrow())
-			require.NoError(t, err)
+			_, esc := escrowOf(t, node, 0)
 			if tc.close {
 				_, err = esc.Close(ctx, best)
 				require.NoError(t, err)
@@ -821,13 +809,7 @@ func TestLeecherCrashDuringOpen(t *testing.T) {
 	start0 := node.TokenBalance(payer)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	key, err := tron.NewKeySigner(node.Keys()[1])
-	require.NoError(t, err)
-	client, err := tron.Dial(ctx, tron.Config{Addr: node.Addr(), Insecure: true, Signer: key})
-	require.NoError(t, err)
-	defer client.Close()
-	esc, err := tron.NewEscrow(client, node.Escrow())
-	require.NoError(t, err)
+	client, esc := escrowOf(t, node, 1)
 	out, err := client.Call(ctx, node.Escrow(), crypto.Keccak256([]byte("nonce()"))[:4])
 	require.NoError(t, err)
 	next := binary.BigEndian.Uint64(out[24:]) + 1
@@ -858,4 +840,24 @@ func TestLeecherCrashDuringOpen(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, es, 1)
 	assert.Equal(t, ch.ID, es[0].ID)
+}
+
+// escrowOf dials the devnet as its account i (-1: no signer, reads only)
+// and returns the client, closed when the test ends, and the escrow.
+func escrowOf(t *testing.T, node *devnet.Node, i int) (*tron.Client, *tron.Escrow) {
+	t.Helper()
+	cfg := tron.Config{Addr: node.Addr(), Insecure: true}
+	if i >= 0 {
+		key, err := tron.NewKeySigner(node.Keys()[i])
+		require.NoError(t, err)
+		cfg.Signer = key
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := tron.Dial(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+	esc, err := tron.NewEscrow(client, node.Escrow())
+	require.NoError(t, err)
+	return client, esc
 }
