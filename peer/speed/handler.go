@@ -40,7 +40,7 @@ type sellState struct {
 	channel     *paychan.Channel
 	accepting   bool
 	owed        btt.Amount // accrued at the clearing price while in a paid slot
-	paid        btt.Amount // the best voucher's amount
+	paid        btt.Amount // what this connection's vouchers added to the channel's total
 	lastUp      int64
 	refused     error                      // a bad voucher: choked for good
 	receiving   int                        // vouchers being verified and stored
@@ -515,7 +515,7 @@ func (h *handler) store(sv paychan.SignedVoucher) {
 						break
 					}
 					if len(rest) > 0 {
-						_, _ = storeBest(payee, rest)
+						_, _, _ = storeBest(payee, rest)
 					}
 					return
 				case sv, ok := <-vq:
@@ -537,8 +537,8 @@ func (h *handler) store(sv paychan.SignedVoucher) {
 							break drain
 						}
 					}
-					stored, err := storeBest(payee, batch)
-					h.p.Do(func() { h.received(stored, len(batch), err) })
+					stored, added, err := storeBest(payee, batch)
+					h.p.Do(func() { h.received(stored, added, len(batch), err) })
 				}
 			}
 		})
@@ -567,40 +567,40 @@ func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []paychan.Sign
 				log.Warn("reading a topped-up channel again", "channel", id, "err", err)
 			}
 		}
-		if _, err := storeBest(payee, vs); err != nil {
+		if _, _, err := storeBest(payee, vs); err != nil {
 			log.Info("bad voucher from a peer that left", "err", err)
 		}
 	})
 }
 
 // storeBest stores the highest good voucher of a batch, trying them from
-// the highest down, and returns it (nil if none was stored) and the first
-// error other than ErrNotIncreasing: a bad voucher must not hide a good
-// one sent before it. Vouchers not above the best stored — overtaken by a
+// the highest down, and returns it (nil if none was stored), what it added
+// to the channel's best stored voucher, and the first error other than
+// ErrNotIncreasing: a bad voucher must not hide a good one sent before it. Vouchers not above the best stored — overtaken by a
 // later voucher on the same channel from another connection (one channel
 // serves every torrent of a payer), or sent before a crash the payer
 // forgot — credit nothing and are not held against the peer. (A replay on
 // the same connection is refused before it gets here: onVoucher.)
-func storeBest(payee *paychan.Payee, batch []paychan.SignedVoucher) (*paychan.SignedVoucher, error) {
+func storeBest(payee *paychan.Payee, batch []paychan.SignedVoucher) (*paychan.SignedVoucher, btt.Amount, error) {
 	slices.SortStableFunc(batch, func(a, b paychan.SignedVoucher) int { return b.Amount.Cmp(a.Amount) })
 	var bad error
 	for i := range batch {
-		_, err := payee.Receive(batch[i])
+		added, err := payee.Receive(batch[i])
 		switch {
 		case err == nil:
-			return &batch[i], bad
+			return &batch[i], added, bad
 		case errors.Is(err, paychan.ErrNotIncreasing):
-			return nil, bad // the rest are lower still
+			return nil, btt.Zero, bad // the rest are lower still
 		case bad == nil:
 			bad = err
 		}
 	}
-	return nil, bad
+	return nil, btt.Zero, bad
 }
 
-// received credits a stored voucher, then refuses the peer if one of its
-// vouchers was bad.
-func (h *handler) received(stored *paychan.SignedVoucher, n int, bad error) {
+// received credits a stored voucher with what it added, then refuses the
+// peer if one of its vouchers was bad.
+func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, n int, bad error) {
 	s := h.sell
 	s.receiving -= n
 	s.lastPay = time.Now()
@@ -612,18 +612,23 @@ func (h *handler) received(stored *paychan.SignedVoucher, n int, bad error) {
 		return // stored if it was good, but a refused peer gets no credit
 	}
 	if stored != nil {
-		h.credit(*stored)
+		h.credit(*stored, added)
 	}
 	if bad != nil {
 		h.refuse(bad)
 	}
 }
 
-// credit credits a stored voucher.
-func (h *handler) credit(sv paychan.SignedVoucher) {
+// credit credits the peer with what a stored voucher added to its
+// channel's total. Only that: vouchers are cumulative over the channel,
+// which also carries the payer's payments on other connections and before
+// a restart, so a connection is credited with the increase its own
+// vouchers brought. (Vouchers of two connections that cross count for
+// whichever arrives first; the other is behind by as much until its next.)
+func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	s := h.sell
-	if sv.Amount.Gt(s.paid) {
-		s.paid = sv.Amount
+	if !added.IsZero() {
+		s.paid, _ = s.paid.Add(added)
 		h.recount()
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount)
 		before := s.credit.Window

@@ -303,7 +303,10 @@ type SellFigures struct {
 	Bid, Price btt.Amount
 	PaidSlot   bool
 	// Sold is the bytes sent in a paid slot; Owed what they cost; Paid
-	// the best voucher's amount (durably stored).
+	// what this connection's vouchers added to their channel's total
+	// (durably stored). A channel carries its payer's payments across
+	// torrents and connections, so its total would credit one
+	// connection with what was paid for on another.
 	Sold       int64
 	Owed, Paid btt.Amount
 	// Credit is the unpaid bytes the peer may hold; Held whether the

@@ -105,3 +105,71 @@ func TestNoChannelNoCredit(t *testing.T) {
 	assert.GreaterOrEqual(t, figs[0].Sell.HeldFor, time.Second, "held back for ChannelTimeout")
 	assert.True(t, buyer.Spent().IsZero())
 }
+
+// TestReusedChannelStopsPaying: a channel carries a payer's payments to a
+// seller across torrents and connections, and its vouchers are cumulative.
+// A payer that paid for one torrent and then, on a connection for
+// another, sends vouchers a base unit apart above that total must get no
+// more than its window beyond what those units buy: what a connection
+// may take unpaid is counted from what its own vouchers added, not from
+// the channel's total.
+func TestReusedChannelStopsPaying(t *testing.T) {
+	ctx := context.Background()
+	m := newMarket(t)
+	price := btt.NewAmount(1)
+	s := stopPaySeller(m, price)
+	sell, seeder, dom := s.ext, s.client, m.dom
+
+	// An honest download of the first torrent: the channel's total is
+	// then 16 MiB's worth.
+	budget := btt.BTT(1)
+	l := m.buyer(s, 2, budget, price, budget, nil)
+	waitDone(t, l.tor, 30*time.Second)
+	paid := settled(t, s.payee, l.buyer)
+	require.Equal(t, btt.NewAmount(16<<20), paid)
+	recs, err := l.payer.Channels()
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	ch := recs[0].Channel
+	l.client.Close()
+
+	// The same payer, for a second torrent, on a new connection.
+	dir, mi, _ := fixture(t, 16<<20)
+	seedB, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+	require.NoError(t, err)
+	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
+	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
+	require.NoError(t, err)
+	p := <-r.peers
+	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
+	waitMsg(t, r.msgs, speedwire.TypeAward)
+	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	const units = 20
+	for i := 1; i <= units; i++ {
+		time.Sleep(50 * time.Millisecond)
+		amount, err := paid.Add(btt.NewAmount(uint64(i)))
+		require.NoError(t, err)
+		sv, err := paychan.Sign(l.key, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: amount})
+		require.NoError(t, err)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+	}
+	// ...and nothing more.
+
+	const limit = 1<<20 + units
+	var f *speed.SellFigures
+	require.Eventually(t, func() bool {
+		figs, err := sell.Peers(ctx)
+		if err != nil || len(figs) != 1 {
+			return false
+		}
+		f = figs[0].Sell
+		ps, err := seedB.Peers(ctx)
+		return f.Sold > limit || err == nil && len(ps) == 1 && ps[0].AmChoking
+	}, 20*time.Second, 50*time.Millisecond, "the payer that stopped is choked, or served past its window")
+	t.Logf("served %d bytes in the paid slot for vouchers adding %d base units", f.Sold, units)
+	assert.Equal(t, btt.NewAmount(units), f.Paid, "what this connection's vouchers added")
+	assert.LessOrEqual(t, f.Sold, int64(limit), "its window (1 MiB at most) and what it paid for, though the channel had paid 16 MiB's worth before")
+}
