@@ -139,8 +139,13 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 	}
 	ch = rec.Channel
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	// The same for the channels remembered: the other read may have
+	// stored its record first and remember it last.
+	if cur, ok := p.chans[id]; ok && cur.Deposit.Gt(ch.Deposit) {
+		return cur, nil
+	}
 	p.chans[id] = ch
-	p.mu.Unlock()
 	return ch, nil
 }
 
