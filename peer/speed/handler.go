@@ -538,7 +538,7 @@ func (h *handler) store(sv paychan.SignedVoucher) {
 						}
 					}
 					stored, added, err := storeBest(payee, batch)
-					h.p.Do(func() { h.received(stored, added, batch, err) })
+					h.p.Do(func() { h.received(stored, added, len(batch), err) })
 				}
 			}
 		})
@@ -598,13 +598,11 @@ func storeBest(payee *paychan.Payee, batch []paychan.SignedVoucher) (*paychan.Si
 	return nil, btt.Zero, bad
 }
 
-// received credits the peer for a stored voucher of a batch (sorted, the
-// highest first) or, if none was stored because the best stored is
-// higher, for the highest if it is good; then refuses the peer if one of
-// its vouchers was bad.
-func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, batch []paychan.SignedVoucher, bad error) {
+// received credits a stored voucher with what it added, then refuses the
+// peer if one of its vouchers was bad.
+func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, n int, bad error) {
 	s := h.sell
-	s.receiving -= len(batch)
+	s.receiving -= n
 	s.lastPay = time.Now()
 	if o := s.overflow; o != nil && !h.closed {
 		s.overflow = nil
@@ -613,51 +611,26 @@ func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, batc
 	if s.refused != nil {
 		return // stored if it was good, but a refused peer gets no credit
 	}
-	switch {
-	case stored != nil:
-		floor := stored.Amount.SubFloor(added)
-		h.credit(*stored, &floor)
-	case bad == nil && len(batch) > 0 && s.channel != nil:
-		// Below the best stored: overtaken by a voucher for more from
-		// another connection on the channel, which was credited with
-		// this one's payment too. Good (Receive checked all but the
-		// signature before finding it low), it is credited here and
-		// taken back there.
-		top := batch[0]
-		if signer, err := paychan.Recover(top); err != nil || signer != s.channel.Payer {
-			bad = fmt.Errorf("%w: a voucher below the best, not signed by the payer", paychan.ErrBadSignature)
-			break
-		}
-		h.credit(top, nil)
+	if stored != nil {
+		h.credit(*stored, added)
 	}
 	if bad != nil {
 		h.refuse(bad)
 	}
 }
 
-// credit credits the peer with what a good voucher paid for: not its
-// amount, which is cumulative over the channel and so also counts the
-// payer's payments on other connections and before a restart, but the
-// range from the next lower amount seen on the channel (Seller.attribute).
-// floor is the best stored before it, if it was stored. A voucher that
-// arrives after one for more from another connection takes its range
-// back from that connection.
-func (h *handler) credit(sv paychan.SignedVoucher, floor *btt.Amount) {
+// credit credits the peer with what a stored voucher added to its
+// channel's total. Only that: vouchers are cumulative over the channel,
+// which also carries the payer's payments on other connections and before
+// a restart, so a connection is credited with the increase its own
+// vouchers brought. (Vouchers of two connections that cross count for
+// whichever arrives first; the other is behind by as much until its next.)
+func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	s := h.sell
-	seller := h.e.cfg.Sell
-	if floor != nil {
-		seller.setPaid(sv.Channel, sv.Amount)
-	}
-	paid, from := seller.attribute(sv.Channel, h, sv.Amount, floor)
-	switch {
-	case from == h:
-		paid = btt.Zero // moved between two of our own vouchers
-	case from != nil && !paid.IsZero():
-		h.p.Go(func(context.Context) { from.p.Do(func() { from.debit(paid) }) })
-	}
-	if !paid.IsZero() {
-		s.paid, _ = s.paid.Add(paid)
+	if !added.IsZero() {
+		s.paid, _ = s.paid.Add(added)
 		h.recount()
+		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount)
 		before := s.credit.Window
 		s.credit.Paid()
 		if s.paidSlot && s.credit.Window != before {
@@ -672,16 +645,6 @@ func (h *handler) credit(sv paychan.SignedVoucher, floor *btt.Amount) {
 			h.p.RequestRechoke()
 		}
 	}
-}
-
-// debit takes back a payment credited to the peer that a voucher from
-// another connection, arriving late, showed was that one's.
-func (h *handler) debit(amount btt.Amount) {
-	if h.closed || h.sell == nil {
-		return
-	}
-	h.sell.paid = h.sell.paid.SubFloor(amount)
-	h.recount()
 }
 
 // refuse refuses the peer's vouchers for good: nothing more is credited,

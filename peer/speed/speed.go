@@ -70,8 +70,6 @@ type Seller struct {
 
 	mu    sync.Mutex
 	sales map[paychan.ChannelID]*ChannelSales
-	// marks attribute each channel's payments to its connections.
-	marks map[paychan.ChannelID]*voucherMarks
 }
 
 // ChannelSales are what a seller sold through one channel, over every
@@ -115,76 +113,12 @@ func (s *Seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
 }
 
 // setPaid records a channel's best voucher.
-func (s *Seller) setPaid(id paychan.ChannelID, best btt.Amount) {
+func (s *Seller) setPaid(id paychan.ChannelID, paid btt.Amount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cs := s.sales[id]; cs != nil && best.Gt(cs.Paid) {
-		cs.Paid = best
+	if cs := s.sales[id]; cs != nil && paid.Gt(cs.Paid) {
+		cs.Paid = paid
 	}
-}
-
-// maxMarks bounds the vouchers remembered per channel to attribute
-// payments between its connections: crossings are between the last few.
-const maxMarks = 64
-
-// voucherMarks are the amounts of a channel's vouchers seen in this
-// process, ascending, each with the connection that sent it. Amounts are
-// cumulative in the order the payer signed them, so a voucher pays for
-// the range from the amount below it to its own, whatever order the
-// vouchers arrive in.
-type voucherMarks struct {
-	base  btt.Amount // the channel's total before the lowest mark
-	marks []voucherMark
-}
-
-type voucherMark struct {
-	amount btt.Amount
-	h      *handler
-}
-
-// attribute records that connection h sent a good voucher for amount v on
-// channel id (floor, if the voucher was stored, is the best stored before
-// it). It returns what the voucher paid for — the range from the next
-// amount below it that was seen — and, if a voucher for more sent by
-// another connection had been credited with that range, that connection,
-// which gives it back.
-func (s *Seller) attribute(id paychan.ChannelID, h *handler, v btt.Amount, floor *btt.Amount) (paid btt.Amount, from *handler) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.marks == nil {
-		s.marks = make(map[paychan.ChannelID]*voucherMarks)
-	}
-	vm := s.marks[id]
-	if vm == nil {
-		vm = &voucherMarks{}
-		if floor != nil {
-			vm.base = *floor
-		} else {
-			vm.base = v // nothing known below it: it pays for nothing here
-		}
-		s.marks[id] = vm
-	}
-	i, found := slices.BinarySearchFunc(vm.marks, v, func(m voucherMark, v btt.Amount) int { return m.amount.Cmp(v) })
-	if found || !v.Gt(vm.base) {
-		return btt.Zero, nil // a copy of one seen, or below what is remembered
-	}
-	pred := vm.base
-	if i > 0 {
-		pred = vm.marks[i-1].amount
-	}
-	if floor != nil && floor.Gt(pred) {
-		pred = *floor // stored before this process remembered it
-	}
-	paid = v.SubFloor(pred)
-	if i < len(vm.marks) {
-		from = vm.marks[i].h // overtaken: the range was credited to it
-	}
-	vm.marks = slices.Insert(vm.marks, i, voucherMark{v, h})
-	if len(vm.marks) > maxMarks {
-		vm.base = vm.marks[0].amount
-		vm.marks = slices.Delete(vm.marks, 0, 1)
-	}
-	return paid, from
 }
 
 // Buyer is the buying side: a strategy, a budget, and the channels it opens,

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -173,85 +172,4 @@ func TestReusedChannelStopsPaying(t *testing.T) {
 	t.Logf("served %d bytes in the paid slot for vouchers adding %d base units", f.Sold, units)
 	assert.Equal(t, btt.NewAmount(units), f.Paid, "what this connection's vouchers added")
 	assert.LessOrEqual(t, f.Sold, int64(limit), "its window (1 MiB at most) and what it paid for, though the channel had paid 16 MiB's worth before")
-}
-
-// TestCrossedVouchers: a payer buying two torrents from one seller pays
-// through one channel, and its vouchers on the two connections can cross:
-// the second, signed later and so for more, stored first, credits its
-// connection with both payments; the first, then below the best, credits
-// nothing. The connection it was sent on owes no more than the channel
-// does, so it is served on rather than held until it loses its slot.
-func TestCrossedVouchers(t *testing.T) {
-	ctx := context.Background()
-	m := newMarket(t)
-	price := btt.NewAmount(1)
-	s := m.seller(price, 16<<20, sellerOpts{
-		seller: func(s *speed.Seller) { s.CreditStart, s.CreditMax = 256<<10, 1<<20 },
-		client: func(c *peer.Config) { c.RechokeInterval = 200 * time.Millisecond },
-	})
-	sell, seeder, dom := s.ext, s.client, m.dom
-	dirB, miB, _ := fixture(t, 16<<20)
-	_, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: miB, Dir: dirB, Verify: true})
-	require.NoError(t, err)
-
-	lk := key(t, 2)
-	m.chain.Mint(lk.Address(), btt.BTT(1))
-	lst, _ := m.store("l.db")
-	payer, err := paychan.NewPayer(ctx, lst, m.chain.As(lk.Address()), lk)
-	require.NoError(t, err)
-	ch, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(1<<30), time.Now().Add(24*time.Hour))
-	require.NoError(t, err)
-	connect := func(mi *metainfo.MetaInfo) (*rogue, peer.ExtPeer) {
-		r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
-		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
-		require.NoError(t, err)
-		t.Cleanup(func() { cl.Close() })
-		_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-		require.NoError(t, err)
-		p := <-r.peers
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-		waitMsg(t, r.msgs, speedwire.TypeAward)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
-		return r, p
-	}
-	_, p1 := connect(s.mi)
-	_, p2 := connect(miB)
-	require.Eventually(t, func() bool {
-		figs, err := sell.Peers(ctx)
-		return err == nil && len(figs) == 2 && figs[0].Sell.Held && figs[1].Sell.Held
-	}, 10*time.Second, 10*time.Millisecond, "both held at their first window")
-
-	voucher := func(amount uint64) speedwire.Message {
-		sv, err := paychan.Sign(lk, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(amount)})
-		require.NoError(t, err)
-		return speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv}
-	}
-	// Signed in this order, the first for the first connection's window
-	// and the second for both; the second arrives first.
-	sendMsg(t, p2, voucher(2*256<<10))
-	require.Eventually(t, func() bool {
-		sales := s.seller.Sales()
-		return len(sales) == 1 && sales[0].Paid == btt.NewAmount(2*256<<10)
-	}, 10*time.Second, 10*time.Millisecond, "the second voucher stored")
-	sendMsg(t, p1, voucher(256<<10))
-
-	assert.Eventually(t, func() bool {
-		figs, err := sell.Peers(ctx)
-		if err != nil || len(figs) != 2 {
-			return false
-		}
-		for _, f := range figs {
-			if f.Sell.Sold <= 256<<10 {
-				return false
-			}
-		}
-		return true
-	}, 5*time.Second, 10*time.Millisecond, "both connections served past their first window")
-	figs, err := sell.Peers(ctx)
-	require.NoError(t, err)
-	for _, f := range figs {
-		assert.Empty(t, f.Sell.Refused, "the overtaken voucher is no offence")
-		assert.Equal(t, btt.NewAmount(256<<10), f.Sell.Paid, "each connection credited with its own payment")
-		assert.LessOrEqual(t, f.Sell.Sold, int64(256<<10+1<<20), "and served no more than that and its window")
-	}
 }
