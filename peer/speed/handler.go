@@ -33,28 +33,27 @@ var (
 )
 
 type sellState struct {
-	bid         btt.Amount
-	paidSlot    bool
-	price       btt.Amount
-	credit      paychan.Credit
-	channel     *paychan.Channel
-	accepting   bool
-	owed        btt.Amount // accrued at the clearing price while in a paid slot
-	paid        btt.Amount // what this connection's vouchers added to the channel's total
-	lastUp      int64
-	refused     error                      // a bad voucher: choked for good
-	receiving   int                        // vouchers being verified and stored
-	vq          chan paychan.SignedVoucher // to the worker that stores vouchers, in order
-	queued      []paychan.SignedVoucher    // vouchers that came while the channel was being checked
-	reread      *speedwire.ChannelInfo     // the channel announced again while being read
-	overflow    *paychan.SignedVoucher     // the highest voucher that found vq full
-	last        *btt.Amount                // the amount of this connection's last voucher
-	lastPay     time.Time
-	sold        int64         // bytes sent in a paid slot
-	unpaidBytes int64         // owed - paid, in bytes at the current price
-	gate        gate          // the credit gate's bookkeeping (see MayServe)
-	heldSince   time.Time     // when the gate began holding the payer back
-	heldFor     time.Duration // how long the gate held it back before, in all
+	bid       btt.Amount
+	paidSlot  bool
+	price     btt.Amount
+	credit    paychan.Credit
+	channel   *paychan.Channel
+	accepting bool
+	owed      btt.Amount // accrued at the clearing price while in a paid slot
+	paid      btt.Amount // what this connection's vouchers added to the channel's total
+	lastUp    int64
+	refused   error                      // a bad voucher: choked for good
+	receiving int                        // vouchers being verified and stored
+	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
+	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
+	reread    *speedwire.ChannelInfo     // the channel announced again while being read
+	overflow  *paychan.SignedVoucher     // the highest voucher that found vq full
+	last      *btt.Amount                // the amount of this connection's last voucher
+	lastPay   time.Time
+	sold      int64         // bytes sent in a paid slot
+	gate      gate          // the credit gate's bookkeeping (see MayServe)
+	heldSince time.Time     // when the gate began holding the payer back
+	heldFor   time.Duration // how long the gate held it back before, in all
 }
 
 type buyState struct {
@@ -165,6 +164,9 @@ func (h *handler) Closed() {
 	delete(h.e.handlers, h)
 	h.e.mu.Unlock()
 	if s := h.sell; s != nil {
+		if s.channel != nil {
+			h.e.cfg.Sell.leave(s.channel.ID, h)
+		}
 		if s.vq != nil {
 			close(s.vq) // the worker stores what is in it, then ends
 		}
@@ -213,7 +215,6 @@ func (h *handler) accrue() {
 	if s.paidSlot && !s.price.IsZero() && d > 0 {
 		s.gate.sent += d
 		s.sold += d
-		s.unpaidBytes = min(s.unpaidBytes+d, 1<<62)
 		cost, err := s.price.MulUint64(uint64(d))
 		if err == nil {
 			s.owed, _ = s.owed.Add(cost)
@@ -249,22 +250,23 @@ func (s *sellState) leavePaid() {
 	s.release()
 }
 
-// unpaid is what the peer owes, in bytes at the current price.
-func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
-
-// recount works the unpaid bytes out again from what is owed and paid, at
-// the current price: after a payment or a price change. In between, accrue
-// adds the bytes sent, so the gate does no division per block.
-func (h *handler) recount() {
-	h.sell.unpaidBytes = h.countUnpaid()
-}
-
-func (h *handler) countUnpaid() int64 {
+// unpaid is what the peer owes, in bytes at its price: once its channel
+// is accepted, what its channel owes — sold through it on every connection
+// of its payer, less what its vouchers added in this process
+// (Seller.channelUnpaid). A channel's vouchers are cumulative over all of
+// its connections and can cross between them, so only the channel's
+// account is exact; each connection's gate holds it to its own window.
+func (h *handler) unpaid() int64 {
 	s := h.sell
 	if s.price.IsZero() {
 		return 0
 	}
 	owe := s.owed.SubFloor(s.paid)
+	if s.channel != nil {
+		if ch, ok := h.e.cfg.Sell.channelUnpaid(s.channel.ID); ok {
+			owe = ch
+		}
+	}
 	bytes, ok := owe.Div(s.price)
 	if !ok {
 		return 0
@@ -311,7 +313,6 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 		if s.price != o.Price {
 			h.accrue() // what was sent at the old price
 			s.price = o.Price
-			h.recount()
 		}
 		s.paidSlot = true
 		return
@@ -419,6 +420,9 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			if first {
 				h.accrue()
 				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before (nothing, in a paid slot)
+				if !h.closed {
+					h.e.cfg.Sell.join(ch.ID, h)
+				}
 			}
 			s.channel = &ch
 			again := reread != nil && reread.ID == ch.ID && reread.Deposit.Gt(ch.Deposit)
@@ -560,15 +564,19 @@ func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []paychan.Sign
 	if len(vs) == 0 {
 		return
 	}
-	payee, log := h.e.cfg.Sell.Payee, h.e.log
+	payee, log, sell := h.e.cfg.Sell.Payee, h.e.log, h.e.cfg.Sell
 	h.p.Go(func(ctx context.Context) {
 		if reread {
 			if _, err := payee.Accept(ctx, id); err != nil {
 				log.Warn("reading a topped-up channel again", "channel", id, "err", err)
 			}
 		}
-		if _, _, err := storeBest(payee, vs); err != nil {
+		stored, added, err := storeBest(payee, vs)
+		if err != nil {
 			log.Info("bad voucher from a peer that left", "err", err)
+		}
+		if stored != nil {
+			sell.setPaid(id, stored.Amount, added)
 		}
 	})
 }
@@ -611,8 +619,14 @@ func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, n in
 	if s.refused != nil {
 		return // stored if it was good, but a refused peer gets no credit
 	}
-	if stored != nil {
+	switch {
+	case stored != nil:
 		h.credit(*stored, added)
+	case bad == nil:
+		// Below the best stored: overtaken by a voucher from another
+		// connection on the channel, which paid for this one's pieces
+		// too. The channel's account has it; serve what it now allows.
+		h.p.ServeHeld()
 	}
 	if bad != nil {
 		h.refuse(bad)
@@ -629,8 +643,8 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	s := h.sell
 	if !added.IsZero() {
 		s.paid, _ = s.paid.Add(added)
-		h.recount()
-		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount)
+		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
+		h.wakeOthers(sv.Channel)
 		before := s.credit.Window
 		s.credit.Paid()
 		if s.paidSlot && s.credit.Window != before {
@@ -644,6 +658,22 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 			// see that now rather than at the next interval.
 			h.p.RequestRechoke()
 		}
+	}
+}
+
+// wakeOthers has the channel's other connections serve what they were
+// held back for, now that the channel owes less: the payer's vouchers on
+// one connection pay for what it bought on the others too. Each runs on
+// its own torrent's loop, posted from a goroutine.
+func (h *handler) wakeOthers(id paychan.ChannelID) {
+	for _, o := range h.e.cfg.Sell.others(id, h) {
+		h.p.Go(func(context.Context) {
+			o.p.Do(func() {
+				if !o.closed {
+					o.p.ServeHeld()
+				}
+			})
+		})
 	}
 }
 

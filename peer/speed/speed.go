@@ -70,6 +70,11 @@ type Seller struct {
 
 	mu    sync.Mutex
 	sales map[paychan.ChannelID]*ChannelSales
+	// credited is, per channel, what its vouchers added to its best
+	// stored in this process; conns its connections, to wake when it is
+	// paid.
+	credited map[paychan.ChannelID]btt.Amount
+	conns    map[paychan.ChannelID]map[*handler]struct{}
 }
 
 // ChannelSales are what a seller sold through one channel, over every
@@ -112,13 +117,68 @@ func (s *Seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
 	cs.Owed, _ = cs.Owed.Add(owed)
 }
 
-// setPaid records a channel's best voucher.
-func (s *Seller) setPaid(id paychan.ChannelID, paid btt.Amount) {
+// setPaid records a channel's best stored voucher and what it added.
+func (s *Seller) setPaid(id paychan.ChannelID, best, added btt.Amount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cs := s.sales[id]; cs != nil && paid.Gt(cs.Paid) {
-		cs.Paid = paid
+	if cs := s.sales[id]; cs != nil && best.Gt(cs.Paid) {
+		cs.Paid = best
 	}
+	if s.credited == nil {
+		s.credited = make(map[paychan.ChannelID]btt.Amount)
+	}
+	s.credited[id], _ = s.credited[id].Add(added)
+}
+
+// channelUnpaid returns what was sold through a channel in this process,
+// on all of its connections, less what its vouchers added to its best
+// stored (false if nothing was sold through it). This is exact whatever
+// order vouchers sent on different connections arrive in, and counts
+// nothing paid before this process, or for other torrents, as paid for
+// these.
+func (s *Seller) channelUnpaid(id paychan.ChannelID) (btt.Amount, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.sales[id]
+	if cs == nil {
+		return btt.Zero, false
+	}
+	return cs.Owed.SubFloor(s.credited[id]), true
+}
+
+// join and leave keep track of a channel's connections.
+func (s *Seller) join(id paychan.ChannelID, h *handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = make(map[paychan.ChannelID]map[*handler]struct{})
+	}
+	if s.conns[id] == nil {
+		s.conns[id] = make(map[*handler]struct{})
+	}
+	s.conns[id][h] = struct{}{}
+}
+
+func (s *Seller) leave(id paychan.ChannelID, h *handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns[id], h)
+	if len(s.conns[id]) == 0 {
+		delete(s.conns, id)
+	}
+}
+
+// others returns a channel's connections other than h.
+func (s *Seller) others(id paychan.ChannelID, h *handler) []*handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*handler
+	for o := range s.conns[id] {
+		if o != h {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Buyer is the buying side: a strategy, a budget, and the channels it opens,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -172,4 +173,100 @@ func TestReusedChannelStopsPaying(t *testing.T) {
 	t.Logf("served %d bytes in the paid slot for vouchers adding %d base units", f.Sold, units)
 	assert.Equal(t, btt.NewAmount(units), f.Paid, "what this connection's vouchers added")
 	assert.LessOrEqual(t, f.Sold, int64(limit), "its window (1 MiB at most) and what it paid for, though the channel had paid 16 MiB's worth before")
+}
+
+// TestCrossedVouchers: a payer buying two torrents from one seller pays
+// through one channel, and its vouchers on the two connections can cross:
+// the second, signed later and so for more, is stored first; the first,
+// then below the best, stores nothing. The seller keeps one account per
+// channel, so the crossing costs neither side: the overtaken voucher is
+// no offence, the channel's debt is exact, and a payment on either
+// connection lets both be served on.
+func TestCrossedVouchers(t *testing.T) {
+	ctx := context.Background()
+	m := newMarket(t)
+	price := btt.NewAmount(1)
+	s := m.seller(price, 16<<20, sellerOpts{
+		seller: func(s *speed.Seller) {
+			s.CreditStart, s.CreditMax, s.PayTimeout = 256<<10, 1<<20, time.Minute // held, not dropped
+		},
+		client: func(c *peer.Config) { c.RechokeInterval = 200 * time.Millisecond },
+	})
+	sell, seeder, dom := s.ext, s.client, m.dom
+	dirB, miB, _ := fixture(t, 16<<20)
+	_, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: miB, Dir: dirB, Verify: true})
+	require.NoError(t, err)
+
+	lk := key(t, 2)
+	m.chain.Mint(lk.Address(), btt.BTT(1))
+	lst, _ := m.store("l.db")
+	payer, err := paychan.NewPayer(ctx, lst, m.chain.As(lk.Address()), lk)
+	require.NoError(t, err)
+	ch, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(1<<30), time.Now().Add(24*time.Hour))
+	require.NoError(t, err)
+	connect := func(mi *metainfo.MetaInfo) peer.ExtPeer {
+		r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
+		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
+		require.NoError(t, err)
+		t.Cleanup(func() { cl.Close() })
+		_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
+		require.NoError(t, err)
+		p := <-r.peers
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
+		waitMsg(t, r.msgs, speedwire.TypeAward)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+		return p
+	}
+	p1, p2 := connect(s.mi), connect(miB)
+	figs := func() []*speed.SellFigures {
+		fs, err := sell.Peers(ctx)
+		require.NoError(t, err)
+		var out []*speed.SellFigures
+		for _, f := range fs {
+			out = append(out, f.Sell)
+		}
+		return out
+	}
+	held := func() bool {
+		fs := figs()
+		return len(fs) == 2 && fs[0].Held && fs[1].Held
+	}
+	sold := func() (n int64) {
+		for _, f := range figs() {
+			n += f.Sold
+		}
+		return n
+	}
+	require.Eventually(t, held, 10*time.Second, 10*time.Millisecond, "both held at their first window")
+	voucher := func(amount int64) speedwire.Message {
+		sv, err := paychan.Sign(lk, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(uint64(amount))})
+		require.NoError(t, err)
+		return speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv}
+	}
+	// Signed in this order — the first for the first connection's window,
+	// the second for both — the second arrives first.
+	sendMsg(t, p2, voucher(2*256<<10))
+	require.Eventually(t, func() bool {
+		sales := s.seller.Sales()
+		return len(sales) == 1 && sales[0].Paid == btt.NewAmount(2*256<<10)
+	}, 10*time.Second, 10*time.Millisecond, "the second voucher stored")
+	sendMsg(t, p1, voucher(256<<10))
+	require.Eventually(t, held, 10*time.Second, 10*time.Millisecond, "both held again, the channel at its window")
+	// Each connection's gate holds the channel's debt, as it last heard
+	// of it, and what it has queued itself to its own window (1 MiB and
+	// 256 KiB): the channel owes at most their sum, plus what each sent
+	// since the other last counted it.
+	first := sold()
+	assert.LessOrEqual(t, first, int64(2*256<<10+2*(1<<20+256<<10)), "paid 512 KiB: the channel owes at most twice its windows")
+
+	// Paying up on the first connection serves both.
+	before := figs()
+	sendMsg(t, p1, voucher(first))
+	require.Eventually(t, func() bool {
+		fs := figs()
+		return len(fs) == 2 && fs[0].Sold > before[0].Sold && fs[1].Sold > before[1].Sold
+	}, 10*time.Second, 10*time.Millisecond, "a payment on one connection serves both")
+	for _, f := range figs() {
+		assert.Empty(t, f.Refused, "the overtaken voucher is no offence")
+	}
 }
