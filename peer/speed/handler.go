@@ -33,27 +33,28 @@ var (
 )
 
 type sellState struct {
-	bid       btt.Amount
-	paidSlot  bool
-	price     btt.Amount
-	credit    paychan.Credit
-	channel   *paychan.Channel
-	accepting bool
-	owed      btt.Amount // accrued at the clearing price while in a paid slot
-	paid      btt.Amount // what this connection's vouchers added to the channel's total
-	lastUp    int64
-	refused   error                      // a bad voucher: choked for good
-	receiving int                        // vouchers being verified and stored
-	vq        chan paychan.SignedVoucher // to the worker that stores vouchers, in order
-	queued    []paychan.SignedVoucher    // vouchers that came while the channel was being checked
-	reread    *speedwire.ChannelInfo     // the channel announced again while being read
-	overflow  *paychan.SignedVoucher     // the highest voucher that found vq full
-	last      *btt.Amount                // the amount of this connection's last voucher
-	lastPay   time.Time
-	sold      int64         // bytes sent in a paid slot
-	gate      gate          // the credit gate's bookkeeping (see MayServe)
-	heldSince time.Time     // when the gate began holding the payer back
-	heldFor   time.Duration // how long the gate held it back before, in all
+	bid         btt.Amount
+	paidSlot    bool
+	price       btt.Amount
+	credit      paychan.Credit
+	channel     *paychan.Channel
+	accepting   bool
+	owed        btt.Amount // accrued at the clearing price while in a paid slot
+	paid        btt.Amount // what this connection's vouchers added to the channel's total
+	lastUp      int64
+	refused     error                      // a bad voucher: choked for good
+	receiving   int                        // vouchers being verified and stored
+	vq          chan paychan.SignedVoucher // to the worker that stores vouchers, in order
+	queued      []paychan.SignedVoucher    // vouchers that came while the channel was being checked
+	reread      *speedwire.ChannelInfo     // the channel announced again while being read
+	overflow    *paychan.SignedVoucher     // the highest voucher that found vq full
+	last        *btt.Amount                // the amount of this connection's last voucher
+	lastPay     time.Time
+	sold        int64         // bytes sent in a paid slot
+	unpaidBytes int64         // the channel's debt in bytes at our price, as last counted (see unpaid)
+	gate        gate          // the credit gate's bookkeeping (see MayServe)
+	heldSince   time.Time     // when the gate began holding the payer back
+	heldFor     time.Duration // how long the gate held it back before, in all
 }
 
 type buyState struct {
@@ -215,6 +216,7 @@ func (h *handler) accrue() {
 	if s.paidSlot && !s.price.IsZero() && d > 0 {
 		s.gate.sent += d
 		s.sold += d
+		s.unpaidBytes = min(s.unpaidBytes+d, 1<<62)
 		cost, err := s.price.MulUint64(uint64(d))
 		if err == nil {
 			s.owed, _ = s.owed.Add(cost)
@@ -256,7 +258,15 @@ func (s *sellState) leavePaid() {
 // (Seller.channelUnpaid). A channel's vouchers are cumulative over all of
 // its connections and can cross between them, so only the channel's
 // account is exact; each connection's gate holds it to its own window.
-func (h *handler) unpaid() int64 {
+// It is counted again (recount) when the channel is paid, when the price
+// changes, and at each rechoke; in between, accrue adds what this
+// connection sends, so the gate takes no lock and does no division per
+// block.
+func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
+
+func (h *handler) recount() { h.sell.unpaidBytes = h.countUnpaid() }
+
+func (h *handler) countUnpaid() int64 {
 	s := h.sell
 	if s.price.IsZero() {
 		return 0
@@ -283,6 +293,7 @@ func (h *handler) unpaid() int64 {
 func (h *handler) ChokeStat(ps *choker.PeerStat) {
 	if h.sell != nil {
 		h.accrue()
+		h.recount() // with what the channel's other connections sent meanwhile
 		ps.Bidder = true
 		ps.Bid = h.sell.bid
 		ps.Credit = h.sell.credit.Window
@@ -313,6 +324,7 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 		if s.price != o.Price {
 			h.accrue() // what was sent at the old price
 			s.price = o.Price
+			h.recount()
 		}
 		s.paidSlot = true
 		return
@@ -435,6 +447,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				return
 			}
 			if first {
+				h.recount()
 				s.release()
 				h.p.ServeHeld() // credit starts now
 			}
@@ -626,6 +639,7 @@ func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, n in
 		// Below the best stored: overtaken by a voucher from another
 		// connection on the channel, which paid for this one's pieces
 		// too. The channel's account has it; serve what it now allows.
+		h.recount()
 		h.p.ServeHeld()
 	}
 	if bad != nil {
@@ -644,6 +658,7 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	if !added.IsZero() {
 		s.paid, _ = s.paid.Add(added)
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
+		h.recount()
 		h.wakeOthers(sv.Channel)
 		before := s.credit.Window
 		s.credit.Paid()
@@ -670,6 +685,7 @@ func (h *handler) wakeOthers(id paychan.ChannelID) {
 		h.p.Go(func(context.Context) {
 			o.p.Do(func() {
 				if !o.closed {
+					o.recount()
 					o.p.ServeHeld()
 				}
 			})
