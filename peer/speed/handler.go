@@ -1091,6 +1091,19 @@ func (h *handler) flush(ch paychan.Channel) {
 				}
 			}
 		}
+		// Signed past the deposit this connection announced: another
+		// connection topped the channel up meanwhile, and this seeder
+		// may not have heard of it yet. The deposit as stored goes
+		// first, or the voucher would be refused as over the deposit.
+		var latest *paychan.Channel
+		if err == nil && sv.Amount.Gt(ch.Deposit) {
+			recs, rerr := buyer.Payer.Channels()
+			for _, r := range recs {
+				if rerr == nil && r.Channel.ID == ch.ID {
+					latest = &r.Channel
+				}
+			}
+		}
 		h.p.Do(func() {
 			b.inflight--
 			var dry *paychan.InsufficientFundsError
@@ -1114,6 +1127,9 @@ func (h *handler) flush(ch paychan.Channel) {
 			b.bought += bytes
 			b.spent, _ = b.spent.Add(total)
 			if !h.closed {
+				if latest != nil {
+					h.announce(*latest)
+				}
 				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)

@@ -259,9 +259,10 @@ func TestCrossedVouchers(t *testing.T) {
 	first := sold()
 	assert.LessOrEqual(t, first, int64(2*256<<10+2*(1<<20+256<<10)), "paid 512 KiB: the channel owes at most twice its windows")
 
-	// Paying up on the first connection serves both.
+	// Paying on the first connection for all that was sold and 4 MiB
+	// ahead serves both: the first at once, the second woken.
 	before := figs()
-	sendMsg(t, p1, voucher(first))
+	sendMsg(t, p1, voucher(first+4<<20))
 	require.Eventually(t, func() bool {
 		fs := figs()
 		return len(fs) == 2 && fs[0].Sold > before[0].Sold && fs[1].Sold > before[1].Sold
