@@ -321,6 +321,38 @@ func TestTopUpKeepsConcurrentPayments(t *testing.T) {
 	assert.Equal(t, btt.NewAmount(10_000+pieces/20), r.Channel.Deposit)
 }
 
+// TestStaleChainReadKeepsTopUp: two top-ups (or a top-up and a Resume)
+// whose results are stored in the reverse of the chain's order leave the
+// store with the later state, never the earlier: the chain only moves a
+// channel forward.
+func TestStaleChainReadKeepsTopUp(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	older, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100), start.Add(time.Hour))
+	require.NoError(t, err)
+	newer, err := w.payer.TopUp(ctx, older.ID, btt.NewAmount(50), start.Add(2*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payer.PayFor(older.ID, [20]byte{1}, 0, btt.NewAmount(120))
+	require.NoError(t, err, "within the topped-up deposit")
+
+	require.NoError(t, w.payerStore.SetPayerChannel(older), "the stale read lands last")
+	r, err := w.payerStore.Payer(older.ID)
+	require.NoError(t, err)
+	assert.Equal(t, newer.Deposit, r.Channel.Deposit)
+	assert.True(t, newer.Expiry.Equal(r.Channel.Expiry))
+	assert.Equal(t, btt.NewAmount(120), r.Signed, "what was signed is kept")
+	_, err = w.payer.PayFor(older.ID, [20]byte{1}, 1, btt.NewAmount(30))
+	require.NoError(t, err, "the top-up still counts")
+
+	closing, err := w.payer.StartClose(ctx, older.ID)
+	require.NoError(t, err)
+	require.NoError(t, w.payerStore.SetPayerChannel(newer))
+	r, err = w.payerStore.Payer(older.ID)
+	require.NoError(t, err)
+	assert.Equal(t, paychan.ChannelClosing, r.Channel.State, "a close is not undone by an older read")
+	assert.True(t, closing.ChallengeEnd.Equal(r.Channel.ChallengeEnd))
+}
+
 // TestPayerResume: a payer that restarts carries on through a channel it
 // has to the payee — open on chain, running past the time asked, with
 // funds left — the one with the most left; otherwise it has none to

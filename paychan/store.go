@@ -277,7 +277,8 @@ func (s *Store) SavePayer(r PayerRecord) error {
 
 // SetPayerChannel records the chain's view of a payer's channel (after a
 // top-up or a reclaim) in one transaction, keeping the amount signed on it:
-// a payment reserved meanwhile is never lost.
+// a payment reserved meanwhile is never lost. A read older than the one
+// stored never moves the record back (see laterChain).
 func (s *Store) SetPayerChannel(ch Channel) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPayer).Get(ch.ID[:])
@@ -288,9 +289,33 @@ func (s *Store) SetPayerChannel(ch Channel) error {
 		if err != nil {
 			return err
 		}
-		r.Channel = ch
+		r.Channel = laterChain(r.Channel, ch)
 		return putPayer(tx, r)
 	})
+}
+
+// laterChain merges two reads of one channel's chain state. On chain a
+// channel only moves forward — its deposit and what was redeemed grow, its
+// expiry is only ever extended, its state only advances — so of two reads
+// the later has the greater of each. Merging makes the store's view
+// independent of the order in which concurrent calls (two top-ups, a
+// top-up and a Resume) come back: an older read stored last cannot undo a
+// top-up, which would make the payer refuse to sign what it has deposited
+// for.
+func laterChain(old, cur Channel) Channel {
+	if old.Deposit.Gt(cur.Deposit) {
+		cur.Deposit = old.Deposit
+	}
+	if old.Paid.Gt(cur.Paid) {
+		cur.Paid = old.Paid
+	}
+	if old.Expiry.After(cur.Expiry) {
+		cur.Expiry = old.Expiry
+	}
+	if old.State > cur.State {
+		cur.State, cur.ChallengeEnd = old.State, old.ChallengeEnd
+	}
+	return cur
 }
 
 // reservePayment records, in one durable transaction, that piece of the
