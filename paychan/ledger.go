@@ -126,12 +126,13 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 		return Channel{}, fmt.Errorf("%w: expires %s", ErrExpired, ch.Expiry.UTC().Format(time.RFC3339))
 	}
 	// Reads of a channel can finish out of order (two connections of one
-	// payer, each told of a top-up): deposits only grow, so a read never
-	// lowers the deposit known.
+	// payer, each told of a top-up): a channel only moves forward, so a
+	// read never moves back what is known (laterChain).
 	rec, err := p.store.updatePayee(id, func(r *PayeeRecord, found bool) error {
-		if !found || !r.Channel.Deposit.Gt(ch.Deposit) {
-			r.Channel = ch
+		if found {
+			ch = laterChain(r.Channel, ch)
 		}
+		r.Channel = ch
 		return nil
 	})
 	if err != nil {
@@ -142,8 +143,8 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 	defer p.mu.Unlock()
 	// The same for the channels remembered: the other read may have
 	// stored its record first and remember it last.
-	if cur, ok := p.chans[id]; ok && cur.Deposit.Gt(ch.Deposit) {
-		return cur, nil
+	if cur, ok := p.chans[id]; ok {
+		ch = laterChain(cur, ch)
 	}
 	p.chans[id] = ch
 	return ch, nil
@@ -231,12 +232,15 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 	}
 	if _, err := p.store.updatePayee(id, func(rec *PayeeRecord, _ bool) error {
 		rec.Redeemed = btt.Max(rec.Redeemed, r.Best.Amount)
-		rec.Channel = ch
+		rec.Channel = laterChain(rec.Channel, ch)
 		return nil
 	}); err != nil {
 		return owed, err
 	}
 	p.mu.Lock()
+	if cur, ok := p.chans[id]; ok {
+		ch = laterChain(cur, ch)
+	}
 	p.chans[id] = ch
 	p.mu.Unlock()
 	return owed, nil
