@@ -244,15 +244,15 @@ func TestChainRules(t *testing.T) {
 }
 
 func TestCredit(t *testing.T) {
-	c := paychan.NewCredit(256<<10, 4<<20)
+	c := paychan.NewCredit(256<<10, 256<<20)
 	assert.True(t, c.Allows(0))
 	assert.False(t, c.Allows(256<<10))
 	var steps []int64
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 3; i++ {
 		c.Paid()
 		steps = append(steps, c.Window)
 	}
-	assert.Equal(t, []int64{1 << 20, 4 << 20, 4 << 20, 4 << 20}, steps, "grows fourfold per payment, to the cap")
+	assert.Equal(t, []int64{16 << 20, 256 << 20, 256 << 20}, steps, "grows 64-fold per payment, to the cap")
 
 	big := paychan.NewCredit(1<<61, 1<<62)
 	big.Paid()

@@ -855,12 +855,17 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	h.maybePay()
 }
 
-// payDelay is the longest a verified piece waits to be paid.
-const payDelay = 100 * time.Millisecond
+// payDelay is the longest a verified piece waits to be paid. A voucher
+// costs a durable write on each side (an fsync, which on a virtual machine
+// takes CPU from the transfer as well): a download faster than half its
+// window a second pays by the window, a slower one once a second. The
+// seeder is owed at most its window meanwhile, as ever.
+const payDelay = time.Second
 
 // maybePay pays what is due once it comes to half the seeder's credit
 // window (at once while the window is small, as it starts), or payDelay
-// after the first piece came due, whichever is first; one voucher is in
+// after the first piece came due, whichever is first, and at once when the
+// torrent is complete; one voucher is in
 // flight at a time, and what comes due meanwhile goes in the next. Each
 // voucher costs a durable write on both sides, so a fast download pays in
 // a few large steps and a slow one piece by piece; the half of the window
@@ -872,7 +877,9 @@ func (h *handler) maybePay() {
 	if b.inflight > 0 || len(b.due) == 0 {
 		return
 	}
-	if b.dueBytes >= b.credit/2 {
+	if b.dueBytes >= b.credit/2 || h.p.Torrent().Left() == 0 {
+		// Half the window, or the last of the torrent: nothing more
+		// is coming to pay with it.
 		h.flushDue()
 		return
 	}

@@ -57,8 +57,8 @@ type Seller struct {
 	Self btt.Address
 	Ask  btt.Amount
 	// CreditStart and CreditMax bound the unpaid bytes a payer may be
-	// served (defaults: 256 KiB, about a piece, growing fourfold with each
-	// payment up to 64 MiB).
+	// served (defaults: 256 KiB, about a piece, growing 64-fold with each
+	// payment up to 256 MiB).
 	CreditStart, CreditMax int64
 	// PayTimeout is how long a payer held back at its credit may go
 	// without paying before it loses its paid slot (default 5 s).
@@ -263,7 +263,7 @@ func New(cfg Config) (*Extension, error) {
 			s.CreditStart = 256 << 10
 		}
 		if s.CreditMax == 0 {
-			s.CreditMax = 64 << 20
+			s.CreditMax = 256 << 20
 		}
 		if s.PayTimeout == 0 {
 			s.PayTimeout = 5 * time.Second
