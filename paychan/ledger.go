@@ -129,18 +129,15 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 	}
 	// Reads of a channel can finish out of order (two connections of one
 	// payer, each told of a top-up): a channel only moves forward, so a
-	// read never moves back what is known (laterChain).
-	rec, err := p.store.updatePayee(id, func(r *PayeeRecord, found bool) error {
-		if found {
-			ch = laterChain(r.Channel, ch)
-		}
-		r.Channel = ch
-		return nil
-	})
-	if err != nil {
+	// read never moves back what is known (laterChain). Nothing is
+	// written: a channel without a voucher has nothing to redeem, and
+	// Receive stores the channel with each voucher, in one transaction —
+	// one durable write fewer before the payer's first byte.
+	if r, err := p.store.Payee(id); err == nil {
+		ch = laterChain(r.Channel, ch)
+	} else if !errors.Is(err, ErrNotFound) {
 		return Channel{}, err
 	}
-	ch = rec.Channel
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// The same for the channels remembered: the other read may have

@@ -176,8 +176,9 @@ func (s staleEscrow) Channel(context.Context, paychan.ChannelID) (paychan.Channe
 }
 
 // TestAcceptNeverLowersTheDeposit: two reads of a channel finish out of
-// order — the one started before a top-up last. The payee keeps the larger
-// deposit, so vouchers above the old one are still accepted.
+// order — the one started before a top-up last, here in a payee restarted
+// on the store. The payee keeps the larger deposit, so vouchers above the
+// old one are still accepted.
 func TestAcceptNeverLowersTheDeposit(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
@@ -189,13 +190,19 @@ func TestAcceptNeverLowersTheDeposit(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.payee.Accept(ctx, ch.ID) // reads 1000
 	require.NoError(t, err)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{6}, []paychan.PiecePayment{{Piece: 1, Amount: btt.NewAmount(200)}})
+	require.NoError(t, err)
+	_, err = w.payee.Receive(sv) // stores the channel as read, with the voucher
+	require.NoError(t, err)
 
+	// A payee restarted on the store whose first read of the channel is
+	// stale.
 	stale, err := paychan.NewPayee(ctx, w.payeeStoreDB, staleEscrow{w.chain.As(w.payeeAddr), ch}, paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }})
 	require.NoError(t, err)
 	got, err := stale.Accept(ctx, ch.ID) // reads 100, late
 	require.NoError(t, err)
 	assert.Equal(t, btt.NewAmount(1000), got.Deposit, "the larger deposit stands")
-	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{6}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(500)}})
+	sv, err = w.payer.PayForPieces(ch.ID, [20]byte{6}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(500)}})
 	require.NoError(t, err)
 	_, err = stale.Receive(sv)
 	assert.NoError(t, err, "a voucher above the old deposit is accepted")

@@ -17,6 +17,9 @@ import (
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
+// smallWindow has the seller extend at most 1 MiB of credit.
+func smallWindow(s *speed.Seller) { s.CreditMax = 1 << 20 }
+
 // TestTopUp: a payer whose channel deposit covers an eighth of the file
 // tops the channel up each time it runs dry, tells the seeder, which reads
 // the channel again, and pays on: the download completes in the paid slot,
@@ -27,7 +30,10 @@ func TestTopUp(t *testing.T) {
 	m := newMarket(t)
 	price := btt.NewAmount(3)
 	const size = 4 << 20
-	s := m.seller(price, size, sellerOpts{})
+	// A window of 1 MiB: the payer pays every 512 KiB, so the deposit
+	// runs dry several times in the download (with the default window it
+	// would pay for the file in one or two vouchers).
+	s := m.seller(price, size, sellerOpts{seller: smallWindow})
 	// Every chain call takes 20 ms, so pieces verify while a top-up is
 	// on its way.
 	m.chain.SetLatency(20 * time.Millisecond)
@@ -72,7 +78,7 @@ func TestTopUpSharedChannel(t *testing.T) {
 	m.chain.SetLatency(5 * time.Millisecond)
 	price := btt.NewAmount(3)
 	const size = 2 << 20
-	s := m.seller(price, size, sellerOpts{auction: func(c *choker.BidDrivenConfig) { c.Slots = 4 }})
+	s := m.seller(price, size, sellerOpts{seller: smallWindow, auction: func(c *choker.BidDrivenConfig) { c.Slots = 4 }})
 	dir2, mi2, sum2 := fixture(t, size)
 	_, err := s.client.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi2, Dir: dir2, Verify: true})
 	require.NoError(t, err)
