@@ -87,7 +87,11 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 // a paid transfer back to back in each iteration, alternating which goes
 // first, and reports the median of their ratios with its confidence
 // interval (see runPairs): on a shared machine whose speed drifts between
-// sub-benchmarks, the pairs are what compare fairly.
+// sub-benchmarks, the pairs are what compare fairly. A transfer is timed
+// from adding the torrent to its last piece verified; closing the leecher
+// after it is timed apart (close-ms/op, ours-close-ms, paid-close-ms): a
+// paying leecher's close waits for its last voucher to be stored durably,
+// a few milliseconds while the disk writes back the download.
 //
 //	go test -run '^$' -bench LoopbackTransfer ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 40x ./peer/
@@ -120,9 +124,9 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 			b.Fatal(err)
 		}
 		seedAddr := anacrolixAddr(b, ac)
-		runTransfers(b, size, func(dir string) func() {
+		runTransfers(b, size, func(dir string) transfer {
 			lc := newAnacrolixNoCleanup(b, dir)
-			return func() {
+			return transfer{run: func() {
 				lt, err := lc.AddTorrent(f.mi)
 				if err != nil {
 					b.Fatal(err)
@@ -135,25 +139,24 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 				case <-time.After(10 * time.Minute):
 					b.Fatal("transfer did not complete")
 				}
-				lc.Close()
-			}
+			}, close: func() { lc.Close() }}
 		})
 	})
 }
 
 // unpaidTransfers starts a seeder of f and returns a setup for
 // runTransfers: a fresh leecher of ours, no payments.
-func unpaidTransfers(b *testing.B, f *fixture) func(dir string) func() {
+func unpaidTransfers(b *testing.B, f *fixture) setupFunc {
 	seeder := newClient(b, nil)
 	seed(b, seeder, f)
-	return func(dir string) func() {
+	return func(dir string) transfer {
 		leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		return func() {
-			download(b, leecher, f, dir, seeder.Addr())
-			leecher.Close()
+		return transfer{
+			run:   func() { download(b, leecher, f, dir, seeder.Addr()) },
+			close: func() { leecher.Close() },
 		}
 	}
 }
@@ -183,19 +186,21 @@ func linked(b *testing.B, f *fixture) *fixture {
 
 // runTransfers times b.N transfers; setup makes a fresh leecher writing to
 // dir and returns the transfer to time.
-func runTransfers(b *testing.B, size int64, setup func(dir string) func()) {
+func runTransfers(b *testing.B, size int64, setup setupFunc) {
 	b.SetBytes(size)
 	b.ReportAllocs()
-	var cpu time.Duration
+	var cpu, closing time.Duration
 	var peak uint64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		t := timeTransfer(b, setup, b.StartTimer, b.StopTimer)
 		cpu += t.cpu
+		closing += t.close
 		peak = max(peak, t.peak)
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(closing.Microseconds())/1000/float64(b.N), "close-ms/op")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 }
 
@@ -207,32 +212,38 @@ func runTransfers(b *testing.B, size int64, setup func(dir string) func()) {
 // machine, but on a shared VM one transfer in ten runs 15% fast or slow
 // for reasons of its own: the median of the pairs shrugs those off where a
 // ratio of totals does not. The interval narrows with -benchtime: about
-// ±2% at 40 pairs here.
-func runPairs(b *testing.B, size int64, unpaid, paid func(dir string) func()) {
+// ±2% at 40 pairs here. It also reports the mean close of each side.
+func runPairs(b *testing.B, size int64, unpaid, paid setupFunc) {
 	b.SetBytes(2 * size)
-	var tu, tp time.Duration
+	var tu, tp, cu, cp time.Duration
 	ratios := make([]float64, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		setups := []func(string) func(){unpaid, paid}
+		setups := []setupFunc{unpaid, paid}
 		if i%2 == 1 {
 			setups[0], setups[1] = setups[1], setups[0]
 		}
-		var wall [2]time.Duration
+		var times [2]transferTimes
 		for j, setup := range setups {
-			wall[j] = timeTransfer(b, setup, b.StartTimer, b.StopTimer).wall
+			times[j] = timeTransfer(b, setup, b.StartTimer, b.StopTimer)
 		}
 		if i%2 == 1 {
-			wall[0], wall[1] = wall[1], wall[0]
+			times[0], times[1] = times[1], times[0]
 		}
+		wall := [2]time.Duration{times[0].wall, times[1].wall}
 		tu += wall[0]
 		tp += wall[1]
+		cu += times[0].close
+		cp += times[1].close
 		ratios = append(ratios, wall[0].Seconds()/wall[1].Seconds())
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
 	b.ReportMetric(mbps(tu), "ours-MB/s")
 	b.ReportMetric(mbps(tp), "paid-MB/s")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(cu), "ours-close-ms")
+	b.ReportMetric(ms(cp), "paid-close-ms")
 	med, lo, hi := medianCI(ratios)
 	b.ReportMetric(med, "paid/ours")
 	b.ReportMetric(lo, "paid/ours-lo")
@@ -270,31 +281,46 @@ func medianCI(xs []float64) (med, lo, hi float64) {
 	return med, s[j-1], s[n-j]
 }
 
-// transferTimes is what timeTransfer measured of one transfer.
+// A transfer is one download set up by a setup function: run downloads,
+// from adding the torrent to its last piece verified — what a user waits
+// for — and close closes the leecher, which for a payer includes its last
+// voucher, signed and stored durably. They are timed apart.
+type transfer struct {
+	run, close func()
+}
+
+// setupFunc makes a fresh leecher that will write to dir.
+type setupFunc func(dir string) transfer
+
+// transferTimes is what timeTransfer measured of one transfer: wall the
+// download, close the closing after it, cpu and peak both.
 type transferTimes struct {
-	wall, cpu time.Duration
-	peak      uint64 // peak Go heap in use
+	wall, close, cpu time.Duration
+	peak             uint64 // peak Go heap in use
 }
 
 // timeTransfer runs one transfer into a fresh directory from a clean
 // start (no dirty pages, a collected heap), calling start and stop around
-// the transfer alone.
-func timeTransfer(b *testing.B, setup func(dir string) func(), start, stop func()) transferTimes {
+// the download alone.
+func timeTransfer(b *testing.B, setup setupFunc, start, stop func()) transferTimes {
 	dir, err := os.MkdirTemp(b.TempDir(), "leech")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	run := setup(dir)
+	tr := setup(dir)
 	syscall.Sync() // no dirty pages left from setup or the last run
 	runtime.GC()
 	h := startHeapSampler()
 	c0 := cpuTime()
 	t0 := time.Now()
 	start()
-	run()
+	tr.run()
 	stop()
-	return transferTimes{wall: time.Since(t0), cpu: cpuTime() - c0, peak: h.done()}
+	wall := time.Since(t0)
+	t1 := time.Now()
+	tr.close()
+	return transferTimes{wall: wall, close: time.Since(t1), cpu: cpuTime() - c0, peak: h.done()}
 }
 
 func newAnacrolixNoCleanup(b *testing.B, dir string) *torrent.Client {

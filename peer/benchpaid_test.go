@@ -37,7 +37,7 @@ func benchKey(b *testing.B, n int) *paychan.KeySigner {
 // stores in bbolt on the same disk as the data. held adds up, over the
 // transfers, how long the seeder's credit gate held the leecher back
 // (SellFigures.HeldFor).
-func paidTransfers(b *testing.B, f *fixture) (setup func(dir string) func(), held *time.Duration) {
+func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Duration) {
 	held = new(time.Duration)
 	ctx := context.Background()
 	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
@@ -63,7 +63,7 @@ func paidTransfers(b *testing.B, f *fixture) (setup func(dir string) func(), hel
 	})
 	seed(b, seeder, f)
 	n := 10
-	setup = func(dir string) func() {
+	setup = func(dir string) transfer {
 		n++
 		k := benchKey(b, n)
 		chain.Mint(k.Address(), btt.BTT(1000))
@@ -83,19 +83,21 @@ func paidTransfers(b *testing.B, f *fixture) (setup func(dir string) func(), hel
 		if err != nil {
 			b.Fatal(err)
 		}
-		return func() {
-			download(b, leecher, f, dir, seeder.Addr())
-			figs, err := sell.Peers(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, pf := range figs {
-				if pf.Sell != nil {
-					*held += pf.Sell.HeldFor
+		return transfer{
+			run: func() { download(b, leecher, f, dir, seeder.Addr()) },
+			close: func() {
+				figs, err := sell.Peers(ctx)
+				if err != nil {
+					b.Fatal(err)
 				}
-			}
-			leecher.Close()
-			st.Close()
+				for _, pf := range figs {
+					if pf.Sell != nil {
+						*held += pf.Sell.HeldFor
+					}
+				}
+				leecher.Close()
+				st.Close()
+			},
 		}
 	}
 	return setup, held
