@@ -431,6 +431,14 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 	close(t.gotInfo)
 	if picker.Complete() {
 		close(t.done)
+	} else {
+		// Create and preallocate the files while the peers handshake,
+		// not on the way of the first piece.
+		t.wg.Go(func() {
+			if err := st.Prepare(); err != nil {
+				t.log.Debug("preparing files", "err", err) // the first write will say
+			}
+		})
 	}
 	// Peers that connected before we had the info.
 	for _, c := range t.conns {

@@ -1,6 +1,8 @@
 package peer
 
 import (
+	"crypto/sha1"
+	"hash"
 	"sync"
 	"sync/atomic"
 
@@ -33,7 +35,20 @@ type diskQueue struct {
 	pending atomic.Int64
 	stalled atomic.Bool
 	resume  func()
+	// readBack counts the pieces verified by reading them back.
+	readBack atomic.Int64
+	hashes   sync.Pool // of SHA-1 states
 }
+
+func (q *diskQueue) newHash() hash.Hash {
+	if h, ok := q.hashes.Get().(hash.Hash); ok {
+		h.Reset()
+		return h
+	}
+	return sha1.New()
+}
+
+func (q *diskQueue) putHash(h hash.Hash) { q.hashes.Put(h) }
 
 // The disk queue's watermarks, in bytes.
 const (
@@ -60,12 +75,73 @@ type diskWorker struct {
 	cond   *sync.Cond
 	jobs   []diskJob
 	closed bool
+	// hashing holds, for the pieces being written in order from their
+	// start, the SHA-1 of what has been written so far (worker state).
+	hashing map[int]*pieceHash
+}
+
+// pieceHash is a piece hashed on its way to the disk: a piece whose blocks
+// all came in order (as they do from one peer) is verified from the sum
+// of what was written, without reading it back. h is nil once the piece
+// has been written out of order: it is read back and hashed then.
+type pieceHash struct {
+	h    hash.Hash
+	next int64 // bytes hashed from the piece's start
+}
+
+// maxHashing bounds the pieces hashed on the way at once per worker (a
+// hundred bytes each): past it, pieces are read back to be hashed.
+const maxHashing = 1024
+
+// hashRun feeds a run written at begin of piece i to its hash.
+func (w *diskWorker) hashRun(i int, begin uint32, bufs [][]byte) {
+	ph := w.hashing[i]
+	if ph == nil {
+		if begin != 0 || len(w.hashing) >= maxHashing {
+			return // not from the start: read back
+		}
+		ph = &pieceHash{h: w.q.newHash()}
+		w.hashing[i] = ph
+	}
+	if ph.h == nil {
+		return
+	}
+	if int64(begin) != ph.next {
+		// A gap or a block written again: the sum no longer says what
+		// is on disk.
+		w.q.putHash(ph.h)
+		ph.h = nil
+		return
+	}
+	for _, b := range bufs {
+		ph.h.Write(b)
+		ph.next += int64(len(b))
+	}
+}
+
+// verify hashes piece i: from the sum of its writes if it was written
+// whole and in order, else by reading it back.
+func (w *diskWorker) verify(st *piece.Storage, i int) (bool, error) {
+	ph := w.hashing[i]
+	delete(w.hashing, i)
+	if ph == nil || ph.h == nil {
+		w.q.readBack.Add(1)
+		return st.VerifyPiece(i)
+	}
+	defer w.q.putHash(ph.h)
+	if ph.next != st.Layout().PieceSize(i) {
+		w.q.readBack.Add(1)
+		return st.VerifyPiece(i)
+	}
+	var sum [20]byte
+	ph.h.Sum(sum[:0])
+	return st.CompletePiece(i, sum)
 }
 
 func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, err error), resume func(), wg *sync.WaitGroup) *diskQueue {
 	q := &diskQueue{resume: resume}
 	for i := 0; i < n; i++ {
-		w := &diskWorker{q: q}
+		w := &diskWorker{q: q, hashing: make(map[int]*pieceHash)}
 		w.cond = sync.NewCond(&w.mu)
 		q.workers = append(q.workers, w)
 		wg.Go(func() { w.run(st, done) })
@@ -108,7 +184,7 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 			j := batch[i]
 			if j.verify {
 				var err error
-				j.ok, err = st.VerifyPiece(j.block.Piece)
+				j.ok, err = w.verify(st, j.block.Piece)
 				if err == nil && (!j.ok || j.blockHashes) {
 					j.hashes, err = st.BlockHashes(j.block.Piece)
 				}
@@ -132,6 +208,9 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 				n += int64(len(r.data))
 			}
 			err := st.WriteRun(j.block.Piece, j.block.Begin, w.bufs)
+			if err == nil {
+				w.hashRun(j.block.Piece, j.block.Begin, w.bufs)
+			}
 			for x := i; x < k; x++ {
 				putBlock(batch[x].data)
 				batch[x] = diskJob{}

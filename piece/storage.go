@@ -369,6 +369,49 @@ func (s *Storage) VerifyPiece(i int) (bool, error) {
 	}
 	var sum [20]byte
 	h.Sum(sum[:0])
+	return s.record(i, sum)
+}
+
+// maxPrepare bounds the files Prepare opens: a torrent of thousands of
+// small files has them opened as their blocks come, not all at once.
+const maxPrepare = 16
+
+// Prepare opens the torrent's files ahead of the first block: it creates
+// and preallocates the first files (up to sixteen) with the default
+// backend, which otherwise does so on a file's first write, a millisecond
+// or more on the way of the first piece. It is safe to call concurrently
+// with writes, and does nothing with the other backends. A leecher calls it
+// in the background as it starts.
+func (s *Storage) Prepare() error {
+	if s.ft == nil {
+		return nil
+	}
+	for i := range min(len(s.ft.files), maxPrepare) {
+		if s.ft.files[i].length == 0 {
+			continue
+		}
+		if _, err := s.ft.file(i); err != nil {
+			return fmt.Errorf("piece: prepare %s: %w", s.ft.files[i].path, err)
+		}
+	}
+	return nil
+}
+
+// CompletePiece records the verdict on piece i given sum, the SHA-1 of its
+// data as the caller wrote it (hashed on the way to the disk, so that the
+// piece need not be read back), and reports whether it matched. The caller
+// must have written the whole piece through this Storage, without error,
+// before calling it; otherwise VerifyPiece is the one to call.
+func (s *Storage) CompletePiece(i int, sum [20]byte) (bool, error) {
+	if i < 0 || i >= s.layout.NumPieces() {
+		return false, fmt.Errorf("%w: piece %d", ErrBlock, i)
+	}
+	return s.record(i, sum)
+}
+
+// record compares sum with piece i's hash and records the verdict.
+func (s *Storage) record(i int, sum [20]byte) (bool, error) {
+	p := s.piece(i)
 	ok := string(sum[:]) == string(s.info.Pieces[i*20:i*20+20])
 	var err error
 	if ok {

@@ -96,6 +96,69 @@ func TestStorageCorruptPiece(t *testing.T) {
 	assert.ErrorIs(t, err, ErrBlock)
 }
 
+// TestCompletePiece: a sum computed by the writer is checked against the
+// piece's hash and recorded like VerifyPiece's verdict, which survives a
+// reopen.
+func TestCompletePiece(t *testing.T) {
+	src := t.TempDir()
+	info, ih := makeTorrent(t, src, 4*BlockSize, 2*BlockSize)
+	data, err := os.ReadFile(filepath.Join(src, "data.bin"))
+	require.NoError(t, err)
+	dst := t.TempDir()
+	s, err := OpenStorage(StorageConfig{Dir: dst, Info: info, InfoHash: ih})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name  string
+		piece int
+		sum   [20]byte
+		want  bool
+	}{
+		{"the right sum", 0, sha1.Sum(data[:2*BlockSize]), true},
+		{"another piece's sum", 1, sha1.Sum(data[:2*BlockSize]), false},
+		{"the right sum after a wrong one", 1, sha1.Sum(data[2*BlockSize:]), true},
+	} {
+		ok, err := s.CompletePiece(tc.piece, tc.sum)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.want, ok, tc.name)
+	}
+	_, err = s.CompletePiece(2, [20]byte{})
+	assert.ErrorIs(t, err, ErrBlock)
+	_, err = s.CompletePiece(-1, [20]byte{})
+	assert.ErrorIs(t, err, ErrBlock)
+	require.NoError(t, s.Close())
+	again, err := OpenStorage(StorageConfig{Dir: dst, Info: info, InfoHash: ih})
+	require.NoError(t, err)
+	defer again.Close()
+	assert.True(t, again.Completed().All(), "both verdicts recorded")
+}
+
+// TestPrepare: the default backend creates and preallocates the files
+// before the first block; the data and the completions are untouched.
+func TestPrepare(t *testing.T) {
+	src := t.TempDir()
+	info, ih := makeTorrent(t, src, 4*BlockSize+9, 2*BlockSize)
+	dst := t.TempDir()
+	s, err := OpenStorage(StorageConfig{Dir: dst, Info: info, InfoHash: ih})
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dst, "data.bin"))
+	require.ErrorIs(t, err, os.ErrNotExist, "nothing created at open")
+	require.NoError(t, s.Prepare())
+	fi, err := os.Stat(filepath.Join(dst, "data.bin"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(4*BlockSize+9), fi.Size())
+	ok, err := s.VerifyPiece(0)
+	require.NoError(t, err)
+	assert.False(t, ok, "a prepared file holds no data")
+	require.NoError(t, s.Close())
+	assert.ErrorIs(t, s.Prepare(), os.ErrClosed, "closed: a clear error")
+
+	// Another backend: nothing to do.
+	m, err := OpenStorage(StorageConfig{Dir: t.TempDir(), Info: info, InfoHash: ih, Mmap: true, CompletionDir: t.TempDir()})
+	require.NoError(t, err)
+	defer m.Close()
+	assert.NoError(t, m.Prepare())
+}
+
 func TestStorageBackends(t *testing.T) {
 	for _, tc := range []struct {
 		name string
