@@ -315,11 +315,26 @@ func NewPayer(ctx context.Context, store *Store, escrow Escrow, signer Signer) (
 	return &Payer{store: store, escrow: escrow, signer: signer, domain: dom}, nil
 }
 
-// Open deposits into a new channel for payee.
+// Open deposits into a new channel for payee and records it.
 func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (Channel, error) {
+	return p.OpenNotify(ctx, payee, deposit, expiry, nil)
+}
+
+// OpenNotify is Open that calls onChain, if not nil, with the channel as
+// soon as the chain has it, while it is being recorded: the caller may
+// announce it to the payee meanwhile, whose reading it from the chain then
+// overlaps the durable write. Nothing can be signed on the channel until
+// OpenNotify returns (PayForPieces needs the record). A crash before the
+// record is durable loses it, as a crash between the chain's answer and
+// the write always could; the payee, which may have extended its first
+// credit meanwhile, is owed at most that.
+func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time, onChain func(Channel)) (Channel, error) {
 	ch, err := p.escrow.Open(ctx, payee, deposit, expiry)
 	if err != nil {
 		return Channel{}, fmt.Errorf("paychan: open channel: %w", err)
+	}
+	if onChain != nil {
+		onChain(ch)
 	}
 	if err := p.store.SavePayer(PayerRecord{Channel: ch}); err != nil {
 		return ch, err

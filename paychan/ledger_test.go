@@ -292,6 +292,40 @@ func TestPayForPieces(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestOpenNotify: the channel is handed over as soon as the chain has it,
+// before it is recorded — so nothing can be signed on it yet — and once
+// OpenNotify returns it is recorded and pays. The payee can accept it
+// from the chain meanwhile.
+func TestOpenNotify(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	var seen paychan.Channel
+	ch, err := w.payer.OpenNotify(ctx, w.payeeAddr, btt.NewAmount(1000), start.Add(24*time.Hour), func(ch paychan.Channel) {
+		seen = ch
+		_, err := w.payerStore.Payer(ch.ID)
+		assert.ErrorIs(t, err, paychan.ErrNotFound, "not recorded yet")
+		_, err = w.payer.PayFor(ch.ID, [20]byte{1}, 0, btt.NewAmount(1))
+		assert.ErrorIs(t, err, paychan.ErrUnknownChannel, "nothing signed before it is recorded")
+		acc, err := w.payee.Accept(ctx, ch.ID)
+		assert.NoError(t, err, "the payee reads it from the chain")
+		assert.Equal(t, btt.NewAmount(1000), acc.Deposit)
+	})
+	require.NoError(t, err)
+	assert.Equal(t, ch, seen)
+	r, err := w.payerStore.Payer(ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, ch.Deposit, r.Channel.Deposit)
+	sv, err := w.payer.PayFor(ch.ID, [20]byte{1}, 0, btt.NewAmount(1))
+	require.NoError(t, err)
+	_, err = w.payee.Receive(sv)
+	assert.NoError(t, err)
+
+	_, err = w.payer.OpenNotify(ctx, w.payeeAddr, btt.NewAmount(10_000_000), start.Add(time.Hour), func(paychan.Channel) {
+		t.Error("called for a channel the chain refused")
+	})
+	assert.Error(t, err, "more than the balance")
+}
+
 // TestTopUpKeepsConcurrentPayments: a top-up recorded while payments are
 // being reserved loses none of them: what the payer's store says it signed
 // is the sum of every payment, so it can never sign past its deposit.

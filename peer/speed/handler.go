@@ -751,7 +751,10 @@ func (h *handler) onAward(price btt.Amount) {
 			b.dueBytes += pp.bytes
 		}
 		b.pending = nil
-		h.flush(ch)
+		// By the usual rule: at once if the window is small, as it is
+		// at the first award, else with the next voucher. (An award that
+		// only grows the window does not cost a voucher of its own.)
+		h.maybePay()
 	})
 }
 
@@ -801,7 +804,15 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 			h.e.log.Warn("looking for a channel to resume", "payee", payee, "err", err)
 		}
 		if !resumed && !deposit.IsZero() {
-			ch, err = buyer.Payer.Open(ctx, payee, deposit, expiry)
+			// Announced as soon as the chain has it: the seeder reads
+			// it while the payer records it.
+			ch, err = buyer.Payer.OpenNotify(ctx, payee, deposit, expiry, func(ch paychan.Channel) {
+				h.p.Do(func() {
+					if !h.closed {
+						h.announce(ch)
+					}
+				})
+			})
 		}
 		h.p.Do(func() {
 			buyer.mu.Lock()
