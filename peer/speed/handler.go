@@ -255,13 +255,23 @@ func (s *sellState) leavePaid() {
 // unpaid is what the peer owes, in bytes at its price: once its channel
 // is accepted, what its channel owes — sold through it on every connection
 // of its payer, less what its vouchers added in this process
-// (Seller.channelUnpaid). A channel's vouchers are cumulative over all of
+// (Seller.channelAccount). A channel's vouchers are cumulative over all of
 // its connections and can cross between them, so only the channel's
 // account is exact; each connection's gate holds it to its own window.
 // It is counted again (recount) when the channel is paid, when the price
 // changes, and at each rechoke; in between, accrue adds what this
 // connection sends, so the gate takes no lock and does no division per
 // block.
+//
+// It is negative when a voucher was counted before the bytes it pays for
+// were: they were sent, but accrue had not run since (a connection held
+// at its window runs it only at its next request or rechoke), or they
+// went on another connection of the channel. Clamping it at zero lost
+// that payment from the gate's view once the bytes were counted: the
+// payer, with nothing left to pay, was held until it lost its paid slot
+// (TestCreditBeforeAccrual). A payment for more than this process sold
+// on the channel (a debt from before a restart) counts as credit at
+// once, as it did before at the next recount.
 func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
 
 func (h *handler) recount() { h.sell.unpaidBytes = h.countUnpaid() }
@@ -271,13 +281,21 @@ func (h *handler) countUnpaid() int64 {
 	if s.price.IsZero() {
 		return 0
 	}
-	owe := s.owed.SubFloor(s.paid)
+	owed, paid := s.owed, s.paid
 	if s.channel != nil {
-		if ch, ok := h.e.cfg.Sell.channelUnpaid(s.channel.ID); ok {
-			owe = ch
+		if o, p, ok := h.e.cfg.Sell.channelAccount(s.channel.ID); ok {
+			owed, paid = o, p
 		}
 	}
-	bytes, ok := owe.Div(s.price)
+	if paid.Gt(owed) {
+		return -bytesAt(paid.SubFloor(owed), s.price)
+	}
+	return bytesAt(owed.SubFloor(paid), s.price)
+}
+
+// bytesAt returns how many bytes amount buys at price, at most 1<<62.
+func bytesAt(amount, price btt.Amount) int64 {
+	bytes, ok := amount.Div(price)
 	if !ok {
 		return 0
 	}
@@ -300,7 +318,7 @@ func (h *handler) ChokeStat(ps *choker.PeerStat) {
 		// Held back at its credit, a payer still paying is not over it:
 		// the gate holds its requests until the voucher comes. One that
 		// has not paid for PayTimeout is, and loses its paid slot.
-		ps.Unpaid = min(h.unpaid(), ps.Credit)
+		ps.Unpaid = max(0, min(h.unpaid(), ps.Credit))
 		if s := h.sell; s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.payTimeout() {
 			ps.Unpaid = ps.Credit + 1
 		}

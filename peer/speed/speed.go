@@ -130,20 +130,20 @@ func (s *Seller) setPaid(id paychan.ChannelID, best, added btt.Amount) {
 	s.credited[id], _ = s.credited[id].Add(added)
 }
 
-// channelUnpaid returns what was sold through a channel in this process,
-// on all of its connections, less what its vouchers added to its best
-// stored (false if nothing was sold through it). This is exact whatever
-// order vouchers sent on different connections arrive in, and counts
-// nothing paid before this process, or for other torrents, as paid for
-// these.
-func (s *Seller) channelUnpaid(id paychan.ChannelID) (btt.Amount, bool) {
+// channelAccount returns what was sold through a channel in this
+// process, on all of its connections, and what its vouchers added to its
+// best stored (false if nothing was sold through it): the channel owes the
+// difference. This is exact whatever order vouchers sent on different
+// connections arrive in, and counts nothing paid before this process, or
+// for other torrents, as paid for these.
+func (s *Seller) channelAccount(id paychan.ChannelID) (owed, credited btt.Amount, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := s.sales[id]
 	if cs == nil {
-		return btt.Zero, false
+		return btt.Zero, btt.Zero, false
 	}
-	return cs.Owed.SubFloor(s.credited[id]), true
+	return cs.Owed, s.credited[id], true
 }
 
 // join and leave keep track of a channel's connections.

@@ -17,8 +17,10 @@ import (
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
-// smallWindow has the seller extend at most 1 MiB of credit.
-func smallWindow(s *speed.Seller) { s.CreditMax = 1 << 20 }
+// smallWindow has the seller extend at most 512 KiB of credit. (At
+// 512 KiB, TestTopUp took 6–27 s, not 1, before TestCreditBeforeAccrual's
+// fix: a voucher counted before the bytes it paid for was lost.)
+func smallWindow(s *speed.Seller) { s.CreditMax = 512 << 10 }
 
 // TestTopUp: a payer whose channel deposit covers an eighth of the file
 // tops the channel up each time it runs dry, tells the seeder, which reads
@@ -30,7 +32,7 @@ func TestTopUp(t *testing.T) {
 	m := newMarket(t)
 	price := btt.NewAmount(3)
 	const size = 4 << 20
-	// A window of 1 MiB: the payer pays every 512 KiB, so the deposit
+	// A window of 512 KiB: the payer pays every 256 KiB, so the deposit
 	// runs dry several times in the download (with the default window it
 	// would pay for the file in one or two vouchers).
 	s := m.seller(price, size, sellerOpts{seller: smallWindow})

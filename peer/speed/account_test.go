@@ -1,0 +1,81 @@
+package speed
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/peer"
+)
+
+// fakePeer is the little of a peer the seller's accounting touches.
+type fakePeer struct {
+	uploaded int64
+	sent     int
+	served   int
+}
+
+func (p *fakePeer) ID() peer.PeerID              { return 1 }
+func (p *fakePeer) Addr() netip.AddrPort         { return netip.MustParseAddrPort("127.0.0.1:1") }
+func (p *fakePeer) Torrent() *peer.Torrent       { return nil }
+func (p *fakePeer) Send([]byte)                  { p.sent++ }
+func (p *fakePeer) Close(error)                  {}
+func (p *fakePeer) Uploaded() int64              { return p.uploaded }
+func (p *fakePeer) Downloaded() int64            { return 0 }
+func (p *fakePeer) Go(func(ctx context.Context)) {}
+func (p *fakePeer) RequestRechoke()              {}
+func (p *fakePeer) PeerHas(int) bool             { return false }
+func (p *fakePeer) ServeHeld()                   { p.served++ }
+func (p *fakePeer) Do(func())                    {}
+
+// TestCreditBeforeAccrual: a voucher counted before the bytes it pays for
+// (sent, but not yet accrued: the connection was held at its window and
+// made no request since) leaves the payer owing nothing once they are
+// counted. The gate used to clamp the debt at zero at the voucher and
+// then add the bytes: the payer owed a window it had paid for, had
+// nothing left to pay, and was held until it lost its paid slot.
+func TestCreditBeforeAccrual(t *testing.T) {
+	price := btt.NewAmount(3)
+	const window = 512 << 10
+	ch := paychan.Channel{ID: paychan.ChannelID{9}, Deposit: btt.BTT(1)}
+	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	p := &fakePeer{}
+	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(window, window), channel: &ch}}
+	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	pay := func(bytes int64) {
+		t.Helper()
+		amount, err := price.MulUint64(uint64(bytes))
+		require.NoError(t, err)
+		h.credit(paychan.SignedVoucher{Voucher: paychan.Voucher{Channel: ch.ID}}, amount)
+	}
+	for _, tc := range []struct {
+		name       string
+		send, paid int64 // bytes sent since the last step, bytes a voucher pays now
+		accrueBy   bool  // a request (MayServe) counts what was sent before the voucher
+		want       int64 // what the payer owes after the next accrual
+	}{
+		{"sent and counted, then paid", window, window, true, 0},
+		{"sent, paid before it is counted", window, window, false, 0},
+		{"paid for half of what was sent, before it is counted", window, window / 2, false, window / 2},
+		{"sent, counted, not paid", window / 4, 0, true, window/2 + window/4},
+		{"paid for more than was counted", window / 4, window, false, 0},
+	} {
+		p.uploaded += tc.send
+		if tc.accrueBy {
+			h.accrue()
+		}
+		if tc.paid > 0 {
+			pay(tc.paid)
+		}
+		h.accrue()
+		assert.Equal(t, tc.want, max(0, h.unpaid()), tc.name)
+		h.recount()
+		assert.Equal(t, tc.want, max(0, h.unpaid()), "%s: counted again", tc.name)
+	}
+}
