@@ -25,6 +25,7 @@ type Chain struct {
 	channels    map[paychan.ChannelID]*paychan.Channel
 	nonce       uint64
 	unavailable bool
+	downAfter   string // the method after whose next call the chain goes down
 	latency     time.Duration
 	// ChallengePeriod is the payee's window after a payer's early close
 	// (default 1 h).
@@ -90,6 +91,16 @@ func (c *Chain) SetUnavailable(down bool) {
 	c.mu.Unlock()
 }
 
+// SetDownAfter makes the chain go down, as SetUnavailable(true), right
+// after the next call of method succeeds: a fault at an exact point, where
+// a test that waits for the call and then takes the chain down races with
+// whoever calls next.
+func (c *Chain) SetDownAfter(method string) {
+	c.mu.Lock()
+	c.downAfter = method
+	c.mu.Unlock()
+}
+
 // As returns the escrow as seen by account addr.
 func (c *Chain) As(addr btt.Address) paychan.Escrow { return &account{c: c, self: addr} }
 
@@ -111,6 +122,11 @@ func (a *account) begin(method string) (func(), error) {
 	if a.c.unavailable {
 		a.c.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", paychan.ErrChainUnavailable, method)
+	}
+	if a.c.downAfter == method {
+		// This call goes through (the lock is held until it is done);
+		// the next finds the chain down.
+		a.c.downAfter, a.c.unavailable = "", true
 	}
 	return a.c.mu.Unlock, nil
 }

@@ -200,17 +200,25 @@ func TestRestartPaysOnlyNewPieces(t *testing.T) {
 func TestChainDown(t *testing.T) {
 	tests := []struct {
 		name string
+		// arm, if set, sets the chain to go down at an exact point, before
+		// the buyer starts.
+		arm func(m *market)
 		// down waits for the moment to take the chain down.
 		down func(t *testing.T, m *market, l *buySide)
 		// while checks the buyer while the chain is down.
 		while func(t *testing.T, m *market, l *buySide, deposit btt.Amount)
 	}{
-		{"while the seeder reads the channel", func(t *testing.T, m *market, _ *buySide) {
+		{"while the seeder reads the channel", func(m *market) {
+			// Down as soon as the channel is opened: the buyer announces
+			// it then, so waiting for the Open raced with the seeder's
+			// read of it.
+			m.chain.SetDownAfter("Open")
+		}, func(t *testing.T, m *market, _ *buySide) {
 			require.Eventually(t, func() bool { return m.chain.Count("Open") == 1 }, 10*time.Second, 50*time.Microsecond)
 		}, func(t *testing.T, _ *market, l *buySide, _ btt.Amount) {
 			assert.True(t, l.buyer.Spent().IsZero(), "no credit, so nothing bought yet")
 		}},
-		{"when the channel runs dry", func(t *testing.T, _ *market, l *buySide) {
+		{"when the channel runs dry", nil, func(t *testing.T, _ *market, l *buySide) {
 			require.Eventually(t, func() bool { return !l.buyer.Spent().IsZero() }, 10*time.Second, 50*time.Microsecond)
 		}, func(t *testing.T, m *market, l *buySide, deposit btt.Amount) {
 			figs, err := l.ext.Peers(context.Background())
@@ -231,6 +239,9 @@ func TestChainDown(t *testing.T) {
 			s := m.seller(price, size, sellerOpts{client: func(c *peer.Config) { c.UploadRate = 1 << 20 }})
 			budget := btt.NewAmount(10 * size * 3)
 			deposit := btt.NewAmount(size / 4 * 3) // a quarter of the file at the price
+			if tc.arm != nil {
+				tc.arm(m)
+			}
 			l := m.buyer(s, 2, budget, price, budget, func(b *speed.Buyer) { b.Deposit = deposit })
 			tc.down(t, m, l)
 			m.chain.SetUnavailable(true)
