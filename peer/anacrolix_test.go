@@ -41,7 +41,7 @@ func anacrolixAddr(t testing.TB, cl *torrent.Client) netip.AddrPort {
 func TestOursToAnacrolix(t *testing.T) {
 	f := newFixture(t, 2<<20+777, 256<<10)
 	seeder := newClient(t, nil)
-	seed(t, seeder, f)
+	st := seed(t, seeder, f)
 
 	dir := t.TempDir()
 	ac := newAnacrolix(t, dir, false)
@@ -53,7 +53,10 @@ func TestOursToAnacrolix(t *testing.T) {
 	select {
 	case <-at.Complete().On():
 	case <-time.After(60 * time.Second):
-		t.Fatalf("anacrolix did not finish downloading from us: %d bytes missing", at.BytesMissing())
+		// What each side saw, for a failure seen once in CI under -race.
+		ours, err := st.Stats(context.Background())
+		t.Fatalf("anacrolix did not finish downloading from us: %d bytes missing; anacrolix: %d peers, %+v; our seeder: %+v (err %v)",
+			at.BytesMissing(), len(at.PeerConns()), at.Stats().ConnStats, ours, err)
 	}
 	ac.Close()
 	requireSameFile(t, f, dir)
