@@ -2,7 +2,6 @@ package peer_test
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net"
 	"net/netip"
@@ -327,8 +326,6 @@ func newAnacrolixNoCleanup(b *testing.B, dir string) *torrent.Client {
 	cl := newAnacrolix(b, dir, false)
 	return cl
 }
-
-var _ = fmt.Sprint
 
 func TestMedianCI(t *testing.T) {
 	seq := func(n int) []float64 {
