@@ -287,11 +287,17 @@ func speedHandshake(t *testing.T, mutate func(map[string]any)) []byte {
 }
 
 func hostileCases() []hostileCase {
-	closedWith := func(t *testing.T, h *hostileTarget, r *rawPeer, subs ...string) {
+	// closedWithAny expects r closed for one of alts' reasons (each a
+	// set of substrings of one log line), closedWith for one reason.
+	closedWithAny := func(t *testing.T, h *hostileTarget, r *rawPeer, alts ...[]string) {
 		t.Helper()
 		took := expectClosed(t, r.c, 10*time.Second)
-		line := h.logs.requireLogged(t, r.c.LocalAddr().String(), subs...)
+		line := h.logs.requireLoggedAny(t, r.c.LocalAddr().String(), alts...)
 		t.Logf("closed after %v: %s", took.Round(time.Millisecond), line)
+	}
+	closedWith := func(t *testing.T, h *hostileTarget, r *rawPeer, subs ...string) {
+		t.Helper()
+		closedWithAny(t, h, r, subs)
 	}
 	var cases []hostileCase
 	all := []string{"seeder", "leecher", "magnet"}
@@ -590,13 +596,17 @@ func hostileCases() []hostileCase {
 			r.write(msgOf(pp.Have, []uint32{1<<24 - 1}, nil))
 			closedWith(t, h, r, "have 16777215")
 			// The most a peer may claim, from several connections: kept
-			// until the info arrives, then found out.
+			// until the info arrives, then found out. (A connection whose
+			// reader, on a loaded machine, gets to the bitfield only after
+			// the info came is dropped for it as too long: the same lie.)
 			for i := 0; i < 8; i++ {
 				r := h.dial(t, true, false)
 				r.write(msgOf(pp.Bitfield, nil, bytes.Repeat([]byte{0xff}, 838_860/8)))
 				r.write(msgOf(pp.Have, []uint32{838_859}, nil))
 				expectOpen(t, r.c, 10*time.Millisecond)
-				t.Cleanup(func() { closedWith(t, h, r, "it said it has piece") })
+				t.Cleanup(func() {
+					closedWithAny(t, h, r, []string{"it said it has piece"}, []string{"Bitfield message too long"})
+				})
 			}
 		}},
 		hostileCase{"lying metadata: junk of the size it claims", []string{"magnet"}, func(t *testing.T, h *hostileTarget) {

@@ -72,12 +72,28 @@ func (s *logSink) find(subs ...string) (string, bool) {
 // one of subs: why its connection was dropped.
 func (s *logSink) requireLogged(t *testing.T, addr string, subs ...string) string {
 	t.Helper()
-	var line string
+	return s.requireLoggedAny(t, addr, subs)
+}
+
+// requireLoggedAny is requireLogged for a line with every one of any of
+// alts: a peer dropped for one of several reasons, each right.
+func (s *logSink) requireLoggedAny(t *testing.T, addr string, alts ...[]string) string {
+	t.Helper()
+	find := func() (string, bool) {
+		for _, subs := range alts {
+			if line, ok := s.find(append([]string{addr}, subs...)...); ok {
+				return line, true
+			}
+		}
+		return "", false
+	}
+	// The condition runs on Eventually's goroutine, which may outlive a
+	// timeout: it shares nothing with this one but the sink's lock.
 	ok := assert.Eventually(t, func() bool {
-		var ok bool
-		line, ok = s.find(append([]string{addr}, subs...)...)
+		_, ok := find()
 		return ok
-	}, 5*time.Second, 5*time.Millisecond, "a log line for %s with %q", addr, subs)
+	}, 5*time.Second, 5*time.Millisecond, "a log line for %s with %q", addr, alts)
+	line, _ := find()
 	if !ok {
 		s.mu.Lock()
 		for _, l := range s.lines {
