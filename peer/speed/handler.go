@@ -465,6 +465,17 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				return
 			}
 			if first {
+				// A channel that has paid before keeps the window it
+				// earned, on every connection (TestRestartPaysOnlyNewPieces):
+				// a restarted payer re-downloading pieces it paid for
+				// before owes their bytes in this process's count and
+				// will not pay for them again.
+				if w := h.e.cfg.Sell.window(ch.ID); w > s.credit.Window {
+					s.credit.Window = min(w, s.credit.Max)
+					if s.paidSlot {
+						h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
+					}
+				}
 				h.recount()
 				s.release()
 				h.p.ServeHeld() // credit starts now
@@ -680,6 +691,7 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 		h.wakeOthers(sv.Channel)
 		before := s.credit.Window
 		s.credit.Paid()
+		h.e.cfg.Sell.earned(sv.Channel, s.credit.Window)
 		if s.paidSlot && s.credit.Window != before {
 			// Tell the payer: it pays every half window.
 			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
@@ -854,6 +866,9 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 				return
 			}
 			bc.ch, bc.ready = ch, true
+			if resumed {
+				bc.signed = btt.Max(bc.signed, signed)
+			}
 			waiters := bc.waiters
 			bc.waiters = nil
 			buyer.mu.Unlock()
@@ -1077,28 +1092,73 @@ func (h *handler) readyChannel() (paychan.Channel, bool) {
 	return bc.ch, true
 }
 
-// flush signs one voucher for every piece due (off the loop: the store
-// writes them durably first, in one transaction) and sends it.
 // announce tells the seeder our channel, or its new deposit after a
 // top-up — on this connection, once per deposit: a channel shared by
 // several connections may have been topped up through another.
-func (h *handler) announce(ch paychan.Channel) {
+//
+// The first time on a connection, if the channel has been paid on
+// before, the latest voucher follows (resendLatest): the voucher signed
+// last may never have reached the seeder — signed as the process
+// stopped, or sent on a connection that dropped — and a seeder that
+// misses it counts what it paid for as owed, holding this connection at
+// its credit for a debt that nothing will pay
+// (TestRestartPaysOnlyNewPieces). announce reports whether that resend
+// is in flight: vouchers on a connection must go in increasing order, so
+// the next waits for it.
+func (h *handler) announce(ch paychan.Channel) bool {
 	b := h.buy
 	if b.announced && !ch.Deposit.Gt(b.announcedDeposit) {
-		return
+		return false
 	}
+	first := !b.announced
 	b.announced, b.announcedDeposit = true, ch.Deposit
 	h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	return first && h.resendLatest(ch.ID)
 }
 
+// resendLatest sends, off the loop, the channel's latest voucher if
+// anything was signed on it, and reports whether it is on its way (a
+// voucher in flight: flush waits for it).
+func (h *handler) resendLatest(id paychan.ChannelID) bool {
+	buyer := h.e.cfg.Buy
+	buyer.mu.Lock()
+	bc := buyer.channels[h.theirs.Payee]
+	paid := bc != nil && bc.ch.ID == id && !bc.signed.IsZero()
+	buyer.mu.Unlock()
+	if !paid {
+		return false
+	}
+	b := h.buy
+	b.inflight++
+	h.p.Go(func(context.Context) {
+		sv, err := buyer.Payer.Latest(id)
+		h.p.Do(func() {
+			b.inflight--
+			switch {
+			case err != nil:
+				h.e.log.Warn("resending the latest voucher", "channel", id, "err", err)
+			case !h.closed && !sv.Amount.IsZero():
+				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+			}
+			h.maybePay() // what came due meanwhile
+		})
+	})
+	return true
+}
+
+// flush signs one voucher for every piece due (off the loop: the store
+// writes them durably first, in one transaction) and sends it.
 func (h *handler) flush(ch paychan.Channel) {
 	b := h.buy
 	if len(b.due) == 0 {
 		return
 	}
-	// Before a voucher that may go past the deposit this seeder last
-	// heard of, the channel as it is now.
-	h.announce(ch)
+	// Before a voucher that may go past the deposit this seller last
+	// heard of, the channel as it is now — and, first on a connection,
+	// the latest voucher, which this one must follow.
+	if h.announce(ch) {
+		return
+	}
 	pays, bytes := b.due, b.dueBytes
 	b.due, b.dueBytes = nil, 0
 	var total btt.Amount
@@ -1126,6 +1186,16 @@ func (h *handler) flush(ch paychan.Channel) {
 					sv, err = buyer.Payer.PayForPieces(ch.ID, ih, pays)
 				}
 			}
+		}
+		if err == nil {
+			// Counted as signed, whether or not the loop is still there
+			// to send it: a resend after a restart delivers it.
+			buyer.mu.Lock()
+			buyer.spent, _ = buyer.spent.Add(total)
+			if bc := buyer.channels[h.theirs.Payee]; bc != nil && bc.ch.ID == ch.ID {
+				bc.signed = btt.Max(bc.signed, sv.Amount)
+			}
+			buyer.mu.Unlock()
 		}
 		// Signed past the deposit this connection announced: another
 		// connection topped the channel up meanwhile, and this seeder
@@ -1157,9 +1227,6 @@ func (h *handler) flush(ch paychan.Channel) {
 				h.e.log.Warn("paying for pieces", "pieces", len(pays), "err", err)
 				return
 			}
-			buyer.mu.Lock()
-			buyer.spent, _ = buyer.spent.Add(total)
-			buyer.mu.Unlock()
 			b.bought += bytes
 			b.spent, _ = b.spent.Add(total)
 			if !h.closed {

@@ -75,6 +75,9 @@ type Seller struct {
 	// paid.
 	credited map[paychan.ChannelID]btt.Amount
 	conns    map[paychan.ChannelID]map[*handler]struct{}
+	// windows is, per channel, the largest credit window its payments
+	// earned in this process: a connection on the channel starts there.
+	windows map[paychan.ChannelID]int64
 }
 
 // ChannelSales are what a seller sold through one channel, over every
@@ -146,6 +149,23 @@ func (s *Seller) channelAccount(id paychan.ChannelID) (owed, credited btt.Amount
 	return cs.Owed, s.credited[id], true
 }
 
+// window returns the credit window a channel's payments have earned in
+// this process (zero if none), and earned records a larger one.
+func (s *Seller) window(id paychan.ChannelID) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.windows[id]
+}
+
+func (s *Seller) earned(id paychan.ChannelID, w int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.windows == nil {
+		s.windows = make(map[paychan.ChannelID]int64)
+	}
+	s.windows[id] = max(s.windows[id], w)
+}
+
 // join and leave keep track of a channel's connections.
 func (s *Seller) join(id paychan.ChannelID, h *handler) {
 	s.mu.Lock()
@@ -201,7 +221,11 @@ type Buyer struct {
 }
 
 type buyChannel struct {
-	ch      paychan.Channel
+	ch paychan.Channel
+	// signed is the most signed on the channel as far as this process
+	// knows: what Resume found, then each voucher signed. A connection
+	// opened once it is above zero resends the latest voucher first.
+	signed  btt.Amount
 	ready   bool
 	opening bool
 	topping bool // a top-up is on its way to the chain

@@ -2,6 +2,7 @@ package speed_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
@@ -190,6 +192,51 @@ func TestRestartPaysOnlyNewPieces(t *testing.T) {
 	got, err := s.payee.RedeemAll(ctx, true)
 	require.NoError(t, err)
 	assert.Equal(t, recs[0].Signed, got)
+}
+
+// TestResendLatest: a leecher restarts and downloads again, into an
+// empty directory, the torrent it has paid for whole. It owes nothing, and
+// the window its channel earned before serves it through pieces it will
+// not pay for twice (a new connection's window alone, about a piece, held
+// it for good once their bytes passed it). If the voucher it signed last
+// never reached the seeder — the process stopped as it was signed — it
+// resends it on its first connection, and the seeder can redeem it.
+func TestResendLatest(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lost voucher %v", lose), func(t *testing.T) {
+			ctx := context.Background()
+			m := newMarket(t)
+			price := btt.NewAmount(3)
+			const size = 2 << 20
+			s := m.seller(price, size, sellerOpts{})
+			budget := btt.NewAmount(20 * size * 3)
+			l := m.buyer(s, 2, budget, price, budget, nil)
+			waitDone(t, l.tor, 30*time.Second)
+			want := settled(t, s.payee, l.buyer)
+			require.Equal(t, btt.NewAmount(3*size), want)
+			if lose {
+				recs, err := l.payer.Channels()
+				require.NoError(t, err)
+				require.Len(t, recs, 1)
+				// Signed, durably, and never sent: a piece of another torrent.
+				lost, err := l.payer.PayForPieces(recs[0].Channel.ID, [20]byte{1}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(3 << 16)}})
+				require.NoError(t, err)
+				want = lost.Amount
+			}
+
+			l2 := m.restart(s, l, price, budget, nil)
+			waitDone(t, l2.tor, 30*time.Second)
+			assert.Equal(t, s.sum, fileSum(t, filepath.Join(l2.dir, "data.bin")))
+			require.Eventually(t, func() bool {
+				tot, err := s.payee.Totals()
+				return err == nil && tot.Earned == want
+			}, 10*time.Second, 10*time.Millisecond, "the seeder has the voucher signed last")
+			assert.True(t, l2.buyer.Spent().IsZero(), "nothing paid twice")
+			got, err := s.payee.RedeemAll(ctx, true)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		})
+	}
 }
 
 // TestChainDown: the chain is down when the seeder reads the payer's new
