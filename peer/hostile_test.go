@@ -286,6 +286,15 @@ func speedHandshake(t *testing.T, mutate func(map[string]any)) []byte {
 	return extMsg(0, bencoded(t, d))
 }
 
+// unreadable pins r's receive buffer small, for a peer that never reads:
+// left to itself the kernel may grow it to tcp_rmem's maximum (32 MB here)
+// and take in what the target should find it cannot send.
+func unreadable(r *rawPeer) {
+	if tc, ok := r.c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10)
+	}
+}
+
 func hostileCases() []hostileCase {
 	// closedWithAny expects r closed for one of alts' reasons (each a
 	// set of substrings of one log line), closedWith for one reason.
@@ -379,7 +388,16 @@ func hostileCases() []hostileCase {
 		}},
 		hostileCase{"requests while choked, BEP 6, never reading the rejects", withInfo, func(t *testing.T, h *hostileTarget) {
 			r := h.dial(t, true, false)
-			r.write(manyRequests(300_000)) // 5 MiB of requests: a reject each
+			unreadable(r)
+			// 17 MB of requests, a reject each: more than any socket
+			// buffers between us hold (5 MB was not, once in CI, with the
+			// receive buffer left to grow).
+			chunk := manyRequests(10_000)
+			for i := 0; i < 100; i++ {
+				if _, err := r.c.Write(chunk); err != nil {
+					break // closed, as it should be
+				}
+			}
 			closedWith(t, h, r, "does not read")
 		}},
 		hostileCase{"unrequested blocks", all, func(t *testing.T, h *hostileTarget) {
@@ -574,6 +592,7 @@ func hostileCases() []hostileCase {
 	cases = append(cases,
 		hostileCase{"ut_metadata requests, never reading the answers", []string{"seeder"}, func(t *testing.T, h *hostileTarget) {
 			r := h.dial(t, true, true)
+			unreadable(r)
 			r.write(extMsg(0, []byte("d1:md11:ut_metadatai3eee")))
 			// 200,000 requests (7 MiB): the first ones are answered with
 			// the info's 1.3 KiB piece, the rest with rejects once 1 MiB
