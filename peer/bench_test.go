@@ -2,6 +2,7 @@ package peer_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"net/netip"
@@ -97,6 +98,13 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
 func BenchmarkLoopbackTransfer(b *testing.B) {
 	size := benchSize(b)
+	if cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control"); err == nil {
+		// The figures depend on it: under BBR a pause early in a
+		// connection (the credit ramp's first step) costs the paid
+		// transfer more than under cubic (docs/DECISIONS.md). Printed
+		// as a benchfmt configuration line, as go test prints cpu:.
+		fmt.Printf("tcp-congestion-control: %s\n", strings.TrimSpace(string(cc)))
+	}
 	f := newFixture(b, size, 256<<10)
 	b.Run("ours", func(b *testing.B) {
 		runTransfers(b, size, unpaidTransfers(b, f))
