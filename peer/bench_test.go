@@ -155,24 +155,50 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 // runTransfers: a fresh leecher of ours, no payments.
 func unpaidTransfers(b *testing.B, f *fixture) setupFunc {
 	seeder := newClient(b, nil)
-	seed(b, seeder, f)
+	tor := seed(b, seeder, f)
 	return func(dir string) transfer {
 		leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
 		if err != nil {
 			b.Fatal(err)
 		}
+		var pacing []uint64
 		return transfer{
-			run:   func() { download(b, leecher, f, dir, seeder.Addr()) },
-			close: func() { leecher.Close() },
+			run:    func() { download(b, leecher, f, dir, seeder.Addr(), func() { pacing = tor.PacingRates() }) },
+			close:  func() { leecher.Close() },
+			pacing: func() []uint64 { return pacing },
 		}
 	}
 }
 
-// download has leecher download f into dir from the seeder at addr.
-func download(b *testing.B, leecher *peer.Client, f *fixture, dir string, addr netip.AddrPort) {
+// download has leecher download f into dir from the seeder at addr. If
+// halfway is set, it is called once, from another goroutine, when half of
+// f or less is left to download (the leecher's Left, read every
+// millisecond), and has returned when download does.
+func download(b *testing.B, leecher *peer.Client, f *fixture, dir string, addr netip.AddrPort, halfway func()) {
 	tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{addr}})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if halfway != nil {
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		defer wg.Wait()
+		defer close(stop)
+		wg.Go(func() {
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if tor.Left() <= f.info.TotalLength()/2 {
+						halfway()
+						return
+					}
+				}
+			}
+		})
 	}
 	select {
 	case <-tor.Done():
@@ -224,6 +250,7 @@ func runPairs(b *testing.B, size int64, unpaid, paid setupFunc) {
 	b.SetBytes(2 * size)
 	var tu, tp, cu, cp time.Duration
 	ratios := make([]float64, 0, b.N)
+	var pacing [2][]float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -244,6 +271,11 @@ func runPairs(b *testing.B, size int64, unpaid, paid setupFunc) {
 		cu += times[0].close
 		cp += times[1].close
 		ratios = append(ratios, wall[0].Seconds()/wall[1].Seconds())
+		for j := range times {
+			if times[j].pacing > 0 {
+				pacing[j] = append(pacing[j], times[j].pacing)
+			}
+		}
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
 	b.ReportMetric(mbps(tu), "ours-MB/s")
@@ -255,6 +287,15 @@ func runPairs(b *testing.B, size int64, unpaid, paid setupFunc) {
 	b.ReportMetric(med, "paid/ours")
 	b.ReportMetric(lo, "paid/ours-lo")
 	b.ReportMetric(hi, "paid/ours-hi")
+	// The kernel's pacing rate, median over the transfers: under BBR the
+	// throughput here follows it, and the credit ramp's first hold can
+	// leave it lower for the whole transfer (docs/DECISIONS.md).
+	for j, unit := range []string{"ours-pacing-GB/s", "paid-pacing-GB/s"} {
+		if len(pacing[j]) == b.N {
+			m, _, _ := medianCI(pacing[j])
+			b.ReportMetric(m/1e9, unit)
+		}
+	}
 }
 
 // medianCI returns the median of xs and a distribution-free 95%
@@ -292,8 +333,12 @@ func medianCI(xs []float64) (med, lo, hi float64) {
 // from adding the torrent to its last piece verified — what a user waits
 // for — and close closes the leecher, which for a payer includes its last
 // voucher, signed and stored durably. They are timed apart.
+//
+// pacing, if set, returns the kernel's pacing rate of the seeder's
+// connections (Torrent.PacingRates) as read halfway through run.
 type transfer struct {
 	run, close func()
+	pacing     func() []uint64
 }
 
 // setupFunc makes a fresh leecher that will write to dir.
@@ -303,7 +348,8 @@ type setupFunc func(dir string) transfer
 // download, close the closing after it, cpu and peak both.
 type transferTimes struct {
 	wall, close, cpu time.Duration
-	peak             uint64 // peak Go heap in use
+	peak             uint64  // peak Go heap in use
+	pacing           float64 // the seeder's TCP pacing rate halfway, bytes a second; 0 if unknown
 }
 
 // timeTransfer runs one transfer into a fresh directory from a clean
@@ -325,9 +371,15 @@ func timeTransfer(b *testing.B, setup setupFunc, start, stop func()) transferTim
 	tr.run()
 	stop()
 	wall := time.Since(t0)
+	var pacing float64
+	if tr.pacing != nil {
+		if rates := tr.pacing(); len(rates) == 1 {
+			pacing = float64(rates[0])
+		}
+	}
 	t1 := time.Now()
 	tr.close()
-	return transferTimes{wall: wall, close: time.Since(t1), cpu: cpuTime() - c0, peak: h.done()}
+	return transferTimes{wall: wall, close: time.Since(t1), cpu: cpuTime() - c0, peak: h.done(), pacing: pacing}
 }
 
 func newAnacrolixNoCleanup(b *testing.B, dir string) *torrent.Client {

@@ -61,7 +61,7 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Durati
 		c.Extensions = []peer.Extension{sell}
 		c.Policy = func() (choker.Policy, error) { return choker.NewBidDriven(choker.BidDrivenConfig{Reserve: reserve}) }
 	})
-	seed(b, seeder, f)
+	tor := seed(b, seeder, f)
 	n := 10
 	setup = func(dir string) transfer {
 		n++
@@ -83,8 +83,10 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Durati
 		if err != nil {
 			b.Fatal(err)
 		}
+		var pacing []uint64
 		return transfer{
-			run: func() { download(b, leecher, f, dir, seeder.Addr()) },
+			run:    func() { download(b, leecher, f, dir, seeder.Addr(), func() { pacing = tor.PacingRates() }) },
+			pacing: func() []uint64 { return pacing },
 			close: func() {
 				figs, err := sell.Peers(ctx)
 				if err != nil {
