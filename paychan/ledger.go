@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/bttspeed/bttspeed/btt"
 )
 
@@ -153,14 +155,54 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 // adds: only then may the payer be credited. A voucher for a channel not
 // accepted first gives ErrUnknownChannel.
 func (p *Payee) Receive(sv SignedVoucher) (btt.Amount, error) {
+	delta, _, err := p.receive(sv, nil)
+	return delta, err
+}
+
+// PiecesBought is what a voucher says it pays for in one torrent: pieces
+// its payer bought whole from us, at Price per byte or more.
+type PiecesBought struct {
+	InfoHash [20]byte
+	Pieces   []PieceSize
+	Price    btt.Amount
+}
+
+// PieceSize is a piece and its size in bytes.
+type PieceSize struct {
+	Piece int
+	Bytes int64
+}
+
+// ReceivePieces is Receive that also records, in the same durable
+// transaction, the pieces the voucher says it pays for, as far as the
+// channel's payments cover them: a piece costs its bytes at bought.Price,
+// and what the pieces recorded on a channel cost (PayeeRecord.Listed) never
+// passes its best voucher. A piece recorded before costs nothing again;
+// the pieces past what the payments cover, and all of them at a zero
+// price, are left out. It returns what the voucher adds and the pieces
+// recorded now. The claim is the payer's word, bounded by what it paid: a
+// payee that serves recorded pieces again free (as package speed does)
+// gives a payer at most what it paid for, at bought.Price.
+func (p *Payee) ReceivePieces(sv SignedVoucher, bought PiecesBought) (btt.Amount, []int, error) {
+	return p.receive(sv, &bought)
+}
+
+// SoldPieces returns the pieces of torrent ih recorded as paid for through
+// channel id (ReceivePieces), in increasing order.
+func (p *Payee) SoldPieces(id ChannelID, ih [20]byte) ([]int, error) {
+	return p.store.SoldPieces(id, ih)
+}
+
+func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ch, ok := p.chans[sv.Channel]
 	if !ok {
-		return btt.Zero, fmt.Errorf("%w: %x (not announced)", ErrUnknownChannel, sv.Channel[:8])
+		return btt.Zero, nil, fmt.Errorf("%w: %x (not announced)", ErrUnknownChannel, sv.Channel[:8])
 	}
 	var delta btt.Amount
-	_, err := p.store.updatePayee(sv.Channel, func(r *PayeeRecord, _ bool) error {
+	var recorded []int
+	_, err := p.store.updatePayee(sv.Channel, func(tx *bolt.Tx, r *PayeeRecord, _ bool) error {
 		var err error
 		delta, err = Verify(Check{Domain: p.domain, Payee: p.cfg.Self, Channel: ch, Prev: r.Best.Amount, Now: p.cfg.Now(), ExpiryMargin: p.cfg.ExpiryMargin}, sv)
 		if err != nil {
@@ -168,12 +210,38 @@ func (p *Payee) Receive(sv SignedVoucher) (btt.Amount, error) {
 		}
 		r.Channel = ch
 		r.Best = sv
+		if bought == nil || bought.Price.IsZero() {
+			return nil
+		}
+		bk := tx.Bucket(bucketSold)
+		for _, ps := range bought.Pieces {
+			if ps.Piece < 0 || ps.Piece > 1<<31-1 || ps.Bytes <= 0 {
+				continue
+			}
+			key := soldKey(sv.Channel, bought.InfoHash, ps.Piece)
+			if bk.Get(key) != nil {
+				continue
+			}
+			cost, err := bought.Price.MulUint64(uint64(ps.Bytes))
+			if err != nil {
+				break
+			}
+			listed, err := r.Listed.Add(cost)
+			if err != nil || listed.Gt(sv.Amount) {
+				break // the payments cover no more
+			}
+			if err := bk.Put(key, nil); err != nil {
+				return err
+			}
+			r.Listed = listed
+			recorded = append(recorded, ps.Piece)
+		}
 		return nil
 	})
 	if err != nil {
-		return btt.Zero, err
+		return btt.Zero, nil, err
 	}
-	return delta, nil
+	return delta, recorded, nil
 }
 
 // Due returns the channels to redeem now: with value not yet redeemed, and
@@ -229,7 +297,7 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 	if err != nil {
 		return btt.Zero, fmt.Errorf("paychan: redeem %x: %w", id[:8], err)
 	}
-	if _, err := p.store.updatePayee(id, func(rec *PayeeRecord, _ bool) error {
+	if _, err := p.store.updatePayee(id, func(_ *bolt.Tx, rec *PayeeRecord, _ bool) error {
 		rec.Redeemed = btt.Max(rec.Redeemed, r.Best.Amount)
 		rec.Channel = laterChain(rec.Channel, ch)
 		return nil

@@ -575,3 +575,77 @@ func processCPU() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestReceivePieces: the pieces a voucher lists are recorded, durably and
+// with it, as far as the channel's payments cover them at the price
+// claimed; a piece recorded before costs nothing again.
+func TestReceivePieces(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(24*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	ih, other := [20]byte{7}, [20]byte{8}
+	pieces := func(ps ...int) []paychan.PieceSize {
+		var out []paychan.PieceSize
+		for _, p := range ps {
+			out = append(out, paychan.PieceSize{Piece: p, Bytes: 10})
+		}
+		return out
+	}
+	next := 0 // the payer's own piece numbers, apart from the claims
+	pay := func(amount int64, bought paychan.PiecesBought) []int {
+		t.Helper()
+		next++
+		sv, err := w.payer.PayFor(ch.ID, [20]byte{9}, next, btt.NewAmount(uint64(amount)))
+		require.NoError(t, err)
+		added, rec, err := w.payee.ReceivePieces(sv, bought)
+		require.NoError(t, err)
+		assert.Equal(t, btt.NewAmount(uint64(amount)), added)
+		return rec
+	}
+	price := btt.NewAmount(2) // a piece of 10 bytes costs 20
+
+	tests := []struct {
+		name   string
+		amount int64 // what the voucher adds
+		bought paychan.PiecesBought
+		want   []int
+	}{
+		{"covered", 60, paychan.PiecesBought{InfoHash: ih, Price: price, Pieces: pieces(0, 1, 2)}, []int{0, 1, 2}},
+		{"past the payments the rest is left out", 30, paychan.PiecesBought{InfoHash: ih, Price: price, Pieces: pieces(3, 4, 5)}, []int{3}},
+		{"recorded before: free, and what is left covers one more", 10, paychan.PiecesBought{InfoHash: ih, Price: price, Pieces: pieces(0, 1, 4)}, []int{4}},
+		{"another torrent", 20, paychan.PiecesBought{InfoHash: other, Price: price, Pieces: pieces(0)}, []int{0}},
+		{"zero price records nothing", 20, paychan.PiecesBought{InfoHash: ih, Pieces: pieces(6)}, nil},
+		{"bad pieces are skipped", 40, paychan.PiecesBought{InfoHash: ih, Price: price, Pieces: []paychan.PieceSize{{Piece: -1, Bytes: 10}, {Piece: 7, Bytes: 0}, {Piece: 8, Bytes: 10}}}, []int{8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, pay(tt.amount, tt.bought))
+		})
+	}
+	// A voucher that does not verify records nothing.
+	sv, err := w.payer.PayFor(ch.ID, [20]byte{9}, 1000, btt.NewAmount(1))
+	require.NoError(t, err)
+	sv.Amount, _ = sv.Amount.Add(btt.NewAmount(1))
+	_, rec, err := w.payee.ReceivePieces(sv, paychan.PiecesBought{InfoHash: ih, Price: price, Pieces: pieces(9)})
+	assert.ErrorIs(t, err, paychan.ErrBadSignature)
+	assert.Empty(t, rec)
+
+	// Kept across a crash, with what they cost.
+	crashed := filepath.Join(t.TempDir(), "crashed.db")
+	copyFile(t, w.payeeStore, crashed)
+	w.payeeStore = crashed
+	w.openPayee(t)
+	got, err := w.payee.SoldPieces(ch.ID, ih)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 8}, got)
+	got, err = w.payee.SoldPieces(ch.ID, other)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0}, got)
+	r, err := w.payeeStoreDB.Payee(ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(140), r.Listed, "seven pieces at 20")
+	assert.False(t, r.Listed.Gt(r.Best.Amount))
+}

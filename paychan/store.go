@@ -24,6 +24,9 @@ var (
 	bucketPayee = []byte("payee")     // channel id → payeeRecord
 	bucketPayer = []byte("payer")     // channel id → payerRecord
 	bucketPaid  = []byte("payerpaid") // info hash || piece → channel id
+	// bucketSold holds the pieces a payee was paid for, as its payers'
+	// vouchers listed them: channel id || info hash || piece → nothing.
+	bucketSold = []byte("payeepaid")
 )
 
 // OpenStore opens (creating) the store at path.
@@ -33,7 +36,7 @@ func OpenStore(path string) (*Store, error) {
 		return nil, fmt.Errorf("paychan: open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPayee, bucketPayer, bucketPaid} {
+		for _, b := range [][]byte{bucketPayee, bucketPayer, bucketPaid, bucketSold} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -70,6 +73,10 @@ type PayeeRecord struct {
 	Best SignedVoucher
 	// Redeemed is what has been redeemed on chain.
 	Redeemed btt.Amount
+	// Listed is what the pieces recorded as paid through the channel
+	// (Payee.ReceivePieces) cost, at the prices they were claimed at:
+	// never more than Best's amount.
+	Listed btt.Amount
 }
 
 // PayerRecord is what a payer stores for one channel.
@@ -83,6 +90,7 @@ type payeeJSON struct {
 	Channel  channelRecord `json:"channel"`
 	Best     []byte        `json:"best,omitempty"`
 	Redeemed btt.Amount    `json:"redeemed"`
+	Listed   btt.Amount    `json:"listed,omitzero"`
 }
 
 type payerJSON struct {
@@ -115,7 +123,7 @@ func decodePayee(id ChannelID, b []byte) (PayeeRecord, error) {
 	if err != nil {
 		return PayeeRecord{}, err
 	}
-	r := PayeeRecord{Channel: ch, Redeemed: j.Redeemed}
+	r := PayeeRecord{Channel: ch, Redeemed: j.Redeemed, Listed: j.Listed}
 	if len(j.Best) > 0 {
 		if err := r.Best.UnmarshalBinary(j.Best); err != nil {
 			return PayeeRecord{}, err
@@ -125,7 +133,7 @@ func decodePayee(id ChannelID, b []byte) (PayeeRecord, error) {
 }
 
 func encodePayee(r PayeeRecord) ([]byte, error) {
-	j := payeeJSON{Channel: toRecord(r.Channel), Redeemed: r.Redeemed}
+	j := payeeJSON{Channel: toRecord(r.Channel), Redeemed: r.Redeemed, Listed: r.Listed}
 	if !r.Best.Amount.IsZero() {
 		j.Best, _ = r.Best.MarshalBinary()
 	}
@@ -183,7 +191,7 @@ func (s *Store) Payees() ([]PayeeRecord, error) {
 
 // updatePayee runs f on a channel's payee record (zero if absent) and
 // stores the result, in one durable transaction.
-func (s *Store) updatePayee(id ChannelID, f func(r *PayeeRecord, found bool) error) (PayeeRecord, error) {
+func (s *Store) updatePayee(id ChannelID, f func(tx *bolt.Tx, r *PayeeRecord, found bool) error) (PayeeRecord, error) {
 	var out PayeeRecord
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketPayee)
@@ -196,7 +204,7 @@ func (s *Store) updatePayee(id ChannelID, f func(r *PayeeRecord, found bool) err
 			}
 			found = true
 		}
-		if err := f(&r, found); err != nil {
+		if err := f(tx, &r, found); err != nil {
 			return err
 		}
 		enc, err := encodePayee(r)
@@ -239,6 +247,31 @@ func (s *Store) PaidPieces(ih [20]byte) (map[int]ChannelID, error) {
 				return fmt.Errorf("%w: paid entry of %d/%d bytes", ErrMalformed, len(k), len(v))
 			}
 			out[int(binary.BigEndian.Uint32(k[20:]))] = ChannelID(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// soldKey is a key of bucketSold.
+func soldKey(id ChannelID, ih [20]byte, pieceIndex int) []byte {
+	k := make([]byte, 0, 56)
+	k = append(append(k, id[:]...), ih[:]...)
+	return binary.BigEndian.AppendUint32(k, uint32(pieceIndex))
+}
+
+// SoldPieces returns the pieces of torrent ih recorded as paid for
+// through channel id (Payee.ReceivePieces), in increasing order.
+func (s *Store) SoldPieces(id ChannelID, ih [20]byte) ([]int, error) {
+	var out []int
+	prefix := append(append([]byte(nil), id[:]...), ih[:]...)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSold).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(k) != 56 {
+				return fmt.Errorf("%w: sold entry of %d bytes", ErrMalformed, len(k))
+			}
+			out = append(out, int(binary.BigEndian.Uint32(k[52:])))
 		}
 		return nil
 	})

@@ -26,6 +26,7 @@ var blockPool = sync.Pool{New: func() any { b := make([]byte, piece.BlockSize); 
 type outItem struct {
 	raw   []byte
 	serve bool
+	free  bool // a block a ServeGate passed with ServeFree
 	block piece.Block
 }
 
@@ -59,8 +60,9 @@ type conn struct {
 	closed    chan struct{}
 	err       error // why it closed; set before closed is closed
 
-	uploaded   atomic.Int64 // payload bytes sent
-	downloaded atomic.Int64 // payload bytes received
+	uploaded     atomic.Int64 // payload bytes sent
+	uploadedFree atomic.Int64 // of which for blocks served with ServeFree
+	downloaded   atomic.Int64 // payload bytes received
 
 	// loop state
 	ls loopPeer
@@ -119,14 +121,15 @@ func (c *conn) queuedMessageBytes() int {
 	return c.queuedBytes
 }
 
-// serve queues a block to upload, refusing past the per-peer limit.
-func (c *conn) serve(b piece.Block, limit int) bool {
+// serve queues a block to upload, refusing past the per-peer limit; free
+// marks a block a ServeGate passed with ServeFree.
+func (c *conn) serve(b piece.Block, free bool, limit int) bool {
 	c.mu.Lock()
 	if c.closing || c.serves >= limit {
 		c.mu.Unlock()
 		return false
 	}
-	c.queue = append(c.queue, outItem{serve: true, block: b})
+	c.queue = append(c.queue, outItem{serve: true, free: free, block: b})
 	c.serves++
 	c.mu.Unlock()
 	c.signal()
@@ -141,15 +144,15 @@ func (c *conn) queued() int {
 }
 
 // unserve removes queued uploads: the one block b, or all if all is set. It
-// returns the blocks removed.
-func (c *conn) unserve(b piece.Block, all bool) []piece.Block {
+// returns the items removed.
+func (c *conn) unserve(b piece.Block, all bool) []outItem {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []piece.Block
+	var out []outItem
 	q := c.queue[:0]
 	for _, it := range c.queue {
 		if it.serve && (all || it.block == b) {
-			out = append(out, it.block)
+			out = append(out, it)
 			c.serves--
 			continue
 		}
@@ -255,7 +258,7 @@ func (c *conn) writeLoop() {
 				if !c.throttle(w, int(it.block.Length)) {
 					return
 				}
-				err = c.writeBlock(w, &hdr, it.block)
+				err = c.writeBlock(w, &hdr, it.block, it.free)
 			} else {
 				_, err = w.Write(it.raw)
 			}
@@ -340,7 +343,7 @@ func (c *conn) throttle(w *bufio.Writer, n int) bool {
 	}
 }
 
-func (c *conn) writeBlock(w *bufio.Writer, hdr *[13]byte, b piece.Block) error {
+func (c *conn) writeBlock(w *bufio.Writer, hdr *[13]byte, b piece.Block, free bool) error {
 	st := c.t.storage()
 	if st == nil {
 		return fmt.Errorf("%w: serve before metadata", ErrProtocol)
@@ -363,6 +366,9 @@ func (c *conn) writeBlock(w *bufio.Writer, hdr *[13]byte, b piece.Block) error {
 	}
 	if _, err := w.Write(buf); err != nil {
 		return err
+	}
+	if free {
+		c.uploadedFree.Add(int64(b.Length)) // before uploaded: never more than it
 	}
 	c.uploaded.Add(int64(b.Length))
 	c.t.upAll.Add(int64(b.Length))

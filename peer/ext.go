@@ -56,13 +56,40 @@ type ChokeStatter interface {
 
 // ServeGate is implemented by handlers that may hold back uploads to their
 // peer, as btt_speed does with a payer at its credit. MayServe is asked
-// before block b is queued for the peer; false holds the request back, in
+// before block b is queued for the peer; Hold keeps the request back, in
 // order, until the handler calls ExtPeer.ServeHeld (after a payment, say),
 // when MayServe is asked again. Held requests count against
 // Config.MaxQueuedRequests; a choke or a cancel ends them as it ends
 // queued ones.
 type ServeGate interface {
-	MayServe(b piece.Block) bool
+	MayServe(b piece.Block) Verdict
+}
+
+// Verdict is a ServeGate's answer for one requested block.
+type Verdict uint8
+
+const (
+	// Hold keeps the request back until ExtPeer.ServeHeld.
+	Hold Verdict = iota
+	// Serve queues the block.
+	Serve
+	// ServeFree queues the block and, once it is sent, counts its bytes
+	// in ExtPeer.UploadedFree as well as in Uploaded: btt_speed serves
+	// again, without charging, a piece its payer has paid for before.
+	ServeFree
+)
+
+// String returns the verdict's name.
+func (v Verdict) String() string {
+	switch v {
+	case Hold:
+		return "hold"
+	case Serve:
+		return "serve"
+	case ServeFree:
+		return "serve-free"
+	}
+	return fmt.Sprintf("verdict(%d)", uint8(v))
 }
 
 // PieceObserver is implemented by handlers that want to know when a piece
@@ -97,6 +124,9 @@ type ExtPeer interface {
 	// from the peer on this connection; safe from any goroutine.
 	Uploaded() int64
 	Downloaded() int64
+	// UploadedFree is the part of Uploaded sent for blocks a ServeGate
+	// passed with ServeFree; safe from any goroutine.
+	UploadedFree() int64
 	// Go runs f in a new goroutine that ends with the torrent (its ctx is
 	// cancelled then); f reports back through Do. For chain calls, which
 	// must never run on the loop.
@@ -127,6 +157,7 @@ func (p extPeer) Send(payload []byte)  { p.c.send(msgExtended(p.id, payload)) }
 func (p extPeer) Close(err error)      { p.c.close(err) }
 func (p extPeer) Uploaded() int64      { return p.c.uploaded.Load() }
 func (p extPeer) Downloaded() int64    { return p.c.downloaded.Load() }
+func (p extPeer) UploadedFree() int64  { return p.c.uploadedFree.Load() }
 func (p extPeer) Go(f func(ctx context.Context)) {
 	t := p.c.t
 	if t.ctx.Err() != nil {

@@ -23,6 +23,7 @@ import (
 type gateExt struct {
 	mu   sync.Mutex
 	open bool
+	free bool // ServeFree, open or not
 	peer chan peer.ExtPeer
 }
 
@@ -37,10 +38,16 @@ type gateHandler struct{ g *gateExt }
 
 func (gateHandler) Message([]byte) error { return nil }
 func (gateHandler) Closed()              {}
-func (h gateHandler) MayServe(piece.Block) bool {
+func (h gateHandler) MayServe(piece.Block) peer.Verdict {
 	h.g.mu.Lock()
 	defer h.g.mu.Unlock()
-	return h.g.open
+	switch {
+	case h.g.free:
+		return peer.ServeFree
+	case h.g.open:
+		return peer.Serve
+	}
+	return peer.Hold
 }
 
 // sendExtHandshake sends a BEP 10 handshake naming the extension.
@@ -128,4 +135,47 @@ func TestUploadRate(t *testing.T) {
 
 	_, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", UploadRate: -1})
 	assert.Error(t, err, "a negative rate is refused")
+}
+
+// TestServeFreeCounted: blocks a ServeGate passes with ServeFree are sent
+// like any other and counted in UploadedFree as well as in Uploaded; the
+// others only in Uploaded.
+func TestServeFreeCounted(t *testing.T) {
+	f := newFixture(t, 8*(16<<10), 16<<10)
+	g := &gateExt{peer: make(chan peer.ExtPeer, 1), open: true, free: true}
+	cl := newClient(t, func(c *peer.Config) {
+		c.Policy = func() (choker.Policy, error) { return fixedPolicy{unchoke: true}, nil }
+		c.RechokeInterval = 50 * time.Millisecond
+		c.Extensions = []peer.Extension{g}
+	})
+	seed(t, cl, f)
+	r := dialRaw(t, cl.Addr().String(), f.mi.HashInfoBytes(), true, true)
+	r.sendExtHandshake("test_gate")
+	var ep peer.ExtPeer
+	select {
+	case ep = <-g.peer:
+	case <-time.After(5 * time.Second):
+		t.Fatal("extension not attached")
+	}
+	r.send(pp.Interested)
+	_, ok := r.recv(5*time.Second, pp.Unchoke)
+	require.True(t, ok, "unchoked")
+
+	get := func(i uint32) {
+		t.Helper()
+		r.send(pp.Request, i, 0, 16<<10)
+		m, ok := r.recv(time.Second, pp.Piece, pp.Reject)
+		require.True(t, ok, "block %d served", i)
+		require.Equal(t, pp.Piece, m.Type)
+		assert.Len(t, m.Piece, 16<<10, "block %d", i)
+	}
+	get(0)
+	get(1)
+	g.mu.Lock()
+	g.free = false
+	g.mu.Unlock()
+	get(2)
+	require.Eventually(t, func() bool { return ep.Uploaded() == 3*16<<10 }, time.Second, time.Millisecond)
+	assert.Equal(t, int64(2*16<<10), ep.UploadedFree())
+	assert.Equal(t, "serve-free", peer.ServeFree.String())
 }

@@ -571,9 +571,12 @@ func hostileCases() []hostileCase {
 		{"btt_speed channel with a short id", []string{"seeder"}, func(t *testing.T, h *hostileTarget) []byte {
 			return append(speedHandshake(t, nil), extMsg(h.extID, []byte("d7:deposit1:16:escrow21:"+string(hostileDomain.Escrow[:])+"6:expiryi5e2:id3:abc1:t7:channele"))...)
 		}, "channel id"},
-		{"btt_speed message of 5000 bytes", withInfo, func(t *testing.T, h *hostileTarget) []byte {
-			return append(speedHandshake(t, nil), extMsg(h.extID, []byte("d1:t3:bid6:reason4980:"+strings.Repeat("r", 4980)+"e"))...)
-		}, "more than 4096"},
+		{"btt_speed message of 9000 bytes", withInfo, func(t *testing.T, h *hostileTarget) []byte {
+			return append(speedHandshake(t, nil), extMsg(h.extID, []byte("d1:t3:bid6:reason8980:"+strings.Repeat("r", 8980)+"e"))...)
+		}, "more than 8192"},
+		{"btt_speed voucher listing pieces out of order", []string{"seeder"}, func(t *testing.T, h *hostileTarget) []byte {
+			return append(speedHandshake(t, nil), extMsg(h.extID, []byte("d1:pli5ei1ei0ei1ee1:t7:voucher1:v3:abce"))...)
+		}, "voucher pieces"},
 		{"btt_speed award with a negative credit", []string{"leecher"}, func(t *testing.T, h *hostileTarget) []byte {
 			return append(speedHandshake(t, nil), extMsg(h.extID, []byte("d6:crediti-1e5:price1:11:t5:awarde"))...)
 		}, "negative credit"},

@@ -74,7 +74,7 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 		return t.onRequest(c, piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)})
 	case pp.Cancel:
 		b := piece.Block{Piece: int(m.Index), Begin: uint32(m.Begin), Length: uint32(m.Length)}
-		if removed := append(c.unserve(b, false), c.unhold(b, false)...); len(removed) > 0 && c.fast {
+		if removed := len(c.unserve(b, false)) + len(c.unhold(b, false)); removed > 0 && c.fast {
 			c.send(msgBlock(pp.Reject, b))
 		}
 	case pp.Piece:
@@ -251,7 +251,11 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 		return nil
 	}
 	limit := t.cl.cfg.MaxQueuedRequests - len(c.ls.held)
-	if len(c.ls.held) > 0 || !c.mayServe(b) {
+	v := Hold
+	if len(c.ls.held) == 0 {
+		v = c.mayServe(b)
+	}
+	if v == Hold {
 		// Held back (or behind others held back): keep it, in order,
 		// until the gate allows it.
 		if c.queued()+len(c.ls.held) >= t.cl.cfg.MaxQueuedRequests {
@@ -264,7 +268,7 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 		c.ls.held = append(c.ls.held, b)
 		return nil
 	}
-	if !c.serve(b, limit) {
+	if !c.serve(b, v == ServeFree, limit) {
 		if !c.fast {
 			return ErrTooManyRequests
 		}
@@ -273,24 +277,35 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 	return nil
 }
 
-// mayServe asks the peer's serve gates whether block b may be queued now.
-func (c *conn) mayServe(b piece.Block) bool {
+// mayServe asks the peer's serve gates whether block b may be queued now:
+// Hold if any holds it, else ServeFree if any passes it free, else Serve.
+func (c *conn) mayServe(b piece.Block) Verdict {
+	v := Serve
 	for _, h := range c.ls.handlers {
-		if g, ok := h.(ServeGate); ok && !g.MayServe(b) {
-			return false
+		if g, ok := h.(ServeGate); ok {
+			switch g.MayServe(b) {
+			case Hold:
+				return Hold
+			case ServeFree:
+				v = ServeFree
+			}
 		}
 	}
-	return true
+	return v
 }
 
 // serveHeld queues the held requests the gates now allow, in order.
 func (t *Torrent) serveHeld(c *conn) {
 	n := 0
 	for _, b := range c.ls.held {
-		if c.ls.amChoking && !c.ls.allowedFast[b.Piece] || !c.mayServe(b) {
+		if c.ls.amChoking && !c.ls.allowedFast[b.Piece] {
 			break
 		}
-		if !c.serve(b, t.cl.cfg.MaxQueuedRequests) {
+		v := c.mayServe(b)
+		if v == Hold {
+			break
+		}
+		if !c.serve(b, v == ServeFree, t.cl.cfg.MaxQueuedRequests) {
 			break
 		}
 		n++
@@ -544,11 +559,11 @@ func (t *Torrent) rechoke(now time.Time) {
 					c.send(msgBlock(pp.Reject, b))
 				}
 			}
-			for _, b := range c.unserve(piece.Block{}, true) {
-				if c.fast && !c.ls.allowedFast[b.Piece] {
-					c.send(msgBlock(pp.Reject, b))
+			for _, it := range c.unserve(piece.Block{}, true) {
+				if c.fast && !c.ls.allowedFast[it.block.Piece] {
+					c.send(msgBlock(pp.Reject, it.block))
 				} else if c.fast {
-					c.serve(b, t.cl.cfg.MaxQueuedRequests)
+					c.serve(it.block, it.free, t.cl.cfg.MaxQueuedRequests)
 				}
 			}
 		}

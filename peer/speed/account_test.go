@@ -27,6 +27,7 @@ func (p *fakePeer) Torrent() *peer.Torrent       { return nil }
 func (p *fakePeer) Send([]byte)                  { p.sent++ }
 func (p *fakePeer) Close(error)                  {}
 func (p *fakePeer) Uploaded() int64              { return p.uploaded }
+func (p *fakePeer) UploadedFree() int64          { return 0 }
 func (p *fakePeer) Downloaded() int64            { return 0 }
 func (p *fakePeer) Go(func(ctx context.Context)) {}
 func (p *fakePeer) RequestRechoke()              {}

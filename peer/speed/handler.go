@@ -42,19 +42,33 @@ type sellState struct {
 	owed        btt.Amount // accrued at the clearing price while in a paid slot
 	paid        btt.Amount // what this connection's vouchers added to the channel's total
 	lastUp      int64
-	refused     error                      // a bad voucher: choked for good
-	receiving   int                        // vouchers being verified and stored
-	vq          chan paychan.SignedVoucher // to the worker that stores vouchers, in order
-	queued      []paychan.SignedVoucher    // vouchers that came while the channel was being checked
-	reread      *speedwire.ChannelInfo     // the channel announced again while being read
-	overflow    *paychan.SignedVoucher     // the highest voucher that found vq full
-	last        *btt.Amount                // the amount of this connection's last voucher
+	refused     error                  // a bad voucher: choked for good
+	receiving   int                    // vouchers being verified and stored
+	vq          chan inVoucher         // to the worker that stores vouchers, in order
+	queued      []speedwire.Message    // vouchers that came while the channel was being checked
+	reread      *speedwire.ChannelInfo // the channel announced again while being read
+	overflow    *inVoucher             // the highest voucher that found vq full
+	last        *btt.Amount            // the amount of this connection's last voucher
 	lastPay     time.Time
 	sold        int64         // bytes sent in a paid slot
 	unpaidBytes int64         // the channel's debt in bytes at our price, as last counted (see unpaid)
 	gate        gate          // the credit gate's bookkeeping (see MayServe)
 	heldSince   time.Time     // when the gate began holding the payer back
 	heldFor     time.Duration // how long the gate held it back before, in all
+
+	// Pieces paid for before are served again free (see MayServe).
+	paidFor  map[int]bool  // pieces of this torrent its channel paid for, as its vouchers listed them
+	whole    map[int]bool  // pieces this connection sold whole, not yet listed as paid for
+	freeSent map[int]int64 // bytes of each paid-for piece served again free on this connection
+	lastFree int64         // UploadedFree as accrue last read it
+}
+
+// inVoucher is a voucher on its way to the store, with the pieces it
+// lists that this connection sold whole, and the price they were sold at.
+type inVoucher struct {
+	sv     paychan.SignedVoucher
+	pieces []paychan.PieceSize
+	price  btt.Amount
 }
 
 type buyState struct {
@@ -74,8 +88,9 @@ type buyState struct {
 	payTimer         bool  // a payDelay timer is running
 	due              []paychan.PiecePayment
 	dueBytes         int64
-	bought           int64      // bytes of the pieces paid for
-	spent            btt.Amount // what we signed for them
+	bought           int64        // bytes of the pieces paid for
+	spent            btt.Amount   // what we signed for them
+	whole            map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
 }
 
 type pendingPay struct {
@@ -111,7 +126,7 @@ func (h *handler) Message(payload []byte) error {
 		}
 	case speedwire.TypeVoucher:
 		if h.sell != nil {
-			h.onVoucher(m.Voucher)
+			h.onVoucher(m)
 		}
 	case speedwire.TypeAward:
 		if h.buy != nil {
@@ -172,7 +187,7 @@ func (h *handler) Closed() {
 			close(s.vq) // the worker stores what is in it, then ends
 		}
 		if s.overflow != nil && s.channel != nil {
-			h.storeLate(s.channel.ID, false, []paychan.SignedVoucher{*s.overflow})
+			h.storeLate(s.channel.ID, false, []inVoucher{*s.overflow})
 		}
 	}
 }
@@ -185,7 +200,7 @@ func (h *handler) figures() PeerFigures {
 	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
 	if s := h.sell; s != nil {
 		h.accrue()
-		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
 		if !s.heldSince.IsZero() {
 			sf.HeldFor += time.Since(s.heldSince)
 		}
@@ -208,12 +223,26 @@ func (h *handler) figures() PeerFigures {
 
 // --- selling ---
 
+// accrue charges what was sent since it last ran, but for the blocks
+// served free (pieces paid for before: MayServe).
 func (h *handler) accrue() {
 	s := h.sell
+	// Uploaded first: the engine counts a free block in UploadedFree
+	// before Uploaded, so the difference read in this order never counts
+	// a free block as charged (it may lag by one, caught up next time).
 	up := h.p.Uploaded()
-	d := up - s.lastUp
-	s.lastUp = up
-	if s.paidSlot && !s.price.IsZero() && d > 0 {
+	free := h.p.UploadedFree()
+	if d := free - s.lastFree; d > 0 && s.channel != nil {
+		s.lastFree = free
+		h.e.cfg.Sell.addFree(s.channel.ID, d)
+	}
+	charged := up - free
+	if charged <= s.lastUp {
+		return
+	}
+	d := charged - s.lastUp
+	s.lastUp = charged
+	if s.paidSlot && !s.price.IsZero() {
 		s.gate.sent += d
 		s.sold += d
 		s.unpaidBytes = min(s.unpaidBytes+d, 1<<62)
@@ -372,16 +401,21 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 // served: the payer pays only for verified pieces. So a payer that stops
 // paying gets at most its window, or one piece if the window is smaller.
 // Requests held back are served by ServeHeld when a voucher arrives.
-func (h *handler) MayServe(b piece.Block) bool {
+//
+// A piece the payer's channel paid for before (its vouchers listed it:
+// see onVoucher), it gets again free, once per connection: a restarted
+// leecher that lost its data downloads again what it paid for, and will
+// not pay for it twice.
+func (h *handler) MayServe(b piece.Block) peer.Verdict {
 	s := h.sell
 	if s == nil {
-		return true
+		return peer.Serve
 	}
 	if s.refused != nil {
-		return false
+		return peer.Hold
 	}
 	if !s.paidSlot {
-		return true
+		return peer.Serve
 	}
 	if s.channel == nil {
 		// No credit before the payer's channel is read from the chain
@@ -389,18 +423,35 @@ func (h *handler) MayServe(b piece.Block) bool {
 		if s.heldSince.IsZero() {
 			s.heldSince = time.Now()
 		}
-		return false
+		return peer.Hold
+	}
+	t := h.p.Torrent()
+	size := t.PieceSize(b.Piece)
+	if _, begun := s.gate.started[b.Piece]; !begun && s.paidFor[b.Piece] {
+		if got := s.freeSent[b.Piece]; got+int64(b.Length) <= size {
+			if s.freeSent == nil {
+				s.freeSent = make(map[int]int64)
+			}
+			s.freeSent[b.Piece] = got + int64(b.Length)
+			return peer.ServeFree
+		}
 	}
 	h.accrue()
-	t := h.p.Torrent()
-	if !s.gate.admit(b, t.PieceSize(b.Piece), h.unpaid(), s.credit.Window, h.p.PeerHas, t.PieceSize) {
+	if !s.gate.admit(b, size, h.unpaid(), s.credit.Window, h.p.PeerHas, t.PieceSize) {
 		if s.heldSince.IsZero() {
 			s.heldSince = time.Now()
 		}
-		return false
+		return peer.Hold
+	}
+	if _, begun := s.gate.started[b.Piece]; !begun {
+		// Admitted whole: the payer may list it in a voucher.
+		if s.whole == nil {
+			s.whole = make(map[int]bool)
+		}
+		s.whole[b.Piece] = true
 	}
 	s.release()
-	return true
+	return peer.Serve
 }
 
 func (h *handler) onChannel(ci speedwire.ChannelInfo) {
@@ -422,6 +473,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 	}
 	s.accepting = true
 	payee, log, addr := h.e.cfg.Sell.Payee, h.e.log, h.p.Addr()
+	ih, first := h.p.Torrent().InfoHash(), s.channel == nil
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -436,6 +488,15 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			}
 			return err
 		})
+		// The pieces of this torrent the channel paid for before, which
+		// the payer gets again free (MayServe).
+		var sold []int
+		if err == nil && first {
+			var serr error
+			if sold, serr = payee.SoldPieces(ci.ID, ih); serr != nil {
+				log.Warn("reading the pieces a channel paid for", "channel", ci.ID, "err", serr)
+			}
+		}
 		h.p.Do(func() {
 			s.accepting = false
 			reread := s.reread
@@ -448,6 +509,12 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			}
 			first := s.channel == nil
 			if first {
+				for _, i := range sold {
+					if s.paidFor == nil {
+						s.paidFor = make(map[int]bool, len(sold))
+					}
+					s.paidFor[i] = true
+				}
 				h.accrue()
 				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before (nothing, in a paid slot)
 				if !h.closed {
@@ -460,7 +527,11 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				// The peer left while its channel was being read (a
 				// leecher closes once complete): store what it sent,
 				// which is redeemable, and credit nothing.
-				h.storeLate(ch.ID, again, s.queued)
+				late := make([]inVoucher, len(s.queued))
+				for i, m := range s.queued {
+					late[i] = inVoucher{sv: m.Voucher}
+				}
+				h.storeLate(ch.ID, again, late)
 				s.queued = nil
 				return
 			}
@@ -486,23 +557,24 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			}
 			queued := s.queued
 			s.queued = nil
-			for _, sv := range queued {
-				h.onVoucher(sv)
+			for _, m := range queued {
+				h.onVoucher(m)
 			}
 		})
 	})
 }
 
-func (h *handler) onVoucher(sv paychan.SignedVoucher) {
+func (h *handler) onVoucher(m speedwire.Message) {
 	s := h.sell
+	sv := m.Voucher
 	if s.accepting {
 		// The channel is being read (again): the voucher waits for it.
 		// Vouchers are cumulative: past 64 waiting, keep the highest.
 		switch n := len(s.queued); {
 		case n < 64:
-			s.queued = append(s.queued, sv)
-		case sv.Amount.Gt(s.queued[n-1].Amount):
-			s.queued[n-1] = sv
+			s.queued = append(s.queued, m)
+		case sv.Amount.Gt(s.queued[n-1].Voucher.Amount):
+			s.queued[n-1] = m
 		}
 		return
 	}
@@ -528,19 +600,51 @@ func (h *handler) onVoucher(sv paychan.SignedVoucher) {
 	}
 	amount := sv.Amount
 	s.last = &amount
-	h.store(sv)
+	h.store(inVoucher{sv: sv, pieces: h.listed(m.Pieces), price: s.price})
+}
+
+// listed returns the pieces a voucher lists that this connection sold
+// whole and that were not listed before, with their sizes; they are
+// recorded as paid for with the voucher, as far as it covers them
+// (paychan.Payee.ReceivePieces), and served again free after. Only pieces
+// sold whole here count, so the work is bounded by what was sold.
+func (h *handler) listed(runs []speedwire.Run) []paychan.PieceSize {
+	s := h.sell
+	if len(runs) == 0 || len(s.whole) == 0 {
+		return nil
+	}
+	in := func(i int) bool {
+		k, _ := slices.BinarySearchFunc(runs, i, func(r speedwire.Run, i int) int { return r.Start - i })
+		// runs[k] is the first run starting at or after i, so i is in it
+		// or in the one before.
+		if k < len(runs) && runs[k].Start == i {
+			return true
+		}
+		return k > 0 && i < runs[k-1].Start+runs[k-1].Count
+	}
+	var out []paychan.PieceSize
+	t := h.p.Torrent()
+	for i := range s.whole {
+		if in(i) {
+			out = append(out, paychan.PieceSize{Piece: i, Bytes: t.PieceSize(i)})
+			delete(s.whole, i)
+		}
+	}
+	slices.SortFunc(out, func(a, b paychan.PieceSize) int { return a.Piece - b.Piece })
+	return out
 }
 
 // store hands a voucher to the peer's worker, which verifies and stores
 // the vouchers in the order they came.
-func (h *handler) store(sv paychan.SignedVoucher) {
+func (h *handler) store(iv inVoucher) {
 	s := h.sell
 	if s.vq == nil {
 		// One worker per peer verifies and stores its vouchers in the
 		// order they came (off the loop: a durable write), and reports
 		// each back to the loop, which credits after.
-		s.vq = make(chan paychan.SignedVoucher, 256)
+		s.vq = make(chan inVoucher, 256)
 		payee := h.e.cfg.Sell.Payee
+		ih := h.p.Torrent().InfoHash()
 		vq := s.vq
 		h.p.Go(func(ctx context.Context) {
 			for {
@@ -548,12 +652,12 @@ func (h *handler) store(sv paychan.SignedVoucher) {
 				case <-ctx.Done():
 					// The torrent is stopping: store what is still
 					// queued (it is redeemable), credit nothing.
-					var rest []paychan.SignedVoucher
+					var rest []inVoucher
 					for {
 						select {
-						case sv, ok := <-vq:
+						case iv, ok := <-vq:
 							if ok {
-								rest = append(rest, sv)
+								rest = append(rest, iv)
 								continue
 							}
 						default:
@@ -561,16 +665,16 @@ func (h *handler) store(sv paychan.SignedVoucher) {
 						break
 					}
 					if len(rest) > 0 {
-						_, _, _ = storeBest(payee, rest)
+						_ = storeBest(payee, ih, rest)
 					}
 					return
-				case sv, ok := <-vq:
+				case iv, ok := <-vq:
 					if !ok {
 						return
 					}
 					// Vouchers are cumulative: of those waiting, only
 					// the highest good one needs storing (one fsync).
-					batch := []paychan.SignedVoucher{sv}
+					batch := []inVoucher{iv}
 				drain:
 					for {
 						select {
@@ -583,44 +687,59 @@ func (h *handler) store(sv paychan.SignedVoucher) {
 							break drain
 						}
 					}
-					stored, added, err := storeBest(payee, batch)
-					h.p.Do(func() { h.received(stored, added, len(batch), err) })
+					res := storeBest(payee, ih, batch)
+					h.p.Do(func() { h.received(res, len(batch)) })
 				}
 			}
 		})
 	}
 	select {
-	case s.vq <- sv:
+	case s.vq <- iv:
 		s.receiving++
 	default:
-		// Full: keep the highest aside; it goes when there is room.
-		if s.overflow == nil || sv.Amount.Gt(s.overflow.Amount) {
-			s.overflow = &sv
+		// Full: keep the highest aside; it goes when there is room, with
+		// the pieces of those it replaces.
+		if o := s.overflow; o == nil || iv.sv.Amount.Gt(o.sv.Amount) {
+			if o != nil {
+				iv.pieces = append(iv.pieces, o.pieces...)
+			}
+			s.overflow = &iv
+		} else {
+			o.pieces = append(o.pieces, iv.pieces...)
 		}
 	}
 }
 
 // storeLate stores, off the loop, the vouchers of a peer that has left,
 // reading their channel again first if it was topped up.
-func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []paychan.SignedVoucher) {
+func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []inVoucher) {
 	if len(vs) == 0 {
 		return
 	}
 	payee, log, sell := h.e.cfg.Sell.Payee, h.e.log, h.e.cfg.Sell
+	ih := h.p.Torrent().InfoHash()
 	h.p.Go(func(ctx context.Context) {
 		if reread {
 			if _, err := payee.Accept(ctx, id); err != nil {
 				log.Warn("reading a topped-up channel again", "channel", id, "err", err)
 			}
 		}
-		stored, added, err := storeBest(payee, vs)
-		if err != nil {
-			log.Info("bad voucher from a peer that left", "err", err)
+		res := storeBest(payee, ih, vs)
+		if res.bad != nil {
+			log.Info("bad voucher from a peer that left", "err", res.bad)
 		}
-		if stored != nil {
-			sell.setPaid(id, stored.Amount, added)
+		if res.stored != nil {
+			sell.setPaid(id, res.stored.Amount, res.added)
 		}
 	})
+}
+
+// storeResult is what storeBest did with a batch of vouchers.
+type storeResult struct {
+	stored   *paychan.SignedVoucher // the voucher stored (nil if none)
+	added    btt.Amount             // what it added to the channel's best
+	recorded []int                  // the pieces recorded as paid for with it
+	bad      error                  // the first error other than ErrNotIncreasing
 }
 
 // storeBest stores the highest good voucher of a batch, trying them from
@@ -631,26 +750,37 @@ func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []paychan.Sign
 // serves every torrent of a payer), or sent before a crash the payer
 // forgot — credit nothing and are not held against the peer. (A replay on
 // the same connection is refused before it gets here: onVoucher.)
-func storeBest(payee *paychan.Payee, batch []paychan.SignedVoucher) (*paychan.SignedVoucher, btt.Amount, error) {
-	slices.SortStableFunc(batch, func(a, b paychan.SignedVoucher) int { return b.Amount.Cmp(a.Amount) })
+//
+// The pieces the batch's vouchers list, in torrent ih, are recorded with
+// the voucher stored, at the least price they were sold at: a voucher
+// pays for what those before it listed too.
+func storeBest(payee *paychan.Payee, ih [20]byte, batch []inVoucher) storeResult {
+	slices.SortStableFunc(batch, func(a, b inVoucher) int { return b.sv.Amount.Cmp(a.sv.Amount) })
+	bought := paychan.PiecesBought{InfoHash: ih}
+	for i, iv := range batch {
+		bought.Pieces = append(bought.Pieces, iv.pieces...)
+		if i == 0 || iv.price.Lt(bought.Price) {
+			bought.Price = iv.price
+		}
+	}
 	var bad error
 	for i := range batch {
-		added, err := payee.Receive(batch[i])
+		added, recorded, err := payee.ReceivePieces(batch[i].sv, bought)
 		switch {
 		case err == nil:
-			return &batch[i], added, bad
+			return storeResult{stored: &batch[i].sv, added: added, recorded: recorded, bad: bad}
 		case errors.Is(err, paychan.ErrNotIncreasing):
-			return nil, btt.Zero, bad // the rest are lower still
+			return storeResult{bad: bad} // the rest are lower still
 		case bad == nil:
 			bad = err
 		}
 	}
-	return nil, btt.Zero, bad
+	return storeResult{bad: bad}
 }
 
 // received credits a stored voucher with what it added, then refuses the
 // peer if one of its vouchers was bad.
-func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, n int, bad error) {
+func (h *handler) received(res storeResult, n int) {
 	s := h.sell
 	s.receiving -= n
 	s.lastPay = time.Now()
@@ -658,12 +788,21 @@ func (h *handler) received(stored *paychan.SignedVoucher, added btt.Amount, n in
 		s.overflow = nil
 		h.store(*o)
 	}
+	if len(res.recorded) > 0 {
+		if s.paidFor == nil {
+			s.paidFor = make(map[int]bool)
+		}
+		for _, i := range res.recorded {
+			s.paidFor[i] = true
+		}
+	}
 	if s.refused != nil {
 		return // stored if it was good, but a refused peer gets no credit
 	}
+	bad := res.bad
 	switch {
-	case stored != nil:
-		h.credit(*stored, added)
+	case res.stored != nil:
+		h.credit(*res.stored, res.added)
 	case bad == nil:
 		// Below the best stored: overtaken by a voucher from another
 		// connection on the channel, which paid for this one's pieces
@@ -887,6 +1026,14 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 	amount, err := b.clearing.MulUint64(uint64(bytes))
 	if err != nil {
 		return
+	}
+	if bytes == h.p.Torrent().PieceSize(piece) {
+		// Bought whole from this peer: the voucher that pays for it
+		// lists it, and the seeder serves it again free if we lose it.
+		if b.whole == nil {
+			b.whole = make(map[int]bool)
+		}
+		b.whole[piece] = true
 	}
 	if !h.hasChannel() {
 		// No channel yet: paid once it is open (onAward).
@@ -1233,13 +1380,30 @@ func (h *handler) flush(ch paychan.Channel) {
 				if latest != nil {
 					h.announce(*latest)
 				}
-				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv, Pieces: h.wholeRuns(pays)})
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)
 			}
 			h.maybePay() // what came due meanwhile (unless a top-up is on)
 		})
 	})
+}
+
+// wholeRuns returns, as runs for a voucher, the pieces of pays bought whole
+// from the peer, and forgets them; past speedwire.MaxRuns runs the rest are
+// left out (the seeder then charges them if they are downloaded again).
+func (h *handler) wholeRuns(pays []paychan.PiecePayment) []speedwire.Run {
+	b := h.buy
+	var pieces []int
+	for _, p := range pays {
+		if b.whole[p.Piece] {
+			pieces = append(pieces, p.Piece)
+			delete(b.whole, p.Piece)
+		}
+	}
+	slices.Sort(pieces)
+	pieces = slices.Compact(pieces)
+	return speedwire.RunsOf(pieces)
 }
 
 // retryChain calls f until it returns an error other than

@@ -43,6 +43,7 @@ func (m *market) store(name string) (*paychan.Store, string) {
 // sellSide is a seeder of a generated file that sells its slots.
 type sellSide struct {
 	key    *paychan.KeySigner
+	st     *paychan.Store
 	dbPath string
 	payee  *paychan.Payee
 	seller *speed.Seller
@@ -65,12 +66,27 @@ type sellerOpts struct {
 
 // seller starts a seeder of size bytes selling at price.
 func (m *market) seller(price btt.Amount, size int64, o sellerOpts) *sellSide {
+	s := &sellSide{key: key(m.t, 1)}
+	s.st, s.dbPath = m.store("payee.db")
+	s.dir, s.mi, s.sum = fixture(m.t, size)
+	return m.startSeller(s, price, o)
+}
+
+// restartSeller is s's process started again, over the same store and
+// data, at a new address.
+func (m *market) restartSeller(s *sellSide, price btt.Amount, o sellerOpts) *sellSide {
+	s.client.Close()
+	require.NoError(m.t, s.st.Close())
+	st, err := paychan.OpenStore(s.dbPath)
+	require.NoError(m.t, err)
+	m.t.Cleanup(func() { st.Close() })
+	return m.startSeller(&sellSide{key: s.key, st: st, dbPath: s.dbPath, mi: s.mi, dir: s.dir, sum: s.sum}, price, o)
+}
+
+func (m *market) startSeller(s *sellSide, price btt.Amount, o sellerOpts) *sellSide {
 	t := m.t
-	s := &sellSide{key: key(t, 1)}
-	var st *paychan.Store
-	st, s.dbPath = m.store("payee.db")
 	var err error
-	s.payee, err = paychan.NewPayee(context.Background(), st, m.chain.As(s.key.Address()), paychan.PayeeConfig{Self: s.key.Address()})
+	s.payee, err = paychan.NewPayee(context.Background(), s.st, m.chain.As(s.key.Address()), paychan.PayeeConfig{Self: s.key.Address()})
 	require.NoError(t, err)
 	s.seller = &speed.Seller{Payee: s.payee, Self: s.key.Address(), Ask: price}
 	if o.seller != nil {
@@ -90,7 +106,6 @@ func (m *market) seller(price btt.Amount, size int64, o sellerOpts) *sellSide {
 	s.client, err = peer.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.client.Close() })
-	s.dir, s.mi, s.sum = fixture(t, size)
 	s.tor, err = s.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: s.dir, Verify: true})
 	require.NoError(t, err)
 	return s

@@ -88,7 +88,10 @@ type ChannelSales struct {
 	// Sold is the bytes sent in a paid slot; Owed what they cost at the
 	// clearing prices; Paid the best voucher's amount. Owed - Paid is at
 	// most the payer's credit window while it keeps paying.
-	Sold       int64
+	Sold int64
+	// Free is the bytes of pieces the channel paid for before, served
+	// again without charge (a leecher that lost its data); not in Sold.
+	Free       int64
 	Owed, Paid btt.Amount
 }
 
@@ -118,6 +121,16 @@ func (s *Seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
 	}
 	cs.Sold += sold
 	cs.Owed, _ = cs.Owed.Add(owed)
+}
+
+// addFree records bytes served free on a channel (pieces it paid for
+// before).
+func (s *Seller) addFree(id paychan.ChannelID, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.sales[id]; cs != nil {
+		cs.Free += n
+	}
 }
 
 // setPaid records a channel's best stored voucher and what it added.
@@ -391,7 +404,11 @@ type SellFigures struct {
 	// (durably stored). A channel carries its payer's payments across
 	// torrents and connections, so its total would credit one
 	// connection with what was paid for on another.
-	Sold       int64
+	Sold int64
+	// Free is the bytes of pieces its channel paid for before served
+	// to it again without charge (a leecher that lost its data), at most
+	// once each per connection; not in Sold.
+	Free       int64
 	Owed, Paid btt.Amount
 	// Credit is the unpaid bytes the peer may hold; Held whether the
 	// credit gate is holding its requests back, HeldFor how long it has,

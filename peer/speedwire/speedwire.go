@@ -1,8 +1,8 @@
 // Package speedwire encodes and decodes the messages of the btt_speed BEP 10
 // extension: the keys a peer adds to its extended handshake, and the bid,
 // award, reject, channel, voucher and error messages. It is pure: bytes in,
-// values out, strictly validated; the engine wiring that uses it is not
-// built yet (see docs/PROTOCOL.md).
+// values out, strictly validated; package speed uses it on the wire (see
+// docs/PROTOCOL.md).
 //
 // Messages are bencoded dictionaries with a type key "t"; amounts are
 // decimal strings of base units; addresses are 21-byte TRON addresses; a
@@ -25,8 +25,15 @@ const Name = "btt_speed"
 // Version is the protocol version we speak.
 const Version = 1
 
-// MaxMessage bounds an encoded message; anything longer is refused.
-const MaxMessage = 4096
+// MaxMessage bounds an encoded message; anything longer is refused. A
+// voucher listing MaxRuns runs of pieces fits.
+const MaxMessage = 8192
+
+// MaxRuns bounds the runs of pieces a voucher lists.
+const MaxRuns = 256
+
+// maxPiece bounds a piece index on the wire (BEP 3 indexes are 32-bit).
+const maxPiece = 1<<31 - 1
 
 // ErrMalformed reports a message that does not decode or validate.
 var ErrMalformed = errors.New("speedwire: malformed btt_speed message")
@@ -147,6 +154,37 @@ type Message struct {
 	Channel ChannelInfo
 	// Voucher is a signed voucher (voucher).
 	Voucher paychan.SignedVoucher
+	// Pieces lists pieces of the connection's torrent that the voucher
+	// pays for, each bought whole from the seeder, in increasing order
+	// (voucher; optional). The seeder serves them again without charging
+	// (docs/PROTOCOL.md).
+	Pieces []Run
+}
+
+// Run is a run of consecutive pieces: Start, Start+1, …, Start+Count-1.
+type Run struct {
+	Start, Count int
+}
+
+// RunsOf returns the runs of pieces, which must be distinct and in
+// increasing order, keeping the first MaxRuns runs: the pieces past them
+// are left out. It returns nil if pieces is not in increasing order.
+func RunsOf(pieces []int) []Run {
+	var runs []Run
+	for i, p := range pieces {
+		if p < 0 || p > maxPiece || i > 0 && p <= pieces[i-1] {
+			return nil
+		}
+		if n := len(runs); n > 0 && runs[n-1].Start+runs[n-1].Count == p {
+			runs[n-1].Count++
+			continue
+		}
+		if len(runs) == MaxRuns {
+			break
+		}
+		runs = append(runs, Run{p, 1})
+	}
+	return runs
 }
 
 // ChannelInfo is what a leecher tells a seeder of the channel it opened.
@@ -159,16 +197,17 @@ type ChannelInfo struct {
 }
 
 type wireMsg struct {
-	T       string `bencode:"t"`
-	Price   string `bencode:"price,omitempty"`
-	Credit  int64  `bencode:"credit,omitempty"`
-	Reason  string `bencode:"reason,omitempty"`
-	Code    int    `bencode:"code,omitempty"`
-	ID      string `bencode:"id,omitempty"`
-	Escrow  string `bencode:"escrow,omitempty"`
-	Deposit string `bencode:"deposit,omitempty"`
-	Expiry  int64  `bencode:"expiry,omitempty"`
-	Voucher string `bencode:"v,omitempty"`
+	T       string  `bencode:"t"`
+	Price   string  `bencode:"price,omitempty"`
+	Credit  int64   `bencode:"credit,omitempty"`
+	Reason  string  `bencode:"reason,omitempty"`
+	Code    int     `bencode:"code,omitempty"`
+	ID      string  `bencode:"id,omitempty"`
+	Escrow  string  `bencode:"escrow,omitempty"`
+	Deposit string  `bencode:"deposit,omitempty"`
+	Expiry  int64   `bencode:"expiry,omitempty"`
+	Voucher string  `bencode:"v,omitempty"`
+	Pieces  []int64 `bencode:"p,omitempty"`
 }
 
 // Encode encodes a message, validating it as Decode would.
@@ -186,6 +225,9 @@ func Encode(m Message) ([]byte, error) {
 	case TypeVoucher:
 		b, _ := m.Voucher.MarshalBinary()
 		w.Voucher = string(b)
+		for _, r := range m.Pieces {
+			w.Pieces = append(w.Pieces, int64(r.Start), int64(r.Count))
+		}
 	case TypeError:
 		w.Code, w.Reason = m.Code, m.Reason
 	default:
@@ -252,6 +294,11 @@ func Decode(b []byte) (Message, error) {
 		m.Channel.Expiry = w.Expiry
 		return m, nil
 	case TypeVoucher:
+		runs, err := decodeRuns(w.Pieces)
+		if err != nil {
+			return m, err
+		}
+		m.Pieces = runs
 		if err := m.Voucher.UnmarshalBinary([]byte(w.Voucher)); err != nil {
 			return m, fmt.Errorf("%w: voucher: %v", ErrMalformed, err)
 		}
@@ -264,4 +311,30 @@ func Decode(b []byte) (Message, error) {
 		return m, nil
 	}
 	return m, fmt.Errorf("%w: unknown type %q", ErrMalformed, w.T)
+}
+
+// decodeRuns decodes a voucher's piece runs, flattened as start, count,
+// start, count, …: at most MaxRuns, each of one piece or more, in
+// increasing order, apart (adjacent runs are one), within 32 bits.
+func decodeRuns(flat []int64) ([]Run, error) {
+	if len(flat) == 0 {
+		return nil, nil
+	}
+	if len(flat)%2 != 0 {
+		return nil, fmt.Errorf("%w: voucher pieces: %d numbers, not pairs", ErrMalformed, len(flat))
+	}
+	if len(flat)/2 > MaxRuns {
+		return nil, fmt.Errorf("%w: voucher pieces: %d runs, more than %d", ErrMalformed, len(flat)/2, MaxRuns)
+	}
+	runs := make([]Run, 0, len(flat)/2)
+	next := int64(0) // the least start the next run may have
+	for i := 0; i < len(flat); i += 2 {
+		start, count := flat[i], flat[i+1]
+		if start < next || count < 1 || count > maxPiece+1-start {
+			return nil, fmt.Errorf("%w: voucher pieces: run %d+%d out of order or range", ErrMalformed, start, count)
+		}
+		runs = append(runs, Run{int(start), int(count)})
+		next = start + count + 1
+	}
+	return runs, nil
 }

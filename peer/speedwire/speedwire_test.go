@@ -1,6 +1,9 @@
 package speedwire
 
 import (
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -31,6 +34,8 @@ func TestRoundTrip(t *testing.T) {
 		{Type: TypeReject, Price: btt.NewAmount(11), Reason: "bid below the clearing price"},
 		{Type: TypeChannel, Channel: ChannelInfo{ID: paychan.ChannelID{1, 2}, Escrow: escrow, Deposit: btt.BTT(5), Expiry: 1893456000}},
 		{Type: TypeVoucher, Voucher: signedVoucher(t)},
+		{Type: TypeVoucher, Voucher: signedVoucher(t), Pieces: []Run{{0, 4}, {9, 1}, {11, 2}}},
+		{Type: TypeVoucher, Voucher: signedVoucher(t), Pieces: RunsOf(manyApart(MaxRuns))},
 		{Type: TypeError, Code: 3, Reason: "over credit"},
 	}
 	for _, m := range msgs {
@@ -89,6 +94,7 @@ func FuzzDecode(f *testing.F) {
 		{Type: TypeAward, Price: btt.NewAmount(10), Credit: 1},
 		{Type: TypeChannel, Channel: ChannelInfo{ID: paychan.ChannelID{1}, Escrow: escrow, Deposit: btt.BTT(5), Expiry: 9}},
 		{Type: TypeVoucher, Voucher: signedVoucher(f)},
+		{Type: TypeVoucher, Voucher: signedVoucher(f), Pieces: []Run{{0, 3}, {7, 1}}},
 	} {
 		b, err := Encode(m)
 		if err != nil {
@@ -106,7 +112,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("a decoded message does not encode: %v", err)
 		}
 		back, err := Decode(enc)
-		if err != nil || back != m {
+		if err != nil || !reflect.DeepEqual(back, m) {
 			t.Fatalf("round trip: %+v -> %+v (%v)", m, back, err)
 		}
 	})
@@ -146,4 +152,73 @@ func FuzzParseHandshake(f *testing.F) {
 			t.Fatalf("round trip: %+v -> %+v (%v)", h, h2, err)
 		}
 	})
+}
+
+// manyApart returns n pieces, no two adjacent: n runs.
+func manyApart(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = 2*i + 1<<30
+	}
+	return out
+}
+
+func TestRunsOf(t *testing.T) {
+	tests := []struct {
+		name   string
+		pieces []int
+		want   []Run
+	}{
+		{"none", nil, nil},
+		{"one run", []int{3, 4, 5}, []Run{{3, 3}}},
+		{"three", []int{0, 2, 3, 9}, []Run{{0, 1}, {2, 2}, {9, 1}}},
+		{"unsorted", []int{2, 1}, nil},
+		{"repeated", []int{2, 2}, nil},
+		{"negative", []int{-1}, nil},
+		{"past MaxRuns the rest is left out", manyApart(MaxRuns + 5), RunsOf(manyApart(MaxRuns))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, RunsOf(tt.pieces))
+		})
+	}
+	assert.Len(t, RunsOf(manyApart(MaxRuns+5)), MaxRuns)
+}
+
+func TestDecodeRejectsRuns(t *testing.T) {
+	b, err := signedVoucher(t).MarshalBinary()
+	require.NoError(t, err)
+	v := "1:v159:" + string(b)
+	tests := map[string]string{
+		"odd":        "li1ee",
+		"zero count": "li1ei0ee",
+		"negative":   "li-1ei2ee",
+		"overlap":    "li0ei3ei2ei1ee",
+		"adjacent":   "li0ei3ei3ei1ee",
+		"descending": "li5ei1ei0ei1ee",
+		"past 2^31":  "li2147483647ei2ee",
+		"not ints":   "l1:ae",
+		"too many":   "l" + runsList(MaxRuns+1) + "e",
+	}
+	for name, p := range tests {
+		t.Run(name, func(t *testing.T) {
+			raw := "d1:p" + p + "1:t7:voucher" + v + "e"
+			_, err := Decode([]byte(raw))
+			assert.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+	t.Run("a good list decodes", func(t *testing.T) {
+		m, err := Decode([]byte("d1:pli0ei3ei5ei1ee1:t7:voucher" + v + "e"))
+		require.NoError(t, err)
+		assert.Equal(t, []Run{{0, 3}, {5, 1}}, m.Pieces)
+	})
+}
+
+// runsList returns n runs of one piece each, apart, as bencoded integers.
+func runsList(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "i%dei1e", 2*i)
+	}
+	return b.String()
 }
