@@ -68,25 +68,8 @@ func (r *rawPeer) sendExtHandshake(name string) {
 // served nor rejected but held, in order, until ServeHeld; a cancel ends a
 // held request with a reject (BEP 6).
 func TestServeGateHoldsRequests(t *testing.T) {
-	f := newFixture(t, 8*(16<<10), 16<<10)
 	g := &gateExt{peer: make(chan peer.ExtPeer, 1)}
-	cl := newClient(t, func(c *peer.Config) {
-		c.Policy = func() (choker.Policy, error) { return fixedPolicy{unchoke: true}, nil }
-		c.RechokeInterval = 50 * time.Millisecond
-		c.Extensions = []peer.Extension{g}
-	})
-	seed(t, cl, f)
-	r := dialRaw(t, cl.Addr().String(), f.mi.HashInfoBytes(), true, true)
-	r.sendExtHandshake("test_gate")
-	var ep peer.ExtPeer
-	select {
-	case ep = <-g.peer:
-	case <-time.After(5 * time.Second):
-		t.Fatal("extension not attached")
-	}
-	r.send(pp.Interested)
-	_, ok := r.recv(5*time.Second, pp.Unchoke)
-	require.True(t, ok, "unchoked")
+	r, ep := gatedPeer(t, g)
 
 	for i := uint32(0); i < 3; i++ {
 		r.send(pp.Request, i, 0, 16<<10)
@@ -141,25 +124,8 @@ func TestUploadRate(t *testing.T) {
 // like any other and counted in UploadedFree as well as in Uploaded; the
 // others only in Uploaded.
 func TestServeFreeCounted(t *testing.T) {
-	f := newFixture(t, 8*(16<<10), 16<<10)
 	g := &gateExt{peer: make(chan peer.ExtPeer, 1), open: true, free: true}
-	cl := newClient(t, func(c *peer.Config) {
-		c.Policy = func() (choker.Policy, error) { return fixedPolicy{unchoke: true}, nil }
-		c.RechokeInterval = 50 * time.Millisecond
-		c.Extensions = []peer.Extension{g}
-	})
-	seed(t, cl, f)
-	r := dialRaw(t, cl.Addr().String(), f.mi.HashInfoBytes(), true, true)
-	r.sendExtHandshake("test_gate")
-	var ep peer.ExtPeer
-	select {
-	case ep = <-g.peer:
-	case <-time.After(5 * time.Second):
-		t.Fatal("extension not attached")
-	}
-	r.send(pp.Interested)
-	_, ok := r.recv(5*time.Second, pp.Unchoke)
-	require.True(t, ok, "unchoked")
+	r, ep := gatedPeer(t, g)
 
 	get := func(i uint32) {
 		t.Helper()
@@ -178,4 +144,30 @@ func TestServeFreeCounted(t *testing.T) {
 	require.Eventually(t, func() bool { return ep.Uploaded() == 3*16<<10 }, time.Second, time.Millisecond)
 	assert.Equal(t, int64(2*16<<10), ep.UploadedFree())
 	assert.Equal(t, "serve-free", peer.ServeFree.String())
+}
+
+// gatedPeer seeds a fixture of 8 blocks from a client with gate g, and
+// returns a raw peer that named the gate's extension and is unchoked, and
+// the gate's view of it.
+func gatedPeer(t *testing.T, g *gateExt) (*rawPeer, peer.ExtPeer) {
+	t.Helper()
+	f := newFixture(t, 8*(16<<10), 16<<10)
+	cl := newClient(t, func(c *peer.Config) {
+		c.Policy = func() (choker.Policy, error) { return fixedPolicy{unchoke: true}, nil }
+		c.RechokeInterval = 50 * time.Millisecond
+		c.Extensions = []peer.Extension{g}
+	})
+	seed(t, cl, f)
+	r := dialRaw(t, cl.Addr().String(), f.mi.HashInfoBytes(), true, true)
+	r.sendExtHandshake("test_gate")
+	var ep peer.ExtPeer
+	select {
+	case ep = <-g.peer:
+	case <-time.After(5 * time.Second):
+		t.Fatal("extension not attached")
+	}
+	r.send(pp.Interested)
+	_, ok := r.recv(5*time.Second, pp.Unchoke)
+	require.True(t, ok, "unchoked")
+	return r, ep
 }

@@ -427,7 +427,7 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 	}
 	t := h.p.Torrent()
 	size := t.PieceSize(b.Piece)
-	if _, begun := s.gate.started[b.Piece]; !begun && s.paidFor[b.Piece] {
+	if _, begun := s.gate.started[b.Piece]; s.paidFor[b.Piece] && !begun {
 		if got := s.freeSent[b.Piece]; got+int64(b.Length) <= size {
 			if s.freeSent == nil {
 				s.freeSent = make(map[int]int64)
@@ -473,7 +473,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 	}
 	s.accepting = true
 	payee, log, addr := h.e.cfg.Sell.Payee, h.e.log, h.p.Addr()
-	ih, first := h.p.Torrent().InfoHash(), s.channel == nil
+	ih, loadSold := h.p.Torrent().InfoHash(), s.channel == nil
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -491,7 +491,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		// The pieces of this torrent the channel paid for before, which
 		// the payer gets again free (MayServe).
 		var sold []int
-		if err == nil && first {
+		if err == nil && loadSold {
 			var serr error
 			if sold, serr = payee.SoldPieces(ci.ID, ih); serr != nil {
 				log.Warn("reading the pieces a channel paid for", "channel", ci.ID, "err", serr)
@@ -529,7 +529,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				// which is redeemable, and credit nothing.
 				late := make([]inVoucher, len(s.queued))
 				for i, m := range s.queued {
-					late[i] = inVoucher{sv: m.Voucher}
+					late[i] = inVoucher{sv: m.Voucher, pieces: h.listed(m.Pieces), price: s.price}
 				}
 				h.storeLate(ch.ID, again, late)
 				s.queued = nil
@@ -698,14 +698,15 @@ func (h *handler) store(iv inVoucher) {
 		s.receiving++
 	default:
 		// Full: keep the highest aside; it goes when there is room, with
-		// the pieces of those it replaces.
-		if o := s.overflow; o == nil || iv.sv.Amount.Gt(o.sv.Amount) {
-			if o != nil {
-				iv.pieces = append(iv.pieces, o.pieces...)
-			}
+		// the pieces of those it replaces, at the least price.
+		if o := s.overflow; o == nil {
 			s.overflow = &iv
 		} else {
+			if iv.sv.Amount.Gt(o.sv.Amount) {
+				o.sv = iv.sv
+			}
 			o.pieces = append(o.pieces, iv.pieces...)
+			o.price = btt.Min(o.price, iv.price)
 		}
 	}
 }
