@@ -340,6 +340,7 @@ func (t *Torrent) onPiece(c *conn, m pp.Message) error {
 		return c.unwanted()
 	}
 	c.ls.lastBlockAt = time.Now()
+	c.ls.received()
 	t.downloaded.Add(int64(b.Length))
 	t.disk.push(diskJob{block: b, data: m.Piece})
 	for _, r := range res.Cancel {
@@ -463,6 +464,32 @@ func (t *Torrent) updateInterest(c *conn) {
 	}
 }
 
+// minPipeline is the fewest requests kept in flight to a peer.
+const minPipeline = 64
+
+// pipeline is how many requests to keep in flight to the peer, at most
+// limit: two seconds of its last second's rate, once a whole second has
+// been measured, and before that a slow start that grows by one with each
+// block received, so that the pipeline doubles each round trip as TCP's
+// window does. Without it a fast peer ran its first second at 64 requests
+// (1 MiB), which makes a transfer's speed hang on each block's latency; on
+// loopback under BBR that latency depends on a pacing rate the connection
+// happened to learn early (docs/DECISIONS.md, session 12).
+func (ls *loopPeer) pipeline(limit int) int {
+	target := max(minPipeline, int(2*ls.lastSecondDown/piece.BlockSize))
+	if ls.ticks < 2 {
+		target = max(target, ls.slowStart)
+	}
+	return min(target, limit)
+}
+
+// received counts a wanted block towards the slow start.
+func (ls *loopPeer) received() {
+	if ls.ticks < 2 {
+		ls.slowStart = max(ls.slowStart, minPipeline) + 1
+	}
+}
+
 // fill tops up the requests in flight to a peer.
 func (t *Torrent) fill(c *conn) {
 	ls := &c.ls
@@ -472,8 +499,7 @@ func (t *Torrent) fill(c *conn) {
 	if !ls.rejectedAt.IsZero() && time.Since(ls.rejectedAt) < rejectBackoff {
 		return
 	}
-	target := max(64, min(t.cl.cfg.MaxRequestsPerPeer, int(2*ls.lastSecondDown/piece.BlockSize)))
-	target = min(target, t.cl.cfg.MaxRequestsPerPeer)
+	target := ls.pipeline(t.cl.cfg.MaxRequestsPerPeer)
 	id := piece.PeerID(c.id)
 	n := target - t.picker.InFlight(id)
 	if n < target/4 && t.picker.InFlight(id) > 0 {

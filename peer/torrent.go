@@ -99,13 +99,17 @@ type loopPeer struct {
 	ringIdx                     int
 	lastUp, lastDown            int64
 	lastSecondDown              int64
-	extIDs                      map[string]pp.ExtensionNumber // theirs
-	handlers                    map[pp.ExtensionNumber]ExtHandler
-	metadataID                  pp.ExtensionNumber
-	metadataSize                int
-	allowedFast                 map[int]bool
-	unwanted                    int
-	rejectedAt                  time.Time
+	// ticks counts the rate ticks seen; until the second (the first
+	// whole second measured), slowStart sets the request pipeline.
+	ticks        int
+	slowStart    int
+	extIDs       map[string]pp.ExtensionNumber // theirs
+	handlers     map[pp.ExtensionNumber]ExtHandler
+	metadataID   pp.ExtensionNumber
+	metadataSize int
+	allowedFast  map[int]bool
+	unwanted     int
+	rejectedAt   time.Time
 	// held are requests a ServeGate held back (a payer at its credit),
 	// in the order they came; ServeHeld serves them once it allows.
 	held []piece.Block
@@ -581,6 +585,7 @@ func (t *Torrent) tick(now time.Time) {
 		ls.upRing[ls.ringIdx] = up - ls.lastUp
 		ls.downRing[ls.ringIdx] = down - ls.lastDown
 		ls.lastSecondDown = down - ls.lastDown
+		ls.ticks++
 		ls.lastUp, ls.lastDown = up, down
 	}
 	t.closeSeeds()
