@@ -64,10 +64,12 @@ type Config struct {
 	// disconnected.
 	MaxQueuedRequests int
 	// MaxRequestsPerPeer caps the requests we keep in flight to one peer
-	// (default 500). The pipeline starts at 64 and grows by one with each
-	// block received for the connection's first two rate ticks (about
-	// its first one to two seconds), as a TCP slow start does; after that
-	// it is two seconds of the peer's last second's rate, at least 64.
+	// (default 500), and so does the queue depth a peer advertises in
+	// its BEP 10 handshake (reqq) when it is smaller. The pipeline starts
+	// at 64 and grows by one with each block received for the
+	// connection's first two rate ticks (about its first one to two
+	// seconds), as a TCP slow start does; after that it is two seconds of
+	// the peer's last second's rate, at least 64.
 	MaxRequestsPerPeer int
 	// DisableFast turns off BEP 6.
 	DisableFast bool

@@ -291,6 +291,7 @@ func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
 			c.ls.metadataSize = int(size)
 		}
 	}
+	c.ls.reqq = parseReqq(raw)
 	c.ls.metadataID = c.ls.extIDs["ut_metadata"]
 	for i, e := range t.cl.cfg.Extensions {
 		theirID, ok := c.ls.extIDs[e.Name()]
@@ -312,6 +313,25 @@ func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
 		t.requestMetadata()
 	}
 	return nil
+}
+
+// maxReqq bounds the queue depth we believe a peer's reqq: past it, the
+// pipeline's own limit applies anyway.
+const maxReqq = 1 << 16
+
+// parseReqq returns the request queue depth a BEP 10 handshake advertises
+// (its reqq), or zero when it gives none we can use: absent, not an
+// integer, or not positive.
+func parseReqq(raw map[string]bencode.Bytes) int {
+	b, ok := raw["reqq"]
+	if !ok || len(b) == 0 || b[0] != 'i' {
+		return 0 // the decoder would take a list's first integer
+	}
+	var n int64
+	if err := bencode.Unmarshal(b, &n); err != nil || n <= 0 {
+		return 0
+	}
+	return int(min(n, maxReqq))
 }
 
 // metadataFetch assembles the info dictionary from BEP 9 pieces, from one

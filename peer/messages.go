@@ -468,7 +468,7 @@ func (t *Torrent) updateInterest(c *conn) {
 const minPipeline = 64
 
 // pipeline is how many requests to keep in flight to the peer, at most
-// limit: two seconds of its last second's rate, once a whole second has
+// limit and at most the queue depth the peer advertised (reqq): two seconds of its last second's rate, once a whole second has
 // been measured, and before that a slow start that grows by one with each
 // block received, so that the pipeline doubles each round trip as TCP's
 // window does. Without it a fast peer ran its first second at 64 requests
@@ -476,6 +476,9 @@ const minPipeline = 64
 // loopback under BBR that latency depends on a pacing rate the connection
 // happened to learn early (docs/DECISIONS.md, session 12).
 func (ls *loopPeer) pipeline(limit int) int {
+	if ls.reqq > 0 {
+		limit = min(limit, ls.reqq)
+	}
 	target := max(minPipeline, int(2*ls.lastSecondDown/piece.BlockSize))
 	if ls.ticks < 2 {
 		target = max(target, ls.slowStart)

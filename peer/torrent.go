@@ -101,8 +101,11 @@ type loopPeer struct {
 	lastSecondDown              int64
 	// ticks counts the rate ticks seen; until the second (the first
 	// whole second measured), slowStart sets the request pipeline.
-	ticks        int
-	slowStart    int
+	ticks     int
+	slowStart int
+	// reqq is the most requests the peer said it queues (BEP 10 reqq;
+	// zero: it did not say).
+	reqq         int
 	extIDs       map[string]pp.ExtensionNumber // theirs
 	handlers     map[pp.ExtensionNumber]ExtHandler
 	metadataID   pp.ExtensionNumber
