@@ -37,8 +37,8 @@ func benchKey(b *testing.B, n int) *paychan.KeySigner {
 // stores in bbolt on the same disk as the data. held adds up, over the
 // transfers, how long the seeder's credit gate held the leecher back
 // (SellFigures.HeldFor).
-func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Duration) {
-	held = new(time.Duration)
+func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *paidFigures) {
+	held = new(paidFigures)
 	ctx := context.Background()
 	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
 	chain := paychantest.New(dom, time.Now())
@@ -53,7 +53,8 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Durati
 		b.Fatal(err)
 	}
 	reserve := btt.NewAmount(1)
-	sell, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: seedKey.Address(), Ask: reserve}})
+	seller := &speed.Seller{Payee: payee, Self: seedKey.Address(), Ask: reserve}
+	sell, err := speed.New(speed.Config{Domain: dom, Sell: seller})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +76,8 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Durati
 		if err != nil {
 			b.Fatal(err)
 		}
-		buy, err := speed.New(speed.Config{Domain: dom, Buy: &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(2)}, Budget: btt.BTT(1000)}})
+		buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(2)}, Budget: btt.BTT(1000)}
+		buy, err := speed.New(speed.Config{Domain: dom, Buy: buyer})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -94,8 +96,29 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Durati
 				}
 				for _, pf := range figs {
 					if pf.Sell != nil {
-						*held += pf.Sell.HeldFor
+						held.held += pf.Sell.HeldFor
 					}
+				}
+				// A leecher that closes at once may not have sent its last
+				// voucher yet (it is resent on its next connection to this
+				// seeder): the close waits for the seeder to be paid for
+				// all it sold, then counts the vouchers it stored.
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					var cs *speed.ChannelSales
+					for _, c := range seller.Sales() {
+						if c.Payer == k.Address() {
+							cs = &c
+						}
+					}
+					if cs != nil && !cs.Owed.Gt(cs.Paid) {
+						held.vouchers += cs.Vouchers
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("the seeder was not paid for what it sold: %+v", seller.Sales())
+					}
+					time.Sleep(100 * time.Microsecond)
 				}
 				leecher.Close()
 				st.Close()
@@ -105,7 +128,15 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *time.Durati
 	return setup, held
 }
 
-// reportHeld reports the credit gate's hold per transfer.
-func reportHeld(b *testing.B, held *time.Duration) {
-	b.ReportMetric(float64(held.Microseconds())/1000/float64(b.N), "held-ms/op")
+// paidFigures add up what the seeder's figures say of the paid transfers.
+type paidFigures struct {
+	held     time.Duration // the credit gate held the payer back
+	vouchers int           // vouchers stored
+}
+
+// reportHeld reports the credit gate's hold and the vouchers stored per
+// transfer.
+func reportHeld(b *testing.B, held *paidFigures) {
+	b.ReportMetric(float64(held.held.Microseconds())/1000/float64(b.N), "held-ms/op")
+	b.ReportMetric(float64(held.vouchers)/float64(b.N), "vouchers/op")
 }

@@ -135,6 +135,11 @@ type ExtPeer interface {
 	RequestRechoke()
 	// PeerHas reports whether the peer has announced piece i.
 	PeerHas(i int) bool
+	// Requested is the payload we have asked the peer for and not yet
+	// received, in whole blocks: what it may have sent, or be about to
+	// send, that Downloaded does not count yet. Call it on the torrent's
+	// loop (from a handler method, or in a function passed to Do).
+	Requested() int64
 	// ServeHeld serves, in order, the requests a ServeGate held back
 	// that it now allows; it stops at the first it still holds.
 	ServeHeld()
@@ -166,7 +171,14 @@ func (p extPeer) Go(f func(ctx context.Context)) {
 	t.wg.Go(func() { f(t.ctx) })
 }
 func (p extPeer) RequestRechoke() { p.c.t.rechokeDue = true }
-func (p extPeer) ServeHeld()      { p.c.t.serveHeld(p.c) }
+func (p extPeer) Requested() int64 {
+	t := p.c.t
+	if t.picker == nil {
+		return 0
+	}
+	return int64(t.picker.InFlight(piece.PeerID(p.c.id))) * piece.BlockSize
+}
+func (p extPeer) ServeHeld() { p.c.t.serveHeld(p.c) }
 func (p extPeer) PeerHas(i int) bool {
 	t := p.c.t
 	return t.picker != nil && t.picker.PeerHas(piece.PeerID(p.c.id), i)

@@ -53,3 +53,51 @@ func TestRequestsHonourReqq(t *testing.T) {
 		})
 	}
 }
+
+// TestExtPeerRequested: an extension reads the payload we have asked its
+// peer for and not received (btt_speed's payer counts it as owed to the
+// seeder): nothing before the peer unchokes us, then the requests in
+// flight, less each block that arrives.
+func TestExtPeerRequested(t *testing.T) {
+	f := newFixture(t, 4<<20, 256<<10)
+	g := &gateExt{open: true, peer: make(chan peer.ExtPeer, 1)}
+	leecher := newClient(t, func(c *peer.Config) { c.Extensions = []peer.Extension{g} })
+	_, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: t.TempDir()})
+	require.NoError(t, err)
+	r := dialRawID(t, leecher.Addr().String(), f.mi.HashInfoBytes(), true, true, "-XX0000-requested000")
+	r.write(extMsg(0, bencoded(t, map[string]any{"m": map[string]int{"test_gate": 1}, "reqq": 8})))
+	var ep peer.ExtPeer
+	select {
+	case ep = <-g.peer:
+	case <-time.After(5 * time.Second):
+		t.Fatal("extension not attached")
+	}
+	requested := func() int64 {
+		got := make(chan int64, 1)
+		ep.Do(func() { got <- ep.Requested() })
+		select {
+		case n := <-got:
+			return n
+		case <-time.After(5 * time.Second):
+			t.Fatal("the torrent's loop did not run Requested")
+			return 0
+		}
+	}
+	assert.Zero(t, requested(), "choked: nothing asked for")
+
+	haveAllAndUnchoke(r)
+	var reqs []pp.Message
+	for len(reqs) < 8 {
+		m, ok := r.recv(5*time.Second, pp.Request)
+		require.True(t, ok, "request %d", len(reqs))
+		reqs = append(reqs, m)
+	}
+	assert.Equal(t, int64(8*16<<10), requested(), "eight blocks asked for")
+
+	// One block arrives (its data is wrong, which the hash check finds
+	// later, not the count): one block fewer is owed, and no more is
+	// asked for while fewer than a quarter of the pipeline are free.
+	m := reqs[0]
+	r.write(msgOf(pp.Piece, []uint32{uint32(m.Index), uint32(m.Begin)}, make([]byte, m.Length)))
+	assert.Eventually(t, func() bool { return requested() == 7*16<<10 }, 5*time.Second, 10*time.Millisecond)
+}

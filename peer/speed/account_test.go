@@ -32,6 +32,7 @@ func (p *fakePeer) Downloaded() int64            { return 0 }
 func (p *fakePeer) Go(func(ctx context.Context)) {}
 func (p *fakePeer) RequestRechoke()              {}
 func (p *fakePeer) PeerHas(int) bool             { return false }
+func (p *fakePeer) Requested() int64             { return 0 }
 func (p *fakePeer) ServeHeld()                   { p.served++ }
 func (p *fakePeer) Do(func())                    {}
 

@@ -41,6 +41,7 @@ type sellState struct {
 	accepting   bool
 	owed        btt.Amount // accrued at the clearing price while in a paid slot
 	paid        btt.Amount // what this connection's vouchers added to the channel's total
+	vouchers    int        // this connection's vouchers that added to it
 	lastUp      int64
 	refused     error                  // a bad voucher: choked for good
 	receiving   int                    // vouchers being verified and stored
@@ -90,6 +91,7 @@ type buyState struct {
 	dueBytes         int64
 	bought           int64        // bytes of the pieces paid for
 	spent            btt.Amount   // what we signed for them
+	vouchers         int          // vouchers signed for them
 	whole            map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
 }
 
@@ -200,7 +202,7 @@ func (h *handler) figures() PeerFigures {
 	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
 	if s := h.sell; s != nil {
 		h.accrue()
-		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Vouchers: s.vouchers, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
 		if !s.heldSince.IsZero() {
 			sf.HeldFor += time.Since(s.heldSince)
 		}
@@ -216,7 +218,7 @@ func (h *handler) figures() PeerFigures {
 		f.Sell = sf
 	}
 	if b := h.buy; b != nil {
-		f.Buy = &BuyFigures{Bid: b.bid, Clearing: b.clearing, Won: b.won, Bought: b.bought, Spent: b.spent, Due: b.dueBytes}
+		f.Buy = &BuyFigures{Bid: b.bid, Clearing: b.clearing, Won: b.won, Bought: b.bought, Spent: b.spent, Vouchers: b.vouchers, Due: b.dueBytes}
 	}
 	return f
 }
@@ -826,6 +828,7 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	s := h.sell
 	if !added.IsZero() {
 		s.paid, _ = s.paid.Add(added)
+		s.vouchers++
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
 		h.recount()
 		h.wakeOthers(sv.Channel)
@@ -1054,24 +1057,23 @@ func (h *handler) PieceVerified(piece int, bytes int64) {
 // seeder is owed at most its window meanwhile, as ever.
 const payDelay = time.Second
 
-// maybePay pays what is due once it comes to half the seeder's credit
-// window (at once while the window is small, as it starts), or payDelay
-// after the first piece came due, whichever is first, and at once when the
-// torrent is complete; one voucher is in
-// flight at a time, and what comes due meanwhile goes in the next. Each
-// voucher costs a durable write on both sides, so a fast download pays in
-// a few large steps and a slow one piece by piece; the half of the window
-// left covers the voucher's way to the seeder's store, so the seeder never
-// holds the payer back for want of a voucher it could have had. (A quarter
-// cost twice the writes for no fewer stalls: see DECISIONS.md.)
+// maybePay pays what is due once the seeder's count of it comes to half
+// its credit window (at once while the window is small, as it starts), or
+// payDelay after the first piece came due, whichever is first, and at once
+// when the torrent is complete; one voucher is in flight at a time, and
+// what comes due meanwhile goes in the next. Each voucher costs a durable
+// write on both sides, so a fast download pays in a few large steps and a
+// slow one piece by piece; the half of the window left covers the
+// voucher's way to the seeder's store, so the seeder never holds the payer
+// back for want of a voucher it could have had. (A quarter cost twice the
+// writes for no fewer stalls: see DECISIONS.md.) See payNow for what the
+// seeder counts.
 func (h *handler) maybePay() {
 	b := h.buy
 	if b.inflight > 0 || len(b.due) == 0 {
 		return
 	}
-	if b.dueBytes >= b.credit/2 || h.p.Torrent().Left() == 0 {
-		// Half the window, or the last of the torrent: nothing more
-		// is coming to pay with it.
+	if payNow(b.dueBytes, h.p.Requested(), h.p.Torrent().Left(), b.credit) {
 		h.flushDue()
 		return
 	}
@@ -1090,6 +1092,22 @@ func (h *handler) maybePay() {
 			}
 		})
 	}
+}
+
+// payNow reports whether a payer should pay what is due now (dueBytes,
+// verified and not yet paid for) rather than when payDelay runs out: when
+// the torrent is complete (left is 0: nothing more is coming to pay with
+// it), or when the seeder's count of what it is owed comes to half its
+// credit window, the other half covering the voucher's way. The seeder
+// counts a block as owed when it sends it, not when we verify its piece,
+// so its count is ahead of what is due by the blocks we asked for and have
+// not received (requested): with a pipeline of 8 MiB (500 blocks) and a
+// 16 MiB window, waiting for 8 MiB due left the seeder at its window,
+// holding us back, before the voucher was on its way. Only pieces verified
+// are ever paid for; this moves when, not what (docs/DECISIONS.md,
+// session 13).
+func payNow(dueBytes, requested, left, credit int64) bool {
+	return left == 0 || dueBytes+requested >= credit/2
 }
 
 // topUp adds to the channel's deposit at least the shortfall — a whole
@@ -1377,6 +1395,7 @@ func (h *handler) flush(ch paychan.Channel) {
 			}
 			b.bought += bytes
 			b.spent, _ = b.spent.Add(total)
+			b.vouchers++
 			if !h.closed {
 				if latest != nil {
 					h.announce(*latest)

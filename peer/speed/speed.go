@@ -93,6 +93,9 @@ type ChannelSales struct {
 	// again without charge (a leecher that lost its data); not in Sold.
 	Free       int64
 	Owed, Paid btt.Amount
+	// Vouchers is how many times a voucher (or a batch of them, stored
+	// together) added to what the channel paid: a durable write each.
+	Vouchers int
 }
 
 // Sales returns what was sold through each channel, in channel order.
@@ -137,8 +140,13 @@ func (s *Seller) addFree(id paychan.ChannelID, n int64) {
 func (s *Seller) setPaid(id paychan.ChannelID, best, added btt.Amount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cs := s.sales[id]; cs != nil && best.Gt(cs.Paid) {
-		cs.Paid = best
+	if cs := s.sales[id]; cs != nil {
+		if best.Gt(cs.Paid) {
+			cs.Paid = best
+		}
+		if !added.IsZero() {
+			cs.Vouchers++
+		}
 	}
 	if s.credited == nil {
 		s.credited = make(map[paychan.ChannelID]btt.Amount)
@@ -410,6 +418,9 @@ type SellFigures struct {
 	// once each per connection; not in Sold.
 	Free       int64
 	Owed, Paid btt.Amount
+	// Vouchers is how many of the peer's vouchers on this connection
+	// added to Paid: each cost a durable write here and on the payer.
+	Vouchers int
 	// Credit is the unpaid bytes the peer may hold; Held whether the
 	// credit gate is holding its requests back, HeldFor how long it has,
 	// in all, in the paid slot (waiting for its channel to check out, or
@@ -434,6 +445,9 @@ type BuyFigures struct {
 	Bought int64
 	Spent  btt.Amount
 	Due    int64
+	// Vouchers is how many vouchers we signed for Bought on this
+	// connection.
+	Vouchers int
 }
 
 // Peers returns the live figures of every btt_speed peer. It asks each
