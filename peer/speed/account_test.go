@@ -81,3 +81,28 @@ func TestCreditBeforeAccrual(t *testing.T) {
 		assert.Equal(t, tc.want, max(0, h.unpaid()), "%s: counted again", tc.name)
 	}
 }
+
+// TestClosedAccrues: what was sent on a connection after its last request
+// is charged to the channel when the connection closes. It was not, and a
+// payer that paid for all it got showed as having paid for more, the
+// bytes sent last; its next connection on the channel got them as credit
+// (CI: a reused channel served 1.85 MB on a 1 MiB window).
+func TestClosedAccrues(t *testing.T) {
+	price := btt.NewAmount(2)
+	ch := paychan.Channel{ID: paychan.ChannelID{7}, Deposit: btt.BTT(1)}
+	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	p := &fakePeer{}
+	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20), channel: &ch}}
+	p.uploaded = 300 << 10
+	h.accrue() // a request counted the first 300 KiB
+	p.uploaded += 200 << 10
+	h.Closed() // the last 200 KiB were sent after it
+
+	owed, credited, ok := e.cfg.Sell.channelAccount(ch.ID)
+	require.True(t, ok)
+	want, err := price.MulUint64(500 << 10)
+	require.NoError(t, err)
+	assert.Equal(t, want, owed, "all 500 KiB sent charged to the channel")
+	assert.True(t, credited.IsZero())
+}

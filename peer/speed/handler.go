@@ -182,6 +182,10 @@ func (h *handler) Closed() {
 	delete(h.e.handlers, h)
 	h.e.mu.Unlock()
 	if s := h.sell; s != nil {
+		// Charge what was sent since the last request: the channel's
+		// account would otherwise count it as never sold, and credit
+		// the payer's next connection with it as paid for.
+		h.accrue()
 		if s.channel != nil {
 			h.e.cfg.Sell.leave(s.channel.ID, h)
 		}
