@@ -99,10 +99,9 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *paidFigures
 						held.held += pf.Sell.HeldFor
 					}
 				}
-				// A leecher that closes at once may not have sent its last
-				// voucher yet (it is resent on its next connection to this
-				// seeder): the close waits for the seeder to be paid for
-				// all it sold, then counts the vouchers it stored.
+				// The seeder stores the last voucher a little after the
+				// leecher sends it: the close waits for the seeder to be
+				// paid for all it sold, then counts the vouchers it stored.
 				deadline := time.Now().Add(10 * time.Second)
 				for {
 					var cs *speed.ChannelSales

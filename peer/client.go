@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -82,7 +83,9 @@ func (cl *Client) PeerID() [20]byte { return cl.peerID }
 // Close stops every torrent and the listener, and waits for all of the
 // client's goroutines.
 func (cl *Client) Close() error {
-	cl.cancel()
+	// Stop taking peers, then close each torrent — which first lets
+	// extension handlers finish what their peers are owed (Settler) —
+	// then everything else.
 	if cl.ln != nil {
 		_ = cl.ln.Close()
 	}
@@ -95,6 +98,7 @@ func (cl *Client) Close() error {
 	for _, t := range ts {
 		_ = t.Close()
 	}
+	cl.cancel()
 	cl.wg.Wait()
 	return nil
 }
@@ -114,8 +118,8 @@ func (cl *Client) acceptLoop() {
 	for {
 		nc, err := cl.ln.Accept()
 		if err != nil {
-			if cl.ctx.Err() != nil {
-				return
+			if cl.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return // closed
 			}
 			// Out of file descriptors and the like: back off, as
 			// net/http does.

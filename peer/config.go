@@ -76,6 +76,12 @@ type Config struct {
 	// UploadRate caps the payload the client uploads, in bytes per
 	// second over all torrents and peers (zero: no cap).
 	UploadRate int64
+	// CloseTimeout bounds how long closing a torrent (or the client)
+	// waits for extension handlers to finish work their peers are owed
+	// (see Settler: btt_speed's last voucher) and for the connections
+	// concerned to send what it queued (default 3 s). A torrent with no
+	// such work closes at once.
+	CloseTimeout time.Duration
 
 	// minEvictAge is how long a peer must have been connected, with no
 	// payload either way, before a new peer may replace it in a full
@@ -87,7 +93,7 @@ func (c *Config) setDefaults() error {
 	if c.UploadRate < 0 {
 		return fmt.Errorf("peer: UploadRate %d is negative", c.UploadRate)
 	}
-	if c.RechokeInterval < 0 || c.HandshakeTimeout < 0 || c.IdleTimeout < 0 || c.KeepAliveInterval < 0 || c.RequestTimeout < 0 {
+	if c.RechokeInterval < 0 || c.HandshakeTimeout < 0 || c.IdleTimeout < 0 || c.KeepAliveInterval < 0 || c.RequestTimeout < 0 || c.CloseTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	if c.MaxConnsPerTorrent < 0 || c.MaxConns < 0 || c.MaxHalfOpen < 0 || c.MaxQueuedRequests < 0 || c.MaxRequestsPerPeer < 0 {
@@ -121,6 +127,7 @@ func (c *Config) setDefaults() error {
 	def(&c.IdleTimeout, 3*time.Minute)
 	def(&c.KeepAliveInterval, 90*time.Second)
 	def(&c.RequestTimeout, 30*time.Second)
+	def(&c.CloseTimeout, 3*time.Second)
 	def(&c.minEvictAge, 10*time.Second)
 	defInt := func(p *int, v int) {
 		if *p == 0 {

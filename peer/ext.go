@@ -108,6 +108,20 @@ type Busy interface {
 	Busy() bool
 }
 
+// Settler is implemented by handlers that may have work for their peer
+// that closing must not lose (btt_speed: a voucher due, being signed, or
+// signed and not yet sent: the seller is owed it). Closing a torrent asks
+// each such handler, on the loop, until none is unsettled, for at most
+// Config.CloseTimeout; the connections whose handlers were unsettled then
+// close only once they have sent what is queued for them.
+type Settler interface {
+	// Unsettled reports whether the handler still has such work. It may
+	// start it (say, sign what is due). A handler that sends its peer
+	// something in Unsettled reports true that time, so that the
+	// connection is among those that send what is queued before closing.
+	Unsettled() bool
+}
+
 // ExtPeer is what an extension handler can do with its peer.
 type ExtPeer interface {
 	// ID is the peer's id in the torrent (what the choker sees).

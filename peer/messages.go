@@ -442,6 +442,17 @@ func (t *Torrent) closeSeeds() {
 	}
 }
 
+// unsettled reports whether a handler of the connection has work its peer
+// is owed (Settler).
+func (c *conn) unsettled() bool {
+	for _, h := range c.ls.handlers {
+		if s, ok := h.(Settler); ok && s.Unsettled() {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *conn) busy() bool {
 	for _, h := range c.ls.handlers {
 		if b, ok := h.(Busy); ok && b.Busy() {

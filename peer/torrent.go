@@ -272,13 +272,78 @@ func (t *Torrent) runSource(src discovery.Source) {
 	})
 }
 
-// Close stops the torrent: connections close, storage is flushed and
-// closed. The data stays on disk.
+// Close stops the torrent: extension handlers finish what their peers
+// are owed (see Settler; at most Config.CloseTimeout), connections close,
+// storage is flushed and closed. The data stays on disk.
 func (t *Torrent) Close() error {
 	t.cl.removeTorrent(t)
+	t.settle(t.cl.cfg.CloseTimeout)
 	t.cancel()
 	<-t.loopDone
 	return nil
+}
+
+// settle waits, at most d, until no connection's Settler handler is
+// unsettled, then until the connections that had one have sent what is
+// queued for them and closed. It returns at once if none has one, or if
+// the torrent has stopped.
+func (t *Torrent) settle(d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	// ask runs f on the loop and returns its answer; false if the loop
+	// stopped or the time is up.
+	ask := func(f func() bool) (answer, ok bool) {
+		res := make(chan bool, 1)
+		if !t.post(event{kind: evFunc, fn: func() { res <- f() }}) {
+			return false, false
+		}
+		select {
+		case a := <-res:
+			return a, true
+		case <-t.loopDone:
+		case <-deadline.C:
+		}
+		return false, false
+	}
+	owed := map[*conn]bool{} // connections whose handlers had work for their peers
+	for {
+		unsettled, ok := ask(func() bool {
+			found := false
+			for _, c := range t.conns {
+				if c.unsettled() {
+					found = true
+					owed[c] = true
+				}
+			}
+			return found
+		})
+		if !ok || len(owed) == 0 {
+			return
+		}
+		if !unsettled {
+			break
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-deadline.C:
+			return
+		}
+	}
+	if _, ok := ask(func() bool {
+		for c := range owed {
+			c.closeAfterFlush(fmt.Errorf("%w: torrent closed", ErrClosed))
+		}
+		return true
+	}); !ok {
+		return
+	}
+	for c := range owed {
+		select {
+		case <-c.closed:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 func (t *Torrent) setErr(err error) {

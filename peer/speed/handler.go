@@ -30,6 +30,7 @@ var (
 	_ peer.ChokeStatter  = (*handler)(nil)
 	_ peer.ServeGate     = (*handler)(nil)
 	_ peer.PieceObserver = (*handler)(nil)
+	_ peer.Settler       = (*handler)(nil)
 )
 
 type sellState struct {
@@ -173,6 +174,19 @@ func (h *handler) Busy() bool {
 		}
 	}
 	return false
+}
+
+// Unsettled implements peer.Settler: as a payer, we have pieces due, a
+// voucher being signed, or one signed and not yet sent — what the seller
+// is owed and would otherwise get only on our next connection to it (a
+// leecher closed as soon as it completes). It pays what is due now.
+func (h *handler) Unsettled() bool {
+	b := h.buy
+	if b == nil || h.closed {
+		return false
+	}
+	h.flushDue()
+	return b.inflight > 0 || len(b.due) > 0
 }
 
 // Closed implements peer.ExtHandler.
