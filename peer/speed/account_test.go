@@ -2,20 +2,27 @@ package speed
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/piece"
 )
 
 // fakePeer is the little of a peer the seller's accounting touches.
 type fakePeer struct {
+	tor      *peer.Torrent // nil unless a test needs piece sizes
 	uploaded int64
 	sent     int
 	served   int
@@ -23,7 +30,7 @@ type fakePeer struct {
 
 func (p *fakePeer) ID() peer.PeerID              { return 1 }
 func (p *fakePeer) Addr() netip.AddrPort         { return netip.MustParseAddrPort("127.0.0.1:1") }
-func (p *fakePeer) Torrent() *peer.Torrent       { return nil }
+func (p *fakePeer) Torrent() *peer.Torrent       { return p.tor }
 func (p *fakePeer) Send([]byte)                  { p.sent++ }
 func (p *fakePeer) Close(error)                  {}
 func (p *fakePeer) Uploaded() int64              { return p.uploaded }
@@ -105,4 +112,56 @@ func TestClosedAccrues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, owed, "all 500 KiB sent charged to the channel")
 	assert.True(t, credited.IsZero())
+}
+
+// TestPaidPieceServedFreeOncePerConnection: a piece its channel paid for
+// before is served again free — once on a connection. Asked for again on
+// the same connection, it is charged like any other: the free path serves
+// a payer that lost its data, not one that asks for a piece over and over.
+func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
+	ctx := context.Background()
+	// 16 pieces of 64 KiB, 4 blocks each.
+	dir := t.TempDir()
+	data := make([]byte, 1<<20)
+	_, _ = rand.Read(data)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644))
+	info := metainfo.Info{PieceLength: 64 << 10}
+	require.NoError(t, info.BuildFromFilePath(filepath.Join(dir, "data.bin")))
+	ib, err := bencode.Marshal(info)
+	require.NoError(t, err)
+	mi := &metainfo.MetaInfo{InfoBytes: ib}
+	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer cl.Close()
+	tor, err := cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+	require.NoError(t, err)
+
+	price := btt.NewAmount(1)
+	ch := paychan.Channel{ID: paychan.ChannelID{5}, Deposit: btt.BTT(1)}
+	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	h := &handler{e: e, p: &fakePeer{tor: tor}, sell: &sellState{
+		paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20), channel: &ch,
+		paidFor: map[int]bool{3: true},
+	}}
+	blocks := func(i int) []piece.Block {
+		var bs []piece.Block
+		for off := uint32(0); off < 64<<10; off += piece.BlockSize {
+			bs = append(bs, piece.Block{Piece: i, Begin: off, Length: piece.BlockSize})
+		}
+		return bs
+	}
+	for _, tc := range []struct {
+		name  string
+		piece int
+		want  peer.Verdict
+	}{
+		{"a piece paid for before: free", 3, peer.ServeFree},
+		{"the same piece again: charged", 3, peer.Serve},
+		{"a piece not paid for: charged", 4, peer.Serve},
+	} {
+		for _, b := range blocks(tc.piece) {
+			assert.Equal(t, tc.want, h.MayServe(b), "%s: block at %d", tc.name, b.Begin)
+		}
+	}
 }
