@@ -144,7 +144,7 @@ func (ds dhtSource) once(ctx context.Context, a Announce) {
 		ds.d.cfg.Logger.Debug("dht announce", "err", err)
 		return
 	}
-	defer ann.Close()
+	defer closeAnnounce(ann)
 	// A traversal that stalls must not stop the next round.
 	limit := time.NewTimer(max(10*time.Second, ds.d.cfg.AnnounceInterval))
 	defer limit.Stop()
@@ -167,6 +167,32 @@ func (ds dhtSource) once(ctx context.Context, a Announce) {
 			if len(peers) > 0 {
 				a.Found(peers)
 			}
+		}
+	}
+}
+
+// announceDrainLimit bounds how long closeAnnounce waits for a traversal
+// to end.
+const announceDrainLimit = 5 * time.Second
+
+// closeAnnounce stops an announce and reads what it still sends until it
+// ends. anacrolix/dht/v2's get_peers query that got peers blocks sending
+// them on Announce.Peers until they are read or the traversal has
+// stopped, and the traversal stops only once every query has returned: an
+// announce closed while such a reply was on its way, and not read, left
+// its goroutines blocked for good (goleak caught one).
+func closeAnnounce(ann *dht.Announce) {
+	ann.Close()
+	limit := time.NewTimer(announceDrainLimit)
+	defer limit.Stop()
+	for {
+		select {
+		case _, ok := <-ann.Peers:
+			if !ok {
+				return // closed once the traversal and its announces are done
+			}
+		case <-limit.C:
+			return
 		}
 	}
 }
