@@ -165,3 +165,29 @@ func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelSalesCountsVouchers: ChannelSales.Vouchers counts the
+// vouchers (or batches stored together) that added to what the channel
+// paid — a durable write each — and not those that added nothing (below
+// the best stored: overtaken by another connection's).
+func TestChannelSalesCountsVouchers(t *testing.T) {
+	ch := paychan.Channel{ID: paychan.ChannelID{3}, Deposit: btt.BTT(1)}
+	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	h := &handler{e: e, p: &fakePeer{}, sell: &sellState{paidSlot: true, price: btt.NewAmount(1), credit: paychan.NewCredit(1<<20, 1<<20), channel: &ch}}
+	voucher := func(amount uint64) paychan.SignedVoucher {
+		return paychan.SignedVoucher{Voucher: paychan.Voucher{Channel: ch.ID, Amount: btt.NewAmount(amount)}}
+	}
+	h.credit(voucher(100), btt.NewAmount(100))
+	h.credit(voucher(100), btt.Zero) // overtaken: added nothing
+	h.credit(voucher(250), btt.NewAmount(150))
+	// Stored after their connection left (storeLate), straight to the
+	// seller: one that added, one that did not.
+	e.cfg.Sell.setPaid(ch.ID, btt.NewAmount(300), btt.NewAmount(50))
+	e.cfg.Sell.setPaid(ch.ID, btt.NewAmount(300), btt.Zero)
+
+	sales := e.cfg.Sell.Sales()
+	require.Len(t, sales, 1)
+	assert.Equal(t, 3, sales[0].Vouchers)
+	assert.Equal(t, btt.NewAmount(300), sales[0].Paid)
+}

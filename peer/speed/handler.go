@@ -42,7 +42,6 @@ type sellState struct {
 	accepting   bool
 	owed        btt.Amount // accrued at the clearing price while in a paid slot
 	paid        btt.Amount // what this connection's vouchers added to the channel's total
-	vouchers    int        // this connection's vouchers that added to it
 	lastUp      int64
 	refused     error                  // a bad voucher: choked for good
 	receiving   int                    // vouchers being verified and stored
@@ -92,7 +91,6 @@ type buyState struct {
 	dueBytes         int64
 	bought           int64        // bytes of the pieces paid for
 	spent            btt.Amount   // what we signed for them
-	vouchers         int          // vouchers signed for them
 	whole            map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
 }
 
@@ -220,7 +218,7 @@ func (h *handler) figures() PeerFigures {
 	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
 	if s := h.sell; s != nil {
 		h.accrue()
-		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Vouchers: s.vouchers, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
 		if !s.heldSince.IsZero() {
 			sf.HeldFor += time.Since(s.heldSince)
 		}
@@ -236,7 +234,7 @@ func (h *handler) figures() PeerFigures {
 		f.Sell = sf
 	}
 	if b := h.buy; b != nil {
-		f.Buy = &BuyFigures{Bid: b.bid, Clearing: b.clearing, Won: b.won, Bought: b.bought, Spent: b.spent, Vouchers: b.vouchers, Due: b.dueBytes}
+		f.Buy = &BuyFigures{Bid: b.bid, Clearing: b.clearing, Won: b.won, Bought: b.bought, Spent: b.spent, Due: b.dueBytes}
 	}
 	return f
 }
@@ -846,7 +844,6 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	s := h.sell
 	if !added.IsZero() {
 		s.paid, _ = s.paid.Add(added)
-		s.vouchers++
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
 		h.recount()
 		h.wakeOthers(sv.Channel)
@@ -1413,7 +1410,6 @@ func (h *handler) flush(ch paychan.Channel) {
 			}
 			b.bought += bytes
 			b.spent, _ = b.spent.Add(total)
-			b.vouchers++
 			if !h.closed {
 				if latest != nil {
 					h.announce(*latest)

@@ -418,9 +418,6 @@ type SellFigures struct {
 	// once each per connection; not in Sold.
 	Free       int64
 	Owed, Paid btt.Amount
-	// Vouchers is how many of the peer's vouchers on this connection
-	// added to Paid: each cost a durable write here and on the payer.
-	Vouchers int
 	// Credit is the unpaid bytes the peer may hold; Held whether the
 	// credit gate is holding its requests back, HeldFor how long it has,
 	// in all, in the paid slot (waiting for its channel to check out, or
@@ -445,9 +442,6 @@ type BuyFigures struct {
 	Bought int64
 	Spent  btt.Amount
 	Due    int64
-	// Vouchers is how many vouchers we signed for Bought on this
-	// connection.
-	Vouchers int
 }
 
 // Peers returns the live figures of every btt_speed peer. It asks each
