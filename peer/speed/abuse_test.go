@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,6 +51,34 @@ func (h rogueHandler) Message(b []byte) error {
 	return nil
 }
 func (rogueHandler) Closed() {}
+
+// dialRogue connects a rogue buyer, closed when the test ends, to the
+// seeder at addr for mi's torrent, and returns it and its btt_speed peer
+// (the seeder).
+func dialRogue(t *testing.T, dom paychan.Domain, addr netip.AddrPort, mi *metainfo.MetaInfo) (*rogue, peer.ExtPeer) {
+	t.Helper()
+	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
+	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
+	require.NoError(t, err)
+	t.Cleanup(func() { cl.Close() })
+	_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{addr}})
+	require.NoError(t, err)
+	select {
+	case p := <-r.peers:
+		return r, p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no btt_speed connection")
+		return nil, nil
+	}
+}
+
+// winAndAnnounce bids price, waits for the award, and announces ch.
+func winAndAnnounce(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount, dom paychan.Domain, ch paychan.Channel) {
+	t.Helper()
+	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
+	waitMsg(t, r.msgs, speedwire.TypeAward)
+	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+}
 
 func sendMsg(t *testing.T, p peer.ExtPeer, m speedwire.Message) {
 	t.Helper()
@@ -161,18 +190,7 @@ func TestBadVouchers(t *testing.T) {
 			defer st.Close()
 			payer, err := paychan.NewPayer(ctx, st, chain.As(payerKey.Address()), payerKey)
 			require.NoError(t, err)
-			r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
-			cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
-			require.NoError(t, err)
-			defer cl.Close()
-			_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-			require.NoError(t, err)
-			var p peer.ExtPeer
-			select {
-			case p = <-r.peers:
-			case <-time.After(10 * time.Second):
-				t.Fatal("no btt_speed connection")
-			}
+			r, p := dialRogue(t, dom, seeder.Addr(), mi)
 
 			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: btt.NewAmount(3)})
 			waitMsg(t, r.msgs, speedwire.TypeAward)

@@ -2,7 +2,6 @@ package speed_test
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
-	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speedwire"
 )
 
@@ -29,28 +27,10 @@ func TestListedPiecesOnlyIfSoldWhole(t *testing.T) {
 	const pieces = 16 << 20 / (64 << 10)
 
 	k := key(t, 3)
-	m.chain.Mint(k.Address(), btt.BTT(1))
-	st, _ := m.store("rogue-payer.db")
-	payer, err := paychan.NewPayer(ctx, st, m.chain.As(k.Address()), k)
-	require.NoError(t, err)
-	ch, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(64<<20), time.Now().Add(24*time.Hour))
-	require.NoError(t, err)
+	ch := m.channelTo(s, k, btt.NewAmount(64<<20))
 
-	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: m.dom.ChainID, Escrow: m.dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
-	require.NoError(t, err)
-	defer cl.Close()
-	_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: s.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{s.client.Addr()}})
-	require.NoError(t, err)
-	var p peer.ExtPeer
-	select {
-	case p = <-r.peers:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no btt_speed connection")
-	}
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-	waitMsg(t, r.msgs, speedwire.TypeAward)
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: m.dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+	winAndAnnounce(t, r, p, price, m.dom, ch)
 
 	// It takes its first window and is held there, paying nothing.
 	require.Eventually(t, func() bool {

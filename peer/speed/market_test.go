@@ -159,6 +159,21 @@ func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func
 	return l
 }
 
+// channelTo mints 1 BTT to k and opens, through a payer over a store of
+// its own, a channel of deposit to s, for a day: for tests that pay by
+// hand (a rogue buyer).
+func (m *market) channelTo(s *sellSide, k *paychan.KeySigner, deposit btt.Amount) paychan.Channel {
+	t := m.t
+	t.Helper()
+	m.chain.Mint(k.Address(), btt.BTT(1))
+	st, _ := m.store("payer.db")
+	payer, err := paychan.NewPayer(context.Background(), st, m.chain.As(k.Address()), k)
+	require.NoError(t, err)
+	ch, err := payer.Open(context.Background(), s.key.Address(), deposit, time.Now().Add(24*time.Hour))
+	require.NoError(t, err)
+	return ch
+}
+
 // waitDone waits for a download to complete.
 func waitDone(t *testing.T, tor *peer.Torrent, within time.Duration) {
 	t.Helper()

@@ -2,7 +2,6 @@ package speed_test
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -38,25 +37,11 @@ func TestStopPaying(t *testing.T) {
 	m := newMarket(t)
 	price := btt.NewAmount(1)
 	s := stopPaySeller(m, price)
-	sell, seedTor, seeder, payee, mi, chain, dom := s.ext, s.tor, s.client, s.key.Address(), s.mi, m.chain, m.dom
+	sell, seedTor, seeder, mi, dom := s.ext, s.tor, s.client, s.mi, m.dom
 
-	lk := key(t, 2)
-	chain.Mint(lk.Address(), btt.BTT(1))
-	lst, _ := m.store("l.db")
-	payer, err := paychan.NewPayer(ctx, lst, chain.As(lk.Address()), lk)
-	require.NoError(t, err)
-	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
-	require.NoError(t, err)
-	defer cl.Close()
-	_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-	require.NoError(t, err)
-	p := <-r.peers
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-	waitMsg(t, r.msgs, speedwire.TypeAward)
-	ch, err := payer.Open(ctx, payee, btt.NewAmount(1<<30), time.Now().Add(24*time.Hour))
-	require.NoError(t, err)
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	ch := m.channelTo(s, key(t, 2), btt.NewAmount(1<<30))
+	r, p := dialRogue(t, dom, seeder.Addr(), mi)
+	winAndAnnounce(t, r, p, price, dom, ch)
 	// ...and never a voucher.
 
 	require.Eventually(t, func() bool {
@@ -138,16 +123,8 @@ func TestReusedChannelStopsPaying(t *testing.T) {
 	dir, mi, _ := fixture(t, 16<<20)
 	seedB, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
 	require.NoError(t, err)
-	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
-	require.NoError(t, err)
-	defer cl.Close()
-	_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-	require.NoError(t, err)
-	p := <-r.peers
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-	waitMsg(t, r.msgs, speedwire.TypeAward)
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	r, p := dialRogue(t, dom, seeder.Addr(), mi)
+	winAndAnnounce(t, r, p, price, dom, ch)
 	const units = 20
 	for i := 1; i <= units; i++ {
 		time.Sleep(50 * time.Millisecond)
@@ -198,23 +175,10 @@ func TestCrossedVouchers(t *testing.T) {
 	require.NoError(t, err)
 
 	lk := key(t, 2)
-	m.chain.Mint(lk.Address(), btt.BTT(1))
-	lst, _ := m.store("l.db")
-	payer, err := paychan.NewPayer(ctx, lst, m.chain.As(lk.Address()), lk)
-	require.NoError(t, err)
-	ch, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(1<<30), time.Now().Add(24*time.Hour))
-	require.NoError(t, err)
+	ch := m.channelTo(s, lk, btt.NewAmount(1<<30))
 	connect := func(mi *metainfo.MetaInfo) peer.ExtPeer {
-		r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
-		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
-		require.NoError(t, err)
-		t.Cleanup(func() { cl.Close() })
-		_, err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
-		require.NoError(t, err)
-		p := <-r.peers
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-		waitMsg(t, r.msgs, speedwire.TypeAward)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+		r, p := dialRogue(t, dom, seeder.Addr(), mi)
+		winAndAnnounce(t, r, p, price, dom, ch)
 		return p
 	}
 	p1, p2 := connect(s.mi), connect(miB)
