@@ -22,10 +22,12 @@ import (
 
 // fakePeer is the little of a peer the seller's accounting touches.
 type fakePeer struct {
-	tor      *peer.Torrent // nil unless a test needs piece sizes
-	uploaded int64
-	sent     int
-	served   int
+	tor        *peer.Torrent // nil unless a test needs piece sizes
+	uploaded   int64
+	downloaded int64
+	requested  int64
+	sent       int
+	served     int
 }
 
 func (p *fakePeer) ID() peer.PeerID              { return 1 }
@@ -35,11 +37,11 @@ func (p *fakePeer) Send([]byte)                  { p.sent++ }
 func (p *fakePeer) Close(error)                  {}
 func (p *fakePeer) Uploaded() int64              { return p.uploaded }
 func (p *fakePeer) UploadedFree() int64          { return 0 }
-func (p *fakePeer) Downloaded() int64            { return 0 }
+func (p *fakePeer) Downloaded() int64            { return p.downloaded }
 func (p *fakePeer) Go(func(ctx context.Context)) {}
 func (p *fakePeer) RequestRechoke()              {}
 func (p *fakePeer) PeerHas(int) bool             { return false }
-func (p *fakePeer) Requested() int64             { return 0 }
+func (p *fakePeer) Requested() int64             { return p.requested }
 func (p *fakePeer) ServeHeld()                   { p.served++ }
 func (p *fakePeer) Do(func())                    {}
 

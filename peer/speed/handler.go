@@ -89,9 +89,12 @@ type buyState struct {
 	payTimer         bool  // a payDelay timer is running
 	due              []paychan.PiecePayment
 	dueBytes         int64
-	bought           int64        // bytes of the pieces paid for
-	spent            btt.Amount   // what we signed for them
-	whole            map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
+	bought           int64 // bytes of the pieces paid for
+	// winDown and winBought are Downloaded and bought when we last won
+	// a paid slot: what came and what we paid for since (unpaid).
+	winDown, winBought int64
+	spent              btt.Amount   // what we signed for them
+	whole              map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
 }
 
 type pendingPay struct {
@@ -931,6 +934,9 @@ func (h *handler) bidRound() {
 
 func (h *handler) onAward(price btt.Amount) {
 	b := h.buy
+	if !b.won {
+		b.winDown, b.winBought = h.p.Downloaded(), b.bought
+	}
 	b.won, b.wins, b.losses, b.clearing, b.beat = true, b.wins+1, 0, price, btt.Zero
 	h.withChannel(func(ch paychan.Channel) {
 		h.announce(ch)
@@ -1088,7 +1094,7 @@ func (h *handler) maybePay() {
 	if b.inflight > 0 || len(b.due) == 0 {
 		return
 	}
-	if payNow(b.dueBytes, h.p.Requested(), h.p.Torrent().Left(), b.credit) {
+	if payNow(h.sellerUnpaid(), h.p.Torrent().Left(), b.credit) {
 		h.flushDue()
 		return
 	}
@@ -1109,20 +1115,33 @@ func (h *handler) maybePay() {
 	}
 }
 
-// payNow reports whether a payer should pay what is due now (dueBytes,
-// verified and not yet paid for) rather than when payDelay runs out: when
-// the torrent is complete (left is 0: nothing more is coming to pay with
-// it), or when the seeder's count of what it is owed comes to half its
-// credit window, the other half covering the voucher's way. The seeder
-// counts a block as owed when it sends it, not when we verify its piece,
-// so its count is ahead of what is due by the blocks we asked for and have
-// not received (requested): with a pipeline of 8 MiB (500 blocks) and a
-// 16 MiB window, waiting for 8 MiB due left the seeder at its window,
-// holding us back, before the voucher was on its way. Only pieces verified
-// are ever paid for; this moves when, not what (docs/DECISIONS.md,
-// session 13).
-func payNow(dueBytes, requested, left, credit int64) bool {
-	return left == 0 || dueBytes+requested >= credit/2
+// sellerUnpaid is our count of what the seeder counts as owed and not yet paid
+// for on this slot: it counts a block as owed when it sends it, not when
+// we verify its piece, so its count is ahead of the pieces due by the
+// blocks received into pieces not yet verified (partly received, or
+// waiting for the disk) and by the blocks asked for and not received
+// (Requested), which it may have sent. Counted since we last won the slot
+// (the bytes that came free before are not owed) and never below what is
+// due; an upper bound, as the seeder serves some of it free (pieces paid
+// for before).
+func (h *handler) sellerUnpaid() int64 {
+	b := h.buy
+	got := h.p.Downloaded() - b.winDown - (b.bought - b.winBought)
+	return max(got, b.dueBytes) + h.p.Requested()
+}
+
+// payNow reports whether a payer should pay what is due now rather than
+// when payDelay runs out: when the torrent is complete (left is 0: nothing
+// more is coming to pay with it), or when the seeder's count of what it is
+// owed (sellerUnpaid) comes to half its credit window, the other half covering
+// the voucher's way. Counting only the pieces verified and due left the
+// seeder at its window before the voucher was on its way: with a 500-block
+// (8 MiB) pipeline and a 16 MiB window, the pieces due lagged the seeder's
+// count by the pipeline and by 4 MiB received and not yet verified. Only
+// pieces verified are ever paid for; this moves when, not what
+// (docs/DECISIONS.md, sessions 13 and 14).
+func payNow(unpaid, left, credit int64) bool {
+	return left == 0 || unpaid >= credit/2
 }
 
 // topUp adds to the channel's deposit at least the shortfall — a whole
