@@ -47,3 +47,21 @@ func ExampleVerify() {
 	// 2 BTT more, err: <nil>
 	// paychan: voucher amount not above the last one: 1000000000000000000 after 1000000000000000000
 }
+
+// A payee's credit window: about a piece until the payer first pays, then
+// grown by each payment up to the limit — at once by default, or in steps
+// with a smaller growth.
+func ExampleNewCredit() {
+	for _, growth := range []int64{0, 64} { // 0: DefaultCreditGrowth
+		c := paychan.NewCredit(256<<10, 256<<20, growth)
+		fmt.Print(c.Window>>10, " KiB")
+		for range 2 {
+			c.Paid()
+			fmt.Print(" -> ", c.Window>>20, " MiB")
+		}
+		fmt.Println()
+	}
+	// Output:
+	// 256 KiB -> 256 MiB -> 256 MiB
+	// 256 KiB -> 16 MiB -> 256 MiB
+}

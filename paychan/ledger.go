@@ -14,29 +14,39 @@ import (
 )
 
 // Credit is a payee's credit window for one payer: how many bytes it will
-// serve ahead of payment. It starts near one piece and grows 64-fold, up
-// to Max, each time the payer pays, so each side risks at most the window
-// (the Filecoin payment-interval ramp, steeper). Each step of the ramp
-// waits for a voucher — a piece verified, then a durable write on each
-// side, a few milliseconds — with the payer held at its window meanwhile:
-// from 256 KiB, 64-fold reaches 16 MiB after one piece and 256 MiB after
-// the next voucher, where fourfold took five steps and twofold ten
-// (measured in docs/DECISIONS.md). A payer that stops paying still gets at
-// most the window it had. Pure.
+// serve ahead of payment. It starts near one piece and grows Growth-fold,
+// up to Max, each time the payer pays, so each side risks at most the
+// window. Each step waits for a voucher — a piece verified, then a durable
+// write on each side, a few milliseconds — with the payer held at its
+// window meanwhile. By default (DefaultCreditGrowth) the first payment
+// opens the window to Max at once: with growth per payment, a smaller
+// step held back only a payer that stops after exactly one voucher (one
+// that pays twice, for a piece each time, got Max all the same), and it
+// cost a fast transfer about 3% of its throughput (docs/DECISIONS.md,
+// session 14). A payer that stops paying still gets at most the window it
+// had. Pure.
 type Credit struct {
 	Window, Max int64
+	// Growth is the factor a payment grows the window by (at least 2).
+	Growth int64
 }
 
-// creditGrowth is how much a payment grows the credit window.
-const creditGrowth = 64
+// DefaultCreditGrowth is how much a payment grows the credit window by
+// default: from a start of about a piece straight to any Max up to 1024
+// pieces (256 KiB to 256 MiB).
+const DefaultCreditGrowth = 1024
 
-// NewCredit returns a window that starts at start bytes and may grow to
-// limit.
-func NewCredit(start, limit int64) Credit {
+// NewCredit returns a window that starts at start bytes, may grow to
+// limit, and grows growth-fold with each payment (DefaultCreditGrowth if
+// growth is below 2).
+func NewCredit(start, limit, growth int64) Credit {
 	if start <= 0 {
 		start = 1
 	}
-	return Credit{Window: start, Max: max(limit, start)}
+	if growth < 2 {
+		growth = DefaultCreditGrowth
+	}
+	return Credit{Window: start, Max: max(limit, start), Growth: growth}
 }
 
 // Allows reports whether a payer with unpaid bytes outstanding may be
@@ -45,11 +55,15 @@ func (c Credit) Allows(unpaid int64) bool { return unpaid < c.Window }
 
 // Paid grows the window after the payer paid.
 func (c *Credit) Paid() {
-	if c.Window > c.Max/creditGrowth {
+	g := c.Growth
+	if g < 2 {
+		g = DefaultCreditGrowth
+	}
+	if c.Window > c.Max/g {
 		c.Window = c.Max
 		return
 	}
-	c.Window = min(creditGrowth*c.Window, c.Max)
+	c.Window = min(g*c.Window, c.Max)
 }
 
 // PayeeConfig configures a Payee.

@@ -246,22 +246,36 @@ func TestChainRules(t *testing.T) {
 }
 
 func TestCredit(t *testing.T) {
-	c := paychan.NewCredit(256<<10, 256<<20)
-	assert.True(t, c.Allows(0))
-	assert.False(t, c.Allows(256<<10))
-	var steps []int64
-	for i := 0; i < 3; i++ {
-		c.Paid()
-		steps = append(steps, c.Window)
+	for _, tc := range []struct {
+		name               string
+		start, max, growth int64
+		want               []int64 // the window after each of three payments
+	}{
+		{name: "default: the first payment opens it", start: 256 << 10, max: 256 << 20, want: []int64{256 << 20, 256 << 20, 256 << 20}},
+		{name: "growth below 2 is the default", start: 256 << 10, max: 256 << 20, growth: 1, want: []int64{256 << 20, 256 << 20, 256 << 20}},
+		{name: "64-fold", start: 256 << 10, max: 256 << 20, growth: 64, want: []int64{16 << 20, 256 << 20, 256 << 20}},
+		{name: "twofold", start: 1 << 20, max: 5 << 20, growth: 2, want: []int64{2 << 20, 4 << 20, 5 << 20}},
+		{name: "no overflow near the top", start: 1 << 61, max: 1 << 62, growth: 64, want: []int64{1 << 62, 1 << 62, 1 << 62}},
+		{name: "capped, not overshot", start: 3 << 20, max: 8 << 20, want: []int64{8 << 20, 8 << 20, 8 << 20}},
+		{name: "a max below the start is the start", start: 1 << 20, max: 1 << 10, want: []int64{1 << 20, 1 << 20, 1 << 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := paychan.NewCredit(tc.start, tc.max, tc.growth)
+			assert.True(t, c.Allows(0))
+			assert.True(t, c.Allows(tc.start-1))
+			assert.False(t, c.Allows(tc.start), "the window is the most unpaid")
+			var steps []int64
+			for range 3 {
+				c.Paid()
+				steps = append(steps, c.Window)
+			}
+			assert.Equal(t, tc.want, steps)
+		})
 	}
-	assert.Equal(t, []int64{16 << 20, 256 << 20, 256 << 20}, steps, "grows 64-fold per payment, to the cap")
-
-	big := paychan.NewCredit(1<<61, 1<<62)
-	big.Paid()
-	assert.Equal(t, int64(1<<62), big.Window, "no overflow near the top")
-	odd := paychan.NewCredit(3<<20, 8<<20)
-	odd.Paid()
-	assert.Equal(t, int64(8<<20), odd.Window, "capped, not overshot")
+	var zero paychan.Credit // a zero Growth grows by the default too
+	zero.Window, zero.Max = 1, 1<<20
+	zero.Paid()
+	assert.Equal(t, int64(1024), zero.Window)
 }
 
 func copyFile(t *testing.T, from, to string) {

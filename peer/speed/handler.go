@@ -1136,8 +1136,9 @@ func (h *handler) sellerUnpaid() int64 {
 // owed (sellerUnpaid) comes to half its credit window, the other half covering
 // the voucher's way. Counting only the pieces verified and due left the
 // seeder at its window before the voucher was on its way: with a 500-block
-// (8 MiB) pipeline and a 16 MiB window, the pieces due lagged the seeder's
-// count by the pipeline and by 4 MiB received and not yet verified. Only
+// (8 MiB) pipeline and a 16 MiB window (CreditGrowth 64), the pieces due
+// lagged the seeder's count by the pipeline and by 4 MiB received and not
+// yet verified. Only
 // pieces verified are ever paid for; this moves when, not what
 // (docs/DECISIONS.md, sessions 13 and 14).
 func payNow(unpaid, left, credit int64) bool {

@@ -57,9 +57,12 @@ type Seller struct {
 	Self btt.Address
 	Ask  btt.Amount
 	// CreditStart and CreditMax bound the unpaid bytes a payer may be
-	// served (defaults: 256 KiB, about a piece, growing 64-fold with each
-	// payment up to 256 MiB).
-	CreditStart, CreditMax int64
+	// served, and CreditGrowth is the factor each payment grows the
+	// window by (defaults: 256 KiB, about a piece, to 256 MiB, growing
+	// paychan.DefaultCreditGrowth-fold: the first payment opens it to
+	// CreditMax; a CreditGrowth of 64 takes two, through 16 MiB). A payer
+	// that stops paying gets at most the window it had.
+	CreditStart, CreditMax, CreditGrowth int64
 	// PayTimeout is how long a payer held back at its credit may go
 	// without paying before it loses its paid slot (default 5 s).
 	PayTimeout time.Duration
@@ -316,8 +319,17 @@ func New(cfg Config) (*Extension, error) {
 		if s.ChannelTimeout == 0 {
 			s.ChannelTimeout = time.Minute
 		}
-		if s.CreditStart < 0 || s.CreditMax < s.CreditStart || s.PayTimeout < 0 || s.ChannelTimeout < 0 {
-			return nil, fmt.Errorf("speed: credit %d..%d", s.CreditStart, s.CreditMax)
+		if s.CreditGrowth == 0 {
+			s.CreditGrowth = paychan.DefaultCreditGrowth
+		}
+		if s.CreditStart < 0 || s.CreditMax < s.CreditStart {
+			return nil, fmt.Errorf("speed: credit window %d..%d: the start must be positive and at most the max", s.CreditStart, s.CreditMax)
+		}
+		if s.PayTimeout < 0 || s.ChannelTimeout < 0 {
+			return nil, fmt.Errorf("speed: negative timeout (PayTimeout %v, ChannelTimeout %v)", s.PayTimeout, s.ChannelTimeout)
+		}
+		if s.CreditGrowth < 2 {
+			return nil, fmt.Errorf("speed: credit growth %d: a payment must grow the window (2 or more)", s.CreditGrowth)
 		}
 	}
 	if b := cfg.Buy; b != nil {
@@ -365,7 +377,7 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 	}
 	h := &handler{e: e, p: p, theirs: hs}
 	if e.cfg.Sell != nil {
-		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax)}
+		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax, e.cfg.Sell.CreditGrowth)}
 	}
 	if e.cfg.Buy != nil && !hs.Payee.IsZero() {
 		h.buy = &buyState{}
