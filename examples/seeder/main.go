@@ -28,6 +28,14 @@
 // rounded down to base units per byte. Amounts (-redeem-threshold) are in
 // BTT with decimals ("0.5"), or base units with a "base" suffix.
 //
+// Credit: a payer in a paid slot is served at most -credit-start bytes
+// (about a piece) it has not paid for until its first voucher, then that
+// grows -credit-growth-fold with each payment, up to -credit — by default
+// the first payment opens it to the full -credit. That is what a payer
+// that stops paying can take from the seeder unpaid, per channel; a
+// smaller -credit or -credit-growth risks less and, on a fast link, holds
+// the payer back more often while its voucher is on its way.
+//
 // Redemption: every -redeem-every the channels whose unredeemed vouchers
 // reach -redeem-threshold are claimed (the channel stays open) and those
 // near expiry are closed. On SIGINT or SIGTERM the seeder stops taking
@@ -77,6 +85,7 @@ import (
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/examples/internal/market"
+	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/discovery"
 )
@@ -90,6 +99,9 @@ type config struct {
 	verify                         bool
 
 	reserve         btt.Amount
+	creditStart     int64
+	creditMax       int64
+	creditGrowth    int64
 	slots, freePct  int
 	rotation        time.Duration
 	rechoke         time.Duration
@@ -117,13 +129,16 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("seeder", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var reserve, threshold, pieceLength, uploadRate string
+	var reserve, threshold, pieceLength, uploadRate, creditStart, creditMax string
 	fs.StringVar(&c.torrent, "torrent", "", "seed this .torrent file (its data in -dir) instead of a PATH")
 	fs.StringVar(&c.dir, "dir", "", "with -torrent: the directory holding the torrent's data (default: the .torrent's directory)")
 	fs.StringVar(&c.torrentOut, "torrent-out", "", "with PATH: where to write the .torrent (default PATH.torrent)")
 	fs.StringVar(&pieceLength, "piece-length", "0", "with PATH: piece length, a power of two such as 256KiB (0: chosen from the size)")
 	fs.BoolVar(&c.verify, "verify", true, "hash the data before seeding (false: trust the piece completion an earlier run recorded)")
 	fs.StringVar(&reserve, "reserve", "1/GiB", "reserve price per byte a bid must reach for a paid slot: base units per byte (integer) or BTT per GiB (1.5/GiB)")
+	fs.StringVar(&creditStart, "credit-start", "256KiB", "unpaid bytes a payer may be served before its first voucher")
+	fs.StringVar(&creditMax, "credit", "256MiB", "most unpaid bytes a payer may be served, per channel: what one that stops paying can take")
+	fs.Int64Var(&c.creditGrowth, "credit-growth", paychan.DefaultCreditGrowth, "how many times each payment grows a payer's unpaid allowance, up to -credit (2 or more)")
 	fs.IntVar(&c.slots, "slots", 5, "upload slots, paid and free")
 	fs.IntVar(&c.freePct, "free-percent", 20, "share of the slots, in percent, never auctioned (at least one)")
 	fs.DurationVar(&c.rotation, "rotation", 30*time.Second, "how long a free slot is held before it rotates")
@@ -180,6 +195,18 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.uploadRate, err = cli.ByteSize("upload-rate", uploadRate); err != nil {
 		return nil, err
+	}
+	if c.creditStart, err = cli.ByteSize("credit-start", creditStart); err != nil {
+		return nil, err
+	}
+	if c.creditMax, err = cli.ByteSize("credit", creditMax); err != nil {
+		return nil, err
+	}
+	if c.creditStart <= 0 || c.creditMax < c.creditStart {
+		return nil, cli.Setupf("-credit-start %s -credit %s: want a positive start of at most -credit", creditStart, creditMax)
+	}
+	if c.creditGrowth < 2 {
+		return nil, cli.Setupf("-credit-growth %d: want 2 or more (each payment must grow the allowance)", c.creditGrowth)
 	}
 	for name, d := range map[string]time.Duration{"rotation": c.rotation, "rechoke": c.rechoke, "expiry-margin": c.expiryMargin, "redeem-every": c.redeemEvery, "shutdown-timeout": c.shutdownTimeout} {
 		if d <= 0 {
@@ -367,6 +394,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	}
 	seller, err := market.NewSeller(ctx, ch, market.SellConfig{
 		StateDir: state, Reserve: c.reserve, Slots: c.slots, FreePercent: c.freePct, Rotation: c.rotation,
+		CreditStart: c.creditStart, CreditMax: c.creditMax, CreditGrowth: c.creditGrowth,
 		ExpiryMargin: c.expiryMargin, RedeemThreshold: c.redeemThreshold, Logger: log,
 	})
 	if err != nil {

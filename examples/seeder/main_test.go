@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
+	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/discovery/discoverytest"
 	"github.com/bttspeed/bttspeed/tron/devnet"
@@ -109,6 +111,9 @@ func TestRunRefuses(t *testing.T) {
 		{"bad piece length", []string{"-piece-length", "100000", data}, nil, "power of two"},
 		{"bad duration", []string{"-redeem-every", "0s", data}, nil, "-redeem-every"},
 		{"bad slots", []string{"-slots", "0", data}, nil, "-slots 0"},
+		{"bad credit", []string{"-credit", "lots", data}, nil, "-credit"},
+		{"credit below its start", []string{"-credit-start", "1MiB", "-credit", "256KiB", data}, nil, "want a positive start of at most -credit"},
+		{"credit growth of one", []string{"-credit-growth", "1", data}, nil, "-credit-growth 1"},
 		{"bad listen", []string{"-listen", "nowhere", data}, nil, "-listen"},
 		{"bad tracker", []string{"-tracker", "ftp://x/announce", data}, nil, "-tracker"},
 		{"bad peer", []string{"-peer", "localhost", data}, nil, "-peer"},
@@ -226,4 +231,15 @@ func TestRunSeeds(t *testing.T) {
 	assert.Equal(t, cli.ExitOK, <-done)
 	after, _ := os.ReadFile(data + ".torrent")
 	assert.Equal(t, before, after)
+}
+
+// TestParseCredit: the credit flags default to speed.Seller's defaults and
+// take sizes.
+func TestParseCredit(t *testing.T) {
+	c, err := parse([]string{"data.bin"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, [3]int64{256 << 10, 256 << 20, paychan.DefaultCreditGrowth}, [3]int64{c.creditStart, c.creditMax, c.creditGrowth})
+	c, err = parse([]string{"-credit-start", "1MiB", "-credit", "64MiB", "-credit-growth", "8", "data.bin"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, [3]int64{1 << 20, 64 << 20, 8}, [3]int64{c.creditStart, c.creditMax, c.creditGrowth})
 }

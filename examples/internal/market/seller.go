@@ -32,7 +32,10 @@ type SellConfig struct {
 	// RedeemThreshold: the Redeemer claims a channel once this much of it
 	// is unredeemed (zero: only near expiry).
 	RedeemThreshold btt.Amount
-	Logger          *slog.Logger
+	// CreditStart, CreditMax and CreditGrowth are speed.Seller's (zero:
+	// its defaults).
+	CreditStart, CreditMax, CreditGrowth int64
+	Logger                               *slog.Logger
 }
 
 // Seller is a seeder's selling side over a chain.
@@ -77,7 +80,7 @@ func NewSeller(ctx context.Context, c *chain.Chain, cfg SellConfig) (*Seller, er
 		st.Close()
 		return nil, cli.Setup(err)
 	}
-	s := &speed.Seller{Payee: payee, Self: c.Account(), Ask: cfg.Reserve}
+	s := &speed.Seller{Payee: payee, Self: c.Account(), Ask: cfg.Reserve, CreditStart: cfg.CreditStart, CreditMax: cfg.CreditMax, CreditGrowth: cfg.CreditGrowth}
 	ext, err := speed.New(speed.Config{Domain: c.Domain, Sell: s, Logger: cfg.Logger})
 	if err != nil {
 		st.Close()
