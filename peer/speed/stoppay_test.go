@@ -62,6 +62,46 @@ func TestStopPaying(t *testing.T) {
 	assert.False(t, f.Held, "no longer held: out of the paid slot")
 }
 
+// TestPayOnceThenStop: a winner that pays for its first window and then
+// stops is served at most what it paid for and the window that payment
+// opened — by default the whole CreditMax (1 MiB here), at once — then
+// loses its slot and ends up choked. This is the seller's risk the
+// default growth takes (docs/DECISIONS.md, session 14).
+func TestPayOnceThenStop(t *testing.T) {
+	ctx := context.Background()
+	m := newMarket(t)
+	price := btt.NewAmount(1)
+	s := stopPaySeller(m, price)
+	sell, seedTor, seeder, mi, dom := s.ext, s.tor, s.client, s.mi, m.dom
+
+	k := key(t, 2)
+	ch := m.channelTo(s, k, btt.NewAmount(1<<30))
+	r, p := dialRogue(t, dom, seeder.Addr(), mi)
+	winAndAnnounce(t, r, p, price, dom, ch)
+	figs := func() *speed.SellFigures {
+		fs, err := sell.Peers(ctx)
+		require.NoError(t, err)
+		require.Len(t, fs, 1)
+		return fs[0].Sell
+	}
+	require.Eventually(t, func() bool { f := figs(); return f.Held && f.Sold == 256<<10 }, 10*time.Second, 10*time.Millisecond, "held at its first window")
+	sv, err := paychan.Sign(k, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(256 << 10)})
+	require.NoError(t, err)
+	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+	// ...and nothing more.
+
+	require.Eventually(t, func() bool {
+		ps, err := seedTor.Peers(ctx)
+		return err == nil && len(ps) == 1 && ps[0].AmChoking
+	}, 10*time.Second, 50*time.Millisecond, "the payer that stopped ends up choked")
+	f := figs()
+	t.Logf("served %d bytes in the paid slot for one voucher of %d", f.Sold, 256<<10)
+	assert.Equal(t, int64(1<<20), f.Credit, "one payment opened the window to CreditMax")
+	assert.Equal(t, btt.NewAmount(256<<10), f.Paid)
+	assert.Greater(t, f.Sold, int64(256<<10), "served on after paying")
+	assert.LessOrEqual(t, f.Sold, int64(256<<10+1<<20), "at most what it paid for and the window")
+}
+
 // TestNoChannelNoCredit: a winner whose channel never checks out (it cannot
 // fund one) gets nothing in the paid slot — credit starts only once the
 // channel is read from the chain — and loses the slot after
