@@ -28,20 +28,29 @@ func stopPaySeller(m *market, price btt.Amount) *sellSide {
 	})
 }
 
+// stopPayWinner starts a stopPaySeller at a price of 1 and a rogue payer
+// (key 2) that wins its paid slot and announces a funded channel; the
+// test decides what it pays.
+func stopPayWinner(t *testing.T) (m *market, s *sellSide, k *paychan.KeySigner, ch paychan.Channel, p peer.ExtPeer) {
+	t.Helper()
+	m = newMarket(t)
+	price := btt.NewAmount(1)
+	s = stopPaySeller(m, price)
+	k = key(t, 2)
+	ch = m.channelTo(s, k, btt.NewAmount(1<<30))
+	r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+	winAndAnnounce(t, r, p, price, m.dom, ch)
+	return m, s, k, ch, p
+}
+
 // TestStopPaying: a winner that announces a funded channel and then never
 // pays is served, in the paid slot, at most its first credit window (the
 // credit gate serves whole pieces only while they fit in it, and it never
 // grows without payment), then loses its slot and ends up choked.
 func TestStopPaying(t *testing.T) {
 	ctx := context.Background()
-	m := newMarket(t)
-	price := btt.NewAmount(1)
-	s := stopPaySeller(m, price)
-	sell, seedTor, seeder, mi, dom := s.ext, s.tor, s.client, s.mi, m.dom
-
-	ch := m.channelTo(s, key(t, 2), btt.NewAmount(1<<30))
-	r, p := dialRogue(t, dom, seeder.Addr(), mi)
-	winAndAnnounce(t, r, p, price, dom, ch)
+	_, s, _, _, _ := stopPayWinner(t)
+	sell, seedTor := s.ext, s.tor
 	// ...and never a voucher.
 
 	require.Eventually(t, func() bool {
@@ -69,15 +78,8 @@ func TestStopPaying(t *testing.T) {
 // default growth takes (docs/DECISIONS.md, session 14).
 func TestPayOnceThenStop(t *testing.T) {
 	ctx := context.Background()
-	m := newMarket(t)
-	price := btt.NewAmount(1)
-	s := stopPaySeller(m, price)
-	sell, seedTor, seeder, mi, dom := s.ext, s.tor, s.client, s.mi, m.dom
-
-	k := key(t, 2)
-	ch := m.channelTo(s, k, btt.NewAmount(1<<30))
-	r, p := dialRogue(t, dom, seeder.Addr(), mi)
-	winAndAnnounce(t, r, p, price, dom, ch)
+	m, s, k, ch, p := stopPayWinner(t)
+	sell, seedTor, dom := s.ext, s.tor, m.dom
 	figs := func() *speed.SellFigures {
 		fs, err := sell.Peers(ctx)
 		require.NoError(t, err)
