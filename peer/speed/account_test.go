@@ -24,7 +24,6 @@ import (
 type fakePeer struct {
 	tor        *peer.Torrent // nil unless a test needs piece sizes
 	uploaded   int64
-	free       int64 // UploadedFree
 	downloaded int64
 	requested  int64
 	sent       int
@@ -37,7 +36,7 @@ func (p *fakePeer) Torrent() *peer.Torrent       { return p.tor }
 func (p *fakePeer) Send([]byte)                  { p.sent++ }
 func (p *fakePeer) Close(error)                  {}
 func (p *fakePeer) Uploaded() int64              { return p.uploaded }
-func (p *fakePeer) UploadedFree() int64          { return p.free }
+func (p *fakePeer) UploadedFree() int64          { return 0 }
 func (p *fakePeer) Downloaded() int64            { return p.downloaded }
 func (p *fakePeer) Go(func(ctx context.Context)) {}
 func (p *fakePeer) RequestRechoke()              {}
@@ -117,10 +116,13 @@ func TestClosedAccrues(t *testing.T) {
 	assert.True(t, credited.IsZero())
 }
 
-// testTorrent seeds a torrent of 16 pieces of 64 KiB (4 blocks each) in a
-// client of its own, for a fakePeer that needs piece sizes.
-func testTorrent(t *testing.T) *peer.Torrent {
-	t.Helper()
+// TestPaidPieceServedFreeOncePerConnection: a piece its channel paid for
+// before is served again free — once on a connection. Asked for again on
+// the same connection, it is charged like any other: the free path serves
+// a payer that lost its data, not one that asks for a piece over and over.
+func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
+	ctx := context.Background()
+	// 16 pieces of 64 KiB, 4 blocks each.
 	dir := t.TempDir()
 	data := make([]byte, 1<<20)
 	_, _ = rand.Read(data)
@@ -132,18 +134,10 @@ func testTorrent(t *testing.T) *peer.Torrent {
 	mi := &metainfo.MetaInfo{InfoBytes: ib}
 	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
 	require.NoError(t, err)
-	t.Cleanup(func() { cl.Close() })
-	tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+	defer cl.Close()
+	tor, err := cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
 	require.NoError(t, err)
-	return tor
-}
 
-// TestPaidPieceServedFreeOncePerConnection: a piece its channel paid for
-// before is served again free — once on a connection. Asked for again on
-// the same connection, it is charged like any other: the free path serves
-// a payer that lost its data, not one that asks for a piece over and over.
-func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
-	tor := testTorrent(t)
 	price := btt.NewAmount(1)
 	ch := paychan.Channel{ID: paychan.ChannelID{5}, Deposit: btt.BTT(1)}
 	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}

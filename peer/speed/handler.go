@@ -58,10 +58,10 @@ type sellState struct {
 	heldFor     time.Duration // how long the gate held it back before, in all
 
 	// Pieces paid for before are served again free (see MayServe).
-	paidFor    map[int]bool  // pieces of this torrent its channel paid for, as its vouchers listed them
-	whole      map[int]bool  // pieces this connection sold whole, not yet listed as paid for
-	freeSent   map[int]int64 // bytes of each paid-for piece served again free on this connection
-	freeServed int64         // bytes of pieces paid for before, passed free (MayServe)
+	paidFor  map[int]bool  // pieces of this torrent its channel paid for, as its vouchers listed them
+	whole    map[int]bool  // pieces this connection sold whole, not yet listed as paid for
+	freeSent map[int]int64 // bytes of each paid-for piece served again free on this connection
+	lastFree int64         // UploadedFree as accrue last read it
 }
 
 // inVoucher is a voucher on its way to the store, with the pieces it
@@ -221,7 +221,7 @@ func (h *handler) figures() PeerFigures {
 	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
 	if s := h.sell; s != nil {
 		h.accrue()
-		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: s.freeServed, Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
 		if !s.heldSince.IsZero() {
 			sf.HeldFor += time.Since(s.heldSince)
 		}
@@ -245,10 +245,7 @@ func (h *handler) figures() PeerFigures {
 // --- selling ---
 
 // accrue charges what was sent since it last ran, but for the blocks
-// MayServe passed free: those passed outside the paid slot, and pieces
-// paid for before. A block is charged by the slot the peer held when the
-// gate passed it, not when it went out: under load a peer's queued blocks
-// go out after a rechoke has moved it (TestChargedBySlotAtAdmission).
+// served free (pieces paid for before: MayServe).
 func (h *handler) accrue() {
 	s := h.sell
 	// Uploaded first: the engine counts a free block in UploadedFree
@@ -256,16 +253,18 @@ func (h *handler) accrue() {
 	// a free block as charged (it may lag by one, caught up next time).
 	up := h.p.Uploaded()
 	free := h.p.UploadedFree()
+	if d := free - s.lastFree; d > 0 && s.channel != nil {
+		s.lastFree = free
+		h.e.cfg.Sell.addFree(s.channel.ID, d)
+	}
 	charged := up - free
 	if charged <= s.lastUp {
 		return
 	}
 	d := charged - s.lastUp
 	s.lastUp = charged
-	if s.paidSlot {
+	if s.paidSlot && !s.price.IsZero() {
 		s.gate.sent += d
-	}
-	if !s.price.IsZero() {
 		s.sold += d
 		s.unpaidBytes = min(s.unpaidBytes+d, 1<<62)
 		cost, err := s.price.MulUint64(uint64(d))
@@ -437,9 +436,7 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 		return peer.Hold
 	}
 	if !s.paidSlot {
-		// Free: a block passed outside the paid slot is not charged,
-		// whenever it goes out (accrue).
-		return peer.ServeFree
+		return peer.Serve
 	}
 	if s.channel == nil {
 		// No credit before the payer's channel is read from the chain
@@ -457,8 +454,6 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 				s.freeSent = make(map[int]int64)
 			}
 			s.freeSent[b.Piece] = got + int64(b.Length)
-			s.freeServed += int64(b.Length)
-			h.e.cfg.Sell.addFree(s.channel.ID, int64(b.Length))
 			return peer.ServeFree
 		}
 	}

@@ -88,13 +88,12 @@ type Seller struct {
 type ChannelSales struct {
 	Channel paychan.ChannelID
 	Payer   btt.Address
-	// Sold is the bytes passed in a paid slot and sent; Owed what they
-	// cost at the clearing prices; Paid the best voucher's amount. Owed -
-	// Paid is at most the payer's credit window while it keeps paying.
+	// Sold is the bytes sent in a paid slot; Owed what they cost at the
+	// clearing prices; Paid the best voucher's amount. Owed - Paid is at
+	// most the payer's credit window while it keeps paying.
 	Sold int64
-	// Free is the bytes of pieces the channel paid for before, passed
-	// to be served again without charge (a leecher that lost its data);
-	// not in Sold.
+	// Free is the bytes of pieces the channel paid for before, served
+	// again without charge (a leecher that lost its data); not in Sold.
 	Free       int64
 	Owed, Paid btt.Amount
 	// Vouchers is how many times a voucher (or a batch of them, stored
@@ -420,15 +419,15 @@ type SellFigures struct {
 	// its paid slot (zero outside one).
 	Bid, Price btt.Amount
 	PaidSlot   bool
-	// Sold is the bytes passed in a paid slot and sent; Owed what they
-	// cost; Paid what this connection's vouchers added to their channel's
-	// total (durably stored). A channel carries its payer's payments
-	// across torrents and connections, so its total would credit one
+	// Sold is the bytes sent in a paid slot; Owed what they cost; Paid
+	// what this connection's vouchers added to their channel's total
+	// (durably stored). A channel carries its payer's payments across
+	// torrents and connections, so its total would credit one
 	// connection with what was paid for on another.
 	Sold int64
-	// Free is the bytes of pieces its channel paid for before, passed
-	// to be served to it again without charge (a leecher that lost its
-	// data), at most once each per connection; not in Sold.
+	// Free is the bytes of pieces its channel paid for before served
+	// to it again without charge (a leecher that lost its data), at most
+	// once each per connection; not in Sold.
 	Free       int64
 	Owed, Paid btt.Amount
 	// Credit is the unpaid bytes the peer may hold; Held whether the
