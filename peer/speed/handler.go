@@ -44,6 +44,7 @@ type sellState struct {
 	paid        btt.Amount // what this connection's vouchers added to the channel's total
 	lastUp      int64
 	refused     error                  // a bad voucher: choked for good
+	lapsed      bool                   // lost its paid slot owing, for not paying: over its credit until it pays
 	receiving   int                    // vouchers being verified and stored
 	vq          chan inVoucher         // to the worker that stores vouchers, in order
 	queued      []speedwire.Message    // vouchers that came while the channel was being checked
@@ -369,8 +370,20 @@ func (h *handler) ChokeStat(ps *choker.PeerStat) {
 		// the gate holds its requests until the voucher comes. One that
 		// has not paid for PayTimeout is, and loses its paid slot.
 		ps.Unpaid = max(0, min(h.unpaid(), ps.Credit))
-		if s := h.sell; s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.payTimeout() {
+		s := h.sell
+		if s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.payTimeout() {
 			ps.Unpaid = ps.Credit + 1
+			// Owing, it stays over its credit — no slot of either kind
+			// — until it pays: leaving the paid slot ends the hold, and
+			// it won the slot back at the next rechoke, to be held
+			// again, and took free-slot blocks in between.
+			s.lapsed = s.refused == nil && h.unpaid() > 0
+		} else if s.lapsed {
+			if h.unpaid() > 0 {
+				ps.Unpaid = ps.Credit + 1
+			} else {
+				s.lapsed = false // paid on another connection
+			}
 		}
 	}
 	if h.buy != nil {
@@ -846,6 +859,7 @@ func (h *handler) received(res storeResult, n int) {
 func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	s := h.sell
 	if !added.IsZero() {
+		s.lapsed = false
 		s.paid, _ = s.paid.Add(added)
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
 		h.recount()

@@ -69,6 +69,22 @@ func TestStopPaying(t *testing.T) {
 	assert.True(t, f.Paid.IsZero())
 	assert.GreaterOrEqual(t, f.HeldFor, time.Second, "held back for PayTimeout before it lost the slot")
 	assert.False(t, f.Held, "no longer held: out of the paid slot")
+
+	// Owing its window, it gets no slot of either kind until it pays: it
+	// used to win the paid slot back at the next rechoke (200 ms here),
+	// to be held again, and take free-slot blocks in between.
+	time.Sleep(time.Second)
+	ps, err := seedTor.Peers(ctx)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	assert.True(t, ps[0].AmChoking, "still choked five rechokes later")
+	later, err := seedTor.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, st.Uploaded, later.Uploaded, "and served nothing more")
+	figs, err = sell.Peers(ctx)
+	require.NoError(t, err)
+	require.Len(t, figs, 1)
+	assert.LessOrEqual(t, figs[0].Sell.Sold, int64(256<<10), "nothing more in the paid slot")
 }
 
 // TestPayOnceThenStop: a winner that pays for its first window and then
