@@ -288,36 +288,18 @@ func (t *Torrent) Close() error {
 // queued for them and closed. It returns at once if none has one, or if
 // the torrent has stopped.
 func (t *Torrent) settle(d time.Duration) {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	// ask runs f on the loop and returns its answer; false if the loop
-	// stopped or the time is up.
-	ask := func(f func() bool) (answer, ok bool) {
-		res := make(chan bool, 1)
-		if !t.post(event{kind: evFunc, fn: func() { res <- f() }}) {
-			return false, false
-		}
-		select {
-		case a := <-res:
-			return a, true
-		case <-t.loopDone:
-		case <-deadline.C:
-		}
-		return false, false
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	owed := map[*conn]bool{} // connections whose handlers had work for their peers
 	for {
-		unsettled, ok := ask(func() bool {
-			found := false
+		unsettled := false
+		if err := t.do(ctx, func() {
 			for _, c := range t.conns {
 				if c.unsettled() {
-					found = true
-					owed[c] = true
+					unsettled, owed[c] = true, true
 				}
 			}
-			return found
-		})
-		if !ok || len(owed) == 0 {
+		}); err != nil || len(owed) == 0 {
 			return
 		}
 		if !unsettled {
@@ -325,22 +307,21 @@ func (t *Torrent) settle(d time.Duration) {
 		}
 		select {
 		case <-time.After(time.Millisecond):
-		case <-deadline.C:
+		case <-ctx.Done():
 			return
 		}
 	}
-	if _, ok := ask(func() bool {
+	if err := t.do(ctx, func() {
 		for c := range owed {
 			c.closeAfterFlush(fmt.Errorf("%w: torrent closed", ErrClosed))
 		}
-		return true
-	}); !ok {
+	}); err != nil {
 		return
 	}
 	for c := range owed {
 		select {
 		case <-c.closed:
-		case <-deadline.C:
+		case <-ctx.Done():
 			return
 		}
 	}
