@@ -43,10 +43,18 @@ func NewCredit(start, limit, growth int64) Credit {
 	if start <= 0 {
 		start = 1
 	}
-	if growth < 2 {
-		growth = DefaultCreditGrowth
+	c := Credit{Window: start, Max: max(limit, start), Growth: growth}
+	c.Growth = c.growth()
+	return c
+}
+
+// growth is Growth, or DefaultCreditGrowth if it is below 2 (a zero
+// Credit).
+func (c Credit) growth() int64 {
+	if c.Growth < 2 {
+		return DefaultCreditGrowth
 	}
-	return Credit{Window: start, Max: max(limit, start), Growth: growth}
+	return c.Growth
 }
 
 // Allows reports whether a payer with unpaid bytes outstanding may be
@@ -55,10 +63,7 @@ func (c Credit) Allows(unpaid int64) bool { return unpaid < c.Window }
 
 // Paid grows the window after the payer paid.
 func (c *Credit) Paid() {
-	g := c.Growth
-	if g < 2 {
-		g = DefaultCreditGrowth
-	}
+	g := c.growth()
 	if c.Window > c.Max/g {
 		c.Window = c.Max
 		return

@@ -1129,9 +1129,9 @@ func (h *handler) maybePay() {
 	}
 }
 
-// sellerUnpaid is our count of what the seeder counts as owed and not yet paid
-// for on this slot: it counts a block as owed when it sends it, not when
-// we verify its piece, so its count is ahead of the pieces due by the
+// sellerUnpaid is our count of what the seeder counts as owed and not yet
+// paid for on this slot: it counts a block as owed when it sends it, not
+// when we verify its piece, so its count is ahead of the pieces due by the
 // blocks received into pieces not yet verified (partly received, or
 // waiting for the disk) and by the blocks asked for and not received
 // (Requested), which it may have sent. Counted since we last won the slot
@@ -1147,14 +1147,13 @@ func (h *handler) sellerUnpaid() int64 {
 // payNow reports whether a payer should pay what is due now rather than
 // when payDelay runs out: when the torrent is complete (left is 0: nothing
 // more is coming to pay with it), or when the seeder's count of what it is
-// owed (sellerUnpaid) comes to half its credit window, the other half covering
-// the voucher's way. Counting only the pieces verified and due left the
-// seeder at its window before the voucher was on its way: with a 500-block
-// (8 MiB) pipeline and a 16 MiB window (CreditGrowth 64), the pieces due
-// lagged the seeder's count by the pipeline and by 4 MiB received and not
-// yet verified. Only
-// pieces verified are ever paid for; this moves when, not what
-// (docs/DECISIONS.md, sessions 13 and 14).
+// owed (sellerUnpaid) comes to half its credit window, the other half
+// covering the voucher's way. Counting only the pieces verified and due
+// left the seeder at its window before the voucher was on its way: with a
+// 500-block (8 MiB) pipeline and a 16 MiB window (CreditGrowth 64), the
+// pieces due lagged the seeder's count by the pipeline and by 4 MiB
+// received and not yet verified. Only pieces verified are ever paid for;
+// this moves when, not what (docs/DECISIONS.md, sessions 13 and 14).
 func payNow(unpaid, left, credit int64) bool {
 	return left == 0 || unpaid >= credit/2
 }
