@@ -21,16 +21,9 @@ import (
 // served free on its next connection.
 func TestListedPiecesOnlyIfSoldWhole(t *testing.T) {
 	ctx := context.Background()
-	m := newMarket(t)
+	m, s, k, ch, p := stopPayWinner(t) // a 256 KiB first window; 16 MiB of 64 KiB pieces, at 1 a byte
 	price := btt.NewAmount(1)
-	s := stopPaySeller(m, price) // a 256 KiB first window; 16 MiB of 64 KiB pieces
 	const pieces = 16 << 20 / (64 << 10)
-
-	k := key(t, 3)
-	ch := m.channelTo(s, k, btt.NewAmount(64<<20))
-
-	r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
-	winAndAnnounce(t, r, p, price, m.dom, ch)
 
 	// It takes its first window and is held there, paying nothing.
 	require.Eventually(t, func() bool {
