@@ -232,13 +232,18 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 		if bought == nil || bought.Price.IsZero() {
 			return nil
 		}
-		bk := tx.Bucket(bucketSold)
+		legacy := tx.Bucket(bucketSold)
+		sold := newPieceSet(tx.Bucket(bucketSoldSet), soldPrefix(sv.Channel, bought.InfoHash))
 		for _, ps := range bought.Pieces {
-			if ps.Piece < 0 || ps.Piece > 1<<31-1 || ps.Bytes <= 0 {
+			if ps.Piece < 0 || ps.Piece > maxPiece || ps.Bytes <= 0 {
 				continue
 			}
-			key := soldKey(sv.Channel, bought.InfoHash, ps.Piece)
-			if bk.Get(key) != nil {
+			if legacy.Get(soldKey(sv.Channel, bought.InfoHash, ps.Piece)) != nil {
+				continue
+			}
+			if had, err := sold.has(ps.Piece); err != nil {
+				return err
+			} else if had {
 				continue
 			}
 			cost, err := bought.Price.MulUint64(uint64(ps.Bytes))
@@ -249,13 +254,13 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 			if err != nil || listed.Gt(sv.Amount) {
 				break // the payments cover no more
 			}
-			if err := bk.Put(key, nil); err != nil {
+			if err := sold.add(ps.Piece); err != nil {
 				return err
 			}
 			r.Listed = listed
 			recorded = append(recorded, ps.Piece)
 		}
-		return nil
+		return sold.flush()
 	})
 	if err != nil {
 		return btt.Zero, nil, err

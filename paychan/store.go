@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,11 +22,20 @@ type Store struct {
 }
 
 var (
-	bucketPayee = []byte("payee")     // channel id → payeeRecord
-	bucketPayer = []byte("payer")     // channel id → payerRecord
-	bucketPaid  = []byte("payerpaid") // info hash || piece → channel id
-	// bucketSold holds the pieces a payee was paid for, as its payers'
-	// vouchers listed them: channel id || info hash || piece → nothing.
+	bucketPayee = []byte("payee") // channel id → payeeRecord
+	bucketPayer = []byte("payer") // channel id → payerRecord
+	// bucketPaidSet holds the pieces a payer paid for, as bitmaps
+	// (pieceset.go): info hash || channel id || chunk → bitmap.
+	bucketPaidSet = []byte("payerpaidset")
+	// bucketSoldSet holds the pieces a payee was paid for, as its
+	// payers' vouchers listed them: channel id || info hash || chunk →
+	// bitmap.
+	bucketSoldSet = []byte("payeesoldset")
+	// bucketPaid and bucketSold hold the same lists as stores written
+	// before session 15 kept them, a key per piece: info hash || piece →
+	// channel id, and channel id || info hash || piece → nothing. They
+	// are read, never written.
+	bucketPaid = []byte("payerpaid")
 	bucketSold = []byte("payeepaid")
 )
 
@@ -36,7 +46,7 @@ func OpenStore(path string) (*Store, error) {
 		return nil, fmt.Errorf("paychan: open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketPayee, bucketPayer, bucketPaid, bucketSold} {
+		for _, b := range [][]byte{bucketPayee, bucketPayer, bucketPaidSet, bucketSoldSet, bucketPaid, bucketSold} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -248,7 +258,9 @@ func (s *Store) PaidPieces(ih [20]byte) (map[int]ChannelID, error) {
 			}
 			out[int(binary.BigEndian.Uint32(k[20:]))] = ChannelID(v)
 		}
-		return nil
+		return scanPieceSets(tx.Bucket(bucketPaidSet), ih[:], len(ChannelID{}), func(i int, id []byte) {
+			out[i] = ChannelID(id)
+		})
 	})
 	return out, err
 }
@@ -260,11 +272,17 @@ func soldKey(id ChannelID, ih [20]byte, pieceIndex int) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(pieceIndex))
 }
 
+// soldPrefix is the key prefix of channel id's list of torrent ih in
+// bucketSoldSet.
+func soldPrefix(id ChannelID, ih [20]byte) []byte {
+	return append(append(make([]byte, 0, 56), id[:]...), ih[:]...)
+}
+
 // SoldPieces returns the pieces of torrent ih recorded as paid for
 // through channel id (Payee.ReceivePieces), in increasing order.
 func (s *Store) SoldPieces(id ChannelID, ih [20]byte) ([]int, error) {
 	var out []int
-	prefix := append(append([]byte(nil), id[:]...), ih[:]...)
+	prefix := soldPrefix(id, ih)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketSold).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -273,9 +291,10 @@ func (s *Store) SoldPieces(id ChannelID, ih [20]byte) ([]int, error) {
 			}
 			out = append(out, int(binary.BigEndian.Uint32(k[52:])))
 		}
-		return nil
+		return scanPieceSets(tx.Bucket(bucketSoldSet), prefix, 0, func(i int, _ []byte) { out = append(out, i) })
 	})
-	return out, err
+	slices.Sort(out)
+	return slices.Compact(out), err
 }
 
 // Payer returns the payer record of a channel.
@@ -366,22 +385,35 @@ type PiecePayment struct {
 }
 
 // reservePayments is reservePayment for several pieces in one transaction
-// (one fsync); if any piece is already paid, none is.
+// (one fsync); if any piece is already paid, or listed twice, none is.
 func (s *Store) reservePayments(id ChannelID, ih [20]byte, pays []PiecePayment) (btt.Amount, error) {
 	var cum btt.Amount
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		legacy := tx.Bucket(bucketPaid)
+		sets, own, err := paidSets(tx.Bucket(bucketPaidSet), ih, id)
+		if err != nil {
+			return err
+		}
 		var amount btt.Amount
-		var keys [][]byte
 		for _, p := range pays {
-			if p.Piece < 0 || p.Piece > 1<<31 {
+			if p.Piece < 0 || p.Piece > maxPiece {
 				return fmt.Errorf("paychan: piece %d", p.Piece)
 			}
-			key := binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), uint32(p.Piece))
-			if tx.Bucket(bucketPaid).Get(key) != nil {
+			if legacy.Get(binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), uint32(p.Piece))) != nil {
 				return fmt.Errorf("%w: piece %d", ErrAlreadyPaid, p.Piece)
 			}
-			keys = append(keys, key)
-			var err error
+			for _, set := range sets {
+				paid, err := set.has(p.Piece)
+				if err != nil {
+					return err
+				}
+				if paid {
+					return fmt.Errorf("%w: piece %d", ErrAlreadyPaid, p.Piece)
+				}
+			}
+			if err := own.add(p.Piece); err != nil {
+				return err
+			}
 			if amount, err = amount.Add(p.Amount); err != nil {
 				return err
 			}
@@ -406,12 +438,25 @@ func (s *Store) reservePayments(id ChannelID, ih [20]byte, pays []PiecePayment) 
 			return err
 		}
 		cum = next
-		for _, key := range keys {
-			if err := tx.Bucket(bucketPaid).Put(key, id[:]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return own.flush()
 	})
 	return cum, err
+}
+
+// paidSets returns the payer's lists of torrent ih, one per channel that
+// paid for any of its pieces, own (channel id's) among them.
+func paidSets(b *bolt.Bucket, ih [20]byte, id ChannelID) (sets []*pieceSet, own *pieceSet, err error) {
+	prefix := func(ch []byte) []byte { return append(append(make([]byte, 0, 52), ih[:]...), ch...) }
+	own = newPieceSet(b, prefix(id[:]))
+	sets = []*pieceSet{own}
+	c := b.Cursor()
+	for k, _ := c.Seek(ih[:]); k != nil && bytes.HasPrefix(k, ih[:]); k, _ = c.Next() {
+		if len(k) != 56 {
+			return nil, nil, fmt.Errorf("%w: piece bitmap key of %d bytes", ErrMalformed, len(k))
+		}
+		if ch := k[20:52]; !bytes.Equal(ch, id[:]) && !bytes.Equal(ch, sets[len(sets)-1].prefix[20:]) {
+			sets = append(sets, newPieceSet(b, prefix(ch)))
+		}
+	}
+	return sets, own, nil
 }

@@ -1,0 +1,27 @@
+package paychan
+
+import (
+	"encoding/binary"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// PutLegacyPaid records piece of torrent ih as paid through channel id the
+// way stores written before session 15 did: a key per piece.
+func PutLegacyPaid(s *Store, ih [20]byte, piece int, id ChannelID) error {
+	key := binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), uint32(piece))
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPaid).Put(key, id[:]) })
+}
+
+// PutLegacySold records piece of torrent ih as sold through channel id the
+// way stores written before session 15 did.
+func PutLegacySold(s *Store, id ChannelID, ih [20]byte, piece int) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSold).Put(soldKey(id, ih, piece), nil) })
+}
+
+// PutPaidBitmap writes a raw bitmap value into the payer's piece lists:
+// what a corrupt store holds.
+func PutPaidBitmap(s *Store, ih [20]byte, id ChannelID, chunk uint32, bm []byte) error {
+	key := binary.BigEndian.AppendUint32(append(append([]byte(nil), ih[:]...), id[:]...), chunk)
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPaidSet).Put(key, bm) })
+}
