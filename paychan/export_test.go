@@ -7,14 +7,14 @@ import (
 )
 
 // PutLegacyPaid records piece of torrent ih as paid through channel id the
-// way stores written before session 15 did: a key per piece.
+// way earlier versions did: a key per piece.
 func PutLegacyPaid(s *Store, ih [20]byte, piece int, id ChannelID) error {
 	key := binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), uint32(piece))
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPaid).Put(key, id[:]) })
 }
 
 // PutLegacySold records piece of torrent ih as sold through channel id the
-// way stores written before session 15 did.
+// way earlier versions did.
 func PutLegacySold(s *Store, id ChannelID, ih [20]byte, piece int) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSold).Put(soldKey(id, ih, piece), nil) })
 }

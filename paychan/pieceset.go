@@ -13,11 +13,10 @@ import (
 // Piece lists are stored as bitmaps, one bbolt value per chunk of
 // chunkPieces pieces: a voucher that pays for a few hundred pieces
 // rewrites a value or two, where a key per piece put a few hundred keys
-// into the B+tree on each side, and that work, in a transfer's durable
-// commits, cost a loopback transfer about 1% of its throughput
-// (docs/DECISIONS.md, session 15). Stores written before keep their
-// key-per-piece entries (bucketPaid, bucketSold), which are read as
-// before and never written.
+// into the B+tree on each side, inside each side's durable commit: about
+// 1% of a loopback transfer's throughput (docs/DECISIONS.md, session 15).
+// Stores written by earlier versions keep their key-per-piece entries
+// (bucketPaid, bucketSold), which are read as before and never written.
 const chunkPieces = 8192 // a chunk's bitmap is at most 1 KiB
 
 // maxPiece is the largest piece index a list holds (a BEP 3 index is a

@@ -31,10 +31,10 @@ var (
 	// payers' vouchers listed them: channel id || info hash || chunk →
 	// bitmap.
 	bucketSoldSet = []byte("payeesoldset")
-	// bucketPaid and bucketSold hold the same lists as stores written
-	// before session 15 kept them, a key per piece: info hash || piece →
-	// channel id, and channel id || info hash || piece → nothing. They
-	// are read, never written.
+	// bucketPaid and bucketSold hold the same lists as earlier versions
+	// wrote them, a key per piece: info hash || piece → channel id, and
+	// channel id || info hash || piece → nothing. They are read, never
+	// written (docs/DECISIONS.md, session 15).
 	bucketPaid = []byte("payerpaid")
 	bucketSold = []byte("payeepaid")
 )
