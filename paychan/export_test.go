@@ -25,3 +25,9 @@ func PutPaidBitmap(s *Store, ih [20]byte, id ChannelID, chunk uint32, bm []byte)
 	key := binary.BigEndian.AppendUint32(append(append([]byte(nil), ih[:]...), id[:]...), chunk)
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPaidSet).Put(key, bm) })
 }
+
+// PutSoldBitmap writes a raw bitmap value into the payee's piece lists.
+func PutSoldBitmap(s *Store, id ChannelID, ih [20]byte, chunk uint32, bm []byte) error {
+	key := binary.BigEndian.AppendUint32(soldPrefix(id, ih), chunk)
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSoldSet).Put(key, bm) })
+}

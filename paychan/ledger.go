@@ -241,9 +241,13 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 			if legacy.Get(soldKey(sv.Channel, bought.InfoHash, ps.Piece)) != nil {
 				continue
 			}
-			if had, err := sold.has(ps.Piece); err != nil {
-				return err
-			} else if had {
+			had, err := sold.has(ps.Piece)
+			if err != nil {
+				// A corrupt list: the voucher is stored all the same
+				// (it is money); the pieces go unrecorded.
+				break
+			}
+			if had {
 				continue
 			}
 			cost, err := bought.Price.MulUint64(uint64(ps.Bytes))

@@ -834,9 +834,24 @@ func TestLegacyPieceLists(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, btt.NewAmount(20), r.Listed)
 
+	// Corrupt lists: the payer refuses to sign (it cannot tell what it
+	// paid for); the payee still stores the voucher, which is money, and
+	// records no pieces past the corrupt chunk.
 	require.NoError(t, paychan.PutPaidBitmap(w.payerStore, ih, ch.ID, 1, make([]byte, 1025)))
 	_, err = w.payer.PaidPieces(ih)
 	assert.ErrorIs(t, err, paychan.ErrMalformed)
 	_, err = w.payer.PayForPieces(ch.ID, ih, []paychan.PiecePayment{{Piece: 8192, Amount: btt.NewAmount(1)}})
+	assert.ErrorIs(t, err, paychan.ErrMalformed)
+	require.NoError(t, paychan.PutSoldBitmap(w.payeeStoreDB, ch.ID, ih, 1, make([]byte, 1025)))
+	sv, err = w.payer.PayFor(ch.ID, [20]byte{0xee}, 0, btt.NewAmount(30))
+	require.NoError(t, err)
+	added, rec, err := w.payee.ReceivePieces(sv, paychan.PiecesBought{InfoHash: ih, Price: btt.NewAmount(1), Pieces: []paychan.PieceSize{one(8), one(8192), one(9)}})
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(30), added)
+	assert.Equal(t, []int{8}, rec)
+	r, err = w.payeeStoreDB.Payee(ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, sv.Amount, r.Best.Amount, "stored")
+	_, err = w.payee.SoldPieces(ch.ID, ih)
 	assert.ErrorIs(t, err, paychan.ErrMalformed)
 }
