@@ -242,12 +242,10 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 				continue
 			}
 			had, err := sold.has(ps.Piece)
-			if err != nil {
-				// A corrupt list: the voucher is stored all the same
-				// (it is money); the pieces go unrecorded.
-				break
-			}
-			if had {
+			if err != nil || had {
+				// Recorded before; or a corrupt chunk of the list,
+				// whose pieces go unrecorded while the voucher, which
+				// is money, is stored all the same.
 				continue
 			}
 			cost, err := bought.Price.MulUint64(uint64(ps.Bytes))

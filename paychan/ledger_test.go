@@ -2,6 +2,7 @@ package paychan_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -569,7 +570,7 @@ func BenchmarkPayForPieces(b *testing.B) {
 			i := 0
 			var cpu time.Duration
 			for b.Loop() {
-				ih[0], ih[1] = byte(i), byte(i>>8) // a fresh torrent: no piece paid twice
+				binary.BigEndian.PutUint32(ih[:], uint32(i)) // a fresh torrent: no piece paid twice
 				i++
 				for j := range pays {
 					pays[j] = paychan.PiecePayment{Piece: j, Amount: btt.NewAmount(1)}
@@ -618,7 +619,7 @@ func BenchmarkReceivePieces(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				i++
-				bought.InfoHash[0], bought.InfoHash[1] = byte(i), byte(i>>8) // a fresh torrent
+				binary.BigEndian.PutUint32(bought.InfoHash[:], uint32(i)) // a fresh torrent
 				sv, err := p.PayFor(ch.ID, [20]byte{0xff}, i, btt.NewAmount(uint64(n)))
 				if err != nil {
 					b.Fatal(err)
@@ -750,7 +751,7 @@ func TestPieceListsAcrossChunks(t *testing.T) {
 		{"through another channel", b.ID, []int{10, 8193}, nil, false},
 		{"paid before", a.ID, []int{11, 8192}, paychan.ErrAlreadyPaid, false},
 		{"paid before through the other channel", a.ID, []int{12, 8193}, paychan.ErrAlreadyPaid, false},
-		{"twice in one batch", b.ID, []int{13, 13}, paychan.ErrAlreadyPaid, false},
+		{"twice in one batch: paid once", b.ID, []int{13, 15, 13}, nil, false},
 		{"past the largest index", a.ID, []int{14, 1 << 31}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -766,10 +767,12 @@ func TestPieceListsAcrossChunks(t *testing.T) {
 				assert.Error(t, err)
 			default:
 				require.NoError(t, err)
+				distinct := map[int]bool{}
 				for _, p := range tc.pieces {
 					want[p] = tc.ch
+					distinct[p] = true
 				}
-				assert.Equal(t, btt.NewAmount(uint64(len(tc.pieces))), after.Signed.SubFloor(before.Signed))
+				assert.Equal(t, btt.NewAmount(uint64(len(distinct))), after.Signed.SubFloor(before.Signed), "a unit a piece")
 				return
 			}
 			assert.Equal(t, before.Signed, after.Signed, "a batch refused signs nothing")
@@ -778,9 +781,11 @@ func TestPieceListsAcrossChunks(t *testing.T) {
 	got, err := w.payer.PaidPieces(ih)
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
-	none, err := w.payer.PaidPieces([20]byte{4})
-	require.NoError(t, err)
-	assert.Empty(t, none, "another torrent")
+	for _, other := range [][20]byte{{2}, {4}} { // sorting before and after ih
+		none, err := w.payer.PaidPieces(other)
+		require.NoError(t, err)
+		assert.Empty(t, none, "another torrent")
+	}
 
 	// The payee's list of what channel a paid for: the same edges.
 	sv, err := w.payer.Latest(a.ID)
@@ -795,9 +800,36 @@ func TestPieceListsAcrossChunks(t *testing.T) {
 	_, rec, err := w.payee.ReceivePieces(sv, paychan.PiecesBought{InfoHash: ih, Price: btt.NewAmount(1), Pieces: sizes(8192, 0, 8191, 1<<31-1, 8191)})
 	require.NoError(t, err)
 	assert.Equal(t, []int{8192, 0, 8191, 1<<31 - 1}, rec, "a piece listed twice is recorded once")
-	sold, err := w.payee.SoldPieces(a.ID, ih)
+
+	// Other channels and torrents have lists of their own.
+	_, err = w.payee.Accept(ctx, b.ID)
 	require.NoError(t, err)
-	assert.Equal(t, []int{0, 8191, 8192, 1<<31 - 1}, sold)
+	svb, err := w.payer.Latest(b.ID)
+	require.NoError(t, err)
+	_, rec, err = w.payee.ReceivePieces(svb, paychan.PiecesBought{InfoHash: ih, Price: btt.NewAmount(1), Pieces: sizes(1, 2)})
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2}, rec)
+	sva, err := w.payer.PayFor(a.ID, [20]byte{0x77}, 0, btt.NewAmount(5))
+	require.NoError(t, err)
+	_, rec, err = w.payee.ReceivePieces(sva, paychan.PiecesBought{InfoHash: [20]byte{2}, Price: btt.NewAmount(1), Pieces: sizes(5)})
+	require.NoError(t, err)
+	assert.Equal(t, []int{5}, rec)
+	for _, tc := range []struct {
+		ch   paychan.ChannelID
+		ih   [20]byte
+		want []int
+	}{
+		{a.ID, ih, []int{0, 8191, 8192, 1<<31 - 1}},
+		{a.ID, [20]byte{2}, []int{5}},
+		{b.ID, ih, []int{1, 2}},
+		{b.ID, [20]byte{2}, nil},
+		{a.ID, [20]byte{1}, nil},
+		{a.ID, [20]byte{4}, nil},
+	} {
+		sold, err := w.payee.SoldPieces(tc.ch, tc.ih)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, sold, "channel %x, torrent %x", tc.ch[:2], tc.ih[:1])
+	}
 }
 
 // TestLegacyPieceLists: a store written before the piece lists became
@@ -836,7 +868,7 @@ func TestLegacyPieceLists(t *testing.T) {
 
 	// Corrupt lists: the payer refuses to sign (it cannot tell what it
 	// paid for); the payee still stores the voucher, which is money, and
-	// records no pieces past the corrupt chunk.
+	// leaves the corrupt chunk's pieces unrecorded.
 	require.NoError(t, paychan.PutPaidBitmap(w.payerStore, ih, ch.ID, 1, make([]byte, 1025)))
 	_, err = w.payer.PaidPieces(ih)
 	assert.ErrorIs(t, err, paychan.ErrMalformed)
@@ -848,10 +880,16 @@ func TestLegacyPieceLists(t *testing.T) {
 	added, rec, err := w.payee.ReceivePieces(sv, paychan.PiecesBought{InfoHash: ih, Price: btt.NewAmount(1), Pieces: []paychan.PieceSize{one(8), one(8192), one(9)}})
 	require.NoError(t, err)
 	assert.Equal(t, btt.NewAmount(30), added)
-	assert.Equal(t, []int{8}, rec)
+	assert.Equal(t, []int{8, 9}, rec)
 	r, err = w.payeeStoreDB.Payee(ch.ID)
 	require.NoError(t, err)
 	assert.Equal(t, sv.Amount, r.Best.Amount, "stored")
 	_, err = w.payee.SoldPieces(ch.ID, ih)
+	assert.ErrorIs(t, err, paychan.ErrMalformed)
+
+	// A chunk past the largest piece index.
+	far := [20]byte{0x66}
+	require.NoError(t, paychan.PutPaidBitmap(w.payerStore, far, ch.ID, 1<<18, []byte{1}))
+	_, err = w.payer.PaidPieces(far)
 	assert.ErrorIs(t, err, paychan.ErrMalformed)
 }

@@ -96,6 +96,9 @@ func (s *pieceSet) flush() error {
 		if err := s.b.Put(s.key(chunk), s.chunks[chunk]); err != nil {
 			return err
 		}
+		// bbolt keeps the value until the commit: read it again if
+		// the set is used after, never write into it.
+		delete(s.chunks, chunk)
 	}
 	clear(s.dirty)
 	return nil
@@ -124,6 +127,9 @@ func scanPieceSets(b *bolt.Bucket, prefix []byte, rest int, f func(piece int, mi
 		}
 		mid := k[len(prefix) : len(prefix)+rest]
 		chunk := binary.BigEndian.Uint32(k[len(prefix)+rest:])
+		if chunk > maxPiece/chunkPieces {
+			return fmt.Errorf("%w: piece bitmap of chunk %d", ErrMalformed, chunk)
+		}
 		eachPiece(chunk, v, func(i int) { f(i, mid) })
 	}
 	return nil

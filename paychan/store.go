@@ -385,7 +385,8 @@ type PiecePayment struct {
 }
 
 // reservePayments is reservePayment for several pieces in one transaction
-// (one fsync); if any piece is already paid, or listed twice, none is.
+// (one fsync); if any piece is already paid, none is. A piece listed twice
+// is paid for once.
 func (s *Store) reservePayments(id ChannelID, ih [20]byte, pays []PiecePayment) (btt.Amount, error) {
 	var cum btt.Amount
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -395,10 +396,15 @@ func (s *Store) reservePayments(id ChannelID, ih [20]byte, pays []PiecePayment) 
 			return err
 		}
 		var amount btt.Amount
+		seen := make(map[int]bool, len(pays))
 		for _, p := range pays {
 			if p.Piece < 0 || p.Piece > maxPiece {
 				return fmt.Errorf("paychan: piece %d", p.Piece)
 			}
+			if seen[p.Piece] {
+				continue
+			}
+			seen[p.Piece] = true
 			if legacy.Get(binary.BigEndian.AppendUint32(append([]byte(nil), ih[:]...), uint32(p.Piece))) != nil {
 				return fmt.Errorf("%w: piece %d", ErrAlreadyPaid, p.Piece)
 			}

@@ -36,7 +36,7 @@ func FuzzPieceBitmap(f *testing.F) {
 	f.Add(uint32(1<<18-1), []byte{})
 	f.Fuzz(func(t *testing.T, chunk uint32, bm []byte) {
 		if len(bm) > chunkPieces/8 || chunk > maxPiece/chunkPieces {
-			return // refused by scanPieceSets and pieceSet.bitmap
+			return // refused by scanPieceSets (TestLegacyPieceLists) and pieceSet.bitmap
 		}
 		var back []byte
 		last := -1
