@@ -76,6 +76,18 @@ func (w *world) openPayee(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// openAccepted opens a channel of deposit from the payer to the payee,
+// expiring in a day, which the payee accepts.
+func (w *world) openAccepted(t *testing.T, deposit btt.Amount) paychan.Channel {
+	t.Helper()
+	ctx := context.Background()
+	ch, err := w.payer.Open(ctx, w.payeeAddr, deposit, start.Add(24*time.Hour))
+	require.NoError(t, err)
+	_, err = w.payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	return ch
+}
+
 func TestPayForVerifiedPiecesAndRedeem(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
@@ -554,17 +566,7 @@ func TestPayerRefresh(t *testing.T) {
 func BenchmarkPayForPieces(b *testing.B) {
 	for _, n := range []int{1, 32, 512} {
 		b.Run(fmt.Sprintf("pieces=%d", n), func(b *testing.B) {
-			ctx := context.Background()
-			k := signer(b, 1)
-			chain := paychantest.New(paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}, start)
-			chain.Mint(k.Address(), btt.BTT(1_000_000))
-			st, err := paychan.OpenStore(filepath.Join(b.TempDir(), "payer.db"))
-			require.NoError(b, err)
-			defer st.Close()
-			p, err := paychan.NewPayer(ctx, st, chain.As(k.Address()), k)
-			require.NoError(b, err)
-			ch, err := p.Open(ctx, signer(b, 2).Address(), btt.BTT(1_000_000), start.Add(24*time.Hour))
-			require.NoError(b, err)
+			_, p, ch := benchChannel(b, signer(b, 2).Address())
 			pays := make([]paychan.PiecePayment, n)
 			var ih [20]byte
 			i := 0
@@ -593,20 +595,12 @@ func BenchmarkReceivePieces(b *testing.B) {
 	for _, n := range []int{1, 32, 512} {
 		b.Run(fmt.Sprintf("pieces=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			k, payee := signer(b, 1), signer(b, 2).Address()
-			chain := paychantest.New(paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}, start)
-			chain.Mint(k.Address(), btt.BTT(1_000_000))
-			pst, err := paychan.OpenStore(filepath.Join(b.TempDir(), "payer.db"))
-			require.NoError(b, err)
-			defer pst.Close()
-			p, err := paychan.NewPayer(ctx, pst, chain.As(k.Address()), k)
-			require.NoError(b, err)
+			payee := signer(b, 2).Address()
+			chain, p, ch := benchChannel(b, payee)
 			est, err := paychan.OpenStore(filepath.Join(b.TempDir(), "payee.db"))
 			require.NoError(b, err)
 			defer est.Close()
 			e, err := paychan.NewPayee(ctx, est, chain.As(payee), paychan.PayeeConfig{Self: payee, Now: func() time.Time { return start }})
-			require.NoError(b, err)
-			ch, err := p.Open(ctx, payee, btt.BTT(1_000_000), start.Add(24*time.Hour))
 			require.NoError(b, err)
 			_, err = e.Accept(ctx, ch.ID)
 			require.NoError(b, err)
@@ -634,6 +628,24 @@ func BenchmarkReceivePieces(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
+}
+
+// benchChannel returns, for the benchmarks, a fresh in-memory chain, a
+// payer on a store of its own (closed with b), and a channel of 1,000,000
+// BTT from it to payee.
+func benchChannel(b *testing.B, payee btt.Address) (*paychantest.Chain, *paychan.Payer, paychan.Channel) {
+	ctx := context.Background()
+	k := signer(b, 1)
+	chain := paychantest.New(paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}, start)
+	chain.Mint(k.Address(), btt.BTT(1_000_000))
+	st, err := paychan.OpenStore(filepath.Join(b.TempDir(), "payer.db"))
+	require.NoError(b, err)
+	b.Cleanup(func() { st.Close() })
+	p, err := paychan.NewPayer(ctx, st, chain.As(k.Address()), k)
+	require.NoError(b, err)
+	ch, err := p.Open(ctx, payee, btt.BTT(1_000_000), start.Add(24*time.Hour))
+	require.NoError(b, err)
+	return chain, p, ch
 }
 
 func processCPU() time.Duration {
@@ -837,17 +849,13 @@ func TestPieceListsAcrossChunks(t *testing.T) {
 // sold — never paid twice, served again free — beside the ones recorded
 // since. A bitmap too long for its chunk is a malformed store, not a panic.
 func TestLegacyPieceLists(t *testing.T) {
-	ctx := context.Background()
 	w := newWorld(t)
-	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(24*time.Hour))
-	require.NoError(t, err)
-	_, err = w.payee.Accept(ctx, ch.ID)
-	require.NoError(t, err)
+	ch := w.openAccepted(t, btt.NewAmount(10_000))
 	ih := [20]byte{6}
 	require.NoError(t, paychan.PutLegacyPaid(w.payerStore, ih, 5, ch.ID))
 	require.NoError(t, paychan.PutLegacySold(w.payeeStoreDB, ch.ID, ih, 5))
 
-	_, err = w.payer.PayForPieces(ch.ID, ih, []paychan.PiecePayment{{Piece: 6, Amount: btt.NewAmount(10)}, {Piece: 5, Amount: btt.NewAmount(10)}})
+	_, err := w.payer.PayForPieces(ch.ID, ih, []paychan.PiecePayment{{Piece: 6, Amount: btt.NewAmount(10)}, {Piece: 5, Amount: btt.NewAmount(10)}})
 	assert.ErrorIs(t, err, paychan.ErrAlreadyPaid, "paid for in the old format")
 	sv, err := w.payer.PayForPieces(ch.ID, ih, []paychan.PiecePayment{{Piece: 6, Amount: btt.NewAmount(10)}, {Piece: 7, Amount: btt.NewAmount(10)}})
 	require.NoError(t, err)
