@@ -490,7 +490,7 @@ func (p *Payer) Resume(ctx context.Context, payee btt.Address, until time.Time) 
 // returns the voucher to send. Paying for the same piece twice gives
 // ErrAlreadyPaid; past the deposit, an *InsufficientFundsError.
 func (p *Payer) PayFor(id ChannelID, ih [20]byte, pieceIndex int, amount btt.Amount) (SignedVoucher, error) {
-	if pieceIndex < 0 {
+	if pieceIndex < 0 || pieceIndex > maxPiece {
 		return SignedVoucher{}, fmt.Errorf("paychan: piece %d", pieceIndex)
 	}
 	cum, err := p.store.reservePayment(id, ih, uint32(pieceIndex), amount)
@@ -502,7 +502,8 @@ func (p *Payer) PayFor(id ChannelID, ih [20]byte, pieceIndex int, amount btt.Amo
 
 // PayForPieces pays for several verified pieces with one voucher and one
 // durable write: what a payment interval does. If any of the pieces is
-// already paid for, none is (ErrAlreadyPaid).
+// already paid for, none is (ErrAlreadyPaid); a piece listed twice is paid
+// for once.
 func (p *Payer) PayForPieces(id ChannelID, ih [20]byte, pays []PiecePayment) (SignedVoucher, error) {
 	if len(pays) == 0 {
 		return SignedVoucher{}, fmt.Errorf("paychan: no pieces to pay for")

@@ -319,6 +319,11 @@ func TestPayForPieces(t *testing.T) {
 	assert.Equal(t, btt.NewAmount(251), sv.Amount)
 	_, err = w.payer.PayForPieces(ch.ID, ih, nil)
 	assert.Error(t, err)
+	_, err = w.payer.PayFor(ch.ID, ih, 1<<32+3, btt.NewAmount(1))
+	assert.Error(t, err, "an index past 2^31-1 is not taken modulo 2^32")
+	paid, err := w.payer.PaidPieces(ih)
+	require.NoError(t, err)
+	assert.NotContains(t, paid, 3)
 }
 
 // TestOpenNotify: the channel is handed over as soon as the chain has it,
