@@ -2,8 +2,11 @@ package paychan
 
 import (
 	"encoding/binary"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/bttspeed/bttspeed/btt"
 )
 
 // PutLegacyPaid records piece of torrent ih as paid through channel id the
@@ -31,3 +34,17 @@ func PutSoldBitmap(s *Store, id ChannelID, ih [20]byte, chunk uint32, bm []byte)
 	key := binary.BigEndian.AppendUint32(soldPrefix(id, ih), chunk)
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSoldSet).Put(key, bm) })
 }
+
+// RedeemNow is the payee's pure decision to redeem a channel now, and by
+// close, for a margin and a threshold.
+func RedeemNow(margin time.Duration, threshold btt.Amount, r PayeeRecord, now time.Time) (due, close bool) {
+	return redeemPolicy{margin: margin, threshold: threshold}.redeemNow(r, now)
+}
+
+// Followed is the payee's pure decision to follow a channel on chain.
+func Followed(margin time.Duration, ch Channel, owed btt.Amount, now time.Time) bool {
+	return redeemPolicy{margin: margin}.followed(ch, owed, now)
+}
+
+// RetryWait is the Redeemer's backoff after a failure.
+func RetryWait(last, every, left time.Duration) time.Duration { return retryWait(last, every, left) }

@@ -17,18 +17,39 @@ type PayeeConfig struct {
 	// Self is our address: channels must pay it.
 	Self btt.Address
 	// ExpiryMargin refuses vouchers on channels expiring within it, and
-	// is how early Due asks to redeem before expiry (default 1 h).
+	// is how early Due asks to redeem before a channel's deadline: it
+	// closes a channel whose deadline is within twice the margin
+	// (default 1 h).
 	ExpiryMargin time.Duration
 	// RedeemThreshold makes Due report a channel once its unredeemed
-	// value reaches it (zero: only near expiry).
+	// value reaches it (zero: only near its deadline).
 	RedeemThreshold btt.Amount
+	// FollowInterval is how often, at most, Follow reads a channel again
+	// from the chain (default DefaultFollowInterval(ExpiryMargin):
+	// min(ExpiryMargin/4, 1 min)). A payer's early close is seen within
+	// it, and the payee must then redeem before the challenge window
+	// ends: keep it well under the escrow's challenge period (1 h on the
+	// devnet) as well as under ExpiryMargin.
+	FollowInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
+// DefaultFollowInterval is FollowInterval's default for an expiry margin:
+// a quarter of the margin, at most a minute. A minute keeps what a payer
+// that closes early can be credited meanwhile small, costs one read of
+// each followed channel per minute (a constant call: no fee), and leaves
+// nearly all of the challenge window for the redemption; a quarter of the
+// margin leaves time to redeem before a deadline the read moved.
+func DefaultFollowInterval(margin time.Duration) time.Duration {
+	return max(min(margin/4, time.Minute), time.Millisecond)
+}
+
 // Payee is the receiving side of payment channels. It verifies each
-// voucher locally and persists it before crediting the payer; chain reads
-// happen only when a channel is accepted, never under its lock.
+// voucher locally and persists it before crediting the payer. It reads a
+// channel from the chain when it is accepted and then, to see a payer's
+// early close, again every FollowInterval while it follows it (Follow);
+// never under its lock.
 type Payee struct {
 	store  *Store
 	escrow Escrow
@@ -37,6 +58,9 @@ type Payee struct {
 
 	mu    sync.Mutex
 	chans map[ChannelID]Channel
+	// readAt is when each channel was last read from the chain (by
+	// Accept or Follow), on cfg.Now's clock.
+	readAt map[ChannelID]time.Time
 }
 
 // NewPayee returns a Payee over a store and an escrow that acts as cfg.Self.
@@ -50,6 +74,12 @@ func NewPayee(ctx context.Context, store *Store, escrow Escrow, cfg PayeeConfig)
 	if cfg.ExpiryMargin == 0 {
 		cfg.ExpiryMargin = time.Hour
 	}
+	if cfg.FollowInterval < 0 {
+		return nil, errors.New("paychan: negative follow interval")
+	}
+	if cfg.FollowInterval == 0 {
+		cfg.FollowInterval = DefaultFollowInterval(cfg.ExpiryMargin)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -57,7 +87,7 @@ func NewPayee(ctx context.Context, store *Store, escrow Escrow, cfg PayeeConfig)
 	if err != nil {
 		return nil, fmt.Errorf("paychan: escrow domain: %w", err)
 	}
-	p := &Payee{store: store, escrow: escrow, cfg: cfg, domain: dom, chans: make(map[ChannelID]Channel)}
+	p := &Payee{store: store, escrow: escrow, cfg: cfg, domain: dom, chans: make(map[ChannelID]Channel), readAt: make(map[ChannelID]time.Time)}
 	recs, err := store.Payees()
 	if err != nil {
 		return nil, err
@@ -86,7 +116,7 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 		return Channel{}, fmt.Errorf("%w: %x is %s", ErrChannelClosed, id[:8], ch.State)
 	case ch.Payee != p.cfg.Self:
 		return Channel{}, fmt.Errorf("%w: %s", ErrWrongPayee, ch.Payee)
-	case !p.cfg.Now().Add(p.cfg.ExpiryMargin).Before(ch.Expiry):
+	case !p.cfg.Now().Add(p.cfg.ExpiryMargin).Before(Deadline(ch)):
 		return Channel{}, fmt.Errorf("%w: expires %s", ErrExpired, ch.Expiry.UTC().Format(time.RFC3339))
 	}
 	// Reads of a channel can finish out of order (two connections of one
@@ -108,6 +138,7 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 		ch = laterChain(cur, ch)
 	}
 	p.chans[id] = ch
+	p.readAt[id] = p.cfg.Now()
 	return ch, nil
 }
 
@@ -168,7 +199,9 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 		if err != nil {
 			return err
 		}
-		r.Channel = ch
+		// What Follow or Redeem stored may be later than what is
+		// remembered here: never move the record back.
+		r.Channel = laterChain(r.Channel, ch)
 		r.Best = sv
 		if bought == nil || bought.Price.IsZero() {
 			return nil
@@ -211,8 +244,10 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 	return delta, recorded, nil
 }
 
-// Due returns the channels to redeem now: with value not yet redeemed, and
-// either near expiry (within twice the margin) or over the threshold.
+// Due returns the channels to redeem now: with value not yet redeemed
+// before their deadline (Deadline), and either closing — the payer's
+// early close, seen by Follow — or near the deadline (within twice the
+// margin), or over the threshold (redeemNow).
 func (p *Payee) Due() ([]ChannelID, error) {
 	recs, err := p.store.Payees()
 	if err != nil {
@@ -221,17 +256,23 @@ func (p *Payee) Due() ([]ChannelID, error) {
 	now := p.cfg.Now()
 	var out []ChannelID
 	for _, r := range recs {
-		owed := r.Best.Amount.SubFloor(r.Redeemed)
-		if owed.IsZero() || r.Channel.State == ChannelClosed {
-			continue
-		}
-		near := !now.Add(2 * p.cfg.ExpiryMargin).Before(r.Channel.Expiry)
-		over := !p.cfg.RedeemThreshold.IsZero() && !owed.Lt(p.cfg.RedeemThreshold)
-		if near || over {
+		r.Channel = p.known(r.Channel)
+		if due, _ := p.policy().redeemNow(r, now); due {
 			out = append(out, r.Channel.ID)
 		}
 	}
 	return out, nil
+}
+
+// known merges what the payee remembers of a channel into a stored read
+// of it: Follow remembers a close before it stores it.
+func (p *Payee) known(ch Channel) Channel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur, ok := p.chans[ch.ID]; ok {
+		return laterChain(ch, cur)
+	}
+	return ch
 }
 
 // Redeem cashes a channel's best voucher on chain: Claim keeps the channel

@@ -8,20 +8,27 @@ import (
 	"github.com/bttspeed/bttspeed/btt"
 )
 
-// Redeemer cashes a payee's vouchers on chain on a schedule: every
+// Redeemer cashes a payee's vouchers on chain on a schedule. Every
 // Interval it redeems the channels the payee reports Due — closing those
-// near expiry (nothing more can come on them in time) and claiming, with
-// the channel left open, those whose unredeemed value has reached the
-// payee's RedeemThreshold. A failed redemption (the node down, say) is
-// retried with exponential backoff, never later than a channel's redeem
-// window allows while the payee keeps running. On shutdown, call
-// Payee.RedeemAll with a fresh context.
+// the payer is closing or whose deadline (Deadline: the expiry, or the
+// challenge deadline of a payer's early close) is near, since nothing
+// more can come on them in time, and claiming, with the channel left
+// open, those whose unredeemed value has reached the payee's
+// RedeemThreshold. Before each round it has the payee follow its
+// channels on chain (Payee.Follow), waking at least every
+// PayeeConfig.FollowInterval for that: a channel the payer started
+// closing is seen within an interval and redeemed in the same round. A
+// failed redemption (the node down, say) is retried with exponential
+// backoff, never waiting past half of what is left of the channel's
+// redeem window (retryWait). On shutdown, call Payee.RedeemAll with a
+// fresh context.
 type Redeemer struct {
 	Payee *Payee
-	// Interval is how often Due is asked (default 1 min).
+	// Interval is how often Due is asked at least (default 1 min).
 	Interval time.Duration
 	// Report, if set, is called after each attempt with what it
-	// redeemed or why it failed.
+	// redeemed or why it failed; a failed read of a channel the payee
+	// follows is reported too, with nothing redeemed.
 	Report func(id ChannelID, redeemed btt.Amount, err error)
 }
 
@@ -34,17 +41,26 @@ func (r *Redeemer) Run(ctx context.Context) error {
 	if every <= 0 {
 		every = time.Minute
 	}
+	report := func(id ChannelID, got btt.Amount, err error) {
+		if r.Report != nil {
+			r.Report(id, got, err)
+		}
+	}
 	type retry struct {
 		at   time.Time
 		wait time.Duration
 	}
 	backoff := make(map[ChannelID]retry)
-	tick := time.NewTicker(every)
+	tick := time.NewTicker(min(every, r.Payee.cfg.FollowInterval))
 	defer tick.Stop()
 	for {
+		r.Payee.follow(ctx, func(id ChannelID, err error) { report(id, btt.Zero, err) })
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		due, err := r.Payee.Due()
-		if err != nil && r.Report != nil {
-			r.Report(ChannelID{}, btt.Zero, err)
+		if err != nil {
+			report(ChannelID{}, btt.Zero, err)
 		}
 		now := time.Now()
 		for _, id := range due {
@@ -56,14 +72,13 @@ func (r *Redeemer) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if err != nil {
-				wait := min(max(2*backoff[id].wait, every), 32*every)
+				ch, _ := r.Payee.Channel(id)
+				wait := retryWait(backoff[id].wait, every, Deadline(ch).Sub(r.Payee.cfg.Now()))
 				backoff[id] = retry{at: now.Add(wait), wait: wait}
 			} else {
 				delete(backoff, id)
 			}
-			if r.Report != nil {
-				r.Report(id, got, err)
-			}
+			report(id, got, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -73,13 +88,26 @@ func (r *Redeemer) Run(ctx context.Context) error {
 	}
 }
 
-// NearExpiry reports whether a channel's redeem window ends within twice
-// the payee's expiry margin: time to close it rather than claim. On
-// shutdown, a seller closes those and claims the rest.
+// retryWait is how long the Redeemer waits to try a channel again after
+// a failure, the last wait having been last: twice that, from one
+// interval up to 32, and no more than half of what is left before the
+// channel's deadline, though at least an interval. Pure.
+func retryWait(last, every, left time.Duration) time.Duration {
+	wait := min(max(2*last, every), 32*every)
+	if left > 0 {
+		wait = min(wait, max(every, left/2))
+	}
+	return wait
+}
+
+// NearExpiry reports whether a channel is to be closed rather than
+// claimed: the payer started closing it, or its redeem window
+// (Deadline) ends within twice the payee's expiry margin. On shutdown, a
+// seller closes those and claims the rest.
 func (p *Payee) NearExpiry(id ChannelID) bool {
 	r, err := p.store.Payee(id)
 	if err != nil {
 		return false
 	}
-	return !p.cfg.Now().Add(2 * p.cfg.ExpiryMargin).Before(r.Channel.Expiry)
+	return p.policy().closeNow(p.known(r.Channel), p.cfg.Now())
 }

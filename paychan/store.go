@@ -227,6 +227,29 @@ func (s *Store) updatePayee(id ChannelID, f func(tx *bolt.Tx, r *PayeeRecord, fo
 	return out, err
 }
 
+// setPayeeChannel records the chain's view of a payee's channel, merged
+// with the stored one (laterChain), if the store has a record of it: a
+// channel accepted with no voucher yet has none, and needs none.
+func (s *Store) setPayeeChannel(ch Channel) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketPayee)
+		b := bk.Get(ch.ID[:])
+		if b == nil {
+			return nil
+		}
+		r, err := decodePayee(ch.ID, b)
+		if err != nil {
+			return err
+		}
+		r.Channel = laterChain(r.Channel, ch)
+		enc, err := encodePayee(r)
+		if err != nil {
+			return err
+		}
+		return bk.Put(ch.ID[:], enc)
+	})
+}
+
 // Payers returns every payer record, in channel order.
 func (s *Store) Payers() ([]PayerRecord, error) {
 	var out []PayerRecord

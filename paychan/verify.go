@@ -41,7 +41,7 @@ func Verify(c Check, sv SignedVoucher) (delta btt.Amount, err error) {
 		return btt.Zero, fmt.Errorf("%w: %x is %s", ErrChannelClosed, sv.Channel[:8], c.Channel.State)
 	case c.Channel.Payee != c.Payee:
 		return btt.Zero, fmt.Errorf("%w: %s, not us (%s)", ErrWrongPayee, c.Channel.Payee, c.Payee)
-	case !c.Now.Add(c.ExpiryMargin).Before(c.Channel.Expiry):
+	case !c.Now.Add(c.ExpiryMargin).Before(Deadline(c.Channel)):
 		return btt.Zero, fmt.Errorf("%w: expires %s, within %s of now", ErrExpired, c.Channel.Expiry.UTC().Format(time.RFC3339), c.ExpiryMargin)
 	case sv.Amount.Gt(c.Channel.Deposit):
 		return btt.Zero, fmt.Errorf("%w: %s > deposit %s", ErrOverDeposit, sv.Amount, c.Channel.Deposit)

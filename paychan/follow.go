@@ -1,0 +1,169 @@
+package paychan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bttspeed/bttspeed/btt"
+)
+
+// Deadline returns the end of the payee's redeem window on ch as far as
+// the payee can know it: the channel's expiry while it is open; while
+// the payer's early close runs (ChannelClosing), the earlier of the
+// expiry and the challenge deadline. (The contract lets a closing channel
+// be redeemed until its challenge deadline even past its expiry; taking
+// the earlier of the two is on the safe side.) For a closed or unknown
+// channel it is the zero time: nothing can be redeemed on it any more.
+// Pure.
+func Deadline(ch Channel) time.Time {
+	switch ch.State {
+	case ChannelOpen:
+		return ch.Expiry
+	case ChannelClosing:
+		if !ch.ChallengeEnd.IsZero() && ch.ChallengeEnd.Before(ch.Expiry) {
+			return ch.ChallengeEnd
+		}
+		return ch.Expiry
+	}
+	return time.Time{}
+}
+
+// redeemPolicy is what decides when a payee redeems a channel.
+type redeemPolicy struct {
+	margin    time.Duration
+	threshold btt.Amount
+}
+
+func (p *Payee) policy() redeemPolicy {
+	return redeemPolicy{margin: p.cfg.ExpiryMargin, threshold: p.cfg.RedeemThreshold}
+}
+
+// redeemNow decides whether a channel is to be redeemed now, from its
+// record, and if so whether by close (nothing more will come on it)
+// rather than claim: it is, if value on it is unredeemed and its redeem
+// window is not over, and it is closing (closeNow) or the value reaches
+// the threshold. Pure.
+func (pol redeemPolicy) redeemNow(r PayeeRecord, now time.Time) (due, close bool) {
+	owed := r.Best.Amount.SubFloor(r.Redeemed)
+	if owed.IsZero() || !now.Before(Deadline(r.Channel)) {
+		return false, false
+	}
+	if pol.closeNow(r.Channel, now) {
+		return true, true
+	}
+	return !pol.threshold.IsZero() && !owed.Lt(pol.threshold), false
+}
+
+// closeNow reports whether a channel is to be closed rather than
+// claimed: the payer started closing it, or its deadline is within twice
+// the margin (vouchers stop at one margin before it). Pure.
+func (pol redeemPolicy) closeNow(ch Channel, now time.Time) bool {
+	return ch.State == ChannelClosing || !now.Add(2*pol.margin).Before(Deadline(ch))
+}
+
+// followed reports whether the payee follows a channel on chain: one it
+// may still credit (open and not within the margin of its deadline), or
+// one it holds unredeemed value on, before the deadline. Pure.
+func (pol redeemPolicy) followed(ch Channel, owed btt.Amount, now time.Time) bool {
+	deadline := Deadline(ch)
+	switch {
+	case !now.Before(deadline):
+		return false // closed, or nothing more can be redeemed
+	case ch.State == ChannelOpen && now.Add(pol.margin).Before(deadline):
+		return true
+	}
+	return !owed.IsZero()
+}
+
+// Follow reads again from the chain the channels the payee follows —
+// those it may still credit and those it holds unredeemed value on —
+// each at most once per FollowInterval, and remembers and stores what it
+// reads. A channel seen closing (the payer's early close) or closed takes
+// no more vouchers, and Due reports it at once if value on it is
+// unredeemed. It returns the errors of the reads that failed, joined; a
+// failed read counts as a read, and is tried again an interval later.
+// The Redeemer calls it on each round.
+func (p *Payee) Follow(ctx context.Context) error {
+	var errs []error
+	p.follow(ctx, func(_ ChannelID, err error) { errs = append(errs, err) })
+	return errors.Join(errs...)
+}
+
+// follow is Follow, calling failed with each error; it reports whether it
+// found a channel's state moved on (closing, closed).
+func (p *Payee) follow(ctx context.Context, failed func(ChannelID, error)) (moved bool) {
+	recs, err := p.store.Payees()
+	if err != nil {
+		failed(ChannelID{}, err) // follow what may be credited, at least
+	}
+	stored := make(map[ChannelID]PayeeRecord, len(recs))
+	for _, r := range recs {
+		stored[r.Channel.ID] = r
+	}
+	pol := p.policy()
+	now := p.cfg.Now()
+	var ids []ChannelID
+	p.mu.Lock()
+	for id, ch := range p.chans {
+		r := stored[id]
+		if now.Sub(p.readAt[id]) < p.cfg.FollowInterval || !pol.followed(ch, r.Best.Amount.SubFloor(r.Redeemed), now) {
+			continue
+		}
+		p.readAt[id] = now // taken now: one read per interval, whoever calls
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return moved
+		}
+		read, err := p.escrow.Channel(ctx, id)
+		if err != nil {
+			failed(id, fmt.Errorf("paychan: follow channel %x: %w", id[:8], err))
+			continue
+		}
+		p.mu.Lock()
+		was := p.chans[id]
+		ch := laterChain(was, read)
+		p.chans[id] = ch
+		p.mu.Unlock()
+		moved = moved || ch.State != was.State
+		if r, ok := stored[id]; ok && !sameChain(r.Channel, ch) {
+			if err := p.store.setPayeeChannel(ch); err != nil {
+				failed(id, err)
+			}
+		}
+	}
+	return moved
+}
+
+// sameChain reports whether two reads of a channel say the same.
+func sameChain(a, b Channel) bool {
+	return a.State == b.State && a.Deposit == b.Deposit && a.Paid == b.Paid && a.Expiry.Equal(b.Expiry) && a.ChallengeEnd.Equal(b.ChallengeEnd)
+}
+
+// Channel returns channel id as the payee last knew it — accepted,
+// followed on chain, redeemed — and whether it knows it.
+func (p *Payee) Channel(id ChannelID) (Channel, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch, ok := p.chans[id]
+	return ch, ok
+}
+
+// Creditable reports whether the payee takes vouchers on channel id now,
+// and until when: a channel it has accepted, open as last read, until
+// its deadline less the margin. A seller should extend credit on a
+// channel only while it is creditable.
+func (p *Payee) Creditable(id ChannelID) (until time.Time, ok bool) {
+	p.mu.Lock()
+	ch, known := p.chans[id]
+	p.mu.Unlock()
+	if !known || ch.State != ChannelOpen {
+		return time.Time{}, false
+	}
+	until = Deadline(ch).Add(-p.cfg.ExpiryMargin)
+	return until, p.cfg.Now().Before(until)
+}
