@@ -25,6 +25,13 @@ var (
 	ErrAlreadyPaid      = errors.New("paychan: piece already paid for")
 )
 
+// ErrChannelClosing reports a voucher, or a channel announced again, on a
+// channel the payee has begun to close (its deadline is near, or it is
+// shutting down): it takes nothing more on it, and the payer should open
+// a new channel. Distinct from ErrChannelClosed, which is the chain's
+// word.
+var ErrChannelClosing = errors.New("paychan: channel being closed by the payee; open a new one")
+
 // InsufficientFundsError reports a payment the channel or the budget cannot
 // cover; Shortfall is how much is missing.
 type InsufficientFundsError struct {

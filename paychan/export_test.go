@@ -37,8 +37,8 @@ func PutSoldBitmap(s *Store, id ChannelID, ih [20]byte, chunk uint32, bm []byte)
 
 // RedeemNow is the payee's pure decision to redeem a channel now, and by
 // close, for a margin and a threshold.
-func RedeemNow(margin time.Duration, threshold btt.Amount, r PayeeRecord, now time.Time) (due, close bool) {
-	return redeemPolicy{margin: margin, threshold: threshold}.redeemNow(r, now)
+func RedeemNow(margin time.Duration, threshold btt.Amount, r PayeeRecord, closing bool, now time.Time) (due, close bool) {
+	return redeemPolicy{margin: margin, threshold: threshold}.redeemNow(r, closing, now)
 }
 
 // Followed is the payee's pure decision to follow a channel on chain.

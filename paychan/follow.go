@@ -41,26 +41,27 @@ func (p *Payee) policy() redeemPolicy {
 }
 
 // redeemNow decides whether a channel is to be redeemed now, from its
-// record, and if so whether by close (nothing more will come on it)
-// rather than claim: it is, if value on it is unredeemed and its redeem
-// window is not over, and it is closing (closeNow) or the value reaches
-// the threshold. Pure.
-func (pol redeemPolicy) redeemNow(r PayeeRecord, now time.Time) (due, close bool) {
+// record and whether the payee is closing it, and if so whether by close
+// (nothing more will come on it) rather than claim: it is, if value on it
+// is unredeemed and its redeem window is not over, and it is to be
+// closed (closeNow) or the value reaches the threshold. Pure.
+func (pol redeemPolicy) redeemNow(r PayeeRecord, closing bool, now time.Time) (due, close bool) {
 	owed := r.Best.Amount.SubFloor(r.Redeemed)
 	if owed.IsZero() || !now.Before(Deadline(r.Channel)) {
 		return false, false
 	}
-	if pol.closeNow(r.Channel, now) {
+	if pol.closeNow(r.Channel, closing, now) {
 		return true, true
 	}
 	return !pol.threshold.IsZero() && !owed.Lt(pol.threshold), false
 }
 
 // closeNow reports whether a channel is to be closed rather than
-// claimed: the payer started closing it, or its deadline is within twice
-// the margin (vouchers stop at one margin before it). Pure.
-func (pol redeemPolicy) closeNow(ch Channel, now time.Time) bool {
-	return ch.State == ChannelClosing || !now.Add(2*pol.margin).Before(Deadline(ch))
+// claimed: the payer started closing it, the payee did (a close that
+// failed), or its deadline is within twice the margin (vouchers stop at
+// one margin before it). Pure.
+func (pol redeemPolicy) closeNow(ch Channel, closing bool, now time.Time) bool {
+	return closing || ch.State == ChannelClosing || !now.Add(2*pol.margin).Before(Deadline(ch))
 }
 
 // followed reports whether the payee follows a channel on chain: one it
@@ -154,14 +155,15 @@ func (p *Payee) Channel(id ChannelID) (Channel, bool) {
 }
 
 // Creditable reports whether the payee takes vouchers on channel id now,
-// and until when: a channel it has accepted, open as last read, until
-// its deadline less the margin. A seller should extend credit on a
+// and until when: a channel it has accepted, open as last read and not
+// being closed by the payee, until its deadline less the margin. A seller should extend credit on a
 // channel only while it is creditable.
 func (p *Payee) Creditable(id ChannelID) (until time.Time, ok bool) {
 	p.mu.Lock()
 	ch, known := p.chans[id]
+	closing := p.closing[id]
 	p.mu.Unlock()
-	if !known || ch.State != ChannelOpen {
+	if !known || closing || ch.State != ChannelOpen {
 		return time.Time{}, false
 	}
 	until = Deadline(ch).Add(-p.cfg.ExpiryMargin)

@@ -144,27 +144,31 @@ func TestRedeemNow(t *testing.T) {
 		ch         paychan.Channel
 		best, done uint64
 		threshold  btt.Amount
+		closing    bool // the payee's own close begun
 		due, close bool
 	}{
-		{"nothing owed", open(far), 500, 500, threshold, false, false},
-		{"under the threshold, far from expiry", open(far), 50, 0, threshold, false, false},
-		{"at the threshold: claimed", open(far), 150, 50, threshold, true, false},
-		{"no threshold: only near the deadline", open(far), 1_000_000, 0, btt.Zero, false, false},
-		{"expiry within twice the margin: closed", open(start.Add(2 * margin)), 50, 0, threshold, true, true},
-		{"expiry just past twice the margin", open(start.Add(2*margin + time.Second)), 50, 0, threshold, false, false},
-		{"expired: nothing can be redeemed", open(start), 50, 0, threshold, false, false},
-		{"closing, the challenge deadline near: closed", closing(start.Add(50 * time.Minute)), 50, 0, threshold, true, true},
-		{"closing, the challenge deadline far: closed all the same", closing(start.Add(10 * time.Hour)), 50, 0, threshold, true, true},
-		{"closing, over the threshold: closed", closing(start.Add(10 * time.Hour)), 500, 0, threshold, true, true},
-		{"closing, nothing owed", closing(start.Add(50 * time.Minute)), 50, 50, threshold, false, false},
-		{"closing, the challenge window over", closing(start), 50, 0, threshold, false, false},
-		{"closing, the expiry before the challenge deadline, passed", paychan.Channel{State: paychan.ChannelClosing, Expiry: start, ChallengeEnd: start.Add(time.Hour)}, 50, 0, threshold, false, false},
-		{"closed", paychan.Channel{State: paychan.ChannelClosed, Expiry: far}, 500, 0, threshold, false, false},
+		{"nothing owed", open(far), 500, 500, threshold, false, false, false},
+		{"under the threshold, far from expiry", open(far), 50, 0, threshold, false, false, false},
+		{"at the threshold: claimed", open(far), 150, 50, threshold, false, true, false},
+		{"no threshold: only near the deadline", open(far), 1_000_000, 0, btt.Zero, false, false, false},
+		{"expiry within twice the margin: closed", open(start.Add(2 * margin)), 50, 0, threshold, false, true, true},
+		{"expiry just past twice the margin", open(start.Add(2*margin + time.Second)), 50, 0, threshold, false, false, false},
+		{"expired: nothing can be redeemed", open(start), 50, 0, threshold, false, false, false},
+		{"closing, the challenge deadline near: closed", closing(start.Add(50 * time.Minute)), 50, 0, threshold, false, true, true},
+		{"closing, the challenge deadline far: closed all the same", closing(start.Add(10 * time.Hour)), 50, 0, threshold, false, true, true},
+		{"closing, over the threshold: closed", closing(start.Add(10 * time.Hour)), 500, 0, threshold, false, true, true},
+		{"closing, nothing owed", closing(start.Add(50 * time.Minute)), 50, 50, threshold, false, false, false},
+		{"closing, the challenge window over", closing(start), 50, 0, threshold, false, false, false},
+		{"closing, the expiry before the challenge deadline, passed", paychan.Channel{State: paychan.ChannelClosing, Expiry: start, ChallengeEnd: start.Add(time.Hour)}, 50, 0, threshold, false, false, false},
+		{"closed", paychan.Channel{State: paychan.ChannelClosed, Expiry: far}, 500, 0, threshold, false, false, false},
+		{"the payee closing (its close failed): closed", open(far), 50, 0, threshold, true, true, true},
+		{"the payee closing, nothing owed", open(far), 50, 50, threshold, true, false, false},
+		{"the payee closing, expired", open(start), 50, 0, threshold, true, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := paychan.PayeeRecord{Channel: tc.ch, Best: paychan.SignedVoucher{Voucher: paychan.Voucher{Amount: btt.NewAmount(tc.best)}}, Redeemed: btt.NewAmount(tc.done)}
-			due, close := paychan.RedeemNow(margin, tc.threshold, r, start)
+			due, close := paychan.RedeemNow(margin, tc.threshold, r, tc.closing, start)
 			assert.Equal(t, tc.due, due, "due")
 			assert.Equal(t, tc.close, close, "close")
 		})

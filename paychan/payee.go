@@ -61,6 +61,13 @@ type Payee struct {
 	// readAt is when each channel was last read from the chain (by
 	// Accept or Follow), on cfg.Now's clock.
 	readAt map[ChannelID]time.Time
+	// closing holds the channels the payee has decided to close
+	// (Redeem with close): they take no more vouchers (ErrChannelClosing).
+	// A mark stays for the life of the process, the close failing or
+	// not: a close whose outcome is unknown may still be mined, and the
+	// payer was told to open a new channel. After a restart the
+	// Redeemer decides again.
+	closing map[ChannelID]bool
 }
 
 // NewPayee returns a Payee over a store and an escrow that acts as cfg.Self.
@@ -87,7 +94,7 @@ func NewPayee(ctx context.Context, store *Store, escrow Escrow, cfg PayeeConfig)
 	if err != nil {
 		return nil, fmt.Errorf("paychan: escrow domain: %w", err)
 	}
-	p := &Payee{store: store, escrow: escrow, cfg: cfg, domain: dom, chans: make(map[ChannelID]Channel), readAt: make(map[ChannelID]time.Time)}
+	p := &Payee{store: store, escrow: escrow, cfg: cfg, domain: dom, chans: make(map[ChannelID]Channel), readAt: make(map[ChannelID]time.Time), closing: make(map[ChannelID]bool)}
 	recs, err := store.Payees()
 	if err != nil {
 		return nil, err
@@ -103,8 +110,12 @@ func (p *Payee) Domain() Domain { return p.domain }
 
 // Accept reads a channel a payer announced from the chain, checks that it
 // is open, pays us, and does not expire soon, and remembers it. Vouchers
-// for it are accepted from then on.
+// for it are accepted from then on. A channel the payee is closing gives
+// ErrChannelClosing.
 func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
+	if p.isClosing(id) {
+		return Channel{}, fmt.Errorf("%w: %x", ErrChannelClosing, id[:8])
+	}
 	ch, err := p.escrow.Channel(ctx, id)
 	if err != nil {
 		return Channel{}, fmt.Errorf("paychan: read channel %x: %w", id[:8], err)
@@ -144,7 +155,8 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 
 // Receive verifies a voucher and, once it is durably stored, returns what it
 // adds: only then may the payer be credited. A voucher for a channel not
-// accepted first gives ErrUnknownChannel.
+// accepted first gives ErrUnknownChannel; one for a channel the payee is
+// closing, ErrChannelClosing (it would not be redeemed).
 func (p *Payee) Receive(sv SignedVoucher) (btt.Amount, error) {
 	delta, _, err := p.receive(sv, nil)
 	return delta, err
@@ -191,6 +203,7 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 	if !ok {
 		return btt.Zero, nil, fmt.Errorf("%w: %x (not announced)", ErrUnknownChannel, sv.Channel[:8])
 	}
+	closing := p.closing[sv.Channel]
 	var delta btt.Amount
 	var recorded []int
 	_, err := p.store.updatePayee(sv.Channel, func(tx *bolt.Tx, r *PayeeRecord, _ bool) error {
@@ -198,6 +211,11 @@ func (p *Payee) receive(sv SignedVoucher, bought *PiecesBought) (btt.Amount, []i
 		delta, err = Verify(Check{Domain: p.domain, Payee: p.cfg.Self, Channel: ch, Prev: r.Best.Amount, Now: p.cfg.Now(), ExpiryMargin: p.cfg.ExpiryMargin}, sv)
 		if err != nil {
 			return err
+		}
+		if closing {
+			// A good voucher, but the close may have read the best
+			// voucher already: refused, so never credited and lost.
+			return fmt.Errorf("%w: %x", ErrChannelClosing, sv.Channel[:8])
 		}
 		// What Follow or Redeem stored may be later than what is
 		// remembered here: never move the record back.
@@ -256,8 +274,9 @@ func (p *Payee) Due() ([]ChannelID, error) {
 	now := p.cfg.Now()
 	var out []ChannelID
 	for _, r := range recs {
-		r.Channel = p.known(r.Channel)
-		if due, _ := p.policy().redeemNow(r, now); due {
+		var closing bool
+		r.Channel, closing = p.known(r.Channel)
+		if due, _ := p.policy().redeemNow(r, closing, now); due {
 			out = append(out, r.Channel.ID)
 		}
 	}
@@ -265,22 +284,48 @@ func (p *Payee) Due() ([]ChannelID, error) {
 }
 
 // known merges what the payee remembers of a channel into a stored read
-// of it: Follow remembers a close before it stores it.
-func (p *Payee) known(ch Channel) Channel {
+// of it (Follow remembers a close before it stores it), and says whether
+// the payee is closing it.
+func (p *Payee) known(ch Channel) (Channel, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cur, ok := p.chans[ch.ID]; ok {
-		return laterChain(ch, cur)
+		ch = laterChain(ch, cur)
 	}
-	return ch
+	return ch, p.closing[ch.ID]
+}
+
+// isClosing reports whether the payee has decided to close channel id.
+func (p *Payee) isClosing(id ChannelID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing[id]
 }
 
 // Redeem cashes a channel's best voucher on chain: Claim keeps the channel
 // open, close settles it and refunds the payer the rest. It does nothing if
-// everything is already redeemed.
+// everything is already redeemed and close is false. To close, it first
+// marks the channel closing, and only then reads the best voucher: a
+// voucher that arrives meanwhile is either stored before the mark, and
+// closed with, or refused with ErrChannelClosing — never credited and
+// left unredeemed. The mark stays, the close failing or not (see
+// Payee.closing).
 func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amount, error) {
+	if close {
+		// Under the lock receive stores under: a voucher is stored
+		// before the mark, or sees it.
+		p.mu.Lock()
+		p.closing[id] = true
+		p.mu.Unlock()
+	}
 	r, err := p.store.Payee(id)
 	if err != nil {
+		if close && errors.Is(err, ErrNotFound) {
+			// Nothing stored, nothing to close with: nothing in flight.
+			p.mu.Lock()
+			delete(p.closing, id)
+			p.mu.Unlock()
+		}
 		return btt.Zero, fmt.Errorf("paychan: redeem %x: %w", id[:8], err)
 	}
 	owed := r.Best.Amount.SubFloor(r.Redeemed)

@@ -101,7 +101,7 @@ func retryWait(last, every, left time.Duration) time.Duration {
 }
 
 // NearExpiry reports whether a channel is to be closed rather than
-// claimed: the payer started closing it, or its redeem window
+// claimed: the payer or the payee started closing it, or its redeem window
 // (Deadline) ends within twice the payee's expiry margin. On shutdown, a
 // seller closes those and claims the rest.
 func (p *Payee) NearExpiry(id ChannelID) bool {
@@ -109,5 +109,6 @@ func (p *Payee) NearExpiry(id ChannelID) bool {
 	if err != nil {
 		return false
 	}
-	return p.policy().closeNow(p.known(r.Channel), p.cfg.Now())
+	ch, closing := p.known(r.Channel)
+	return p.policy().closeNow(ch, closing, p.cfg.Now())
 }
