@@ -341,6 +341,7 @@ func (t *Torrent) onPiece(c *conn, m pp.Message) error {
 	}
 	c.ls.lastBlockAt = time.Now()
 	c.ls.received()
+	c.blockReceived(b)
 	t.downloaded.Add(int64(b.Length))
 	t.disk.push(diskJob{block: b, data: m.Piece})
 	for _, r := range res.Cancel {
@@ -389,6 +390,7 @@ func (t *Torrent) onHashed(i int, ok bool, hashes [][20]byte, err error) {
 		}
 	}
 	if !ok {
+		t.pieceFailed(i)
 		t.log.Warn("piece failed its hash", "piece", i, "senders", len(charged))
 		t.fillAll()
 		return
