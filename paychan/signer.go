@@ -73,19 +73,23 @@ func Sign(s Signer, v Voucher) (SignedVoucher, error) {
 // Recover returns the address that signed the voucher. It rejects a
 // high-s (malleable) signature and accepts v as 0/1 or 27/28.
 func Recover(sv SignedVoucher) (btt.Address, error) {
-	sig := sv.Sig
+	return recoverDigest(sv.Digest(), sv.Sig)
+}
+
+// recoverDigest returns the address that signed digest d.
+func recoverDigest(d [32]byte, sig [65]byte) (btt.Address, error) {
+	v := sig[64]
 	switch sig[64] {
 	case 0, 1:
 	case 27, 28:
 		sig[64] -= 27
 	default:
-		return btt.Address{}, fmt.Errorf("%w: v = %d", ErrBadSignature, sv.Sig[64])
+		return btt.Address{}, fmt.Errorf("%w: v = %d", ErrBadSignature, v)
 	}
 	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:64])
 	if r.Sign() == 0 || s.Sign() == 0 || s.Cmp(halfN) > 0 {
 		return btt.Address{}, fmt.Errorf("%w: r or s out of range (high s is refused)", ErrBadSignature)
 	}
-	d := sv.Digest()
 	pub, err := crypto.SigToPub(d[:], sig[:])
 	if err != nil {
 		return btt.Address{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
