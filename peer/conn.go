@@ -399,6 +399,12 @@ func (c *conn) readLoop() {
 		if msg.Keepalive {
 			continue
 		}
+		if msg.Type == pp.Extended {
+			if err := checkExtended(msg.ExtendedID, msg.ExtendedPayload); err != nil {
+				c.close(err)
+				return
+			}
+		}
 		ev := event{kind: evMsg, c: c, msg: msg}
 		if msg.Type == pp.Piece {
 			c.downloaded.Add(int64(len(msg.Piece)))
@@ -439,7 +445,9 @@ func (c *conn) lengthLimit(typ pp.MessageType) uint32 {
 // checkLength looks at the next message's header without consuming it, and
 // refuses a message longer than its type allows before the decoder
 // allocates for it: the decoder would take a bitfield of up to
-// maxMessageLength bytes and make it eight times larger as bools.
+// maxMessageLength bytes and make it eight times larger as bools. A
+// ut_metadata message (our number 1) longer than a piece and its dict is
+// refused too.
 func (c *conn) checkLength(r *bufio.Reader) error {
 	hdr, err := r.Peek(4)
 	if err != nil {
@@ -455,6 +463,14 @@ func (c *conn) checkLength(r *bufio.Reader) error {
 	typ := pp.MessageType(hdr[4])
 	if limit := c.lengthLimit(typ); length > limit {
 		return fmt.Errorf("%w: %v message too long: %d bytes, at most %d", ErrProtocol, typ, length, limit)
+	}
+	if typ == pp.Extended && length > 2+maxMetadataMessage {
+		if hdr, err = r.Peek(6); err != nil {
+			return readErr(err)
+		}
+		if pp.ExtensionNumber(hdr[5]) == localMetadataID {
+			return fmt.Errorf("%w: ut_metadata message too long: %d bytes, at most %d", ErrProtocol, length-2, maxMetadataMessage)
+		}
 	}
 	return nil
 }

@@ -40,7 +40,9 @@ type Extension interface {
 // ExtHandler handles one peer's messages of one extension.
 type ExtHandler interface {
 	// Message handles a message's payload. An error closes the
-	// connection.
+	// connection. The payload is one bencoded value nested at most
+	// bencheck.MaxDepth deep: the engine closes the connection of a peer
+	// that sends anything else before Message is called.
 	Message(payload []byte) error
 	// Closed is called once when the connection ends.
 	Closed()

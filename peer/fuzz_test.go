@@ -87,6 +87,9 @@ func FuzzDecode(f *testing.F) {
 			if m.Keepalive {
 				continue
 			}
+			if m.Type == pp.Extended && checkExtended(m.ExtendedID, m.ExtendedPayload) != nil {
+				return // the reader closes the connection: as readLoop does
+			}
 			if err := t.onMessage(c, m); err != nil {
 				return
 			}
