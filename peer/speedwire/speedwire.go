@@ -22,8 +22,10 @@ import (
 // Name is the extension's name in the extended handshake's "m" dictionary.
 const Name = "btt_speed"
 
-// Version is the protocol version we speak.
-const Version = 1
+// Version is the protocol version we speak. Version 2 added channel
+// proofs (the challenge message, the channel message's proof); a peer of
+// an earlier version is treated as a legacy peer.
+const Version = 2
 
 // MaxMessage bounds an encoded message; anything longer is refused. A
 // voucher listing MaxRuns runs of pieces fits.
@@ -34,6 +36,35 @@ const MaxRuns = 256
 
 // maxPiece bounds a piece index on the wire (BEP 3 indexes are 32-bit).
 const maxPiece = 1<<31 - 1
+
+// MaxPrice bounds every price per byte on the wire (bid, award, reject, the
+// handshake's ask): 10^30 base units, a trillion BTT a byte, above any
+// price that means anything (BTT's whole supply is under 10^33 base
+// units). A price at most MaxPrice (< 2^100) times any byte count that
+// fits an int64 (< 2^63) is below 2^163, and a sum of 2^64 such products
+// is below 2^227: no product or sum of prices and bytes the accounting
+// forms can overflow 256 bits. A larger price is malformed.
+var MaxPrice = mustAmount("1000000000000000000000000000000")
+
+func mustAmount(s string) btt.Amount {
+	a, err := btt.ParseAmount(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// parsePrice parses a price and holds it to MaxPrice.
+func parsePrice(s string) (btt.Amount, error) {
+	a, err := btt.ParseAmount(s)
+	if err != nil {
+		return btt.Zero, err
+	}
+	if a.Gt(MaxPrice) {
+		return btt.Zero, fmt.Errorf("%s is above the maximum price %s", a, MaxPrice)
+	}
+	return a, nil
+}
 
 // ErrMalformed reports a message that does not decode or validate.
 var ErrMalformed = errors.New("speedwire: malformed btt_speed message")
@@ -49,6 +80,9 @@ const (
 	TypeChannel Type = "channel"
 	TypeVoucher Type = "voucher"
 	TypeError   Type = "error"
+	// TypeChallenge is a seller's fresh nonce for this connection, which
+	// a buyer signs to prove it holds its channel's payer key.
+	TypeChallenge Type = "challenge"
 )
 
 // Handshake is what a btt_speed peer adds to its extended handshake, under
@@ -132,7 +166,7 @@ func ParseHandshake(raw map[string]bencode.Bytes) (Handshake, error) {
 			return h, fmt.Errorf("%w: payee: %v", ErrMalformed, err)
 		}
 	}
-	if h.Ask, err = btt.ParseAmount(ask); err != nil {
+	if h.Ask, err = parsePrice(ask); err != nil {
 		return h, fmt.Errorf("%w: ask: %v", ErrMalformed, err)
 	}
 	return h, nil
@@ -154,6 +188,8 @@ type Message struct {
 	Channel ChannelInfo
 	// Voucher is a signed voucher (voucher).
 	Voucher paychan.SignedVoucher
+	// Nonce is the seller's challenge (challenge).
+	Nonce [32]byte
 	// Pieces lists pieces of the connection's torrent that the voucher
 	// pays for, each bought whole from the seeder, in increasing order
 	// (voucher; optional). The seeder serves them again without charging
@@ -194,6 +230,10 @@ type ChannelInfo struct {
 	Deposit btt.Amount
 	// Expiry is in Unix seconds.
 	Expiry int64
+	// Proof is the payer's signature of the connection's channel proof
+	// (paychan.Proof, over the seller's last challenge): it shows the
+	// connection holds the channel's payer key.
+	Proof [65]byte
 }
 
 type wireMsg struct {
@@ -206,6 +246,8 @@ type wireMsg struct {
 	Escrow  string  `bencode:"escrow,omitempty"`
 	Deposit string  `bencode:"deposit,omitempty"`
 	Expiry  int64   `bencode:"expiry,omitempty"`
+	Proof   string  `bencode:"proof,omitempty"`
+	Nonce   string  `bencode:"nonce,omitempty"`
 	Voucher string  `bencode:"v,omitempty"`
 	Pieces  []int64 `bencode:"p,omitempty"`
 }
@@ -222,6 +264,9 @@ func Encode(m Message) ([]byte, error) {
 		w.Price, w.Reason = m.Price.String(), m.Reason
 	case TypeChannel:
 		w.ID, w.Escrow, w.Deposit, w.Expiry = string(m.Channel.ID[:]), string(m.Channel.Escrow[:]), m.Channel.Deposit.String(), m.Channel.Expiry
+		w.Proof = string(m.Channel.Proof[:])
+	case TypeChallenge:
+		w.Nonce = string(m.Nonce[:])
 	case TypeVoucher:
 		b, _ := m.Voucher.MarshalBinary()
 		w.Voucher = string(b)
@@ -254,7 +299,7 @@ func Decode(b []byte) (Message, error) {
 	}
 	m := Message{Type: Type(w.T)}
 	price := func() (err error) {
-		m.Price, err = btt.ParseAmount(w.Price)
+		m.Price, err = parsePrice(w.Price)
 		if err != nil {
 			err = fmt.Errorf("%w: %s price: %v", ErrMalformed, w.T, err)
 		}
@@ -292,6 +337,16 @@ func Decode(b []byte) (Message, error) {
 			return m, fmt.Errorf("%w: expiry %d", ErrMalformed, w.Expiry)
 		}
 		m.Channel.Expiry = w.Expiry
+		if len(w.Proof) != 65 {
+			return m, fmt.Errorf("%w: channel proof of %d bytes, want 65", ErrMalformed, len(w.Proof))
+		}
+		copy(m.Channel.Proof[:], w.Proof)
+		return m, nil
+	case TypeChallenge:
+		if len(w.Nonce) != 32 {
+			return m, fmt.Errorf("%w: challenge nonce of %d bytes, want 32", ErrMalformed, len(w.Nonce))
+		}
+		copy(m.Nonce[:], w.Nonce)
 		return m, nil
 	case TypeVoucher:
 		runs, err := decodeRuns(w.Pieces)

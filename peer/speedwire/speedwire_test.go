@@ -32,7 +32,8 @@ func TestRoundTrip(t *testing.T) {
 		{Type: TypeBid, Price: btt.NewAmount(12)},
 		{Type: TypeAward, Price: btt.NewAmount(10), Credit: 262144},
 		{Type: TypeReject, Price: btt.NewAmount(11), Reason: "bid below the clearing price"},
-		{Type: TypeChannel, Channel: ChannelInfo{ID: paychan.ChannelID{1, 2}, Escrow: escrow, Deposit: btt.BTT(5), Expiry: 1893456000}},
+		{Type: TypeChannel, Channel: ChannelInfo{ID: paychan.ChannelID{1, 2}, Escrow: escrow, Deposit: btt.BTT(5), Expiry: 1893456000, Proof: [65]byte{1, 2, 3, 64: 1}}},
+		{Type: TypeChallenge, Nonce: [32]byte{9, 8, 7, 31: 1}},
 		{Type: TypeVoucher, Voucher: signedVoucher(t)},
 		{Type: TypeVoucher, Voucher: signedVoucher(t), Pieces: []Run{{0, 4}, {9, 1}, {11, 2}}},
 		{Type: TypeVoucher, Voucher: signedVoucher(t), Pieces: RunsOf(manyApart(MaxRuns))},
@@ -57,9 +58,14 @@ func TestDecodeRejects(t *testing.T) {
 		"negative price":    "d5:price2:-11:t3:bide",
 		"leading zero":      "d5:price2:011:t3:bide",
 		"huge price":        "d5:price80:" + "9999999999999999999999999999999999999999999999999999999999999999999999999999999" + "91:t3:bide",
-		"negative credit":   "d6:crediti-1e5:price1:11:t5:awarde",
-		"short channel id":  "d7:deposit1:16:escrow21:" + string(escrow[:]) + "6:expiryi5e2:id3:abc1:t7:channele",
-		"bad voucher":       "d1:t7:voucher1:v3:abce",
+		// 2^256-1: a winner at this price owed nothing once price ×
+		// bytes overflowed (issue 23, case 3).
+		"price 2^256-1":    "d5:price78:" + maxU256 + "1:t3:bide",
+		"award over max":   "d6:crediti1e5:price31:1000000000000000000000000000001:t5:awarde",
+		"reject over max":  "d5:price31:1000000000000000000000000000001:t6:rejecte",
+		"negative credit":  "d6:crediti-1e5:price1:11:t5:awarde",
+		"short channel id": "d7:deposit1:16:escrow21:" + string(escrow[:]) + "6:expiryi5e2:id3:abc1:t7:channele",
+		"bad voucher":      "d1:t7:voucher1:v3:abce",
 	}
 	for name, raw := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -71,6 +77,30 @@ func TestDecodeRejects(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMalformed)
 	_, err = Encode(Message{Type: "nope"})
 	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+const maxU256 = "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+
+func TestPriceBound(t *testing.T) {
+	ok, err := Decode([]byte("d5:price31:1000000000000000000000000000000" + "1:t3:bide"))
+	require.NoError(t, err)
+	assert.Equal(t, MaxPrice, ok.Price)
+	over, _ := MaxPrice.Add(btt.NewAmount(1))
+	_, err = Encode(Message{Type: TypeBid, Price: over})
+	assert.ErrorIs(t, err, ErrMalformed, "we never send what we refuse")
+	// The bound's promise: MaxPrice × the largest byte count is far from
+	// overflowing, and so is a sum of 2^64 of them.
+	prod, err := MaxPrice.MulUint64(1<<63 - 1)
+	require.NoError(t, err)
+	_, err = prod.MulUint64(1 << 63)
+	assert.NoError(t, err)
+	h := Handshake{Version: Version, Escrow: escrow, Ask: over}
+	b, err := bencode.Marshal(h.Keys())
+	require.NoError(t, err)
+	var raw map[string]bencode.Bytes
+	require.NoError(t, bencode.Unmarshal(b, &raw))
+	_, err = ParseHandshake(raw)
+	assert.ErrorIs(t, err, ErrMalformed, "an ask over MaxPrice")
 }
 
 func TestHandshake(t *testing.T) {
