@@ -89,3 +89,8 @@ func VerifyProof(p Proof, sig [65]byte, payer btt.Address) error {
 	}
 	return nil
 }
+
+// SignProof signs a channel proof with the payer's key. The caller
+// proves only channels of its own: the proof says the connection speaks
+// for that channel's payer.
+func (p *Payer) SignProof(pr Proof) ([65]byte, error) { return SignProof(p.signer, pr) }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,8 @@ type rogue struct {
 	hs    speedwire.Handshake
 	peers chan peer.ExtPeer
 	msgs  chan speedwire.Message
+	// nonce is the seeder's challenge, once it came.
+	nonce atomic.Pointer[[32]byte]
 }
 
 func (r *rogue) Name() string                               { return speedwire.Name }
@@ -43,6 +46,9 @@ func (h rogueHandler) Message(b []byte) error {
 	m, err := speedwire.Decode(b)
 	if err != nil {
 		return err
+	}
+	if m.Type == speedwire.TypeChallenge {
+		h.r.nonce.CompareAndSwap(nil, &m.Nonce)
 	}
 	select {
 	case h.r.msgs <- m:
@@ -72,12 +78,32 @@ func dialRogue(t *testing.T, dom paychan.Domain, addr netip.AddrPort, mi *metain
 	}
 }
 
-// winAndAnnounce bids price, waits for the award, and announces ch.
-func winAndAnnounce(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount, dom paychan.Domain, ch paychan.Channel) {
+// winAndAnnounce bids price, waits for the award, and announces ch,
+// proving it with k, the channel's payer key.
+func winAndAnnounce(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount, dom paychan.Domain, ch paychan.Channel, k paychan.Signer) {
 	t.Helper()
 	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
 	waitMsg(t, r.msgs, speedwire.TypeAward)
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	announceChannel(t, r, p, dom, ch, k)
+}
+
+// announceChannel announces ch to the seeder on p, with a channel proof
+// signed by k over the seeder's challenge.
+func announceChannel(t *testing.T, r *rogue, p peer.ExtPeer, dom paychan.Domain, ch paychan.Channel, k paychan.Signer) {
+	t.Helper()
+	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: proveChannel(t, r, p, dom, ch.ID, k)}})
+}
+
+// proveChannel signs, with k, the channel proof of channel id for the
+// rogue's connection p.
+func proveChannel(t *testing.T, r *rogue, p peer.ExtPeer, dom paychan.Domain, id paychan.ChannelID, k paychan.Signer) [65]byte {
+	t.Helper()
+	require.Eventually(t, func() bool { return r.nonce.Load() != nil }, 10*time.Second, time.Millisecond, "the seeder's challenge")
+	ids := p.(peer.PeerIDs)
+	sig, err := paychan.SignProof(k, paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: id, Nonce: *r.nonce.Load(),
+		Seller: ids.PeerID(), Buyer: ids.LocalPeerID(), InfoHash: p.Torrent().InfoHash()})
+	require.NoError(t, err)
+	return sig
 }
 
 func sendMsg(t *testing.T, p peer.ExtPeer, m speedwire.Message) {
@@ -196,7 +222,7 @@ func TestBadVouchers(t *testing.T) {
 			waitMsg(t, r.msgs, speedwire.TypeAward)
 			ch, err := payer.Open(ctx, sk.Address(), btt.NewAmount(deposit), time.Now().Add(24*time.Hour))
 			require.NoError(t, err)
-			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+			announceChannel(t, r, p, dom, ch, payerKey)
 			sellFigs := func() *speed.SellFigures {
 				figs, err := sell.Peers(ctx)
 				require.NoError(t, err)

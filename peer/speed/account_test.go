@@ -57,7 +57,7 @@ func TestCreditBeforeAccrual(t *testing.T) {
 	ch := paychan.Channel{ID: paychan.ChannelID{9}, Deposit: btt.BTT(1)}
 	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
 	p := &fakePeer{}
-	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(window, window, 0), channel: &ch}}
+	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(window, window, 0), capBytes: maxBytes, channel: &ch}}
 	e.cfg.Sell.addSale(ch, 0, btt.Zero)
 	pay := func(bytes int64) {
 		t.Helper()
@@ -102,7 +102,7 @@ func TestClosedAccrues(t *testing.T) {
 	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
 	e.cfg.Sell.addSale(ch, 0, btt.Zero)
 	p := &fakePeer{}
-	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20, 0), channel: &ch}}
+	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch}}
 	p.uploaded = 300 << 10
 	h.accrue() // a request counted the first 300 KiB
 	p.uploaded += 200 << 10
@@ -143,7 +143,7 @@ func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
 	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
 	e.cfg.Sell.addSale(ch, 0, btt.Zero)
 	h := &handler{e: e, p: &fakePeer{tor: tor}, sell: &sellState{
-		paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20, 0), channel: &ch,
+		paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch,
 		paidFor: map[int]bool{3: true},
 	}}
 	blocks := func(i int) []piece.Block {
@@ -176,7 +176,7 @@ func TestChannelSalesCountsVouchers(t *testing.T) {
 	ch := paychan.Channel{ID: paychan.ChannelID{3}, Deposit: btt.BTT(1)}
 	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
 	e.cfg.Sell.addSale(ch, 0, btt.Zero)
-	h := &handler{e: e, p: &fakePeer{}, sell: &sellState{paidSlot: true, price: btt.NewAmount(1), credit: paychan.NewCredit(1<<20, 1<<20, 0), channel: &ch}}
+	h := &handler{e: e, p: &fakePeer{}, sell: &sellState{paidSlot: true, price: btt.NewAmount(1), credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch}}
 	voucher := func(amount uint64) paychan.SignedVoucher {
 		return paychan.SignedVoucher{Voucher: paychan.Voucher{Channel: ch.ID, Amount: btt.NewAmount(amount)}}
 	}

@@ -3,6 +3,7 @@ package speed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer/speedwire"
+	"github.com/bttspeed/bttspeed/piece"
 )
 
 // Buying: bids, awards, and paying for verified pieces.
@@ -38,13 +40,36 @@ func (h *handler) bidRound() {
 		Won: b.won, Wins: b.wins, Losses: b.losses, Rate: b.rate,
 	})
 	if bid.Price != b.bid {
-		b.bid = bid.Price
+		b.bidPrev, b.bid = b.bid, bid.Price
 		h.send(speedwire.Message{Type: speedwire.TypeBid, Price: bid.Price})
 	}
 }
 
-func (h *handler) onAward(price btt.Amount) {
+// ErrViolation reports a peer that broke the btt_speed protocol in a way
+// that would cost us money: we drop it.
+var ErrViolation = errors.New("speed: protocol violation")
+
+// awardCeiling is the most a seller may award us: the higher of our bid
+// and the bid before it. The seller runs its auction on the last bid it
+// got; one we lowered may cross an award made on the bid before it, which
+// is no violation — we offered that price a moment ago.
+func (b *buyState) awardCeiling() btt.Amount { return btt.Max(b.bid, b.bidPrev) }
+
+// onAward takes a seller's award. An award above what we bid is a
+// violation: nothing is paid at that price, the seller is told why and
+// dropped (a seller that awarded budget ÷ size to a one-unit bid took
+// the whole budget: issue 23). The price in force from now is the award's,
+// for the blocks that arrive in this slot (BlockReceived).
+func (h *handler) onAward(price btt.Amount, credit int64) error {
 	b := h.buy
+	if price.Gt(b.awardCeiling()) {
+		err := fmt.Errorf("%w: award at %s a byte, above our bid of %s", ErrViolation, price, b.awardCeiling())
+		h.e.log.Info("dropping a seller", "peer", h.p.Addr(), "err", err)
+		b.leftPaid()
+		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeViolation, Reason: trim(err.Error())})
+		return err
+	}
+	b.credit = credit
 	if !b.won {
 		b.winDown, b.winBought = h.p.Downloaded(), b.bought
 	}
@@ -61,36 +86,131 @@ func (h *handler) onAward(price btt.Amount) {
 		// only grows the window does not cost a voucher of its own.)
 		h.maybePay()
 	})
+	return nil
 }
 
-// PieceVerified implements peer.PieceObserver: a piece bought in a paid
-// slot, now verified, is paid for.
-func (h *handler) PieceVerified(piece int, bytes int64) {
+// leftPaid ends our paid slot: a reject, or an error from the seller. The
+// blocks that come from now on are free.
+// (clearing stays: it is the last award's price, which the strategy sees.)
+func (b *buyState) leftPaid() { b.won = false }
+
+// blockCost is what one block received in a paid slot costs: its bytes at
+// the price in force when it came.
+type blockCost struct {
+	bytes int64
+	cost  btt.Amount
+}
+
+// BlockReceived implements peer.BlockObserver: a block that came in a paid
+// slot is priced now, at the slot's price; one that came in a free slot is
+// never paid for. (Pricing at verification instead charged a piece begun
+// in a free slot, or at a lower price, at the price of the slot it
+// finished in.)
+func (h *handler) BlockReceived(blk piece.Block) {
 	b := h.buy
-	if b == nil || !b.won || b.clearing.IsZero() || bytes <= 0 {
+	if b == nil || !b.won || b.clearing.IsZero() {
 		return
 	}
-	amount, err := b.clearing.MulUint64(uint64(bytes))
+	c, err := cost(b.clearing, int64(blk.Length))
 	if err != nil {
+		return // cannot happen below speedwire.MaxPrice; unpriced, it is free
+	}
+	if b.priced == nil {
+		b.priced = make(map[int]map[uint32]blockCost)
+	}
+	m := b.priced[blk.Piece]
+	if m == nil {
+		m = make(map[uint32]blockCost)
+		b.priced[blk.Piece] = m
+	}
+	m[blk.Begin] = blockCost{int64(blk.Length), c}
+}
+
+// PieceFailed implements peer.BlockObserver: what was priced of a piece
+// that failed its hash is forgotten; it is fetched again, and priced as
+// its blocks come again.
+func (h *handler) PieceFailed(i int) {
+	if b := h.buy; b != nil {
+		delete(b.priced, i)
+	}
+}
+
+// PieceVerified implements peer.PieceObserver: the blocks of a verified
+// piece that came in a paid slot are paid for, each at the price it came
+// at.
+func (h *handler) PieceVerified(i int, bytes int64) {
+	b := h.buy
+	if b == nil || bytes <= 0 {
 		return
 	}
-	if bytes == h.p.Torrent().PieceSize(piece) {
+	blocks := b.priced[i]
+	delete(b.priced, i)
+	var amount btt.Amount
+	var paid int64
+	for _, c := range blocks {
+		var err error
+		if amount, err = amount.Add(c.cost); err != nil {
+			return // cannot happen below speedwire.MaxPrice
+		}
+		paid += c.bytes
+	}
+	if paid == 0 || paid > bytes {
+		// Nothing came in a paid slot; or more was priced than the
+		// engine says came from the peer, which cannot happen: paying
+		// nothing is the safe side of that.
+		return
+	}
+	if paid == h.p.Torrent().PieceSize(i) {
 		// Bought whole from this peer: the voucher that pays for it
 		// lists it, and the seeder serves it again free if we lose it.
 		if b.whole == nil {
 			b.whole = make(map[int]bool)
 		}
-		b.whole[piece] = true
+		b.whole[i] = true
 	}
 	if !h.hasChannel() {
 		// No channel yet: paid once it is open (onAward).
-		b.pending = append(b.pending, pendingPay{piece, bytes, amount})
+		b.pending = append(b.pending, pendingPay{i, paid, amount})
 		return
 	}
 	// A channel being topped up: due now, paid when the top-up is in.
-	b.due = append(b.due, paychan.PiecePayment{Piece: piece, Amount: amount})
-	b.dueBytes += bytes
+	b.due = append(b.due, paychan.PiecePayment{Piece: i, Amount: amount})
+	b.dueBytes += paid
 	h.maybePay()
+}
+
+// fundedAhead is how many pieces, at the clearing price, the channel's
+// deposit must still be able to pay for beyond what was signed; below it
+// the payer tops the channel up while the seller serves the rest.
+const fundedAhead = 4
+
+// keepFunded tops the channel up, if the budget allows, once what its
+// deposit can still pay comes below fundedAhead pieces at the clearing
+// price. A seller serves a payer no more than its channel can still pay
+// for (issue 23, case 5), so a channel that waited to run dry — topped up
+// only when a payment would pass the deposit — would never be asked for
+// that payment: the seller holds the pieces that would have made it due.
+func (h *handler) keepFunded() {
+	b, buyer := h.buy, h.e.cfg.Buy
+	t := h.p.Torrent()
+	if !b.won || b.clearing.IsZero() || t.Left() <= 0 {
+		return
+	}
+	need, err := cost(b.clearing, fundedAhead*t.PieceSize(0))
+	if err != nil {
+		return
+	}
+	buyer.mu.Lock()
+	bc := buyer.channels[h.theirs.Payee]
+	if bc == nil || !bc.ready || bc.topping || !buyer.Budget.Gt(buyer.locked) {
+		buyer.mu.Unlock()
+		return
+	}
+	ch, left := bc.ch, bc.ch.Deposit.SubFloor(bc.signed)
+	buyer.mu.Unlock()
+	if left.Lt(need) {
+		h.topUp(ch, need.SubFloor(left))
+	}
 }
 
 // payDelay is the longest a verified piece waits to be paid. A voucher
@@ -187,8 +307,8 @@ func (h *handler) flush(ch paychan.Channel) {
 	// Before a voucher that may go past the deposit this seller last
 	// heard of, the channel as it is now — and, first on a connection,
 	// the latest voucher, which this one must follow.
-	if h.announce(ch) {
-		return
+	if h.announce(ch) || !b.announced {
+		return // the resend goes first; or the challenge has not come
 	}
 	pays, bytes := b.due, b.dueBytes
 	b.due, b.dueBytes = nil, 0
@@ -265,6 +385,7 @@ func (h *handler) flush(ch paychan.Channel) {
 					h.announce(*latest)
 				}
 				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv, Pieces: h.wholeRuns(pays)})
+				h.keepFunded()
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)
 			}

@@ -257,10 +257,41 @@ func (h *handler) announce(ch paychan.Channel) bool {
 	if b.announced && !ch.Deposit.Gt(b.announcedDeposit) {
 		return false
 	}
+	if b.nonce == nil {
+		// The seller's challenge comes first on every connection; until
+		// it has, there is nothing to prove the channel with
+		// (onChallenge announces it then).
+		b.unannounced = &ch
+		return false
+	}
+	local, remote := peerIDs(h.p)
+	dom := h.e.cfg.Domain
+	sig, err := h.e.cfg.Buy.Payer.SignProof(paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Nonce: *b.nonce, Seller: remote, Buyer: local, InfoHash: h.p.Torrent().InfoHash()})
+	if err != nil {
+		h.e.log.Warn("signing a channel proof", "channel", ch.ID, "err", err)
+		return false
+	}
 	first := !b.announced
-	b.announced, b.announcedDeposit = true, ch.Deposit
-	h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: h.e.cfg.Domain.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix()}})
+	b.announced, b.announcedDeposit, b.unannounced = true, ch.Deposit, nil
+	h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: sig}})
 	return first && h.resendLatest(ch.ID)
+}
+
+// onChallenge takes the seller's challenge, and announces the channel
+// that waited for it.
+func (h *handler) onChallenge(nonce [32]byte) {
+	b := h.buy
+	if b.nonce != nil {
+		return // one per connection: the first stands
+	}
+	b.nonce = &nonce
+	if ch := b.unannounced; ch != nil {
+		b.unannounced = nil
+		if h.announce(*ch) {
+			return
+		}
+		h.flushDue()
+	}
 }
 
 // resendLatest sends, off the loop, the channel's latest voucher if

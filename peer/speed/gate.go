@@ -30,19 +30,30 @@ func (g *gate) exposure(unpaid int64) int64 {
 	return unpaid + max(0, g.admitted-g.sent) + g.reserved
 }
 
+// fits reports whether a piece of size bytes may begin for a payer with
+// unpaid bytes outstanding: its exposure and the piece must fit in its
+// credit window (or its exposure be nothing: a window smaller than a piece
+// still moves), and always in capacity, what its channel's deposit can
+// still pay — there is no exception to that one.
+func (g *gate) fits(size, unpaid, window, capacity int64) bool {
+	exp := g.exposure(unpaid)
+	return exp+size <= capacity && (exp <= 0 || exp+size <= window)
+}
+
 // admit decides whether block b, of a piece of size bytes, may be queued
-// now for a payer with unpaid bytes outstanding and a credit window. has
-// tells whether the payer has a piece whole by now, sizeOf a piece's size:
-// a piece begun that the payer got elsewhere ends its reservation.
-func (g *gate) admit(b piece.Block, size, unpaid, window int64, has func(int) bool, sizeOf func(int) int64) bool {
+// now for a payer with unpaid bytes outstanding, a credit window, and a
+// channel that can still pay for capacity bytes. has tells whether the
+// payer has a piece whole by now, sizeOf a piece's size: a piece begun
+// that the payer got elsewhere ends its reservation.
+func (g *gate) admit(b piece.Block, size, unpaid, window, capacity int64, has func(int) bool, sizeOf func(int) int64) bool {
 	if g.started == nil {
 		g.started = make(map[int]int64)
 	}
 	got, begun := g.started[b.Piece]
 	if !begun {
-		if exp := g.exposure(unpaid); exp > 0 && exp+size > window {
+		if !g.fits(size, unpaid, window, capacity) {
 			g.dropHad(has, sizeOf)
-			if exp = g.exposure(unpaid); exp > 0 && exp+size > window {
+			if !g.fits(size, unpaid, window, capacity) {
 				return false
 			}
 		}

@@ -26,6 +26,7 @@ var (
 	_ peer.ServeGate     = (*handler)(nil)
 	_ peer.PieceObserver = (*handler)(nil)
 	_ peer.Settler       = (*handler)(nil)
+	_ peer.BlockObserver = (*handler)(nil)
 )
 
 type sellState struct {
@@ -38,6 +39,8 @@ type sellState struct {
 	owed        btt.Amount // accrued at the clearing price while in a paid slot
 	paid        btt.Amount // what this connection's vouchers added to the channel's total
 	lastUp      int64
+	nonce       [32]byte               // our challenge: the payer signs it to attach its channel
+	lastRead    time.Time              // when its channel was last read from the chain for it
 	refused     error                  // a bad voucher: choked for good
 	lapsed      bool                   // lost its paid slot owing, for not paying: over its credit until it pays
 	receiving   int                    // vouchers being verified and stored
@@ -49,6 +52,7 @@ type sellState struct {
 	lastPay     time.Time
 	sold        int64         // bytes sent in a paid slot
 	unpaidBytes int64         // the channel's debt in bytes at our price, as last counted (see unpaid)
+	capBytes    int64         // what the channel's deposit can still pay, in bytes at our price, as last counted (recount)
 	gate        gate          // the credit gate's bookkeeping (see MayServe)
 	heldSince   time.Time     // when the gate began holding the payer back
 	heldFor     time.Duration // how long the gate held it back before, in all
@@ -69,7 +73,7 @@ type inVoucher struct {
 }
 
 type buyState struct {
-	bid              btt.Amount
+	bid, bidPrev     btt.Amount // our bid, and the one before it (awardCeiling)
 	won              bool
 	wins, losses     int
 	clearing         btt.Amount
@@ -77,8 +81,10 @@ type buyState struct {
 	lastDown         int64
 	lastAt           time.Time
 	rate             int64
-	announced        bool       // we told the seeder our channel
-	announcedDeposit btt.Amount // the deposit we told it
+	nonce            *[32]byte        // the seller's challenge, once it came
+	unannounced      *paychan.Channel // a channel to announce once the challenge comes
+	announced        bool             // we told the seeder our channel
+	announcedDeposit btt.Amount       // the deposit we told it
 	pending          []pendingPay
 	inflight         int   // vouchers being signed
 	credit           int64 // the seeder's credit window, from its last award
@@ -91,6 +97,9 @@ type buyState struct {
 	winDown, winBought int64
 	spent              btt.Amount   // what we signed for them
 	whole              map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
+	// priced holds, per piece not yet verified, the blocks that came in
+	// a paid slot and what each costs: the price in force when it came.
+	priced map[int]map[uint32]blockCost
 }
 
 type pendingPay struct {
@@ -130,18 +139,22 @@ func (h *handler) Message(payload []byte) error {
 		}
 	case speedwire.TypeAward:
 		if h.buy != nil {
-			h.buy.credit = m.Credit
-			h.onAward(m.Price)
+			return h.onAward(m.Price, m.Credit)
 		}
 	case speedwire.TypeReject:
 		if h.buy != nil {
 			b := h.buy
-			b.won, b.wins, b.losses, b.beat = false, 0, b.losses+1, m.Price
+			b.leftPaid()
+			b.wins, b.losses, b.beat = 0, b.losses+1, m.Price
+		}
+	case speedwire.TypeChallenge:
+		if h.buy != nil {
+			h.onChallenge(m.Nonce)
 		}
 	case speedwire.TypeError:
 		h.e.log.Debug("btt_speed error from peer", "peer", h.p.Addr(), "code", m.Code, "reason", m.Reason) // Debug: a peer could flood the log
 		if h.buy != nil {
-			h.buy.won = false
+			h.buy.leftPaid()
 		}
 	}
 	return nil
@@ -264,4 +277,13 @@ func retryChain(ctx context.Context, f func() error) error {
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
+}
+
+// peerIDs returns the peer ids of the connection's two ends, ours first
+// (zero where the ExtPeer cannot tell them: a test's fake).
+func peerIDs(p peer.ExtPeer) (local, remote [20]byte) {
+	if ids, ok := p.(peer.PeerIDs); ok {
+		return ids.LocalPeerID(), ids.PeerID()
+	}
+	return local, remote
 }

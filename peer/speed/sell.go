@@ -1,6 +1,7 @@
 package speed
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -35,13 +36,19 @@ func (h *handler) accrue() {
 	if s.paidSlot && !s.price.IsZero() {
 		s.gate.sent += d
 		s.sold += d
-		s.unpaidBytes = min(s.unpaidBytes+d, 1<<62)
-		cost, err := s.price.MulUint64(uint64(d))
+		s.unpaidBytes = min(s.unpaidBytes+d, maxBytes)
+		c, err := cost(s.price, d)
 		if err == nil {
-			s.owed, _ = s.owed.Add(cost)
+			s.owed, err = s.owed.Add(c)
+		}
+		if err != nil {
+			// Fail closed: bytes that cannot be counted are never
+			// counted as free. The payer is refused and choked.
+			h.refuseFor(CodeAccounting, fmt.Errorf("charging %d bytes: %w", d, err))
+			return
 		}
 		if s.channel != nil {
-			h.e.cfg.Sell.addSale(*s.channel, d, cost)
+			h.e.cfg.Sell.addSale(*s.channel, d, c)
 		}
 	}
 }
@@ -93,7 +100,25 @@ func (s *sellState) leavePaid() {
 // once, as it did before at the next recount.
 func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
 
-func (h *handler) recount() { h.sell.unpaidBytes = h.countUnpaid() }
+// recount counts again the channel's debt and its capacity: what its
+// deposit can still pay beyond its best voucher, at the payer's price.
+func (h *handler) recount() {
+	s := h.sell
+	s.unpaidBytes = h.countUnpaid()
+	s.capBytes = maxBytes
+	if s.channel != nil && !s.price.IsZero() {
+		best := btt.Max(s.channel.Paid, h.e.cfg.Sell.best(s.channel.ID))
+		s.capBytes = capacity(s.channel.Deposit, best, s.price)
+	}
+}
+
+// window is the credit the payer may use, as its awards tell it: its
+// credit window, bounded by what its channel can still pay (issue 23, case
+// 5: one voucher opened the window to CreditMax whatever the deposit).
+func (h *handler) window() int64 {
+	s := h.sell
+	return min(s.credit.Window, s.capBytes)
+}
 
 func (h *handler) countUnpaid() int64 {
 	s := h.sell
@@ -110,19 +135,6 @@ func (h *handler) countUnpaid() int64 {
 		return -bytesAt(paid.SubFloor(owed), s.price)
 	}
 	return bytesAt(owed.SubFloor(paid), s.price)
-}
-
-// bytesAt returns how many bytes amount buys at price, at most 1<<62.
-func bytesAt(amount, price btt.Amount) int64 {
-	bytes, ok := amount.Div(price)
-	if !ok {
-		return 0
-	}
-	n, fits := bytes.Uint64()
-	if !fits || n > 1<<62 {
-		return 1 << 62
-	}
-	return int64(n)
 }
 
 // ChokeStat implements peer.ChokeStatter. For a seller it reports the
@@ -168,19 +180,29 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 	}
 	if o.Slot == choker.Paid {
 		if !s.paidSlot || s.price != o.Price {
-			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: s.credit.Window})
-		}
-		if s.price != o.Price {
-			h.accrue() // what was sent at the old price
+			// What was sent before is charged at the terms it went
+			// under (nothing, out of a paid slot); the award goes out
+			// ahead of the blocks queued, and the payer prices what
+			// comes after it at its price.
+			h.accrue()
 			s.price = o.Price
+			s.paidSlot = true
 			h.recount()
+			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: h.window()})
 		}
-		s.paidSlot = true
 		return
 	}
 	if s.paidSlot {
+		h.accrue() // what was sent in the paid slot, at its price
 		s.leavePaid()
 		h.p.ServeHeld() // out of the paid slot, nothing is gated
+		if o.Unchoke && !s.bid.IsZero() {
+			// Moved to a free slot: the payer must hear it, or it
+			// would pay for the blocks that come free from now on.
+			beat, _ := clearing.Add(btt.NewAmount(1))
+			h.send(speedwire.Message{Type: speedwire.TypeReject, Price: beat, Reason: "moved to a free slot"})
+			return
+		}
 	}
 	if s.bid.IsZero() || o.Unchoke {
 		return
@@ -239,7 +261,7 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 		}
 	}
 	h.accrue()
-	if !s.gate.admit(b, size, h.unpaid(), s.credit.Window, h.p.PeerHas, t.PieceSize) {
+	if !s.gate.admit(b, size, h.unpaid(), s.credit.Window, s.capBytes, h.p.PeerHas, t.PieceSize) {
 		if s.heldSince.IsZero() {
 			s.heldSince = time.Now()
 		}

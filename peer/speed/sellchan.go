@@ -33,8 +33,36 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		return
 	}
 	s.accepting = true
+	if wait := h.e.cfg.Sell.readAt(ci.ID, &s.lastRead, time.Now()); wait > 0 {
+		// Chain reads are rate-limited, per connection and per channel
+		// (issue 23, case 6: re-announcing with ever higher deposits
+		// read the chain 72 times in 1.2 s): read it once the wait is
+		// over, with whatever was announced last meanwhile.
+		h.p.Go(func(ctx context.Context) {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+			h.p.Do(func() {
+				s.accepting = false
+				next := ci
+				if s.reread != nil {
+					next, s.reread = *s.reread, nil
+				}
+				if !h.closed {
+					h.onChannel(next)
+				}
+			})
+		})
+		return
+	}
 	payee, log, addr := h.e.cfg.Sell.Payee, h.e.log, h.p.Addr()
 	ih, loadSold := h.p.Torrent().InfoHash(), s.channel == nil
+	local, remote := peerIDs(h.p)
+	proof := paychan.Proof{ChainID: h.e.cfg.Domain.ChainID, Escrow: h.e.cfg.Domain.Escrow, Channel: ci.ID, Nonce: s.nonce, Seller: local, Buyer: remote, InfoHash: ih}
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -49,6 +77,23 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			}
 			return err
 		})
+		// The announced figures must agree with the chain's, and the
+		// connection must prove it holds the payer's key: a channel id
+		// is public. A peer that fails either is dropped.
+		var violation error
+		switch {
+		case errors.Is(err, paychan.ErrUnknownChannel):
+			violation = fmt.Errorf("%w: announced a channel the escrow does not have", ErrViolation)
+		case err == nil && ci.Deposit.Gt(ch.Deposit):
+			violation = fmt.Errorf("%w: announced a deposit of %s, the chain has %s", ErrViolation, ci.Deposit, ch.Deposit)
+		case err == nil:
+			if perr := paychan.VerifyProof(proof, ci.Proof, ch.Payer); perr != nil {
+				violation = fmt.Errorf("%w: no proof of the payer's key: %w", ErrViolation, perr)
+			}
+		}
+		if violation != nil {
+			err = violation
+		}
 		// The pieces of this torrent the channel paid for before, which
 		// the payer gets again free (MayServe).
 		var sold []int
@@ -62,6 +107,13 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			s.accepting = false
 			reread := s.reread
 			s.reread = nil
+			if violation != nil {
+				s.queued = nil
+				h.e.log.Info("dropping a payer", "peer", h.p.Addr(), "err", err)
+				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeViolation, Reason: trim(err.Error())})
+				h.p.Close(err)
+				return
+			}
 			if err != nil {
 				s.queued = nil
 				h.e.log.Info("refusing a channel", "peer", h.p.Addr(), "err", err)
@@ -96,6 +148,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				s.queued = nil
 				return
 			}
+			before := h.window()
 			if first {
 				// A channel that has paid before keeps the window it
 				// earned, on every connection (TestRestartPaysOnlyNewPieces):
@@ -104,14 +157,17 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				// will not pay for them again.
 				if w := h.e.cfg.Sell.window(ch.ID); w > s.credit.Window {
 					s.credit.Window = min(w, s.credit.Max)
-					if s.paidSlot {
-						h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
-					}
 				}
-				h.recount()
-				s.release()
-				h.p.ServeHeld() // credit starts now
 			}
+			// The deposit bounds the window: a top-up may widen it.
+			h.recount()
+			if s.paidSlot && (first || h.window() != before) {
+				h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()})
+			}
+			if first {
+				s.release()
+			}
+			h.p.ServeHeld() // credit starts now, or grew
 			if again {
 				h.onChannel(*reread) // the vouchers wait for it
 				return
@@ -389,14 +445,14 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 		s.lapsed = false
 		s.paid, _ = s.paid.Add(added)
 		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
+		before := h.window()
 		h.recount()
 		h.wakeOthers(sv.Channel)
-		before := s.credit.Window
 		s.credit.Paid()
 		h.e.cfg.Sell.earned(sv.Channel, s.credit.Window)
-		if s.paidSlot && s.credit.Window != before {
+		if s.paidSlot && h.window() != before {
 			// Tell the payer: it pays every half window.
-			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: s.credit.Window})
+			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()})
 		}
 		s.release()
 		h.p.ServeHeld()
@@ -427,10 +483,16 @@ func (h *handler) wakeOthers(id paychan.ChannelID) {
 
 // refuse refuses the peer's vouchers for good: nothing more is credited,
 // it is told why, and it is choked.
-func (h *handler) refuse(err error) {
+func (h *handler) refuse(err error) { h.refuseFor(CodeBadVoucher, err) }
+
+// refuseFor refuses the peer for good, telling it why with code.
+func (h *handler) refuseFor(code int, err error) {
 	s := h.sell
-	h.e.log.Info("bad voucher", "peer", h.p.Addr(), "err", err)
+	if s.refused != nil {
+		return
+	}
+	h.e.log.Info("refusing a payer", "peer", h.p.Addr(), "code", code, "err", err)
 	s.refused = err
 	h.p.RequestRechoke() // choke it now
-	h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadVoucher, Reason: trim(err.Error())})
+	h.send(speedwire.Message{Type: speedwire.TypeError, Code: code, Reason: trim(err.Error())})
 }

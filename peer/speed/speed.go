@@ -12,6 +12,7 @@ package speed
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,12 @@ const (
 	CodeBadVoucher = 1 // a voucher failed verification: nothing credited, the peer is choked
 	CodeNoChannel  = 2 // a voucher before its channel was accepted
 	CodeBadChannel = 3 // the announced channel failed its check on chain
+	// CodeAccounting: what the payer was sent could not be charged (an
+	// arithmetic overflow); it is refused and choked, never served free.
+	CodeAccounting = 5
+	// CodeViolation: the peer broke the protocol in a way that could
+	// cost us money (a seller's award above our bid); we drop it.
+	CodeViolation = 6
 )
 
 // Config configures the extension. A peer can sell, buy, or both.
@@ -81,6 +88,9 @@ type Seller struct {
 	// windows is, per channel, the largest credit window its payments
 	// earned in this process: a connection on the channel starts there.
 	windows map[paychan.ChannelID]int64
+	// reads is when each channel was last read from the chain for an
+	// announcement (readAt).
+	reads map[paychan.ChannelID]time.Time
 }
 
 // ChannelSales are what a seller sold through one channel, over every
@@ -171,6 +181,49 @@ func (s *Seller) channelAccount(id paychan.ChannelID) (owed, credited btt.Amount
 		return btt.Zero, btt.Zero, false
 	}
 	return cs.Owed, s.credited[id], true
+}
+
+// channelReadEvery is the least time between two chain reads of a
+// channel for an announcement, per connection and per channel.
+const channelReadEvery = time.Second
+
+// readAt rate-limits chain reads for announcements: it returns how long to
+// wait before channel id may be read for a connection that last read at
+// *last, and, if that is no time, records now as both's last read.
+func (s *Seller) readAt(id paychan.ChannelID, last *time.Time, now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next time.Time
+	if !last.IsZero() {
+		next = last.Add(channelReadEvery)
+	}
+	if t, ok := s.reads[id]; ok && t.Add(channelReadEvery).After(next) {
+		next = t.Add(channelReadEvery)
+	}
+	if wait := next.Sub(now); wait > 0 {
+		return wait
+	}
+	if s.reads == nil {
+		s.reads = make(map[paychan.ChannelID]time.Time)
+	}
+	for k, t := range s.reads {
+		if now.Sub(t) > channelReadEvery {
+			delete(s.reads, k) // bounded by the reads of the last interval
+		}
+	}
+	s.reads[id], *last = now, now
+	return 0
+}
+
+// best returns the best voucher stored on a channel in this process (zero
+// if none).
+func (s *Seller) best(id paychan.ChannelID) btt.Amount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.sales[id]; cs != nil {
+		return cs.Paid
+	}
+	return btt.Zero
 }
 
 // window returns the credit window a channel's payments have earned in
@@ -375,9 +428,18 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 		e.log.Debug("btt_speed peer on another chain or escrow; treated as legacy", "peer", p.Addr())
 		return nil, nil
 	}
+	if hs.Version < speedwire.Version {
+		e.log.Debug("btt_speed peer of an earlier version (no channel proofs); treated as legacy", "peer", p.Addr(), "version", hs.Version)
+		return nil, nil
+	}
 	h := &handler{e: e, p: p, theirs: hs}
 	if e.cfg.Sell != nil {
-		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax, e.cfg.Sell.CreditGrowth)}
+		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax, e.cfg.Sell.CreditGrowth), capBytes: maxBytes}
+		if _, err := rand.Read(h.sell.nonce[:]); err != nil {
+			return nil, fmt.Errorf("speed: challenge nonce: %w", err)
+		}
+		// Before anything else: the payer signs it to attach a channel.
+		h.send(speedwire.Message{Type: speedwire.TypeChallenge, Nonce: h.sell.nonce})
 	}
 	if e.cfg.Buy != nil && !hs.Payee.IsZero() {
 		h.buy = &buyState{}

@@ -39,7 +39,7 @@ func stopPayWinner(t *testing.T) (m *market, s *sellSide, k *paychan.KeySigner, 
 	k = key(t, 2)
 	ch = m.channelTo(s, k, btt.NewAmount(1<<30))
 	r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
-	winAndAnnounce(t, r, p, price, m.dom, ch)
+	winAndAnnounce(t, r, p, price, m.dom, ch, k)
 	return m, s, k, ch, p
 }
 
@@ -182,7 +182,7 @@ func TestReusedChannelStopsPaying(t *testing.T) {
 	seedB, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
 	require.NoError(t, err)
 	r, p := dialRogue(t, dom, seeder.Addr(), mi)
-	winAndAnnounce(t, r, p, price, dom, ch)
+	winAndAnnounce(t, r, p, price, dom, ch, l.key)
 	const units = 20
 	for i := 1; i <= units; i++ {
 		time.Sleep(50 * time.Millisecond)
@@ -236,7 +236,7 @@ func TestCrossedVouchers(t *testing.T) {
 	ch := m.channelTo(s, lk, btt.NewAmount(1<<30))
 	connect := func(mi *metainfo.MetaInfo) peer.ExtPeer {
 		r, p := dialRogue(t, dom, seeder.Addr(), mi)
-		winAndAnnounce(t, r, p, price, dom, ch)
+		winAndAnnounce(t, r, p, price, dom, ch, lk)
 		return p
 	}
 	p1, p2 := connect(s.mi), connect(miB)

@@ -1,0 +1,147 @@
+package speed_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/peer/speed"
+	"github.com/bttspeed/bttspeed/peer/speedwire"
+)
+
+// TestHostileBuyers: a buyer that speaks the wire perfectly and wants data
+// without paying for it, against an honest seller. Each case plays one
+// attack of issue 23 and asserts its bound, in the seller's own figures:
+// what it sold on credit and to whom.
+func TestHostileBuyers(t *testing.T) {
+	ctx := context.Background()
+	// A price at which one 64 KiB piece costs 0.065 BTT: a deposit of
+	// 0.01 BTT cannot pay for one.
+	price := btt.NewAmount(1_000_000_000_000)
+	small := btt.NewAmount(10_000_000_000_000_000)
+	sellerOf := func(m *market) *sellSide {
+		return m.seller(price, 4<<20, sellerOpts{
+			seller: func(s *speed.Seller) { s.PayTimeout, s.ChannelTimeout = time.Second, time.Second },
+		})
+	}
+	// gone reports whether the seller has no btt_speed peer left: the
+	// rogue was dropped.
+	gone := func(s *sellSide) func() bool {
+		return func() bool {
+			figs, err := s.ext.Peers(ctx)
+			return err == nil && len(figs) == 0
+		}
+	}
+	sold := func(s *sellSide, id paychan.ChannelID) int64 {
+		for _, cs := range s.seller.Sales() {
+			if cs.Channel == id {
+				return cs.Sold
+			}
+		}
+		return 0
+	}
+
+	t.Run("rides another payer's channel without its key", func(t *testing.T) {
+		// Case 2: a channel id is public. The rogue announces a victim's
+		// funded channel, with a proof signed by a key of its own.
+		m := newMarket(t)
+		s := sellerOf(m)
+		victim := m.channelTo(s, key(t, 2), btt.BTT(1))
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r, p, price, m.dom, victim, key(t, 66))
+		require.Eventually(t, gone(s), 10*time.Second, 10*time.Millisecond, "the rogue is dropped")
+		assert.Zero(t, sold(s, victim.ID), "nothing sold on the victim's channel")
+		assert.Zero(t, p.Downloaded(), "no credit, no free pieces: nothing served in the paid slot")
+	})
+
+	t.Run("replays the victim's proof from another connection", func(t *testing.T) {
+		// The victim's proof, signed for its own connection, proves
+		// nothing on another: it binds the seller's nonce and both
+		// peer ids.
+		m := newMarket(t)
+		s := sellerOf(m)
+		k := key(t, 2)
+		victim := m.channelTo(s, k, btt.BTT(1))
+		rv, pv := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		proof := proveChannel(t, rv, pv, m.dom, victim.ID, k)
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
+		waitMsg(t, r.msgs, speedwire.TypeAward)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: victim.ID, Escrow: m.dom.Escrow, Deposit: victim.Deposit, Expiry: victim.Expiry.Unix(), Proof: proof}})
+		require.Eventually(t, func() bool {
+			figs, err := s.ext.Peers(ctx)
+			return err == nil && len(figs) == 1 // the victim's connection stays
+		}, 10*time.Second, 10*time.Millisecond, "the replayer is dropped")
+		assert.Zero(t, sold(s, victim.ID))
+		assert.Zero(t, p.Downloaded())
+	})
+
+	t.Run("bids 2^256-1", func(t *testing.T) {
+		// Case 3: price × bytes overflowed and the winner owed nothing.
+		// The bid is refused at decode; the connection is dropped.
+		m := newMarket(t)
+		s := sellerOf(m)
+		_, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		p.Send([]byte("d5:price78:115792089237316195423570985008687907853269984665640564039457584007913129639935" + "1:t3:bide"))
+		require.Eventually(t, gone(s), 10*time.Second, 10*time.Millisecond, "the bidder is dropped")
+		assert.Empty(t, s.seller.Sales())
+		assert.Zero(t, p.Downloaded())
+	})
+
+	t.Run("opens with a deposit that cannot pay for a piece", func(t *testing.T) {
+		// Case 5: one voucher, or none, and the window was CreditStart
+		// whatever the deposit. Now the window is what the deposit can
+		// still pay: not even a piece.
+		m := newMarket(t)
+		s := sellerOf(m)
+		k := key(t, 3)
+		ch := m.channelTo(s, k, small)
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r, p, price, m.dom, ch, k)
+		// The award after the channel is accepted tells the window.
+		var credit int64 = -1
+		require.Eventually(t, func() bool {
+			select {
+			case msg := <-r.msgs:
+				if msg.Type == speedwire.TypeAward {
+					credit = msg.Credit
+				}
+			default:
+			}
+			return credit >= 0 && credit < 64<<10
+		}, 10*time.Second, time.Millisecond, "an award with the window the deposit allows")
+		assert.Equal(t, int64(10_000), credit, "deposit ÷ price")
+		time.Sleep(time.Second) // what the rogue could take meanwhile
+		assert.Zero(t, sold(s, ch.ID), "nothing served unpaid past what the deposit can pay")
+		assert.Zero(t, p.Downloaded())
+	})
+
+	t.Run("re-announces ever higher deposits", func(t *testing.T) {
+		// Case 6: each announcement with a higher deposit was read from
+		// the chain: 72 reads in 1.2 s from one connection. Now reads
+		// are rate-limited and a claim the chain contradicts drops the
+		// peer.
+		m := newMarket(t)
+		s := sellerOf(m)
+		k := key(t, 4)
+		ch := m.channelTo(s, k, btt.BTT(1))
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r, p, price, m.dom, ch, k)
+		proof := proveChannel(t, r, p, m.dom, ch.ID, k)
+		before := m.chain.Count("Channel")
+		for i := range 50 {
+			d, err := ch.Deposit.Add(btt.NewAmount(uint64(i + 1)))
+			require.NoError(t, err)
+			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: m.dom.Escrow, Deposit: d, Expiry: ch.Expiry.Unix(), Proof: proof}})
+			time.Sleep(20 * time.Millisecond)
+		}
+		require.Eventually(t, gone(s), 10*time.Second, 10*time.Millisecond, "the liar is dropped")
+		assert.LessOrEqual(t, m.chain.Count("Channel")-before, 2, "chain reads for 50 announcements")
+	})
+}
+
