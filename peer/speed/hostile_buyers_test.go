@@ -144,4 +144,3 @@ func TestHostileBuyers(t *testing.T) {
 		assert.LessOrEqual(t, m.chain.Count("Channel")-before, 2, "chain reads for 50 announcements")
 	})
 }
-
