@@ -33,3 +33,17 @@ func (t *Torrent) pieceFailed(i int) {
 		}
 	}
 }
+
+// PeerIDs is implemented by every ExtPeer the engine hands an extension:
+// the BitTorrent peer ids of the connection's two ends, as their
+// handshakes said. btt_speed binds its channel proofs to them.
+type PeerIDs interface {
+	// PeerID is the remote peer's id; LocalPeerID ours.
+	PeerID() [20]byte
+	LocalPeerID() [20]byte
+}
+
+var _ PeerIDs = extPeer{}
+
+func (p extPeer) PeerID() [20]byte      { return p.c.peerID }
+func (p extPeer) LocalPeerID() [20]byte { return p.c.t.cl.peerID }
