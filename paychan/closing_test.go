@@ -39,7 +39,7 @@ func TestVoucherRacingClose(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	esc := &heldEscrow{Escrow: w.chain.As(w.payeeAddr), closing: make(chan paychan.SignedVoucher), release: make(chan struct{})}
-	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, esc, paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now})
+	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, esc, tiny(paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now}))
 	require.NoError(t, err)
 	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100_000), start.Add(48*time.Hour))
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestVoucherRacingClose(t *testing.T) {
 func TestVouchersRaceCloses(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now})
+	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), tiny(paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now}))
 	require.NoError(t, err)
 	for n := range 20 {
 		ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(48*time.Hour))
@@ -129,7 +129,7 @@ func TestVouchersRaceCloses(t *testing.T) {
 func TestFailedCloseKeepsChannelClosing(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now})
+	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), tiny(paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now}))
 	require.NoError(t, err)
 	open := func() paychan.Channel {
 		ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100_000), start.Add(48*time.Hour))

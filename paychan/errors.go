@@ -32,6 +32,11 @@ var (
 // word.
 var ErrChannelClosing = errors.New("paychan: channel being closed by the payee; open a new one")
 
+// ErrDepositTooSmall reports a channel whose deposit is below what the
+// payee takes (PayeeConfig.MinDeposit): the payer should open one with a
+// larger deposit.
+var ErrDepositTooSmall = errors.New("paychan: channel deposit below the payee's minimum")
+
 // InsufficientFundsError reports a payment the channel or the budget cannot
 // cover; Shortfall is how much is missing.
 type InsufficientFundsError struct {

@@ -37,13 +37,13 @@ func PutSoldBitmap(s *Store, id ChannelID, ih [20]byte, chunk uint32, bm []byte)
 
 // RedeemNow is the payee's pure decision to redeem a channel now, and by
 // close, for a margin and a threshold.
-func RedeemNow(margin time.Duration, threshold btt.Amount, r PayeeRecord, closing bool, now time.Time) (due, close bool) {
-	return redeemPolicy{margin: margin, threshold: threshold}.redeemNow(r, closing, now)
+func RedeemNow(margin time.Duration, threshold, floor btt.Amount, r PayeeRecord, closing bool, now time.Time) (due, close bool) {
+	return redeemPolicy{margin: margin, threshold: threshold, floor: floor}.redeemNow(r, closing, now)
 }
 
 // Followed is the payee's pure decision to follow a channel on chain.
-func Followed(margin time.Duration, ch Channel, owed btt.Amount, now time.Time) bool {
-	return redeemPolicy{margin: margin}.followed(ch, owed, now)
+func Followed(margin time.Duration, floor btt.Amount, ch Channel, owed btt.Amount, now time.Time) bool {
+	return redeemPolicy{margin: margin, floor: floor}.followed(ch, owed, now)
 }
 
 // RetryWait is the Redeemer's backoff after a failure.

@@ -34,20 +34,30 @@ func Deadline(ch Channel) time.Time {
 type redeemPolicy struct {
 	margin    time.Duration
 	threshold btt.Amount
+	// floor is MinRedeem: less unredeemed value is not worth a
+	// transaction.
+	floor btt.Amount
 }
 
 func (p *Payee) policy() redeemPolicy {
-	return redeemPolicy{margin: p.cfg.ExpiryMargin, threshold: p.cfg.RedeemThreshold}
+	return redeemPolicy{margin: p.cfg.ExpiryMargin, threshold: p.cfg.RedeemThreshold, floor: p.cfg.MinRedeem}
+}
+
+// worth reports whether unredeemed value owed is worth a transaction: not
+// zero, and not below the floor. Pure.
+func (pol redeemPolicy) worth(owed btt.Amount) bool {
+	return !owed.IsZero() && !owed.Lt(pol.floor)
 }
 
 // redeemNow decides whether a channel is to be redeemed now, from its
 // record and whether the payee is closing it, and if so whether by close
 // (nothing more will come on it) rather than claim: it is, if value on it
-// is unredeemed and its redeem window is not over, and it is to be
-// closed (closeNow) or the value reaches the threshold. Pure.
+// is unredeemed, at least the floor, and its redeem window is not over,
+// and it is to be closed (closeNow) or the value reaches the threshold.
+// Pure.
 func (pol redeemPolicy) redeemNow(r PayeeRecord, closing bool, now time.Time) (due, close bool) {
 	owed := r.Best.Amount.SubFloor(r.Redeemed)
-	if owed.IsZero() || !now.Before(Deadline(r.Channel)) {
+	if !pol.worth(owed) || !now.Before(Deadline(r.Channel)) {
 		return false, false
 	}
 	if pol.closeNow(r.Channel, closing, now) {
@@ -66,7 +76,8 @@ func (pol redeemPolicy) closeNow(ch Channel, closing bool, now time.Time) bool {
 
 // followed reports whether the payee follows a channel on chain: one it
 // may still credit (open and not within the margin of its deadline), or
-// one it holds unredeemed value on, before the deadline. Pure.
+// one it holds unredeemed value worth redeeming on, before the deadline.
+// Pure.
 func (pol redeemPolicy) followed(ch Channel, owed btt.Amount, now time.Time) bool {
 	deadline := Deadline(ch)
 	switch {
@@ -75,7 +86,7 @@ func (pol redeemPolicy) followed(ch Channel, owed btt.Amount, now time.Time) boo
 	case ch.State == ChannelOpen && now.Add(pol.margin).Before(deadline):
 		return true
 	}
-	return !owed.IsZero()
+	return pol.worth(owed)
 }
 
 // Follow reads again from the chain the channels the payee follows —

@@ -168,7 +168,7 @@ func TestRedeemNow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := paychan.PayeeRecord{Channel: tc.ch, Best: paychan.SignedVoucher{Voucher: paychan.Voucher{Amount: btt.NewAmount(tc.best)}}, Redeemed: btt.NewAmount(tc.done)}
-			due, close := paychan.RedeemNow(margin, tc.threshold, r, tc.closing, start)
+			due, close := paychan.RedeemNow(margin, tc.threshold, btt.Zero, r, tc.closing, start)
 			assert.Equal(t, tc.due, due, "due")
 			assert.Equal(t, tc.close, close, "close")
 		})
@@ -191,10 +191,12 @@ func TestFollowed(t *testing.T) {
 		{"closing, value owed (until it is redeemed)", paychan.Channel{State: paychan.ChannelClosing, Expiry: far, ChallengeEnd: start.Add(time.Hour)}, 7, true},
 		{"closing, nothing owed", paychan.Channel{State: paychan.ChannelClosing, Expiry: far, ChallengeEnd: start.Add(time.Hour)}, 0, false},
 		{"closed", paychan.Channel{State: paychan.ChannelClosed, Expiry: far}, 7, false},
+		{"open within the margin, dust owed (below the floor of 5)", paychan.Channel{State: paychan.ChannelOpen, Expiry: start.Add(margin)}, 4, false},
+		{"closing, dust owed", paychan.Channel{State: paychan.ChannelClosing, Expiry: far, ChallengeEnd: start.Add(time.Hour)}, 4, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, paychan.Followed(margin, tc.ch, btt.NewAmount(tc.owed), start))
+			assert.Equal(t, tc.want, paychan.Followed(margin, btt.NewAmount(5), tc.ch, btt.NewAmount(tc.owed), start))
 		})
 	}
 }
@@ -226,7 +228,7 @@ func TestRetryWait(t *testing.T) {
 func TestFollowSeesEarlyClose(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	cfg := paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now, FollowInterval: time.Minute}
+	cfg := tiny(paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now, FollowInterval: time.Minute})
 	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), cfg)
 	require.NoError(t, err)
 	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100_000), start.Add(48*time.Hour))

@@ -66,13 +66,20 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// tiny is cfg without the floors (MinRedeem, MinDeposit): these tests
+// trade in a few hundred base units.
+func tiny(cfg paychan.PayeeConfig) paychan.PayeeConfig {
+	cfg.MinRedeem, cfg.MinDeposit = btt.NewAmount(1), btt.NewAmount(1)
+	return cfg
+}
+
 func (w *world) openPayee(t *testing.T) {
 	t.Helper()
 	st, err := paychan.OpenStore(w.payeeStore)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	w.payeeStoreDB = st
-	w.payee, err = paychan.NewPayee(context.Background(), st, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }})
+	w.payee, err = paychan.NewPayee(context.Background(), st, w.chain.As(w.payeeAddr), tiny(paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }}))
 	require.NoError(t, err)
 }
 

@@ -24,6 +24,22 @@ type PayeeConfig struct {
 	// RedeemThreshold makes Due report a channel once its unredeemed
 	// value reaches it (zero: only near its deadline).
 	RedeemThreshold btt.Amount
+	// MinRedeem is the floor of what is worth a transaction: a channel
+	// whose unredeemed value is below it is not redeemed on its own —
+	// not at the threshold, not near its deadline, not by RedeemAll at
+	// shutdown — and redeemed as usual once its value reaches it. (Redeem
+	// called directly redeems whatever there is; RedeemAll with close
+	// still settles a channel paid at least MinRedeem in all, and the
+	// dust on it with it.) The cost: value below the floor is forgone if
+	// the channel reaches its deadline, or the payer settles it, without
+	// growing past it — less than MinRedeem per channel. Zero means
+	// DefaultMinRedeem; 1 base unit redeems any value.
+	MinRedeem btt.Amount
+	// MinDeposit is the least deposit Accept takes; a smaller one gives
+	// ErrDepositTooSmall. Zero means the larger of DefaultMinDeposit and
+	// MinRedeem: a deposit below MinRedeem could never be redeemed on its
+	// own. 1 base unit takes any deposit.
+	MinDeposit btt.Amount
 	// FollowInterval is how often, at most, Follow reads a channel again
 	// from the chain (default DefaultFollowInterval(ExpiryMargin):
 	// min(ExpiryMargin/4, 1 min)). A payer's early close is seen within
@@ -34,6 +50,24 @@ type PayeeConfig struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultMinRedeem and DefaultMinDeposit, in base units, are the floors
+// of a PayeeConfig that sets none: 16,384 base units (1.6e-14 BTT), what
+// a 16 KiB block costs at the lowest price a bid can name (1 base unit
+// per byte) — the least an honest voucher pays for, short of a torrent's
+// last piece. So the defaults forgo nothing of an honest trade at any
+// price, and stop a payer from making the seller spend a transaction on
+// a channel holding a base unit, or a deposit too small to pay for a
+// block. They are not the break-even: a claim or a close costs 300-400
+// bytes of bandwidth and 50-90k energy, about 0.3 TRX with staked
+// resources and up to about 15 TRX burnt — 10^5 BTT and more at 2025
+// prices — while the examples in this repository trade a few BTT. A
+// seller on mainnet should set MinRedeem to what a transaction costs it
+// (docs/DECISIONS.md, "Dust").
+const (
+	DefaultMinRedeem  = 16 << 10
+	DefaultMinDeposit = 16 << 10
+)
 
 // DefaultFollowInterval is FollowInterval's default for an expiry margin:
 // a quarter of the margin, at most a minute. A minute keeps what a payer
@@ -87,6 +121,12 @@ func NewPayee(ctx context.Context, store *Store, escrow Escrow, cfg PayeeConfig)
 	if cfg.FollowInterval == 0 {
 		cfg.FollowInterval = DefaultFollowInterval(cfg.ExpiryMargin)
 	}
+	if cfg.MinRedeem.IsZero() {
+		cfg.MinRedeem = btt.NewAmount(DefaultMinRedeem)
+	}
+	if cfg.MinDeposit.IsZero() {
+		cfg.MinDeposit = btt.Max(btt.NewAmount(DefaultMinDeposit), cfg.MinRedeem)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -109,7 +149,8 @@ func NewPayee(ctx context.Context, store *Store, escrow Escrow, cfg PayeeConfig)
 func (p *Payee) Domain() Domain { return p.domain }
 
 // Accept reads a channel a payer announced from the chain, checks that it
-// is open, pays us, and does not expire soon, and remembers it. Vouchers
+// is open, pays us, holds at least MinDeposit, and does not expire soon,
+// and remembers it. Vouchers
 // for it are accepted from then on. A channel the payee is closing gives
 // ErrChannelClosing.
 func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
@@ -127,6 +168,8 @@ func (p *Payee) Accept(ctx context.Context, id ChannelID) (Channel, error) {
 		return Channel{}, fmt.Errorf("%w: %x is %s", ErrChannelClosed, id[:8], ch.State)
 	case ch.Payee != p.cfg.Self:
 		return Channel{}, fmt.Errorf("%w: %s", ErrWrongPayee, ch.Payee)
+	case ch.Deposit.Lt(p.cfg.MinDeposit):
+		return Channel{}, fmt.Errorf("%w: %s base units, this payee takes %s at least", ErrDepositTooSmall, ch.Deposit, p.cfg.MinDeposit)
 	case !p.cfg.Now().Add(p.cfg.ExpiryMargin).Before(Deadline(ch)):
 		return Channel{}, fmt.Errorf("%w: expires %s", ErrExpired, ch.Expiry.UTC().Format(time.RFC3339))
 	}
@@ -366,8 +409,9 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 	return owed, nil
 }
 
-// RedeemAll redeems every channel with value not yet redeemed (on
-// shutdown), and returns the first error after trying them all.
+// RedeemAll redeems every channel with value not yet redeemed, at least
+// MinRedeem (on shutdown), and returns the first error after trying them
+// all.
 func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
 	recs, err := p.store.Payees()
 	if err != nil {
@@ -376,16 +420,19 @@ func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
 	var total btt.Amount
 	var first error
 	for _, r := range recs {
+		ch, _ := p.known(r.Channel)
 		owed := r.Best.Amount.SubFloor(r.Redeemed)
+		worth := !owed.IsZero() && !owed.Lt(p.cfg.MinRedeem)
 		// Closing, a channel whose vouchers were all claimed already
-		// is closed too: that refunds the payer the rest at once.
-		settle := close && !r.Best.Amount.IsZero() && r.Channel.State != ChannelClosed
-		if owed.IsZero() && !settle {
+		// (or all but dust) is closed too: that refunds the payer the
+		// rest at once. Not one that was never paid the floor.
+		settle := close && !r.Best.Amount.IsZero() && !r.Best.Amount.Lt(p.cfg.MinRedeem) && ch.State != ChannelClosed
+		if !worth && !settle {
 			continue
 		}
 		got, err := p.Redeem(ctx, r.Channel.ID, close)
-		if err != nil && owed.IsZero() && errors.Is(err, ErrChannelClosed) {
-			err = nil // the payer settled it meanwhile: nothing was owed
+		if err != nil && !worth && errors.Is(err, ErrChannelClosed) {
+			err = nil // the payer settled it meanwhile: nothing worth it was owed
 		}
 		if err != nil && first == nil {
 			first = err

@@ -22,7 +22,7 @@ func TestRedeemer(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	st := w.payeeStoreDB
-	payee, err := paychan.NewPayee(ctx, st, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, RedeemThreshold: btt.NewAmount(100), Now: w.chain.Now})
+	payee, err := paychan.NewPayee(ctx, st, w.chain.As(w.payeeAddr), tiny(paychan.PayeeConfig{Self: w.payeeAddr, RedeemThreshold: btt.NewAmount(100), Now: w.chain.Now}))
 	require.NoError(t, err)
 
 	long, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(10_000), start.Add(48*time.Hour))
@@ -197,7 +197,7 @@ func TestAcceptNeverLowersTheDeposit(t *testing.T) {
 
 	// A payee restarted on the store whose first read of the channel is
 	// stale.
-	stale, err := paychan.NewPayee(ctx, w.payeeStoreDB, staleEscrow{w.chain.As(w.payeeAddr), ch}, paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }})
+	stale, err := paychan.NewPayee(ctx, w.payeeStoreDB, staleEscrow{w.chain.As(w.payeeAddr), ch}, tiny(paychan.PayeeConfig{Self: w.payeeAddr, Now: func() time.Time { return w.clock }}))
 	require.NoError(t, err)
 	got, err := stale.Accept(ctx, ch.ID) // reads 100, late
 	require.NoError(t, err)

@@ -490,7 +490,9 @@ func (e *env) ledgers(t testing.TB) (*paychan.Payer, *paychan.Payee, *paychan.St
 	payer, err := paychan.NewPayer(ctx, openStore(t, "payer.db"), e.payerE, e.payerKey)
 	require.NoError(t, err)
 	payeeStore := openStore(t, "payee.db")
-	payee, err := paychan.NewPayee(ctx, payeeStore, e.payeeE, paychan.PayeeConfig{Self: e.payee.Address(), Now: e.node.Now})
+	// No floors (MinRedeem, MinDeposit): these tests trade in a few
+	// thousand base units.
+	payee, err := paychan.NewPayee(ctx, payeeStore, e.payeeE, paychan.PayeeConfig{Self: e.payee.Address(), Now: e.node.Now, MinRedeem: amt(1), MinDeposit: amt(1)})
 	require.NoError(t, err)
 	return payer, payee, payeeStore
 }
