@@ -1,0 +1,117 @@
+package speed
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// buyerFixture returns a buying handler over a fake peer whose torrent
+// has 64 KiB pieces (four blocks), and no channel yet: what it pays for
+// waits in its pending list.
+func buyerFixture(t *testing.T) *handler {
+	t.Helper()
+	dir := t.TempDir()
+	data := make([]byte, 256<<10)
+	_, _ = rand.Read(data)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644))
+	info := metainfo.Info{PieceLength: 64 << 10}
+	require.NoError(t, info.BuildFromFilePath(filepath.Join(dir, "data.bin")))
+	ib, err := bencode.Marshal(info)
+	require.NoError(t, err)
+	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	t.Cleanup(func() { cl.Close() })
+	tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: &metainfo.MetaInfo{InfoBytes: ib}, Dir: dir, Verify: true})
+	require.NoError(t, err)
+	e := &Extension{cfg: Config{Buy: &Buyer{Budget: btt.BTT(1), Deposit: btt.BTT(1), Lifetime: time.Hour, Now: time.Now}}, log: slog.New(slog.DiscardHandler)}
+	e.cfg.Buy.channels = make(map[btt.Address]*buyChannel)
+	return &handler{e: e, p: &fakePeer{tor: tor}, buy: &buyState{}}
+}
+
+// TestBuyerPricesBlocksAsTheyCome: a buyer pays for a verified piece what
+// each of its blocks cost when it came — the paid slot's price, or nothing
+// in a free slot — never more than it bid, and never at the price of the
+// slot the piece happened to finish in (issue 23, case 1).
+func TestBuyerPricesBlocksAsTheyCome(t *testing.T) {
+	const block = piece.BlockSize
+	type step struct {
+		award, reject, fail bool
+		bid                 uint64 // a new bid, if not 0
+		price               uint64 // the award's price
+		blocks              []uint32
+	}
+	tests := []struct {
+		name    string
+		steps   []step
+		want    uint64 // what piece 0 is paid
+		dropped bool   // an award was a violation
+	}{
+		{"a free slot is never paid", []step{{blocks: []uint32{0, 1, 2, 3}}}, 0, false},
+		{"a paid slot pays its price for each byte", []step{
+			{bid: 5}, {award: true, price: 5, blocks: []uint32{0, 1, 2, 3}},
+		}, 5 * 4 * block, false},
+		{"blocks before a reject at the slot's price, after it free", []step{
+			{bid: 5}, {award: true, price: 5, blocks: []uint32{0, 1}}, {reject: true, blocks: []uint32{2, 3}},
+		}, 5 * 2 * block, false},
+		{"a price change mid-piece: each block at its own", []step{
+			{bid: 7}, {award: true, price: 5, blocks: []uint32{0, 1}}, {award: true, price: 7, blocks: []uint32{2, 3}},
+		}, (5 + 7) * 2 * block, false},
+		{"an award above the bid is a violation and pays nothing", []step{
+			{bid: 5}, {award: true, price: 9, blocks: []uint32{0, 1, 2, 3}},
+		}, 0, true},
+		{"an award may cross a lowered bid: the bid before it stands", []step{
+			{bid: 9}, {bid: 5}, {award: true, price: 9, blocks: []uint32{0, 1, 2, 3}},
+		}, 9 * 4 * block, false},
+		{"but not the one before that", []step{
+			{bid: 9}, {bid: 5}, {bid: 4}, {award: true, price: 9, blocks: []uint32{0}},
+		}, 0, true},
+		{"a piece that failed is priced again as it comes again", []step{
+			{bid: 5}, {award: true, price: 5, blocks: []uint32{0, 1, 2, 3}}, {fail: true}, {reject: true, blocks: []uint32{0, 1, 2, 3}},
+		}, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := buyerFixture(t)
+			dropped := false
+			for _, s := range tc.steps {
+				if s.bid != 0 {
+					h.buy.bidPrev, h.buy.bid = h.buy.bid, btt.NewAmount(s.bid)
+				}
+				if s.award && h.onAward(btt.NewAmount(s.price), 1<<20) != nil {
+					dropped = true
+				}
+				if s.reject {
+					h.buy.leftPaid()
+				}
+				if s.fail {
+					h.PieceFailed(0)
+				}
+				for _, i := range s.blocks {
+					h.BlockReceived(piece.Block{Piece: 0, Begin: i * block, Length: block})
+				}
+			}
+			h.PieceVerified(0, 64<<10)
+			assert.Equal(t, tc.dropped, dropped, "dropped")
+			var paid btt.Amount
+			for _, p := range h.buy.pending {
+				paid, _ = paid.Add(p.amount)
+			}
+			assert.Equal(t, btt.NewAmount(tc.want), paid)
+			assert.Empty(t, h.buy.priced, "nothing priced is kept past its piece")
+		})
+	}
+}

@@ -1,0 +1,104 @@
+package speed_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/bidding"
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/speed"
+	"github.com/bttspeed/bttspeed/peer/speedwire"
+)
+
+// rogueSeller is a seeder with a btt_speed extension the test drives by
+// hand: it serves the torrent with plain tit-for-tat, and says what the test
+// tells it to.
+func rogueSeller(t *testing.T, m *market, size int64) (*rogue, *sellSide) {
+	t.Helper()
+	s := &sellSide{key: key(t, 9)}
+	s.dir, s.mi, s.sum = fixture(t, size)
+	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Payee: s.key.Address(), Ask: btt.NewAmount(1)},
+		peers: make(chan peer.ExtPeer, 16), msgs: make(chan speedwire.Message, 256)}
+	var err error
+	s.client, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 100 * time.Millisecond, UploadRate: 1 << 20, Extensions: []peer.Extension{r}})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.client.Close() })
+	s.tor, err = s.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: s.dir, Verify: true})
+	require.NoError(t, err)
+	return r, s
+}
+
+// TestHostileSellers: a seller that speaks the wire perfectly and wants
+// more BTT than the buyer agreed to, against an honest buyer. The bound: a
+// buyer pays at most the price it bid × the bytes it received in a paid
+// slot, for pieces that verified, never past its budget.
+func TestHostileSellers(t *testing.T) {
+	t.Run("awards the budget's worth to a bid of one unit", func(t *testing.T) {
+		// Case 1: the buyer copied the award's price, and a seller that
+		// awarded budget ÷ size a byte to a bid of 1 was paid the
+		// whole budget for a 2 MiB torrent.
+		m := newMarket(t)
+		const size = 2 << 20
+		r, s := rogueSeller(t, m, size)
+		budget := btt.BTT(1)
+		k := key(t, 2)
+		m.chain.Mint(k.Address(), budget)
+		st, _ := m.store("payer.db")
+		payer, err := paychan.NewPayer(context.Background(), st, m.chain.As(k.Address()), k)
+		require.NoError(t, err)
+		buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(1)}, Budget: budget}
+		ext, err := speed.New(speed.Config{Domain: m.dom, Buy: buyer})
+		require.NoError(t, err)
+		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{ext}})
+		require.NoError(t, err)
+		t.Cleanup(func() { cl.Close() })
+		tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{s.client.Addr()}})
+		require.NoError(t, err)
+
+		greedy := budget.DivUint64(size)
+		deadline := time.After(4 * time.Second)
+		awards := 0
+		for done := false; !done; {
+			select {
+			case p := <-r.peers:
+				// Each connection: the challenge, then an award at the
+				// greedy price as soon as the buyer bids.
+				var nonce [32]byte
+				nonce[0] = byte(awards)
+				sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChallenge, Nonce: nonce})
+				go func() {
+					for m := range r.msgs {
+						if m.Type == speedwire.TypeBid {
+							b, err := speedwire.Encode(speedwire.Message{Type: speedwire.TypeAward, Price: greedy, Credit: 1 << 30})
+							if err == nil {
+								p.Send(b)
+							}
+							return
+						}
+					}
+				}()
+				awards++
+			case <-tor.Done():
+				done = true
+			case <-deadline:
+				done = true
+			}
+		}
+		assert.GreaterOrEqual(t, awards, 1)
+		assert.True(t, buyer.Spent().IsZero(), "paid %s at a price it never bid", buyer.Spent())
+		figs, err := ext.Peers(context.Background())
+		require.NoError(t, err)
+		for _, f := range figs {
+			if f.Buy != nil {
+				assert.False(t, f.Buy.Clearing.Gt(btt.NewAmount(1)), "no clearing price above the bid")
+			}
+		}
+	})
+}
