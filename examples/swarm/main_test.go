@@ -240,12 +240,14 @@ func TestSettleChannels(t *testing.T) {
 		_, err = sd.payee.Receive(sv)
 		require.NoError(t, err)
 	}
-	pay(s.leechers[0], open(s.leechers[0]), 1000)
+	// Amounts over the payee's redeem floor (paychan.DefaultMinRedeem):
+	// less is not redeemed on its own.
+	pay(s.leechers[0], open(s.leechers[0]), 100_000)
 	ch := open(s.leechers[1])
-	pay(s.leechers[1], ch, 2000)
+	pay(s.leechers[1], ch, 200_000)
 	got, err := sd.payee.Redeem(ctx, ch.ID, false)
 	require.NoError(t, err)
-	require.Equal(t, btt.NewAmount(2000), got, "claimed in full, the channel left open")
+	require.Equal(t, btt.NewAmount(200_000), got, "claimed in full, the channel left open")
 	_, err = sd.payee.Accept(ctx, open(s.leechers[2]).ID)
 	require.NoError(t, err)
 	open(s.leechers[3])
@@ -267,7 +269,7 @@ func TestSettleChannels(t *testing.T) {
 	held, err := s.reader.BalanceOf(ctx, token, s.node.Escrow())
 	require.NoError(t, err)
 	assert.True(t, held.IsZero(), "the escrow holds %s", held)
-	for i, spent := range []uint64{1000, 2000, 0, 0} {
+	for i, spent := range []uint64{100_000, 200_000, 0, 0} {
 		l := s.leechers[i]
 		bal, err := s.reader.BalanceOf(ctx, token, l.key.Address())
 		require.NoError(t, err)
@@ -275,6 +277,6 @@ func TestSettleChannels(t *testing.T) {
 	}
 	bal, err := s.reader.BalanceOf(ctx, token, sd.key.Address())
 	require.NoError(t, err)
-	want, _ := sd.start.Add(btt.NewAmount(3000))
+	want, _ := sd.start.Add(btt.NewAmount(300_000))
 	assert.Equal(t, want, bal, "the seeder")
 }
