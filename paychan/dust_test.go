@@ -88,7 +88,7 @@ func TestRedeemFloor(t *testing.T) {
 		{"near the deadline, under the floor", paychan.Channel{State: paychan.ChannelOpen, Expiry: near}, 999, btt.Zero, floor, false, false, false},
 		{"near the deadline, at the floor: closed", paychan.Channel{State: paychan.ChannelOpen, Expiry: near}, 1000, btt.Zero, floor, false, true, true},
 		{"the payer closing, under the floor", closing, 999, btt.Zero, floor, false, false, false},
-		{"the payer closing, at the floor: closed", closing, 1000, btt.Zero, floor, false, true, true},
+		{"the payer closing, at the floor: claimed", closing, 1000, btt.Zero, floor, false, true, false},
 		{"the payee closing, under the floor", paychan.Channel{State: paychan.ChannelOpen, Expiry: far}, 999, btt.Zero, floor, true, false, false},
 		{"a floor of 1 base unit: any value", paychan.Channel{State: paychan.ChannelOpen, Expiry: near}, 1, btt.Zero, btt.NewAmount(1), false, true, true},
 		{"a floor of zero is the same", paychan.Channel{State: paychan.ChannelOpen, Expiry: near}, 1, btt.Zero, btt.Zero, false, true, true},
@@ -196,4 +196,36 @@ func TestRedeemAllFloor(t *testing.T) {
 			assert.Equal(t, tc.settled, onChain.State == paychan.ChannelClosed, "settled")
 		})
 	}
+}
+
+// TestRedeemAllClaimsClosing: at shutdown, a channel the payer is closing
+// is claimed, not closed — a claim pays the payee alone — and the payer
+// reclaims the rest after the challenge window.
+func TestRedeemAllClaimsClosing(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now})
+	require.NoError(t, err)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100_000), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{12}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(20_000)}})
+	require.NoError(t, err)
+	_, err = payee.Receive(sv)
+	require.NoError(t, err)
+	_, err = w.payer.StartClose(ctx, ch.ID)
+	require.NoError(t, err)
+	w.chain.Advance(time.Minute)
+	require.NoError(t, payee.Follow(ctx))
+
+	got, err := payee.RedeemAll(ctx, true)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(20_000), got)
+	assert.Equal(t, 1, w.chain.Count("Claim"))
+	assert.Zero(t, w.chain.Count("Close"))
+	w.chain.Advance(time.Hour)
+	_, err = w.payer.Reclaim(ctx, ch.ID)
+	require.NoError(t, err)
+	assert.Equal(t, btt.NewAmount(1_000_000-20_000), w.chain.Balance(w.payerKey.Address()))
 }

@@ -51,27 +51,33 @@ func (pol redeemPolicy) worth(owed btt.Amount) bool {
 
 // redeemNow decides whether a channel is to be redeemed now, from its
 // record and whether the payee is closing it, and if so whether by close
-// (nothing more will come on it) rather than claim: it is, if value on it
-// is unredeemed, at least the floor, and its redeem window is not over,
-// and it is to be closed (closeNow) or the value reaches the threshold.
-// Pure.
+// (nothing more will come on it) rather than claim. It is, if value on
+// it is unredeemed, at least the floor, and its redeem window is not
+// over, and: it is to be closed (closeNow); or the payer is closing it
+// (claimed at once); or the value reaches the threshold (claimed). Pure.
 func (pol redeemPolicy) redeemNow(r PayeeRecord, closing bool, now time.Time) (due, close bool) {
 	owed := r.Best.Amount.SubFloor(r.Redeemed)
-	if !pol.worth(owed) || !now.Before(Deadline(r.Channel)) {
+	switch {
+	case !pol.worth(owed) || !now.Before(Deadline(r.Channel)):
 		return false, false
-	}
-	if pol.closeNow(r.Channel, closing, now) {
+	case pol.closeNow(r.Channel, closing, now):
 		return true, true
+	case r.Channel.State == ChannelClosing:
+		return true, false
 	}
 	return !pol.threshold.IsZero() && !owed.Lt(pol.threshold), false
 }
 
 // closeNow reports whether a channel is to be closed rather than
-// claimed: the payer started closing it, the payee did (a close that
-// failed), or its deadline is within twice the margin (vouchers stop at
-// one margin before it). Pure.
+// claimed: the payee started closing it (a close that failed), or it is
+// open and its deadline is within twice the margin (vouchers stop at one
+// margin before it). A channel the payer is closing is claimed, never
+// closed: a claim pays the payee alone, while a close also pays the payer
+// the rest and reverts if the token will not credit the payer
+// (docs/RELIABILITY.md, the escrow review, case 7); the payer, who chose
+// to close, reclaims the rest after the challenge window. Pure.
 func (pol redeemPolicy) closeNow(ch Channel, closing bool, now time.Time) bool {
-	return closing || ch.State == ChannelClosing || !now.Add(2*pol.margin).Before(Deadline(ch))
+	return closing || ch.State == ChannelOpen && !now.Add(2*pol.margin).Before(Deadline(ch))
 }
 
 // followed reports whether the payee follows a channel on chain: one it
@@ -91,21 +97,23 @@ func (pol redeemPolicy) followed(ch Channel, owed btt.Amount, now time.Time) boo
 
 // Follow reads again from the chain the channels the payee follows —
 // those it may still credit and those it holds unredeemed value on —
-// each at most once per FollowInterval, and remembers and stores what it
-// reads. A channel seen closing (the payer's early close) or closed takes
-// no more vouchers, and Due reports it at once if value on it is
-// unredeemed. It returns the errors of the reads that failed, joined; a
-// failed read counts as a read, and is tried again an interval later.
-// The Redeemer calls it on each round.
+// each at most once per FollowInterval, and remembers what it reads. A
+// channel seen closing (the payer's early close) or closed takes no more
+// vouchers, and Due reports a closing one at once if value on it is
+// unredeemed (to be claimed). A channel seen closing is also stored, so
+// that a restarted payee knows it; one seen closed is not: Redeem, which
+// records what the chain paid on it, stores that. Follow returns the
+// errors of the reads that failed, joined; a failed read counts as a
+// read, and is tried again an interval later. The Redeemer calls it on
+// each round.
 func (p *Payee) Follow(ctx context.Context) error {
 	var errs []error
 	p.follow(ctx, func(_ ChannelID, err error) { errs = append(errs, err) })
 	return errors.Join(errs...)
 }
 
-// follow is Follow, calling failed with each error; it reports whether it
-// found a channel's state moved on (closing, closed).
-func (p *Payee) follow(ctx context.Context, failed func(ChannelID, error)) (moved bool) {
+// follow is Follow, calling failed with each error.
+func (p *Payee) follow(ctx context.Context, failed func(ChannelID, error)) {
 	recs, err := p.store.Payees()
 	if err != nil {
 		failed(ChannelID{}, err) // follow what may be credited, at least
@@ -129,7 +137,7 @@ func (p *Payee) follow(ctx context.Context, failed func(ChannelID, error)) (move
 	p.mu.Unlock()
 	for _, id := range ids {
 		if ctx.Err() != nil {
-			return moved
+			return
 		}
 		read, err := p.escrow.Channel(ctx, id)
 		if err != nil {
@@ -137,23 +145,15 @@ func (p *Payee) follow(ctx context.Context, failed func(ChannelID, error)) (move
 			continue
 		}
 		p.mu.Lock()
-		was := p.chans[id]
-		ch := laterChain(was, read)
+		ch := laterChain(p.chans[id], read)
 		p.chans[id] = ch
 		p.mu.Unlock()
-		moved = moved || ch.State != was.State
-		if r, ok := stored[id]; ok && !sameChain(r.Channel, ch) {
+		if r, ok := stored[id]; ok && ch.State == ChannelClosing && r.Channel.State != ChannelClosing {
 			if err := p.store.setPayeeChannel(ch); err != nil {
 				failed(id, err)
 			}
 		}
 	}
-	return moved
-}
-
-// sameChain reports whether two reads of a channel say the same.
-func sameChain(a, b Channel) bool {
-	return a.State == b.State && a.Deposit == b.Deposit && a.Paid == b.Paid && a.Expiry.Equal(b.Expiry) && a.ChallengeEnd.Equal(b.ChallengeEnd)
 }
 
 // Channel returns channel id as the payee last knew it — accepted,

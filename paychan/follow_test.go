@@ -92,17 +92,18 @@ func TestStartCloseAttack(t *testing.T) {
 	waitRedeemed(t, reports, ch.ID, credited)
 	require.True(t, w.chain.Now().Before(closing.ChallengeEnd))
 	assert.Equal(t, credited, w.chain.Balance(w.payeeAddr), "the seller is paid all it credited")
+	assert.Equal(t, 1, w.chain.Count("Claim"), "claimed: the payer is closing it")
 
 	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{23}, []paychan.PiecePayment{{Piece: 9, Amount: btt.NewAmount(10_000)}})
 	require.NoError(t, err)
 	_, err = payee.Receive(sv)
 	assert.ErrorIs(t, err, paychan.ErrChannelClosed, "a voucher after the payee saw the close is refused")
 
-	// The window ends; the payer's reclaim gets nothing more (the
-	// seller's close settled the channel and refunded the rest).
+	// The window ends; the payer reclaims the rest of its deposit, and
+	// only that.
 	w.chain.Advance(2 * time.Hour)
 	_, err = w.payer.Reclaim(ctx, ch.ID)
-	assert.ErrorIs(t, err, paychan.ErrChannelClosed)
+	require.NoError(t, err)
 	assert.Equal(t, btt.NewAmount(1_000_000).SubFloor(credited), w.chain.Balance(w.payerKey.Address()))
 	assert.Equal(t, credited, w.chain.Balance(w.payeeAddr))
 }
@@ -154,9 +155,11 @@ func TestRedeemNow(t *testing.T) {
 		{"expiry within twice the margin: closed", open(start.Add(2 * margin)), 50, 0, threshold, false, true, true},
 		{"expiry just past twice the margin", open(start.Add(2*margin + time.Second)), 50, 0, threshold, false, false, false},
 		{"expired: nothing can be redeemed", open(start), 50, 0, threshold, false, false, false},
-		{"closing, the challenge deadline near: closed", closing(start.Add(50 * time.Minute)), 50, 0, threshold, false, true, true},
-		{"closing, the challenge deadline far: closed all the same", closing(start.Add(10 * time.Hour)), 50, 0, threshold, false, true, true},
-		{"closing, over the threshold: closed", closing(start.Add(10 * time.Hour)), 500, 0, threshold, false, true, true},
+		{"the payer closing, the challenge deadline near: claimed", closing(start.Add(50 * time.Minute)), 50, 0, threshold, false, true, false},
+		{"the payer closing, the challenge deadline far: claimed all the same", closing(start.Add(10 * time.Hour)), 50, 0, threshold, false, true, false},
+		{"the payer closing, over the threshold: claimed", closing(start.Add(10 * time.Hour)), 500, 0, threshold, false, true, false},
+		{"the payer closing, the expiry near: claimed, not closed", paychan.Channel{State: paychan.ChannelClosing, Expiry: start.Add(time.Hour), ChallengeEnd: start.Add(50 * time.Minute)}, 50, 0, threshold, false, true, false},
+		{"the payer and the payee closing: closed", closing(start.Add(50 * time.Minute)), 50, 0, threshold, true, true, true},
 		{"closing, nothing owed", closing(start.Add(50 * time.Minute)), 50, 50, threshold, false, false, false},
 		{"closing, the challenge window over", closing(start), 50, 0, threshold, false, false, false},
 		{"closing, the expiry before the challenge deadline, passed", paychan.Channel{State: paychan.ChannelClosing, Expiry: start, ChallengeEnd: start.Add(time.Hour)}, 50, 0, threshold, false, false, false},
@@ -272,7 +275,7 @@ func TestFollowSeesEarlyClose(t *testing.T) {
 	due, err = payee.Due()
 	require.NoError(t, err)
 	assert.Equal(t, []paychan.ChannelID{ch.ID}, due, "closing with value owed: due at once")
-	assert.True(t, payee.NearExpiry(ch.ID), "closed, not claimed: nothing more can come on it")
+	assert.False(t, payee.NearExpiry(ch.ID), "claimed, not closed: the payer reclaims the rest")
 
 	restarted, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), cfg)
 	require.NoError(t, err)
@@ -282,11 +285,52 @@ func TestFollowSeesEarlyClose(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []paychan.ChannelID{ch.ID}, due)
 
-	redeemed, err := payee.Redeem(ctx, ch.ID, true)
-	require.NoError(t, err, "a closing channel can be closed before its challenge deadline")
+	redeemed, err := payee.Redeem(ctx, ch.ID, payee.NearExpiry(ch.ID))
+	require.NoError(t, err, "claimed before the challenge deadline")
 	assert.Equal(t, btt.NewAmount(2000), redeemed)
-	w.chain.Advance(time.Hour)
+	w.chain.Advance(time.Minute)
 	reads = w.chain.Count("Channel")
 	require.NoError(t, payee.Follow(ctx))
-	assert.Equal(t, reads, w.chain.Count("Channel"), "a closed channel is followed no more")
+	assert.Equal(t, reads, w.chain.Count("Channel"), "a closing channel with nothing owed is followed no more")
+}
+
+// TestFollowSeesClosed: a channel closed on chain behind the payee's back
+// (its own close, mined before a crash, unrecorded) is remembered closed
+// — no vouchers, not due — and RedeemAll then records what the chain
+// paid on it, once.
+func TestFollowSeesClosed(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	payee, err := paychan.NewPayee(ctx, w.payeeStoreDB, w.chain.As(w.payeeAddr), paychan.PayeeConfig{Self: w.payeeAddr, Now: w.chain.Now})
+	require.NoError(t, err)
+	ch, err := w.payer.Open(ctx, w.payeeAddr, btt.NewAmount(100_000), start.Add(48*time.Hour))
+	require.NoError(t, err)
+	_, err = payee.Accept(ctx, ch.ID)
+	require.NoError(t, err)
+	sv, err := w.payer.PayForPieces(ch.ID, [20]byte{13}, []paychan.PiecePayment{{Piece: 0, Amount: btt.NewAmount(30_000)}})
+	require.NoError(t, err)
+	_, err = payee.Receive(sv)
+	require.NoError(t, err)
+	_, err = w.chain.As(w.payeeAddr).Close(ctx, sv) // mined; the store never hears of it
+	require.NoError(t, err)
+
+	w.chain.Advance(time.Minute)
+	require.NoError(t, payee.Follow(ctx))
+	got, _ := payee.Channel(ch.ID)
+	assert.Equal(t, paychan.ChannelClosed, got.State)
+	more, err := w.payer.PayForPieces(ch.ID, [20]byte{13}, []paychan.PiecePayment{{Piece: 1, Amount: btt.NewAmount(1000)}})
+	require.NoError(t, err)
+	_, err = payee.Receive(more)
+	assert.ErrorIs(t, err, paychan.ErrChannelClosed)
+	due, err := payee.Due()
+	require.NoError(t, err)
+	assert.Empty(t, due)
+
+	redeemed, err := payee.RedeemAll(ctx, true)
+	require.NoError(t, err)
+	assert.True(t, redeemed.IsZero(), "paid already: %s", redeemed)
+	tot, err := payee.Totals()
+	require.NoError(t, err)
+	assert.True(t, tot.Redeemable.IsZero(), "recorded as redeemed: %+v", tot)
+	assert.Equal(t, btt.NewAmount(30_000), w.chain.Balance(w.payeeAddr), "paid once")
 }

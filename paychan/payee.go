@@ -411,7 +411,8 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 
 // RedeemAll redeems every channel with value not yet redeemed, at least
 // MinRedeem (on shutdown), and returns the first error after trying them
-// all.
+// all. With close it closes them, and the channels it was paid at least
+// MinRedeem on, except those the payer is closing, which it claims.
 func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
 	recs, err := p.store.Payees()
 	if err != nil {
@@ -423,14 +424,17 @@ func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
 		ch, _ := p.known(r.Channel)
 		owed := r.Best.Amount.SubFloor(r.Redeemed)
 		worth := !owed.IsZero() && !owed.Lt(p.cfg.MinRedeem)
+		// A channel the payer is closing is claimed, never closed
+		// (redeemPolicy.closeNow).
+		c := close && ch.State != ChannelClosing
 		// Closing, a channel whose vouchers were all claimed already
 		// (or all but dust) is closed too: that refunds the payer the
 		// rest at once. Not one that was never paid the floor.
-		settle := close && !r.Best.Amount.IsZero() && !r.Best.Amount.Lt(p.cfg.MinRedeem) && ch.State != ChannelClosed
+		settle := c && !r.Best.Amount.IsZero() && !r.Best.Amount.Lt(p.cfg.MinRedeem) && ch.State != ChannelClosed
 		if !worth && !settle {
 			continue
 		}
-		got, err := p.Redeem(ctx, r.Channel.ID, close)
+		got, err := p.Redeem(ctx, r.Channel.ID, c)
 		if err != nil && !worth && errors.Is(err, ErrChannelClosed) {
 			err = nil // the payer settled it meanwhile: nothing worth it was owed
 		}

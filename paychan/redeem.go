@@ -9,11 +9,11 @@ import (
 )
 
 // Redeemer cashes a payee's vouchers on chain on a schedule. Every
-// Interval it redeems the channels the payee reports Due — closing those
-// the payer is closing or whose deadline (Deadline: the expiry, or the
-// challenge deadline of a payer's early close) is near, since nothing
-// more can come on them in time, and claiming, with the channel left
-// open, those whose unredeemed value has reached the payee's
+// Interval it redeems the channels the payee reports Due: it closes those
+// whose expiry is near, since nothing more can come on them in time; it
+// claims at once those the payer is closing, before the challenge
+// deadline (the payer reclaims the rest); and it claims, with the channel
+// left open, those whose unredeemed value has reached the payee's
 // RedeemThreshold. Before each round it has the payee follow its
 // channels on chain (Payee.Follow), waking at least every
 // PayeeConfig.FollowInterval for that: a channel the payer started
@@ -101,9 +101,9 @@ func retryWait(last, every, left time.Duration) time.Duration {
 }
 
 // NearExpiry reports whether a channel is to be closed rather than
-// claimed: the payer or the payee started closing it, or its redeem window
-// (Deadline) ends within twice the payee's expiry margin. On shutdown, a
-// seller closes those and claims the rest.
+// claimed: the payee started closing it, or it is open and expires
+// within twice the payee's expiry margin. A channel the payer is closing
+// is claimed (redeemPolicy.closeNow).
 func (p *Payee) NearExpiry(id ChannelID) bool {
 	r, err := p.store.Payee(id)
 	if err != nil {
