@@ -186,7 +186,7 @@ const fundedAhead = 4
 
 // keepFunded tops the channel up, if the budget allows, once what its
 // deposit can still pay comes below fundedAhead pieces at the clearing
-// price. A seller serves a payer no more than its channel can still pay
+// price, and extends it once half its Lifetime is gone. A seller serves a payer no more than its channel can still pay
 // for (issue 23, case 5), so a channel that waited to run dry — topped up
 // only when a payment would pass the deposit — would never be asked for
 // that payment: the seller holds the pieces that would have made it due.
@@ -202,14 +202,19 @@ func (h *handler) keepFunded() {
 	}
 	buyer.mu.Lock()
 	bc := buyer.channels[h.theirs.Payee]
-	if bc == nil || !bc.ready || bc.topping || !buyer.Budget.Gt(buyer.locked) {
+	if bc == nil || !bc.ready || bc.topping {
 		buyer.mu.Unlock()
 		return
 	}
-	ch, left := bc.ch, bc.ch.Deposit.SubFloor(bc.signed)
+	ch, left, spare := bc.ch, bc.ch.Deposit.SubFloor(bc.signed), buyer.Budget.Gt(buyer.locked)
 	buyer.mu.Unlock()
-	if left.Lt(need) {
+	switch {
+	case left.Lt(need) && spare:
 		h.topUp(ch, need.SubFloor(left))
+	case ch.Expiry.Before(buyer.Now().Add(buyer.Lifetime / 2)):
+		// Half its life gone: extended now (a top-up moves the expiry a
+		// Lifetime ahead), long before the seller's margin refuses it.
+		h.topUp(ch, btt.Zero)
 	}
 }
 

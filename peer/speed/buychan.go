@@ -254,7 +254,7 @@ func (h *handler) readyChannel() (paychan.Channel, bool) {
 // the next waits for it.
 func (h *handler) announce(ch paychan.Channel) bool {
 	b := h.buy
-	if b.announced && !ch.Deposit.Gt(b.announcedDeposit) {
+	if b.announced && !ch.Deposit.Gt(b.announcedDeposit) && !ch.Expiry.After(b.announcedExpiry) {
 		return false
 	}
 	if b.nonce == nil {
@@ -272,9 +272,30 @@ func (h *handler) announce(ch paychan.Channel) bool {
 		return false
 	}
 	first := !b.announced
-	b.announced, b.announcedDeposit, b.unannounced = true, ch.Deposit, nil
+	b.announced, b.announcedDeposit, b.announcedExpiry, b.unannounced = true, ch.Deposit, ch.Expiry, nil
 	h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: sig}})
 	return first && h.resendLatest(ch.ID)
+}
+
+// replaceChannel forgets the channel to this peer's payee, which the
+// seller says takes no more vouchers, and, holding a paid slot, opens a new
+// one and announces it; what is due is paid through it. A seller can have
+// us open channels this way only as far as the budget goes: each new one
+// locks a deposit (Buyer.Deposit) until the old ones are settled.
+func (h *handler) replaceChannel() {
+	b, buyer := h.buy, h.e.cfg.Buy
+	buyer.mu.Lock()
+	if bc := buyer.channels[h.theirs.Payee]; bc != nil && bc.ready && !bc.topping {
+		delete(buyer.channels, h.theirs.Payee)
+	}
+	buyer.mu.Unlock()
+	b.announced, b.announcedDeposit, b.unannounced = false, btt.Zero, nil
+	if b.won {
+		h.withChannel(func(ch paychan.Channel) {
+			h.announce(ch)
+			h.maybePay()
+		})
+	}
 }
 
 // onChallenge takes the seller's challenge, and announces the channel

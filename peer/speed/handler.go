@@ -42,6 +42,7 @@ type sellState struct {
 	nonce       [32]byte               // our challenge: the payer signs it to attach its channel
 	lastRead    time.Time              // when its channel was last read from the chain for it
 	refused     error                  // a bad voucher: choked for good
+	ending      bool                   // its channel takes no more vouchers: no credit until a new one (channelEnds)
 	lapsed      bool                   // lost its paid slot owing, for not paying: over its credit until it pays
 	receiving   int                    // vouchers being verified and stored
 	vq          chan inVoucher         // to the worker that stores vouchers, in order
@@ -85,6 +86,7 @@ type buyState struct {
 	unannounced      *paychan.Channel // a channel to announce once the challenge comes
 	announced        bool             // we told the seeder our channel
 	announcedDeposit btt.Amount       // the deposit we told it
+	announcedExpiry  time.Time        // and the expiry
 	pending          []pendingPay
 	inflight         int   // vouchers being signed
 	credit           int64 // the seeder's credit window, from its last award
@@ -154,6 +156,10 @@ func (h *handler) Message(payload []byte) error {
 	case speedwire.TypeError:
 		h.e.log.Debug("btt_speed error from peer", "peer", h.p.Addr(), "code", m.Code, "reason", m.Reason) // Debug: a peer could flood the log
 		if h.buy != nil {
+			if m.Code == CodeChannelEnding {
+				h.replaceChannel()
+				break
+			}
 			h.buy.leftPaid()
 		}
 	}

@@ -241,9 +241,10 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 	if !s.paidSlot {
 		return peer.Serve
 	}
-	if s.channel == nil {
+	if s.channel == nil || s.ending {
 		// No credit before the payer's channel is read from the chain
-		// and found to pay us: its requests wait for it.
+		// and found to pay us, nor once it takes no more vouchers: its
+		// requests wait for it, or for the one that replaces it.
 		if s.heldSince.IsZero() {
 			s.heldSince = time.Now()
 		}

@@ -23,9 +23,10 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		s.reread = &ci
 		return
 	}
-	if s.channel != nil && (ci.ID != s.channel.ID || !ci.Deposit.Gt(s.channel.Deposit)) {
-		// One channel per peer; announced again, it was topped up:
-		// read it again, or there is nothing new.
+	if s.channel != nil && !s.ending && (ci.ID != s.channel.ID || !ci.Deposit.Gt(s.channel.Deposit) && ci.Expiry <= s.channel.Expiry.Unix()) {
+		// One channel per peer, until it ends (channelEnds); announced
+		// again, it was topped up or extended: read it again, or there
+		// is nothing new.
 		return
 	}
 	if ci.Escrow != h.e.cfg.Domain.Escrow {
@@ -120,7 +121,16 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: trim(err.Error())})
 				return
 			}
-			first := s.channel == nil
+			first := s.channel == nil || s.channel.ID != ch.ID
+			if first && s.channel != nil {
+				// A new channel replaces one that ended: its account
+				// starts from nothing (what was sold on the old one
+				// stays owed there), and vouchers start again.
+				h.accrue()
+				h.e.cfg.Sell.leave(s.channel.ID, h)
+				s.channel, s.last, s.ending = nil, nil, false
+				s.sold, s.owed, s.paid = 0, btt.Zero, btt.Zero
+			}
 			if first {
 				for _, i := range sold {
 					if s.paidFor == nil {
@@ -429,8 +439,33 @@ func (h *handler) received(res storeResult, n int) {
 		h.p.ServeHeld()
 	}
 	if bad != nil {
-		h.refuse(bad)
+		if channelEnding(bad) {
+			h.channelEnds(bad)
+		} else {
+			h.refuse(bad)
+		}
 	}
+}
+
+// channelEnding reports an error that says the payer's channel can take
+// no more vouchers — the payee is closing it, the payer closed it, or it
+// expires within the margin — which is no fault of the payer's: it should
+// pay through a new channel.
+func channelEnding(err error) bool {
+	return errors.Is(err, paychan.ErrChannelClosing) || errors.Is(err, paychan.ErrChannelClosed) || errors.Is(err, paychan.ErrExpired)
+}
+
+// channelEnds stops taking vouchers on the peer's channel: no credit from
+// now on (MayServe holds it), and the payer is told to announce a new one
+// (code 4), which replaces it (onChannel).
+func (h *handler) channelEnds(err error) {
+	s := h.sell
+	if s.ending {
+		return
+	}
+	s.ending = true
+	h.e.log.Info("a payer's channel takes no more vouchers", "peer", h.p.Addr(), "err", err)
+	h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeChannelEnding, Reason: trim(err.Error())})
 }
 
 // credit credits the peer with what a stored voucher added to its

@@ -35,6 +35,10 @@ const (
 	CodeBadVoucher = 1 // a voucher failed verification: nothing credited, the peer is choked
 	CodeNoChannel  = 2 // a voucher before its channel was accepted
 	CodeBadChannel = 3 // the announced channel failed its check on chain
+	// CodeChannelEnding: the channel takes no more vouchers (the seller
+	// is closing it, or it is closed or near expiry); the payer should
+	// announce a new one, which replaces it on the connection.
+	CodeChannelEnding = 4
 	// CodeAccounting: what the payer was sent could not be charged (an
 	// arithmetic overflow); it is refused and choked, never served free.
 	CodeAccounting = 5
