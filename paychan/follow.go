@@ -167,8 +167,8 @@ func (p *Payee) Channel(id ChannelID) (Channel, bool) {
 
 // Creditable reports whether the payee takes vouchers on channel id now,
 // and until when: a channel it has accepted, open as last read and not
-// being closed by the payee, until its deadline less the margin. A seller should extend credit on a
-// channel only while it is creditable.
+// being closed by the payee, until its deadline less the margin. A seller
+// should extend credit on a channel only while it is creditable.
 func (p *Payee) Creditable(id ChannelID) (until time.Time, ok bool) {
 	p.mu.Lock()
 	ch, known := p.chans[id]
