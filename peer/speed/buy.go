@@ -108,7 +108,13 @@ type blockCost struct {
 // finished in.)
 func (h *handler) BlockReceived(blk piece.Block) {
 	b := h.buy
-	if b == nil || !b.won || b.clearing.IsZero() {
+	if b == nil {
+		return
+	}
+	if !b.won || b.clearing.IsZero() {
+		// Free; and if the block came before (it cannot, unless its
+		// piece failed, which forgets it), it is this copy that counts.
+		delete(b.priced[blk.Piece], blk.Begin)
 		return
 	}
 	c, err := cost(b.clearing, int64(blk.Length))

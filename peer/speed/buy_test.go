@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -114,4 +115,88 @@ func TestBuyerPricesBlocksAsTheyCome(t *testing.T) {
 			assert.Empty(t, h.buy.priced, "nothing priced is kept past its piece")
 		})
 	}
+}
+
+// TestBuyerPaysAtMostItsBids is a property over random schedules a hostile
+// seller could choose — awards at any price, above the bid or not,
+// rejects, errors, blocks in any order, pieces that fail — against a model:
+// a piece is paid the sum, over its blocks received in a paid slot since
+// it last failed, of the price of the award in force; an award above the
+// higher of the bid and the bid before it is refused. The buyer pays what
+// the model says, and never more than its highest bid × the bytes it
+// received in paid slots.
+func TestBuyerPaysAtMostItsBids(t *testing.T) {
+	const block = piece.BlockSize
+	h := buyerFixture(t)
+	for seed := uint64(1); seed <= 300; seed++ {
+		r := mrand.New(mrand.NewPCG(seed, 23))
+		*h.buy = buyState{}
+		type modelBlock struct{ price uint64 }
+		model := map[int]map[uint32]uint64{} // piece → begin → price (0: free)
+		var won bool
+		var price uint64
+		var want, paidBytesBound btt.Amount
+		var maxBid uint64
+		for range 200 {
+			switch r.IntN(8) {
+			case 0: // a new bid
+				nb := uint64(r.IntN(20) + 1)
+				h.buy.bidPrev, h.buy.bid = h.buy.bid, btt.NewAmount(nb)
+				maxBid = max(maxBid, nb)
+			case 1: // an award, at any price
+				p := uint64(r.IntN(40))
+				ceil := max(mustU64(h.buy.bid), mustU64(h.buy.bidPrev))
+				err := h.onAward(btt.NewAmount(p), 1<<20)
+				if p > ceil {
+					require.Error(t, err, "seed %d: award %d over %d", seed, p, ceil)
+					won = false
+				} else {
+					require.NoError(t, err)
+					won, price = true, p
+				}
+			case 2: // a reject or an error
+				h.buy.leftPaid()
+				won = false
+			case 3, 4, 5: // a block
+				i, b := r.IntN(4), uint32(r.IntN(4))
+				h.BlockReceived(piece.Block{Piece: i, Begin: b * block, Length: block})
+				if model[i] == nil {
+					model[i] = map[uint32]uint64{}
+				}
+				if won {
+					model[i][b] = price
+				} else {
+					model[i][b] = 0
+				}
+			case 6: // a piece fails
+				i := r.IntN(4)
+				h.PieceFailed(i)
+				delete(model, i)
+			case 7: // a piece verifies (if all its blocks came)
+				i := r.IntN(4)
+				if len(model[i]) < 4 {
+					continue
+				}
+				h.PieceVerified(i, 64<<10)
+				for _, p := range model[i] {
+					want, _ = want.Add(btt.NewAmount(p * block))
+					if p > 0 {
+						paidBytesBound, _ = paidBytesBound.Add(btt.NewAmount(maxBid * block))
+					}
+				}
+				delete(model, i)
+			}
+		}
+		var got btt.Amount
+		for _, p := range h.buy.pending {
+			got, _ = got.Add(p.amount)
+		}
+		require.Equal(t, want, got, "seed %d", seed)
+		require.False(t, got.Gt(paidBytesBound), "seed %d: paid %s, more than the highest bid × the bytes received in paid slots (%s)", seed, got, paidBytesBound)
+	}
+}
+
+func mustU64(a btt.Amount) uint64 {
+	n, _ := a.Uint64()
+	return n
 }
