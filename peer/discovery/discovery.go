@@ -45,6 +45,15 @@ type Source interface {
 var (
 	ErrBadURL    = errors.New("discovery: bad tracker URL")
 	ErrBadConfig = errors.New("discovery: invalid configuration")
+	// ErrResponseTooLarge is an HTTP tracker's answer longer than
+	// MaxTrackerResponse.
+	ErrResponseTooLarge = errors.New("discovery: tracker response too large")
+	// ErrBadResponse is a tracker's answer we cannot read: not bencode,
+	// nested too deep, or a field of the wrong type.
+	ErrBadResponse = errors.New("discovery: malformed tracker response")
+	// ErrTrackerFailure is a tracker's refusal: a failure reason, or an
+	// HTTP status other than 200.
+	ErrTrackerFailure = errors.New("discovery: tracker failure")
 )
 
 // Manual is a Source of a fixed list of peers, given by hand.

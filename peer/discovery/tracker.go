@@ -167,9 +167,9 @@ func (tr *Tracker) String() string { return RedactURL(tr.url) }
 
 // Run implements Source.
 func (tr *Tracker) Run(ctx context.Context, a Announce) error {
-	cl, err := tracker.NewClient(tr.url, tracker.NewClientOpts{Logger: alog.Default.WithFilterLevel(alog.Disabled)})
+	cl, err := tr.newClient()
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadURL, tr, redactErr(err, tr.url))
+		return err
 	}
 	defer cl.Close()
 	event := tracker.Started
@@ -219,6 +219,20 @@ func (tr *Tracker) Run(ctx context.Context, a Announce) error {
 	return nil
 }
 
+// newClient returns the client that announces to the tracker: ours over
+// HTTP (see MaxTrackerResponse), anacrolix's over UDP, whose replies are
+// datagrams it reads into a 2 KiB buffer.
+func (tr *Tracker) newClient() (announcer, error) {
+	if u, err := url.Parse(tr.url); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		return newHTTPTracker(u), nil
+	}
+	cl, err := tracker.NewClient(tr.url, tracker.NewClientOpts{Logger: alog.Default.WithFilterLevel(alog.Disabled)})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadURL, tr, redactErr(err, tr.url))
+	}
+	return cl, nil
+}
+
 // sleep waits for d, or until the download completes (to announce it at
 // once), or ctx ends (false).
 func (tr *Tracker) sleep(ctx context.Context, d time.Duration, a Announce, lastLeft int64) bool {
@@ -240,7 +254,7 @@ func (tr *Tracker) sleep(ctx context.Context, d time.Duration, a Announce, lastL
 	}
 }
 
-func (tr *Tracker) announce(ctx context.Context, cl tracker.Client, a Announce, ev tracker.AnnounceEvent, st Stats) (tracker.AnnounceResponse, error) {
+func (tr *Tracker) announce(ctx context.Context, cl announcer, a Announce, ev tracker.AnnounceEvent, st Stats) (tracker.AnnounceResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, tr.cfg.Timeout)
 	defer cancel()
 	left := st.Left

@@ -1,11 +1,11 @@
 // Package bencheck checks the framing and nesting of bencoded bytes
 // before a decoder sees them.
 //
-// anacrolix's bencode decoder recurses once per level of nesting and
-// holds the whole value on its stack: 128 KiB of "l" costs it about 16
-// MiB of stack and 10–20 ms, 4 MiB more than the 1 GB a goroutine may
-// have (a fatal error, not a panic). A hostile peer or tracker chooses
-// the nesting, so every bencoded input from one is scanned here first: in
+// anacrolix's bencode decoder recurses once per level of nesting: 128 KiB
+// of nested lists cost it about 16 MiB of stack and 10–20 ms, 4 MiB half a
+// GiB of stack and seconds (and a goroutine past 1 GB of stack is a fatal
+// error, not a panic). A hostile peer or tracker chooses the nesting, so
+// every bencoded input from one is scanned here first: in
 // one pass, without recursion or allocation, refusing values nested more
 // than MaxDepth deep and malformed framing (a bad integer or string
 // length, a string running past the end, a dict key that is not a
