@@ -427,14 +427,12 @@ func channelOpenedID(t testing.TB, r *Receipt, escrow btt.Address) paychan.Chann
 	return paychan.ChannelID{}
 }
 
-// TestReviewExpiryPastInt64 (the review's case 6): the contract takes any
-// uint64 expiry, and tron's decoder refuses one past 2^63-1 (time.Unix
-// takes an int64). tron.Escrow cannot send one (time.Time.Unix is an
-// int64), but any other client can: a payer can open a channel, or push
-// the expiry of one the payee already accepted, to where the payee's
-// client can no longer read it. Its claims still go through on chain, but
-// the client reports them failed (it reads the channel back), so the
-// payee's books say unredeemed what was paid. No tokens are lost.
+// TestReviewExpiryPastInt64 (the review's case 6, issue 30 item 3): a
+// payer with another client than tron.Escrow tries to open a channel, or
+// push the expiry of one the payee accepted, past 2^63-1 seconds, where
+// tron's decoder used to refuse the channel: the contract refuses both
+// ("escrow: expiry too far", ErrExpiryTooFar), the payee still reads its
+// channel, and tron.Escrow refuses such an expiry before it approves.
 func TestReviewExpiryPastInt64(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, devnet.Config{}, nil, WithApprove(ApproveUnlimited))
@@ -445,39 +443,29 @@ func TestReviewExpiryPastInt64(t *testing.T) {
 	past := uint64(math.MaxInt64) + 1
 	open, err := e.payerE.abi.Pack("open", evmAddr(e.payee.Address()), amt(1000).Big(), past)
 	require.NoError(t, err)
-	rOpen, errOpen := e.payerC.Transact(ctx, e.escrow, open)
+	_, err = e.payerC.Transact(ctx, e.escrow, open)
+	requireRevert(t, err, "escrow: expiry too far", ErrExpiryTooFar, false)
 	topUp, err := e.payerE.abi.Pack("topUp", [32]byte(accepted.ID), new(big.Int), uint64(math.MaxUint64))
 	require.NoError(t, err)
-	_, errTop := e.payerC.Transact(ctx, e.escrow, topUp)
+	_, err = e.payerC.Transact(ctx, e.escrow, topUp)
+	requireRevert(t, err, "escrow: expiry too far", ErrExpiryTooFar, false)
 
-	t.Run("today", func(t *testing.T) {
-		// issue 30 item 2 flips this: the open and the top-up revert.
-		require.NoError(t, errOpen)
-		_, err := e.payerE.opened(rOpen)
-		assert.ErrorIs(t, err, ErrBadResponse, "the payer's Open could not read its own channel")
-		id := channelOpenedID(t, rOpen, e.escrow)
-		_, err = e.payeeE.Channel(ctx, id)
-		assert.ErrorIs(t, err, ErrBadResponse)
+	ch, err := e.payeeE.Channel(ctx, accepted.ID)
+	require.NoError(t, err, "the payee still reads the channel it accepted")
+	assert.Equal(t, accepted.Expiry, ch.Expiry)
+	got, err := e.payeeE.Claim(ctx, e.voucher(t, accepted.ID, 300))
+	require.NoError(t, err)
+	assert.Equal(t, amt(300), got.Paid)
 
-		require.NoError(t, errTop)
-		_, err = e.payeeE.Channel(ctx, accepted.ID)
-		assert.ErrorIs(t, err, ErrBadResponse, "a channel the payee accepted is now unreadable")
-
-		bk := newBooks(t, e.node, e.payerKey.Address(), e.payee.Address(), e.escrow)
-		_, err = e.payeeE.Claim(ctx, e.voucher(t, accepted.ID, 300))
-		assert.ErrorIs(t, err, ErrBadResponse, "reported failed ...")
-		bk.move("claim 300", 0, 300, -300) // ... but paid
-		_, err = e.payeeE.Claim(ctx, e.voucher(t, id, 400))
-		assert.ErrorIs(t, err, ErrBadResponse)
-		bk.move("claim 400", 0, 400, -400)
-	})
-	t.Run("safe", func(t *testing.T) {
-		t.Skip("issue 30 item 2: open and topUp accept an expiry past 2^63-1, which tron's decoder refuses: bound it in the contract (or saturate in decodeChannel)")
-		require.Error(t, errOpen)
-		require.Error(t, errTop)
-		_, err := e.payeeE.Channel(ctx, accepted.ID)
-		require.NoError(t, err)
-	})
+	// tron.Escrow refuses before anything is signed.
+	fresh := newEnv(t, devnet.Config{}, nil)
+	before := fresh.node.TRXBalance(fresh.payerKey.Address())
+	far := fresh.node.Now().Add(MaxChannelLifetime + time.Hour)
+	_, err = fresh.payerE.Open(ctx, fresh.payee.Address(), amt(1000), far)
+	require.ErrorIs(t, err, ErrExpiryTooFar)
+	_, err = fresh.payerE.TopUp(ctx, accepted.ID, amt(5), far)
+	require.ErrorIs(t, err, ErrExpiryTooFar)
+	assert.Equal(t, before, fresh.node.TRXBalance(fresh.payerKey.Address()), "no approve paid for")
 }
 
 // TestReviewChallengePeriodUnchecked (the review's cases 4 and 8): the
@@ -537,16 +525,19 @@ func TestReviewChallengePeriodUnchecked(t *testing.T) {
 		require.NoError(t, err, "in the very next block")
 		bk.move("startClose, then reclaim", 1000, 0, -1000)
 
-		// 2^63: the period and a closing channel are unreadable.
+		// 2^63: the period is unreadable; a closing channel's end reads
+		// as MaxChainTime (issue 30 item 3), the payer's deposit held
+		// until then.
 		payer, payee = escrows(t, bigAddr)
 		_, err = payer.ChallengePeriod(ctx)
 		assert.ErrorIs(t, err, ErrBadResponse)
 		ch, err = payer.Open(ctx, e.payee.Address(), amt(1000), e.node.Now().Add(time.Hour))
 		require.NoError(t, err)
 		_, err = payer.StartClose(ctx, ch.ID)
-		assert.ErrorIs(t, err, ErrBadResponse, "done, but the channel cannot be read back")
-		_, err = payee.Channel(ctx, ch.ID)
-		assert.ErrorIs(t, err, ErrBadResponse)
+		require.NoError(t, err)
+		ch, err = payee.Channel(ctx, ch.ID)
+		require.NoError(t, err)
+		assert.Equal(t, MaxChainTime, ch.ChallengeEnd)
 
 		// 2^64-1: startClose overflows, with no escrow reason to map.
 		payer, _ = escrows(t, maxAddr)

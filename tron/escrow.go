@@ -220,6 +220,9 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 		return paychan.Channel{}, fmt.Errorf("tron: open: %w: expiry %s is not after the chain's time %s; choose a later one",
 			paychan.ErrExpired, expiry.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
 	}
+	if err := checkLifetime(expiry, now); err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
+	}
 	if err := e.fund(ctx, dom.Token, deposit); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
 	}
@@ -252,7 +255,7 @@ func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
 		}
 		dep, ok1 := vals[0].(*big.Int)
 		exp, ok2 := vals[1].(uint64)
-		if !ok1 || !ok2 || exp > math.MaxInt64 {
+		if !ok1 || !ok2 {
 			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data", ErrBadResponse)
 		}
 		deposit, err := btt.AmountFromBig(dep)
@@ -264,7 +267,7 @@ func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
 			Payer:   fromEVM(common.BytesToAddress(l.Topics[2][12:])),
 			Payee:   fromEVM(common.BytesToAddress(l.Topics[3][12:])),
 			Deposit: deposit,
-			Expiry:  time.Unix(int64(exp), 0).UTC(),
+			Expiry:  chainTime(exp),
 			State:   paychan.ChannelOpen,
 		}, nil
 	}
@@ -282,6 +285,14 @@ func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amo
 	}
 	dom, err := e.Domain(ctx)
 	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
+	}
+	// The contract checks this too, but only after an approve was paid for.
+	now, err := e.c.Now(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
+	}
+	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
 	}
 	if !amount.IsZero() {
@@ -325,7 +336,7 @@ func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
 	exp, ok5 := out[4].(uint64)
 	cend, ok6 := out[5].(uint64)
 	st, ok7 := out[6].(uint8)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || st > uint8(paychan.ChannelClosed) || exp > math.MaxInt64 || cend > math.MaxInt64 {
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || st > uint8(paychan.ChannelClosed) {
 		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %v", ErrBadResponse, out)
 	}
 	deposit, err := btt.AmountFromBig(dep)
@@ -341,9 +352,9 @@ func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
 		return ch, nil
 	}
 	ch.Payer, ch.Payee = fromEVM(payer), fromEVM(payee)
-	ch.Expiry = time.Unix(int64(exp), 0).UTC()
+	ch.Expiry = chainTime(exp)
 	if cend != 0 {
-		ch.ChallengeEnd = time.Unix(int64(cend), 0).UTC()
+		ch.ChallengeEnd = chainTime(cend)
 	}
 	return ch, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -168,6 +169,7 @@ func TestRevertMapping(t *testing.T) {
 		{"escrow: zero deposit", ErrInvalidArgument},
 		{"escrow: bad payee", ErrInvalidArgument},
 		{"escrow: expiry may only extend", ErrExpiryShortened},
+		{"escrow: expiry too far", ErrExpiryTooFar},
 		{"escrow: not expired", ErrNotExpired},
 		{"escrow: token transfer failed", ErrTokenTransfer},
 		{"token: insufficient balance", ErrInsufficientToken},
@@ -574,6 +576,43 @@ func TestDecodeChannel(t *testing.T) {
 	assert.ErrorIs(t, err, ErrBadResponse)
 	_, err = decodeChannel(id, out[:6])
 	assert.ErrorIs(t, err, ErrBadResponse)
+}
+
+// TestDecodeChannelFarTimes (issue 30 item 3): the decoder reads every
+// expiry and challenge end a contract's uint64 can hold; one past what
+// time.Time takes in Unix seconds reads as MaxChainTime, never an error.
+func TestDecodeChannelFarTimes(t *testing.T) {
+	a, b := testSigner(t, 1).Address(), testSigner(t, 2).Address()
+	id := paychan.ChannelID{5}
+	for _, tc := range []struct {
+		name   string
+		secs   uint64
+		expect time.Time
+	}{
+		{"in a year", 1_800_000_000, time.Unix(1_800_000_000, 0).UTC()},
+		{"at MaxChainTime", uint64(MaxChainTime.Unix()), MaxChainTime},
+		{"a second after MaxChainTime", uint64(MaxChainTime.Unix()) + 1, MaxChainTime},
+		{"2^63-1", math.MaxInt64, MaxChainTime},
+		{"2^63", uint64(math.MaxInt64) + 1, MaxChainTime},
+		{"2^64-1", math.MaxUint64, MaxChainTime},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := []any{evmAddr(a), evmAddr(b), big.NewInt(100), big.NewInt(30), tc.secs, tc.secs, uint8(2)}
+			ch, err := decodeChannel(id, out)
+			require.NoError(t, err)
+			assert.Equal(t, tc.expect, ch.Expiry)
+			assert.Equal(t, tc.expect, ch.ChallengeEnd)
+
+			e := &Escrow{addr: a, abi: contracts.EscrowABI()}
+			ev := e.abi.Events["ChannelOpened"]
+			data, err := ev.Inputs.NonIndexed().Pack(big.NewInt(500), tc.secs)
+			require.NoError(t, err)
+			log := Log{Address: a, Topics: [][32]byte{ev.ID, {1}, {2}, {3}}, Data: data}
+			got, err := e.opened(&Receipt{Logs: []Log{log}})
+			require.NoError(t, err)
+			assert.Equal(t, tc.expect, got.Expiry)
+		})
+	}
 }
 
 func TestOpenedEvent(t *testing.T) {

@@ -52,6 +52,11 @@ contract BttSpeedEscrow {
     /// @notice Seconds the payee has to redeem after the payer's startClose.
     uint64 public immutable challengePeriod;
 
+    /// @notice The longest a channel may run: open and topUp refuse an
+    /// expiry more than MAX_LIFETIME after the block's time, so every
+    /// expiry fits the int64 seconds clients read it into.
+    uint64 public constant MAX_LIFETIME = 365 days;
+
     /// @notice Number of channels opened so far; channel n's id hashes n.
     uint64 public nonce;
 
@@ -106,12 +111,13 @@ contract BttSpeedEscrow {
     /// caller, not the escrow.
     /// @param deposit Tokens locked for the payee; above zero.
     /// @param expiry Unix seconds after which the payee can no longer redeem
-    /// and the payer can reclaim; in the future.
+    /// and the payer can reclaim; in the future, at most MAX_LIFETIME ahead.
     /// @return id The new channel's id.
     function open(address payee, uint256 deposit, uint64 expiry) external nonReentrant returns (bytes32 id) {
         require(deposit > 0, "escrow: zero deposit");
         require(payee != address(0) && payee != msg.sender && payee != address(this), "escrow: bad payee");
         require(expiry > block.timestamp, "escrow: expiry in the past");
+        require(expiry <= block.timestamp + MAX_LIFETIME, "escrow: expiry too far");
 
         uint64 n = nonce + 1;
         nonce = n;
@@ -134,12 +140,14 @@ contract BttSpeedEscrow {
     /// moves its expiry to `expiry`, which may only stay or extend.
     /// @param id The channel.
     /// @param amount Tokens to add, pulled from the payer.
-    /// @param expiry The new expiry; not before the current one.
+    /// @param expiry The new expiry; not before the current one, at most
+    /// MAX_LIFETIME after now.
     function topUp(bytes32 id, uint256 amount, uint64 expiry) external nonReentrant {
         Channel storage ch = _live(id);
         require(msg.sender == ch.payer, "escrow: not payer");
         require(ch.state == OPEN, "escrow: channel not open");
         require(expiry >= ch.expiry, "escrow: expiry may only extend");
+        require(expiry <= block.timestamp + MAX_LIFETIME, "escrow: expiry too far");
 
         uint256 deposit = ch.deposit + amount;
         ch.deposit = deposit;

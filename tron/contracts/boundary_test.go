@@ -321,10 +321,9 @@ func TestReviewDepositBounds(t *testing.T) {
 // TestReviewExpiryRaces, case 6. Sound: the payer cannot shorten the expiry
 // (a top-up may only keep or extend it); at every second exactly one of
 // "the payee redeems" (now < expiry) and "the payer reclaims" (now >=
-// expiry) holds; an expiry must be after now. By design, startClose ends
-// the payee's window at now + challengePeriod even when the expiry is
-// later. Not sound: open and topUp take any uint64 expiry, and one past
-// 2^63-1 is a channel tron cannot read (tron's TestReviewExpiryPastInt64).
+// expiry) holds; an expiry must be after now and at most MAX_LIFETIME
+// (365 days) ahead, so every expiry fits an int64 and tron can read every
+// channel (issue 30 item 3; tron's TestReviewExpiryPastInt64).
 func TestReviewExpiryRaces(t *testing.T) {
 	e := newEnv(t, tronMainnetChainID)
 
@@ -354,24 +353,56 @@ func TestReviewExpiryRaces(t *testing.T) {
 	e.advance(testChallengePeriod)
 	requireRevert(t, e.claim(e.payee.addr, id, 100, e.sig(id, 100)), "escrow: redeem window over")
 	require.NoError(t, e.reclaim(e.payer.addr, id).Err)
+}
 
-	// Expiries past int64.
-	past := uint64(math.MaxInt64) + 1
-	idHuge, resOpen := e.open(e.payer.addr, e.payee.addr, 10, past)
-	idTop := e.mustOpen(10, 3600)
-	resTop := e.topUp(e.payer.addr, idTop, 0, math.MaxUint64)
-	t.Run("today", func(t *testing.T) {
-		// issue 30 item 2 flips this: both revert.
-		require.NoError(t, resOpen.Err, resOpen.Revert)
-		assert.Equal(t, past, e.channel(idHuge).Expiry)
-		require.NoError(t, resTop.Err, resTop.Revert)
-		assert.Equal(t, uint64(math.MaxUint64), e.channel(idTop).Expiry)
-	})
-	t.Run("safe", func(t *testing.T) {
-		t.Skip("issue 30 item 2: open and topUp accept an expiry past 2^63-1, which tron's decoder refuses: bound it")
-		require.Error(t, resOpen.Err)
-		require.Error(t, resTop.Err)
-	})
+// TestReviewExpiryCapped, case 6 (issue 30 item 3): open and topUp refuse
+// an expiry more than MAX_LIFETIME (365 days) after now, so no payer can
+// push a channel's expiry past what tron's decoder reads (an int64 of
+// seconds). The boundary: now + MAX_LIFETIME is accepted, one second more
+// is not; a top-up that keeps an expiry set within the cap is accepted
+// whenever it runs.
+func TestReviewExpiryCapped(t *testing.T) {
+	e := newEnv(t, tronMainnetChainID)
+	res := e.view(e.escrow, pack(t, e.escrowABI, "MAX_LIFETIME"))
+	require.NoError(t, res.Err, res.Revert)
+	maxLifetime := unpack(t, e.escrowABI, "MAX_LIFETIME", res.Ret)[0].(uint64)
+	assert.Equal(t, uint64(365*86400), maxLifetime)
+
+	for _, tc := range []struct {
+		name   string
+		expiry uint64
+		revert string
+	}{
+		{"at the cap", e.now + maxLifetime, ""},
+		{"a second past the cap", e.now + maxLifetime + 1, "escrow: expiry too far"},
+		{"past int64", uint64(math.MaxInt64) + 1, "escrow: expiry too far"},
+		{"the largest uint64", math.MaxUint64, "escrow: expiry too far"},
+	} {
+		t.Run("open "+tc.name, func(t *testing.T) {
+			_, res := e.open(e.payer.addr, e.payee.addr, 10, tc.expiry)
+			if tc.revert != "" {
+				requireRevert(t, res, tc.revert)
+				return
+			}
+			require.NoError(t, res.Err, res.Revert)
+		})
+		t.Run("topUp "+tc.name, func(t *testing.T) {
+			id := e.mustOpen(10, 3600)
+			res := e.topUp(e.payer.addr, id, 0, tc.expiry)
+			if tc.revert != "" {
+				requireRevert(t, res, tc.revert)
+				assert.Equal(t, e.now+3600, e.channel(id).Expiry)
+				return
+			}
+			require.NoError(t, res.Err, res.Revert)
+			assert.Equal(t, tc.expiry, e.channel(id).Expiry)
+		})
+	}
+
+	// An expiry set at the cap stays acceptable to a later top-up.
+	id := e.mustOpen(10, maxLifetime)
+	e.advance(86400)
+	require.NoError(t, e.topUp(e.payer.addr, id, 1, e.channel(id).Expiry).Err)
 }
 
 // refuseCredits makes the token revert any transfer to who, as a token

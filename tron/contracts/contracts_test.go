@@ -53,6 +53,7 @@ func TestEscrowABIIsTheSpecs(t *testing.T) {
 		"token":           "token()",
 		"challengePeriod": "challengePeriod()",
 		"nonce":           "nonce()",
+		"MAX_LIFETIME":    "MAX_LIFETIME()",
 	}
 	assert.Len(t, a.Methods, len(methods), "the escrow has exactly the spec's functions")
 	for name, sig := range methods {
