@@ -28,6 +28,9 @@ type outItem struct {
 	serve bool
 	free  bool // a block a ServeGate passed with ServeFree
 	block piece.Block
+	// mark, if set, makes a message keep its place among the blocks
+	// (sendMarked), and is called once it is written.
+	mark func(uploaded, uploadedFree int64)
 }
 
 // conn is one peer connection. Its reader and writer goroutines own the
@@ -96,11 +99,23 @@ const queueItemCost = 64
 
 // send queues an encoded message; it never blocks. A peer whose queue
 // outgrows maxQueuedBytes is closed with ErrSlowPeer.
-func (c *conn) send(raw []byte) {
+func (c *conn) send(raw []byte) { c.sendItem(outItem{raw: raw}) }
+
+// sendMarked queues an encoded message that keeps its place among the
+// blocks queued before and after it — a message that changes the terms
+// they are sent under — and calls mark, on the writer's goroutine, once it
+// is written, with the payload counters then: they count every block
+// before it in the stream and none after.
+func (c *conn) sendMarked(raw []byte, mark func(uploaded, uploadedFree int64)) {
+	c.sendItem(outItem{raw: raw, mark: mark})
+}
+
+func (c *conn) sendItem(it outItem) {
+	raw := it.raw
 	c.mu.Lock()
 	var over int
 	if !c.closing {
-		c.queue = append(c.queue, outItem{raw: raw})
+		c.queue = append(c.queue, it)
 		c.queuedBytes += len(raw) + queueItemCost
 		if c.queuedBytes > maxQueuedBytes {
 			over = c.queuedBytes
@@ -261,6 +276,10 @@ func (c *conn) writeLoop() {
 				err = c.writeBlock(w, &hdr, it.block, it.free)
 			} else {
 				_, err = w.Write(it.raw)
+				if err == nil && it.mark != nil {
+					// Uploaded first, as accrue reads them.
+					it.mark(c.uploaded.Load(), c.uploadedFree.Load())
+				}
 			}
 			batch[i] = outItem{}
 			if err != nil {
@@ -291,18 +310,28 @@ func (c *conn) takeBatch(batch []outItem) []outItem {
 		return batch
 	}
 	for _, it := range c.queue {
-		if !it.serve {
+		if !it.serve && it.mark == nil {
 			batch = append(batch, it)
 		}
 	}
-	rest, n := c.queue[:0], 0
+	// Blocks, and the marked messages among them, in order: a marked
+	// message after the batch's last block waits for the next batch.
+	rest, n, full := c.queue[:0], 0, false
 	for _, it := range c.queue {
 		switch {
+		case !it.serve && it.mark == nil:
+		case full:
+			rest = append(rest, it)
+			if !it.serve {
+				c.queuedBytes += len(it.raw) + queueItemCost
+			}
 		case !it.serve:
+			batch = append(batch, it)
 		case n < maxServeBatch:
 			batch = append(batch, it)
 			n++
 		default:
+			full = true
 			rest = append(rest, it)
 		}
 	}

@@ -47,3 +47,22 @@ var _ PeerIDs = extPeer{}
 
 func (p extPeer) PeerID() [20]byte      { return p.c.peerID }
 func (p extPeer) LocalPeerID() [20]byte { return p.c.t.cl.peerID }
+
+// MarkedSender is implemented by every ExtPeer the engine hands an
+// extension. SendMarked sends a message of the extension that keeps its
+// place among the blocks queued to the peer — it does not go ahead of
+// them as other messages do — and calls written, on the connection's
+// writer goroutine (it must not block), once it is written, with Uploaded
+// and UploadedFree then: they count every block before it on the wire and
+// none after. btt_speed sends its awards and rejects this way, so that
+// buyer and seller split the stream of blocks between two prices, or a
+// free and a paid slot, at the same byte.
+type MarkedSender interface {
+	SendMarked(payload []byte, written func(uploaded, uploadedFree int64))
+}
+
+var _ MarkedSender = extPeer{}
+
+func (p extPeer) SendMarked(payload []byte, written func(uploaded, uploadedFree int64)) {
+	p.c.sendMarked(msgExtended(p.id, payload), written)
+}
