@@ -14,7 +14,6 @@ package tron
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -466,93 +465,4 @@ func TestReviewExpiryPastInt64(t *testing.T) {
 	_, err = fresh.payerE.TopUp(ctx, accepted.ID, amt(5), far)
 	require.ErrorIs(t, err, ErrExpiryTooFar)
 	assert.Equal(t, before, fresh.node.TRXBalance(fresh.payerKey.Address()), "no approve paid for")
-}
-
-// TestReviewChallengePeriodUnchecked (the review's cases 4 and 8): the
-// devnet's escrow has a challenge period of one hour, and devnet.Config
-// and DeployEscrow refuse less than a second, but the contract's
-// constructor takes any uint64 and nothing checks an escrow's period at
-// run time. With 0 the payee has no window at all after startClose; with
-// 2^63 startClose works but tron cannot read the period nor the channel;
-// with 2^64-1 startClose overflows.
-func TestReviewChallengePeriodUnchecked(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t, devnet.Config{}, nil, WithApprove(ApproveUnlimited))
-	period, err := e.payerE.ChallengePeriod(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, time.Hour, period, "the devnet's")
-	_, deployer := dialKey(t, e.node, e.node.Keys()[2], func(c *Config) { c.FeeLimit = 1000 * SunPerTRX })
-	_, err = DeployEscrow(ctx, deployer, e.token, 0)
-	require.Error(t, err, "the Go side refuses 0 ...")
-	deploy := func(p uint64) (btt.Address, error) {
-		addr, _, err := deployer.Deploy(ctx, contracts.EscrowABIJSON(), contracts.EscrowDeployData(e.token.EVM(), p), "BttSpeedEscrow")
-		return addr, err
-	}
-	zeroAddr, zeroErr := deploy(0) // ... the contract does not
-	bigAddr, bigErr := deploy(1 << 63)
-	maxAddr, maxErr := deploy(math.MaxUint64)
-	escrows := func(t *testing.T, addr btt.Address) (payer, payee *Escrow) {
-		t.Helper()
-		payer, err := NewEscrow(e.payerC, addr, WithApprove(ApproveUnlimited))
-		require.NoError(t, err)
-		payee, err = NewEscrow(e.payeeC, addr)
-		require.NoError(t, err)
-		return payer, payee
-	}
-
-	t.Run("today", func(t *testing.T) {
-		// issue 30 item 1 flips this: the three deployments revert.
-		require.NoError(t, zeroErr)
-		require.NoError(t, bigErr)
-		require.NoError(t, maxErr)
-
-		// 0: the payer takes back the payee's unredeemed voucher.
-		payer, payee := escrows(t, zeroAddr)
-		p, err := payer.ChallengePeriod(ctx)
-		require.NoError(t, err)
-		assert.Zero(t, p)
-		bk := newBooks(t, e.node, e.payerKey.Address(), e.payee.Address(), zeroAddr)
-		ch, err := payer.Open(ctx, e.payee.Address(), amt(1000), e.node.Now().Add(24*time.Hour))
-		require.NoError(t, err)
-		bk.move("open", -1000, 0, 1000)
-		sv := e.signFor(t, zeroAddr, ch.ID, 600)
-		ch, err = payer.StartClose(ctx, ch.ID)
-		require.NoError(t, err)
-		requireHeadAt(t, e.node, ch.ChallengeEnd) // challengeEnd is the startClose's own block
-		_, err = payee.Claim(ctx, sv)
-		requireRevert(t, err, "escrow: redeem window over", paychan.ErrExpired, false)
-		_, err = payer.Reclaim(ctx, ch.ID)
-		require.NoError(t, err, "in the very next block")
-		bk.move("startClose, then reclaim", 1000, 0, -1000)
-
-		// 2^63: the period is unreadable; a closing channel's end reads
-		// as MaxChainTime (issue 30 item 3), the payer's deposit held
-		// until then.
-		payer, payee = escrows(t, bigAddr)
-		_, err = payer.ChallengePeriod(ctx)
-		assert.ErrorIs(t, err, ErrBadResponse)
-		ch, err = payer.Open(ctx, e.payee.Address(), amt(1000), e.node.Now().Add(time.Hour))
-		require.NoError(t, err)
-		_, err = payer.StartClose(ctx, ch.ID)
-		require.NoError(t, err)
-		ch, err = payee.Channel(ctx, ch.ID)
-		require.NoError(t, err)
-		assert.Equal(t, MaxChainTime, ch.ChallengeEnd)
-
-		// 2^64-1: startClose overflows, with no escrow reason to map.
-		payer, _ = escrows(t, maxAddr)
-		ch, err = payer.Open(ctx, e.payee.Address(), amt(1000), e.node.Now().Add(time.Hour))
-		require.NoError(t, err)
-		_, err = payer.StartClose(ctx, ch.ID)
-		var re *RevertError
-		require.ErrorAs(t, err, &re)
-		assert.Equal(t, "arithmetic underflow or overflow", re.Reason)
-		assert.Nil(t, errors.Unwrap(re), "maps to no paychan error")
-	})
-	t.Run("safe", func(t *testing.T) {
-		t.Skip("issue 30 item 1: the constructor accepts any challengePeriod (0, 2^63, 2^64-1): require a minimum and a maximum")
-		require.Error(t, zeroErr)
-		require.Error(t, bigErr)
-		require.Error(t, maxErr)
-	})
 }

@@ -2,7 +2,6 @@ package tron
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -35,13 +34,13 @@ func MintTestToken(ctx context.Context, c *Client, token, to btt.Address, amount
 }
 
 // DeployEscrow deploys a BttSpeedEscrow for token with the given challenge
-// period (whole seconds) from c's account and returns it as c's Escrow.
+// period (whole seconds, MinChallengePeriod to MaxChallengePeriod) from c's account and returns it as c's Escrow.
 func DeployEscrow(ctx context.Context, c *Client, token btt.Address, challengePeriod time.Duration, opts ...EscrowOption) (*Escrow, error) {
 	if token.IsZero() {
 		return nil, fmt.Errorf("tron: deploy escrow: %w: zero token address", btt.ErrBadAddress)
 	}
-	if challengePeriod < time.Second || challengePeriod%time.Second != 0 {
-		return nil, errors.New("tron: deploy escrow: the challenge period must be a positive whole number of seconds")
+	if challengePeriod < MinChallengePeriod || challengePeriod > MaxChallengePeriod || challengePeriod%time.Second != 0 {
+		return nil, fmt.Errorf("tron: deploy escrow: %w: %v; want whole seconds from %v to %v", ErrChallengePeriod, challengePeriod, MinChallengePeriod, MaxChallengePeriod)
 	}
 	addr, _, err := c.Deploy(ctx, contracts.EscrowABIJSON(), contracts.EscrowDeployData(token.EVM(), uint64(challengePeriod/time.Second)), "BttSpeedEscrow")
 	if err != nil {

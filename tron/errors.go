@@ -76,6 +76,7 @@ var revertKinds = map[string]struct {
 	"escrow: bad payee":              {ErrInvalidArgument, "the payee must be set and differ from the payer"},
 	"escrow: expiry in the past":     {paychan.ErrExpired, "choose an expiry after the chain's current time"},
 	"escrow: expiry may only extend": {ErrExpiryShortened, "pass an expiry at or after the channel's current one"},
+	"escrow: bad challenge period":   {ErrChallengePeriod, "deploy with a challenge period from 1 minute to 30 days (tron.MinChallengePeriod, tron.MaxChallengePeriod)"},
 	"escrow: expiry too far":         {ErrExpiryTooFar, "pass an expiry at most 365 days after the chain's time (tron.MaxChannelLifetime)"},
 	"escrow: redeem window over":     {paychan.ErrExpired, "the channel expired or its challenge window ended; the payer may reclaim it"},
 	"escrow: over deposit":           {paychan.ErrOverDeposit, "the voucher is above the deposit; redeem a voucher within it or have the payer top up"},

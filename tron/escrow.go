@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"sync"
 	"time"
@@ -62,9 +61,13 @@ type Escrow struct {
 	abi     abi.ABI
 	approve ApprovePolicy
 	sem     chan struct{}
+	// minPeriod is the shortest challenge period accepted
+	// (WithMinChallengePeriod).
+	minPeriod time.Duration
 
 	mu         sync.Mutex
 	domain     paychan.Domain
+	period     time.Duration
 	haveDomain bool
 	pending    *pendingTx
 }
@@ -104,8 +107,13 @@ func (e *Escrow) String() string {
 }
 
 // Domain implements paychan.Escrow: the chain id, the escrow and its token.
-// On first use it also checks that the contract's voucherDigest equals
-// paychan.Voucher.Digest for that domain, so vouchers signed in Go redeem.
+// On first use it proves the escrow genuine (see ErrNotGenuineEscrow): its
+// runtime code is the embedded BttSpeedEscrow's, it was created by a
+// deployment of the embedded creation code, and its challenge period is
+// within bounds (ErrChallengePeriod, WithMinChallengePeriod); and it
+// checks that the contract's voucherDigest equals paychan.Voucher.Digest
+// for that domain, so vouchers signed in Go redeem. Nothing is sent to an
+// escrow that fails.
 func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
 	e.mu.Lock()
 	d, ok := e.domain, e.haveDomain
@@ -117,25 +125,29 @@ func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
 	if err != nil {
 		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)
 	}
+	facts, err := e.verify(ctx)
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)
+	}
 	out, err := e.c.callABI(ctx, e.addr, e.abi, "token")
 	if err != nil {
-		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w (is %s a BttSpeedEscrow?)", err, e.addr)
+		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)
 	}
 	tok, ok := out[0].(common.Address)
-	if !ok {
-		return paychan.Domain{}, fmt.Errorf("%w: token() returned %T", ErrBadResponse, out[0])
+	if !ok || fromEVM(tok) != facts.token {
+		return paychan.Domain{}, fmt.Errorf("%w: token() returned %v, the escrow's code holds %s", ErrBadResponse, out[0], facts.token)
 	}
-	d = paychan.Domain{ChainID: chainID, Escrow: e.addr, Token: fromEVM(tok)}
+	d = paychan.Domain{ChainID: chainID, Escrow: e.addr, Token: facts.token}
 	probe := paychan.Voucher{ChainID: chainID, Escrow: e.addr, Channel: paychan.ChannelID{1}, Amount: btt.NewAmount(1)}
 	got, err := e.voucherDigest(ctx, probe.Channel, probe.Amount)
 	if err != nil {
 		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)
 	}
 	if got != probe.Digest() {
-		return paychan.Domain{}, fmt.Errorf("%w: the escrow's voucher digest differs from paychan's for chain id %#x: the node's genesis block id does not give the EVM's chain id, or %s is not a BttSpeedEscrow", ErrBadResponse, chainID, e.addr)
+		return paychan.Domain{}, fmt.Errorf("%w: the escrow's voucher digest differs from paychan's for chain id %#x: the node's genesis block id does not give the EVM's chain id", ErrBadResponse, chainID)
 	}
 	e.mu.Lock()
-	e.domain, e.haveDomain = d, true
+	e.domain, e.period, e.haveDomain = d, facts.period, true
 	e.mu.Unlock()
 	return d, nil
 }
@@ -143,17 +155,15 @@ func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
 // Now implements paychan.Escrow: the latest block's time.
 func (e *Escrow) Now(ctx context.Context) (time.Time, error) { return e.c.Now(ctx) }
 
-// ChallengePeriod is the payee's redeem window after a payer's StartClose.
+// ChallengePeriod is the payee's redeem window after a payer's StartClose,
+// as the verified escrow's code holds it (see Domain).
 func (e *Escrow) ChallengePeriod(ctx context.Context) (time.Duration, error) {
-	out, err := e.c.callABI(ctx, e.addr, e.abi, "challengePeriod")
-	if err != nil {
+	if _, err := e.Domain(ctx); err != nil {
 		return 0, err
 	}
-	p, ok := out[0].(uint64)
-	if !ok || p > math.MaxInt64/uint64(time.Second) {
-		return 0, fmt.Errorf("%w: challengePeriod() returned %v", ErrBadResponse, out[0])
-	}
-	return time.Duration(p) * time.Second, nil
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.period, nil
 }
 
 // VoucherDigest is the digest the contract recovers voucher signatures

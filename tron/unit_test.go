@@ -170,6 +170,7 @@ func TestRevertMapping(t *testing.T) {
 		{"escrow: bad payee", ErrInvalidArgument},
 		{"escrow: expiry may only extend", ErrExpiryShortened},
 		{"escrow: expiry too far", ErrExpiryTooFar},
+		{"escrow: bad challenge period", ErrChallengePeriod},
 		{"escrow: not expired", ErrNotExpired},
 		{"escrow: token transfer failed", ErrTokenTransfer},
 		{"token: insufficient balance", ErrInsufficientToken},

@@ -57,6 +57,14 @@ contract BttSpeedEscrow {
     /// expiry fits the int64 seconds clients read it into.
     uint64 public constant MAX_LIFETIME = 365 days;
 
+    /// @notice The shortest challenge period the constructor takes: a
+    /// payee must have time to see a startClose and get a redeem mined.
+    uint64 public constant MIN_CHALLENGE_PERIOD = 1 minutes;
+
+    /// @notice The longest challenge period the constructor takes: a payer
+    /// who closes early gets the rest back within it.
+    uint64 public constant MAX_CHALLENGE_PERIOD = 30 days;
+
     /// @notice Number of channels opened so far; channel n's id hashes n.
     uint64 public nonce;
 
@@ -85,8 +93,13 @@ contract BttSpeedEscrow {
 
     /// @param token_ The TRC-20 token channels are paid in.
     /// @param challengePeriod_ Seconds the payee has to redeem after the
-    /// payer starts an early close.
+    /// payer starts an early close; from MIN_CHALLENGE_PERIOD to
+    /// MAX_CHALLENGE_PERIOD.
     constructor(address token_, uint64 challengePeriod_) {
+        require(
+            challengePeriod_ >= MIN_CHALLENGE_PERIOD && challengePeriod_ <= MAX_CHALLENGE_PERIOD,
+            "escrow: bad challenge period"
+        );
         token = token_;
         challengePeriod = challengePeriod_;
     }

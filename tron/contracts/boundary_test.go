@@ -219,74 +219,52 @@ func TestReviewChallengeWindow(t *testing.T) {
 	requireRevert(t, e.claim(e.payee.addr, id, 400, e.sig(id, 400)), "escrow: channel closed")
 }
 
-// TestReviewChallengePeriodZero, cases 4 and 8: the constructor takes any
-// challengePeriod, 0 included. With 0, startClose sets challengeEnd to
-// the very second it runs: the payee cannot redeem in that second nor
-// after, and the payer reclaims in the same second (the same block). An
-// early close then takes back every voucher the payee had not redeemed.
-func TestReviewChallengePeriodZero(t *testing.T) {
+// TestReviewChallengePeriodBounds, cases 4 and 8 (issue 30 item 7): the
+// constructor takes a challenge period from MIN_CHALLENGE_PERIOD (1 min)
+// to MAX_CHALLENGE_PERIOD (30 days) and refuses the rest with "escrow: bad
+// challenge period". With 0 a payer started a close and reclaimed in the
+// same second, taking back every voucher the payee had not redeemed; with
+// 2^64-1 startClose overflowed; with 2^63 challengeEnd was past int64.
+func TestReviewChallengePeriodBounds(t *testing.T) {
 	e := newEnv(t, tronMainnetChainID)
-	addr, res := e.deployEscrow(0)
-
-	t.Run("today", func(t *testing.T) {
-		// issue 30 item 1 flips this: the deployment reverts.
+	view := func(name string) uint64 {
+		res := e.view(e.escrow, pack(t, e.escrowABI, name))
 		require.NoError(t, res.Err, res.Revert)
-		z := e.onEscrow(addr)
-		z.mustSend(z.payer.addr, z.token, pack(t, z.tokenABI, "approve", addr, big.NewInt(1000)))
-		id := z.mustOpen(1000, 86400)
-		sig := z.sig(id, 600) // the payee holds a voucher for 600
-		require.NoError(t, z.startClose(z.payer.addr, id).Err)
-		assert.Equal(t, z.now, z.channel(id).ChallengeEnd, "challengeEnd is now")
-		requireRevert(t, z.claim(z.payee.addr, id, 600, sig), "escrow: redeem window over")
-		requireRevert(t, z.close(z.payee.addr, id, 600, sig), "escrow: redeem window over")
-		require.NoError(t, z.reclaim(z.payer.addr, id).Err, "reclaimed in the second the close began")
-		assert.Equal(t, [4]int64{1_000_000, 0, 1_000_000, 0}, z.balances(), "the payee's 600 are gone")
-	})
-	t.Run("safe", func(t *testing.T) {
-		t.Skip("issue 30 item 1: the constructor accepts challengePeriod 0 (and any value): require a minimum (and a maximum) there")
-		require.Error(t, res.Err, "an escrow without a challenge window")
-		assert.Contains(t, res.Revert, "escrow: ")
-	})
-}
+		return unpack(t, e.escrowABI, name, res.Ret)[0].(uint64)
+	}
+	assert.Equal(t, uint64(EscrowMinChallengePeriod), view("MIN_CHALLENGE_PERIOD"))
+	assert.Equal(t, uint64(EscrowMaxChallengePeriod), view("MAX_CHALLENGE_PERIOD"))
+	assert.Equal(t, uint64(EscrowMaxLifetime), view("MAX_LIFETIME"))
 
-// TestReviewChallengePeriodHuge, case 8: no maximum either. With 2^64-1,
-// startClose overflows uint64 (a Panic, not an escrow reason): the payer
-// cannot close early, only wait for the expiry. With 2^63, startClose
-// works and challengeEnd is past int64, where tron's decoder refuses the
-// channel (see tron's TestReviewChallengePeriodUnchecked), and the payer's
-// deposit is held until then: a closing channel ignores its expiry.
-func TestReviewChallengePeriodHuge(t *testing.T) {
-	e := newEnv(t, tronMainnetChainID)
-	maxAddr, resMax := e.deployEscrow(math.MaxUint64)
-	bigAddr, resBig := e.deployEscrow(1 << 63)
-
-	t.Run("today", func(t *testing.T) {
-		// issue 30 item 1 flips this: both deployments revert.
-		require.NoError(t, resMax.Err, resMax.Revert)
-		require.NoError(t, resBig.Err, resBig.Revert)
-
-		m := e.onEscrow(maxAddr)
-		m.mustSend(m.payer.addr, m.token, pack(t, m.tokenABI, "approve", maxAddr, big.NewInt(1000)))
-		id := m.mustOpen(1000, 3600)
-		requireRevert(t, m.startClose(m.payer.addr, id), "arithmetic underflow or overflow")
-		m.advance(3600)
-		require.NoError(t, m.reclaim(m.payer.addr, id).Err, "the expiry still frees the deposit")
-
-		b := e.onEscrow(bigAddr)
-		b.mustSend(b.payer.addr, b.token, pack(t, b.tokenABI, "approve", bigAddr, big.NewInt(1000)))
-		id = b.mustOpen(1000, 3600)
-		require.NoError(t, b.startClose(b.payer.addr, id).Err)
-		end := b.channel(id).ChallengeEnd
-		assert.Equal(t, b.now+1<<63, end)
-		assert.Greater(t, end, uint64(math.MaxInt64), "past what tron's decoder reads")
-		b.advance(86400 * 365)
-		requireRevert(t, b.reclaim(b.payer.addr, id), "escrow: not expired")
-	})
-	t.Run("safe", func(t *testing.T) {
-		t.Skip("issue 30 item 1: the constructor accepts challengePeriod 2^64-1 and 2^63: bound it (e.g. at most 30 days)")
-		require.Error(t, resMax.Err)
-		require.Error(t, resBig.Err)
-	})
+	for _, tc := range []struct {
+		period uint64
+		ok     bool
+	}{
+		{0, false},
+		{1, false},
+		{EscrowMinChallengePeriod - 1, false},
+		{EscrowMinChallengePeriod, true},
+		{testChallengePeriod, true},
+		{EscrowMaxChallengePeriod, true},
+		{EscrowMaxChallengePeriod + 1, false},
+		{1 << 63, false},
+		{math.MaxUint64, false},
+	} {
+		addr, res := e.deployEscrow(tc.period)
+		if !tc.ok {
+			require.Error(t, res.Err, "period %d", tc.period)
+			assert.Equal(t, "escrow: bad challenge period", res.Revert, "period %d", tc.period)
+			continue
+		}
+		require.NoError(t, res.Err, "period %d: %s", tc.period, res.Revert)
+		// A genuine deployment has the runtime code EscrowRuntime gives.
+		code := e.state.GetCode(addr)
+		assert.Equal(t, EscrowRuntime(e.token, tc.period), code, "period %d", tc.period)
+		tok, p, ok := ParseEscrowRuntime(code)
+		require.True(t, ok)
+		assert.Equal(t, [20]byte(e.token), tok)
+		assert.Equal(t, tc.period, p)
+	}
 }
 
 // TestReviewDepositBounds, case 5: a deposit is above zero and exactly

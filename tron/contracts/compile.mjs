@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Compiles the escrow and the test token (and the test-only quirky tokens)
 // with the solc-js pinned in package.json, and writes the committed
-// artifacts: <Name>.abi.json and <Name>.bin (hex creation code).
+// artifacts: <Name>.abi.json and <Name>.bin (hex creation code), and for
+// the contracts a client verifies on chain (the escrow) <Name>.runtime.bin
+// (hex runtime code, immutables zero) and <Name>.immutables.json (each
+// immutable's name and the byte ranges of the runtime code holding it).
 //
 //   node compile.mjs          write artifacts/ and testdata/artifacts/
 //   node compile.mjs --check  compile into a temporary directory and exit 1
@@ -25,6 +28,7 @@ const JOBS = [
     out: 'artifacts',
     sources: ['BttSpeedEscrow.sol', 'TestToken.sol'],
     contracts: ['BttSpeedEscrow', 'TestToken'],
+    runtime: ['BttSpeedEscrow'],
   },
   {
     out: 'testdata/artifacts',
@@ -37,7 +41,12 @@ const SETTINGS = {
   evmVersion: 'london', // TRON's TVM lacks PUSH0 (shanghai) and later opcodes
   optimizer: { enabled: true, runs: 200 },
   metadata: { bytecodeHash: 'none', appendCBOR: false },
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+  outputSelection: {
+    '*': {
+      '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences'],
+      '': ['ast'],
+    },
+  },
 };
 
 function fail(msg) {
@@ -101,9 +110,51 @@ function compile(solc) {
       }
       files.set(`${job.out}/${name}.abi.json`, `${JSON.stringify(c.abi, null, 2)}\n`);
       files.set(`${job.out}/${name}.bin`, `${bin}\n`);
+      if ((job.runtime ?? []).includes(name)) {
+        const runtime = c.evm?.deployedBytecode?.object ?? '';
+        if (!/^([0-9a-f]{2})+$/.test(runtime)) {
+          fail(`contract ${name}: no runtime code`);
+        }
+        const names = declarationNames(output.sources);
+        const refs = c.evm.deployedBytecode.immutableReferences ?? {};
+        const immutables = Object.keys(refs)
+          .map((id) => {
+            const n = names.get(Number(id));
+            if (!n) {
+              fail(`contract ${name}: immutable ${id} has no name in the AST`);
+            }
+            return { name: n, ranges: refs[id].map((r) => [r.start, r.length]) };
+          })
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        files.set(`${job.out}/${name}.runtime.bin`, `${runtime}\n`);
+        files.set(`${job.out}/${name}.immutables.json`, `${JSON.stringify(immutables, null, 2)}\n`);
+      }
     }
   }
   return files;
+}
+
+// declarationNames maps the AST id of every variable declaration of the
+// compiled sources to its name (immutableReferences are keyed by id).
+function declarationNames(sources) {
+  const names = new Map();
+  const walk = (node) => {
+    if (Array.isArray(node)) {
+      node.forEach(walk);
+      return;
+    }
+    if (node === null || typeof node !== 'object') {
+      return;
+    }
+    if (node.nodeType === 'VariableDeclaration' && typeof node.id === 'number') {
+      names.set(node.id, node.name);
+    }
+    Object.values(node).forEach(walk);
+  };
+  for (const src of Object.values(sources ?? {})) {
+    walk(src.ast);
+  }
+  return names;
 }
 
 function writeAll(dir, files) {

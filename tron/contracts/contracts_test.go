@@ -41,19 +41,21 @@ func TestEmbeddedArtifactsParse(t *testing.T) {
 func TestEscrowABIIsTheSpecs(t *testing.T) {
 	a := EscrowABI()
 	methods := map[string]string{
-		"open":            "open(address,uint256,uint64)",
-		"topUp":           "topUp(bytes32,uint256,uint64)",
-		"claim":           "claim(bytes32,uint256,bytes)",
-		"close":           "close(bytes32,uint256,bytes)",
-		"startClose":      "startClose(bytes32)",
-		"reclaim":         "reclaim(bytes32)",
-		"channels":        "channels(bytes32)",
-		"voucherDigest":   "voucherDigest(bytes32,uint256)",
-		"checkVoucher":    "checkVoucher(bytes32,uint256,bytes)",
-		"token":           "token()",
-		"challengePeriod": "challengePeriod()",
-		"nonce":           "nonce()",
-		"MAX_LIFETIME":    "MAX_LIFETIME()",
+		"open":                 "open(address,uint256,uint64)",
+		"topUp":                "topUp(bytes32,uint256,uint64)",
+		"claim":                "claim(bytes32,uint256,bytes)",
+		"close":                "close(bytes32,uint256,bytes)",
+		"startClose":           "startClose(bytes32)",
+		"reclaim":              "reclaim(bytes32)",
+		"channels":             "channels(bytes32)",
+		"voucherDigest":        "voucherDigest(bytes32,uint256)",
+		"checkVoucher":         "checkVoucher(bytes32,uint256,bytes)",
+		"token":                "token()",
+		"challengePeriod":      "challengePeriod()",
+		"nonce":                "nonce()",
+		"MAX_LIFETIME":         "MAX_LIFETIME()",
+		"MIN_CHALLENGE_PERIOD": "MIN_CHALLENGE_PERIOD()",
+		"MAX_CHALLENGE_PERIOD": "MAX_CHALLENGE_PERIOD()",
 	}
 	assert.Len(t, a.Methods, len(methods), "the escrow has exactly the spec's functions")
 	for name, sig := range methods {

@@ -72,6 +72,7 @@ func TestChainID(t *testing.T) {
 	require.Len(t, genesis.Blockid, 32)
 	want := uint64(genesis.Blockid[28])<<24 | uint64(genesis.Blockid[29])<<16 | uint64(genesis.Blockid[30])<<8 | uint64(genesis.Blockid[31])
 	assert.Equal(t, want, e.node.ChainID(), "the genesis id's last 4 bytes")
+	assert.Equal(t, uint64(DefaultChainID), e.node.ChainID(), "DefaultChainID")
 	assert.Equal(t, new(big.Int).SetUint64(e.node.ChainID()), e.view(probe, "chainId"))
 
 	// The same on every run, and settable (mainnet's here).

@@ -39,6 +39,14 @@ const (
 	// Config.ChallengePeriod is 0.
 	DefaultChallengePeriod = time.Hour
 
+	// DefaultChainID is block.chainid when Config.ChainID is 0: the last
+	// 4 bytes of the fixed genesis block's id (tron.DevnetChainID).
+	DefaultChainID uint32 = 0xf629ebcd
+	// MinChallengePeriod and MaxChallengePeriod bound Config.ChallengePeriod
+	// as the escrow's constructor bounds its challenge period.
+	MinChallengePeriod = time.Minute
+	MaxChallengePeriod = 30 * 24 * time.Hour
+
 	// BlockTime is the chain time between two blocks.
 	BlockTime = 3 * time.Second
 	// MaxFeeLimit is the largest fee_limit a transaction may set, in sun.
@@ -149,8 +157,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch {
 	case cfg.ChallengePeriod == 0:
 		cfg.ChallengePeriod = DefaultChallengePeriod
-	case cfg.ChallengePeriod < time.Second || cfg.ChallengePeriod%time.Second != 0:
-		return cfg, fmt.Errorf("%w: ChallengePeriod %v is not a positive whole number of seconds", ErrConfig, cfg.ChallengePeriod)
+	case cfg.ChallengePeriod < MinChallengePeriod || cfg.ChallengePeriod > MaxChallengePeriod || cfg.ChallengePeriod%time.Second != 0:
+		return cfg, fmt.Errorf("%w: ChallengePeriod %v is not a whole number of seconds from %v to %v (the escrow's bounds)", ErrConfig, cfg.ChallengePeriod, MinChallengePeriod, MaxChallengePeriod)
 	}
 	if cfg.TokenMint.IsZero() {
 		cfg.TokenMint = DefaultTokenMint

@@ -26,6 +26,8 @@ func TestConfigValidation(t *testing.T) {
 		{"negative interval", Config{BlockInterval: -time.Second}},
 		{"fractional challenge period", Config{ChallengePeriod: 1500 * time.Millisecond}},
 		{"negative challenge period", Config{ChallengePeriod: -time.Hour}},
+		{"challenge period below the escrow's minimum", Config{ChallengePeriod: 59 * time.Second}},
+		{"challenge period above the escrow's maximum", Config{ChallengePeriod: 30*24*time.Hour + time.Second}},
 		{"negative energy price", Config{EnergyPrice: -1}},
 		{"free bandwidth below -1", Config{FreeBandwidth: -2}},
 		{"genesis before 1970", Config{GenesisTime: time.Unix(1, 0)}},
