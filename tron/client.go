@@ -511,6 +511,9 @@ func (c *Client) Send(ctx context.Context, contract btt.Address, data []byte) (*
 	if err := checkTrigger(ext, from, contract, data, c.cfg.FeeLimit); err != nil {
 		return nil, err
 	}
+	if err := c.checkBuilt(ctx, ext.GetTransaction()); err != nil {
+		return nil, err
+	}
 	if err := c.checkFees(ctx, from, ext.GetTransaction(), energy); err != nil {
 		return nil, err
 	}
@@ -937,6 +940,9 @@ func (c *Client) Deploy(ctx context.Context, abiJSON string, code []byte, name s
 	if err := checkDeploy(ext, from, code, c.cfg.FeeLimit); err != nil {
 		return btt.Address{}, nil, err
 	}
+	if err := c.checkBuilt(ctx, ext.GetTransaction()); err != nil {
+		return btt.Address{}, nil, err
+	}
 	if err := c.checkFees(ctx, from, ext.GetTransaction(), 0); err != nil {
 		return btt.Address{}, nil, err
 	}
@@ -1008,6 +1014,9 @@ func (c *Client) TransferTRX(ctx context.Context, to btt.Address, sun int64) (*R
 		return nil, fmt.Errorf("tron: send %s to %s: %w", formatSun(sun), to, err)
 	}
 	if err := checkTransfer(ext, from, to, sun); err != nil {
+		return nil, err
+	}
+	if err := c.checkBuilt(ctx, ext.GetTransaction()); err != nil {
 		return nil, err
 	}
 	tx, err := c.sign(ext.GetTransaction())
