@@ -191,7 +191,10 @@ func LoadKeystore(path, passphrase string) (*KeySigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tron: keystore: %w", err)
 	}
-	k, err := keystore.DecryptKey(js, passphrase)
+	if err := checkKeystore(js); err != nil {
+		return nil, fmt.Errorf("tron: keystore %s: %w", path, err)
+	}
+	k, err := decryptKey(js, passphrase)
 	if err != nil {
 		if errors.Is(err, keystore.ErrDecrypt) {
 			return nil, fmt.Errorf("tron: keystore %s: wrong passphrase (or a damaged file)", path)
@@ -204,6 +207,17 @@ func LoadKeystore(path, passphrase string) (*KeySigner, error) {
 	}
 	s.from = path
 	return s, nil
+}
+
+// decryptKey is gotron-sdk's DecryptKey, which type-asserts the file's
+// fields unchecked: a panic it still has is a bad file, not a crash.
+func decryptKey(js []byte, passphrase string) (k *keystore.Key, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			k, err = nil, fmt.Errorf("%w: gotron-sdk could not read it", ErrBadKeystore)
+		}
+	}()
+	return keystore.DecryptKey(js, passphrase)
 }
 
 // keystoreErr keeps only the kind of a keystore decoding error.
