@@ -25,7 +25,6 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
-	"github.com/bttspeed/bttspeed/tron/contracts"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
@@ -411,19 +410,6 @@ func TestBoundaryRedeemRules(t *testing.T) {
 	_, err = e.payeeE.Close(ctx, e.voucher(t, ch.ID, 400))
 	requireRevert(t, err, "escrow: channel closed", paychan.ErrChannelClosed, false)
 	bk.move("redeem after reclaim", 0, 0, 0)
-}
-
-// channelOpenedID is the id in a receipt's ChannelOpened event of escrow.
-func channelOpenedID(t testing.TB, r *Receipt, escrow btt.Address) paychan.ChannelID {
-	t.Helper()
-	ev := contracts.EscrowABI().Events["ChannelOpened"]
-	for _, l := range r.Logs {
-		if l.Address == escrow && len(l.Topics) == 4 && l.Topics[0] == ev.ID {
-			return paychan.ChannelID(l.Topics[1])
-		}
-	}
-	require.Fail(t, "no ChannelOpened event")
-	return paychan.ChannelID{}
 }
 
 // TestReviewExpiryPastInt64 (the review's case 6, issue 30 item 3): a
