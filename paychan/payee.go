@@ -233,6 +233,19 @@ func (p *Payee) ReceivePieces(sv SignedVoucher, bought PiecesBought) (btt.Amount
 	return p.receive(sv, &bought)
 }
 
+// Best returns the amount of the best voucher stored on channel id, zero
+// if none: what the channel's deposit has already promised the payee.
+func (p *Payee) Best(id ChannelID) (btt.Amount, error) {
+	r, err := p.store.Payee(id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return btt.Zero, nil
+	case err != nil:
+		return btt.Zero, err
+	}
+	return r.Best.Amount, nil
+}
+
 // SoldPieces returns the pieces of torrent ih recorded as paid for through
 // channel id (ReceivePieces), in increasing order.
 func (p *Payee) SoldPieces(id ChannelID, ih [20]byte) ([]int, error) {

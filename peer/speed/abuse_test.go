@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,16 +32,26 @@ type rogue struct {
 	msgs  chan speedwire.Message
 	// nonce is the seeder's challenge, once it came.
 	nonce atomic.Pointer[[32]byte]
+	// closed is closed when the rogue's first connection closes.
+	closed     chan struct{}
+	closedOnce sync.Once
+	first      peer.ExtPeer
 }
 
 func (r *rogue) Name() string                               { return speedwire.Name }
 func (r *rogue) HandshakeKeys(*peer.Torrent) map[string]any { return r.hs.Keys() }
 func (r *rogue) Attach(p peer.ExtPeer, _ map[string]bencode.Bytes) (peer.ExtHandler, error) {
+	if r.first == nil {
+		r.first = p
+	}
 	r.peers <- p
-	return rogueHandler{r}, nil
+	return rogueHandler{r, p}, nil
 }
 
-type rogueHandler struct{ r *rogue }
+type rogueHandler struct {
+	r *rogue
+	p peer.ExtPeer
+}
 
 func (h rogueHandler) Message(b []byte) error {
 	m, err := speedwire.Decode(b)
@@ -56,14 +67,18 @@ func (h rogueHandler) Message(b []byte) error {
 	}
 	return nil
 }
-func (rogueHandler) Closed() {}
+func (h rogueHandler) Closed() {
+	if h.r.closed != nil && h.p == h.r.first {
+		h.r.closedOnce.Do(func() { close(h.r.closed) })
+	}
+}
 
 // dialRogue connects a rogue buyer, closed when the test ends, to the
 // seeder at addr for mi's torrent, and returns it and its btt_speed peer
 // (the seeder).
 func dialRogue(t *testing.T, dom paychan.Domain, addr netip.AddrPort, mi *metainfo.MetaInfo) (*rogue, peer.ExtPeer) {
 	t.Helper()
-	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64)}
+	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64), closed: make(chan struct{})}
 	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
 	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })

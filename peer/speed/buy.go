@@ -40,6 +40,9 @@ func (h *handler) bidRound() {
 		Won: b.won, Wins: b.wins, Losses: b.losses, Rate: b.rate,
 	})
 	if bid.Price != b.bid {
+		if bid.Price.Lt(b.bid) {
+			b.loweredAt = now
+		}
 		b.bidPrev, b.bid = b.bid, bid.Price
 		h.send(speedwire.Message{Type: speedwire.TypeBid, Price: bid.Price})
 	}
@@ -49,11 +52,23 @@ func (h *handler) bidRound() {
 // that would cost us money: we drop it.
 var ErrViolation = errors.New("speed: protocol violation")
 
-// awardCeiling is the most a seller may award us: the higher of our bid
-// and the bid before it. The seller runs its auction on the last bid it
-// got; one we lowered may cross an award made on the bid before it, which
-// is no violation — we offered that price a moment ago.
-func (b *buyState) awardCeiling() btt.Amount { return btt.Max(b.bid, b.bidPrev) }
+// bidGrace is how long after we lower our bid an award may still come at
+// the bid before: the seller reruns its auction as soon as a bid comes,
+// so an award made on the old bid crosses the new one within a round
+// trip; a few seconds cover a slow one.
+const bidGrace = 5 * time.Second
+
+// awardCeiling is the most a seller may award us now: our bid, or, for
+// bidGrace after we lowered it, the bid before. An award on the old bid
+// can cross the new one, and is no violation — we offered that price a
+// moment ago; after that the old bid is no ceiling (a seller that had
+// seen our lower bid could otherwise go back to the higher for good).
+func (b *buyState) awardCeiling(now time.Time) btt.Amount {
+	if now.Sub(b.loweredAt) < bidGrace {
+		return btt.Max(b.bid, b.bidPrev)
+	}
+	return b.bid
+}
 
 // onAward takes a seller's award. An award above what we bid is a
 // violation: nothing is paid at that price, the seller is told why and
@@ -62,8 +77,8 @@ func (b *buyState) awardCeiling() btt.Amount { return btt.Max(b.bid, b.bidPrev) 
 // for the blocks that arrive in this slot (BlockReceived).
 func (h *handler) onAward(price btt.Amount, credit int64) error {
 	b := h.buy
-	if price.Gt(b.awardCeiling()) {
-		err := fmt.Errorf("%w: award at %s a byte, above our bid of %s", ErrViolation, price, b.awardCeiling())
+	if ceiling := b.awardCeiling(h.e.cfg.Buy.Now()); price.Gt(ceiling) {
+		err := fmt.Errorf("%w: award at %s a byte, above our bid of %s", ErrViolation, price, ceiling)
 		h.e.log.Info("dropping a seller", "peer", h.p.Addr(), "err", err)
 		b.leftPaid()
 		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeViolation, Reason: trim(err.Error())})
@@ -85,6 +100,7 @@ func (h *handler) onAward(price btt.Amount, credit int64) error {
 		// at the first award, else with the next voucher. (An award that
 		// only grows the window does not cost a voucher of its own.)
 		h.maybePay()
+		h.keepFunded() // a deposit that cannot pay for the next pieces gets no voucher to top up after
 	})
 	return nil
 }
@@ -202,7 +218,7 @@ func (h *handler) keepFunded() {
 	if !b.won || b.clearing.IsZero() || t.Left() <= 0 {
 		return
 	}
-	need, err := cost(b.clearing, fundedAhead*t.PieceSize(0))
+	need, err := cost(b.clearing, min(fundedAhead*t.PieceSize(0), t.Left()))
 	if err != nil {
 		return
 	}
@@ -212,11 +228,13 @@ func (h *handler) keepFunded() {
 		buyer.mu.Unlock()
 		return
 	}
-	ch, left, spare := bc.ch, bc.ch.Deposit.SubFloor(bc.signed), buyer.Budget.Gt(buyer.locked)
+	ch, left, spare := bc.ch, bc.ch.Deposit.SubFloor(bc.signed), buyer.Budget.SubFloor(buyer.locked)
 	buyer.mu.Unlock()
 	switch {
-	case left.Lt(need) && spare:
-		h.topUp(ch, need.SubFloor(left))
+	case left.Lt(need) && !spare.IsZero():
+		// As much of the shortfall as the budget has: a little more
+		// deposit is a little more served.
+		h.topUp(ch, btt.Min(need.SubFloor(left), spare))
 	case ch.Expiry.Before(buyer.Now().Add(buyer.Lifetime / 2)):
 		// Half its life gone: extended now (a top-up moves the expiry a
 		// Lifetime ahead), long before the seller's margin refuses it.

@@ -51,6 +51,7 @@ func TestBuyerPricesBlocksAsTheyCome(t *testing.T) {
 	const block = piece.BlockSize
 	type step struct {
 		award, reject, fail bool
+		later               bool   // bidGrace passes after this step
 		bid                 uint64 // a new bid, if not 0
 		price               uint64 // the award's price
 		blocks              []uint32
@@ -80,6 +81,11 @@ func TestBuyerPricesBlocksAsTheyCome(t *testing.T) {
 		{"but not the one before that", []step{
 			{bid: 9}, {bid: 5}, {bid: 4}, {award: true, price: 9, blocks: []uint32{0}},
 		}, 0, true},
+		{"nor the bid before, once the grace is over", []step{
+			// A seller that awarded 5, having seen the lower bid, goes
+			// back to the old 9 later: refused.
+			{bid: 9}, {bid: 5}, {award: true, price: 5, later: true}, {award: true, price: 9, blocks: []uint32{0}},
+		}, 0, true},
 		{"a piece that failed is priced again as it comes again", []step{
 			{bid: 5}, {award: true, price: 5, blocks: []uint32{0, 1, 2, 3}}, {fail: true}, {reject: true, blocks: []uint32{0, 1, 2, 3}},
 		}, 0, false},
@@ -87,10 +93,18 @@ func TestBuyerPricesBlocksAsTheyCome(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := buyerFixture(t)
+			now := time.Now()
+			h.e.cfg.Buy.Now = func() time.Time { return now }
 			dropped := false
 			for _, s := range tc.steps {
 				if s.bid != 0 {
+					if btt.NewAmount(s.bid).Lt(h.buy.bid) {
+						h.buy.loweredAt = now
+					}
 					h.buy.bidPrev, h.buy.bid = h.buy.bid, btt.NewAmount(s.bid)
+				}
+				if s.later {
+					now = now.Add(bidGrace)
 				}
 				if s.award && h.onAward(btt.NewAmount(s.price), 1<<20) != nil {
 					dropped = true
@@ -141,11 +155,14 @@ func TestBuyerPaysAtMostItsBids(t *testing.T) {
 			switch r.IntN(8) {
 			case 0: // a new bid
 				nb := uint64(r.IntN(20) + 1)
+				if btt.NewAmount(nb).Lt(h.buy.bid) {
+					h.buy.loweredAt = h.e.cfg.Buy.Now()
+				}
 				h.buy.bidPrev, h.buy.bid = h.buy.bid, btt.NewAmount(nb)
 				maxBid = max(maxBid, nb)
 			case 1: // an award, at any price
 				p := uint64(r.IntN(40))
-				ceil := max(mustU64(h.buy.bid), mustU64(h.buy.bidPrev))
+				ceil := mustU64(h.buy.awardCeiling(h.e.cfg.Buy.Now()))
 				err := h.onAward(btt.NewAmount(p), 1<<20)
 				if p > ceil {
 					require.Error(t, err, "seed %d: award %d over %d", seed, p, ceil)

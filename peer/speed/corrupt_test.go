@@ -51,8 +51,9 @@ func TestCorruptPieceNotPaid(t *testing.T) {
 	require.False(t, st.Complete)
 
 	// An honest (legacy) seeder supplies the piece; the download
-	// completes, byte-identical.
-	honest, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+	// completes, byte-identical. It is at another address: a peer banned
+	// for bad data is banned by its IP.
+	honest, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.2:0"})
 	require.NoError(t, err)
 	defer honest.Close()
 	_, err = honest.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: honestDir, Verify: true})

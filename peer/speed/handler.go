@@ -30,17 +30,26 @@ var (
 )
 
 type sellState struct {
-	bid         btt.Amount
-	paidSlot    bool
-	price       btt.Amount
-	credit      paychan.Credit
-	channel     *paychan.Channel
-	accepting   bool
-	owed        btt.Amount // accrued at the clearing price while in a paid slot
-	paid        btt.Amount // what this connection's vouchers added to the channel's total
-	lastUp      int64
-	nonce       [32]byte               // our challenge: the payer signs it to attach its channel
+	bid       btt.Amount
+	paidSlot  bool
+	price     btt.Amount
+	credit    paychan.Credit
+	channel   *paychan.Channel
+	accepting bool
+	owed      btt.Amount // accrued at the clearing price while in a paid slot
+	paid      btt.Amount // what this connection's vouchers added to the channel's total
+	lastUp    int64
+	nonce     [32]byte // our challenge: the payer signs it to attach its channel
+	// The terms bytes are charged at change where an award or reject is
+	// written (sendTerms, accrue): charging is in force, pending sent and
+	// not yet written, marks the counters where they were.
+	marked      bool // the engine marks where messages are written (peer.MarkedSender)
+	charging    terms
+	pending     []terms
+	marks       marks
 	lastRead    time.Time              // when its channel was last read from the chain for it
+	deferred    *speedwire.ChannelInfo // a channel announced before a paid slot: read once it wins one
+	badChannels int                    // channels announced that failed their check on chain
 	refused     error                  // a bad voucher: choked for good
 	ending      bool                   // its channel takes no more vouchers: no credit until a new one (channelEnds)
 	lapsed      bool                   // lost its paid slot owing, for not paying: over its credit until it pays
@@ -75,6 +84,7 @@ type inVoucher struct {
 
 type buyState struct {
 	bid, bidPrev     btt.Amount // our bid, and the one before it (awardCeiling)
+	loweredAt        time.Time  // when we last lowered our bid
 	won              bool
 	wins, losses     int
 	clearing         btt.Amount

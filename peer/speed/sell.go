@@ -2,10 +2,12 @@ package speed
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speedwire"
 	"github.com/bttspeed/bttspeed/piece"
@@ -16,13 +18,88 @@ import (
 
 // accrue charges what was sent since it last ran, but for the blocks
 // served free (pieces paid for before: MayServe).
+//
+// The terms it charges at change where the award or reject that changes
+// them is written, not when it is decided: blocks queued before it go out
+// before it, and the payer prices them at the terms before (sendTerms).
 func (h *handler) accrue() {
 	s := h.sell
+	for _, m := range s.marks.take() {
+		h.accrueTo(m.up, m.free)
+		if len(s.pending) > 0 {
+			s.charging, s.pending = s.pending[0], s.pending[1:]
+		}
+	}
 	// Uploaded first: the engine counts a free block in UploadedFree
 	// before Uploaded, so the difference read in this order never counts
 	// a free block as charged (it may lag by one, caught up next time).
 	up := h.p.Uploaded()
-	free := h.p.UploadedFree()
+	h.accrueTo(up, h.p.UploadedFree())
+}
+
+// terms are what the bytes sent to a payer are charged at.
+type terms struct {
+	paid  bool
+	price btt.Amount
+}
+
+// chargeTerms are the terms the bytes written now are charged at: those
+// of the last award or reject written, where the engine tells (marked);
+// otherwise (a test's fake peer) the slot's, as decided.
+func (s *sellState) chargeTerms() terms {
+	if s.marked {
+		return s.charging
+	}
+	return terms{s.paidSlot, s.price}
+}
+
+// sendTerms sends an award or reject that changes the terms, in its place
+// among the blocks queued: the bytes before it are charged at the terms
+// before, those after at t, as the payer prices them (it prices by where
+// the award or reject comes in the stream).
+func (h *handler) sendTerms(m speedwire.Message, t terms) {
+	s := h.sell
+	b, err := speedwire.Encode(m)
+	if err != nil {
+		h.e.log.Error("encoding btt_speed message", "err", err)
+		return
+	}
+	ms, ok := h.p.(peer.MarkedSender)
+	if !ok || !s.marked {
+		h.p.Send(b)
+		return
+	}
+	s.pending = append(s.pending, t)
+	ms.SendMarked(b, s.marks.add)
+}
+
+// marks are the payload counters at which the awards and rejects that
+// change the terms were written, from the connection's writer.
+type marks struct {
+	mu sync.Mutex
+	at []mark
+}
+
+type mark struct{ up, free int64 }
+
+func (q *marks) add(up, free int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.at = append(q.at, mark{up, free})
+}
+
+func (q *marks) take() []mark {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	at := q.at
+	q.at = nil
+	return at
+}
+
+// accrueTo charges, at the terms in force, what was sent up to up bytes,
+// of which free were served free.
+func (h *handler) accrueTo(up, free int64) {
+	s := h.sell
 	if d := free - s.lastFree; d > 0 && s.channel != nil {
 		s.lastFree = free
 		h.e.cfg.Sell.addFree(s.channel.ID, d)
@@ -33,11 +110,13 @@ func (h *handler) accrue() {
 	}
 	d := charged - s.lastUp
 	s.lastUp = charged
-	if s.paidSlot && !s.price.IsZero() {
-		s.gate.sent += d
+	if t := s.chargeTerms(); t.paid && !t.price.IsZero() {
+		if s.paidSlot {
+			s.gate.sent += d // what the gate admitted went out
+		}
 		s.sold += d
 		s.unpaidBytes = min(s.unpaidBytes+d, maxBytes)
-		c, err := cost(s.price, d)
+		c, err := cost(t.price, d)
 		if err == nil {
 			s.owed, err = s.owed.Add(c)
 		}
@@ -72,10 +151,49 @@ func (s *sellState) release() {
 }
 
 // leavePaid resets the credit gate when the peer leaves its paid slot.
-func (s *sellState) leavePaid() {
+func (h *handler) leavePaid() {
+	s := h.sell
 	s.paidSlot = false
 	s.gate.reset()
 	s.release()
+	h.publish()
+}
+
+// channelRoom counts the channel's debt afresh and returns what its
+// deposit can still pay for, in bytes at our price, beyond what its other
+// connections have queued and reserved: the capacity a piece beginning
+// here must fit in. Both are read in one look at the seller's books, so a
+// connection moving bytes from queued to sent is never missed in between.
+func (h *handler) channelRoom() int64 {
+	s := h.sell
+	if s.channel == nil || s.price.IsZero() {
+		return s.capBytes
+	}
+	owed, paid, others, ok := h.e.cfg.Sell.channelView(s.channel.ID, h)
+	if ok {
+		s.unpaidBytes = debtBytes(owed, paid, s.price)
+	}
+	return max(0, s.capBytes-bytesAt(others, s.price))
+}
+
+// publish tells the seller's books what this connection has queued and
+// reserved on its channel, at its price: what the channel's other
+// connections must leave room for. (It is stale-high between two pieces
+// begun here: bytes sent since are counted twice, on the safe side.)
+func (h *handler) publish() {
+	s := h.sell
+	if s.channel == nil {
+		return
+	}
+	var amount btt.Amount
+	if s.paidSlot {
+		c, err := cost(s.price, max(0, s.gate.admitted-s.gate.sent)+s.gate.reserved)
+		if err != nil {
+			c = btt.Max(s.price, btt.NewAmount(1)) // cannot happen below MaxPrice
+		}
+		amount = c
+	}
+	h.e.cfg.Sell.publish(s.channel.ID, h, amount)
 }
 
 // unpaid is what the peer owes, in bytes at its price: once its channel
@@ -104,6 +222,14 @@ func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
 // deposit can still pay beyond its best voucher, at the payer's price.
 func (h *handler) recount() {
 	s := h.sell
+	if s.channel != nil && !s.ending && h.e.cfg.Sell.Payee != nil {
+		// The payee follows its channels on chain (paychan.Payee.Follow):
+		// one the payer began to close, or near its deadline, takes no
+		// more credit from here (issue 23, case 4).
+		if _, ok := h.e.cfg.Sell.Payee.Creditable(s.channel.ID); !ok {
+			h.channelEnds(fmt.Errorf("%w: channel %x is no longer creditable", paychan.ErrChannelClosing, s.channel.ID[:8]))
+		}
+	}
 	s.unpaidBytes = h.countUnpaid()
 	s.capBytes = maxBytes
 	if s.channel != nil && !s.price.IsZero() {
@@ -131,10 +257,15 @@ func (h *handler) countUnpaid() int64 {
 			owed, paid = o, p
 		}
 	}
+	return debtBytes(owed, paid, s.price)
+}
+
+// debtBytes is owed less paid in bytes at price (negative if paid ahead).
+func debtBytes(owed, paid, price btt.Amount) int64 {
 	if paid.Gt(owed) {
-		return -bytesAt(paid.SubFloor(owed), s.price)
+		return -bytesAt(paid.SubFloor(owed), price)
 	}
-	return bytesAt(owed.SubFloor(paid), s.price)
+	return bytesAt(owed.SubFloor(paid), price)
 }
 
 // ChokeStat implements peer.ChokeStatter. For a seller it reports the
@@ -180,36 +311,45 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 	}
 	if o.Slot == choker.Paid {
 		if !s.paidSlot || s.price != o.Price {
-			// What was sent before is charged at the terms it went
-			// under (nothing, out of a paid slot); the award goes out
-			// ahead of the blocks queued, and the payer prices what
-			// comes after it at its price.
+			// New terms for what is admitted from now on; what is
+			// queued before the award goes out before it, at the terms
+			// before (sendTerms), as the payer prices it.
 			h.accrue()
 			s.price = o.Price
 			s.paidSlot = true
 			h.recount()
-			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: h.window()})
+			h.sendTerms(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: h.window()}, terms{true, o.Price})
+		}
+		if ci := s.deferred; ci != nil {
+			s.deferred = nil
+			h.onChannel(*ci)
 		}
 		return
 	}
+	beat, _ := clearing.Add(btt.NewAmount(1))
 	if s.paidSlot {
-		h.accrue() // what was sent in the paid slot, at its price
-		s.leavePaid()
-		h.p.ServeHeld() // out of the paid slot, nothing is gated
-		if o.Unchoke && !s.bid.IsZero() {
-			// Moved to a free slot: the payer must hear it, or it
-			// would pay for the blocks that come free from now on.
-			beat, _ := clearing.Add(btt.NewAmount(1))
-			h.send(speedwire.Message{Type: speedwire.TypeReject, Price: beat, Reason: "moved to a free slot"})
-			return
+		h.accrue()
+		h.leavePaid()
+		// The payer must hear it, or it would pay for the blocks that
+		// come free from now on; they are free after the reject, which
+		// goes before the requests held are served.
+		reason, price := "moved to a free slot", beat
+		switch {
+		case o.Unchoke:
+		case o.Reason == choker.ReasonBelowReserve:
+			reason, price = o.Reason.String(), h.e.cfg.Sell.Ask
+		default:
+			reason = o.Reason.String()
 		}
+		h.sendTerms(speedwire.Message{Type: speedwire.TypeReject, Price: price, Reason: reason}, terms{})
+		h.p.ServeHeld() // out of the paid slot, nothing is gated
+		return
 	}
 	if s.bid.IsZero() || o.Unchoke {
 		return
 	}
 	switch o.Reason {
 	case choker.ReasonLostAuction:
-		beat, _ := clearing.Add(btt.NewAmount(1))
 		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: beat, Reason: o.Reason.String()})
 	case choker.ReasonBelowReserve:
 		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: h.e.cfg.Sell.Ask, Reason: o.Reason.String()})
@@ -262,11 +402,23 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 		}
 	}
 	h.accrue()
-	if !s.gate.admit(b, size, h.unpaid(), s.credit.Window, s.capBytes, h.p.PeerHas, t.PieceSize) {
+	_, begun := s.gate.started[b.Piece]
+	capBytes := s.capBytes
+	if !begun {
+		// A piece would begin: the channel's whole exposure counts
+		// against what its deposit can pay — its debt as of now, and
+		// what its other connections have queued and reserved (each
+		// holds its own window, but the deposit is one).
+		capBytes = h.channelRoom()
+	}
+	if !s.gate.admit(b, size, h.unpaid(), s.credit.Window, capBytes, h.p.PeerHas, t.PieceSize) {
 		if s.heldSince.IsZero() {
 			s.heldSince = time.Now()
 		}
 		return peer.Hold
+	}
+	if !begun {
+		h.publish()
 	}
 	if _, begun := s.gate.started[b.Piece]; !begun {
 		// Admitted whole: the payer may list it in a voucher.

@@ -15,6 +15,16 @@ import (
 // Selling: the payer's channel, read from the chain, and its vouchers,
 // verified and stored off the loop, then credited.
 
+// contradictionGrace is how long the seller waits before reading again a
+// channel whose announcement the chain contradicts (unknown, or a smaller
+// deposit): its node may be a block behind the payer's.
+const contradictionGrace = 2 * time.Second
+
+// maxBadChannels is how many channels a connection may announce that fail
+// their check on chain (closed, paying someone else, too small, expiring)
+// before it is dropped: each costs a chain read.
+const maxBadChannels = 3
+
 func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 	s := h.sell
 	if s.accepting {
@@ -31,6 +41,13 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 	}
 	if ci.Escrow != h.e.cfg.Domain.Escrow {
 		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: "channel on another escrow"})
+		return
+	}
+	if s.channel == nil && !s.paidSlot {
+		// A channel is read from the chain only for a payer that won a
+		// paid slot: until then it waits (Decided reads it then), so a
+		// peer that never bids makes no chain reads.
+		s.deferred = &ci
 		return
 	}
 	s.accepting = true
@@ -70,21 +87,42 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		// The chain down is no fault of the payer's: read again, with
 		// backoff, for up to a minute; its requests wait meanwhile.
 		var ch paychan.Channel
-		err := retryChain(ctx, func() error {
-			var err error
-			ch, err = payee.Accept(ctx, ci.ID)
-			if errors.Is(err, paychan.ErrChainUnavailable) {
-				log.Info("reading a channel: the chain is unavailable; retrying", "peer", addr, "err", err)
+		read := func() error {
+			return retryChain(ctx, func() error {
+				var err error
+				ch, err = payee.Accept(ctx, ci.ID)
+				if errors.Is(err, paychan.ErrChainUnavailable) {
+					log.Info("reading a channel: the chain is unavailable; retrying", "peer", addr, "err", err)
+				}
+				return err
+			})
+		}
+		err := read()
+		// A channel, or a top-up, the payer's node has and ours does not
+		// yet (a block behind) is read again before it counts against
+		// the payer: twice, contradictionGrace apart.
+		for range 2 {
+			if !errors.Is(err, paychan.ErrUnknownChannel) && (err != nil || !ci.Deposit.Gt(ch.Deposit)) {
+				break
 			}
-			return err
-		})
+			t := time.NewTimer(contradictionGrace)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			if ctx.Err() != nil {
+				break
+			}
+			err = read()
+		}
 		// The announced figures must agree with the chain's, and the
 		// connection must prove it holds the payer's key: a channel id
 		// is public. A peer that fails either is dropped.
 		var violation error
 		switch {
 		case errors.Is(err, paychan.ErrUnknownChannel):
-			violation = fmt.Errorf("%w: announced a channel the escrow does not have", ErrViolation)
+			violation = fmt.Errorf("%w: announced a channel the escrow does not have: %w", ErrViolation, err)
 		case err == nil && ci.Deposit.Gt(ch.Deposit):
 			violation = fmt.Errorf("%w: announced a deposit of %s, the chain has %s", ErrViolation, ci.Deposit, ch.Deposit)
 		case err == nil:
@@ -94,6 +132,15 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		}
 		if violation != nil {
 			err = violation
+		}
+		// The best voucher stored on the channel (before a restart of
+		// ours, say): its deposit has promised us that much already.
+		var best btt.Amount
+		if err == nil {
+			var berr error
+			if best, berr = payee.Best(ci.ID); berr != nil {
+				err = fmt.Errorf("reading the channel's best voucher: %w", berr)
+			}
 		}
 		// The pieces of this torrent the channel paid for before, which
 		// the payer gets again free (MayServe).
@@ -109,6 +156,15 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			reread := s.reread
 			s.reread = nil
 			if violation != nil {
+				if !errors.Is(violation, paychan.ErrUnknownChannel) && len(s.queued) > 0 {
+					// Signed by the payer (Receive checks): money,
+					// whoever sent it.
+					late := make([]inVoucher, len(s.queued))
+					for i, m := range s.queued {
+						late[i] = inVoucher{sv: m.Voucher, price: s.price}
+					}
+					h.storeLate(ci.ID, false, late)
+				}
 				s.queued = nil
 				h.e.log.Info("dropping a payer", "peer", h.p.Addr(), "err", err)
 				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeViolation, Reason: trim(err.Error())})
@@ -119,6 +175,9 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				s.queued = nil
 				h.e.log.Info("refusing a channel", "peer", h.p.Addr(), "err", err)
 				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: trim(err.Error())})
+				if s.badChannels++; s.badChannels >= maxBadChannels {
+					h.p.Close(fmt.Errorf("%w: %d channels refused", ErrViolation, s.badChannels))
+				}
 				return
 			}
 			first := s.channel == nil || s.channel.ID != ch.ID
@@ -140,6 +199,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				}
 				h.accrue()
 				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before (nothing, in a paid slot)
+				h.e.cfg.Sell.setPaid(ch.ID, best, btt.Zero)
 				if !h.closed {
 					h.e.cfg.Sell.join(ch.ID, h)
 				}

@@ -92,6 +92,9 @@ type Seller struct {
 	// windows is, per channel, the largest credit window its payments
 	// earned in this process: a connection on the channel starts there.
 	windows map[paychan.ChannelID]int64
+	// outstanding is, per channel, what each of its connections has
+	// queued and reserved (publish): the deposit must cover it too.
+	outstanding map[paychan.ChannelID]map[*handler]btt.Amount
 	// reads is when each channel was last read from the chain for an
 	// announcement (readAt).
 	reads map[paychan.ChannelID]time.Time
@@ -247,6 +250,44 @@ func (s *Seller) earned(id paychan.ChannelID, w int64) {
 	s.windows[id] = max(s.windows[id], w)
 }
 
+// channelView returns, in one look, a channel's account (as
+// channelAccount) and what its connections other than h have queued and
+// reserved (publish).
+func (s *Seller) channelView(id paychan.ChannelID, h *handler) (owed, credited, others btt.Amount, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for o, a := range s.outstanding[id] {
+		if o != h {
+			others, _ = others.Add(a) // below MaxPrice, sums cannot overflow
+		}
+	}
+	cs := s.sales[id]
+	if cs == nil {
+		return btt.Zero, btt.Zero, others, false
+	}
+	return cs.Owed, s.credited[id], others, true
+}
+
+// publish records what h has queued and reserved on channel id.
+func (s *Seller) publish(id paychan.ChannelID, h *handler, amount btt.Amount) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if amount.IsZero() {
+		delete(s.outstanding[id], h)
+		if len(s.outstanding[id]) == 0 {
+			delete(s.outstanding, id)
+		}
+		return
+	}
+	if s.outstanding == nil {
+		s.outstanding = make(map[paychan.ChannelID]map[*handler]btt.Amount)
+	}
+	if s.outstanding[id] == nil {
+		s.outstanding[id] = make(map[*handler]btt.Amount)
+	}
+	s.outstanding[id][h] = amount
+}
+
 // join and leave keep track of a channel's connections.
 func (s *Seller) join(id paychan.ChannelID, h *handler) {
 	s.mu.Lock()
@@ -266,6 +307,10 @@ func (s *Seller) leave(id paychan.ChannelID, h *handler) {
 	delete(s.conns[id], h)
 	if len(s.conns[id]) == 0 {
 		delete(s.conns, id)
+	}
+	delete(s.outstanding[id], h)
+	if len(s.outstanding[id]) == 0 {
+		delete(s.outstanding, id)
 	}
 }
 
@@ -439,6 +484,7 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 	h := &handler{e: e, p: p, theirs: hs}
 	if e.cfg.Sell != nil {
 		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax, e.cfg.Sell.CreditGrowth), capBytes: maxBytes}
+		_, h.sell.marked = p.(peer.MarkedSender)
 		if _, err := rand.Read(h.sell.nonce[:]); err != nil {
 			return nil, fmt.Errorf("speed: challenge nonce: %w", err)
 		}
