@@ -98,19 +98,19 @@ type config struct {
 	pieceLength                    int64
 	verify                         bool
 
-	reserve         btt.Amount
-	creditStart     int64
-	creditMax       int64
-	creditGrowth    int64
-	slots, freePct  int
-	rotation        time.Duration
-	rechoke         time.Duration
-	uploadRate      int64
-	expiryMargin    time.Duration
-	redeemEvery     time.Duration
-	redeemThreshold btt.Amount
-	shutdownTimeout time.Duration
-	state           string
+	reserve                                btt.Amount
+	creditStart                            int64
+	creditMax                              int64
+	creditGrowth                           int64
+	slots, freePct                         int
+	rotation                               time.Duration
+	rechoke                                time.Duration
+	uploadRate                             int64
+	expiryMargin                           time.Duration
+	redeemEvery                            time.Duration
+	redeemThreshold, minRedeem, minDeposit btt.Amount
+	shutdownTimeout                        time.Duration
+	state                                  string
 
 	listen       string
 	trackers     cli.StringList
@@ -129,7 +129,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("seeder", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var reserve, threshold, pieceLength, uploadRate, creditStart, creditMax string
+	var reserve, threshold, minRedeem, minDeposit, pieceLength, uploadRate, creditStart, creditMax string
 	fs.StringVar(&c.torrent, "torrent", "", "seed this .torrent file (its data in -dir) instead of a PATH")
 	fs.StringVar(&c.dir, "dir", "", "with -torrent: the directory holding the torrent's data (default: the .torrent's directory)")
 	fs.StringVar(&c.torrentOut, "torrent-out", "", "with PATH: where to write the .torrent (default PATH.torrent)")
@@ -147,6 +147,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.expiryMargin, "expiry-margin", time.Hour, "refuse vouchers on channels expiring within this; close channels within twice this")
 	fs.DurationVar(&c.redeemEvery, "redeem-every", time.Minute, "how often to look for vouchers to redeem")
 	fs.StringVar(&threshold, "redeem-threshold", "10", "claim a channel once this much BTT of it is unredeemed (0: only near expiry and at shutdown)")
+	fs.StringVar(&minRedeem, "min-redeem", "", "never redeem a channel holding less than this much BTT, even at expiry or shutdown: what one transaction costs you (default: 16384 base units)")
+	fs.StringVar(&minDeposit, "min-deposit", "", "refuse channels whose deposit is below this much BTT (default: -min-redeem)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "at shutdown, how long redeeming may take")
 	fs.StringVar(&c.state, "state", "", "directory of the channel store (payee.db); required with -chain; default with the embedded devnet: a temporary one")
 	fs.StringVar(&c.listen, "listen", ":6881", "TCP address to accept peers on")
@@ -186,6 +188,16 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.redeemThreshold, err = cli.ParseBTT("redeem-threshold", threshold); err != nil {
 		return nil, err
+	}
+	if minRedeem != "" {
+		if c.minRedeem, err = cli.ParseBTT("min-redeem", minRedeem); err != nil {
+			return nil, err
+		}
+	}
+	if minDeposit != "" {
+		if c.minDeposit, err = cli.ParseBTT("min-deposit", minDeposit); err != nil {
+			return nil, err
+		}
 	}
 	if c.pieceLength, err = cli.ByteSize("piece-length", pieceLength); err != nil {
 		return nil, err
@@ -395,7 +407,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	seller, err := market.NewSeller(ctx, ch, market.SellConfig{
 		StateDir: state, Reserve: c.reserve, Slots: c.slots, FreePercent: c.freePct, Rotation: c.rotation,
 		CreditStart: c.creditStart, CreditMax: c.creditMax, CreditGrowth: c.creditGrowth,
-		ExpiryMargin: c.expiryMargin, RedeemThreshold: c.redeemThreshold, Logger: log,
+		ExpiryMargin: c.expiryMargin, RedeemThreshold: c.redeemThreshold, MinRedeem: c.minRedeem, MinDeposit: c.minDeposit, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -517,8 +529,8 @@ loop:
 	defer rcancel()
 	res, err := seller.RedeemOnShutdown(rctx)
 	tot, _ := seller.Payee.Totals()
-	fmt.Fprintf(stdout, "redeemed: %s base units (%s BTT) now: %d channels claimed, %d closed; in all %s BTT redeemed, %s BTT left\n",
-		res.Redeemed, res.Redeemed.FormatBTT(), res.Claimed, res.Closed, tot.Redeemed.FormatBTT(), tot.Redeemable.FormatBTT())
+	fmt.Fprintf(stdout, "redeemed: %s base units (%s BTT) now: %d channels claimed, %d closed, %d below -min-redeem left; in all %s BTT redeemed, %s BTT left\n",
+		res.Redeemed, res.Redeemed.FormatBTT(), res.Claimed, res.Closed, res.BelowFloor, tot.Redeemed.FormatBTT(), tot.Redeemable.FormatBTT())
 	if err != nil {
 		log.Error("redeeming at shutdown", "err", err, "left_btt", res.Left.FormatBTT())
 		return errors.Join(runErr, err)

@@ -110,9 +110,13 @@ func TestSellBuyRedeemReclaim(t *testing.T) {
 		name   string
 		margin time.Duration
 		closed bool
+		floor  btt.Amount // MinRedeem
 	}{
-		{"claim", time.Hour, false},
-		{"close near expiry", 13 * time.Hour, true}, // 24 h channels are within 2 × 13 h
+		{"claim", time.Hour, false, btt.Zero},
+		{"close near expiry", 13 * time.Hour, true, btt.Zero}, // 24 h channels are within 2 × 13 h
+		// A seller whose transactions cost more than the channel holds
+		// leaves it: not even at shutdown (issue 23, case 7).
+		{"below the floor", 13 * time.Hour, false, btt.BTT(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -120,7 +124,7 @@ func TestSellBuyRedeemReclaim(t *testing.T) {
 			require.NoError(t, err)
 			defer node.Close()
 			sc, bc := connect(t, node, 0), connect(t, node, 1)
-			seller, err := market.NewSeller(ctx, sc, market.SellConfig{StateDir: t.TempDir(), Reserve: btt.NewAmount(1000), Slots: 2, FreePercent: 50, Rotation: time.Second, ExpiryMargin: tc.margin, RedeemThreshold: btt.BTT(1)})
+			seller, err := market.NewSeller(ctx, sc, market.SellConfig{StateDir: t.TempDir(), Reserve: btt.NewAmount(1000), Slots: 2, FreePercent: 50, Rotation: time.Second, ExpiryMargin: tc.margin, RedeemThreshold: btt.BTT(1), MinRedeem: tc.floor})
 			require.NoError(t, err)
 			defer seller.Close()
 			paid, free := seller.Slots()
@@ -160,6 +164,13 @@ func TestSellBuyRedeemReclaim(t *testing.T) {
 
 			res, err := seller.RedeemOnShutdown(ctx)
 			require.NoError(t, err)
+			if !tc.floor.IsZero() {
+				assert.True(t, res.Redeemed.IsZero(), "redeemed %s below the floor", res.Redeemed)
+				assert.Equal(t, 1, res.BelowFloor)
+				assert.Zero(t, res.Claimed+res.Closed, "no transaction")
+				assert.Equal(t, seedBefore, node.TokenBalance(sc.Account()))
+				return
+			}
 			assert.Equal(t, spent, res.Redeemed)
 			assert.Equal(t, [2]int{btoi(!tc.closed), btoi(tc.closed)}, [2]int{res.Claimed, res.Closed})
 			got, _ := node.TokenBalance(sc.Account()).Sub(seedBefore)

@@ -32,6 +32,11 @@ type SellConfig struct {
 	// RedeemThreshold: the Redeemer claims a channel once this much of it
 	// is unredeemed (zero: only near expiry).
 	RedeemThreshold btt.Amount
+	// MinRedeem and MinDeposit are paychan.PayeeConfig's floors: below
+	// MinRedeem a channel is not redeemed on its own (nor at shutdown),
+	// and a deposit below MinDeposit is refused (zero: paychan's
+	// defaults).
+	MinRedeem, MinDeposit btt.Amount
 	// CreditStart, CreditMax and CreditGrowth are speed.Seller's (zero:
 	// its defaults).
 	CreditStart, CreditMax, CreditGrowth int64
@@ -75,7 +80,7 @@ func NewSeller(ctx context.Context, c *chain.Chain, cfg SellConfig) (*Seller, er
 	if err != nil {
 		return nil, err
 	}
-	payee, err := paychan.NewPayee(ctx, st, c.Escrow, paychan.PayeeConfig{Self: c.Account(), ExpiryMargin: cfg.ExpiryMargin, RedeemThreshold: cfg.RedeemThreshold})
+	payee, err := paychan.NewPayee(ctx, st, c.Escrow, paychan.PayeeConfig{Self: c.Account(), ExpiryMargin: cfg.ExpiryMargin, RedeemThreshold: cfg.RedeemThreshold, MinRedeem: cfg.MinRedeem, MinDeposit: cfg.MinDeposit})
 	if err != nil {
 		st.Close()
 		return nil, cli.Setup(err)
@@ -149,6 +154,9 @@ type ShutdownResult struct {
 	Closed, Claimed int
 	// Left is what stays unredeemed (failures), for the next start.
 	Left btt.Amount
+	// BelowFloor counts the channels left unredeemed for holding less
+	// than MinRedeem: each would cost more to redeem than it holds.
+	BelowFloor int
 }
 
 // RedeemOnShutdown cashes every voucher not yet redeemed: a channel near
@@ -163,13 +171,25 @@ func (s *Seller) RedeemOnShutdown(ctx context.Context) (ShutdownResult, error) {
 		return res, err
 	}
 	now := time.Now()
+	floor := s.cfg.MinRedeem
+	if floor.IsZero() {
+		floor = btt.NewAmount(paychan.DefaultMinRedeem)
+	}
 	var errs []error
 	for _, r := range recs {
 		owed := r.Best.Amount.SubFloor(r.Redeemed)
 		if owed.IsZero() || r.Channel.State == paychan.ChannelClosed {
 			continue
 		}
-		closeIt := !now.Add(2 * s.cfg.ExpiryMargin).Before(r.Channel.Expiry)
+		if owed.Lt(floor) {
+			res.BelowFloor++
+			continue
+		}
+		// Near its deadline (the expiry, or the end of the payer's early
+		// close), a channel is closed; one the payer is closing is
+		// claimed: a close would also pay the payer, which a token can
+		// refuse.
+		closeIt := r.Channel.State == paychan.ChannelOpen && !now.Add(2*s.cfg.ExpiryMargin).Before(paychan.Deadline(r.Channel))
 		got, err := s.Payee.Redeem(ctx, r.Channel.ID, closeIt)
 		if err == nil {
 			// Redeem may find the channel closed already, by an
