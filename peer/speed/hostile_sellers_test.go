@@ -11,6 +11,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speed"
@@ -20,14 +21,18 @@ import (
 // rogueSeller is a seeder with a btt_speed extension the test drives by
 // hand: it serves the torrent with plain tit-for-tat, and says what the test
 // tells it to.
-func rogueSeller(t *testing.T, m *market, size int64) (*rogue, *sellSide) {
+func rogueSeller(t *testing.T, m *market, size int64, policy ...func() (choker.Policy, error)) (*rogue, *sellSide) {
 	t.Helper()
 	s := &sellSide{key: key(t, 9)}
 	s.dir, s.mi, s.sum = fixture(t, size)
 	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Payee: s.key.Address(), Ask: btt.NewAmount(1)},
 		peers: make(chan peer.ExtPeer, 16), msgs: make(chan speedwire.Message, 256)}
 	var err error
-	s.client, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 100 * time.Millisecond, UploadRate: 1 << 20, Extensions: []peer.Extension{r}})
+	cfg := peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 100 * time.Millisecond, UploadRate: 1 << 20, Extensions: []peer.Extension{r}}
+	if len(policy) > 0 {
+		cfg.Policy = policy[0]
+	}
+	s.client, err = peer.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.client.Close() })
 	s.tor, err = s.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: s.dir, Verify: true})
@@ -101,4 +106,44 @@ func TestHostileSellers(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("awards, then goes silent", func(t *testing.T) {
+		// It takes the buyer's channel and serves nothing: the buyer
+		// pays nothing; what it risks is its deposit locked until it
+		// reclaims it, never more than Buyer.Deposit.
+		m := newMarket(t)
+		r, s := rogueSeller(t, m, 2<<20, func() (choker.Policy, error) { return chokeAll{}, nil })
+		budget, deposit := btt.BTT(1), btt.BTT(1).DivUint64(4)
+		k := key(t, 3)
+		m.chain.Mint(k.Address(), budget)
+		st, _ := m.store("payer.db")
+		payer, err := paychan.NewPayer(context.Background(), st, m.chain.As(k.Address()), k)
+		require.NoError(t, err)
+		buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(5)}, Budget: budget, Deposit: deposit}
+		ext, err := speed.New(speed.Config{Domain: m.dom, Buy: buyer})
+		require.NoError(t, err)
+		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{ext}})
+		require.NoError(t, err)
+		t.Cleanup(func() { cl.Close() })
+		_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{s.client.Addr()}})
+		require.NoError(t, err)
+		p := <-r.peers
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChallenge, Nonce: [32]byte{7}})
+		waitMsg(t, r.msgs, speedwire.TypeBid)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeAward, Price: btt.NewAmount(5), Credit: 1 << 20})
+		ch := waitMsg(t, r.msgs, speedwire.TypeChannel)
+		time.Sleep(time.Second) // silence
+		assert.True(t, buyer.Spent().IsZero(), "paid %s for nothing", buyer.Spent())
+		recs, err := payer.Channels()
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		assert.Equal(t, ch.Channel.ID, recs[0].Channel.ID)
+		assert.Equal(t, deposit, recs[0].Channel.Deposit, "locked: one deposit, no more")
+		assert.Equal(t, budget.SubFloor(deposit), m.chain.Balance(k.Address()))
+	})
 }
+
+// chokeAll is a policy that unchokes no one.
+type chokeAll struct{}
+
+func (chokeAll) Rechoke(time.Time, choker.Snapshot) choker.Decision { return choker.Decision{} }
