@@ -193,3 +193,64 @@ func TestChannelSalesCountsVouchers(t *testing.T) {
 	assert.Equal(t, 3, sales[0].Vouchers)
 	assert.Equal(t, btt.NewAmount(300), sales[0].Paid)
 }
+
+// TestSellerArithmetic: the seller's arithmetic, pure (account.go).
+func TestSellerArithmetic(t *testing.T) {
+	huge := btt.AmountFromBytes32([32]byte{0: 0x80}) // 2^255
+	for _, tc := range []struct {
+		name  string
+		price btt.Amount
+		n     int64
+		want  btt.Amount
+		fails bool
+	}{
+		{"bytes at a price", btt.NewAmount(3), 1 << 20, btt.NewAmount(3 << 20), false},
+		{"nothing costs nothing", btt.NewAmount(3), 0, btt.Zero, false},
+		{"a negative count is an error", btt.NewAmount(3), -1, btt.Zero, true},
+		{"an overflow is an error, never a zero", huge, 2, btt.Zero, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := cost(tc.price, tc.n)
+			if tc.fails {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	for _, tc := range []struct {
+		name                 string
+		deposit, best, price btt.Amount
+		want                 int64
+	}{
+		{"what the deposit can still pay", btt.NewAmount(1000), btt.NewAmount(400), btt.NewAmount(3), 200},
+		{"a best voucher at the deposit leaves nothing", btt.NewAmount(1000), btt.NewAmount(1000), btt.NewAmount(3), 0},
+		{"nothing at a zero price is unbounded", btt.NewAmount(1000), btt.Zero, btt.Zero, maxBytes},
+		{"held to maxBytes", btt.BTT(1000), btt.Zero, btt.NewAmount(1), maxBytes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, capacity(tc.deposit, tc.best, tc.price))
+		})
+	}
+	assert.Equal(t, int64(-2), debtBytes(btt.NewAmount(4), btt.NewAmount(10), btt.NewAmount(3)), "paid ahead: negative")
+	assert.Equal(t, int64(2), debtBytes(btt.NewAmount(10), btt.NewAmount(4), btt.NewAmount(3)))
+}
+
+// TestAccrueFailsClosed: bytes whose cost overflows are never counted as
+// free (issue 23, case 3: the error was dropped and the debt stayed 0).
+// Prices on the wire cannot get there (speedwire.MaxPrice); the
+// accounting refuses and chokes the payer all the same.
+func TestAccrueFailsClosed(t *testing.T) {
+	ch := paychan.Channel{ID: paychan.ChannelID{8}, Deposit: btt.BTT(1)}
+	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	p := &fakePeer{}
+	huge := btt.AmountFromBytes32([32]byte{0: 0x80})
+	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: huge, credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch}}
+	p.uploaded = 16 << 10
+	h.accrue()
+	require.Error(t, h.sell.refused, "refused")
+	assert.Contains(t, h.sell.refused.Error(), "overflow")
+	assert.Equal(t, peer.Hold, h.MayServe(piece.Block{Piece: 0, Length: piece.BlockSize}), "and served nothing more")
+	assert.Equal(t, 1, p.sent, "told why")
+}
