@@ -145,7 +145,6 @@ func TestBuyerPaysAtMostItsBids(t *testing.T) {
 	for seed := uint64(1); seed <= 300; seed++ {
 		r := mrand.New(mrand.NewPCG(seed, 23))
 		*h.buy = buyState{}
-		type modelBlock struct{ price uint64 }
 		model := map[int]map[uint32]uint64{} // piece → begin → price (0: free)
 		var won bool
 		var price uint64
