@@ -137,9 +137,14 @@ func TestEarlyHavesCheckedAgainstTheInfo(t *testing.T) {
 // TestMessageLengthLimits: a message longer than its type allows is
 // refused from its header, before the decoder allocates for it.
 func TestMessageLengthLimits(t *testing.T) {
-	header := func(length uint32, typ pp.MessageType) *bufio.Reader {
+	// header is a message's header; an extended message's has its
+	// extension number too, which a long one is checked for.
+	header := func(length uint32, typ pp.MessageType, ext byte) *bufio.Reader {
 		b := binary.BigEndian.AppendUint32(nil, length)
 		b = append(b, byte(typ))
+		if typ == pp.Extended {
+			b = append(b, ext)
+		}
 		return bufio.NewReader(bytes.NewReader(b))
 	}
 	_, pre := magnetTorrent(t)
@@ -150,20 +155,25 @@ func TestMessageLengthLimits(t *testing.T) {
 		c      *conn
 		length uint32
 		typ    pp.MessageType
+		ext    byte // our number for an extended message
 		ok     bool
 	}{
-		{"bitfield of the torrent's size", with, 1 + uint32(n+7)/8, pp.Bitfield, true},
-		{"bitfield a byte longer", with, 2 + uint32(n+7)/8, pp.Bitfield, false},
-		{"bitfield of the most pieces before the info", pre, 1 + (maxEarlyPieces+7)/8, pp.Bitfield, true},
-		{"bitfield of 1 MiB before the info", pre, 1 << 20, pp.Bitfield, false},
-		{"extended message of 128 KiB", with, maxExtendedLength, pp.Extended, true},
-		{"extended message of 1 MiB", with, 1 << 20, pp.Extended, false},
-		{"piece of 2 GiB", with, 1 << 31, pp.Piece, false},
-		{"request", with, 13, pp.Request, true},
+		{"bitfield of the torrent's size", with, 1 + uint32(n+7)/8, pp.Bitfield, 0, true},
+		{"bitfield a byte longer", with, 2 + uint32(n+7)/8, pp.Bitfield, 0, false},
+		{"bitfield of the most pieces before the info", pre, 1 + (maxEarlyPieces+7)/8, pp.Bitfield, 0, true},
+		{"bitfield of 1 MiB before the info", pre, 1 << 20, pp.Bitfield, 0, false},
+		{"extended message of 128 KiB", with, maxExtendedLength, pp.Extended, 0, true},
+		{"extended message of 1 MiB", with, 1 << 20, pp.Extended, 0, false},
+		{"ut_metadata message of a piece and its dict", with, 2 + maxMetadataMessage, pp.Extended, byte(localMetadataID), true},
+		{"ut_metadata message a byte longer", with, 3 + maxMetadataMessage, pp.Extended, byte(localMetadataID), false},
+		{"extension message of 128 KiB", with, maxExtendedLength, pp.Extended, 2, true},
+		{"extended message without its number", with, 1, pp.Extended, 0, true},
+		{"piece of 2 GiB", with, 1 << 31, pp.Piece, 0, false},
+		{"request", with, 13, pp.Request, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.c.checkLength(header(tc.length, tc.typ))
+			err := tc.c.checkLength(header(tc.length, tc.typ, tc.ext))
 			if tc.ok {
 				assert.NoError(t, err)
 			} else {
