@@ -115,6 +115,67 @@ func TestBannedPeerStaysOut(t *testing.T) {
 	logs.requireLogged(t, again.c.LocalAddr().String(), "refusing connection", "banned")
 }
 
+// TestBannedAddressStaysOut: a peer at 127.0.0.2 banned for bad data
+// comes back from a new port with a new peer id and is refused; the
+// addresses of 127.0.0.2 the torrent knew are forgotten and new ones are
+// not taken, so none is dialed; an honest peer dialing in from 127.0.0.3
+// is let in, and an honest seeder at 127.0.0.3 is dialed and downloaded
+// from.
+func TestBannedAddressStaysOut(t *testing.T) {
+	f := newFixture(t, 1<<20, 64<<10)
+	logs := &logSink{}
+	leecher := newClient(t, func(c *peer.Config) { c.Logger = slog.New(logs) })
+	dir := t.TempDir()
+	attacker, honestIP := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")
+	listening := netip.AddrPortFrom(attacker, 1) // refuses: kept to dial again
+	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{listening}})
+	require.NoError(t, err)
+	require.True(t, tor.Knows(listening))
+	ih := f.mi.HashInfoBytes()
+
+	r := dialRawFrom(t, attacker, leecher.Addr().String(), ih, true, false, "-XX0000-"+randomSuffix())
+	haveAllAndUnchoke(r)
+	junk := make([]byte, 16<<10)
+	for {
+		m, ok := r.recv(10*time.Second, pp.Request)
+		if !ok {
+			break
+		}
+		_, _ = rand.Read(junk)
+		r.write(msgOf(pp.Piece, []uint32{uint32(m.Index), uint32(m.Begin)}, junk[:m.Length]))
+	}
+	t.Logf("%s", logs.requireLogged(t, r.c.LocalAddr().String(), "failed its hash"))
+
+	// Back from a new port with a new peer id: refused.
+	again := dialRawFrom(t, attacker, leecher.Addr().String(), ih, true, false, "-XX0000-"+randomSuffix())
+	expectClosed(t, again.c, 5*time.Second)
+	t.Logf("%s", logs.requireLogged(t, again.c.LocalAddr().String(), "refusing connection", "banned"))
+	// Never dialed: what it had of 127.0.0.2 is forgotten, no new one kept.
+	assert.False(t, tor.Knows(listening), "the banned address known before is forgotten")
+	tor.AddPeers(netip.AddrPortFrom(attacker, 2), netip.AddrPortFrom(attacker, 6881))
+	assert.False(t, tor.Knows(netip.AddrPortFrom(attacker, 2)), "a new address of the banned one is not kept")
+	assert.False(t, tor.Knows(netip.AddrPortFrom(attacker, 6881)))
+
+	// An honest peer at 127.0.0.3 is unaffected, dialing in or dialed.
+	in := dialRawFrom(t, honestIP, leecher.Addr().String(), ih, true, false, "-XX0000-"+randomSuffix())
+	in.write(msgOf(pp.HaveNone, nil, nil))
+	require.Eventually(t, func() bool {
+		ps, err := tor.Peers(t.Context())
+		require.NoError(t, err)
+		for _, p := range ps {
+			if p.Addr.String() == in.c.LocalAddr().String() {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 5*time.Millisecond, "the honest peer from 127.0.0.3 is let in")
+	honest := newClient(t, func(c *peer.Config) { c.ListenAddr = netip.AddrPortFrom(honestIP, 0).String() })
+	seedCopy(t, honest, f)
+	tor.AddPeers(honest.Addr())
+	waitDone(t, tor, 30*time.Second)
+	requireSameFile(t, f, dir)
+}
+
 // TestIdleConnectionsAreCheap: connections that move no blocks keep small
 // buffers (each used to take 512 KiB of buffers from the start).
 func TestIdleConnectionsAreCheap(t *testing.T) {

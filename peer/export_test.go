@@ -1,6 +1,9 @@
 package peer
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // SetMinEvictAge sets how long a peer must idle before a newcomer may
 // replace it in a full torrent (tests shorten it).
@@ -14,3 +17,9 @@ func (t *Torrent) KnownPeers() (n int) {
 
 // MaxKnownPeers is maxKnownPeers, for tests.
 const MaxKnownPeers = maxKnownPeers
+
+// Knows reports whether the torrent keeps addr to dial.
+func (t *Torrent) Knows(addr netip.AddrPort) (ok bool) {
+	_ = t.do(t.ctx, func() { ok = t.known[addr] != nil })
+	return ok
+}

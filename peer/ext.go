@@ -475,10 +475,8 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 		}
 		if sha1.Sum(mf.buf) != t.ih {
 			// An honest peer's metadata always hashes to the info hash.
-			t.banned[c.addr] = true
-			t.bannedIDs[c.peerID] = true
 			t.metadataFailed(c.id, "metadata does not match the info hash")
-			c.close(fmt.Errorf("%w: its metadata (%d bytes) does not match the info hash", ErrBanned, mf.size))
+			t.ban(c, fmt.Sprintf("its metadata (%d bytes) does not match the info hash", mf.size))
 			t.requestMetadata()
 			return nil
 		}

@@ -52,6 +52,11 @@ const (
 	hostileHandshakeTimeout = 500 * time.Millisecond
 )
 
+// hostileBanned is the address the attacks that get their peer banned
+// come from: a ban covers the whole address, and the honest peers are on
+// 127.0.0.1.
+var hostileBanned = netip.MustParseAddr("127.0.0.2")
+
 // hostileDomain is the btt_speed chain both sides name.
 var hostileDomain = paychan.Domain{ChainID: 0x2b6653dc, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
 
@@ -428,7 +433,7 @@ func hostileCases() []hostileCase {
 		}},
 		hostileCase{"blocks of wrong data: banned", []string{"leecher"}, func(t *testing.T, h *hostileTarget) {
 			id := "-XX0000-" + randomSuffix()
-			r := dialRawID(t, h.addr(), h.infoHash(), true, false, id)
+			r := dialRawFrom(t, hostileBanned, h.addr(), h.infoHash(), true, false, id)
 			haveAllAndUnchoke(r)
 			junk := make([]byte, 16<<10)
 			for {
@@ -441,8 +446,12 @@ func hostileCases() []hostileCase {
 			}
 			line := h.logs.requireLogged(t, r.c.LocalAddr().String(), "failed its hash")
 			t.Logf("dropped: %s", line)
-			// It comes back from another port with the same peer id: refused.
-			again := dialRawID(t, h.addr(), h.infoHash(), true, false, id)
+			// It comes back from another port, with the same peer id and
+			// with another: refused.
+			again := dialRawFrom(t, hostileBanned, h.addr(), h.infoHash(), true, false, id)
+			expectClosed(t, again.c, 5*time.Second)
+			h.logs.requireLogged(t, again.c.LocalAddr().String(), "banned")
+			again = dialRawFrom(t, hostileBanned, h.addr(), h.infoHash(), true, false, "-XX0000-"+randomSuffix())
 			expectClosed(t, again.c, 5*time.Second)
 			h.logs.requireLogged(t, again.c.LocalAddr().String(), "banned")
 		}},
@@ -650,7 +659,7 @@ func hostileCases() []hostileCase {
 // must not hold the magnet link's download up: the honest seeder that
 // joins later is asked instead.
 func lyingMetadata(t *testing.T, h *hostileTarget, how string) {
-	r := h.dial(t, true, true)
+	r := dialRawFrom(t, hostileBanned, h.addr(), h.infoHash(), true, true, "-XX0000-"+randomSuffix())
 	const size = 40_000
 	r.write(extMsg(0, []byte(fmt.Sprintf("d1:md11:ut_metadatai3ee13:metadata_sizei%dee", size))))
 	// The first request shows the target is fetching from us.

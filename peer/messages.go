@@ -384,9 +384,7 @@ func (t *Torrent) onHashed(i int, ok bool, hashes [][20]byte, err error) {
 	for _, id := range banned {
 		if c := t.conns[PeerID(id)]; c != nil {
 			t.log.Warn("banning peer for sending bad data", "peer", c.addr)
-			t.banned[c.addr] = true
-			t.bannedIDs[c.peerID] = true
-			c.close(fmt.Errorf("%w: sent data that failed its hash", ErrBanned))
+			t.ban(c, "sent data that failed its hash")
 		}
 	}
 	if !ok {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -116,11 +117,21 @@ func randomSuffix() string {
 // buffer, so that a peer that does not read stops taking our data soon.
 func dialRawID(t *testing.T, addr string, ih [20]byte, fast, ltep bool, id string) *rawPeer {
 	t.Helper()
+	return dialRawFrom(t, netip.Addr{}, addr, ih, fast, ltep, id)
+}
+
+// dialRawFrom is dialRawID from a local address of its own (any of
+// 127.0.0.0/8 on Linux), if from is valid.
+func dialRawFrom(t *testing.T, from netip.Addr, addr string, ih [20]byte, fast, ltep bool, id string) *rawPeer {
+	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) {
 			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
 		})
 	}}
+	if from.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: from.AsSlice()}
+	}
 	c, err := d.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })

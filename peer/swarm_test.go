@@ -145,7 +145,9 @@ type hostilePeer struct {
 }
 
 func startHostile(t *testing.T, f *fixture) *hostilePeer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// An address of its own: a ban covers the whole address, and the
+	// honest peers are on 127.0.0.1.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	require.NoError(t, err)
 	h := &hostilePeer{ln: ln}
 	ih := f.mi.HashInfoBytes()

@@ -62,8 +62,8 @@ type Torrent struct {
 	nextID     PeerID
 	known      map[netip.AddrPort]*candidate
 	dialing    int
-	banned     map[netip.AddrPort]bool
-	bannedIDs  map[[20]byte]bool // peer ids of banned peers: an incoming peer's port changes
+	banned     map[netip.Prefix]bool // banned addresses (IPv4) and /64s (IPv6): see ban
+	bannedIDs  map[[20]byte]bool     // peer ids of banned peers
 	meta       metadataFetch
 	lastChoke  time.Time
 	prevChoke  time.Time // the rechoke before lastChoke
@@ -134,7 +134,7 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		diskWake:  make(chan struct{}, 1),
 		conns:     make(map[PeerID]*conn),
 		known:     make(map[netip.AddrPort]*candidate),
-		banned:    make(map[netip.AddrPort]bool),
+		banned:    make(map[netip.Prefix]bool),
 		bannedIDs: make(map[[20]byte]bool),
 		policy:    policy,
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
@@ -226,7 +226,7 @@ const maxKnownPeers = 2000
 func (t *Torrent) addCandidates(addrs []netip.AddrPort) {
 	swept := false
 	for _, a := range addrs {
-		if !a.IsValid() || a.Port() == 0 || t.banned[a] || t.isSelf(a) || t.known[a] != nil {
+		if !a.IsValid() || a.Port() == 0 || t.isBanned(a) || t.isSelf(a) || t.known[a] != nil {
 			continue
 		}
 		if len(t.known) >= maxKnownPeers && !swept {
@@ -490,7 +490,7 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 		}
 		reject(ErrSelf)
 		return
-	case t.banned[addr] || t.bannedIDs[hs.peerID]:
+	case t.isBanned(addr) || t.bannedIDs[hs.peerID]:
 		reject(ErrBanned)
 		return
 	}
