@@ -194,4 +194,73 @@ func TestHostileBuyers(t *testing.T) {
 		// connection.
 		assert.LessOrEqual(t, m.chain.Count("Channel")-before, 4, "chain reads for 50 announcements")
 	})
+
+	t.Run("stops paying, comes back with a new peer id", func(t *testing.T) {
+		// The channel's debt follows it to every connection: a payer
+		// that took its window and left gets nothing more on a new
+		// connection with a new peer id until it pays.
+		m := newMarket(t)
+		s := m.seller(btt.NewAmount(1), 4<<20, sellerOpts{
+			seller:  func(s *speed.Seller) { s.PayTimeout, s.CreditStart, s.CreditMax = time.Second, 256<<10, 1<<20 },
+			client:  func(c *peer.Config) { c.RechokeInterval = 100 * time.Millisecond },
+			auction: func(c *choker.BidDrivenConfig) { c.Slots = 5 },
+		})
+		k := key(t, 5)
+		ch := m.channelTo(s, k, btt.BTT(1))
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r, p, btt.NewAmount(1), m.dom, ch, k)
+		require.Eventually(t, func() bool { return sold(s, ch.ID) >= 256<<10 }, 10*time.Second, 10*time.Millisecond, "it takes its window")
+		first := sold(s, ch.ID)
+		r2, p2 := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r2, p2, btt.NewAmount(1), m.dom, ch, k)
+		time.Sleep(2 * time.Second)
+		assert.Equal(t, first, sold(s, ch.ID), "nothing more on credit through the new connection")
+		assert.LessOrEqual(t, first, int64(256<<10), "the window, once")
+	})
+
+	t.Run("starts closing its channel mid-transfer", func(t *testing.T) {
+		// Case 4 from the wire: the payer calls startClose. The payee
+		// follows the channel (Payee.Follow, run by the Redeemer), the
+		// seller stops crediting it (code 4), and what it holds is
+		// redeemed before the challenge window ends.
+		m := newMarket(t)
+		price := btt.NewAmount(1)
+		s := m.seller(price, 4<<20, sellerOpts{
+			payee:  func(c *paychan.PayeeConfig) { c.FollowInterval = time.Millisecond },
+			seller: func(s *speed.Seller) { s.PayTimeout, s.CreditStart, s.CreditMax = 30*time.Second, 256<<10, 1<<20 },
+			client: func(c *peer.Config) { c.RechokeInterval = 100 * time.Millisecond; c.UploadRate = 512 << 10 },
+		})
+		k := key(t, 6)
+		m.chain.Mint(k.Address(), btt.BTT(1))
+		st, _ := m.store("payer.db")
+		payer, err := paychan.NewPayer(ctx, st, m.chain.As(k.Address()), k)
+		require.NoError(t, err)
+		ch, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(16<<20), time.Now().Add(24*time.Hour))
+		require.NoError(t, err)
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r, p, price, m.dom, ch, k)
+		require.Eventually(t, func() bool { return sold(s, ch.ID) > 0 }, 10*time.Second, 10*time.Millisecond)
+		sv, err := paychan.Sign(k, paychan.Voucher{ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(64 << 10)})
+		require.NoError(t, err)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+		require.Eventually(t, func() bool { tot, _ := s.payee.Totals(); return !tot.Earned.IsZero() }, 10*time.Second, 10*time.Millisecond)
+
+		_, err = payer.StartClose(ctx, ch.ID)
+		require.NoError(t, err)
+		require.NoError(t, s.payee.Follow(ctx))
+		e := waitMsg(t, r.msgs, speedwire.TypeError)
+		assert.Equal(t, speed.CodeChannelEnding, e.Code)
+		// What was queued when the close was seen still goes out (at
+		// 512 KiB/s): the seller's exposure is its window, as for any
+		// payer that stops paying.
+		time.Sleep(3 * time.Second)
+		assert.LessOrEqual(t, sold(s, ch.ID)-64<<10, int64(1<<20), "at most the window unpaid")
+		later := sold(s, ch.ID)
+		time.Sleep(500 * time.Millisecond)
+		assert.Equal(t, later, sold(s, ch.ID), "then nothing more")
+		// What it holds is claimed, in the window.
+		got, err := s.payee.Redeem(ctx, ch.ID, false)
+		require.NoError(t, err)
+		assert.Equal(t, btt.NewAmount(64<<10), got)
+	})
 }

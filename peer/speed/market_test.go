@@ -59,6 +59,7 @@ type sellSide struct {
 // config, and its BidDriven auction (by default 2 slots, one of them free,
 // paid slots left idle when nobody wins them, the reserve at the price).
 type sellerOpts struct {
+	payee   func(*paychan.PayeeConfig)
 	seller  func(*speed.Seller)
 	client  func(*peer.Config)
 	auction func(*choker.BidDrivenConfig)
@@ -86,7 +87,11 @@ func (m *market) restartSeller(s *sellSide, price btt.Amount, o sellerOpts) *sel
 func (m *market) startSeller(s *sellSide, price btt.Amount, o sellerOpts) *sellSide {
 	t := m.t
 	var err error
-	s.payee, err = paychan.NewPayee(context.Background(), s.st, m.chain.As(s.key.Address()), paychan.PayeeConfig{Self: s.key.Address()})
+	pc := paychan.PayeeConfig{Self: s.key.Address()}
+	if o.payee != nil {
+		o.payee(&pc)
+	}
+	s.payee, err = paychan.NewPayee(context.Background(), s.st, m.chain.As(s.key.Address()), pc)
 	require.NoError(t, err)
 	s.seller = &speed.Seller{Payee: s.payee, Self: s.key.Address(), Ask: price}
 	if o.seller != nil {
