@@ -27,3 +27,6 @@ func (tr *Tracker) AnnounceOnce(ctx context.Context, a Announce) ([]netip.AddrPo
 	}
 	return peers, nil
 }
+
+// ParseAnnounce is parseAnnounce, for the fuzz target.
+var ParseAnnounce = parseAnnounce

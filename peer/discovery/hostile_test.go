@@ -343,3 +343,36 @@ func serveUDPTracker(t *testing.T, n int) string {
 	})
 	return "udp://" + pc.LocalAddr().String() + "/announce"
 }
+
+// FuzzTrackerResponse feeds arbitrary HTTP announce responses to the
+// decoder: an error, or a response of at most MaxTrackerPeers valid
+// peers; never a panic.
+func FuzzTrackerResponse(f *testing.F) {
+	for _, s := range []string{
+		"d8:intervali60e5:peers6:\x7f\x00\x00\x02\x1a\xe1e",
+		"d8:intervali60e5:peersld2:ip9:127.0.0.24:porti6881eeee",
+		"d6:peers618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1a\xe1e",
+		"d14:failure reason4:nopee",
+		"d5:peersli1ei2eee",
+		"d5:peersld4:porti1eeee",
+		"d5:peersi5ee",
+		"d1:x" + strings.Repeat("l", 40) + strings.Repeat("e", 40) + "e",
+		"li1ee",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp, err := discovery.ParseAnnounce(body)
+		if err != nil {
+			return
+		}
+		if len(resp.Peers) > discovery.MaxTrackerPeers {
+			t.Fatalf("%d peers", len(resp.Peers))
+		}
+		for _, p := range resp.Peers {
+			if _, ok := p.ToNetipAddrPort(); !ok || p.Port < 0 || p.Port > 65535 {
+				t.Fatalf("peer %v", p)
+			}
+		}
+	})
+}
