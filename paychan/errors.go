@@ -37,6 +37,13 @@ var ErrChannelClosing = errors.New("paychan: channel being closed by the payee; 
 // larger deposit.
 var ErrDepositTooSmall = errors.New("paychan: channel deposit below the payee's minimum")
 
+// ErrTokenRefused reports a redemption the chain refused because the
+// token would not make a transfer the escrow made (a blacklist, a pause,
+// a receiver's hook). On Close it may be the refund to the payer that was
+// refused: Payee.Redeem then claims instead, which pays the payee alone.
+// tron.ErrTokenTransfer wraps it.
+var ErrTokenRefused = errors.New("paychan: the token refused a transfer")
+
 // InsufficientFundsError reports a payment the channel or the budget cannot
 // cover; Shortfall is how much is missing.
 type InsufficientFundsError struct {

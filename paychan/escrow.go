@@ -105,7 +105,11 @@ type Escrow interface {
 	// has already redeemed; the channel stays open.
 	Claim(ctx context.Context, v SignedVoucher) (Channel, error)
 	// Close pays the caller (the payee) like Claim, refunds the rest of
-	// the deposit to the payer and closes the channel.
+	// the deposit to the payer and closes the channel. On TRON the payee
+	// is paid whatever the refund does: a refund the token refuses is
+	// held for the payer (tron.Escrow.Withdraw). An escrow that cannot do
+	// that fails with an error wrapping ErrTokenRefused, and
+	// Payee.Redeem claims instead.
 	Close(ctx context.Context, v SignedVoucher) (Channel, error)
 	// StartClose starts the payer's early close: the payee may still
 	// redeem until the challenge window ends; then Reclaim settles.

@@ -360,7 +360,11 @@ func (p *Payee) isClosing(id ChannelID) bool {
 
 // Redeem cashes a channel's best voucher on chain: Claim keeps the channel
 // open, close settles it and refunds the payer the rest. It does nothing if
-// everything is already redeemed and close is false. To close, it first
+// everything is already redeemed and close is false. A close the chain
+// refuses because the token would not make a transfer (ErrTokenRefused:
+// an escrow that refunds the payer in the close's transaction, and a
+// token that will not credit the payer) is followed by a claim, which pays
+// the payee alone: the payee's money never waits on the payer's refund. To close, it first
 // marks the channel closing, and only then reads the best voucher: a
 // voucher that arrives meanwhile is either stored before the mark, and
 // closed with, or refused with ErrChannelClosing — never credited and
@@ -391,6 +395,9 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 	var ch Channel
 	if close {
 		ch, err = p.escrow.Close(ctx, r.Best)
+		if errors.Is(err, ErrTokenRefused) {
+			ch, err = p.claimInstead(ctx, r.Best, owed, err)
+		}
 	} else {
 		ch, err = p.escrow.Claim(ctx, r.Best)
 	}
@@ -422,6 +429,20 @@ func (p *Payee) Redeem(ctx context.Context, id ChannelID, close bool) (btt.Amoun
 	return owed, nil
 }
 
+// claimInstead claims sv after a close of it failed with closeErr, a
+// token refusing a transfer. With nothing owed there is nothing to claim:
+// the payee's money is safe and the close's error stands.
+func (p *Payee) claimInstead(ctx context.Context, sv SignedVoucher, owed btt.Amount, closeErr error) (Channel, error) {
+	if owed.IsZero() {
+		return Channel{}, closeErr
+	}
+	ch, err := p.escrow.Claim(ctx, sv)
+	if err != nil {
+		return Channel{}, fmt.Errorf("%w (claimed instead after the close failed: %v)", err, closeErr)
+	}
+	return ch, nil
+}
+
 // RedeemAll redeems every channel with value not yet redeemed, at least
 // MinRedeem (on shutdown), and returns the first error after trying them
 // all. With close it closes them, and the channels it was paid at least
@@ -448,8 +469,10 @@ func (p *Payee) RedeemAll(ctx context.Context, close bool) (btt.Amount, error) {
 			continue
 		}
 		got, err := p.Redeem(ctx, r.Channel.ID, c)
-		if err != nil && !worth && errors.Is(err, ErrChannelClosed) {
-			err = nil // the payer settled it meanwhile: nothing worth it was owed
+		if err != nil && !worth && (errors.Is(err, ErrChannelClosed) || errors.Is(err, ErrTokenRefused)) {
+			// The payer settled it meanwhile, or the token refused the
+			// payer's refund: nothing worth it was owed.
+			err = nil
 		}
 		if err != nil && first == nil {
 			first = err

@@ -53,13 +53,27 @@ var (
 	// ErrInvalidArgument: a zero deposit, a payee that is zero or the
 	// payer, a transfer to the zero address.
 	ErrInvalidArgument = errors.New("tron: invalid argument")
-	// ErrTokenTransfer: the escrow's token transfer failed.
-	ErrTokenTransfer = errors.New("tron: token transfer failed")
+	// ErrTokenTransfer: the escrow's token transfer failed. It wraps
+	// paychan.ErrTokenRefused.
+	ErrTokenTransfer error = &wrapped{"tron: token transfer failed", paychan.ErrTokenRefused}
+	// ErrNothingToWithdraw: a withdraw by an account the escrow holds
+	// no refund for.
+	ErrNothingToWithdraw = errors.New("tron: no refund held for this account")
 	// ErrInsufficientToken: a token transfer beyond the balance or
 	// allowance (the token's own revert; the escrow's methods return a
 	// *paychan.InsufficientFundsError with the shortfall instead).
 	ErrInsufficientToken = errors.New("tron: insufficient token balance or allowance")
 )
+
+// wrapped is a sentinel error of this package that is also one of
+// paychan's.
+type wrapped struct {
+	msg  string
+	base error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.base }
 
 // revertKinds maps the escrow's and the test token's revert reasons to the
 // errors callers test for, and says what to do about each.
@@ -84,6 +98,7 @@ var revertKinds = map[string]struct {
 	"escrow: bad signature":          {paychan.ErrBadSignature, "the voucher is not signed by the channel's payer for this chain and escrow"},
 	"escrow: not expired":            {ErrNotExpired, "wait until the expiry or the end of the challenge window"},
 	"escrow: token transfer failed":  {ErrTokenTransfer, "check the token balance and the allowance given to the escrow"},
+	"escrow: nothing to withdraw":    {ErrNothingToWithdraw, "the escrow holds no refund for this account (Escrow.Refund)"},
 	"token: insufficient balance":    {ErrInsufficientToken, "get more tokens or send less"},
 	"token: insufficient allowance":  {ErrInsufficientToken, "approve the spender for at least the amount"},
 	"token: zero address":            {ErrInvalidArgument, "pass a non-zero address"},

@@ -374,7 +374,9 @@ func (e *Escrow) Claim(ctx context.Context, sv paychan.SignedVoucher) (paychan.C
 	return e.redeem(ctx, "claim", sv)
 }
 
-// Close implements paychan.Escrow.
+// Close implements paychan.Escrow: it pays the payee, and refunds the
+// payer the rest or, if the token refuses to credit the payer, holds it
+// for the payer's Withdraw (Refund reads it).
 func (e *Escrow) Close(ctx context.Context, sv paychan.SignedVoucher) (paychan.Channel, error) {
 	return e.redeem(ctx, "close", sv)
 }

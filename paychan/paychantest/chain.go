@@ -27,6 +27,7 @@ type Chain struct {
 	unavailable bool
 	downAfter   string // the method after whose next call the chain goes down
 	latency     time.Duration
+	closeErr    error // what every Close fails with, if set
 	// ChallengePeriod is the payee's window after a payer's early close
 	// (default 1 h).
 	ChallengePeriod time.Duration
@@ -98,6 +99,17 @@ func (c *Chain) SetUnavailable(down bool) {
 func (c *Chain) SetDownAfter(method string) {
 	c.mu.Lock()
 	c.downAfter = method
+	c.mu.Unlock()
+}
+
+// FailCloses makes every Close fail with err, changing nothing, until
+// FailCloses(nil): as an escrow whose close pays the payee and refunds the
+// payer in one transaction does when the token refuses to credit the
+// payer (pass an error wrapping paychan.ErrTokenRefused). Claims go
+// through.
+func (c *Chain) FailCloses(err error) {
+	c.mu.Lock()
+	c.closeErr = err
 	c.mu.Unlock()
 }
 
@@ -299,6 +311,9 @@ func (a *account) Close(_ context.Context, sv paychan.SignedVoucher) (paychan.Ch
 		return paychan.Channel{}, err
 	}
 	defer unlock()
+	if a.c.closeErr != nil {
+		return paychan.Channel{}, fmt.Errorf("paychantest: close: %w", a.c.closeErr)
+	}
 	ch, err := a.redeem(sv, false)
 	if err != nil {
 		return paychan.Channel{}, err

@@ -5,7 +5,9 @@ pragma solidity ^0.8.20;
 /// @notice A payer deposits tokens for one payee with an expiry. Off chain,
 /// the payer signs vouchers for the cumulative amount owed; the payee redeems
 /// the best one on chain with `claim` (channel stays open) or `close` (the
-/// rest goes back to the payer). After the expiry the payer takes back what
+/// rest goes back to the payer, or, if the token refuses to credit it, is
+/// kept for the payer to `withdraw`: the payee's payout never depends on
+/// the payer's transfer). After the expiry the payer takes back what
 /// was not redeemed with `reclaim`. A payer may also close early with
 /// `startClose`: the payee then has `challengePeriod` seconds to redeem
 /// before the payer can reclaim.
@@ -65,6 +67,13 @@ contract BttSpeedEscrow {
     /// who closes early gets the rest back within it.
     uint64 public constant MAX_CHALLENGE_PERIOD = 30 days;
 
+    /// @notice The most gas close gives the token for the payer's refund:
+    /// enough for any plain TRC-20 transfer (TRON's USDT to a new holder,
+    /// with dynamic energy, is under 200k), and a bound on what a token
+    /// that burns gas on the payer's credit costs the payee. A refund that
+    /// fails within it is kept in `refunds`.
+    uint256 public constant REFUND_GAS = 300_000;
+
     /// @notice Number of channels opened so far; channel n's id hashes n.
     uint64 public nonce;
 
@@ -72,6 +81,10 @@ contract BttSpeedEscrow {
 
     /// @dev Re-entrancy lock: 1 unlocked, 2 inside a state-changing call.
     uint256 private _lock = 1;
+
+    /// @notice Refunds close could not pay: what the token refused to
+    /// credit each payer, for the payer to take with `withdraw`.
+    mapping(address => uint256) public refunds;
 
     /// @notice A channel was opened with `deposit` tokens until `expiry`.
     event ChannelOpened(bytes32 indexed id, address indexed payer, address indexed payee, uint256 deposit, uint64 expiry);
@@ -90,6 +103,11 @@ contract BttSpeedEscrow {
     /// @notice The payer took back `refund` after the expiry or the challenge
     /// window.
     event Reclaimed(bytes32 indexed id, uint256 refund);
+    /// @notice close's refund of `amount` to `payer` failed (the token
+    /// refused it) and is kept in `refunds[payer]`.
+    event RefundHeld(bytes32 indexed id, address indexed payer, uint256 amount);
+    /// @notice `payer` took `amount` of its held refunds.
+    event Withdrawn(address indexed payer, uint256 amount);
 
     /// @param token_ The TRC-20 token channels are paid in.
     /// @param challengePeriod_ Seconds the payee has to redeem after the
@@ -204,6 +222,17 @@ contract BttSpeedEscrow {
         _push(ch.payer, refund);
     }
 
+    /// @notice Pays the caller the refunds close held for it (those the
+    /// token refused to credit then).
+    function withdraw() external nonReentrant {
+        uint256 amount = refunds[msg.sender];
+        require(amount > 0, "escrow: nothing to withdraw");
+        refunds[msg.sender] = 0;
+        emit Withdrawn(msg.sender, amount);
+
+        _push(msg.sender, amount);
+    }
+
     // ---------------------------------------------------------------- payee
 
     /// @notice Redeems a voucher and keeps the channel open: pays the payee
@@ -228,7 +257,10 @@ contract BttSpeedEscrow {
     }
 
     /// @notice Redeems a voucher and closes the channel: pays the payee
-    /// `amount - paid` and refunds `deposit - amount` to the payer.
+    /// `amount - paid` and refunds `deposit - amount` to the payer. The
+    /// payee is paid first and whatever the refund does: a refund the
+    /// token refuses (a blacklist, a pause, a hook; or more than
+    /// REFUND_GAS) is kept in `refunds[payer]` for `withdraw`.
     /// @param id The channel; the caller its payee.
     /// @param amount The voucher's cumulative amount; at least what was
     /// already redeemed (equal pays nothing more), at most the deposit.
@@ -248,7 +280,10 @@ contract BttSpeedEscrow {
         emit Closed(id, amount, refund);
 
         _push(ch.payee, payout);
-        _push(ch.payer, refund);
+        if (!_tryPush(ch.payer, refund, REFUND_GAS)) {
+            refunds[ch.payer] += refund;
+            emit RefundHeld(id, ch.payer, refund);
+        }
     }
 
     // ---------------------------------------------------------------- views
@@ -361,6 +396,41 @@ contract BttSpeedEscrow {
         _callToken(abi.encodeWithSelector(TRANSFER_FROM, from, address(this), amount));
         uint256 afterwards = _balanceOf(address(this));
         require(afterwards >= before && afterwards - before == amount, "escrow: token transfer failed");
+    }
+
+    /// @dev Tries to pay `amount` tokens to `to`, giving the token at most
+    /// `gasCap` gas for the transfer; reports whether `to`'s balance grew
+    /// by exactly `amount`. Never reverts, whatever the token does.
+    function _tryPush(address to, uint256 amount, uint256 gasCap) private returns (bool) {
+        if (amount == 0) {
+            return true;
+        }
+        (bool ok, uint256 before) = _tryBalanceOf(to);
+        if (!ok) {
+            return false;
+        }
+        bytes memory data = abi.encodeWithSelector(TRANSFER, to, amount);
+        address t = token;
+        assembly {
+            ok := call(gasCap, t, 0, add(data, 32), mload(data), 0, 0)
+        }
+        if (!ok) {
+            return false;
+        }
+        uint256 afterwards;
+        (ok, afterwards) = _tryBalanceOf(to);
+        return ok && afterwards >= before && afterwards - before == amount;
+    }
+
+    /// @dev `who`'s token balance, or false if the token does not answer
+    /// it (within REFUND_GAS).
+    function _tryBalanceOf(address who) private view returns (bool ok, uint256 bal) {
+        bytes memory ret;
+        (ok, ret) = token.staticcall{gas: REFUND_GAS}(abi.encodeWithSelector(BALANCE_OF, who));
+        if (!ok || ret.length < 32) {
+            return (false, 0);
+        }
+        bal = abi.decode(ret, (uint256));
     }
 
     /// @dev Pays `amount` tokens to `to`; `to`'s balance must grow by

@@ -397,42 +397,60 @@ func (e *env) refuseCredits(who common.Address) (undo func()) {
 	return func() { e.state.SetState(e.token, slot, old) }
 }
 
-// TestReviewRefundToPayerReverts, case 7: close pays the payee and refunds
-// the payer in one transaction, so a token that will not credit the payer
-// (blacklisted, or a receive hook that reverts) makes close revert. claim
-// pays the payee alone and still works, so the payee loses nothing if its
-// client claims — but paychan's Payee.Redeem closes near the deadline and
-// does not fall back to claim.
+// TestReviewRefundToPayerReverts, case 7: a token that will not credit the
+// payer (blacklisted, a receive hook that reverts) made close, which paid
+// the payee and refunded the payer in one transaction, revert: the payer
+// armed it, every close failed, the window passed and the payer reclaimed
+// all (issue 30 item 4). Now close pays the payee whatever the refund
+// does; a refused refund is kept for the payer's withdraw.
 func TestReviewRefundToPayerReverts(t *testing.T) {
 	e := newEnv(t, tronMainnetChainID)
 	id := e.mustOpen(1000, 3600)
 	undo := e.refuseCredits(e.payer.addr)
 	sig := e.sig(id, 600)
 	closeRes := e.close(e.payee.addr, id, 600, sig)
-	payeeAfterClose := e.balance(e.payee.addr)
-
-	t.Run("today", func(t *testing.T) {
-		// issue 30 item 3 flips this: the close pays the payee.
-		requireRevert(t, closeRes, "escrow: token transfer failed")
-		assert.Zero(t, payeeAfterClose)
-		assert.Equal(t, paychan.ChannelOpen, e.channel(id).State)
-	})
-	t.Run("safe", func(t *testing.T) {
-		t.Skip("issue 30 item 3: close reverts when the refund to the payer does; keep the refund for the payer to withdraw instead")
-		require.NoError(t, closeRes.Err)
-		assert.Equal(t, int64(600), payeeAfterClose)
-	})
-
-	// Sound: claim does not touch the payer.
-	res := e.claim(e.payee.addr, id, 600, sig)
-	require.NoError(t, res.Err, res.Revert)
-	assert.Equal(t, int64(600), e.balance(e.payee.addr))
+	require.NoError(t, closeRes.Err, "close reverted: %q", closeRes.Revert)
+	assert.Equal(t, int64(600), e.balance(e.payee.addr), "the payee is paid")
+	assert.Equal(t, paychan.ChannelClosed, e.channel(id).State)
+	assert.Equal(t, int64(400), e.refund(e.payer.addr), "the refund is held")
 	assert.Equal(t, int64(400), e.balance(e.escrow))
-	// The payer's own reclaim fails as long as the token refuses it, and
-	// works once it credits it again: nothing is lost in the escrow.
-	e.advance(3600)
-	requireRevert(t, e.reclaim(e.payer.addr, id), "escrow: token transfer failed")
+	var names []string
+	for _, ev := range e.escrowEvents(closeRes) {
+		names = append(names, ev.Name)
+	}
+	assert.Equal(t, []string{"Closed", "RefundHeld"}, names)
+
+	// Nothing redeems or reclaims a closed channel; the payer's withdraw
+	// fails while the token refuses it, and works once it credits it
+	// again: nothing is lost in the escrow.
+	requireRevert(t, e.claim(e.payee.addr, id, 600, sig), "escrow: channel closed")
+	requireRevert(t, e.reclaim(e.payer.addr, id), "escrow: channel closed")
+	requireRevert(t, e.withdraw(e.payer.addr), "escrow: token transfer failed")
 	undo()
-	require.NoError(t, e.reclaim(e.payer.addr, id).Err)
+	requireRevert(t, e.withdraw(e.other.addr), "escrow: nothing to withdraw")
+	res := e.withdraw(e.payer.addr)
+	require.NoError(t, res.Err, res.Revert)
 	assert.Equal(t, [4]int64{999_400, 600, 1_000_000, 0}, e.balances())
+	assert.Zero(t, e.refund(e.payer.addr))
+	requireRevert(t, e.withdraw(e.payer.addr), "escrow: nothing to withdraw")
+
+	// A payer the token credits is refunded by the close itself, as before.
+	id2 := e.mustOpen(1000, 3600)
+	require.NoError(t, e.close(e.payee.addr, id2, 100, e.sig(id2, 100)).Err)
+	assert.Equal(t, [4]int64{999_300, 700, 1_000_000, 0}, e.balances())
+	assert.Zero(t, e.refund(e.payer.addr))
+}
+
+func (e *env) withdraw(from common.Address) txResult {
+	e.t.Helper()
+	return e.send(from, e.escrow, pack(e.t, e.escrowABI, "withdraw"))
+}
+
+func (e *env) refund(who common.Address) int64 {
+	e.t.Helper()
+	res := e.view(e.escrow, pack(e.t, e.escrowABI, "refunds", who))
+	require.NoError(e.t, res.Err)
+	out, err := e.escrowABI.Unpack("refunds", res.Ret)
+	require.NoError(e.t, err)
+	return out[0].(*big.Int).Int64()
 }

@@ -33,7 +33,7 @@ const JOBS = [
   {
     out: 'testdata/artifacts',
     sources: ['testdata/QuirkyTokens.sol'],
-    contracts: ['FalseReturnToken', 'NoReturnToken', 'FeeOnTransferToken', 'ReentrantToken'],
+    contracts: ['FalseReturnToken', 'NoReturnToken', 'FeeOnTransferToken', 'ReentrantToken', 'RefusingToken'],
   },
 ];
 

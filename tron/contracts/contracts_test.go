@@ -56,6 +56,9 @@ func TestEscrowABIIsTheSpecs(t *testing.T) {
 		"MAX_LIFETIME":         "MAX_LIFETIME()",
 		"MIN_CHALLENGE_PERIOD": "MIN_CHALLENGE_PERIOD()",
 		"MAX_CHALLENGE_PERIOD": "MAX_CHALLENGE_PERIOD()",
+		"REFUND_GAS":           "REFUND_GAS()",
+		"refunds":              "refunds(address)",
+		"withdraw":             "withdraw()",
 	}
 	assert.Len(t, a.Methods, len(methods), "the escrow has exactly the spec's functions")
 	for name, sig := range methods {
@@ -80,8 +83,10 @@ func TestEscrowABIIsTheSpecs(t *testing.T) {
 		"CloseStarted":  "CloseStarted(bytes32,uint64)",
 		"Closed":        "Closed(bytes32,uint256,uint256)",
 		"Reclaimed":     "Reclaimed(bytes32,uint256)",
+		"RefundHeld":    "RefundHeld(bytes32,address,uint256)",
+		"Withdrawn":     "Withdrawn(address,uint256)",
 	}
-	indexed := map[string]int{"ChannelOpened": 3}
+	indexed := map[string]int{"ChannelOpened": 3, "RefundHeld": 2}
 	assert.Len(t, a.Events, len(events))
 	for name, sig := range events {
 		ev, ok := a.Events[name]
@@ -100,6 +105,10 @@ func TestEscrowABIIsTheSpecs(t *testing.T) {
 			want = 1 // the channel id
 		}
 		assert.Equal(t, want, n, "indexed arguments of %s", name)
+		if name == "Withdrawn" { // the payer's, not a channel's
+			assert.True(t, ev.Inputs[0].Indexed && ev.Inputs[0].Name == "payer", "Withdrawn's first argument is the indexed payer")
+			continue
+		}
 		assert.True(t, ev.Inputs[0].Indexed && ev.Inputs[0].Name == "id", "%s's first argument is the indexed id", name)
 	}
 }

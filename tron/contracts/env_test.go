@@ -31,6 +31,10 @@ var (
 	reentrantTokenBin string
 	//go:embed testdata/artifacts/ReentrantToken.abi.json
 	reentrantTokenABIJSON string
+	//go:embed testdata/artifacts/RefusingToken.bin
+	refusingTokenBin string
+	//go:embed testdata/artifacts/RefusingToken.abi.json
+	refusingTokenABIJSON string
 )
 
 // testChallengePeriod is the escrow's challenge window in the tests (1 h).

@@ -200,3 +200,41 @@ func TestEscrowRefusesReentry(t *testing.T) {
 	assert.Equal(t, "escrow: reentrant call", reason)
 	assert.Equal(t, [4]int64{999_500, 500, 1_000_000, 0}, e.balances())
 }
+
+// TestCloseWithARefusingToken (issue 30 item 4): a token that will not
+// credit the payer, armed by the payer itself, reverting or burning all the
+// gas it is given. close pays the payee all the same and holds the refund
+// (RefundHeld), at a bounded cost to the payee (REFUND_GAS); the payer
+// withdraws it once the token credits it.
+func TestCloseWithARefusingToken(t *testing.T) {
+	for _, mode := range []uint8{1, 2} {
+		name := map[uint8]string{1: "reverts", 2: "burns gas"}[mode]
+		t.Run(name, func(t *testing.T) {
+			e := newEnvWithToken(t, tronMainnetChainID, mustBin(t, refusingTokenBin))
+			rt := parseTestABI(t, refusingTokenABIJSON)
+			id := e.mustOpen(1000, 3600)
+			e.mustSend(e.payer.addr, e.token, pack(t, rt, "refuse", mode))
+
+			res := e.close(e.payee.addr, id, 600, e.sig(id, 600))
+			require.NoError(t, res.Err, "close reverted: %q", res.Revert)
+			assert.Less(t, res.Gas, uint64(150_000+300_000), "the payee pays close, the held refund and at most REFUND_GAS for the refusal")
+			assert.Equal(t, [4]int64{999_000, 600, 1_000_000, 400}, e.balances())
+			assert.Equal(t, int64(400), e.refund(e.payer.addr))
+			evs := e.escrowEvents(res)
+			require.Len(t, evs, 2)
+			assert.Equal(t, "RefundHeld", evs[1].Name)
+			assert.Equal(t, e.payer.addr, evs[1].Args["payer"])
+
+			if mode == 1 {
+				requireRevert(t, e.withdraw(e.payer.addr), "escrow: token transfer failed")
+			}
+			e.mustSend(e.payer.addr, e.token, pack(t, rt, "refuse", uint8(0)))
+			w := e.withdraw(e.payer.addr)
+			require.NoError(t, w.Err, w.Revert)
+			assert.Equal(t, [4]int64{999_400, 600, 1_000_000, 0}, e.balances())
+			evs = e.escrowEvents(w)
+			require.Len(t, evs, 1)
+			assert.Equal(t, "Withdrawn", evs[0].Name)
+		})
+	}
+}

@@ -140,3 +140,42 @@ contract ReentrantToken is QuirkyBase {
         hookResult = ret;
     }
 }
+
+/// @notice Refuses to credit an account that armed it for itself, as a
+/// blacklist, a pause or a receiver's hook does: a transfer to it reverts
+/// ("token: receiver refused"), or, armed to burn, spends all the gas it
+/// is given. What the armed account sends, it sends.
+contract RefusingToken is QuirkyBase {
+    /// @notice 0 credited as usual, 1 a credit reverts, 2 a credit burns
+    /// all the gas it is given.
+    mapping(address => uint8) public refuses;
+
+    /// @notice Arms (1 revert, 2 burn) or disarms (0) the caller's refusal.
+    function refuse(uint8 mode) external {
+        refuses[msg.sender] = mode;
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        _check(to);
+        _move(msg.sender, to, amount);
+        return true;
+    }
+
+    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+        _check(to);
+        _spend(from, amount);
+        _move(from, to, amount);
+        return true;
+    }
+
+    function _check(address to) private view {
+        uint8 mode = refuses[to];
+        if (mode == 2) {
+            uint256 x;
+            while (gasleft() > 0) {
+                x = uint256(keccak256(abi.encode(x)));
+            }
+        }
+        require(mode == 0, "token: receiver refused");
+    }
+}
