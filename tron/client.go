@@ -702,10 +702,7 @@ func (c *Client) broadcast(ctx context.Context, tx *Tx) error {
 		}
 		return c.broadcastResult(tx, ret)
 	})
-	if err != nil && errors.Is(err, paychan.ErrChainUnavailable) {
-		return &TxError{Tx: tx, Err: err}
-	}
-	return err
+	return afterSend(tx, err)
 }
 
 func (c *Client) broadcastResult(tx *Tx, ret *api.Return) error {
@@ -832,18 +829,27 @@ func (c *Client) receipt(id TxID, info *core.TransactionInfo) (*Receipt, error) 
 // Confirm waits for tx's receipt; when none comes in ReceiptTimeout it
 // rebroadcasts the same signed transaction (up to Config.Rebroadcasts
 // times) while it has not expired. A transaction whose outcome is still
-// unknown gives a *TxError; one that expired unincluded an error wrapping
-// ErrTxExpired.
+// unknown gives a *TxError — ctx ending, the node failing, a receipt that
+// does not read; one that expired unincluded an error wrapping
+// ErrTxExpired, given only once the chain says it is not in a block.
 func (c *Client) Confirm(ctx context.Context, tx *Tx) (*Receipt, error) {
 	for i := 0; ; i++ {
 		r, err := c.WaitReceipt(ctx, tx.ID)
-		if err == nil || !errors.Is(err, ErrReceiptTimeout) {
+		if r != nil || err == nil {
 			return r, err
+		}
+		if !errors.Is(err, ErrReceiptTimeout) {
+			return nil, &TxError{Tx: tx, Err: err}
 		}
 		if now, nerr := c.Now(ctx); nerr == nil && now.After(tx.Expiration) {
 			// One last look: it may have made it into the last block.
-			if r, err2 := c.lookup(ctx, tx.ID); r != nil {
+			// Only a node that answers "not there" proves it expired.
+			r, err2 := c.lookup(ctx, tx.ID)
+			if r != nil {
 				return r, err2
+			}
+			if err2 != nil {
+				return nil, &TxError{Tx: tx, Err: fmt.Errorf("%w (past its expiration, the last look for its receipt failed)", err2)}
 			}
 			return nil, fmt.Errorf("%w: %s expired at %s (chain time %s); it is safe to send again", ErrTxExpired, tx.ID, tx.Expiration.Format(time.RFC3339), now.Format(time.RFC3339))
 		}
@@ -858,7 +864,9 @@ func (c *Client) Confirm(ctx context.Context, tx *Tx) (*Receipt, error) {
 			if errors.As(berr, &te) {
 				return nil, berr
 			}
-			return nil, fmt.Errorf("tron: rebroadcast %s: %w", tx.ID, berr)
+			// A refusal of the same bytes the node accepted before
+			// proves nothing about the first broadcast.
+			return nil, &TxError{Tx: tx, Err: fmt.Errorf("tron: rebroadcast %s: %w", tx.ID, berr)}
 		}
 	}
 }
