@@ -254,3 +254,68 @@ func TestAccrueFailsClosed(t *testing.T) {
 	assert.Equal(t, peer.Hold, h.MayServe(piece.Block{Piece: 0, Length: piece.BlockSize}), "and served nothing more")
 	assert.Equal(t, 1, p.sent, "told why")
 }
+
+// TestMeter: the meter charges each byte at the terms it went out under,
+// once, and counts nothing when a cost overflows (the caller fails closed).
+func TestMeter(t *testing.T) {
+	paid := func(p uint64) terms { return terms{true, btt.NewAmount(p)} }
+	huge := terms{true, btt.AmountFromBytes32([32]byte{0: 0x80})}
+	type step struct {
+		charged int64
+		t       terms
+		n       int64 // charged in a paid slot now
+		fails   bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		sold  int64
+		owed  uint64
+	}{
+		{"free bytes cost nothing, and are not charged later", []step{
+			{100, terms{}, 0, false}, {150, paid(2), 50, false},
+		}, 50, 100},
+		{"each stretch at its own price", []step{
+			{100, paid(2), 100, false}, {300, paid(5), 200, false}, {300, paid(9), 0, false},
+		}, 300, 200 + 1000},
+		{"counters that go back count nothing", []step{
+			{100, paid(2), 100, false}, {50, paid(2), 0, false}, {120, paid(2), 20, false},
+		}, 120, 240},
+		{"a zero price is free", []step{{100, paid(0), 0, false}}, 0, 0},
+		{"an overflow counts nothing, and fails", []step{
+			{100, paid(1), 100, false}, {102, huge, 0, true}, {102, paid(1), 2, false},
+		}, 102, 102},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m meter
+			for i, s := range tc.steps {
+				n, c, err := m.to(s.charged, s.t)
+				if s.fails {
+					require.Error(t, err, "step %d", i)
+					continue
+				}
+				require.NoError(t, err, "step %d", i)
+				assert.Equal(t, s.n, n, "step %d", i)
+				want, _ := s.t.price.MulUint64(uint64(n))
+				if !s.t.paid {
+					want = btt.Zero
+				}
+				assert.Equal(t, want, c, "step %d", i)
+			}
+			assert.Equal(t, tc.sold, m.sold)
+			assert.Equal(t, btt.NewAmount(tc.owed), m.owed)
+		})
+	}
+}
+
+func TestUsableWindow(t *testing.T) {
+	for _, tc := range []struct {
+		window, capBytes, want int64
+	}{
+		{256 << 10, maxBytes, 256 << 10},
+		{256 << 20, 1 << 20, 1 << 20}, // the deposit bounds the window
+		{256 << 10, 0, 0},             // a spent deposit: nothing on credit
+	} {
+		assert.Equal(t, tc.want, usableWindow(paychan.NewCredit(tc.window, tc.window, 0), tc.capBytes))
+	}
+}

@@ -36,10 +36,9 @@ type sellState struct {
 	credit    paychan.Credit
 	channel   *paychan.Channel
 	accepting bool
-	owed      btt.Amount // accrued at the clearing price while in a paid slot
+	meter     meter      // what was sent in a paid slot, and what it cost
 	paid      btt.Amount // what this connection's vouchers added to the channel's total
-	lastUp    int64
-	nonce     [32]byte // our challenge: the payer signs it to attach its channel
+	nonce     [32]byte   // our challenge: the payer signs it to attach its channel
 	// The terms bytes are charged at change where an award or reject is
 	// written (sendTerms, accrue): charging is in force, pending sent and
 	// not yet written, marks the counters where they were.
@@ -60,7 +59,6 @@ type sellState struct {
 	overflow    *inVoucher             // the highest voucher that found vq full
 	last        *btt.Amount            // the amount of this connection's last voucher
 	lastPay     time.Time
-	sold        int64         // bytes sent in a paid slot
 	unpaidBytes int64         // the channel's debt in bytes at our price, as last counted (see unpaid)
 	capBytes    int64         // what the channel's deposit can still pay, in bytes at our price, as last counted (recount)
 	gate        gate          // the credit gate's bookkeeping (see MayServe)
@@ -246,7 +244,7 @@ func (h *handler) figures() PeerFigures {
 	f := PeerFigures{Addr: h.p.Addr(), Torrent: h.p.Torrent().InfoHash()}
 	if s := h.sell; s != nil {
 		h.accrue()
-		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.sold, Free: h.p.UploadedFree(), Owed: s.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
+		sf := &SellFigures{Bid: s.bid, PaidSlot: s.paidSlot, Sold: s.meter.sold, Free: h.p.UploadedFree(), Owed: s.meter.owed, Paid: s.paid, Credit: s.credit.Window, Held: !s.heldSince.IsZero(), HeldFor: s.heldFor}
 		if !s.heldSince.IsZero() {
 			sf.HeldFor += time.Since(s.heldSince)
 		}

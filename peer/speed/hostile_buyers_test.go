@@ -201,8 +201,10 @@ func TestHostileBuyers(t *testing.T) {
 		// connection with a new peer id until it pays.
 		m := newMarket(t)
 		s := m.seller(btt.NewAmount(1), 4<<20, sellerOpts{
-			seller:  func(s *speed.Seller) { s.PayTimeout, s.CreditStart, s.CreditMax = time.Second, 256<<10, 1<<20 },
-			client:  func(c *peer.Config) { c.RechokeInterval = 100 * time.Millisecond },
+			seller: func(s *speed.Seller) { s.PayTimeout, s.CreditStart, s.CreditMax = time.Second, 256<<10, 1<<20 },
+			// A slow uplink: the new connection must not finish the
+			// torrent in the free slot before it wins the paid one.
+			client:  func(c *peer.Config) { c.RechokeInterval, c.UploadRate = 100*time.Millisecond, 256<<10 },
 			auction: func(c *choker.BidDrivenConfig) { c.Slots = 5 },
 		})
 		k := key(t, 5)
@@ -212,7 +214,8 @@ func TestHostileBuyers(t *testing.T) {
 		require.Eventually(t, func() bool { return sold(s, ch.ID) >= 256<<10 }, 10*time.Second, 10*time.Millisecond, "it takes its window")
 		first := sold(s, ch.ID)
 		r2, p2 := dialRogue(t, m.dom, s.client.Addr(), s.mi)
-		winAndAnnounce(t, r2, p2, btt.NewAmount(1), m.dom, ch, k)
+		p2 = bidUntilAward(t, r2, p2, btt.NewAmount(1))
+		announceChannel(t, r2, p2, m.dom, ch, k)
 		time.Sleep(2 * time.Second)
 		assert.Equal(t, first, sold(s, ch.ID), "nothing more on credit through the new connection")
 		assert.LessOrEqual(t, first, int64(256<<10), "the window, once")
@@ -263,4 +266,30 @@ func TestHostileBuyers(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, btt.NewAmount(64<<10), got)
 	})
+}
+
+// bidUntilAward bids price on p until an award comes, on the rogue's
+// newest connection: two clients on one machine may connect both ways,
+// and the engine keeps one of the two connections.
+func bidUntilAward(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount) peer.ExtPeer {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
+		tick := time.After(time.Second)
+		for waiting := true; waiting; {
+			select {
+			case np := <-r.peers:
+				p = np
+			case m := <-r.msgs:
+				if m.Type == speedwire.TypeAward {
+					return p
+				}
+			case <-tick:
+				waiting = false
+			case <-deadline:
+				t.Fatal("no award")
+			}
+		}
+	}
 }

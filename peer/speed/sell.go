@@ -37,12 +37,6 @@ func (h *handler) accrue() {
 	h.accrueTo(up, h.p.UploadedFree())
 }
 
-// terms are what the bytes sent to a payer are charged at.
-type terms struct {
-	paid  bool
-	price btt.Amount
-}
-
 // chargeTerms are the terms the bytes written now are charged at: those
 // of the last award or reject written, where the engine tells (marked);
 // otherwise (a test's fake peer) the slot's, as decided.
@@ -104,31 +98,22 @@ func (h *handler) accrueTo(up, free int64) {
 		s.lastFree = free
 		h.e.cfg.Sell.addFree(s.channel.ID, d)
 	}
-	charged := up - free
-	if charged <= s.lastUp {
+	d, c, err := s.meter.to(up-free, s.chargeTerms())
+	if err != nil {
+		// Fail closed: bytes that cannot be counted are never
+		// counted as free. The payer is refused and choked.
+		h.refuseFor(CodeAccounting, err)
 		return
 	}
-	d := charged - s.lastUp
-	s.lastUp = charged
-	if t := s.chargeTerms(); t.paid && !t.price.IsZero() {
-		if s.paidSlot {
-			s.gate.sent += d // what the gate admitted went out
-		}
-		s.sold += d
-		s.unpaidBytes = min(s.unpaidBytes+d, maxBytes)
-		c, err := cost(t.price, d)
-		if err == nil {
-			s.owed, err = s.owed.Add(c)
-		}
-		if err != nil {
-			// Fail closed: bytes that cannot be counted are never
-			// counted as free. The payer is refused and choked.
-			h.refuseFor(CodeAccounting, fmt.Errorf("charging %d bytes: %w", d, err))
-			return
-		}
-		if s.channel != nil {
-			h.e.cfg.Sell.addSale(*s.channel, d, c)
-		}
+	if d == 0 {
+		return
+	}
+	if s.paidSlot {
+		s.gate.sent += d // what the gate admitted went out
+	}
+	s.unpaidBytes = min(s.unpaidBytes+d, maxBytes)
+	if s.channel != nil {
+		h.e.cfg.Sell.addSale(*s.channel, d, c)
 	}
 }
 
@@ -243,7 +228,7 @@ func (h *handler) recount() {
 // 5: one voucher opened the window to CreditMax whatever the deposit).
 func (h *handler) window() int64 {
 	s := h.sell
-	return min(s.credit.Window, s.capBytes)
+	return usableWindow(s.credit, s.capBytes)
 }
 
 func (h *handler) countUnpaid() int64 {
@@ -251,21 +236,13 @@ func (h *handler) countUnpaid() int64 {
 	if s.price.IsZero() {
 		return 0
 	}
-	owed, paid := s.owed, s.paid
+	owed, paid := s.meter.owed, s.paid
 	if s.channel != nil {
 		if o, p, ok := h.e.cfg.Sell.channelAccount(s.channel.ID); ok {
 			owed, paid = o, p
 		}
 	}
 	return debtBytes(owed, paid, s.price)
-}
-
-// debtBytes is owed less paid in bytes at price (negative if paid ahead).
-func debtBytes(owed, paid, price btt.Amount) int64 {
-	if paid.Gt(owed) {
-		return -bytesAt(paid.SubFloor(owed), price)
-	}
-	return bytesAt(owed.SubFloor(paid), price)
 }
 
 // ChokeStat implements peer.ChokeStatter. For a seller it reports the

@@ -188,7 +188,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				h.accrue()
 				h.e.cfg.Sell.leave(s.channel.ID, h)
 				s.channel, s.last, s.ending = nil, nil, false
-				s.sold, s.owed, s.paid = 0, btt.Zero, btt.Zero
+				s.meter.sold, s.meter.owed, s.paid = 0, btt.Zero, btt.Zero
 			}
 			if first {
 				for _, i := range sold {
@@ -198,7 +198,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 					s.paidFor[i] = true
 				}
 				h.accrue()
-				h.e.cfg.Sell.addSale(ch, s.sold, s.owed) // what it bought before (nothing, in a paid slot)
+				h.e.cfg.Sell.addSale(ch, s.meter.sold, s.meter.owed) // what it bought before (nothing, in a paid slot)
 				h.e.cfg.Sell.setPaid(ch.ID, best, btt.Zero)
 				if !h.closed {
 					h.e.cfg.Sell.join(ch.ID, h)
