@@ -110,11 +110,56 @@ func (h *handler) onAward(price btt.Amount, credit int64) error {
 // (clearing stays: it is the last award's price, which the strategy sees.)
 func (b *buyState) leftPaid() { b.won = false }
 
-// blockCost is what one block received in a paid slot costs: its bytes at
-// the price in force when it came.
-type blockCost struct {
-	bytes int64
-	cost  btt.Amount
+// piecePrices are, for one piece not yet verified, the terms each of its
+// blocks came at, by block: 0 if it came free (or has not come), else 1 +
+// its price's index in buyState.prices. Two bytes a block, and no
+// arithmetic until the piece verifies: the pricing costs the download
+// next to nothing.
+type piecePrices []uint16
+
+// maxPrices bounds the distinct prices a connection's pieces in progress
+// refer to; past it the table is rebuilt from the pieces in progress.
+const maxPrices = 1<<16 - 2
+
+// priceIndex returns 1 + the index of price in b.prices, adding it.
+func (b *buyState) priceIndex(price btt.Amount) uint16 {
+	if i, ok := b.priceIdx[price]; ok {
+		return i
+	}
+	if len(b.prices) >= maxPrices {
+		b.compactPrices()
+	}
+	if b.priceIdx == nil {
+		b.priceIdx = make(map[btt.Amount]uint16)
+	}
+	b.prices = append(b.prices, price)
+	i := uint16(len(b.prices))
+	b.priceIdx[price] = i
+	return i
+}
+
+// compactPrices rebuilds the price table from the prices the pieces in
+// progress refer to (a seller that changes its price at every award
+// cannot grow it without bound).
+func (b *buyState) compactPrices() {
+	old := b.prices
+	b.prices, b.priceIdx = nil, make(map[btt.Amount]uint16)
+	for _, pp := range b.priced {
+		for j, k := range pp {
+			if k == 0 {
+				continue
+			}
+			price := old[k-1]
+			i, ok := b.priceIdx[price]
+			if !ok {
+				b.prices = append(b.prices, price)
+				i = uint16(len(b.prices))
+				b.priceIdx[price] = i
+			}
+			pp[j] = i
+		}
+	}
+	b.curPrice = 0 // looked up again at the next block
 }
 
 // BlockReceived implements peer.BlockObserver: a block that came in a paid
@@ -127,25 +172,34 @@ func (h *handler) BlockReceived(blk piece.Block) {
 	if b == nil {
 		return
 	}
+	j := int(blk.Begin / piece.BlockSize)
+	pp := b.priced[blk.Piece]
 	if !b.won || b.clearing.IsZero() {
 		// Free; and if the block came before (it cannot, unless its
 		// piece failed, which forgets it), it is this copy that counts.
-		delete(b.priced[blk.Piece], blk.Begin)
+		if j < len(pp) {
+			pp[j] = 0
+		}
 		return
 	}
-	c, err := cost(b.clearing, int64(blk.Length))
-	if err != nil {
-		return // cannot happen below speedwire.MaxPrice; unpriced, it is free
+	if pp == nil {
+		n := (h.p.Torrent().PieceSize(blk.Piece) + piece.BlockSize - 1) / piece.BlockSize
+		if n <= 0 || n > 1<<16 {
+			return // no such piece: it cannot verify
+		}
+		pp = make(piecePrices, n)
+		if b.priced == nil {
+			b.priced = make(map[int]piecePrices)
+		}
+		b.priced[blk.Piece] = pp
 	}
-	if b.priced == nil {
-		b.priced = make(map[int]map[uint32]blockCost)
+	if j >= len(pp) {
+		return
 	}
-	m := b.priced[blk.Piece]
-	if m == nil {
-		m = make(map[uint32]blockCost)
-		b.priced[blk.Piece] = m
+	if b.curPrice == 0 || b.prices[b.curPrice-1] != b.clearing {
+		b.curPrice = b.priceIndex(b.clearing)
 	}
-	m[blk.Begin] = blockCost{int64(blk.Length), c}
+	pp[j] = b.curPrice
 }
 
 // PieceFailed implements peer.BlockObserver: what was priced of a piece
@@ -165,16 +219,39 @@ func (h *handler) PieceVerified(i int, bytes int64) {
 	if b == nil || bytes <= 0 {
 		return
 	}
-	blocks := b.priced[i]
+	pp := b.priced[i]
 	delete(b.priced, i)
-	var amount btt.Amount
+	size := h.p.Torrent().PieceSize(i)
+	// Bytes per price: most pieces come at one.
+	var byPrice [][2]int64 // {index, bytes}
 	var paid int64
-	for _, c := range blocks {
-		var err error
-		if amount, err = amount.Add(c.cost); err != nil {
+	for j, k := range pp {
+		if k == 0 {
+			continue
+		}
+		n := min(int64(piece.BlockSize), size-int64(j)*piece.BlockSize)
+		paid += n
+		found := false
+		for x := range byPrice {
+			if byPrice[x][0] == int64(k) {
+				byPrice[x][1] += n
+				found = true
+				break
+			}
+		}
+		if !found {
+			byPrice = append(byPrice, [2]int64{int64(k), n})
+		}
+	}
+	var amount btt.Amount
+	for _, bp := range byPrice {
+		c, err := cost(b.prices[bp[0]-1], bp[1])
+		if err == nil {
+			amount, err = amount.Add(c)
+		}
+		if err != nil {
 			return // cannot happen below speedwire.MaxPrice
 		}
-		paid += c.bytes
 	}
 	if paid == 0 || paid > bytes {
 		// Nothing came in a paid slot; or more was priced than the
@@ -182,7 +259,7 @@ func (h *handler) PieceVerified(i int, bytes int64) {
 		// nothing is the safe side of that.
 		return
 	}
-	if paid == h.p.Torrent().PieceSize(i) {
+	if paid == size {
 		// Bought whole from this peer: the voucher that pays for it
 		// lists it, and the seeder serves it again free if we lose it.
 		if b.whole == nil {

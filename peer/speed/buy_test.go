@@ -216,3 +216,24 @@ func mustU64(a btt.Amount) uint64 {
 	n, _ := a.Uint64()
 	return n
 }
+
+// TestPriceTableCompacts: a seller that changes its price at every award
+// cannot grow the buyer's price table without bound: past maxPrices it is
+// rebuilt from the pieces in progress, which keep their prices.
+func TestPriceTableCompacts(t *testing.T) {
+	const block = piece.BlockSize
+	h := buyerFixture(t)
+	h.buy.bid = btt.NewAmount(1 << 40)
+	require.NoError(t, h.onAward(btt.NewAmount(7), 1<<20))
+	h.BlockReceived(piece.Block{Piece: 0, Begin: 0, Length: block})
+	for p := range uint64(maxPrices) {
+		h.buy.priceIndex(btt.NewAmount(1000 + p))
+	}
+	assert.LessOrEqual(t, len(h.buy.prices), maxPrices)
+	for j := uint32(1); j < 4; j++ {
+		h.BlockReceived(piece.Block{Piece: 0, Begin: j * block, Length: block})
+	}
+	h.PieceVerified(0, 64<<10)
+	require.Len(t, h.buy.pending, 1)
+	assert.Equal(t, btt.NewAmount(7*64<<10), h.buy.pending[0].amount, "the price each block came at, across the rebuild")
+}

@@ -107,9 +107,13 @@ type buyState struct {
 	winDown, winBought int64
 	spent              btt.Amount   // what we signed for them
 	whole              map[int]bool // pieces bought whole from the peer, to list in the voucher that pays for them
-	// priced holds, per piece not yet verified, the blocks that came in
-	// a paid slot and what each costs: the price in force when it came.
-	priced map[int]map[uint32]blockCost
+	// priced holds, per piece not yet verified, the price each of its
+	// blocks came at (piecePrices); prices the distinct prices they
+	// refer to, priceIdx their indexes, curPrice the clearing price's.
+	priced   map[int]piecePrices
+	prices   []btt.Amount
+	priceIdx map[btt.Amount]uint16
+	curPrice uint16
 }
 
 type pendingPay struct {
