@@ -25,7 +25,8 @@
 //
 // Prices (-reserve) are per byte: an integer is base units (10^-18 BTT)
 // per byte, exactly what the wire carries; "1.5/GiB" is 1.5 BTT per GiB,
-// rounded down to base units per byte. Amounts (-redeem-threshold) are in
+// rounded down to base units per byte. Amounts (-redeem-threshold,
+// -min-redeem, -min-deposit) are in
 // BTT with decimals ("0.5"), or base units with a "base" suffix.
 //
 // Credit: a payer in a paid slot is served at most -credit-start bytes
@@ -38,9 +39,15 @@
 //
 // Redemption: every -redeem-every the channels whose unredeemed vouchers
 // reach -redeem-threshold are claimed (the channel stays open) and those
-// near expiry are closed. On SIGINT or SIGTERM the seeder stops taking
-// peers, then redeems everything left within -shutdown-timeout — closing
-// channels near expiry, claiming the rest — and exits 0 (1 if some
+// near their deadline (the expiry, or the end of a payer's early close)
+// are closed, or, if the payer began to close them, claimed; the seeder
+// follows its channels on chain to see such a close in time. A channel
+// holding less than -min-redeem is never redeemed on its own (a
+// transaction would cost more: set it to what one costs you), and a
+// deposit below -min-deposit is refused. On SIGINT or SIGTERM the seeder
+// stops taking peers, then redeems everything left above -min-redeem
+// within -shutdown-timeout — closing channels near their deadline,
+// claiming the rest — and exits 0 (1 if some
 // could not be redeemed: they stay in the store, and a later run with the
 // same -state redeems them). A second signal exits at once; the store is
 // crash-safe.
