@@ -2,15 +2,10 @@ package speed
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -121,22 +116,8 @@ func TestClosedAccrues(t *testing.T) {
 // the same connection, it is charged like any other: the free path serves
 // a payer that lost its data, not one that asks for a piece over and over.
 func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
-	ctx := context.Background()
 	// 16 pieces of 64 KiB, 4 blocks each.
-	dir := t.TempDir()
-	data := make([]byte, 1<<20)
-	_, _ = rand.Read(data)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644))
-	info := metainfo.Info{PieceLength: 64 << 10}
-	require.NoError(t, info.BuildFromFilePath(filepath.Join(dir, "data.bin")))
-	ib, err := bencode.Marshal(info)
-	require.NoError(t, err)
-	mi := &metainfo.MetaInfo{InfoBytes: ib}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
-	require.NoError(t, err)
-	defer cl.Close()
-	tor, err := cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
-	require.NoError(t, err)
+	tor := seededTorrent(t, 1<<20)
 
 	price := btt.NewAmount(1)
 	ch := paychan.Channel{ID: paychan.ChannelID{5}, Deposit: btt.BTT(1)}

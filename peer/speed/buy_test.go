@@ -25,8 +25,19 @@ import (
 // waits in its pending list.
 func buyerFixture(t *testing.T) *handler {
 	t.Helper()
+	tor := seededTorrent(t, 256<<10)
+	e := &Extension{cfg: Config{Buy: &Buyer{Budget: btt.BTT(1), Deposit: btt.BTT(1), Lifetime: time.Hour, Now: time.Now}}, log: slog.New(slog.DiscardHandler)}
+	e.cfg.Buy.channels = make(map[btt.Address]*buyChannel)
+	return &handler{e: e, p: &fakePeer{tor: tor}, buy: &buyState{}}
+}
+
+// seededTorrent returns a torrent of size random bytes in 64 KiB pieces
+// (four blocks each), complete, in a client of its own that the test
+// closes.
+func seededTorrent(t *testing.T, size int) *peer.Torrent {
+	t.Helper()
 	dir := t.TempDir()
-	data := make([]byte, 256<<10)
+	data := make([]byte, size)
 	_, _ = rand.Read(data)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644))
 	info := metainfo.Info{PieceLength: 64 << 10}
@@ -38,9 +49,7 @@ func buyerFixture(t *testing.T) *handler {
 	t.Cleanup(func() { cl.Close() })
 	tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: &metainfo.MetaInfo{InfoBytes: ib}, Dir: dir, Verify: true})
 	require.NoError(t, err)
-	e := &Extension{cfg: Config{Buy: &Buyer{Budget: btt.BTT(1), Deposit: btt.BTT(1), Lifetime: time.Hour, Now: time.Now}}, log: slog.New(slog.DiscardHandler)}
-	e.cfg.Buy.channels = make(map[btt.Address]*buyChannel)
-	return &handler{e: e, p: &fakePeer{tor: tor}, buy: &buyState{}}
+	return tor
 }
 
 // TestBuyerPricesBlocksAsTheyCome: a buyer pays for a verified piece what
