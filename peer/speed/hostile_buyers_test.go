@@ -266,6 +266,48 @@ func TestHostileBuyers(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, btt.NewAmount(64<<10), got)
 	})
+
+	t.Run("ends its channel and carries its window to a new one", func(t *testing.T) {
+		// A replacement channel (code 4) starts at CreditStart: the
+		// window one channel's payments earned does not follow the
+		// payer to the next, each closed owing it.
+		m := newMarket(t)
+		price := btt.NewAmount(1)
+		s := m.seller(price, 8<<20, sellerOpts{
+			payee:  func(c *paychan.PayeeConfig) { c.FollowInterval = time.Millisecond },
+			seller: func(s *speed.Seller) { s.PayTimeout, s.CreditStart, s.CreditMax = 30*time.Second, 256<<10, 4<<20 },
+			client: func(c *peer.Config) { c.RechokeInterval, c.UploadRate = 100*time.Millisecond, 1<<20 },
+		})
+		k := key(t, 8)
+		m.chain.Mint(k.Address(), btt.BTT(1))
+		st, _ := m.store("payer.db")
+		payer, err := paychan.NewPayer(ctx, st, m.chain.As(k.Address()), k)
+		require.NoError(t, err)
+		a, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(64<<20), time.Now().Add(24*time.Hour))
+		require.NoError(t, err)
+		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
+		winAndAnnounce(t, r, p, price, m.dom, a, k)
+		require.Eventually(t, func() bool { return sold(s, a.ID) > 0 }, 10*time.Second, 10*time.Millisecond)
+		sv, err := paychan.Sign(k, paychan.Voucher{ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Channel: a.ID, Amount: btt.NewAmount(64 << 10)})
+		require.NoError(t, err)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+		require.Eventually(t, func() bool {
+			figs, err := s.ext.Peers(ctx)
+			return err == nil && len(figs) == 1 && figs[0].Sell.Credit == 4<<20
+		}, 10*time.Second, 10*time.Millisecond, "one payment opened the window to CreditMax")
+		_, err = payer.StartClose(ctx, a.ID)
+		require.NoError(t, err)
+		require.NoError(t, s.payee.Follow(ctx))
+		e := waitMsg(t, r.msgs, speedwire.TypeError)
+		require.Equal(t, speed.CodeChannelEnding, e.Code)
+
+		b, err := payer.Open(ctx, s.key.Address(), btt.NewAmount(64<<20), time.Now().Add(24*time.Hour))
+		require.NoError(t, err)
+		announceChannel(t, r, p, m.dom, b, k)
+		time.Sleep(3 * time.Second) // 3 MiB at the seeder's rate
+		assert.Positive(t, sold(s, b.ID), "the new channel is served")
+		assert.LessOrEqual(t, sold(s, b.ID), int64(256<<10), "unpaid on the new channel: its own CreditStart, not the old window")
+	})
 }
 
 // bidUntilAward bids price on p until an award comes, on the rogue's

@@ -259,7 +259,11 @@ func (h *handler) ChokeStat(ps *choker.PeerStat) {
 		// has not paid for PayTimeout is, and loses its paid slot.
 		ps.Unpaid = max(0, min(h.unpaid(), ps.Credit))
 		s := h.sell
-		if s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.payTimeout() {
+		if s.ending {
+			// Its channel takes no more vouchers: choked, which drops
+			// what is queued for it, until a new channel replaces it.
+			ps.Unpaid = ps.Credit + 1
+		} else if s.refused != nil || !s.heldSince.IsZero() && time.Since(s.heldSince) > h.payTimeout() {
 			ps.Unpaid = ps.Credit + 1
 			// Owing, it stays over its credit — no slot of either kind
 			// — until it pays: leaving the paid slot ends the hold, and

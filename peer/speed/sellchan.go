@@ -184,11 +184,18 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			if first && s.channel != nil {
 				// A new channel replaces one that ended: its account
 				// starts from nothing (what was sold on the old one
-				// stays owed there), and vouchers start again.
+				// stays owed there), vouchers start again, and so does
+				// the credit window — the window the old channel's
+				// payments earned is not the new one's, or a payer
+				// could carry it from channel to channel, each closed
+				// owing it.
 				h.accrue()
-				h.e.cfg.Sell.leave(s.channel.ID, h)
+				h.e.cfg.Sell.leave(s.channel.ID, h) // and what it had outstanding there
 				s.channel, s.last, s.ending = nil, nil, false
 				s.meter.sold, s.meter.owed, s.paid = 0, btt.Zero, btt.Zero
+				sc := h.e.cfg.Sell
+				s.credit = paychan.NewCredit(sc.CreditStart, sc.CreditMax, sc.CreditGrowth)
+				s.gate.reset()
 			}
 			if first {
 				for _, i := range sold {
@@ -524,6 +531,7 @@ func (h *handler) channelEnds(err error) {
 		return
 	}
 	s.ending = true
+	h.p.RequestRechoke() // choked: what is queued on the old channel's credit is dropped
 	h.e.log.Info("a payer's channel takes no more vouchers", "peer", h.p.Addr(), "err", err)
 	h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeChannelEnding, Reason: trim(err.Error())})
 }
