@@ -128,6 +128,9 @@ func (b *buyState) priceIndex(price btt.Amount) uint16 {
 	}
 	if len(b.prices) >= maxPrices {
 		b.compactPrices()
+		if len(b.prices) >= maxPrices {
+			return 0 // unpriced, so free: no honest seller gets here
+		}
 	}
 	if b.priceIdx == nil {
 		b.priceIdx = make(map[btt.Amount]uint16)

@@ -24,17 +24,37 @@ import (
 // before it, and the payer prices them at the terms before (sendTerms).
 func (h *handler) accrue() {
 	s := h.sell
+	// The counters first, then the marks: a mark written after they were
+	// read is past them, and what went before it is charged at the terms
+	// before it. (Uploaded first: the engine counts a free block in
+	// UploadedFree before Uploaded, so the difference read in this order
+	// never counts a free block as charged; it may lag by one, caught up
+	// next time.)
+	up := h.p.Uploaded()
+	free := h.p.UploadedFree()
 	for _, m := range s.marks.take() {
 		h.accrueTo(m.up, m.free)
 		if len(s.pending) > 0 {
 			s.charging, s.pending = s.pending[0], s.pending[1:]
+			if !s.charging.paid {
+				// Everything queued in the paid slot has gone out
+				// before this reject: nothing is outstanding.
+				s.gate.reset()
+				h.publish()
+			}
 		}
 	}
-	// Uploaded first: the engine counts a free block in UploadedFree
-	// before Uploaded, so the difference read in this order never counts
-	// a free block as charged (it may lag by one, caught up next time).
-	up := h.p.Uploaded()
-	h.accrueTo(up, h.p.UploadedFree())
+	h.accrueTo(up, free)
+}
+
+// creditable reports whether the payee still takes vouchers on the
+// peer's channel (no Payee, in a test's fake: yes).
+func (h *handler) creditable() bool {
+	if h.e.cfg.Sell.Payee == nil || h.sell.channel == nil {
+		return true
+	}
+	_, ok := h.e.cfg.Sell.Payee.Creditable(h.sell.channel.ID)
+	return ok
 }
 
 // chargeTerms are the terms the bytes written now are charged at: those
@@ -108,7 +128,7 @@ func (h *handler) accrueTo(up, free int64) {
 	if d == 0 {
 		return
 	}
-	if s.paidSlot {
+	if s.paidSlot || s.marked {
 		s.gate.sent += d // what the gate admitted went out
 	}
 	s.unpaidBytes = min(s.unpaidBytes+d, maxBytes)
@@ -136,12 +156,19 @@ func (s *sellState) release() {
 }
 
 // leavePaid resets the credit gate when the peer leaves its paid slot.
+//
+// What was queued in the paid slot still goes out, charged, before the
+// reject (sendTerms): the gate keeps counting it, and the channel's other
+// connections keep leaving room for it, until the reject is written
+// (accrue); without marks, at once.
 func (h *handler) leavePaid() {
 	s := h.sell
 	s.paidSlot = false
-	s.gate.reset()
 	s.release()
-	h.publish()
+	if !s.marked {
+		s.gate.reset()
+		h.publish()
+	}
 }
 
 // channelRoom counts the channel's debt afresh and returns what its
@@ -171,7 +198,7 @@ func (h *handler) publish() {
 		return
 	}
 	var amount btt.Amount
-	if s.paidSlot {
+	if s.paidSlot || s.marked {
 		c, err := cost(s.price, max(0, s.gate.admitted-s.gate.sent)+s.gate.reserved)
 		if err != nil {
 			c = btt.Max(s.price, btt.NewAmount(1)) // cannot happen below MaxPrice

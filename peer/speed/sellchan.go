@@ -33,6 +33,11 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		s.reread = &ci
 		return
 	}
+	if s.channel != nil && !s.ending && ci.ID != s.channel.ID && !h.creditable() {
+		// A new channel from a payer whose channel ended (told on
+		// another of its connections): this one ends here too.
+		h.channelEnds(fmt.Errorf("%w: channel %x replaced", paychan.ErrChannelClosing, s.channel.ID[:8]))
+	}
 	if s.channel != nil && !s.ending && (ci.ID != s.channel.ID || !ci.Deposit.Gt(s.channel.Deposit) && ci.Expiry <= s.channel.Expiry.Unix()) {
 		// One channel per peer, until it ends (channelEnds); announced
 		// again, it was topped up or extended: read it again, or there
@@ -212,6 +217,12 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				}
 			}
 			s.channel = &ch
+			if s.ending && !first && h.creditable() {
+				// The same channel, announced again (topped up,
+				// extended) and creditable once more: it goes on.
+				s.ending = false
+				h.p.RequestRechoke()
+			}
 			again := reread != nil && reread.ID == ch.ID && reread.Deposit.Gt(ch.Deposit)
 			if h.closed {
 				// The peer left while its channel was being read (a
@@ -239,7 +250,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			// The deposit bounds the window: a top-up may widen it.
 			h.recount()
 			if s.paidSlot && (first || h.window() != before) {
-				h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()})
+				h.sendTerms(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()}, terms{true, s.price})
 			}
 			if first {
 				s.release()
@@ -280,6 +291,12 @@ func (h *handler) onVoucher(m speedwire.Message) {
 		return
 	}
 	if sv.Channel != s.channel.ID {
+		if s.ending || !h.creditable() {
+			// On its replacement, announced on another connection
+			// first: it waits for the announcement here (the payer
+			// resends its latest voucher after it).
+			return
+		}
 		h.refuse(fmt.Errorf("%w: %x, not the channel announced (%x)", paychan.ErrWrongChannel, sv.Channel[:8], s.channel.ID[:8]))
 		return
 	}
@@ -555,7 +572,10 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 		h.e.cfg.Sell.earned(sv.Channel, s.credit.Window)
 		if s.paidSlot && h.window() != before {
 			// Tell the payer: it pays every half window.
-			h.send(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()})
+			// In its place on the wire, as every award: one that went
+			// ahead of an award still queued would have the payer
+			// price the blocks between at the new terms early.
+			h.sendTerms(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()}, terms{true, s.price})
 		}
 		s.release()
 		h.p.ServeHeld()
