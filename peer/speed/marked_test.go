@@ -143,3 +143,19 @@ func TestMarkedLeavePaidHidesQueued(t *testing.T) {
 	t.Logf("B's room after A's reject: %d; A's queued then charged: owed %s", roomAfter, owed)
 	assert.Equal(t, int64(0), roomAfter, "A's queued paid bytes still count against the deposit")
 }
+
+// A payer that wins the paid slot back before its reject is written keeps
+// what it admitted since counted: those blocks are queued after the
+// reject, to be charged at the new award's terms.
+func TestMarkedRewonBeforeRejectWritten(t *testing.T) {
+	price := btt.NewAmount(1)
+	ch := &paychan.Channel{ID: paychan.ChannelID{6}, Deposit: btt.BTT(1)}
+	mp := &markedPeer{}
+	h := sellerFixture(mp, ch, true, price)
+	h.Decided(choker.Outcome{Slot: choker.NoSlot, Reason: choker.ReasonLostAuction}, price) // a reject, queued
+	h.Decided(choker.Outcome{Unchoke: true, Slot: choker.Paid, Price: price}, price)        // an award behind it
+	h.sell.gate.admitted = 1 << 20                                                          // admitted after the award, queued
+	mp.writeMark()                                                                          // the reject goes out
+	h.accrue()
+	assert.Equal(t, int64(1<<20), h.sell.gate.admitted-h.sell.gate.sent, "still counted as queued")
+}

@@ -36,9 +36,12 @@ func (h *handler) accrue() {
 		h.accrueTo(m.up, m.free)
 		if len(s.pending) > 0 {
 			s.charging, s.pending = s.pending[0], s.pending[1:]
-			if !s.charging.paid {
+			if !s.charging.paid && !s.paidSlot {
 				// Everything queued in the paid slot has gone out
-				// before this reject: nothing is outstanding.
+				// before this reject: nothing is outstanding. (Back in
+				// a paid slot already, what it admitted since is
+				// queued after the reject: the gate keeps counting,
+				// high rather than low.)
 				s.gate.reset()
 				h.publish()
 			}
@@ -155,9 +158,8 @@ func (s *sellState) release() {
 	}
 }
 
-// leavePaid resets the credit gate when the peer leaves its paid slot.
-//
-// What was queued in the paid slot still goes out, charged, before the
+// leavePaid ends the peer's paid slot: nothing more is gated. What was
+// queued in the paid slot still goes out, charged, before the
 // reject (sendTerms): the gate keeps counting it, and the channel's other
 // connections keep leaving room for it, until the reject is written
 // (accrue); without marks, at once.
