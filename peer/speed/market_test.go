@@ -168,14 +168,25 @@ func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func
 // its own, a channel of deposit to s, for a day: for tests that pay by
 // hand (a rogue buyer).
 func (m *market) channelTo(s *sellSide, k *paychan.KeySigner, deposit btt.Amount) paychan.Channel {
-	t := m.t
-	t.Helper()
+	m.t.Helper()
+	return m.openTo(m.payer(k), s, deposit)
+}
+
+// payer is a Payer for key k, minted 1 BTT, over a store of its own.
+func (m *market) payer(k *paychan.KeySigner) *paychan.Payer {
+	m.t.Helper()
 	m.chain.Mint(k.Address(), btt.BTT(1))
 	st, _ := m.store("payer.db")
 	payer, err := paychan.NewPayer(context.Background(), st, m.chain.As(k.Address()), k)
-	require.NoError(t, err)
+	require.NoError(m.t, err)
+	return payer
+}
+
+// openTo opens a channel of payer's to s, for a day.
+func (m *market) openTo(payer *paychan.Payer, s *sellSide, deposit btt.Amount) paychan.Channel {
+	m.t.Helper()
 	ch, err := payer.Open(context.Background(), s.key.Address(), deposit, time.Now().Add(24*time.Hour))
-	require.NoError(t, err)
+	require.NoError(m.t, err)
 	return ch
 }
 
