@@ -58,6 +58,11 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 		if err != nil {
 			h.e.log.Warn("looking for a channel to resume", "payee", payee, "err", err)
 		}
+		buyer.mu.Lock()
+		if resumed && buyer.ended[ch.ID] {
+			resumed = false // the seller said it ends: a new one
+		}
+		buyer.mu.Unlock()
 		if !resumed && !deposit.IsZero() {
 			// Announced as soon as the chain has it: the seeder reads
 			// it while the payer records it.
@@ -281,12 +286,17 @@ func (h *handler) announce(ch paychan.Channel) bool {
 // seller says takes no more vouchers, and, holding a paid slot, opens a new
 // one and announces it; what is due is paid through it. A seller can have
 // us open channels this way only as far as the budget goes: each new one
-// locks a deposit (Buyer.Deposit) until the old ones are settled.
+// locks a deposit (Buyer.Deposit) until the old ones are settled
+// (TestHostileSellers/says_every_channel_is_ending).
 func (h *handler) replaceChannel() {
 	b, buyer := h.buy, h.e.cfg.Buy
 	buyer.mu.Lock()
 	if bc := buyer.channels[h.theirs.Payee]; bc != nil && bc.ready && !bc.topping {
 		delete(buyer.channels, h.theirs.Payee)
+		if buyer.ended == nil {
+			buyer.ended = make(map[paychan.ChannelID]bool)
+		}
+		buyer.ended[bc.ch.ID] = true // not resumed: the seller said it ends
 	}
 	buyer.mu.Unlock()
 	b.announced, b.announcedDeposit, b.unannounced = false, btt.Zero, nil

@@ -141,6 +141,57 @@ func TestHostileSellers(t *testing.T) {
 		assert.Equal(t, deposit, recs[0].Channel.Deposit, "locked: one deposit, no more")
 		assert.Equal(t, budget.SubFloor(deposit), m.chain.Balance(k.Address()))
 	})
+
+	t.Run("says every channel is ending", func(t *testing.T) {
+		// Code 4 makes the buyer open a new channel. A seller that sends
+		// it falsely, again and again, can have the buyer lock deposits
+		// only as far as its budget: Budget ÷ Deposit channels.
+		m := newMarket(t)
+		r, s := rogueSeller(t, m, 2<<20, func() (choker.Policy, error) { return chokeAll{}, nil })
+		budget, deposit := btt.BTT(1), btt.BTT(1).DivUint64(4)
+		k := key(t, 4)
+		m.chain.Mint(k.Address(), budget)
+		st, _ := m.store("payer.db")
+		payer, err := paychan.NewPayer(context.Background(), st, m.chain.As(k.Address()), k)
+		require.NoError(t, err)
+		buyer := &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(5)}, Budget: budget, Deposit: deposit}
+		ext, err := speed.New(speed.Config{Domain: m.dom, Buy: buyer})
+		require.NoError(t, err)
+		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{ext}})
+		require.NoError(t, err)
+		t.Cleanup(func() { cl.Close() })
+		_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{s.client.Addr()}})
+		require.NoError(t, err)
+		p := <-r.peers
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChallenge, Nonce: [32]byte{8}})
+		waitMsg(t, r.msgs, speedwire.TypeBid)
+		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeAward, Price: btt.NewAmount(5), Credit: 1 << 20})
+		announced := map[paychan.ChannelID]bool{}
+		for quiet := time.After(2 * time.Second); ; {
+			select {
+			case msg := <-r.msgs:
+				if msg.Type == speedwire.TypeChannel && !announced[msg.Channel.ID] {
+					announced[msg.Channel.ID] = true
+					quiet = time.After(2 * time.Second)
+					// Once the buyer has recorded it (a seller says so in
+					// answer to a voucher, which comes after).
+					time.Sleep(100 * time.Millisecond)
+					sendMsg(t, p, speedwire.Message{Type: speedwire.TypeError, Code: speed.CodeChannelEnding, Reason: "ending"})
+				}
+				continue
+			case <-quiet:
+			}
+			break
+		}
+		assert.Greater(t, len(announced), 1, "the buyer replaced its channel")
+		recs, err := payer.Channels()
+		require.NoError(t, err)
+		t.Logf("%d channels opened", len(recs))
+		assert.LessOrEqual(t, len(recs), 4, "at most Budget ÷ Deposit channels")
+		assert.True(t, buyer.Spent().IsZero())
+		locked := budget.SubFloor(m.chain.Balance(k.Address()))
+		assert.False(t, locked.Gt(budget), "never past the budget: %s locked", locked)
+	})
 }
 
 // chokeAll is a policy that unchokes no one.

@@ -75,6 +75,9 @@ type Buyer struct {
 	locked   btt.Amount // deposits of the channels opened
 	spent    btt.Amount // vouchers signed
 	channels map[btt.Address]*buyChannel
+	// ended are the channels a seller said take no more vouchers (code
+	// 4): never resumed again in this process.
+	ended map[paychan.ChannelID]bool
 }
 
 type buyChannel struct {
