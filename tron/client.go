@@ -488,6 +488,21 @@ type Receipt struct {
 // wrapping paychan.ErrChainUnavailable, with the signed transaction to look
 // up or rebroadcast.
 func (c *Client) Send(ctx context.Context, contract btt.Address, data []byte) (*Tx, error) {
+	tx, err := c.SignCall(ctx, contract, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.broadcast(ctx, tx); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+// SignCall is Send without the broadcast: it builds, checks and signs the
+// call and returns it unsent, so that the caller can record the signed
+// transaction durably before Rebroadcast sends it. A crash after the
+// record then leaves a transaction to look up, never one nobody knows of.
+func (c *Client) SignCall(ctx context.Context, contract btt.Address, data []byte) (*Tx, error) {
 	if c.signer == nil {
 		return nil, ErrNoSigner
 	}
@@ -517,14 +532,7 @@ func (c *Client) Send(ctx context.Context, contract btt.Address, data []byte) (*
 	if err := c.checkFees(ctx, from, ext.GetTransaction(), energy); err != nil {
 		return nil, err
 	}
-	tx, err := c.sign(ext.GetTransaction())
-	if err != nil {
-		return nil, err
-	}
-	if err := c.broadcast(ctx, tx); err != nil {
-		return nil, err
-	}
-	return tx, nil
+	return c.sign(ext.GetTransaction())
 }
 
 // Transact is Send followed by Confirm: it returns the receipt of a
