@@ -1,0 +1,104 @@
+package peer
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"path/filepath"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+func (t *Torrent) openStorage(info *metainfo.Info) (*piece.Storage, error) {
+	if err := piece.CheckInfo(info); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
+	}
+	dir, err := filepath.Abs(t.spec.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("peer: data dir: %w", err)
+	}
+	st, err := piece.OpenStorage(piece.StorageConfig{
+		Dir:           dir,
+		Info:          info,
+		InfoHash:      t.ih,
+		Mmap:          t.spec.Mmap,
+		CompletionDir: filepath.Join(dir, ".bttspeed"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	return st, nil
+}
+
+// start installs the info and storage (loop state; called before the loop
+// runs, or from it).
+func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage) error {
+	if sha1.Sum(infoBytes) != t.ih {
+		return fmt.Errorf("%w: info does not match the info hash", ErrBadTorrent)
+	}
+	layout := piece.LayoutOf(info)
+	picker, err := piece.NewPicker(layout, st.Completed(), piece.PickerConfig{
+		Rand:           t.rng,
+		RequestTimeout: t.cl.cfg.RequestTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("peer: %w", err)
+	}
+	t.info, t.infoBytes, t.layout, t.picker = info, infoBytes, layout, picker
+	t.st.Store(st)
+	t.left.Store(picker.Left())
+	t.disk = newDiskQueue(2, st, func(j diskJob, err error) {
+		if err != nil && !j.verify {
+			t.post(event{kind: evStorageErr, err: err})
+			return
+		}
+		t.post(event{kind: evHashDone, piece: j.block.Piece, ok: j.ok, hashes: j.hashes, err: err})
+	}, func() {
+		// Never block a disk worker: a wake-up already pending will do.
+		select {
+		case t.diskWake <- struct{}{}:
+		default:
+		}
+	}, &t.wg)
+	close(t.gotInfo)
+	if picker.Complete() {
+		close(t.done)
+	} else {
+		// Create and preallocate the files while the peers handshake,
+		// not on the way of the first piece.
+		t.wg.Go(func() {
+			if err := st.Prepare(); err != nil {
+				t.log.Debug("preparing files", "err", err) // the first write will say
+			}
+		})
+	}
+	// Peers that connected before we had the info.
+	for _, c := range t.conns {
+		picker.AddPeer(piece.PeerID(c.id), piece.NewBitfield(layout.NumPieces()))
+		if c.ls.haveAll || c.ls.early != nil {
+			if err := t.onBitfieldLate(c); err != nil {
+				c.close(err)
+				continue
+			}
+		}
+		picker.Have().Each(func(i int) { c.send(msgIndex(pp.Have, i)) })
+	}
+	return nil
+}
+
+// setInfo installs the info dictionary: storage opens, the picker starts,
+// and peers learn what we have.
+func (t *Torrent) setInfo(infoBytes []byte) error {
+	var info metainfo.Info
+	if err := bencode.Unmarshal(infoBytes, &info); err != nil {
+		return fmt.Errorf("%w: info: %v", ErrBadTorrent, err)
+	}
+	st, err := t.openStorage(&info)
+	if err != nil {
+		return err
+	}
+	return t.start(&info, infoBytes, st)
+}

@@ -1,0 +1,170 @@
+package peer
+
+import (
+	"fmt"
+	"time"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// minRechokeGap is the least time between two rechokes asked for by
+// RequestRechoke.
+const minRechokeGap = 20 * time.Millisecond
+
+// run is the torrent's loop.
+func (t *Torrent) run() {
+	defer close(t.loopDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	rechoke := time.NewTicker(t.cl.cfg.RechokeInterval)
+	defer rechoke.Stop()
+	t.refill = time.NewTimer(time.Hour)
+	t.refill.Stop()
+	defer t.refill.Stop()
+	t.soon = time.NewTimer(time.Hour)
+	t.soon.Stop()
+	defer t.soon.Stop()
+	for {
+		select {
+		case ev := <-t.events:
+			t.handle(ev)
+		case <-t.diskWake:
+			t.fillAll()
+		case <-t.refill.C:
+			t.refillSet = false
+			t.fillAll()
+		case now := <-tick.C:
+			t.tick(now)
+		case now := <-rechoke.C:
+			t.rechoke(now)
+		case <-t.soon.C:
+			t.soonSet = false
+		case <-t.ctx.Done():
+			t.shutdown()
+			return
+		}
+		if t.rechokeDue {
+			// A rechoke asked for (a new peer, a new bid, a payment):
+			// at once, unless two ran within minRechokeGap already —
+			// then once that gap has passed — so that a burst of bids
+			// costs one rechoke, a new peer's bid right after its
+			// interest is not delayed, and a lone bid does not wait
+			// for the next interval.
+			if wait := minRechokeGap - time.Since(t.prevChoke); wait <= 0 {
+				t.rechoke(time.Now())
+			} else if !t.soonSet {
+				t.soonSet = true
+				t.soon.Reset(wait)
+			}
+		}
+	}
+}
+
+func (t *Torrent) shutdown() {
+	for _, c := range t.conns {
+		c.close(nil)
+	}
+	// Drain events until every goroutine that might post has ended.
+	finished := make(chan struct{})
+	go func() { t.wg.Wait(); close(finished) }()
+	if t.disk != nil {
+		t.disk.close()
+	}
+	for {
+		select {
+		case ev := <-t.events:
+			if ev.kind == evMsg && ev.msg.Type == pp.Piece {
+				putBlock(ev.msg.Piece)
+			}
+			if ev.kind == evNewConn {
+				_ = ev.nc.Close()
+			}
+			if ev.kind == evFunc {
+				ev.fn()
+			}
+		case <-finished:
+			for _, c := range t.conns {
+				t.dropConn(c)
+			}
+			if st := t.storage(); st != nil {
+				if err := st.Close(); err != nil {
+					t.log.Warn("closing storage", "err", err)
+				}
+			}
+			return
+		}
+	}
+}
+
+func (t *Torrent) handle(ev event) {
+	switch ev.kind {
+	case evMsg:
+		if _, ok := t.conns[ev.c.id]; !ok || ev.c.ls.connectedAt.IsZero() {
+			if ev.msg.Type == pp.Piece {
+				putBlock(ev.msg.Piece)
+			}
+			return
+		}
+		if err := t.onMessage(ev.c, ev.msg); err != nil {
+			t.log.Debug("dropping peer", "peer", ev.c.addr, "err", err)
+			ev.c.close(err)
+		}
+	case evConnClosed:
+		t.dropConn(ev.c)
+	case evNewConn:
+		t.dialing -= btoi(ev.outgoing)
+		if cand := t.known[ev.addr]; cand != nil && ev.outgoing {
+			cand.dialing = false
+		}
+		t.addConn(ev.nc, ev.hs, ev.outgoing, ev.addr)
+	case evDialFailed:
+		t.dialing--
+		if cand := t.known[ev.addr]; cand != nil {
+			cand.dialing = false
+			cand.fails++
+			cand.nextTry = time.Now().Add(time.Duration(min(cand.fails, 6)) * 15 * time.Second)
+		}
+		// Dial the next at once, not at the next tick: among many dead
+		// addresses a live one would otherwise wait 25 dials a second.
+		t.dialMore(time.Now())
+	case evHashDone:
+		t.onHashed(ev.piece, ev.ok, ev.hashes, ev.err)
+	case evStorageErr:
+		t.fail(fmt.Errorf("storage: %w", ev.err))
+	case evFunc:
+		ev.fn()
+	}
+}
+
+// tick runs every second: rates, request timeouts, dialing.
+func (t *Torrent) tick(now time.Time) {
+	for _, c := range t.conns {
+		up, down := c.uploaded.Load(), c.downloaded.Load()
+		ls := &c.ls
+		ls.ringIdx = (ls.ringIdx + 1) % len(ls.upRing)
+		ls.upRing[ls.ringIdx] = up - ls.lastUp
+		ls.downRing[ls.ringIdx] = down - ls.lastDown
+		ls.lastSecondDown = down - ls.lastDown
+		ls.ticks++
+		ls.lastUp, ls.lastDown = up, down
+	}
+	t.closeSeeds()
+	if t.picker != nil {
+		for _, r := range t.picker.Expire(now, nil) {
+			if c := t.conns[PeerID(r.Peer)]; c != nil {
+				c.send(msgBlock(pp.Cancel, r.Block))
+			}
+		}
+		t.fillAll()
+	} else {
+		t.requestMetadata()
+	}
+	t.dialMore(now)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,108 @@
+package peer
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer/discovery"
+)
+
+// TorrentSpec says what torrent to add and how. Exactly one of MetaInfo,
+// TorrentFile, TorrentBytes and Magnet is set.
+type TorrentSpec struct {
+	MetaInfo     *metainfo.MetaInfo
+	TorrentFile  string
+	TorrentBytes []byte
+	Magnet       string
+
+	// Dir is where the data goes (default Config.DataDir).
+	Dir string
+	// Verify hashes the data already in Dir before starting, so a seeder
+	// can serve files it has; pieces found complete are not fetched.
+	// Without it only pieces recorded complete by an earlier run count.
+	Verify bool
+	// Mmap selects memory-mapped storage (see piece.StorageConfig).
+	Mmap bool
+	// Peers are dialed at once.
+	Peers []netip.AddrPort
+	// Trackers are announced to, besides those of the .torrent or magnet
+	// link (unless NoTorrentTrackers).
+	Trackers          []string
+	NoTorrentTrackers bool
+	// Sources are more peer sources, run for the torrent's life.
+	Sources []discovery.Source
+	// Policy overrides Config.Policy for this torrent.
+	Policy choker.Policy
+}
+
+// load parses the spec's source.
+func (s TorrentSpec) load() (*metainfo.MetaInfo, *metainfo.MagnetV2, error) {
+	n := 0
+	for _, set := range []bool{s.MetaInfo != nil, s.TorrentFile != "", s.TorrentBytes != nil, s.Magnet != ""} {
+		n += btoi(set)
+	}
+	if n != 1 {
+		return nil, nil, fmt.Errorf("%w: set exactly one of MetaInfo, TorrentFile, TorrentBytes and Magnet (%d set)", ErrBadTorrent, n)
+	}
+	switch {
+	case s.MetaInfo != nil:
+		return s.MetaInfo, nil, nil
+	case s.TorrentFile != "":
+		mi, err := LoadTorrentFile(s.TorrentFile)
+		return mi, nil, err
+	case s.TorrentBytes != nil:
+		mi, err := metainfo.Load(bytesReader(s.TorrentBytes))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadTorrent, err)
+		}
+		return mi, nil, nil
+	}
+	m, err := metainfo.ParseMagnetV2Uri(s.Magnet)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: magnet: %v", ErrBadTorrent, err)
+	}
+	if !m.InfoHash.Ok {
+		return nil, nil, fmt.Errorf("%w: magnet has no v1 info hash (btih)", ErrBadTorrent)
+	}
+	return nil, &m, nil
+}
+
+// maxTorrentFile bounds a .torrent we read.
+const maxTorrentFile = 64 << 20
+
+// LoadTorrentFile reads and parses a .torrent file.
+func LoadTorrentFile(path string) (*metainfo.MetaInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	if st.Size() > maxTorrentFile {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrBadTorrent, path, st.Size(), maxTorrentFile)
+	}
+	mi, err := metainfo.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadTorrent, path, err)
+	}
+	return mi, nil
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
