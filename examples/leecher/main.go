@@ -2,9 +2,17 @@
 // upload slots for BTT (the btt_speed extension) from a budget, and exits 0
 // once every piece is downloaded and hash-verified.
 //
-//	leecher [flags] -torrent FILE -dir DIR -budget 10
-//	leecher [flags] -magnet 'magnet:?xt=urn:btih:…' -dir DIR -budget 10
+//	leecher [flags] -dir DIR -budget 10 FILE.torrent
+//	leecher [flags] -dir DIR -budget 10 'magnet:?xt=urn:btih:…'
 //	leecher reclaim -chain HOST:PORT -state DIR     (or leecher -reclaim …)
+//
+// The torrent is the one argument: a .torrent file or a magnet link
+// (-torrent FILE and -magnet URI say the same). Peers come from the
+// torrent's trackers, the magnet link's tr= and x.pe= (the address a
+// seeder puts there), -tracker, -peer and, with -dht, the DHT (joined
+// through -dht-bootstrap, the DHT nodes the .torrent names, or the public
+// bootstrap nodes). When none of these can name a peer, the leecher says
+// so and exits 2 at once; with only the DHT, it says it is waiting on it.
 //
 // It bids for paid slots with a strategy (-strategy default|fixed|adaptive|
 // paced and its flags), opens a payment channel to each seeder it wins a
@@ -19,7 +27,7 @@
 // legacy peer; point both at one node with -chain (see examples/devnet):
 //
 //	BTTSPEED_KEY=<hex key> go run ./examples/leecher -chain 127.0.0.1:50051 \
-//	    -state ./leecher-state -torrent movie.mkv.torrent -dir downloads -budget 10
+//	    -state ./leecher-state -dir downloads -budget 10 -peer 127.0.0.1:6881 movie.mkv.torrent
 //
 // The key comes from $BTTSPEED_KEY or -keystore FILE with
 // $BTTSPEED_PASSPHRASE, never from the command line, and never appears in
@@ -51,9 +59,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
@@ -90,6 +101,11 @@ type config struct {
 
 	chain chain.Flags
 	log   cli.LogFlags
+
+	// finding is how peers will be found (see checkFindable); dhtNodes
+	// are the DHT nodes the .torrent names.
+	finding  string
+	dhtNodes []netip.AddrPort
 }
 
 func parse(args []string, stderr io.Writer) (*config, error) {
@@ -102,8 +118,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(io.Discard)
 	var budget, deposit string
 	fs.BoolVar(&c.reclaim, "reclaim", c.reclaim, "reclaim the deposits of the channels in -state that have expired, print what came back, and exit")
-	fs.StringVar(&c.torrent, "torrent", "", "the .torrent file to download")
-	fs.StringVar(&c.magnet, "magnet", "", "the magnet link to download (quote it)")
+	fs.StringVar(&c.torrent, "torrent", "", "the .torrent file to download (or give it as the argument)")
+	fs.StringVar(&c.magnet, "magnet", "", "the magnet link to download, quoted (or give it as the argument)")
 	fs.StringVar(&c.dir, "dir", ".", "where the data goes")
 	fs.BoolVar(&c.verify, "verify", false, "hash the data already in -dir first (otherwise pieces an earlier run recorded count)")
 	fs.StringVar(&budget, "budget", "0", "the most BTT to spend (0: pay nobody; no chain needed)")
@@ -122,13 +138,23 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
 	c.chain.Register(fs)
 	c.log.Register(fs)
-	if err := cli.Parse(fs, args, 0); err != nil {
+	if err := cli.Parse(fs, args, 1); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, "usage: leecher [flags] -torrent FILE | -magnet URI\n       leecher reclaim -chain HOST:PORT -state DIR")
+			fmt.Fprintln(stderr, "usage: leecher [flags] FILE.torrent | MAGNET\n       leecher reclaim -chain HOST:PORT -state DIR")
 			fs.PrintDefaults()
 		}
 		return nil, err
+	}
+	if arg := fs.Arg(0); arg != "" {
+		if c.torrent != "" || c.magnet != "" {
+			return nil, cli.Setupf("give the torrent once: %q, or -torrent/-magnet, not both", arg)
+		}
+		if strings.HasPrefix(arg, "magnet:") {
+			c.magnet = arg
+		} else {
+			c.torrent = arg
+		}
 	}
 	if err := c.chain.Check(); err != nil {
 		return nil, err
@@ -147,7 +173,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	var err error
 	switch {
 	case c.torrent == "" && c.magnet == "":
-		return nil, cli.Setupf("nothing to download: give -torrent FILE or -magnet URI")
+		return nil, cli.Setupf("nothing to download: give a .torrent file or a magnet link (leecher [flags] FILE.torrent | 'magnet:?…')")
 	case c.torrent != "" && c.magnet != "":
 		return nil, cli.Setupf("give -torrent or -magnet, not both")
 	case c.magnet != "" && !strings.HasPrefix(c.magnet, "magnet:?"):
@@ -197,7 +223,66 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	if !c.budget.IsZero() && c.chain.Node != "" && c.state == "" {
 		return nil, cli.Setupf("-chain with a -budget needs -state DIR: the channels' records must survive, to reclaim their deposits")
 	}
+	if err := c.checkFindable(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// checkFindable reads the torrent's own ways to find peers (trackers, the
+// magnet link's peer hints, DHT nodes) and, with the flags', says how
+// peers will be found in c.finding — or refuses, with what to give, when
+// nothing can name a peer: waiting would be waiting for nothing.
+func (c *config) checkFindable() error {
+	var trackers, hints int
+	var name string
+	if c.torrent != "" {
+		mi, err := peer.LoadTorrentFile(c.torrent)
+		if err != nil {
+			return cli.Setupf("reading the torrent %s: %w", c.torrent, err)
+		}
+		for _, tier := range mi.UpvertedAnnounceList() {
+			trackers += len(tier)
+		}
+		for _, n := range mi.Nodes {
+			if ap, err := netip.ParseAddrPort(string(n)); err == nil && ap.Port() != 0 {
+				c.dhtNodes = append(c.dhtNodes, ap)
+			}
+		}
+		name = c.torrent
+	} else {
+		m, err := metainfo.ParseMagnetUri(c.magnet)
+		if err != nil {
+			return cli.Setupf("-magnet %q: %w", c.magnet, err)
+		}
+		trackers, hints, name = len(m.Trackers), len(m.Params["x.pe"]), "the magnet link"
+	}
+	var ways []string
+	for _, w := range []struct {
+		n    int
+		what string
+	}{{trackers, "the torrent's trackers"}, {hints, "the magnet link's peers (x.pe)"}, {len(c.trackers), "-tracker"}, {len(c.peers), "-peer"}} {
+		if w.n > 0 {
+			ways = append(ways, fmt.Sprintf("%s (%d)", w.what, w.n))
+		}
+	}
+	switch {
+	case len(ways) > 0 && c.dht:
+		c.finding = strings.Join(ways, ", ") + " and the DHT"
+	case len(ways) > 0:
+		c.finding = strings.Join(ways, ", ")
+	case c.dht:
+		c.finding = "the DHT only: waiting on it for peers (no tracker or peer given)"
+	default:
+		more := ""
+		if len(c.dhtNodes) > 0 {
+			more = fmt.Sprintf(" (it names %d DHT nodes: add -dht to use them)", len(c.dhtNodes))
+		}
+		return cli.Setupf("no way to find a peer: %s names no tracker and no peer%s, -dht is off, and no -peer or -tracker was given; "+
+			"give the seeder's address with -peer HOST:PORT (a seeder prints it as \"listening:\" and in its \"leecher:\" line), "+
+			"its magnet link (which carries its address), -tracker URL, or -dht", name, more)
+	}
+	return nil
 }
 
 func checkTracker(tr string) error {
@@ -281,7 +366,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, log)
+		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, c.dhtNodes, log)
 		if err != nil {
 			return err
 		}
@@ -303,7 +388,8 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 		}
 		return cli.Setupf("adding the torrent: %w", err)
 	}
-	log.Info("downloading", "infohash", tor.InfoHash().HexString(), "dir", c.dir, "listen", cl.Addr())
+	log.Info("downloading", "infohash", tor.InfoHash().HexString(), "dir", c.dir, "listen", cl.Addr(), "peers_from", c.finding)
+	fmt.Fprintf(stdout, "finding peers through: %s\n", c.finding)
 
 	pr := newProgress(stdout)
 	spent := func() btt.Amount {

@@ -97,9 +97,11 @@ func TestRunRefuses(t *testing.T) {
 	require.NoError(t, err)
 	closed := ln.Addr().String()
 	ln.Close()
-	_, tf := fixture(t, 100_000)
+	_, lonely := fixture(t, 100_000)
+	tf := withTracker(t, lonely, "udp://127.0.0.1:1/announce")
 	state := t.TempDir()
 	base := []string{"-listen", "127.0.0.1:0", "-log-level", "error"}
+	nodes := withNodes(t, lonely, "127.0.0.1:6881")
 
 	for _, tc := range []struct {
 		name string
@@ -110,10 +112,15 @@ func TestRunRefuses(t *testing.T) {
 		{"nothing", nil, nil, "nothing to download"},
 		{"both", []string{"-torrent", tf, "-magnet", "magnet:?xt=urn:btih:0000000000000000000000000000000000000000"}, nil, "not both"},
 		{"missing torrent", []string{"-torrent", tf + ".nope"}, nil, "no such file"},
-		{"not a torrent", []string{"-torrent", os.Args[0], "-dir", t.TempDir()}, nil, "adding the torrent"},
+		{"not a torrent", []string{"-torrent", os.Args[0], "-dir", t.TempDir()}, nil, "reading the torrent"},
+		{"not a torrent, as the argument", []string{"-dir", t.TempDir(), os.Args[0]}, nil, "reading the torrent"},
 		{"bad magnet", []string{"-magnet", "http://x"}, nil, "want a magnet:? link"},
-		{"magnet without btih", []string{"-magnet", "magnet:?dn=x", "-dir", t.TempDir()}, nil, "adding the torrent"},
-		{"extra args", []string{"-torrent", tf, "more"}, nil, "unexpected arguments"},
+		{"magnet without btih", []string{"-magnet", "magnet:?dn=x", "-dir", t.TempDir()}, nil, "-magnet"},
+		{"extra args", []string{tf, "more"}, nil, "unexpected arguments"},
+		{"argument and -torrent", []string{"-torrent", tf, tf}, nil, "give the torrent once"},
+		{"no way to find a peer", []string{lonely}, nil, "no way to find a peer: " + lonely + " names no tracker and no peer, -dht is off, and no -peer or -tracker was given"},
+		{"no way to find a peer, magnet", []string{"magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"}, nil, "no way to find a peer: the magnet link names no tracker"},
+		{"DHT nodes without -dht", []string{nodes}, nil, "it names 1 DHT nodes: add -dht to use them"},
 		{"unknown flag", []string{"-torrent", tf, "-turbo"}, nil, "flag provided but not defined: -turbo"},
 		{"key flag", []string{"-torrent", tf, "-key=" + poorHex}, nil, "never taken on the command line"},
 		{"bad budget", []string{"-torrent", tf, "-budget", "lots"}, nil, "-budget \"lots\""},
@@ -238,17 +245,59 @@ func TestRunFree(t *testing.T) {
 	require.Equal(t, cli.ExitOK, code, "stderr: %s", &errOut)
 	assert.Contains(t, out.String(), "complete: data.bin, 1.0 MiB")
 	assert.Contains(t, out.String(), "spent: 0 base units (0 BTT): no budget")
+	assert.Contains(t, out.String(), "finding peers through: the magnet link's peers (x.pe) (1)\n")
 
-	// Nobody to download from: interrupted, it says how far it got.
+	// The same, with the .torrent as the argument and the seeder's address.
+	out, errOut = syncBuffer{}, syncBuffer{}
+	code = run(ctx, []string{"-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-peer", seed.Addr().String(), tf}, &out, &errOut, envOf(nil))
+	require.Equal(t, cli.ExitOK, code, "stderr: %s", &errOut)
+	assert.Contains(t, out.String(), "finding peers through: -peer (1)\n")
+	assert.Contains(t, out.String(), "complete: data.bin, 1.0 MiB")
+
+	// A peer that is not there: interrupted, it says how far it got.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	gone := ln.Addr().String()
+	ln.Close()
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	out, errOut = syncBuffer{}, syncBuffer{}
-	code = run(cctx, []string{"-torrent", tf, "-dir", t.TempDir(), "-listen", "127.0.0.1:0"}, &out, &errOut, envOf(nil))
+	code = run(cctx, []string{"-torrent", tf, "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-peer", gone}, &out, &errOut, envOf(nil))
 	assert.Equal(t, cli.ExitFailure, code)
 	assert.Contains(t, errOut.String(), "interrupted with 0 of 16 pieces")
-	code = run(ctx, []string{"-torrent", tf, "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-timeout", "200ms"}, &out, &errOut, envOf(nil))
+	code = run(ctx, []string{"-torrent", tf, "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-peer", gone, "-timeout", "200ms"}, &out, &errOut, envOf(nil))
 	assert.Equal(t, cli.ExitFailure, code)
 	assert.Contains(t, errOut.String(), "gave up after -timeout 200ms")
+}
+
+// withTracker writes a copy of the .torrent tf naming tracker.
+func withTracker(t *testing.T, tf, tracker string) string {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(tf)
+	require.NoError(t, err)
+	mi.Announce = tracker
+	return writeTorrent(t, mi)
+}
+
+// withNodes writes a copy of the .torrent tf naming DHT nodes (BEP 5).
+func withNodes(t *testing.T, tf string, nodes ...string) string {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(tf)
+	require.NoError(t, err)
+	for _, n := range nodes {
+		mi.Nodes = append(mi.Nodes, metainfo.Node(n))
+	}
+	return writeTorrent(t, mi)
+}
+
+func writeTorrent(t *testing.T, mi *metainfo.MetaInfo) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "copy.torrent")
+	f, err := os.Create(p)
+	require.NoError(t, err)
+	require.NoError(t, mi.Write(f))
+	require.NoError(t, f.Close())
+	return p
 }
 
 func TestProgressLine(t *testing.T) {
@@ -277,17 +326,19 @@ func TestRunDiscovers(t *testing.T) {
 	_, err = seed.AddTorrent(ctx, peer.TorrentSpec{TorrentFile: tf, Dir: dataDir, Verify: true, Trackers: []string{tr.HTTPURL}})
 	require.NoError(t, err)
 	for _, tc := range []struct {
-		name string
-		args []string
+		name    string
+		args    []string
+		finding string
 	}{
-		{"tracker", []string{"-tracker", tr.UDPURL}},
-		{"dht", []string{"-dht", "-dht-bootstrap", nodes[1].Addr().String()}},
+		{"tracker", []string{"-tracker", tr.UDPURL}, "-tracker (1)"},
+		{"dht", []string{"-dht", "-dht-bootstrap", nodes[1].Addr().String()}, "the DHT only: waiting on it for peers (no tracker or peer given)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut syncBuffer
-			args := append([]string{"-torrent", tf, "-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-timeout", "30s"}, tc.args...)
+			args := append(append([]string{"-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-timeout", "30s"}, tc.args...), tf)
 			require.Equal(t, cli.ExitOK, run(ctx, args, &out, &errOut, envOf(nil)), "stderr: %s", &errOut)
 			assert.Contains(t, out.String(), "complete: data.bin, 256.0 KiB")
+			assert.Contains(t, out.String(), "finding peers through: "+tc.finding+"\n")
 		})
 	}
 	var fromLeecher bool

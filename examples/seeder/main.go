@@ -427,7 +427,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, log)
+		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, nil, log)
 		if err != nil {
 			return err
 		}
