@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -14,23 +15,47 @@ import (
 // vouchers, one per verified piece, never past the deposit and never twice
 // for a piece — the store records each payment before the voucher is
 // signed.
+//
+// Every open is recorded in the store as an Intent before it is sent, and
+// resolved into its channel after: an open whose outcome is unknown (the
+// node went away, the process stopped) is found on chain later rather
+// than paid for twice or forgotten.
 type Payer struct {
 	store  *Store
 	escrow Escrow
+	finder OpenFinder
 	signer Signer
 	domain Domain
+	// openMu makes opens one at a time, so that an open's intent is
+	// resolved before the next open to the same payee is decided.
+	openMu sync.Mutex
 }
 
-// NewPayer returns a Payer whose escrow acts as signer's account.
+// NewPayer returns a Payer whose escrow acts as signer's account. The
+// escrow must implement OpenFinder; if it is a TxKeeper, it keeps its
+// unsettled transaction in store, so that a restart settles it before
+// anything else is signed.
 func NewPayer(ctx context.Context, store *Store, escrow Escrow, signer Signer) (*Payer, error) {
+	finder, ok := escrow.(OpenFinder)
+	if !ok {
+		return nil, fmt.Errorf("paychan: escrow %T cannot find the channel of an interrupted open: it does not implement paychan.OpenFinder", escrow)
+	}
+	if k, ok := escrow.(TxKeeper); ok {
+		if err := k.KeepTxsIn(ctx, store); err != nil {
+			return nil, fmt.Errorf("paychan: escrow's pending transaction: %w", err)
+		}
+	}
 	dom, err := escrow.Domain(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("paychan: escrow domain: %w", err)
 	}
-	return &Payer{store: store, escrow: escrow, signer: signer, domain: dom}, nil
+	return &Payer{store: store, escrow: escrow, finder: finder, signer: signer, domain: dom}, nil
 }
 
-// Open deposits into a new channel for payee and records it.
+// Open deposits into a new channel for payee and records it. If an
+// earlier open to payee has an unknown outcome, Open completes that one
+// instead and returns its channel, with that open's deposit and expiry:
+// see OpenNotify.
 func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (Channel, error) {
 	return p.OpenNotify(ctx, payee, deposit, expiry, nil)
 }
@@ -43,19 +68,133 @@ func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount,
 // record is durable loses it, as a crash between the chain's answer and
 // the write always could; the payee, which may have extended its first
 // credit meanwhile, is owed at most that.
+//
+// An open is an Intent in the store from before it is sent until its
+// outcome is known. An earlier open to payee whose outcome is still
+// unknown is completed first, and its channel returned in place of a new
+// one (its deposit and expiry, not these): it is looked for on chain, and
+// if it is not there yet and the intent is younger than IntentTTL, the
+// same open — the same arguments — is sent again, which an escrow that
+// keeps its pending transaction (TxKeeper) answers with the first one's
+// outcome. So a retried open never deposits twice, whatever expiry the
+// retry asks for.
 func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time, onChain func(Channel)) (Channel, error) {
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	ins, err := p.store.Intents()
+	if err != nil {
+		return Channel{}, err
+	}
+	for _, in := range ins {
+		if in.Payee != payee {
+			continue
+		}
+		ch, ok, err := p.complete(ctx, in, true)
+		if err != nil {
+			return Channel{}, fmt.Errorf("paychan: open channel: an earlier open to %s has an unknown outcome: %w", payee, err)
+		}
+		if ok {
+			if onChain != nil {
+				onChain(ch)
+			}
+			return ch, nil
+		}
+	}
+	mark, err := p.finder.OpenMark(ctx)
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: open channel: %w", err)
+	}
+	in, err := p.store.AddIntent(Intent{Payee: payee, Deposit: deposit, Expiry: expiry, Mark: mark, At: time.Now()})
+	if err != nil {
+		return Channel{}, fmt.Errorf("paychan: not opening a channel it could not record: %w", err)
+	}
 	ch, err := p.escrow.Open(ctx, payee, deposit, expiry)
 	if err != nil {
+		if !mayBeOnChain(err) {
+			// The chain proved it was not taken.
+			if derr := p.store.ResolveIntent(in.Seq, nil); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
 		return Channel{}, fmt.Errorf("paychan: open channel: %w", err)
 	}
 	if onChain != nil {
 		onChain(ch)
 	}
-	if err := p.store.SavePayer(PayerRecord{Channel: ch}); err != nil {
+	if err := p.store.ResolveIntent(in.Seq, &ch); err != nil {
 		return ch, err
 	}
 	return ch, nil
 }
+
+// complete resolves one intent: the channel it opened, found on chain;
+// else, if resend, the same open sent again while the intent is younger
+// than IntentTTL. ok is false if the intent turned out to have opened
+// nothing (it is dropped), or, without resend, nothing is on chain yet.
+func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, bool, error) {
+	recs, err := p.store.Payers()
+	if err != nil {
+		return Channel{}, false, err
+	}
+	known := make(map[ChannelID]bool, len(recs))
+	for _, r := range recs {
+		known[r.Channel.ID] = true
+	}
+	ch, ok, err := p.finder.FindOpen(ctx, in, func(id ChannelID) bool { return known[id] })
+	if err != nil {
+		return Channel{}, false, fmt.Errorf("looking for its channel: %w", err)
+	}
+	if !ok && time.Since(in.At) > IntentTTL {
+		return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
+	}
+	if !ok && !resend {
+		return Channel{}, false, nil
+	}
+	if !ok {
+		ch, err = p.escrow.Open(ctx, in.Payee, in.Deposit, in.Expiry)
+		if err != nil {
+			if mayBeOnChain(err) {
+				return Channel{}, false, fmt.Errorf("sending it again: %w", err)
+			}
+			// Proven not taken now (its expiry passed, say), and the
+			// escrow settled the first before answering: nothing.
+			return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
+		}
+	}
+	if err := p.store.ResolveIntent(in.Seq, &ch); err != nil {
+		return ch, false, err
+	}
+	return ch, true, nil
+}
+
+// ResolveIntents looks on chain for the channels of every open whose
+// outcome is unknown — a run that stopped while opening, a node that went
+// away — and records those it finds; it drops intents older than
+// IntentTTL with nothing on chain. Nothing is sent. It returns the
+// channels found; those still unresolved stay for the next call (Open
+// completes them too).
+func (p *Payer) ResolveIntents(ctx context.Context) ([]Channel, error) {
+	p.openMu.Lock()
+	defer p.openMu.Unlock()
+	ins, err := p.store.Intents()
+	if err != nil {
+		return nil, err
+	}
+	var found []Channel
+	for _, in := range ins {
+		ch, ok, err := p.complete(ctx, in, false)
+		if err != nil {
+			return found, fmt.Errorf("paychan: an open to %s of %s with an unknown outcome: %w", in.Payee, in.Deposit, err)
+		}
+		if ok {
+			found = append(found, ch)
+		}
+	}
+	return found, nil
+}
+
+// Intents returns the opens whose outcome is not known yet.
+func (p *Payer) Intents() ([]Intent, error) { return p.store.Intents() }
 
 // Refresh reads channel id again from the chain and records it: after a
 // top-up that failed with an unknown outcome (it may have been mined

@@ -263,6 +263,12 @@ func (e *TxError) Error() string {
 
 func (e *TxError) Unwrap() error { return e.Err }
 
+// Is makes every *TxError match paychan.ErrChainUnavailable, whatever
+// ended the wait (a context, a node's failure): its outcome is unknown,
+// as after any failure to reach the chain, and paychan keeps the intent
+// of an open that fails so.
+func (e *TxError) Is(target error) bool { return target == paychan.ErrChainUnavailable }
+
 // unavailable wraps an RPC failure that means the node cannot be reached
 // (or did not answer in time) in paychan.ErrChainUnavailable. Other errors
 // are returned as they are. ctx's own end is returned as ctx.Err().

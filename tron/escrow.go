@@ -48,13 +48,17 @@ func WithApprove(p ApprovePolicy) EscrowOption { return func(e *Escrow) { e.appr
 // ErrChainUnavailable, *InsufficientFundsError) and this package's.
 //
 // A transaction whose outcome is unknown (the node went away after it was
-// signed, or no receipt came in time) is remembered: the next call first
-// looks it up or rebroadcasts it (the same signed bytes). A call with the
-// same arguments returns that transaction's result instead of signing a
-// second one — so retry a failed Open with the same expiry, not a new
-// time.Now()-based one; a different call runs once the old transaction is
-// in a block or has expired. Pending reports it. Calls of one Escrow are
-// serialized.
+// signed, or no receipt came in time) is remembered — on disk too, once
+// KeepTxsIn gave a journal (paychan.NewPayer gives its store), where it
+// is written after signing and before sending: the next call first looks
+// it up or rebroadcasts it (the same signed bytes). A call with the same
+// arguments returns that transaction's result instead of signing a second
+// one, even after another call settled it; an Open with the arguments of
+// one in flight pays no second approve. So retry a failed Open with the
+// same arguments — paychan.Payer does, from its intents — not a new
+// time.Now()-based expiry; a different call runs once the old transaction
+// is in a block or has expired. Pending reports it. Calls of one Escrow
+// are serialized.
 type Escrow struct {
 	c       *Client
 	addr    btt.Address
@@ -69,7 +73,15 @@ type Escrow struct {
 	domain     paychan.Domain
 	period     time.Duration
 	haveDomain bool
-	pending    *pendingTx
+	// pending is the transaction signed and not known settled: kept in
+	// journal (KeepTxsIn) before it is sent, settled before anything
+	// else is signed.
+	pending *pendingTx
+	journal paychan.TxJournal
+	// done holds the outcomes of calls whose transaction was settled
+	// while another call waited (the last maxDone): the same call asked
+	// again gets its outcome instead of a second transaction.
+	done []doneReceipt
 }
 
 type pendingTx struct {
@@ -233,12 +245,17 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
 	}
-	if err := e.fund(ctx, dom.Token, deposit); err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
-	}
 	data, err := e.abi.Pack("open", evmAddr(payee), deposit.Big(), exp)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: encode: %w", err)
+	}
+	// The same open sent before and not settled: its outcome is owed,
+	// and its deposit may be pulled already — no balance check, no
+	// second approve.
+	if !e.owed(e.addr, data) {
+		if err := e.fund(ctx, dom.Token, deposit); err != nil {
+			return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
+		}
 	}
 	r, err := e.transact(ctx, e.addr, data)
 	if err != nil {
@@ -515,28 +532,50 @@ func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Re
 		r, err := e.settle(ctx, p.tx)
 		switch {
 		case r != nil: // included, successful or not
-			e.setPending(nil)
+			if err := e.keepPending(nil); err != nil {
+				return nil, fmt.Errorf("clearing the settled transaction %s: %w", p.tx.ID, err)
+			}
 			if p.to == to && bytes.Equal(p.data, data) {
 				return r, err
 			}
+			e.remember(p, r, err)
 		case errors.Is(err, ErrTxExpired): // never included: sign anew
-			e.setPending(nil)
+			if err := e.keepPending(nil); err != nil {
+				return nil, fmt.Errorf("clearing the expired transaction %s: %w", p.tx.ID, err)
+			}
 		default:
 			return nil, fmt.Errorf("an earlier transaction %s has no known outcome yet; it is looked up again on the next call: %w", p.tx.ID, err)
 		}
 	}
-	tx, err := e.c.Send(ctx, to, data)
+	if d, ok := e.recall(to, data); ok {
+		return d.r, d.err
+	}
+	tx, err := e.c.SignCall(ctx, to, data)
 	if err != nil {
+		return nil, err // nothing sent
+	}
+	p = &pendingTx{to: to, data: bytes.Clone(data), tx: tx}
+	if err := e.keepPending(p); err != nil {
+		e.setPending(nil)
+		return nil, fmt.Errorf("not sending a transaction it could not record: %w", err)
+	}
+	if err := e.c.Rebroadcast(ctx, tx); err != nil {
 		var te *TxError
-		if errors.As(err, &te) {
-			e.setPending(&pendingTx{to: to, data: bytes.Clone(data), tx: te.Tx})
+		if !errors.As(err, &te) {
+			// Refused or expired: proven not taken.
+			if cerr := e.keepPending(nil); cerr != nil {
+				return nil, errors.Join(err, cerr)
+			}
 		}
 		return nil, err
 	}
 	r, err := e.c.Confirm(ctx, tx)
 	if err != nil && r == nil && !errors.Is(err, ErrTxExpired) {
-		e.setPending(&pendingTx{to: to, data: bytes.Clone(data), tx: tx})
+		return nil, err // outcome unknown: stays pending
 	}
+	// The outcome is known: a record a failed clear leaves behind only
+	// costs a look-up at the next start.
+	_ = e.keepPending(nil)
 	return r, err
 }
 

@@ -5,12 +5,9 @@ package paychantest
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
@@ -27,7 +24,8 @@ type Chain struct {
 	unavailable bool
 	downAfter   string // the method after whose next call the chain goes down
 	latency     time.Duration
-	closeErr    error // what every Close fails with, if set
+	closeErr    error  // what every Close fails with, if set
+	lostAnswer  string // the method whose next answer is lost (SetLostAnswer)
 	// ChallengePeriod is the payee's window after a payer's early close
 	// (default 1 h).
 	ChallengePeriod time.Duration
@@ -188,12 +186,12 @@ func (a *account) Open(_ context.Context, payee btt.Address, deposit btt.Amount,
 		return paychan.Channel{}, err
 	}
 	a.c.nonce++
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], a.c.nonce)
-	esc, pay, pee := a.c.domain.Escrow.EVM(), a.self.EVM(), payee.EVM()
-	id := paychan.ChannelID(crypto.Keccak256Hash(esc[:], pay[:], pee[:], n[:]))
+	id := a.c.channelID(a.self, payee, a.c.nonce)
 	ch := &paychan.Channel{ID: id, Payer: a.self, Payee: payee, Token: a.c.domain.Token, Deposit: deposit, Expiry: expiry, State: paychan.ChannelOpen}
 	a.c.channels[id] = ch
+	if a.c.lost("Open") {
+		return paychan.Channel{}, fmt.Errorf("%w: open sent, the answer lost", paychan.ErrChainUnavailable)
+	}
 	return *ch, nil
 }
 
@@ -231,6 +229,9 @@ func (a *account) TopUp(_ context.Context, id paychan.ChannelID, amount btt.Amou
 	}
 	ch.Deposit, _ = ch.Deposit.Add(amount)
 	ch.Expiry = expiry
+	if a.c.lost("TopUp") {
+		return paychan.Channel{}, fmt.Errorf("%w: top-up sent, the answer lost", paychan.ErrChainUnavailable)
+	}
 	return *ch, nil
 }
 
