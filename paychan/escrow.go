@@ -74,6 +74,10 @@ type Domain struct {
 	Escrow btt.Address
 	// Token is the TRC-20 token the escrow holds deposits in.
 	Token btt.Address
+	// Scheme is the digest the escrow checks vouchers against (its
+	// voucherScheme()): SchemeTIP191, the zero value, on TRON;
+	// SchemeEIP712 on EVM chains.
+	Scheme DigestScheme
 }
 
 // Escrow is what paychan needs from a chain. One Escrow value acts as one

@@ -61,8 +61,11 @@ func AddressOf(pub *ecdsa.PublicKey) btt.Address {
 // secp256k1n/2: signatures with s above it are malleable twins.
 var halfN = new(big.Int).Rsh(crypto.S256().Params().N, 1)
 
-// Sign signs a voucher.
+// Sign signs a voucher, over its Digest in its Scheme.
 func Sign(s Signer, v Voucher) (SignedVoucher, error) {
+	if !v.Scheme.Valid() {
+		return SignedVoucher{}, fmt.Errorf("paychan: sign: unknown digest %s", v.Scheme)
+	}
 	sig, err := s.SignDigest(v.Digest())
 	if err != nil {
 		return SignedVoucher{}, err
@@ -70,9 +73,12 @@ func Sign(s Signer, v Voucher) (SignedVoucher, error) {
 	return SignedVoucher{Voucher: v, Sig: sig}, nil
 }
 
-// Recover returns the address that signed the voucher. It rejects a
-// high-s (malleable) signature and accepts v as 0/1 or 27/28.
+// Recover returns the address that signed the voucher, in its Scheme. It
+// rejects a high-s (malleable) signature and accepts v as 0/1 or 27/28.
 func Recover(sv SignedVoucher) (btt.Address, error) {
+	if !sv.Scheme.Valid() {
+		return btt.Address{}, fmt.Errorf("%w: unknown digest %s", ErrBadSignature, sv.Scheme)
+	}
 	return recoverDigest(sv.Digest(), sv.Sig)
 }
 

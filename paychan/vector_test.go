@@ -56,3 +56,16 @@ func TestVector(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, s.Address(), signer)
 }
+
+// The EIP-712 test vector of docs/PROTOCOL.md ("Vouchers", SchemeEIP712):
+// the same key, escrow, channel and amount on BTTC mainnet (chain id 199),
+// checked against go-ethereum's apitypes in TestEIP712Vector.
+const (
+	vectorEIP712ChainID   = 199
+	vectorEIP712TypeHash  = "f23ca052209b228f18e6af20dc64ab34698ce1acc52d94b2a5ef4e8cc6faee44"
+	vectorEIP712Separator = "0d20cf17c133ab8394006988a394c13a6285c4fc84b0e8ff465e67fb9e7d3c1b"
+	vectorEIP712Struct    = "f5b052358c5bcdc86a837da52478d1c73f224bb18e84690366127a2f1bfb1ffc"
+	vectorEIP712Digest    = "de7772b323fb1c64e638664c76c7fc283ca8ffd3478ba5646085e2ec15c12fbd"
+	vectorEIP712Sig       = "e9186391ac2838caf29de5023b3f89404148cb1760811a872d6496ea9fd8730e" +
+		"16b02bc727ad082307e3a7d09207c1d3a0eedf25b2458fa30e26ec9f64a654b701"
+)

@@ -29,6 +29,8 @@ type Check struct {
 // pure: no I/O, no clock.
 func Verify(c Check, sv SignedVoucher) (delta btt.Amount, err error) {
 	switch {
+	case sv.Scheme != c.Domain.Scheme:
+		return btt.Zero, fmt.Errorf("%w: a %s voucher, the escrow checks %s", ErrWrongChain, sv.Scheme, c.Domain.Scheme)
 	case sv.ChainID != c.Domain.ChainID:
 		return btt.Zero, fmt.Errorf("%w: chain %d, want %d", ErrWrongChain, sv.ChainID, c.Domain.ChainID)
 	case sv.Escrow != c.Domain.Escrow:
@@ -58,17 +60,32 @@ func Verify(c Check, sv SignedVoucher) (delta btt.Amount, err error) {
 	return sv.Amount.SubFloor(c.Prev), nil
 }
 
-// encodingVersion is the first byte of a voucher's binary encoding.
-const encodingVersion = 1
+// The first byte of a voucher's binary encoding, its version, names its
+// digest scheme: 1 SchemeTIP191 (the only version before EVM chains), 2
+// SchemeEIP712. The rest is the same in both.
+const (
+	encodingTIP191 = 1
+	encodingEIP712 = 2
+)
 
 // EncodedLen is the length of a SignedVoucher's binary encoding: version,
 // chain id (8), escrow (21), channel (32), amount (32), signature (65).
 const EncodedLen = 1 + 8 + btt.AddressLen + 32 + 32 + 65
 
-// MarshalBinary encodes the voucher in EncodedLen bytes.
+// MarshalBinary encodes the voucher in EncodedLen bytes. A voucher of an
+// unknown scheme has no encoding.
 func (sv SignedVoucher) MarshalBinary() ([]byte, error) {
+	var version byte
+	switch sv.Scheme {
+	case SchemeTIP191:
+		version = encodingTIP191
+	case SchemeEIP712:
+		version = encodingEIP712
+	default:
+		return nil, fmt.Errorf("paychan: encode voucher: unknown digest %s", sv.Scheme)
+	}
 	b := make([]byte, 0, EncodedLen)
-	b = append(b, encodingVersion)
+	b = append(b, version)
 	b = binary.BigEndian.AppendUint64(b, sv.ChainID)
 	b = append(b, sv.Escrow[:]...)
 	b = append(b, sv.Channel[:]...)
@@ -82,10 +99,15 @@ func (sv *SignedVoucher) UnmarshalBinary(b []byte) error {
 	if len(b) != EncodedLen {
 		return fmt.Errorf("%w: %d bytes, want %d", ErrMalformed, len(b), EncodedLen)
 	}
-	if b[0] != encodingVersion {
+	var v SignedVoucher
+	switch b[0] {
+	case encodingTIP191:
+		v.Scheme = SchemeTIP191
+	case encodingEIP712:
+		v.Scheme = SchemeEIP712
+	default:
 		return fmt.Errorf("%w: version %d", ErrMalformed, b[0])
 	}
-	var v SignedVoucher
 	v.ChainID = binary.BigEndian.Uint64(b[1:9])
 	esc, err := btt.AddressFromBytes(b[9 : 9+btt.AddressLen])
 	if err != nil {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.20;
 
-/// @title BttSpeedEscrow: one-way, cumulative TRC-20 payment channels
+/// @title BttSpeedEscrow: one-way, cumulative TRC-20/ERC-20 payment channels
 /// @notice A payer deposits tokens for one payee with an expiry. Off chain,
 /// the payer signs vouchers for the cumulative amount owed; the payee redeems
 /// the best one on chain with `claim` (channel stays open) or `close` (the
@@ -24,9 +24,26 @@ contract BttSpeedEscrow {
     uint8 private constant CLOSING = 2;
     uint8 private constant CLOSED = 3;
 
-    /// @dev keccak256 of paychan.VoucherTypeString.
+    /// @dev keccak256 of paychan.VoucherTypeString (the TIP-191 scheme).
     bytes32 private constant VOUCHER_TYPEHASH =
         keccak256("BttSpeedVoucher(uint256 chainId,address escrow,bytes32 channelId,uint256 amount)");
+
+    /// @notice Voucher digest schemes (paychan.DigestScheme, the same
+    /// numbers): TIP191 (0) on TRON, EIP712 (1), typed data, on EVM chains
+    /// (BTTC). The ABI decoder refuses any other constructor argument.
+    enum VoucherScheme {
+        TIP191,
+        EIP712
+    }
+
+    /// @dev EIP-712: the domain's type hash, the domain's name and version
+    /// (paychan.EIP712Name, paychan.EIP712Version), and keccak256 of
+    /// paychan.EIP712VoucherType.
+    bytes32 private constant EIP712_DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private constant EIP712_NAME_HASH = keccak256("BttSpeed");
+    bytes32 private constant EIP712_VERSION_HASH = keccak256("1");
+    bytes32 private constant EIP712_VOUCHER_TYPEHASH = keccak256("Voucher(bytes32 channelId,uint256 amount)");
 
     /// @dev secp256k1n / 2: a signature with a larger s is the malleable
     /// twin of a low-s one and is refused.
@@ -53,6 +70,11 @@ contract BttSpeedEscrow {
 
     /// @notice Seconds the payee has to redeem after the payer's startClose.
     uint64 public immutable challengePeriod;
+
+    /// @notice The digest vouchers of this escrow are signed over, fixed at
+    /// deploy (a chain's wallets sign one or the other; the chain id alone
+    /// does not say which).
+    VoucherScheme public immutable voucherScheme;
 
     /// @notice The longest a channel may run: open and topUp refuse an
     /// expiry more than MAX_LIFETIME after the block's time, so every
@@ -113,13 +135,15 @@ contract BttSpeedEscrow {
     /// @param challengePeriod_ Seconds the payee has to redeem after the
     /// payer starts an early close; from MIN_CHALLENGE_PERIOD to
     /// MAX_CHALLENGE_PERIOD.
-    constructor(address token_, uint64 challengePeriod_) {
+    /// @param voucherScheme_ TIP191 (TRON) or EIP712 (EVM chains).
+    constructor(address token_, uint64 challengePeriod_, VoucherScheme voucherScheme_) {
         require(
             challengePeriod_ >= MIN_CHALLENGE_PERIOD && challengePeriod_ <= MAX_CHALLENGE_PERIOD,
             "escrow: bad challenge period"
         );
         token = token_;
         challengePeriod = challengePeriod_;
+        voucherScheme = voucherScheme_;
     }
 
     /// @dev Refuses a call made while another state-changing call is running
@@ -307,15 +331,32 @@ contract BttSpeedEscrow {
     }
 
     /// @notice The digest a payer signs for a voucher of cumulative `amount`
-    /// on channel `id` of this escrow on this chain: the TIP-191 hash
-    /// keccak256("\x19TRON Signed Message:\n32" || inner) of
+    /// on channel `id` of this escrow on this chain. With TIP191 the
+    /// TIP-191 hash keccak256("\x19TRON Signed Message:\n32" || inner) of
     /// inner = keccak256(abi.encode(keccak256("BttSpeedVoucher(uint256
     /// chainId,address escrow,bytes32 channelId,uint256 amount)"),
-    /// block.chainid, address(this), id, amount)). Equal to Go's
-    /// paychan.Voucher.Digest().
+    /// block.chainid, address(this), id, amount)); with EIP712 the
+    /// EIP-712 hash keccak256("\x19\x01" || domainSeparator() ||
+    /// keccak256(abi.encode(keccak256("Voucher(bytes32 channelId,uint256
+    /// amount)"), id, amount))). Equal to Go's paychan.Voucher.Digest()
+    /// with the escrow's scheme.
     function voucherDigest(bytes32 id, uint256 amount) public view returns (bytes32) {
+        if (voucherScheme == VoucherScheme.EIP712) {
+            bytes32 structHash = keccak256(abi.encode(EIP712_VOUCHER_TYPEHASH, id, amount));
+            return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+        }
         bytes32 inner = keccak256(abi.encode(VOUCHER_TYPEHASH, block.chainid, address(this), id, amount));
         return keccak256(abi.encodePacked("\x19TRON Signed Message:\n32", inner));
+    }
+
+    /// @notice The EIP-712 domain separator of this escrow on this chain:
+    /// keccak256(abi.encode(keccak256("EIP712Domain(string name,string
+    /// version,uint256 chainId,address verifyingContract)"),
+    /// keccak256("BttSpeed"), keccak256("1"), block.chainid,
+    /// address(this))). Computed on every call, so it follows a fork's
+    /// chain id. Only EIP712 vouchers use it.
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, EIP712_NAME_HASH, EIP712_VERSION_HASH, block.chainid, address(this)));
     }
 
     /// @notice Checks a voucher as a redeem now would — channel state,

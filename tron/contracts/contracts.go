@@ -97,18 +97,25 @@ func EscrowABIJSON() string { return escrowABIJSON }
 // constructor arguments.
 func EscrowBytecode() []byte { return slices.Clone(escrowBin()) }
 
-// EscrowDeployData returns the data of a transaction deploying
+// EscrowDeployData returns the data of a transaction deploying a TRON
 // BttSpeedEscrow: the creation code followed by the ABI-encoded constructor
-// arguments (address token, uint64 challengePeriod), token being the
-// 20-byte EVM form of the token's address (btt.Address.EVM()) and
-// challengePeriod in seconds.
+// arguments (address token, uint64 challengePeriod, uint8 voucherScheme =
+// SchemeTIP191), token being the 20-byte EVM form of the token's address
+// (btt.Address.EVM()) and challengePeriod in seconds.
 func EscrowDeployData(token [20]byte, challengePeriod uint64) []byte {
+	return EscrowDeployDataFor(EscrowParams{Token: token, ChallengePeriod: challengePeriod, Scheme: SchemeTIP191})
+}
+
+// EscrowDeployDataFor returns the data of a transaction deploying a
+// BttSpeedEscrow with p as its constructor arguments.
+func EscrowDeployDataFor(p EscrowParams) []byte {
 	code := escrowBin()
-	out := make([]byte, len(code)+64)
+	out := make([]byte, len(code)+96)
 	copy(out, code)
 	args := out[len(code):]
-	copy(args[12:32], token[:])
-	binary.BigEndian.PutUint64(args[56:64], challengePeriod)
+	copy(args[12:32], p.Token[:])
+	binary.BigEndian.PutUint64(args[56:64], p.ChallengePeriod)
+	args[95] = p.Scheme
 	return out
 }
 

@@ -59,6 +59,8 @@ func TestEscrowABIIsTheSpecs(t *testing.T) {
 		"REFUND_GAS":           "REFUND_GAS()",
 		"refunds":              "refunds(address)",
 		"withdraw":             "withdraw()",
+		"voucherScheme":        "voucherScheme()",
+		"domainSeparator":      "domainSeparator()",
 	}
 	assert.Len(t, a.Methods, len(methods), "the escrow has exactly the spec's functions")
 	for name, sig := range methods {
@@ -74,7 +76,7 @@ func TestEscrowABIIsTheSpecs(t *testing.T) {
 	assert.Equal(t, []string{"payer address", "payee address", "deposit uint256", "paid uint256", "expiry uint64", "challengeEnd uint64", "state uint8"}, outs)
 	assert.Equal(t, "bytes32", a.Methods["open"].Outputs[0].Type.String())
 	assert.Equal(t, "address", a.Methods["checkVoucher"].Outputs[0].Type.String())
-	assert.Equal(t, "address,uint64", argTypes(a.Constructor.Inputs))
+	assert.Equal(t, "address,uint64,uint8", argTypes(a.Constructor.Inputs))
 
 	events := map[string]string{
 		"ChannelOpened": "ChannelOpened(bytes32,address,address,uint256,uint64)",
@@ -149,10 +151,16 @@ func TestSolcVersionIsTheArtifacts(t *testing.T) {
 func TestEscrowDeployDataIsCodeAndABIArgs(t *testing.T) {
 	token := common.HexToAddress("0x1111111111111111111111111111111111111122")
 	for _, period := range []uint64{0, 3600, 1<<64 - 1} {
-		args, err := EscrowABI().Pack("", token, period)
+		args, err := EscrowABI().Pack("", token, period, SchemeTIP191)
 		require.NoError(t, err)
 		want := append(EscrowBytecode(), args...)
 		assert.Equal(t, want, EscrowDeployData(token, period))
+		for _, scheme := range []uint8{SchemeTIP191, SchemeEIP712} {
+			args, err := EscrowABI().Pack("", token, period, scheme)
+			require.NoError(t, err)
+			want := append(EscrowBytecode(), args...)
+			assert.Equal(t, want, EscrowDeployDataFor(EscrowParams{Token: token, ChallengePeriod: period, Scheme: scheme}))
+		}
 	}
 	assert.Equal(t, TokenBytecode(), TokenDeployData())
 }

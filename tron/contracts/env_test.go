@@ -64,6 +64,7 @@ type env struct {
 	owner               account // deployer of both contracts
 	payer, payee, other account
 	token, escrow       common.Address
+	scheme              uint8 // the escrow's voucherScheme
 }
 
 // newEnv deploys TestToken and an escrow over it on a chain with the given
@@ -78,7 +79,15 @@ func newEnv(t testing.TB, chainID uint64) *env {
 // mint anyone may call, or TestToken).
 func newEnvWithToken(t testing.TB, chainID uint64, tokenCode []byte) *env {
 	t.Helper()
+	return newEnvScheme(t, chainID, tokenCode, SchemeTIP191)
+}
+
+// newEnvScheme is newEnvWithToken with an escrow checking vouchers in
+// scheme.
+func newEnvScheme(t testing.TB, chainID uint64, tokenCode []byte, scheme uint8) *env {
+	t.Helper()
 	e := &env{
+		scheme:    scheme,
 		evmChain:  newEVMChain(t, chainID),
 		escrowABI: EscrowABI(),
 		tokenABI:  TokenABI(),
@@ -88,7 +97,7 @@ func newEnvWithToken(t testing.TB, chainID uint64, tokenCode []byte) *env {
 		other:     newAccount(t, "other"),
 	}
 	e.token, _ = e.deploy(e.owner.addr, tokenCode)
-	e.escrow, _ = e.deploy(e.owner.addr, EscrowDeployData(e.token, testChallengePeriod))
+	e.escrow, _ = e.deploy(e.owner.addr, EscrowDeployDataFor(EscrowParams{Token: e.token, ChallengePeriod: testChallengePeriod, Scheme: scheme}))
 	for _, a := range []account{e.payer, e.other} {
 		e.mustSend(e.owner.addr, e.token, pack(t, e.tokenABI, "mint", a.addr, big.NewInt(1_000_000)))
 		e.mustSend(a.addr, e.token, pack(t, e.tokenABI, "approve", e.escrow, new(big.Int).Lsh(big.NewInt(1), 255)))
@@ -200,6 +209,7 @@ func (e *env) voucher(id [32]byte, amount int64) paychan.Voucher {
 		Escrow:  btt.AddressFromEVM(e.escrow),
 		Channel: paychan.ChannelID(id),
 		Amount:  btt.NewAmount(uint64(amount)),
+		Scheme:  paychan.DigestScheme(e.scheme),
 	}
 }
 

@@ -150,7 +150,7 @@ func (c *evmChain) exec(from common.Address, to *common.Address, data []byte) (c
 	res.Gas = budget.ExecutionGas - left.ExecutionGas
 	used := intrinsicGas(data, to == nil) + res.Gas
 	res.TxGas = used - min(c.state.GetRefund(), used/params.RefundQuotientEIP3529)
-	if errors.Is(res.Err, vm.ErrExecutionReverted) {
+	if errors.Is(res.Err, vm.ErrExecutionReverted) && len(res.Ret) > 0 { // empty: the ABI decoder's refusal
 		reason, err := abi.UnpackRevert(res.Ret)
 		require.NoError(c.t, err, "revert data %x", res.Ret)
 		res.Revert = reason

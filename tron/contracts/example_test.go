@@ -15,10 +15,22 @@ func ExampleEscrowDeployData() {
 	data := contracts.EscrowDeployData(token, 3600)
 	args := data[len(contracts.EscrowBytecode()):]
 	fmt.Println(hex.EncodeToString(args[:32]))
-	fmt.Println(hex.EncodeToString(args[32:]))
+	fmt.Println(hex.EncodeToString(args[32:64]))
+	fmt.Println(hex.EncodeToString(args[64:])) // voucherScheme: SchemeTIP191
 	// Output:
 	// 000000000000000000000000032017411f4663b317fe77c257d28d5cd1b26e3d
 	// 0000000000000000000000000000000000000000000000000000000000000e10
+	// 0000000000000000000000000000000000000000000000000000000000000000
+}
+
+func ExampleEscrowDeployDataFor() {
+	// An escrow on an EVM chain (BTTC) checks EIP-712 vouchers.
+	token := [20]byte{19: 1}
+	data := contracts.EscrowDeployDataFor(contracts.EscrowParams{Token: token, ChallengePeriod: 3600, Scheme: contracts.SchemeEIP712})
+	args := data[len(contracts.EscrowBytecode()):]
+	fmt.Println(hex.EncodeToString(args[64:]))
+	// Output:
+	// 0000000000000000000000000000000000000000000000000000000000000001
 }
 
 func ExampleEscrowABI() {

@@ -34,7 +34,7 @@ func TestGasFigures(t *testing.T) {
 	record("deploy TestToken", res, 450_000)
 	e := newEnv(t, tronMainnetChainID)
 	_, res = e.exec(e.owner.addr, nil, EscrowDeployData(e.token, testChallengePeriod))
-	record("deploy BttSpeedEscrow", res, 1_600_000)
+	record("deploy BttSpeedEscrow", res, 1_700_000)
 
 	id, res := e.open(e.payer.addr, e.payee.addr, 1000, e.now+86400)
 	record("open (first channel)", res, 160_000)
