@@ -95,6 +95,13 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 				h.e.log.Warn("opening a channel", "payee", payee, "err", err)
 				return
 			}
+			if !resumed && ch.Deposit != deposit {
+				// An earlier open to this payee, whose outcome was
+				// unknown, completed in its place: its deposit is
+				// what is locked.
+				buyer.locked = buyer.locked.SubFloor(deposit)
+				buyer.locked, _ = buyer.locked.Add(ch.Deposit)
+			}
 			bc.ch, bc.ready = ch, true
 			if resumed {
 				bc.signed = btt.Max(bc.signed, signed)

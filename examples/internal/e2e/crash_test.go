@@ -228,9 +228,9 @@ func blocksOf(a btt.Amount) uint64 {
 
 // checkPayer opens the payer's store (the leecher must be dead: bbolt
 // locks the file) and checks that the payer never signed past a deposit as
-// the chain has it, never paid twice for a piece, that what its pieces cost
-// is exactly what it signed on each channel, and that every channel it has
-// is in its journal (what `leecher reclaim` reclaims).
+// the chain has it, never paid twice for a piece, and that what its pieces
+// cost is exactly what it signed on each channel. (The store is also what
+// `leecher reclaim` reclaims from.)
 func (r *crashRig) checkPayer(when string) payerView {
 	r.t.Helper()
 	r.checks++
@@ -239,12 +239,6 @@ func (r *crashRig) checkPayer(when string) payerView {
 	defer st.Close()
 	recs, err := st.Payers()
 	require.NoError(r.t, err, "%s: payer records", when)
-	entries, err := market.OpenJournal(r.lstate).Entries()
-	require.NoError(r.t, err, "%s: the channel journal reads", when)
-	journal := make(map[paychan.ChannelID]bool)
-	for _, e := range entries {
-		journal[e.ID] = true
-	}
 
 	v := payerView{signed: make(map[paychan.ChannelID]btt.Amount)}
 	for _, rec := range recs {
@@ -256,7 +250,6 @@ func (r *crashRig) checkPayer(when string) payerView {
 		assert.Equal(r.t, r.payee, ch.Payee, "%s: channel %s", when, short(id))
 		assert.False(r.t, rec.Signed.Gt(ch.Deposit), "%s: the payer signed %s on channel %s, past its deposit on chain %s", when, rec.Signed, short(id), ch.Deposit)
 		assert.False(r.t, rec.Channel.Deposit.Gt(ch.Deposit), "%s: the payer's store has deposit %s on channel %s, the chain %s", when, rec.Channel.Deposit, short(id), ch.Deposit)
-		assert.True(r.t, journal[id], "%s: channel %s is in the payer store but not in channels.json: `leecher reclaim` would never reclaim it", when, short(id))
 	}
 
 	// Each piece maps to one channel (the store's key is the piece, so a
@@ -612,18 +605,21 @@ func TestCrashes(t *testing.T) {
 	// voucher, and after expiry the payer reclaims the rest.
 	pv := r.checkPayer("end")
 	v := r.checkPayee("end", &pv)
-	journal := func() map[paychan.ChannelID]bool {
-		es, err := market.OpenJournal(r.lstate).Entries()
+	journal := func() (map[paychan.ChannelID]bool, []paychan.Intent) {
+		st, err := paychan.OpenStore(filepath.Join(r.lstate, "payer.db"))
 		require.NoError(t, err)
-		m := make(map[paychan.ChannelID]bool, len(es))
-		for _, e := range es {
-			m[e.ID] = true
+		defer st.Close()
+		recs, err := st.Payers()
+		require.NoError(t, err)
+		ins, err := st.Intents()
+		require.NoError(t, err)
+		m := make(map[paychan.ChannelID]bool, len(recs))
+		for _, rec := range recs {
+			m[rec.Channel.ID] = true
 		}
-		return m
+		return m, ins
 	}
-	inJournal := journal()
-	intents, err := market.OpenJournal(r.lstate).Intents()
-	require.NoError(t, err)
+	inJournal, intents := journal()
 	chans := r.channelsOnChain()
 	open, unrecorded := 0, 0
 	for _, ch := range chans {
@@ -633,18 +629,18 @@ func TestCrashes(t *testing.T) {
 		}
 		if !inJournal[ch.ID] {
 			unrecorded++ // opened by a leecher killed before it recorded the open: its intent must find it
-			r.logf("channel %s (deposit %s) is on chain but not in the journal yet (%d intents)", short(ch.ID), ch.Deposit, len(intents))
+			r.logf("channel %s (deposit %s) is on chain but not in the payer store yet (%d intents)", short(ch.ID), ch.Deposit, len(intents))
 		}
 	}
-	assert.LessOrEqual(t, unrecorded, len(intents), "channels on chain that neither the journal nor an intent names: `leecher reclaim` would never reclaim them")
+	assert.LessOrEqual(t, unrecorded, len(intents), "channels on chain that neither the payer store nor an intent names: `leecher reclaim` would never reclaim them")
 	node.Advance(49 * time.Hour)
 	rc := start(t, "reclaim", bins.leecher, env(keyEnv(node, 1)), "reclaim", "-chain", node.Addr(), "-state", r.lstate)
 	require.Equal(t, 0, rc.wait(60*time.Second), "leecher reclaim exit code; stderr:\n%s", tail(rc.err.String(), 4096))
 	assert.Contains(t, rc.out.String(), fmt.Sprintf("from %d channels; 0 not expired yet", open))
-	inJournal = journal()
+	inJournal, _ = journal()
 	for _, ch := range r.channelsOnChain() {
 		assert.Equal(t, paychan.ChannelClosed, ch.State, "channel %s after the reclaim", short(ch.ID))
-		assert.True(t, inJournal[ch.ID], "channel %s is not in the journal after the reclaim", short(ch.ID))
+		assert.True(t, inJournal[ch.ID], "channel %s is not in the payer store after the reclaim", short(ch.ID))
 	}
 	assert.True(t, node.TokenBalance(node.Escrow()).IsZero(), "the escrow still holds %s", node.TokenBalance(node.Escrow()))
 	gain, err := node.TokenBalance(r.payee).Sub(r.seedStart)
@@ -795,8 +791,8 @@ func TestSeederCrashAfterRedeem(t *testing.T) {
 // TestLeecherCrashDuringOpen: the leecher dies after its channel open is
 // mined and before the open is recorded anywhere — the state TestCrashes
 // reaches when a kill lands in the open — made here on purpose: the
-// leecher's journal holds only the intent it writes before sending the
-// open, and the channel is opened on chain with its key. A second intent
+// leecher's payer store holds only the intent it writes before sending
+// the open, and the channel is opened on chain with its key. A second intent
 // whose open never reached the chain is old. After expiry, `leecher
 // reclaim` finds the channel from its intent and takes the deposit back,
 // forgets the other intent, and the escrow is left empty.
@@ -816,13 +812,17 @@ func TestLeecherCrashDuringOpen(t *testing.T) {
 
 	lstate := filepath.Join(t.TempDir(), "leecher-state")
 	require.NoError(t, market.OpenState(lstate, paychan.Domain{ChainID: node.ChainID(), Escrow: node.Escrow(), Token: node.Token()}, payer))
-	j := market.OpenJournal(lstate)
+	st, err := paychan.OpenStore(filepath.Join(lstate, "payer.db"))
+	require.NoError(t, err)
 	deposit, expiry := btt.NewAmount(700_000_000), time.Now().Add(24*time.Hour)
-	require.NoError(t, j.Intend(market.Intent{Payee: payee, Deposit: deposit, Expiry: expiry, FromNonce: next, At: time.Now()}))
-	require.NoError(t, j.Intend(market.Intent{Payee: payee, Deposit: deposit, Expiry: expiry.Add(time.Minute), FromNonce: next, At: time.Now().Add(-time.Hour)}))
+	_, err = st.AddIntent(paychan.Intent{Payee: payee, Deposit: deposit, Expiry: expiry, Mark: next, At: time.Now()})
+	require.NoError(t, err)
+	_, err = st.AddIntent(paychan.Intent{Payee: payee, Deposit: deposit, Expiry: expiry.Add(time.Minute), Mark: next, At: time.Now().Add(-time.Hour)})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
 	ch, err := esc.Open(ctx, payee, deposit, expiry)
 	require.NoError(t, err)
-	assert.Equal(t, market.ChannelID(node.Escrow(), payer, payee, next), ch.ID, "market.ChannelID is the contract's id")
+	assert.Equal(t, tron.ChannelID(node.Escrow(), payer, payee, next), ch.ID, "tron.ChannelID is the contract's id")
 	assert.Equal(t, start0.SubFloor(deposit), node.TokenBalance(payer))
 
 	node.Advance(25 * time.Hour)
@@ -833,13 +833,16 @@ func TestLeecherCrashDuringOpen(t *testing.T) {
 	assert.Contains(t, rc.out.String(), "channel "+hex.EncodeToString(ch.ID[:])+": found on chain: a run that stopped while opening it had not recorded it")
 	assert.Equal(t, start0, node.TokenBalance(payer), "the whole deposit came back")
 	assert.True(t, node.TokenBalance(node.Escrow()).IsZero())
-	ins, err := j.Intents()
+	st, err = paychan.OpenStore(filepath.Join(lstate, "payer.db"))
+	require.NoError(t, err)
+	defer st.Close()
+	ins, err := st.Intents()
 	require.NoError(t, err)
 	assert.Empty(t, ins, "both intents resolved")
-	es, err := j.Entries()
+	recs, err := st.Payers()
 	require.NoError(t, err)
-	require.Len(t, es, 1)
-	assert.Equal(t, ch.ID, es[0].ID)
+	require.Len(t, recs, 1)
+	assert.Equal(t, ch.ID, recs[0].Channel.ID)
 }
 
 // escrowOf dials the devnet as its account i (-1: no signer, reads only)

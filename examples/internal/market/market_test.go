@@ -146,21 +146,6 @@ func TestSellBuyRedeemReclaim(t *testing.T) {
 			require.Len(t, chans, 1)
 			assert.Equal(t, spent, chans[0].Signed)
 			assert.Equal(t, btt.BTT(1), chans[0].Channel.Deposit)
-			// A channel in the journal that the payer's store never
-			// recorded (its run died in between) signed nothing.
-			// (A made-up id, taken out again: the reclaim below reads
-			// every channel of the journal on chain.)
-			journal := filepath.Join(bstate, "channels.json")
-			saved, err := os.ReadFile(journal)
-			require.NoError(t, err)
-			orphan := paychan.Channel{ID: paychan.ChannelID{9}, Payee: sc.Account(), Deposit: btt.BTT(1), Expiry: time.Now().Add(time.Hour).Truncate(time.Second)}
-			require.NoError(t, buyer.Journal.Record(orphan))
-			chans, err = buyer.Channels()
-			require.NoError(t, err)
-			require.Len(t, chans, 2)
-			assert.Equal(t, orphan.ID, chans[1].Channel.ID)
-			assert.True(t, chans[1].Signed.IsZero())
-			require.NoError(t, os.WriteFile(journal, saved, 0o600))
 
 			res, err := seller.RedeemOnShutdown(ctx)
 			require.NoError(t, err)
@@ -247,71 +232,45 @@ func TestOpenState(t *testing.T) {
 	assert.Error(t, market.OpenState("", dom, acct))
 }
 
-// TestJournal: channels are recorded once, updated on top-up, and read
-// back; a damaged journal is an error, not an empty list.
-func TestJournal(t *testing.T) {
+// TestImportJournal: the channels.json of an earlier version moves into
+// the payer store — channels the store lacks, opens with an unknown
+// outcome as intents — and a damaged one is an error, not an empty list.
+func TestImportJournal(t *testing.T) {
 	dir := t.TempDir()
-	j := market.OpenJournal(dir)
-	es, err := j.Entries()
+	st, err := paychan.OpenStore(filepath.Join(dir, "payer.db"))
 	require.NoError(t, err)
-	assert.Empty(t, es)
-	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	ch := paychan.Channel{ID: paychan.ChannelID{1, 2, 3}, Payee: btt.MustParseAddress("TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz"), Deposit: btt.BTT(1), Expiry: exp}
-	require.NoError(t, j.Record(ch))
-	ch2 := ch
-	ch2.ID[0] = 9
-	require.NoError(t, j.Record(ch2))
-	ch.Deposit = btt.BTT(3)
-	require.NoError(t, j.Record(ch))
-	es, err = market.OpenJournal(dir).Entries()
-	require.NoError(t, err)
-	require.Len(t, es, 2)
-	assert.Equal(t, market.JournalEntry{ID: ch.ID, Payee: ch.Payee, Deposit: btt.BTT(3), Expiry: exp}, es[0])
-	assert.Equal(t, ch2.ID, es[1].ID)
-
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "channels.json"), []byte(`[{"id":"zz"}]`), 0o600))
-	_, err = j.Entries()
-	assert.ErrorContains(t, err, "bad channel id")
-}
-
-// TestJournalIntents: an intent is kept beside the channels, replaced by
-// its channel in one write, or dropped; an intent needs a nonce.
-func TestJournalIntents(t *testing.T) {
-	dir := t.TempDir()
-	j := market.OpenJournal(dir)
+	defer st.Close()
+	payer := btt.MustParseAddress("TJRabPrwbZy45sbavfcjinPJC18kjpRTv8")
 	payee := btt.MustParseAddress("TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz")
-	exp := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
-	in := market.Intent{Payee: payee, Deposit: btt.BTT(1), Expiry: exp, FromNonce: 7, At: time.Now()}
-	other := in
-	other.FromNonce = 9
-	require.NoError(t, j.Intend(in))
-	require.NoError(t, j.Intend(other))
-	assert.Error(t, j.Intend(market.Intent{Payee: payee}), "no nonce")
-	ins, err := market.OpenJournal(dir).Intents()
-	require.NoError(t, err)
-	require.Len(t, ins, 2)
-	assert.True(t, ins[0].Expiry.Equal(exp) && ins[0].At.Equal(in.At) && ins[0].FromNonce == 7)
-	es, err := j.Entries()
-	require.NoError(t, err)
-	assert.Empty(t, es, "intents are not channels")
+	known := paychan.Channel{ID: paychan.ChannelID{1}, Payer: payer, Payee: payee, Deposit: btt.BTT(2), State: paychan.ChannelOpen}
+	require.NoError(t, st.SavePayer(paychan.PayerRecord{Channel: known, Signed: btt.BTT(1)}))
+	journal := `[
+  {"id": "0100000000000000000000000000000000000000000000000000000000000000", "payee": "TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz", "deposit": "2000000000000000000", "expiry": "2030-01-02T03:04:05Z"},
+  {"id": "0900000000000000000000000000000000000000000000000000000000000000", "payee": "TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz", "deposit": "1000000000000000000", "expiry": "2030-01-02T03:04:05Z"},
+  {"payee": "TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz", "deposit": "1000000000000000000", "expiry": "2030-01-02T03:04:05Z", "from_nonce": 7, "at": "2029-12-31T00:00:00Z"}
+]`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "channels.json"), []byte(journal), 0o600))
+	require.NoError(t, market.ImportJournal(dir, st, payer))
 
-	ch := paychan.Channel{ID: paychan.ChannelID{4}, Payee: payee, Deposit: btt.BTT(1), Expiry: exp.Truncate(time.Second)}
-	require.NoError(t, j.Resolve(ins[0], &ch))
-	es, err = j.Entries()
+	recs, err := st.Payers()
 	require.NoError(t, err)
-	require.Len(t, es, 1)
-	assert.Equal(t, ch.ID, es[0].ID)
-	ins, err = j.Intents()
+	require.Len(t, recs, 2)
+	got := map[paychan.ChannelID]paychan.PayerRecord{recs[0].Channel.ID: recs[0], recs[1].Channel.ID: recs[1]}
+	assert.Equal(t, btt.BTT(1), got[known.ID].Signed, "a channel the store has keeps what was signed")
+	orphan := got[paychan.ChannelID{9}]
+	assert.Equal(t, payer, orphan.Channel.Payer)
+	assert.Equal(t, btt.BTT(1), orphan.Channel.Deposit)
+	assert.True(t, orphan.Signed.IsZero())
+	ins, err := st.Intents()
 	require.NoError(t, err)
 	require.Len(t, ins, 1)
-	assert.Equal(t, uint64(9), ins[0].FromNonce)
-	require.NoError(t, j.Resolve(ins[0], nil))
-	ins, err = j.Intents()
+	assert.Equal(t, uint64(7), ins[0].Mark)
+	_, err = os.Stat(filepath.Join(dir, "channels.json.imported"))
 	require.NoError(t, err)
-	assert.Empty(t, ins)
-	es, err = j.Entries()
-	require.NoError(t, err)
-	assert.Len(t, es, 1)
+	require.NoError(t, market.ImportJournal(dir, st, payer), "nothing left to import")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "channels.json"), []byte(`[{"id":"zz"}]`), 0o600))
+	assert.ErrorContains(t, market.ImportJournal(dir, st, payer), "bad channel id")
 }
 
 // TestStrategyFlags: each strategy from its flags, and every bad value

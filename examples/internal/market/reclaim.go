@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -24,8 +25,8 @@ type ReclaimResult struct {
 	BalanceBefore, BalanceAfter btt.Amount
 }
 
-// Reclaim takes back, for every channel in the state directory's journal
-// that has expired (or whose early close's challenge window is over), the
+// Reclaim takes back, for every channel in the state directory's payer
+// store that has expired (or whose early close's challenge window is over), the
 // part of its deposit the payee did not redeem, and writes a line per
 // channel to out. Channels a run that died while opening them did not
 // record are found on chain first (ResolveIntents).
@@ -39,11 +40,17 @@ func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer
 		return res, err
 	}
 	defer st.Close()
-	j := OpenJournal(stateDir)
+	if err := importJournal(stateDir, st, c.Account(), slog.New(slog.DiscardHandler)); err != nil {
+		return res, err
+	}
+	payer, err := paychan.NewPayer(ctx, st, c.Escrow, c.Signer)
+	if err != nil {
+		return res, err
+	}
 	// A run that died while opening a channel left an intent: find the
 	// channel on chain so that it is reclaimed too.
 	var firstErr error
-	found, err := ResolveIntents(ctx, c, j, nil)
+	found, err := payer.ResolveIntents(ctx)
 	if err != nil {
 		fmt.Fprintf(out, "looking for channels an interrupted run was opening: %v\n", err)
 		firstErr = err
@@ -51,13 +58,12 @@ func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer
 	for _, ch := range found {
 		fmt.Fprintf(out, "channel %s: found on chain: a run that stopped while opening it had not recorded it\n", hex.EncodeToString(ch.ID[:]))
 	}
-	es, err := j.Entries()
+	recs, err := payer.Channels()
 	if err != nil {
 		return res, err
 	}
-	payer, err := paychan.NewPayer(ctx, st, c.Escrow, c.Signer)
-	if err != nil {
-		return res, err
+	if ins, err := payer.Intents(); err == nil && len(ins) > 0 {
+		fmt.Fprintf(out, "%d channel opens have an unknown outcome still: run reclaim again later to find them\n", len(ins))
 	}
 	if res.BalanceBefore, err = c.Client.BalanceOf(ctx, c.Domain.Token, c.Account()); err != nil {
 		return res, err
@@ -66,12 +72,12 @@ func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer
 	if err != nil {
 		return res, err
 	}
-	if len(es) == 0 {
+	if len(recs) == 0 {
 		fmt.Fprintf(out, "no channels in %s: nothing to reclaim\n", stateDir)
 	}
-	for _, e := range es {
-		id := hex.EncodeToString(e.ID[:])
-		ch, err := c.Escrow.Channel(ctx, e.ID)
+	for _, r := range recs {
+		id := hex.EncodeToString(r.Channel.ID[:])
+		ch, err := c.Escrow.Channel(ctx, r.Channel.ID)
 		if err != nil {
 			fmt.Fprintf(out, "channel %s: %v\n", id, err)
 			firstErr = cmpErr(firstErr, err)
@@ -92,7 +98,7 @@ func Reclaim(ctx context.Context, c *chain.Chain, stateDir string, out io.Writer
 			continue
 		}
 		back := ch.Deposit.SubFloor(ch.Paid)
-		if _, err := payer.Reclaim(ctx, e.ID); err != nil {
+		if _, err := payer.Reclaim(ctx, r.Channel.ID); err != nil {
 			fmt.Fprintf(out, "channel %s: reclaim failed: %v\n", id, err)
 			firstErr = cmpErr(firstErr, err)
 			continue

@@ -2,7 +2,7 @@
 // chain.Chain: the seeder's Seller (a payee store, the btt_speed seller,
 // choker.BidDriven at the reserve price, scheduled and shutdown
 // redemption) and the leecher's Buyer (a payer store, a bid strategy, a
-// budget, a journal of the channels it opened, and reclaiming them after
+// budget, the payer store of the channels it opened, and reclaiming them after
 // expiry).
 //
 // A state directory holds, for one account on one escrow:
@@ -10,7 +10,7 @@
 //	state.json     chain id, escrow and account the directory belongs to
 //	payee.db       the seeder's channels and best vouchers (bbolt)
 //	payer.db       the leecher's channels and payments (bbolt)
-//	channels.json  the channels the leecher opened, for reclaiming them
+//	(channels.json of earlier versions is taken into payer.db at start)
 package market
 
 import (
