@@ -90,6 +90,19 @@ type Config struct {
 	Signer Signer
 	// DialOptions are added to the gRPC dial options.
 	DialOptions []grpc.DialOption
+
+	// Finality says when a receipt counts and which state reads see
+	// (default FinalitySolid: solidified blocks only).
+	Finality Finality
+	// SolidityAddr is the node's solidity API (WalletSolidity) endpoint,
+	// host:port, dialled like Addr; empty means Addr (the devnet serves
+	// both there; java-tron serves it on its own port, 50061). Unused
+	// with FinalityHead.
+	SolidityAddr string
+	// SolidTimeout is how long Confirm waits for a transaction in a
+	// block to solidify before giving up with its outcome unknown
+	// (default DefaultSolidTimeout).
+	SolidTimeout time.Duration
 }
 
 func (cfg *Config) setDefaults() {
@@ -123,6 +136,9 @@ func (cfg *Config) setDefaults() {
 	if cfg.Retry.Max < cfg.Retry.Base {
 		cfg.Retry.Max = cfg.Retry.Base
 	}
+	if cfg.SolidTimeout <= 0 {
+		cfg.SolidTimeout = DefaultSolidTimeout
+	}
 }
 
 // Client talks to a TRON node over gRPC through gotron-sdk's GrpcClient. It
@@ -131,6 +147,10 @@ type Client struct {
 	cfg    Config
 	sdk    *client.GrpcClient
 	signer Signer
+	// solid is the solidity API (nil with FinalityHead); solidConn its
+	// own connection when SolidityAddr is not Addr.
+	solid     api.WalletSolidityClient
+	solidConn *grpc.ClientConn
 
 	mu          sync.Mutex
 	chainID     uint64
@@ -144,6 +164,9 @@ type Client struct {
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("tron: Config.Addr is empty: set the node's gRPC host:port")
+	}
+	if cfg.Finality != FinalitySolid && cfg.Finality != FinalityHead {
+		return nil, fmt.Errorf("tron: Config.Finality %v: want FinalitySolid or FinalityHead", cfg.Finality)
 	}
 	cfg.setDefaults()
 	opts := []grpc.DialOption{grpc.WithUserAgent("bttspeed-tron")}
@@ -164,16 +187,36 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		_ = sdk.SetAPIKey(cfg.APIKey)
 	}
 	c := &Client{cfg: cfg, sdk: sdk, signer: cfg.Signer}
+	if cfg.Finality == FinalitySolid {
+		c.solid = api.NewWalletSolidityClient(sdk.Conn)
+		if cfg.SolidityAddr != "" && cfg.SolidityAddr != cfg.Addr {
+			conn, err := grpc.NewClient(cfg.SolidityAddr, opts...)
+			if err != nil {
+				sdk.Stop()
+				return nil, fmt.Errorf("tron: dial the solidity API at %s: %w", cfg.SolidityAddr, err)
+			}
+			c.solid, c.solidConn = api.NewWalletSolidityClient(conn), conn
+		}
+	}
 	if _, err := c.ChainID(ctx); err != nil {
-		sdk.Stop()
+		c.Close()
 		return nil, fmt.Errorf("tron: dial %s: %w", cfg.Addr, err)
+	}
+	if c.solid != nil {
+		if err := c.checkSolidity(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("tron: dial %s: %w", cfg.Addr, err)
+		}
 	}
 	return c, nil
 }
 
-// Close closes the connection.
+// Close closes the connections.
 func (c *Client) Close() error {
 	c.sdk.Stop()
+	if c.solidConn != nil {
+		return c.solidConn.Close()
+	}
 	return nil
 }
 
@@ -336,9 +379,13 @@ func (c *Client) account(ctx context.Context, addr btt.Address) (*core.Account, 
 
 // Call runs a constant (read-only) call of contract with ABI-encoded data
 // as the client's address (or the zero address without a signer) and
-// returns what it returned. A revert gives a *RevertError with the decoded
-// reason.
+// returns what it returned: on the solidified state with FinalitySolid
+// (what it reads cannot be undone by a fork), on the head block's with
+// FinalityHead. A revert gives a *RevertError with the decoded reason.
 func (c *Client) Call(ctx context.Context, contract btt.Address, data []byte) ([]byte, error) {
+	if c.solid != nil {
+		return c.solidCall(ctx, c.Address(), contract, data)
+	}
 	out, _, err := c.simulate(ctx, c.Address(), contract, data)
 	return out, err
 }
@@ -741,10 +788,20 @@ func (c *Client) broadcastResult(tx *Tx, ret *api.Return) error {
 }
 
 // WaitReceipt polls for the receipt of transaction id until it is in a
-// block, Config.ReceiptTimeout passes (ErrReceiptTimeout), or ctx ends.
+// block, Config.ReceiptTimeout passes (ErrReceiptTimeout), or ctx ends;
+// with FinalitySolid it then waits, up to Config.SolidTimeout, for the
+// block to solidify and returns the solidity API's receipt (a transaction
+// whose block is dropped meanwhile gives an error wrapping ErrDropped).
 // A transaction that failed gives its receipt and a *RevertError (with the
 // decoded reason), an *OutOfEnergyError or an error wrapping ErrTxFailed.
 func (c *Client) WaitReceipt(ctx context.Context, id TxID) (*Receipt, error) {
+	r, err := c.waitHead(ctx, id)
+	return c.final(ctx, id, r, err)
+}
+
+// waitHead polls for the receipt of transaction id until it is in a block
+// of the node's head chain, Config.ReceiptTimeout passes or ctx ends.
+func (c *Client) waitHead(ctx context.Context, id TxID) (*Receipt, error) {
 	deadline := time.Now().Add(c.cfg.ReceiptTimeout)
 	var lastErr error
 	t := time.NewTimer(0)
@@ -834,19 +891,27 @@ func (c *Client) receipt(id TxID, info *core.TransactionInfo) (*Receipt, error) 
 	return r, fmt.Errorf("%w: %s: %s: %s (fee %s)", ErrTxFailed, id, cr, msg, formatSun(r.Fee))
 }
 
-// Confirm waits for tx's receipt; when none comes in ReceiptTimeout it
-// rebroadcasts the same signed transaction (up to Config.Rebroadcasts
-// times) while it has not expired. A transaction whose outcome is still
+// Confirm waits for tx's receipt (with FinalitySolid, the solidified
+// one: see WaitReceipt); when none comes in ReceiptTimeout, or its block
+// is dropped before it solidifies, it rebroadcasts the same signed
+// transaction (up to Config.Rebroadcasts times) while it has not expired. A transaction whose outcome is still
 // unknown gives a *TxError — ctx ending, the node failing, a receipt that
 // does not read; one that expired unincluded an error wrapping
 // ErrTxExpired, given only once the chain says it is not in a block.
 func (c *Client) Confirm(ctx context.Context, tx *Tx) (*Receipt, error) {
 	for i := 0; ; i++ {
-		r, err := c.WaitReceipt(ctx, tx.ID)
-		if r != nil || err == nil {
-			return r, err
-		}
-		if !errors.Is(err, ErrReceiptTimeout) {
+		r, err := c.waitHead(ctx, tx.ID)
+		if r != nil {
+			// In a block: with FinalitySolid, wait for it to solidify.
+			// A block dropped meanwhile is as if no receipt came.
+			r, err = c.final(ctx, tx.ID, r, err)
+			if r != nil {
+				return r, err
+			}
+			if !errors.Is(err, ErrDropped) {
+				return nil, &TxError{Tx: tx, Err: err}
+			}
+		} else if !errors.Is(err, ErrReceiptTimeout) {
 			return nil, &TxError{Tx: tx, Err: err}
 		}
 		if now, nerr := c.Now(ctx); nerr == nil && now.After(tx.Expiration) {
@@ -880,8 +945,23 @@ func (c *Client) Confirm(ctx context.Context, tx *Tx) (*Receipt, error) {
 }
 
 // lookup reads a receipt once: nil and no error if the transaction is not
-// in a block; a receipt and its failure if it is.
+// in a block; a receipt and its failure if it is — with FinalitySolid,
+// once its block is solidified (it waits for that, as Confirm does; a
+// transaction whose block is dropped meanwhile is in none).
 func (c *Client) lookup(ctx context.Context, id TxID) (*Receipt, error) {
+	r, err := c.lookupHead(ctx, id)
+	if r == nil || c.solid == nil {
+		return r, err
+	}
+	r, err = c.waitSolid(ctx, id)
+	if errors.Is(err, ErrDropped) {
+		return nil, nil
+	}
+	return r, err
+}
+
+// lookupHead reads a receipt once from the node's head chain.
+func (c *Client) lookupHead(ctx context.Context, id TxID) (*Receipt, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	info, err := c.sdk.GetTransactionInfoByIDCtx(rctx, id.String())

@@ -328,3 +328,9 @@ func formatSun(sun int64) string {
 	}
 	return s + " TRX"
 }
+
+// ErrDropped: a transaction seen in a block left the node's chain before
+// the block was solidified (a fork dropped it). It is not in a block now;
+// Confirm rebroadcasts it while it has not expired, and an expired one
+// may be signed anew.
+var ErrDropped = errors.New("tron: transaction dropped from the chain before its block solidified")

@@ -55,6 +55,9 @@ type block struct {
 	txs    []*core.Transaction
 	txids  [][32]byte
 	infos  []*core.TransactionInfo
+	// snap is the state as of this block, kept while it is not
+	// solidified and a block was mined on it (Config.SolidLag > 0).
+	snap *snapshot
 }
 
 func (b *block) number() int64    { return b.header.RawData.Number }
@@ -92,6 +95,9 @@ type chain struct {
 	pendingID map[[32]byte]struct{}
 	witness   btt.Address
 	calls     uint64 // calls made outside transactions, for callHash
+	// solid is the latest solidified block's number: Config.SolidLag
+	// behind the head, never going back.
+	solid int64
 
 	// The clock: clockBase, plus the wall time since realStart when the
 	// clock follows the wall clock (realStart not zero).
@@ -251,6 +257,7 @@ func (c *chain) mineNext() *block { return c.mine(c.nextBlockTime()) }
 // validate (those that do not are dropped, as java-tron drops them) and
 // moves the clock up to ts if it was behind.
 func (c *chain) mine(ts int64) *block {
+	c.beforeMine()
 	prev := c.head()
 	ctx := blockCtx{number: prev.number() + 1, ts: ts}
 	b := &block{}
@@ -282,6 +289,7 @@ func (c *chain) mine(ts int64) *block {
 		c.included[id] = txLoc{block: ctx.number, index: int64(i)}
 	}
 	c.blocks = append(c.blocks, b)
+	c.afterMine()
 	if now := c.now(); time.UnixMilli(ts).After(now) {
 		c.clockBase = c.clockBase.Add(time.UnixMilli(ts).Sub(now))
 	}

@@ -95,6 +95,14 @@ type Config struct {
 	// default), broadcasts are mined at once and the clock only moves with
 	// Advance (and with blocks mined ahead of it).
 	BlockInterval time.Duration
+	// SolidLag is how many blocks the solidified block (what the
+	// WalletSolidity service answers from) is behind the head, 0 to
+	// MaxSolidLag. TRON's is about 19; the default, 0, makes every block
+	// solid as it is mined, so that with blocks on demand a client that
+	// waits for solidity gets its receipt at once. Blocks above the
+	// solidified one can be dropped (DropBlocks). The blocks Start mines
+	// are solid.
+	SolidLag int
 
 	// DeployContracts deploys the test token and the escrow in block 1 and
 	// mints TokenMint to every funded key.
@@ -150,6 +158,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.GenesisTime.UnixMilli() < BlockTime.Milliseconds() {
 		return cfg, fmt.Errorf("%w: GenesisTime %v is before 1970", ErrConfig, cfg.GenesisTime)
+	}
+	if cfg.SolidLag < 0 || cfg.SolidLag > MaxSolidLag {
+		return cfg, fmt.Errorf("%w: SolidLag %d is not from 0 to %d", ErrConfig, cfg.SolidLag, MaxSolidLag)
 	}
 	if cfg.BlockInterval < 0 {
 		return cfg, fmt.Errorf("%w: BlockInterval %v < 0", ErrConfig, cfg.BlockInterval)

@@ -88,6 +88,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	} else {
 		c.mine(ts)
 	}
+	c.solidifyAll()
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
@@ -95,7 +96,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.addr = ln.Addr().String()
 	n.srv = grpc.NewServer(grpc.UnaryInterceptor(n.intercept))
-	api.RegisterWalletServer(n.srv, &wallet{n: n})
+	w := &wallet{n: n}
+	api.RegisterWalletServer(n.srv, w)
+	api.RegisterWalletSolidityServer(n.srv, &solidity{w: w})
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

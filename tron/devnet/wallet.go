@@ -187,23 +187,26 @@ func coreBlock(b *block) *core.Block {
 
 // GetAccount implements api.WalletServer; an unknown account is empty.
 func (w *wallet) GetAccount(_ context.Context, in *core.Account) (*core.Account, error) {
-	return with(w, func(c *chain) *core.Account {
-		a, err := btt.AddressFromBytes(in.GetAddress())
-		if err != nil || !c.exists(a) {
-			return &core.Account{}
-		}
-		out := &core.Account{Address: a[:], Balance: c.balance(a), Type: core.AccountType_Normal}
-		if c.isContract(a) {
-			out.Type = core.AccountType_Contract
-		}
-		if acct := c.accounts[a]; acct != nil {
-			slot := c.head().timestamp() / blockMillis
-			out.CreateTime = acct.createTime
-			out.FreeNetUsage = acct.freeNetUsed(slot)
-			out.LatestConsumeFreeTime = acct.freeNetSlot * blockMillis
-		}
-		return out
-	})
+	return with(w, func(c *chain) *core.Account { return c.accountMsg(in.GetAddress()) })
+}
+
+// accountMsg is an account as GetAccount answers it.
+func (c *chain) accountMsg(addr []byte) *core.Account {
+	a, err := btt.AddressFromBytes(addr)
+	if err != nil || !c.exists(a) {
+		return &core.Account{}
+	}
+	out := &core.Account{Address: a[:], Balance: c.balance(a), Type: core.AccountType_Normal}
+	if c.isContract(a) {
+		out.Type = core.AccountType_Contract
+	}
+	if acct := c.accounts[a]; acct != nil {
+		slot := c.head().timestamp() / blockMillis
+		out.CreateTime = acct.createTime
+		out.FreeNetUsage = acct.freeNetUsed(slot)
+		out.LatestConsumeFreeTime = acct.freeNetSlot * blockMillis
+	}
+	return out
 }
 
 // GetAccountNet implements api.WalletServer.
@@ -467,7 +470,8 @@ func (c *chain) lookup(id []byte) (*block, int64, bool) {
 		return nil, 0, false
 	}
 	loc, ok := c.included[[32]byte(id)]
-	if !ok {
+	if !ok || loc.block >= int64(len(c.blocks)) {
+		// Not included, or (seen as of the solidified block) after it.
 		return nil, 0, false
 	}
 	return c.blocks[loc.block], loc.index, true
