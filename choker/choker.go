@@ -27,6 +27,7 @@
 package choker
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -113,7 +114,7 @@ func (s Slot) String() string {
 	case Paid:
 		return "paid"
 	}
-	return "slot(" + itoa(int(s)) + ")"
+	return "slot(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Outcome is the decision for one peer.
@@ -158,26 +159,4 @@ func (d Decision) Unchoked() []PeerID {
 type Policy interface {
 	// Rechoke returns the decision for the snapshot at time now.
 	Rechoke(now time.Time, s Snapshot) Decision
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

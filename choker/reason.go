@@ -1,5 +1,7 @@
 package choker
 
+import "strconv"
+
 // Reason says why a peer was choked or unchoked. It is a small enum so that
 // a Decision costs no allocation per peer; String gives the text.
 type Reason uint8
@@ -44,5 +46,5 @@ func (r Reason) String() string {
 	if int(r) < len(reasonText) {
 		return reasonText[r]
 	}
-	return "reason(" + itoa(int(r)) + ")"
+	return "reason(" + strconv.Itoa(int(r)) + ")"
 }

@@ -2,6 +2,7 @@ package choker
 
 import (
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -61,7 +62,7 @@ func (r *rotator) update(now time.Time, period time.Duration, peers []PeerStat, 
 	// back to them only when nobody else is eligible.
 	fresh := 0
 	for j, i := range r.cand {
-		if !containsID(r.previous, peers[i].ID) {
+		if !slices.Contains(r.previous, peers[i].ID) {
 			r.cand[fresh], r.cand[j] = r.cand[j], r.cand[fresh]
 			fresh++
 		}
@@ -106,15 +107,6 @@ func (r *rotator) draw(now time.Time, peers []PeerStat, pool []int, rng *rand.Ra
 		x -= w
 	}
 	return len(pool) - 1
-}
-
-func containsID(ids []PeerID, id PeerID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // defaultRand is the generator a policy uses when its Config has none: a

@@ -9,8 +9,8 @@ package paychan
 // opens the window to Max at once: with growth per payment, a smaller
 // step held back only a payer that stops after exactly one voucher (one
 // that pays twice, for a piece each time, got Max all the same), and it
-// cost a fast transfer about 3% of its throughput (docs/DECISIONS.md,
-// session 14). A payer that stops paying still gets at most the window it
+// cost a fast transfer about 3% of its throughput (docs/DECISIONS.md).
+// A payer that stops paying still gets at most the window it
 // had. Pure.
 type Credit struct {
 	Window, Max int64

@@ -14,7 +14,7 @@ import (
 // chunkPieces pieces: a voucher that pays for a few hundred pieces
 // rewrites a value or two, where a key per piece put a few hundred keys
 // into the B+tree on each side, inside each side's durable commit: about
-// 1% of a loopback transfer's throughput (docs/DECISIONS.md, session 15).
+// 1% of a loopback transfer's throughput (docs/DECISIONS.md).
 // Stores written by earlier versions keep their key-per-piece entries
 // (bucketPaid, bucketSold), which are read as before and never written.
 const chunkPieces = 8192 // a chunk's bitmap is at most 1 KiB

@@ -34,7 +34,7 @@ var (
 	// bucketPaid and bucketSold hold the same lists as earlier versions
 	// wrote them, a key per piece: info hash || piece → channel id, and
 	// channel id || info hash || piece → nothing. They are read, never
-	// written (docs/DECISIONS.md, session 15).
+	// written (docs/DECISIONS.md).
 	bucketPaid = []byte("payerpaid")
 	bucketSold = []byte("payeepaid")
 )
