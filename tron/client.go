@@ -16,7 +16,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/fbsobreira/gotron-sdk/pkg/client"
-	"github.com/fbsobreira/gotron-sdk/pkg/contract"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/api"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
 	"google.golang.org/grpc"
@@ -997,89 +996,6 @@ func refused(err error) error {
 		return err
 	}
 	return &TxRejectedError{Message: err.Error()}
-}
-
-// originEnergyLimit is the most energy a deployer pays per call of its
-// contract; with consume_user_resource_percent 100 the caller pays it all,
-// so it only has to be positive. TronWeb's default.
-const originEnergyLimit = 10_000_000
-
-// Deploy deploys a contract: abiJSON is its ABI (stored on chain for
-// explorers), code its creation code followed by the ABI-encoded
-// constructor arguments, name its name on chain. The caller pays all the
-// energy (consume_user_resource_percent 100). It returns the contract's
-// address once the deployment is in a block.
-func (c *Client) Deploy(ctx context.Context, abiJSON string, code []byte, name string) (btt.Address, *Receipt, error) {
-	if c.signer == nil {
-		return btt.Address{}, nil, ErrNoSigner
-	}
-	if len(code) == 0 {
-		return btt.Address{}, nil, errors.New("tron: deploy: empty creation code")
-	}
-	cabi, err := contract.JSONtoABI(abiJSON)
-	if err != nil {
-		return btt.Address{}, nil, fmt.Errorf("tron: deploy %s: ABI: %w", name, err)
-	}
-	from := c.signer.Address()
-	var ext *api.TransactionExtention
-	err = c.rpc(ctx, "build a deployment of "+name, func(ctx context.Context) error {
-		var err error
-		err = sdkSafe(func() error {
-			ext, err = c.sdk.DeployContractCtx(ctx, sdkAddr(from), name, cabi, hex.EncodeToString(code), c.cfg.FeeLimit, 100, originEnergyLimit)
-			return err
-		})
-		return refused(err)
-	})
-	if err != nil {
-		return btt.Address{}, nil, err
-	}
-	if err := checkDeploy(ext, from, code, c.cfg.FeeLimit); err != nil {
-		return btt.Address{}, nil, err
-	}
-	if err := c.checkBuilt(ctx, ext.GetTransaction()); err != nil {
-		return btt.Address{}, nil, err
-	}
-	if err := c.checkFees(ctx, from, ext.GetTransaction(), 0); err != nil {
-		return btt.Address{}, nil, err
-	}
-	tx, err := c.sign(ext.GetTransaction())
-	if err != nil {
-		return btt.Address{}, nil, err
-	}
-	if err := c.broadcast(ctx, tx); err != nil {
-		return btt.Address{}, nil, err
-	}
-	r, err := c.Confirm(ctx, tx)
-	if err != nil {
-		return btt.Address{}, r, fmt.Errorf("tron: deploy %s: %w", name, err)
-	}
-	want := ContractAddress(tx.ID, from)
-	if !r.ContractAddress.IsZero() && r.ContractAddress != want {
-		return btt.Address{}, r, fmt.Errorf("%w: deployed at %s, expected %s", ErrBadResponse, r.ContractAddress, want)
-	}
-	return want, r, nil
-}
-
-func checkDeploy(ext *api.TransactionExtention, from btt.Address, code []byte, feeLimit int64) error {
-	if ext == nil || ext.GetTransaction().GetRawData() == nil {
-		return fmt.Errorf("%w: no deployment built", ErrBadResponse)
-	}
-	if r := ext.GetResult(); r != nil && (r.GetCode() != api.Return_SUCCESS || !r.GetResult()) {
-		return &TxRejectedError{Code: r.GetCode().String(), Message: string(r.GetMessage())}
-	}
-	raw := ext.GetTransaction().GetRawData()
-	if len(raw.GetContract()) != 1 || raw.GetContract()[0].GetType() != core.Transaction_Contract_CreateSmartContract {
-		return fmt.Errorf("%w: the node built something other than one deployment", ErrBadResponse)
-	}
-	var ct core.CreateSmartContract
-	if err := raw.GetContract()[0].GetParameter().UnmarshalTo(&ct); err != nil {
-		return fmt.Errorf("%w: deployment: %v", ErrBadResponse, err)
-	}
-	if !bytes.Equal(ct.GetOwnerAddress(), from[:]) || !bytes.Equal(ct.GetNewContract().GetBytecode(), code) ||
-		ct.GetNewContract().GetCallValue() != 0 || ct.GetCallTokenValue() != 0 || raw.GetFeeLimit() != feeLimit {
-		return fmt.Errorf("%w: the node built a deployment other than the one asked for; not signing it", ErrBadResponse)
-	}
-	return nil
 }
 
 // TransferTRX sends sun (1 TRX = 1,000,000 sun) to `to` and returns the

@@ -330,6 +330,9 @@ func (c *chain) constantCallArgs(in *core.TriggerSmartContract) (from, to btt.Ad
 // revert data in constant_result and ret FAILED; any other failure is
 // Result false, CONTRACT_EXE_ERROR.
 func (c *chain) constantExt(in *core.TriggerSmartContract) *api.TransactionExtention {
+	if len(in.ContractAddress) == 0 && len(in.Data) > 0 {
+		return c.simulateDeploy(in)
+	}
 	from, to, rej := c.constantCallArgs(in)
 	if rej != nil {
 		return failExt(rej)
