@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bttspeed/bttspeed/internal/backoff"
+
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/tracker"
 	trHttp "github.com/anacrolix/torrent/tracker/http"
@@ -174,7 +176,7 @@ func (tr *Tracker) Run(ctx context.Context, a Announce) error {
 	defer cl.Close()
 	event := tracker.Started
 	started := false
-	backoff := time.Duration(0)
+	retry := backoff.Exp{Base: 5 * time.Second, Max: tr.cfg.MaxInterval, Jitter: 0.5}
 	lastLeft := a.Stats().Left
 	for {
 		st := a.Stats()
@@ -188,11 +190,10 @@ func (tr *Tracker) Run(ctx context.Context, a Announce) error {
 			if ctx.Err() != nil {
 				break
 			}
-			backoff = min(max(2*backoff, 5*time.Second), tr.cfg.MaxInterval)
-			wait = backoff/2 + rand.N(backoff/2+1)
+			wait = retry.Next()
 			tr.cfg.Logger.Debug("tracker announce failed", "tracker", tr.String(), "err", err, "retry in", wait)
 		} else {
-			backoff = 0
+			retry.Reset()
 			started = true
 			event = tracker.None
 			var peers []netip.AddrPort
