@@ -107,6 +107,7 @@ type fileTorrent struct {
 
 	mu      sync.Mutex
 	handles []*os.File
+	sparse  []bool // files not preallocated: unwanted (see Storage.SetWantedFiles)
 	closed  bool
 }
 
@@ -128,6 +129,10 @@ func (t *fileTorrent) file(i int) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
+	}
+	if t.sparse != nil && t.sparse[i] {
+		t.handles[i] = f
+		return f, nil
 	}
 	if err := preallocate(f, t.files[i].length); err != nil {
 		f.Close()

@@ -111,6 +111,17 @@ type Picker struct {
 	unrequested int64 // blocks of missing pieces neither requested nor received
 	peers       map[PeerID]*peerState
 	failed      map[int][]failedAttempt
+	// Priorities (priority.go). A piece of PriorityNone is not wanted: it
+	// is in no bucket, its blocks do not count in unrequested, peers' wanted
+	// counts leave it out, and it is never picked. wantedLeft is the bytes
+	// of the wanted pieces we lack.
+	prio       []Priority
+	urgent     []int        // pieces above PriorityNormal, highest first, then by index
+	urgentSet  map[int]bool // the pieces urgent is built from
+	urgentOld  bool         // urgent must be rebuilt from urgentSet
+	sequential bool         // new pieces in index order instead of rarest first
+	seqFrom    int          // no piece below it is in a bucket
+	wantedLeft int64
 }
 
 // NewPicker returns a Picker for a torrent of layout l of which we already
@@ -136,24 +147,28 @@ func NewPicker(l Layout, have Bitfield, cfg PickerConfig) (*Picker, error) {
 		cfg.BanAfterBadPieces = 1
 	}
 	p := &Picker{
-		cfg:      cfg,
-		layout:   l,
-		have:     have.Clone(),
-		avail:    make([]int32, n),
-		buckets:  make([][]int32, 1),
-		pos:      make([]int32, n),
-		partials: make(map[int]*partial),
-		peers:    make(map[PeerID]*peerState),
-		failed:   make(map[int][]failedAttempt),
+		cfg:       cfg,
+		layout:    l,
+		have:      have.Clone(),
+		avail:     make([]int32, n),
+		buckets:   make([][]int32, 1),
+		pos:       make([]int32, n),
+		partials:  make(map[int]*partial),
+		peers:     make(map[PeerID]*peerState),
+		failed:    make(map[int][]failedAttempt),
+		prio:      make([]Priority, n),
+		urgentSet: make(map[int]bool),
 	}
 	for i := 0; i < n; i++ {
 		p.pos[i] = -1
+		p.prio[i] = PriorityNormal
 		if !p.have.Has(i) {
 			p.left += l.PieceSize(i)
 			p.unrequested += int64(l.NumBlocks(i))
 			p.bucketAdd(i)
 		}
 	}
+	p.wantedLeft = p.left
 	return p, nil
 }
 
@@ -164,6 +179,7 @@ func (p *Picker) bucketAdd(i int) {
 	}
 	p.pos[i] = int32(len(p.buckets[a]))
 	p.buckets[a] = append(p.buckets[a], int32(i))
+	p.seqFrom = min(p.seqFrom, i)
 }
 
 func (p *Picker) bucketRemove(i int) {
@@ -219,7 +235,7 @@ func (p *Picker) AddPeer(id PeerID, has Bitfield) {
 	ps.wanted = 0
 	ps.has.Each(func(i int) {
 		p.setAvail(i, 1)
-		if !p.have.Has(i) {
+		if p.wants(i) {
 			ps.wanted++
 		}
 	})
@@ -237,7 +253,7 @@ func (p *Picker) PeerHave(id PeerID, i int) {
 	}
 	ps.has.Set(i)
 	p.setAvail(i, 1)
-	if !p.have.Has(i) {
+	if p.wants(i) {
 		ps.wanted++
 	}
 }
@@ -270,7 +286,9 @@ func (p *Picker) dropOwner(pc *partial, j int, id PeerID) bool {
 		}
 		if len(pc.owners[j]) == 0 && pc.state[j] == blockRequested {
 			pc.state[j] = blockPending
-			p.unrequested++
+			if p.prio[pc.index] != PriorityNone {
+				p.unrequested++
+			}
 		}
 		return true
 	}
@@ -324,12 +342,16 @@ func (p *Picker) InFlight(id PeerID) int {
 }
 
 // Endgame reports whether every missing block is requested or received.
-func (p *Picker) Endgame() bool { return p.unrequested == 0 && p.left > 0 }
+func (p *Picker) Endgame() bool { return p.unrequested == 0 && p.wantedLeft > 0 }
 
 // Pick appends to dst up to max new requests for the peer and marks them in
-// flight until now plus the request timeout: blocks of partial pieces first,
-// then of new pieces, rarest first with a random tie-break, and in endgame
-// duplicates of blocks in flight elsewhere.
+// flight until now plus the request timeout: blocks of pieces above
+// PriorityNormal first (highest first, then lowest index; a PriorityNow
+// piece whose blocks are all in flight elsewhere gets duplicates), then of
+// partial pieces, then of new pieces — rarest first with a random
+// tie-break, or lowest index first in sequential mode — and in endgame
+// duplicates of blocks in flight elsewhere. Pieces of PriorityNone are
+// never picked.
 func (p *Picker) Pick(id PeerID, max int, now time.Time, dst []Block) []Block {
 	ps := p.peers[id]
 	if ps == nil || ps.banned || max <= 0 || ps.wanted == 0 {
@@ -353,17 +375,68 @@ func (p *Picker) Pick(id PeerID, max int, now time.Time, dst []Block) []Block {
 			n++
 		}
 	}
+	// dup requests blocks of pc in flight to fewer than EndgameDuplicates
+	// other peers.
+	dup := func(pc *partial) {
+		for j := range pc.state {
+			if n == max {
+				return
+			}
+			if pc.state[j] != blockRequested || len(pc.owners[j]) >= p.cfg.EndgameDuplicates || owns(pc.owners[j], id) {
+				continue
+			}
+			pc.owners[j] = append(pc.owners[j], inflight{id, deadline})
+			ps.inflight++
+			dst = append(dst, p.layout.Block(pc.index, j))
+			n++
+		}
+	}
+	// 0. Urgent pieces: under and ahead of readers, high priority files.
+	if len(p.urgentSet) > 0 {
+		for _, i := range p.urgentList() {
+			if n == max {
+				return dst
+			}
+			if p.have.Has(i) || !ps.has.Has(i) {
+				continue
+			}
+			pc := p.partials[i]
+			if pc == nil {
+				if p.pos[i] < 0 {
+					continue
+				}
+				pc = p.start(i)
+			}
+			if pc.hashing {
+				continue
+			}
+			take(pc)
+			if p.prio[i] == PriorityNow {
+				dup(pc)
+			}
+		}
+	}
 	// 1. Partial pieces, oldest first.
 	for _, i := range p.partialList {
 		if n == max {
 			return dst
 		}
 		pc := p.partials[i]
-		if !pc.hashing && ps.has.Has(i) {
+		if !pc.hashing && ps.has.Has(i) && p.prio[i] != PriorityNone {
 			take(pc)
 		}
 	}
-	// 2. New pieces, rarest first.
+	// 2. New pieces, in order or rarest first.
+	if p.sequential {
+		for n < max && p.unrequested > 0 {
+			i := p.nextInOrder(ps)
+			if i < 0 {
+				break
+			}
+			ps.last = i
+			take(p.start(i))
+		}
+	}
 	for a := 1; a < len(p.buckets) && n < max && p.unrequested > 0; a++ {
 		for len(p.buckets[a]) > 0 && n < max {
 			i := p.pickFromBucket(a, ps)
@@ -377,22 +450,14 @@ func (p *Picker) Pick(id PeerID, max int, now time.Time, dst []Block) []Block {
 	// 3. Endgame: duplicate blocks in flight to others.
 	if n < max && p.unrequested == 0 {
 		for _, i := range p.partialList {
+			if n == max {
+				return dst
+			}
 			pc := p.partials[i]
-			if pc.hashing || !ps.has.Has(i) {
+			if pc.hashing || !ps.has.Has(i) || p.prio[i] == PriorityNone {
 				continue
 			}
-			for j := range pc.state {
-				if n == max {
-					return dst
-				}
-				if pc.state[j] != blockRequested || len(pc.owners[j]) >= p.cfg.EndgameDuplicates || owns(pc.owners[j], id) {
-					continue
-				}
-				pc.owners[j] = append(pc.owners[j], inflight{id, deadline})
-				ps.inflight++
-				dst = append(dst, p.layout.Block(i, j))
-				n++
-			}
+			dup(pc)
 		}
 	}
 	return dst
@@ -558,11 +623,19 @@ func (p *Picker) VerifiedBlocks(i int, ok bool, hashes [][20]byte) (charged, ban
 		}
 	}
 	if ok {
+		wanted := p.wants(i)
 		p.have.Set(i)
 		p.left -= p.layout.PieceSize(i)
-		for _, ps := range p.peers {
-			if ps.has.Has(i) {
-				ps.wanted--
+		if p.urgentSet[i] {
+			delete(p.urgentSet, i)
+			p.urgentOld = true
+		}
+		if wanted {
+			p.wantedLeft -= p.layout.PieceSize(i)
+			for _, ps := range p.peers {
+				if ps.has.Has(i) {
+					ps.wanted--
+				}
 			}
 		}
 		if len(hashes) == len(pc.state) {
@@ -599,8 +672,10 @@ func (p *Picker) VerifiedBlocks(i int, ok bool, hashes [][20]byte) (charged, ban
 	if len(p.failed[i]) < 8 { // bound the memory a hostile swarm can cost
 		p.failed[i] = append(p.failed[i], failedAttempt{senders: pc.senders, hashes: hashes})
 	}
-	p.unrequested += int64(len(pc.state))
-	p.bucketAdd(i)
+	if p.prio[i] != PriorityNone {
+		p.unrequested += int64(len(pc.state))
+		p.bucketAdd(i)
+	}
 	return charged, banned
 }
 

@@ -387,7 +387,10 @@ func (s *Storage) Prepare() error {
 		return nil
 	}
 	for i := range min(len(s.ft.files), maxPrepare) {
-		if s.ft.files[i].length == 0 {
+		s.ft.mu.Lock()
+		sparse := s.ft.sparse != nil && s.ft.sparse[i]
+		s.ft.mu.Unlock()
+		if s.ft.files[i].length == 0 || sparse {
 			continue
 		}
 		if _, err := s.ft.file(i); err != nil {
@@ -395,6 +398,25 @@ func (s *Storage) Prepare() error {
 		}
 	}
 	return nil
+}
+
+// SetWantedFiles tells the storage which of the torrent's files (indexes
+// into info.UpvertedFiles) are wanted. Prepare skips the others, and one
+// that is opened later — to write a piece it shares with a wanted file — is
+// not preallocated, so it takes on disk only the bytes written into it.
+// It changes nothing for a file already open, nor with the other backends.
+func (s *Storage) SetWantedFiles(want func(file int) bool) {
+	if s.ft == nil {
+		return
+	}
+	s.ft.mu.Lock()
+	defer s.ft.mu.Unlock()
+	if s.ft.sparse == nil {
+		s.ft.sparse = make([]bool, len(s.ft.files))
+	}
+	for i := range s.ft.sparse {
+		s.ft.sparse[i] = !want(i)
+	}
 }
 
 // CompletePiece records the verdict on piece i given sum, the SHA-1 of its
