@@ -73,6 +73,10 @@ type Config struct {
 	MaxRequestsPerPeer int
 	// DisableFast turns off BEP 6.
 	DisableFast bool
+	// Encryption is the policy for encrypted (MSE/PE) handshakes (default
+	// EncryptionPreferPlain: accept both, dial plaintext first); see
+	// Encryption for each policy.
+	Encryption Encryption
 	// UploadRate caps the payload the client uploads, in bytes per
 	// second over all torrents and peers (zero: no cap).
 	UploadRate int64
@@ -98,6 +102,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxConnsPerTorrent < 0 || c.MaxConns < 0 || c.MaxHalfOpen < 0 || c.MaxQueuedRequests < 0 || c.MaxRequestsPerPeer < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	if !c.Encryption.valid() {
+		return fmt.Errorf("%w: Encryption %v", ErrConfig, c.Encryption)
 	}
 	if c.ListenAddr == "" {
 		c.ListenAddr = ":0"
