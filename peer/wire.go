@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
 	"github.com/bttspeed/bttspeed/piece"
@@ -40,6 +41,9 @@ type handshakeResult struct {
 	ext      pp.PeerExtensionBits
 	infoHash metainfo.Hash
 	peerID   [20]byte
+	// crypto is the MSE method the stream runs with (plaintext or RC4
+	// after an obfuscated handshake), 0 for a plaintext handshake.
+	crypto mse.CryptoMethod
 }
 
 // writeHandshake writes our whole handshake.
@@ -54,20 +58,20 @@ func writeHandshake(w io.Writer, ext pp.PeerExtensionBits, ih metainfo.Hash, id 
 }
 
 // readHandshakeStart reads the protocol string, reserved bits and info hash.
-// A peer that opens with anything but the BitTorrent protocol string (such
-// as an MSE/PE encrypted handshake) is refused at the first byte, so it can
-// fall back to plaintext.
+// A peer that answers with anything but the BitTorrent protocol string is
+// refused at the first byte (incoming connections go through
+// acceptHandshake, which also takes MSE).
 func readHandshakeStart(r io.Reader) (handshakeResult, error) {
 	var res handshakeResult
 	var b [48]byte
 	if _, err := io.ReadFull(r, b[:1]); err != nil {
-		return res, fmt.Errorf("%w: %v", ErrHandshake, err)
+		return res, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if b[0] != 19 {
-		return res, fmt.Errorf("%w: not the BitTorrent protocol (first byte %d; encrypted handshakes are not supported)", ErrHandshake, b[0])
+		return res, fmt.Errorf("%w: not the BitTorrent protocol (first byte %d)", ErrHandshake, b[0])
 	}
 	if _, err := io.ReadFull(r, b[1:]); err != nil {
-		return res, fmt.Errorf("%w: %v", ErrHandshake, err)
+		return res, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if string(b[:20]) != pp.Protocol {
 		return res, fmt.Errorf("%w: protocol string %q", ErrHandshake, b[1:20])
@@ -80,7 +84,7 @@ func readHandshakeStart(r io.Reader) (handshakeResult, error) {
 func readPeerID(r io.Reader) ([20]byte, error) {
 	var id [20]byte
 	if _, err := io.ReadFull(r, id[:]); err != nil {
-		return id, fmt.Errorf("%w: peer id: %v", ErrHandshake, err)
+		return id, fmt.Errorf("%w: peer id: %w", ErrHandshake, err)
 	}
 	return id, nil
 }
@@ -90,7 +94,7 @@ func handshakeOutgoing(ctx context.Context, nc net.Conn, ext pp.PeerExtensionBit
 	stop := deadlineFromContext(ctx, nc)
 	defer stop()
 	if err := writeHandshake(nc, ext, ih, id); err != nil {
-		return handshakeResult{}, fmt.Errorf("%w: write: %v", ErrHandshake, err)
+		return handshakeResult{}, fmt.Errorf("%w: write: %w", ErrHandshake, err)
 	}
 	res, err := readHandshakeStart(nc)
 	if err != nil {
