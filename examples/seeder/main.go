@@ -1,15 +1,38 @@
-// Command seeder seeds a file, a folder or a .torrent and sells its upload
-// slots for BTT: the highest bids at or above a reserve price win paid
+// Command seeder seeds files, folders and .torrents — as many as given, and
+// everything in a watched directory — and sells its upload slots for BTT: the highest bids at or above a reserve price win paid
 // slots (choker.BidDriven, a uniform-price auction), and a slot of every
 // five stays free for everyone, stock BitTorrent clients included. Payers
 // pay with vouchers on TRON payment channels; the seeder keeps them in a
 // bbolt store and redeems them on chain on a schedule and at shutdown.
 //
-//	seeder [flags] PATH              make a torrent of a file or folder and seed it
-//	seeder [flags] -torrent F -dir D seed an existing .torrent from the data in D
+//	seeder [flags] PATH...              make a torrent of each file or folder and seed it
+//	seeder [flags] FILE.torrent...      seed each .torrent from the data beside it (or in -dir)
+//	seeder [flags] -watch DIR           seed everything in DIR, as it comes and goes
+//	seeder -config FILE                 the same, with the settings in a file
+//	seeder -check [-config FILE] …      validate, reach the chain, show the wallet, exit
+//	seeder -version
 //
-// With PATH it writes PATH.torrent (or -torrent-out) and prints the magnet
-// link. By default the chain is an embedded devnet inside the process, so
+// Every torrent sells through one payee, one channel store and one
+// redeemer: a payer's channel pays for what it gets of any of them. For a
+// PATH it writes PATH.torrent (or -torrent-out, with one PATH; or into
+// -torrent-dir), naming the -tracker and -webseed URLs given and, with
+// -dht on a specific address, its DHT node (BEP 5 "nodes": the one peer
+// hint a .torrent can carry); it prints, per torrent, the .torrent, the
+// magnet link (which carries the seeder's address as x.pe when -listen
+// names an IP) and a "leecher:" line with the flags a leecher needs to
+// find and pay it.
+//
+// -watch DIR seeds each file or folder in DIR, and each .torrent there
+// (its data in DIR), once it has not changed for one scan (-watch-every);
+// an entry that changes is dropped and seeded again, one removed is
+// dropped. The .torrent files of watched data go to -torrent-dir
+// (default: STATE/torrents), never into DIR.
+//
+// A config file (-config FILE) holds what an operator sets every time:
+// one "flag = value" line per setting, by the flag's name ("reserve =
+// 1/GiB", "tracker = udp://…" once per tracker, "seed = PATH" once per
+// thing to seed); flags on the command line override it. It never holds a
+// key: keys come from the environment or a keystore file's path. By default the chain is an embedded devnet inside the process, so
 // the command runs alone; to be paid by leechers in other processes, point
 // every process at one node with -chain (`go run ./examples/devnet`
 // prints its address and throwaway funded keys):
@@ -56,54 +79,55 @@
 // is hashed again before seeding (-verify=false trusts the piece
 // completion recorded by the last run instead).
 //
-// -http 127.0.0.1:PORT serves a status page (peers, slots and who holds
-// them, bids and clearing price, BTT earned, redeemable and redeemed,
-// channels), /status.json and /metrics (Prometheus). A non-loopback
-// address needs -http-allow-remote.
+// -http 127.0.0.1:PORT serves a status page that refreshes itself every
+// few seconds — charts of the last hour (upload rate, paid and free bytes,
+// BTT earned and redeemed, the clearing price against the reserve), a
+// table per torrent, per peer and per channel — /status.json (camelCase
+// keys, documented on Snapshot), /history.json (the charts' samples) and
+// /metrics (Prometheus; per-torrent series carry infohash and name
+// labels). A non-loopback address needs -http-allow-remote.
 //
-// Standard output carries a few "key: value" lines meant for scripts
-// (torrent:, magnet:, infohash:, listening:, payee:, status:, then
-// "seeding"; at the end "redeemed:" and "stopped"); logs go to standard
+// Standard output carries "key: value" lines meant for scripts: per
+// torrent at the start, torrent:, magnet:, infohash: and leecher:; then
+// listening:, payee:, reserve:, status:, and "seeding"; while running,
+// "added:" and "dropped:" as the watched directory changes; at the end
+// "redeemed:" and "stopped"; logs go to standard
 // error (-log-format text|json, -log-level). Exit codes: 0 done, 1 failed
 // while running, 2 could not start (bad flag, missing file, unreachable
 // node, empty wallet).
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
-	"sync"
+	"strings"
 	"time"
-
-	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
-	"github.com/bttspeed/bttspeed/examples/internal/market"
 	"github.com/bttspeed/bttspeed/paychan"
-	"github.com/bttspeed/bttspeed/peer"
-	"github.com/bttspeed/bttspeed/peer/discovery"
 )
 
 func main() { cli.Main(run) }
 
 // config is the parsed command line.
 type config struct {
-	path, torrent, dir, torrentOut string
-	pieceLength                    int64
-	verify                         bool
+	paths                    []string
+	torrent, dir, torrentOut string
+	torrentDir               string
+	watch                    string
+	watchEvery               time.Duration
+	pieceLength              int64
+	verify                   bool
+	check                    bool
+	configFile               string
+	webSeeds                 cli.StringList
 
 	reserve                                btt.Amount
 	creditStart                            int64
@@ -137,9 +161,17 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("seeder", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var reserve, threshold, minRedeem, minDeposit, pieceLength, uploadRate, creditStart, creditMax string
-	fs.StringVar(&c.torrent, "torrent", "", "seed this .torrent file (its data in -dir) instead of a PATH")
-	fs.StringVar(&c.dir, "dir", "", "with -torrent: the directory holding the torrent's data (default: the .torrent's directory)")
-	fs.StringVar(&c.torrentOut, "torrent-out", "", "with PATH: where to write the .torrent (default PATH.torrent)")
+	var version bool
+	fs.StringVar(&c.configFile, "config", "", "read settings from this file: \"flag = value\" lines (\"seed = PATH\" for what to seed); flags given override it")
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+	fs.BoolVar(&c.check, "check", false, "validate the settings, reach the chain, show the wallet's TRX and BTT, and exit (0: ready to seed)")
+	fs.StringVar(&c.torrent, "torrent", "", "seed this .torrent file (its data in -dir); a FILE.torrent argument does the same")
+	fs.StringVar(&c.dir, "dir", "", "the directory holding the data of the .torrents given (default: each .torrent's directory)")
+	fs.StringVar(&c.torrentOut, "torrent-out", "", "with one PATH: where to write the .torrent (default PATH.torrent)")
+	fs.StringVar(&c.torrentDir, "torrent-dir", "", "write the .torrent of each PATH here instead of beside it (default with -watch, for the watched data: STATE/torrents)")
+	fs.StringVar(&c.watch, "watch", "", "seed every file and folder in this directory, adding what appears and dropping what goes")
+	fs.DurationVar(&c.watchEvery, "watch-every", 10*time.Second, "with -watch: how often to look; an entry is taken once unchanged for a look")
+	fs.Var(&c.webSeeds, "webseed", "a web seed URL (BEP 19) to put in the .torrents made (repeatable)")
 	fs.StringVar(&pieceLength, "piece-length", "0", "with PATH: piece length, a power of two such as 256KiB (0: chosen from the size)")
 	fs.BoolVar(&c.verify, "verify", true, "hash the data before seeding (false: trust the piece completion an earlier run recorded)")
 	fs.StringVar(&reserve, "reserve", "1/GiB", "reserve price per byte a bid must reach for a paid slot: base units per byte (integer) or BTT per GiB (1.5/GiB)")
@@ -168,27 +200,59 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	c.chain.Register(fs)
 	c.log.Register(fs)
 	fs.Usage = func() {}
-	if err := cli.Parse(fs, args, 1); err != nil {
+	if err := cli.Parse(fs, args, maxPaths); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, "usage: seeder [flags] PATH | seeder [flags] -torrent FILE [-dir DIR]")
+			fmt.Fprintln(stderr, "usage: seeder [flags] PATH|FILE.torrent... | seeder [flags] -watch DIR | seeder -config FILE | seeder -check | seeder -version")
 			fs.PrintDefaults()
 		}
 		return nil, err
 	}
-	if fs.NArg() == 1 {
-		c.path = fs.Arg(0)
+	if version {
+		return nil, cli.ErrVersion
+	}
+	c.paths = fs.Args()
+	if c.configFile != "" {
+		extra, err := cli.ApplyConfig(fs, c.configFile, "seed")
+		if err != nil {
+			return nil, err
+		}
+		if len(c.paths) == 0 {
+			c.paths = extra["seed"]
+		}
 	}
 	var err error
+	var datas, torrents int
+	for _, p := range c.paths {
+		if isTorrentFile(p) {
+			torrents++
+		} else {
+			datas++
+		}
+	}
+	if c.torrent != "" {
+		torrents++
+	}
 	switch {
-	case c.path == "" && c.torrent == "":
-		return nil, cli.Setupf("nothing to seed: give a file or folder (seeder [flags] PATH) or -torrent FILE")
-	case c.path != "" && c.torrent != "":
-		return nil, cli.Setupf("give a PATH or -torrent, not both")
-	case c.path != "" && c.dir != "":
-		return nil, cli.Setupf("-dir goes with -torrent; with PATH the data is PATH itself")
-	case c.torrent != "" && c.torrentOut != "":
-		return nil, cli.Setupf("-torrent-out goes with PATH")
+	case len(c.paths) == 0 && c.torrent == "" && c.watch == "" && !c.check:
+		return nil, cli.Setupf("nothing to seed: give files or folders (seeder [flags] PATH...), .torrent files, -watch DIR, or seed = PATH lines in -config")
+	case datas > 0 && c.dir != "" && torrents == 0:
+		return nil, cli.Setupf("-dir goes with -torrent or .torrent files; with PATH the data is PATH itself")
+	case c.torrentOut != "" && (datas != 1 || len(c.paths) != 1 || c.torrent != ""):
+		return nil, cli.Setupf("-torrent-out goes with exactly one PATH (use -torrent-dir for several)")
+	}
+	if c.watch != "" {
+		if st, err := os.Stat(c.watch); err != nil || !st.IsDir() {
+			return nil, cli.Setupf("-watch %s: want a directory: %v", c.watch, err)
+		}
+		if c.watchEvery <= 0 {
+			return nil, cli.Setupf("-watch-every %v: want a positive duration", c.watchEvery)
+		}
+	}
+	for _, ws := range c.webSeeds {
+		if u, err := url.Parse(ws); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, cli.Setupf("-webseed %q: want an http:// or https:// URL", ws)
+		}
 	}
 	if c.reserve, err = cli.ParsePrice("reserve", reserve, false); err != nil {
 		return nil, err
@@ -251,7 +315,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 			return nil, err
 		}
 	}
-	if c.chain.Node != "" && c.state == "" {
+	if c.chain.Node != "" && c.state == "" && !c.check {
 		return nil, cli.Setupf("-chain needs -state DIR: the vouchers it earns must survive a restart")
 	}
 	if err := c.chain.Check(); err != nil {
@@ -260,288 +324,23 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
+// maxPaths bounds the arguments, so that a glob gone wrong is refused
+// rather than hashed.
+const maxPaths = 100_000
+
+// isTorrentFile reports an argument that is a .torrent to load, not data.
+func isTorrentFile(p string) bool {
+	if !strings.HasSuffix(p, ".torrent") {
+		return false
+	}
+	st, err := os.Stat(p)
+	return err != nil || st.Mode().IsRegular()
+}
+
 func checkTracker(tr string) error {
 	u, err := url.Parse(tr)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "udp") {
 		return cli.Setupf("-tracker %q: want an http://, https:// or udp:// announce URL", tr)
 	}
 	return nil
-}
-
-// run runs the seeder until ctx ends and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) int {
-	err := seed(ctx, args, stdout, stderr, env)
-	if errors.Is(err, flag.ErrHelp) {
-		return cli.ExitOK
-	}
-	if err != nil && ctx.Err() != nil && cli.ExitCode(err) == cli.ExitSetup {
-		// A signal while starting is not a configuration error.
-		err = errors.New("interrupted while starting: " + err.Error())
-	}
-	return cli.Report(stderr, "seeder", err)
-}
-
-// torrentSource is the torrent to seed and where its data is.
-type torrentSource struct {
-	mi      *metainfo.MetaInfo
-	info    metainfo.Info
-	dir     string
-	written string // the .torrent written, if any
-}
-
-// loadTorrent reads -torrent, or makes a torrent of PATH and writes it.
-func loadTorrent(c *config, log *slog.Logger) (*torrentSource, error) {
-	if c.torrent != "" {
-		mi, err := peer.LoadTorrentFile(c.torrent)
-		if err != nil {
-			return nil, cli.Setupf("-torrent: %w", err)
-		}
-		info, err := mi.UnmarshalInfo()
-		if err != nil {
-			return nil, cli.Setupf("-torrent %s: bad info dictionary: %v", c.torrent, err)
-		}
-		dir := c.dir
-		if dir == "" {
-			dir = filepath.Dir(c.torrent)
-		}
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, cli.Setupf("-dir %s: not a directory holding the torrent's data: %v", dir, err)
-		}
-		return &torrentSource{mi: mi, info: info, dir: dir}, nil
-	}
-	abs, err := filepath.Abs(c.path)
-	if err != nil {
-		return nil, cli.Setup(err)
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return nil, cli.Setupf("nothing to seed at %s: %w", c.path, err)
-	}
-	info := metainfo.Info{PieceLength: c.pieceLength}
-	start := time.Now()
-	if err := info.BuildFromFilePath(abs); err != nil {
-		return nil, cli.Setupf("making a torrent of %s: %w", c.path, err)
-	}
-	if info.TotalLength() == 0 {
-		return nil, cli.Setupf("%s is empty: nothing to seed", c.path)
-	}
-	ib, err := bencode.Marshal(info)
-	if err != nil {
-		return nil, cli.Setup(err)
-	}
-	mi := &metainfo.MetaInfo{InfoBytes: ib, CreatedBy: "bttspeed seeder", CreationDate: time.Now().Unix()}
-	if len(c.trackers) > 0 {
-		mi.Announce = c.trackers[0]
-		if len(c.trackers) > 1 {
-			mi.AnnounceList = metainfo.AnnounceList{c.trackers}
-		}
-	}
-	log.Info("made the torrent", "name", info.Name, "bytes", info.TotalLength(), "pieces", info.NumPieces(), "piece_length", info.PieceLength, "took", time.Since(start).Round(time.Millisecond))
-	out := c.torrentOut
-	if out == "" {
-		out = abs + ".torrent"
-	}
-	if old, err := metainfo.LoadFromFile(out); err == nil {
-		if old.HashInfoBytes() != mi.HashInfoBytes() {
-			return nil, cli.Setupf("%s exists and is another torrent (info hash %s, the data makes %s): remove it or give -torrent-out", out, old.HashInfoBytes().HexString(), mi.HashInfoBytes().HexString())
-		}
-		return &torrentSource{mi: old, info: info, dir: filepath.Dir(abs), written: out}, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, cli.Setupf("%s exists and is not a readable .torrent (%v): remove it or give -torrent-out", out, err)
-	}
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, cli.Setupf("writing the .torrent: %w", err)
-	}
-	if err := mi.Write(f); err != nil {
-		f.Close()
-		return nil, cli.Setupf("writing %s: %w", out, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, cli.Setupf("writing %s: %w", out, err)
-	}
-	return &torrentSource{mi: mi, info: info, dir: filepath.Dir(abs), written: out}, nil
-}
-
-// magnetLink is the torrent's magnet link, with our address as x.pe when
-// we listen on a specific IP.
-func magnetLink(ts *torrentSource, listen netip.AddrPort) string {
-	m, err := ts.mi.MagnetV2()
-	if err != nil {
-		return ""
-	}
-	m.DisplayName = ts.info.BestName()
-	if listen.IsValid() && !listen.Addr().IsUnspecified() {
-		if m.Params == nil {
-			m.Params = url.Values{}
-		}
-		m.Params.Set("x.pe", listen.String())
-	}
-	return m.String()
-}
-
-func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) error {
-	c, err := parse(args, stderr)
-	if err != nil {
-		return err
-	}
-	log, err := c.log.Logger(stderr)
-	if err != nil {
-		return err
-	}
-	ts, err := loadTorrent(c, log)
-	if err != nil {
-		return err
-	}
-
-	ch, err := chain.Connect(ctx, c.chain, env, 0, log)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	if err := ch.Require(ctx, chain.SeederMinTRX, "redeeming vouchers (a claim or a close costs about 12 TRX at mainnet prices)", btt.Zero, ""); err != nil {
-		return err
-	}
-	state := c.state
-	if state == "" {
-		tmp, err := os.MkdirTemp("", "bttspeed-seeder-")
-		if err != nil {
-			return cli.Setup(err)
-		}
-		defer os.RemoveAll(tmp)
-		state = tmp
-		log.Info("embedded devnet: the channel store is temporary (use -chain and -state to keep earnings)", "state", state)
-	}
-	seller, err := market.NewSeller(ctx, ch, market.SellConfig{
-		StateDir: state, Reserve: c.reserve, Slots: c.slots, FreePercent: c.freePct, Rotation: c.rotation,
-		CreditStart: c.creditStart, CreditMax: c.creditMax, CreditGrowth: c.creditGrowth,
-		ExpiryMargin: c.expiryMargin, RedeemThreshold: c.redeemThreshold, MinRedeem: c.minRedeem, MinDeposit: c.minDeposit, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer seller.Close()
-	if tot, err := seller.Payee.Totals(); err == nil && !tot.Earned.IsZero() {
-		log.Info("channel store from an earlier run", "earned_btt", tot.Earned.FormatBTT(), "redeemed_btt", tot.Redeemed.FormatBTT(), "redeemable_btt", tot.Redeemable.FormatBTT())
-	}
-
-	var dht *discovery.DHT
-	if c.dht {
-		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, nil, log)
-		if err != nil {
-			return err
-		}
-		defer stopDHT()
-	}
-	cl, err := peer.NewClient(peer.Config{
-		ListenAddr: c.listen, Logger: log, Policy: seller.Policy, Extensions: []peer.Extension{seller.Ext},
-		RechokeInterval: c.rechoke, UploadRate: c.uploadRate, DHT: dht, Tracker: discovery.TrackerConfig{Logger: log},
-	})
-	if err != nil {
-		return cli.Setupf("-listen %s: %w", c.listen, err)
-	}
-	clientOpen := true
-	closeClient := func() {
-		if clientOpen {
-			clientOpen = false
-			cl.Close()
-		}
-	}
-	defer closeClient()
-	verifyStart := time.Now()
-	tor, err := cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: ts.mi, Dir: ts.dir, Verify: c.verify, Peers: c.peers, Trackers: c.trackers})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while verifying
-		}
-		return cli.Setupf("seeding %s from %s: %w", ts.info.BestName(), ts.dir, err)
-	}
-	st, err := tor.Stats(ctx)
-	if err != nil {
-		return err
-	}
-	switch {
-	case st.PiecesDone == 0:
-		return cli.Setupf("none of the %d pieces of %s is in %s: check -dir (the data must be at %s)", st.Pieces, ts.info.BestName(), ts.dir, filepath.Join(ts.dir, ts.info.BestName()))
-	case !st.Complete:
-		log.Warn("the data is incomplete: seeding the pieces there are and fetching the rest", "pieces", st.Pieces, "have", st.PiecesDone)
-	}
-	log.Info("data checked", "pieces", st.PiecesDone, "of", st.Pieces, "verified", c.verify, "took", time.Since(verifyStart).Round(time.Millisecond))
-
-	paid, free := seller.Slots()
-	if ts.written != "" {
-		fmt.Fprintf(stdout, "torrent: %s\n", ts.written)
-	}
-	fmt.Fprintf(stdout, "magnet: %s\n", magnetLink(ts, cl.Addr()))
-	fmt.Fprintf(stdout, "infohash: %s\n", tor.InfoHash().HexString())
-	fmt.Fprintf(stdout, "listening: %s\n", cl.Addr())
-	fmt.Fprintf(stdout, "payee: %s\n", ch.Account())
-	fmt.Fprintf(stdout, "reserve: %s, %d paid and %d free slots\n", cli.FormatPrice(c.reserve), paid, free)
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var srv *http.Server
-	if c.http != "" {
-		ln, err := net.Listen("tcp", c.http)
-		if err != nil {
-			return cli.Setupf("-http: %w", err)
-		}
-		src := &source{tor: tor, seller: seller, name: ts.info.BestName(), magnet: magnetLink(ts, cl.Addr()), listen: cl.Addr().String(),
-			pieces: ts.info.NumPieces(), length: ts.info.TotalLength(), payee: ch.Account(), paidSlot: paid, freeSlot: free}
-		srv = &http.Server{Handler: newStatusHandler(src.Snapshot, log), ReadHeaderTimeout: 10 * time.Second}
-		wg.Go(func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("status server", "err", err)
-			}
-		})
-		fmt.Fprintf(stdout, "status: http://%s/\n", ln.Addr())
-	}
-	wg.Go(func() { seller.RunRedeemer(runCtx, c.redeemEvery) })
-	fmt.Fprintln(stdout, "seeding")
-	log.Info("seeding", "name", ts.info.BestName(), "infohash", tor.InfoHash().HexString(), "listen", cl.Addr(), "payee", ch.Account(), "reserve", cli.FormatPrice(c.reserve))
-
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	var runErr error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-tick.C:
-			if err := tor.Err(); err != nil {
-				runErr = fmt.Errorf("the torrent stopped: %w", err)
-				log.Error("torrent stopped", "err", err)
-				break loop
-			}
-			st, _ := tor.Stats(ctx)
-			tot, _ := seller.Payee.Totals()
-			log.Info("status", "peers", st.Peers, "uploaded", st.Uploaded, "up_rate", st.UpRate, "earned_btt", tot.Earned.FormatBTT(), "redeemable_btt", tot.Redeemable.FormatBTT())
-		}
-	}
-
-	// Shutdown: stop taking peers and serving, then redeem what is left.
-	log.Info("stopping: closing peers, then redeeming what is left", "timeout", c.shutdownTimeout)
-	if srv != nil {
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = srv.Shutdown(sctx)
-		scancel()
-	}
-	closeClient()
-	cancel()
-	wg.Wait()
-	rctx, rcancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer rcancel()
-	res, err := seller.RedeemOnShutdown(rctx)
-	tot, _ := seller.Payee.Totals()
-	fmt.Fprintf(stdout, "redeemed: %s base units (%s BTT) now: %d channels claimed, %d closed, %d below -min-redeem left; in all %s BTT redeemed, %s BTT left\n",
-		res.Redeemed, res.Redeemed.FormatBTT(), res.Claimed, res.Closed, res.BelowFloor, tot.Redeemed.FormatBTT(), tot.Redeemable.FormatBTT())
-	if err != nil {
-		log.Error("redeeming at shutdown", "err", err, "left_btt", res.Left.FormatBTT())
-		return errors.Join(runErr, err)
-	}
-	fmt.Fprintln(stdout, "stopped")
-	return runErr
 }

@@ -99,8 +99,12 @@ func TestRunRefuses(t *testing.T) {
 		{"nothing to seed", nil, nil, "nothing to seed"},
 		{"missing path", []string{filepath.Join(dir, "nope")}, nil, "nothing to seed at"},
 		{"missing torrent", []string{"-torrent", filepath.Join(dir, "nope.torrent")}, nil, "no such file"},
-		{"bad torrent", []string{"-torrent", data}, nil, "-torrent"},
-		{"both", []string{"-torrent", "x.torrent", data}, nil, "not both"},
+		{"bad torrent", []string{"-torrent", data}, nil, "reading the torrent " + data},
+		{"bad torrent as an argument", []string{data + ".bad.torrent"}, nil, "-torrent: "},
+		{"torrent-out with two paths", []string{"-torrent-out", "x.torrent", data, otherData}, nil, "-torrent-out goes with exactly one PATH"},
+		{"watch a file", []string{"-watch", data}, nil, "-watch " + data + ": want a directory"},
+		{"bad webseed", []string{"-webseed", "ftp://x/y", data}, nil, "-webseed"},
+		{"missing config", []string{"-config", filepath.Join(dir, "nope.conf"), data}, nil, "-config"},
 		{"dir with path", []string{"-dir", dir, data}, nil, "-dir goes with -torrent"},
 		{"empty folder", []string{emptyDir}, nil, "is empty"},
 		{"unknown flag", []string{"-fast", data}, nil, "flag provided but not defined: -fast"},
@@ -175,6 +179,7 @@ func TestRunSeeds(t *testing.T) {
 		return strings.Contains(s, "seeding\n")
 	}, 20*time.Second, 10*time.Millisecond, "stdout: %s\nstderr: %s", &out, &errOut)
 	assert.Contains(t, out.String(), "torrent: "+data+".torrent\n")
+	assert.Contains(t, out.String(), "leecher: leecher -peer "+listen+" -budget 0 "+data+".torrent\n", "what a leecher needs")
 	assert.Regexp(t, `(?m)^magnet: magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=data.bin&tr=http%3A%2F%2F127.0.0.1%3A\d+%2Fannounce&x.pe=127.0.0.1%3A\d+$`, out.String())
 	mi, err := metainfo.LoadFromFile(data + ".torrent")
 	require.NoError(t, err)
@@ -205,7 +210,7 @@ func TestRunSeeds(t *testing.T) {
 	assert.True(t, bytes.Equal(want, have))
 	code, page := get(t, status)
 	assert.Equal(t, 200, code)
-	assert.Contains(t, page, "bttspeed seeder: data.bin")
+	assert.Contains(t, page, `<tr class="torrent" data-infohash="`+mi.HashInfoBytes().HexString()+`">`)
 	_, metrics := get(t, status+"metrics")
 	assert.Contains(t, metrics, "bttspeed_seeder_uploaded_bytes_total 1.048576e+06")
 

@@ -2,25 +2,13 @@ package main
 
 import (
 	"context"
-	"embed"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"html/template"
-	"log/slog"
-	"math/big"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/examples/internal/market"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
@@ -28,140 +16,191 @@ import (
 )
 
 // Snapshot is what the status page, /status.json and /metrics show.
+//
+// In JSON every key is camelCase, chosen once for the whole document;
+// amounts of BTT (Reserve, Earned, …) are strings of base units (10^-18
+// BTT), exactly as the chain and the wire carry them; prices are base
+// units per byte; byte counts and rates (bytes per second) are numbers;
+// times are RFC 3339.
 type Snapshot struct {
-	Time     time.Time
-	Name     string
-	InfoHash string
-	Magnet   string
-	Payee    string
-	Listen   string
+	Time   time.Time `json:"time"`
+	Payee  string    `json:"payee"`
+	Listen string    `json:"listen"`
 
-	Reserve              btt.Amount
-	PaidSlots, FreeSlots int
-	Pieces, PiecesDone   int
-	Length               int64
-	Uploaded, UpRate     int64
+	// Reserve is the ask; PaidSlots and FreeSlots are each torrent's
+	// slots of the auction.
+	Reserve   btt.Amount `json:"reserve"`
+	PaidSlots int        `json:"paidSlots"`
+	FreeSlots int        `json:"freeSlots"`
 
-	Peers []PeerRow
-	// HeldPaid and HeldFree count the slots held; Clearing is the price
-	// the paid slots pay (the auction's uniform price); HighestBid the
-	// best bid among the peers.
-	HeldPaid, HeldFree   int
-	Clearing, HighestBid btt.Amount
+	// Uploaded is every payload byte sent since the start (torrents
+	// since removed included); UpRate the sum of the torrents' rates.
+	Uploaded int64 `json:"uploaded"`
+	UpRate   int64 `json:"upRate"`
+
+	Torrents []TorrentRow `json:"torrents"`
+	Peers    []PeerRow    `json:"peers"`
+
+	// HeldPaid and HeldFree count the slots held over all torrents;
+	// Clearing is the highest price a paid slot pays now (each torrent's
+	// auction clears at its own uniform price); HighestBid the best bid.
+	HeldPaid   int        `json:"heldPaid"`
+	HeldFree   int        `json:"heldFree"`
+	Clearing   btt.Amount `json:"clearing"`
+	HighestBid btt.Amount `json:"highestBid"`
 
 	// Earned is the best vouchers' sum, Redeemed what was cashed on
 	// chain, Redeemable the rest (paychan.Payee.Totals); Owed what the
 	// paid slots' bytes cost and Sold those bytes (speed.Seller.Sales).
-	Earned, Redeemed, Redeemable, Owed btt.Amount
-	Sold                               int64
-	Channels                           []ChannelRow
-	Redeem                             market.RedeemStats
+	Earned     btt.Amount   `json:"earned"`
+	Redeemed   btt.Amount   `json:"redeemed"`
+	Redeemable btt.Amount   `json:"redeemable"`
+	Owed       btt.Amount   `json:"owed"`
+	Sold       int64        `json:"sold"`
+	Channels   []ChannelRow `json:"channels"`
+	Redeem     RedeemRow    `json:"redeem"`
 }
 
-// PeerRow is one connected peer.
+// TorrentRow is one torrent seeded. Sold and Owed count the peers
+// connected now: a channel pays for what its payer got of every torrent,
+// so earnings are per channel, not per torrent.
+type TorrentRow struct {
+	Name       string `json:"name"`
+	InfoHash   string `json:"infoHash"`
+	Magnet     string `json:"magnet"`
+	File       string `json:"file"`
+	Origin     string `json:"origin"`
+	Watched    bool   `json:"watched"`
+	Length     int64  `json:"length"`
+	Pieces     int    `json:"pieces"`
+	PiecesDone int    `json:"piecesDone"`
+	Uploaded   int64  `json:"uploaded"`
+	UpRate     int64  `json:"upRate"`
+	Peers      int    `json:"peers"`
+	// BttSpeedPeers speak btt_speed; HeldPaid and HeldFree are this
+	// torrent's slots held; Clearing its auction's price now.
+	BttSpeedPeers int        `json:"bttSpeedPeers"`
+	HeldPaid      int        `json:"heldPaid"`
+	HeldFree      int        `json:"heldFree"`
+	Clearing      btt.Amount `json:"clearing"`
+	Sold          int64      `json:"sold"`
+	Owed          btt.Amount `json:"owed"`
+	Error         string     `json:"error,omitempty"`
+}
+
+// PeerRow is one connected peer of one torrent.
 type PeerRow struct {
-	Addr       string
-	Client     string
-	Slot       string // paid, free or choked
-	Interested bool
-	BttSpeed   bool
-	Have       int
-	Uploaded   int64
-	UpRate     int64
+	Torrent    string `json:"torrent"` // the torrent's name
+	InfoHash   string `json:"infoHash"`
+	Addr       string `json:"addr"`
+	Client     string `json:"client"`
+	Slot       string `json:"slot"` // paid, free or choked
+	Interested bool   `json:"interested"`
+	BttSpeed   bool   `json:"bttSpeed"`
+	Have       int    `json:"have"`
+	Uploaded   int64  `json:"uploaded"`
+	UpRate     int64  `json:"upRate"`
 	// btt_speed peers only:
-	Bid, Price btt.Amount
-	Sold       int64
-	Owed, Paid btt.Amount
-	Credit     int64
-	Held       bool
+	Bid    btt.Amount `json:"bid"`
+	Price  btt.Amount `json:"price"`
+	Sold   int64      `json:"sold"`
+	Owed   btt.Amount `json:"owed"`
+	Paid   btt.Amount `json:"paid"`
+	Credit int64      `json:"credit"`
+	Held   bool       `json:"held"`
 	// HeldSeconds is how long, in all, the credit gate held the peer back
 	// in its paid slot (for its channel or a voucher).
-	HeldSeconds float64
-	Channel     string
-	Refused     string
+	HeldSeconds float64 `json:"heldSeconds"`
+	Channel     string  `json:"channel"`
+	Refused     string  `json:"refused"`
 }
 
 // ChannelRow is one payment channel the payee store knows.
 type ChannelRow struct {
-	ID       string
-	Payer    string
-	State    string
-	Deposit  btt.Amount
-	Best     btt.Amount // the best voucher
-	Redeemed btt.Amount
-	Owed     btt.Amount // what its payer's paid-slot bytes cost (this run)
-	Sold     int64
-	Expiry   time.Time
+	ID       string     `json:"id"`
+	Payer    string     `json:"payer"`
+	State    string     `json:"state"`
+	Deposit  btt.Amount `json:"deposit"`
+	Best     btt.Amount `json:"best"` // the best voucher
+	Redeemed btt.Amount `json:"redeemed"`
+	Owed     btt.Amount `json:"owed"` // what its payer's paid-slot bytes cost (this run)
+	Sold     int64      `json:"sold"`
+	Expiry   time.Time  `json:"expiry"`
+}
+
+// RedeemRow counts the redeemer's work since the start.
+type RedeemRow struct {
+	Redemptions int    `json:"redemptions"`
+	Failures    int    `json:"failures"`
+	LastError   string `json:"lastError"`
 }
 
 // source gathers snapshots from a running seeder.
 type source struct {
-	tor      *peer.Torrent
+	set      *seedSet
 	seller   *market.Seller
-	name     string
-	magnet   string
 	listen   string
-	pieces   int
-	length   int64
 	payee    btt.Address
 	paidSlot int
 	freeSlot int
 }
 
-// Snapshot reads the torrent, the extension, the seller and the store.
+// peerKey names a connection: the torrent and the peer's address.
+type peerKey struct {
+	torrent [20]byte
+	addr    netip.AddrPort
+}
+
+// Snapshot reads the torrents, the extension, the seller and the store.
+// A torrent whose loop does not answer shows its error in its row rather
+// than failing the whole snapshot.
 func (s *source) Snapshot(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{
-		Time: time.Now(), Name: s.name, InfoHash: s.tor.InfoHash().HexString(), Magnet: s.magnet,
-		Payee: s.payee.String(), Listen: s.listen, Reserve: s.seller.Reserve(),
-		PaidSlots: s.paidSlot, FreeSlots: s.freeSlot, Pieces: s.pieces, Length: s.length,
-	}
-	st, err := s.tor.Stats(ctx)
-	if err != nil {
-		return snap, err
-	}
-	snap.PiecesDone, snap.Uploaded, snap.UpRate = st.PiecesDone, st.Uploaded, st.UpRate
-	infos, err := s.tor.Peers(ctx)
-	if err != nil {
-		return snap, err
+		Time: time.Now(), Payee: s.payee.String(), Listen: s.listen, Reserve: s.seller.Reserve(),
+		PaidSlots: s.paidSlot, FreeSlots: s.freeSlot, Uploaded: s.set.retired(),
+		Torrents: []TorrentRow{}, Peers: []PeerRow{}, Channels: []ChannelRow{},
 	}
 	figs, err := s.seller.Ext.Peers(ctx)
 	if err != nil {
 		return snap, err
 	}
-	byAddr := make(map[netip.AddrPort]speed.PeerFigures, len(figs))
+	byKey := make(map[peerKey]speed.PeerFigures, len(figs))
 	for _, f := range figs {
-		byAddr[f.Addr] = f
+		byKey[peerKey{f.Torrent, f.Addr}] = f
 	}
-	for _, pi := range infos {
-		row := PeerRow{Addr: pi.Addr.String(), Client: clientName(pi.PeerID), Interested: pi.PeerInterested, Have: pi.Have, Uploaded: pi.Uploaded, UpRate: pi.UpRate, Slot: "choked"}
-		if f, ok := byAddr[pi.Addr]; ok && f.Sell != nil {
-			sf := f.Sell
-			row.BttSpeed = true
-			row.Bid, row.Price, row.Sold, row.Owed, row.Paid, row.Credit, row.Held, row.Refused = sf.Bid, sf.Price, sf.Sold, sf.Owed, sf.Paid, sf.Credit, sf.Held, sf.Refused
-			row.HeldSeconds = sf.HeldFor.Seconds()
-			if sf.Channel != (paychan.ChannelID{}) {
-				row.Channel = hex.EncodeToString(sf.Channel[:])
-			}
-			if sf.Bid.Gt(snap.HighestBid) {
-				snap.HighestBid = sf.Bid
-			}
-			if sf.PaidSlot && !pi.AmChoking {
-				row.Slot = "paid"
-				snap.Clearing = btt.Max(snap.Clearing, sf.Price)
+	for _, sd := range s.set.list() {
+		row := TorrentRow{Name: sd.name, InfoHash: sd.tor.InfoHash().HexString(), Magnet: sd.magnet, File: sd.file, Origin: sd.origin,
+			Watched: sd.watched, Length: sd.length, Pieces: sd.pieces}
+		st, err := sd.tor.Stats(ctx)
+		if err == nil {
+			var infos []peer.PeerInfo
+			infos, err = sd.tor.Peers(ctx)
+			for _, pi := range infos {
+				pr := peerRow(sd, pi, byKey[peerKey{sd.tor.InfoHash(), pi.Addr}])
+				row.account(pr)
+				snap.Peers = append(snap.Peers, pr)
 			}
 		}
-		if row.Slot == "choked" && !pi.AmChoking {
-			row.Slot = "free"
+		if err != nil {
+			row.Error = err.Error()
 		}
-		switch row.Slot {
-		case "paid":
-			snap.HeldPaid++
-		case "free":
-			snap.HeldFree++
-		}
-		snap.Peers = append(snap.Peers, row)
+		row.PiecesDone, row.Uploaded, row.UpRate, row.Peers = st.PiecesDone, st.Uploaded, st.UpRate, st.Peers
+		snap.Uploaded += st.Uploaded
+		snap.UpRate += st.UpRate
+		snap.HeldPaid += row.HeldPaid
+		snap.HeldFree += row.HeldFree
+		snap.Clearing = btt.Max(snap.Clearing, row.Clearing)
+		snap.Torrents = append(snap.Torrents, row)
 	}
-	slices.SortFunc(snap.Peers, func(a, b PeerRow) int { return strings.Compare(a.Addr, b.Addr) })
+	for _, p := range snap.Peers {
+		snap.HighestBid = btt.Max(snap.HighestBid, p.Bid)
+	}
+	slices.SortFunc(snap.Peers, func(a, b PeerRow) int {
+		if c := strings.Compare(a.Torrent, b.Torrent); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Addr, b.Addr)
+	})
 
 	tot, err := s.seller.Payee.Totals()
 	if err != nil {
@@ -185,8 +224,47 @@ func (s *source) Snapshot(ctx context.Context) (Snapshot, error) {
 			Deposit: r.Channel.Deposit, Best: r.Best.Amount, Redeemed: r.Redeemed, Owed: cs.Owed, Sold: cs.Sold, Expiry: r.Channel.Expiry,
 		})
 	}
-	snap.Redeem = s.seller.RedeemStats()
+	rs := s.seller.RedeemStats()
+	snap.Redeem = RedeemRow{Redemptions: rs.Redemptions, Failures: rs.Failures, LastError: rs.LastError}
 	return snap, nil
+}
+
+// peerRow is one connection's row: the engine's figures and, for a
+// btt_speed peer, the seller's.
+func peerRow(sd *seeded, pi peer.PeerInfo, f speed.PeerFigures) PeerRow {
+	row := PeerRow{Torrent: sd.name, InfoHash: sd.tor.InfoHash().HexString(), Addr: pi.Addr.String(), Client: clientName(pi.PeerID),
+		Interested: pi.PeerInterested, Have: pi.Have, Uploaded: pi.Uploaded, UpRate: pi.UpRate, Slot: "choked"}
+	if sf := f.Sell; sf != nil {
+		row.BttSpeed = true
+		row.Bid, row.Price, row.Sold, row.Owed, row.Paid, row.Credit, row.Held, row.Refused = sf.Bid, sf.Price, sf.Sold, sf.Owed, sf.Paid, sf.Credit, sf.Held, sf.Refused
+		row.HeldSeconds = sf.HeldFor.Seconds()
+		if sf.Channel != (paychan.ChannelID{}) {
+			row.Channel = hex.EncodeToString(sf.Channel[:])
+		}
+		if sf.PaidSlot && !pi.AmChoking {
+			row.Slot = "paid"
+		}
+	}
+	if row.Slot == "choked" && !pi.AmChoking {
+		row.Slot = "free"
+	}
+	return row
+}
+
+// account adds a peer's row to its torrent's figures.
+func (t *TorrentRow) account(p PeerRow) {
+	switch p.Slot {
+	case "paid":
+		t.HeldPaid++
+		t.Clearing = btt.Max(t.Clearing, p.Price)
+	case "free":
+		t.HeldFree++
+	}
+	if p.BttSpeed {
+		t.BttSpeedPeers++
+	}
+	t.Sold += p.Sold
+	t.Owed, _ = t.Owed.Add(p.Owed)
 }
 
 // clientName is the readable start of a peer id ("-BS0100-").
@@ -199,196 +277,4 @@ func clientName(id [20]byte) string {
 		b.WriteByte(c)
 	}
 	return b.String()
-}
-
-// snapshotFunc produces a snapshot; the status server's only input.
-type snapshotFunc func(ctx context.Context) (Snapshot, error)
-
-//go:embed status.html
-var pageFS embed.FS
-
-var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
-	"btt":   func(a btt.Amount) string { return a.FormatBTT() },
-	"price": cli.FormatPrice,
-	"bytes": cli.HumanBytes,
-	"time":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"short": func(s string) string {
-		if len(s) > 16 {
-			return s[:16] + "…"
-		}
-		return s
-	},
-}).ParseFS(pageFS, "status.html"))
-
-// newStatusHandler serves / (the HTML page), /status.json and /metrics
-// (Prometheus text format, from its own registry).
-func newStatusHandler(snap snapshotFunc, log *slog.Logger) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{snap: snap, log: log},
-	)
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
-		s, err := snapshotFor(r.Context(), snap)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(s)
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		s, err := snapshotFor(r.Context(), snap)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := page.Execute(w, s); err != nil {
-			log.Warn("status page", "err", err)
-		}
-	})
-	return mux
-}
-
-// snapshotFor bounds a snapshot's wait for the torrent's loop.
-func snapshotFor(ctx context.Context, snap snapshotFunc) (Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return snap(ctx)
-}
-
-// collector turns snapshots into Prometheus metrics at each scrape.
-type collector struct {
-	snap snapshotFunc
-	log  *slog.Logger
-}
-
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc("bttspeed_seeder_"+name, help, labels, nil)
-}
-
-var (
-	descPeers       = desc("peers", "Connected peers.")
-	descSpeedPeers  = desc("bttspeed_peers", "Connected peers that speak btt_speed.")
-	descSlots       = desc("slots", "Upload slots of the auction policy, by kind.", "kind")
-	descSlotsHeld   = desc("slots_held", "Upload slots held by peers now, by kind.", "kind")
-	descUploaded    = desc("uploaded_bytes_total", "Payload bytes uploaded since the start.")
-	descUpRate      = desc("upload_rate_bytes_per_second", "Upload rate over about 20 s.")
-	descSold        = desc("sold_bytes_total", "Bytes sent in paid slots since the start.")
-	descPieces      = desc("pieces", "Pieces of the torrent.")
-	descPiecesDone  = desc("pieces_done", "Pieces verified on disk.")
-	descReserve     = desc("reserve_price_base_units_per_byte", "Reserve (ask) price per byte.")
-	descClearing    = desc("clearing_price_base_units_per_byte", "Price per byte the paid slots pay now (0: none held).")
-	descHighestBid  = desc("highest_bid_base_units_per_byte", "Highest bid per byte among connected peers.")
-	descEarned      = desc("earned_btt", "Sum of the best vouchers received, in BTT.")
-	descRedeemed    = desc("redeemed_btt", "Vouchers cashed on chain, in BTT.")
-	descRedeemable  = desc("redeemable_btt", "Vouchers received and not yet cashed, in BTT.")
-	descOwed        = desc("owed_btt", "What the paid-slot bytes sent since the start cost, in BTT.")
-	descChannels    = desc("channels", "Payment channels in the payee store, by last known state.", "state")
-	descRedemptions = desc("redemptions_total", "Successful redemptions with value since the start.")
-	descRedeemFail  = desc("redemption_failures_total", "Failed redemption attempts since the start.")
-	descUp          = desc("up", "1 if the last snapshot was read, 0 if it failed.")
-)
-
-// Describe implements prometheus.Collector.
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPeers, descSpeedPeers, descSlots, descSlotsHeld, descUploaded, descUpRate, descSold, descPieces, descPiecesDone,
-		descReserve, descClearing, descHighestBid, descEarned, descRedeemed, descRedeemable, descOwed, descChannels, descRedemptions, descRedeemFail, descUp} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s, err := snapshotFor(context.Background(), c.snap)
-	if err != nil {
-		c.log.Warn("metrics snapshot", "err", err)
-		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
-		return
-	}
-	g := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	cnt := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
-	}
-	g(descUp, 1)
-	speedPeers := 0
-	for _, p := range s.Peers {
-		if p.BttSpeed {
-			speedPeers++
-		}
-	}
-	g(descPeers, float64(len(s.Peers)))
-	g(descSpeedPeers, float64(speedPeers))
-	g(descSlots, float64(s.PaidSlots), "paid")
-	g(descSlots, float64(s.FreeSlots), "free")
-	g(descSlotsHeld, float64(s.HeldPaid), "paid")
-	g(descSlotsHeld, float64(s.HeldFree), "free")
-	cnt(descUploaded, float64(s.Uploaded))
-	g(descUpRate, float64(s.UpRate))
-	cnt(descSold, float64(s.Sold))
-	g(descPieces, float64(s.Pieces))
-	g(descPiecesDone, float64(s.PiecesDone))
-	g(descReserve, baseFloat(s.Reserve))
-	g(descClearing, baseFloat(s.Clearing))
-	g(descHighestBid, baseFloat(s.HighestBid))
-	g(descEarned, cli.Float(s.Earned))
-	g(descRedeemed, cli.Float(s.Redeemed))
-	g(descRedeemable, cli.Float(s.Redeemable))
-	g(descOwed, cli.Float(s.Owed))
-	states := map[string]int{}
-	for _, st := range []paychan.ChannelState{paychan.ChannelOpen, paychan.ChannelClosing, paychan.ChannelClosed} {
-		states[st.String()] = 0
-	}
-	for _, c := range s.Channels {
-		states[c.State]++
-	}
-	for st, n := range states {
-		g(descChannels, float64(n), st)
-	}
-	cnt(descRedemptions, float64(s.Redeem.Redemptions))
-	cnt(descRedeemFail, float64(s.Redeem.Failures))
-}
-
-// baseFloat is an amount in base units as a float64, for metrics only.
-func baseFloat(a btt.Amount) float64 {
-	f, _ := new(big.Float).SetInt(a.Big()).Float64()
-	return f
-}
-
-// checkHTTPAddr refuses a status address that is not loopback unless
-// allowed: the page shows the seeder's peers and earnings.
-func checkHTTPAddr(addr string, allowRemote bool) error {
-	host, port, err := splitHostPort(addr)
-	if err != nil {
-		return cli.Setupf("-http %q: want host:port such as 127.0.0.1:8080: %v", addr, err)
-	}
-	_ = port
-	if allowRemote {
-		return nil
-	}
-	if host == "localhost" {
-		return nil
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || !ip.IsLoopback() {
-		return cli.Setupf("-http %q is not a loopback address: the status page shows peers and earnings to whoever can reach it; use 127.0.0.1:PORT, or add -http-allow-remote to serve it on %q anyway", addr, host)
-	}
-	return nil
-}
-
-func splitHostPort(addr string) (string, string, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", "", fmt.Errorf("missing port")
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(addr[:i], "["), "]")
-	return host, addr[i+1:], nil
 }

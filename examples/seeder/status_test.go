@@ -4,10 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +26,6 @@ import (
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/browser"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
-	"github.com/bttspeed/bttspeed/examples/internal/market"
 )
 
 // fakeSnapshot is a seeder's state as the page would show it: a paying
@@ -29,24 +34,29 @@ import (
 func fakeSnapshot() Snapshot {
 	half, _ := btt.ParseBTT("0.5")
 	quarter, _ := btt.ParseBTT("0.25")
+	const ih, ih2 = "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12", "cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34"
 	return Snapshot{
-		Time: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Name: "movie.mkv", InfoHash: "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12",
-		Magnet: "magnet:?xt=urn:btih:ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12", Payee: "TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz", Listen: "127.0.0.1:6881",
-		Reserve: btt.NewAmount(931322574), PaidSlots: 4, FreeSlots: 1, Pieces: 100, PiecesDone: 100, Length: 100 << 20,
+		Time: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Payee: "TE2H9hWjzYdwzDFRJfx9BFhr4MmjH1CHaz", Listen: "127.0.0.1:6881",
+		Reserve: btt.NewAmount(931322574), PaidSlots: 4, FreeSlots: 1,
 		Uploaded: 60 << 20, UpRate: 3 << 20, HeldPaid: 1, HeldFree: 1, Clearing: btt.NewAmount(931322574), HighestBid: btt.NewAmount(2000000000),
+		Torrents: []TorrentRow{
+			{Name: "movie.mkv", InfoHash: ih, Magnet: "magnet:?xt=urn:btih:" + ih, File: "/srv/movie.mkv.torrent", Origin: "/srv/movie.mkv", Length: 100 << 20, Pieces: 100, PiecesDone: 100,
+				Uploaded: 60 << 20, UpRate: 3 << 20, Peers: 3, BttSpeedPeers: 2, HeldPaid: 1, HeldFree: 1, Clearing: btt.NewAmount(931322574), Sold: 40 << 20, Owed: half},
+			{Name: "song.flac", InfoHash: ih2, Magnet: "magnet:?xt=urn:btih:" + ih2, File: "/state/torrents/song.flac.torrent", Origin: "/srv/in/song.flac", Watched: true, Length: 30 << 20, Pieces: 30, PiecesDone: 30},
+		},
 		Peers: []PeerRow{
-			{Addr: "127.0.0.1:40001", Client: "-BS0100-", Slot: "paid", Interested: true, BttSpeed: true, Have: 40, Uploaded: 40 << 20, UpRate: 2 << 20,
+			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40001", Client: "-BS0100-", Slot: "paid", Interested: true, BttSpeed: true, Have: 40, Uploaded: 40 << 20, UpRate: 2 << 20,
 				Bid: btt.NewAmount(2000000000), Price: btt.NewAmount(931322574), Sold: 40 << 20, Owed: half, Paid: half, Credit: 4 << 20, HeldSeconds: 1.25,
 				Channel: "0101010101010101010101010101010101010101010101010101010101010101"},
-			{Addr: "127.0.0.1:40002", Client: "-TR3000-", Slot: "free", Interested: true, Have: 10, Uploaded: 20 << 20, UpRate: 1 << 20},
-			{Addr: "127.0.0.1:40003", Client: "-BS0100-", Slot: "choked", Interested: true, BttSpeed: true, Bid: btt.NewAmount(5), Refused: "paychan: bad voucher signature"},
+			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40002", Client: "-TR3000-", Slot: "free", Interested: true, Have: 10, Uploaded: 20 << 20, UpRate: 1 << 20},
+			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40003", Client: "-BS0100-", Slot: "choked", Interested: true, BttSpeed: true, Bid: btt.NewAmount(5), Refused: "paychan: bad voucher signature"},
 		},
 		Earned: btt.BTT(1), Redeemed: half, Redeemable: half, Owed: half, Sold: 40 << 20,
 		Channels: []ChannelRow{
 			{ID: "0101010101010101010101010101010101010101010101010101010101010101", Payer: "TDkpULh7uWDfG7wRNFhmccpWaNtDqHf8Xb", State: "open", Deposit: btt.BTT(10), Best: half, Redeemed: quarter, Sold: 40 << 20, Expiry: time.Date(2026, 5, 2, 12, 0, 0, 0, time.UTC)},
 			{ID: "0202020202020202020202020202020202020202020202020202020202020202", Payer: "TQmxvm9sjrb1Bs9bzzZLAzWMDdcPvYZFf3", State: "closed", Deposit: btt.BTT(1), Best: half, Redeemed: quarter, Expiry: time.Date(2026, 4, 2, 12, 0, 0, 0, time.UTC)},
 		},
-		Redeem: market.RedeemStats{Redemptions: 3, Failures: 1, LastError: "node down"},
+		Redeem: RedeemRow{Redemptions: 3, Failures: 1, LastError: "node down"},
 	}
 }
 
@@ -65,18 +75,19 @@ func get(t *testing.T, url string) (int, string) {
 // TestStatusPage: the page, the JSON and the metrics show the snapshot.
 func TestStatusPage(t *testing.T) {
 	s := fakeSnapshot()
-	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, quiet()))
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, nil, quiet()))
 	defer srv.Close()
 
 	code, body := get(t, srv.URL+"/")
 	require.Equal(t, http.StatusOK, code)
 	for _, want := range []string{
-		"movie.mkv", s.InfoHash, s.Payee, `data-addr="127.0.0.1:40001" data-slot="paid"`, `data-addr="127.0.0.1:40002" data-slot="free"`,
+		"movie.mkv", s.Torrents[0].InfoHash, s.Payee, `data-addr="127.0.0.1:40001" data-slot="paid"`, `data-addr="127.0.0.1:40002" data-slot="free"`,
 		`data-addr="127.0.0.1:40003" data-slot="choked"`, "legacy peer (no btt_speed)", "refused: paychan: bad voucher signature",
 		`id="earned" title="1000000000000000000 base units">1 BTT`, `id="redeemed" title="500000000000000000 base units">0.5 BTT`,
 		`id="redeemable" title="500000000000000000 base units">0.5 BTT`, "931322574 base/B (0.999999999339134976 BTT/GiB)",
-		"1 of 4 paid, 1 of 1 free held", `data-id="0202020202020202020202020202020202020202020202020202020202020202" data-state="closed"`,
-		"3 (1 failed: node down)", "100 / 100", "held 1.2 s in all",
+		"1 paid, 1 free", `data-id="0202020202020202020202020202020202020202020202020202020202020202" data-state="closed"`,
+		"3 (1 failed: node down)", "100 / 100", "30 / 30", "held 1.2 s in all", `data-infohash="cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34"`,
+		`id="chart-rate"`, `id="chart-bytes"`, `id="chart-btt"`, `id="chart-price"`, `data-series="reserve"`,
 	} {
 		assert.Contains(t, body, want)
 	}
@@ -123,8 +134,15 @@ func TestStatusPage(t *testing.T) {
 		return 0
 	}
 	assert.Equal(t, 1.0, val("bttspeed_seeder_up"))
-	assert.Equal(t, 3.0, val("bttspeed_seeder_peers"))
-	assert.Equal(t, 2.0, val("bttspeed_seeder_bttspeed_peers"))
+	assert.Equal(t, 2.0, val("bttspeed_seeder_peers", "protocol", "btt_speed"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_peers", "protocol", "legacy"))
+	assert.NotContains(t, fams, "bttspeed_seeder_bttspeed_peers")
+	assert.Equal(t, 2.0, val("bttspeed_seeder_torrents"))
+	assert.Equal(t, 2.0, val("bttspeed_seeder_torrent_peers", "name", "movie.mkv", "protocol", "btt_speed"))
+	assert.Equal(t, float64(60<<20), val("bttspeed_seeder_torrent_uploaded_bytes_total", "infohash", s.Torrents[0].InfoHash))
+	assert.Equal(t, 0.0, val("bttspeed_seeder_torrent_uploaded_bytes_total", "name", "song.flac"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_torrent_slots_held", "name", "movie.mkv", "kind", "paid"))
+	assert.Equal(t, 931322574.0, val("bttspeed_seeder_torrent_clearing_price_base_units_per_byte", "name", "movie.mkv"))
 	assert.Equal(t, 4.0, val("bttspeed_seeder_slots", "kind", "paid"))
 	assert.Equal(t, 1.0, val("bttspeed_seeder_slots_held", "kind", "free"))
 	assert.Equal(t, float64(60<<20), val("bttspeed_seeder_uploaded_bytes_total"))
@@ -141,12 +159,12 @@ func TestStatusPage(t *testing.T) {
 	assert.Equal(t, 3.0, val("bttspeed_seeder_redemptions_total"))
 	assert.Equal(t, 1.0, val("bttspeed_seeder_redemption_failures_total"))
 	assert.Contains(t, fams, "go_goroutines", "the Go collector is registered")
-	assert.Equal(t, 100.0, val("bttspeed_seeder_pieces_done"))
+	assert.Equal(t, 130.0, val("bttspeed_seeder_pieces_done"))
 }
 
 // TestStatusPageDown: a snapshot that fails gives 503 and up 0.
 func TestStatusPageDown(t *testing.T) {
-	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("torrent closed") }, quiet()))
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("torrent closed") }, nil, quiet()))
 	defer srv.Close()
 	code, body := get(t, srv.URL+"/")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
@@ -164,20 +182,21 @@ func TestStatusPageChromium(t *testing.T) {
 		t.Skip(err)
 	}
 	s := fakeSnapshot()
-	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, quiet()))
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, nil, quiet()))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dom, err := browser.DumpDOM(ctx, bin, t.TempDir(), srv.URL+"/")
 	require.NoError(t, err)
 	for _, want := range []string{
-		"<title>bttspeed seeder — movie.mkv</title>",
-		`<tr class="peer paid" data-addr="127.0.0.1:40001" data-slot="paid">`,
-		`<tr class="peer free" data-addr="127.0.0.1:40002" data-slot="free">`,
-		`<tr class="peer choked" data-addr="127.0.0.1:40003" data-slot="choked">`,
+		"<title>bttspeed seeder — 2 torrents</title>",
+		`<tr class="peer paid" data-addr="127.0.0.1:40001" data-slot="paid"`,
+		`<tr class="peer free" data-addr="127.0.0.1:40002" data-slot="free"`,
+		`<tr class="peer choked" data-addr="127.0.0.1:40003" data-slot="choked"`,
+		`<a href="magnet:?xt=urn:btih:ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12">magnet</a>`,
 		`id="earned" title="1000000000000000000 base units">1 BTT</td>`,
 		`id="redeemable" title="500000000000000000 base units">0.5 BTT</td>`,
-		"2000000000 base/B", "1 of 4 paid, 1 of 1 free held",
+		"2000000000 base/B", "1 paid, 1 free",
 		`data-id="0101010101010101010101010101010101010101010101010101010101010101" data-state="open"`,
 		"TDkpULh7uWDfG7wRNFhmccpWaNtDqHf8Xb",
 	} {
@@ -204,4 +223,100 @@ func TestCheckHTTPAddr(t *testing.T) {
 		assert.Equal(t, cli.ExitSetup, cli.ExitCode(err))
 	}
 	assert.ErrorContains(t, checkHTTPAddr("0.0.0.0:1", false), "-http-allow-remote")
+}
+
+// TestStatusJSONKeys: every key of status.json and history.json is
+// camelCase.
+func TestStatusJSONKeys(t *testing.T) {
+	s := fakeSnapshot()
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, nil, quiet()))
+	defer srv.Close()
+	for _, path := range []string{"/status.json", "/history.json"} {
+		_, body := get(t, srv.URL+path)
+		keys := regexp.MustCompile(`"([^"]+)":`).FindAllStringSubmatch(body, -1)
+		require.NotEmpty(t, keys)
+		for _, k := range keys {
+			assert.Regexp(t, `^[a-z][a-zA-Z]*$`, k[1], "%s: key %q", path, k[1])
+		}
+	}
+	_, body := get(t, srv.URL+"/status.json")
+	for _, k := range []string{`"infoHash"`, `"bttSpeed"`, `"heldSeconds"`, `"torrents"`, `"redemptions"`, `"piecesDone"`} {
+		assert.Contains(t, body, k)
+	}
+}
+
+// TestHistory: the ring keeps the last samples, oldest first.
+func TestHistory(t *testing.T) {
+	h := newHistory(3, time.Second)
+	assert.Empty(t, h.samples())
+	for i := range 5 {
+		h.add(Sample{Uploaded: int64(i)})
+	}
+	var got []int64
+	for _, s := range h.samples() {
+		got = append(got, s.Uploaded)
+	}
+	assert.Equal(t, []int64{2, 3, 4}, got)
+	assert.Equal(t, Sample{Time: time.Unix(5, 0), Uploaded: 10, Sold: 4, Free: 6, UpRate: 3}, sampleOf(Snapshot{Time: time.Unix(5, 0), Uploaded: 10, Sold: 4, UpRate: 3}))
+	assert.Equal(t, int64(0), sampleOf(Snapshot{Uploaded: 3, Sold: 4}).Free, "never negative")
+}
+
+// fakeHistory is an hour of a seeder getting busier: rates, paid and
+// free bytes, earnings and redemptions, and a clearing price above the
+// reserve.
+func fakeHistory() *history {
+	h := newHistory(historySamples, historyEvery)
+	t0 := time.Date(2026, 5, 1, 11, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		earned := btt.NewAmount(uint64(i) * 1e16)
+		h.add(Sample{Time: t0.Add(time.Duration(i) * time.Minute), UpRate: int64(i%10+1) << 20, Uploaded: int64(i) << 24, Sold: int64(i) << 23, Free: int64(i) << 22,
+			Earned: earned, Redeemed: earned.DivUint64(2), Redemptions: i / 10, Clearing: btt.NewAmount(uint64(931322574 + i*1e7)), Reserve: btt.NewAmount(931322574)})
+	}
+	return h
+}
+
+// TestStatusChartsChromium: headless Chromium draws the four charts with
+// their data: a screenshot holds every series' colour in quantity.
+func TestStatusChartsChromium(t *testing.T) {
+	bin, err := browser.Find()
+	if err != nil {
+		t.Skip(err)
+	}
+	s := fakeSnapshot()
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, fakeHistory(), quiet()))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	shot := filepath.Join(t.TempDir(), "status.png")
+	args := append(append([]string{}, browser.Flags...), "--user-data-dir="+t.TempDir(), "--hide-scrollbars", "--window-size=1300,1100", "--screenshot="+shot, srv.URL+"/")
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	f, err := os.Open(shot)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	counts := map[string]int{}
+	want := []string{colorUpRate, colorPaid, colorFree, colorEarned, colorRedeemed, colorClearing, colorReserve}
+	rgb := map[[3]uint32]string{}
+	for _, c := range want {
+		var r, g, b uint32
+		_, err := fmt.Sscanf(c, "#%02x%02x%02x", &r, &g, &b)
+		require.NoError(t, err)
+		rgb[[3]uint32{r, g, b}] = c
+	}
+	bounds := img.Bounds()
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			if c, ok := rgb[[3]uint32{r >> 8, g >> 8, b >> 8}]; ok {
+				counts[c]++
+			}
+		}
+	}
+	for _, c := range want {
+		// A line across a chart is hundreds of pixels; the legend's
+		// swatch alone is 48.
+		assert.Greater(t, counts[c], 300, "pixels of %s in the screenshot (all: %v)", c, counts)
+	}
 }
