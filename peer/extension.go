@@ -119,46 +119,67 @@ type Settler interface {
 	Unsettled() bool
 }
 
-// ExtPeer is what an extension handler can do with its peer.
+// ExtPeer is what an extension handler can do with its peer. The methods
+// of the embedded ConcurrentExtPeer are safe from any goroutine. The
+// others read or change the torrent's loop state and must be called on
+// its loop: from a handler method, or in a function run with Do or Post.
 type ExtPeer interface {
-	// ID is the peer's id in the torrent (what the choker sees).
-	ID() PeerID
-	// Addr is the peer's address.
-	Addr() netip.AddrPort
-	// Torrent is the torrent the peer is connected for.
-	Torrent() *Torrent
-	// Send sends a message of this extension to the peer.
-	Send(payload []byte)
-	// Close drops the peer with err.
-	Close(err error)
-	// Uploaded and Downloaded are the payload bytes sent to and received
-	// from the peer on this connection; safe from any goroutine.
-	Uploaded() int64
-	Downloaded() int64
-	// UploadedFree is the part of Uploaded sent for blocks a ServeGate
-	// passed with ServeFree; safe from any goroutine.
-	UploadedFree() int64
-	// Go runs f in a new goroutine that ends with the torrent (its ctx is
-	// cancelled then); f reports back through Do. For chain calls, which
-	// must never run on the loop.
-	Go(f func(ctx context.Context))
+	ConcurrentExtPeer
 	// RequestRechoke asks for a rechoke soon (say, after a new bid).
 	RequestRechoke()
 	// PeerHas reports whether the peer has announced piece i.
 	PeerHas(i int) bool
 	// Requested is the payload we have asked the peer for and not yet
 	// received, in whole blocks: what it may have sent, or be about to
-	// send, that Downloaded does not count yet. Call it on the torrent's
-	// loop (from a handler method, or in a function passed to Do).
+	// send, that Downloaded does not count yet.
 	Requested() int64
 	// ServeHeld serves, in order, the requests a ServeGate held back
 	// that it now allows; it stops at the first it still holds.
 	ServeHeld()
-	// Do runs f on the torrent's loop; it is how results of work started
-	// with Go come back. Call it from such a goroutine, never from the
-	// loop itself (a handler method): it waits for the loop. It gives up
-	// when the torrent stops.
-	Do(f func())
+	// Do runs f on the torrent's loop and waits until it has run. It
+	// reports whether f ran: false once the torrent has stopped, and f
+	// then never runs. It is how work started with Go brings its results
+	// back; while the torrent stops, such functions still run, so that
+	// no result is lost, until its goroutines (which end with their ctx)
+	// have. It waits for a loop, so it is for goroutines that are no
+	// torrent's loop: on a loop (this torrent's or another's) use Post.
+	Do(f func()) bool
+}
+
+// ConcurrentExtPeer is the part of ExtPeer that is safe for concurrent
+// use from any goroutine: an extension's own goroutines (Go), the loop of
+// another torrent, or the application's.
+type ConcurrentExtPeer interface {
+	// ID is the peer's id in the torrent (what the choker sees).
+	ID() PeerID
+	// Addr is the peer's address.
+	Addr() netip.AddrPort
+	// Torrent is the torrent the peer is connected for (whose exported
+	// methods say where each may be called).
+	Torrent() *Torrent
+	// Send queues a message of this extension to the peer; it never
+	// blocks.
+	Send(payload []byte)
+	// Close drops the peer with err.
+	Close(err error)
+	// Uploaded and Downloaded are the payload bytes sent to and received
+	// from the peer on this connection.
+	Uploaded() int64
+	Downloaded() int64
+	// UploadedFree is the part of Uploaded sent for blocks a ServeGate
+	// passed with ServeFree.
+	UploadedFree() int64
+	// Go runs f in a new goroutine that ends with the torrent (its ctx is
+	// cancelled then); f reports back through Do. It is for chain calls,
+	// which must never run on the loop. It reports whether it started f:
+	// false once the torrent is stopping.
+	Go(f func(ctx context.Context)) bool
+	// Post queues f to run on the torrent's loop and returns at once. It
+	// reports whether f will run: true means f runs exactly once, on the
+	// loop (in the order posted, before the torrent's connections are
+	// dropped when it stops); false, that the torrent has stopped and f
+	// never runs. It is how one torrent's loop wakes a peer of another.
+	Post(f func()) bool
 }
 
 // unsettled reports whether a handler of the connection has work its peer

@@ -30,6 +30,8 @@ func (t *Torrent) run() {
 			t.handle(ev)
 		case <-t.diskWake:
 			t.fillAll()
+		case <-t.mail.wake:
+			t.mail.run(false)
 		case <-t.refill.C:
 			t.refillSet = false
 			t.fillAll()
@@ -64,7 +66,10 @@ func (t *Torrent) shutdown() {
 	for _, c := range t.conns {
 		c.close(nil)
 	}
-	// Drain events until every goroutine that might post has ended.
+	// Drain events until every goroutine that might post has ended. No
+	// goroutine starts after this (ExtPeer.Go): the WaitGroup's count
+	// only falls.
+	t.mail.stopGo()
 	finished := make(chan struct{})
 	go func() { t.wg.Wait(); close(finished) }()
 	if t.disk != nil {
@@ -82,7 +87,12 @@ func (t *Torrent) shutdown() {
 			if ev.kind == evFunc {
 				ev.fn()
 			}
+		case <-t.mail.wake:
+			t.mail.run(false)
 		case <-finished:
+			// What was posted runs while the connections are still
+			// there; nothing posted from now on is taken.
+			t.mail.run(true)
 			for _, c := range t.conns {
 				t.dropConn(c)
 			}

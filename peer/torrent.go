@@ -37,6 +37,7 @@ type Torrent struct {
 	done     chan struct{}
 	diskWake chan struct{} // the disk queue drained below its low mark
 	st       atomic.Pointer[piece.Storage]
+	mail     mailbox // functions posted to the loop: ExtPeer.Post, Do
 
 	uploaded   atomic.Int64 // by connections since closed
 	upAll      atomic.Int64 // by all connections, for announces
@@ -85,6 +86,7 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		gotInfo:   make(chan struct{}),
 		done:      make(chan struct{}),
 		diskWake:  make(chan struct{}, 1),
+		mail:      mailbox{wake: make(chan struct{}, 1)},
 		conns:     make(map[PeerID]*conn),
 		known:     make(map[netip.AddrPort]*candidate),
 		banned:    make(map[netip.Prefix]bool),

@@ -25,20 +25,22 @@ type fakePeer struct {
 	served     int
 }
 
-func (p *fakePeer) ID() peer.PeerID              { return 1 }
-func (p *fakePeer) Addr() netip.AddrPort         { return netip.MustParseAddrPort("127.0.0.1:1") }
-func (p *fakePeer) Torrent() *peer.Torrent       { return p.tor }
-func (p *fakePeer) Send([]byte)                  { p.sent++ }
-func (p *fakePeer) Close(error)                  {}
-func (p *fakePeer) Uploaded() int64              { return p.uploaded }
-func (p *fakePeer) UploadedFree() int64          { return 0 }
-func (p *fakePeer) Downloaded() int64            { return p.downloaded }
-func (p *fakePeer) Go(func(ctx context.Context)) {}
-func (p *fakePeer) RequestRechoke()              {}
-func (p *fakePeer) PeerHas(int) bool             { return false }
-func (p *fakePeer) Requested() int64             { return p.requested }
-func (p *fakePeer) ServeHeld()                   { p.served++ }
-func (p *fakePeer) Do(func())                    {}
+func (p *fakePeer) ID() peer.PeerID        { return 1 }
+func (p *fakePeer) Addr() netip.AddrPort   { return netip.MustParseAddrPort("127.0.0.1:1") }
+func (p *fakePeer) Torrent() *peer.Torrent { return p.tor }
+func (p *fakePeer) Send([]byte)            { p.sent++ }
+func (p *fakePeer) Close(error)            {}
+func (p *fakePeer) Uploaded() int64        { return p.uploaded }
+func (p *fakePeer) UploadedFree() int64    { return 0 }
+func (p *fakePeer) Downloaded() int64      { return p.downloaded }
+func (p *fakePeer) RequestRechoke()        {}
+func (p *fakePeer) PeerHas(int) bool       { return false }
+func (p *fakePeer) Requested() int64       { return p.requested }
+func (p *fakePeer) ServeHeld()             { p.served++ }
+func (p *fakePeer) Do(func()) bool         { return false }
+func (p *fakePeer) Post(func()) bool       { return false }
+
+func (p *fakePeer) Go(func(ctx context.Context)) bool { return false }
 
 // TestCreditBeforeAccrual: a voucher counted before the bytes it pays for
 // (sent, but not yet accrued: the connection was held at its window and

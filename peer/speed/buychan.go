@@ -165,7 +165,7 @@ func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
 			bc.waiters = nil
 			buyer.mu.Unlock()
 			for _, w := range waiters {
-				w.h.p.Go(func(context.Context) { w.h.p.Do(w.f) })
+				w.h.p.Post(w.f)
 			}
 			return
 		}

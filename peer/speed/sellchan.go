@@ -590,16 +590,14 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 // wakeOthers has the channel's other connections serve what they were
 // held back for, now that the channel owes less: the payer's vouchers on
 // one connection pay for what it bought on the others too. Each runs on
-// its own torrent's loop, posted from a goroutine.
+// its own torrent's loop, posted to it.
 func (h *handler) wakeOthers(id paychan.ChannelID) {
 	for _, o := range h.e.cfg.Sell.others(id, h) {
-		h.p.Go(func(context.Context) {
-			o.p.Do(func() {
-				if !o.closed {
-					o.recount()
-					o.p.ServeHeld()
-				}
-			})
+		o.p.Post(func() {
+			if !o.closed {
+				o.recount()
+				o.p.ServeHeld()
+			}
 		})
 	}
 }

@@ -108,7 +108,7 @@ func (h *handler) wake(ws []waiter) {
 			w.f()
 			continue
 		}
-		w.h.p.Go(func(context.Context) { w.h.p.Do(w.f) })
+		w.h.p.Post(w.f)
 	}
 }
 
@@ -314,7 +314,9 @@ func (e *Extension) Peers(ctx context.Context) ([]PeerFigures, error) {
 	out := make([]PeerFigures, 0, len(hs))
 	for _, h := range hs {
 		done := make(chan PeerFigures, 1)
-		h.p.Do(func() { done <- h.figures() })
+		if !h.p.Post(func() { done <- h.figures() }) {
+			continue // its torrent has stopped
+		}
 		select {
 		case f := <-done:
 			if !f.Addr.IsValid() {
