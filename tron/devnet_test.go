@@ -760,7 +760,10 @@ func TestDevnetExpiredTransactionSignedAnew(t *testing.T) {
 
 // TestDevnetInsufficientTRX: an account without the TRX for the energy is
 // told how much it lacks before anything is burnt; a fee limit too low for
-// the energy is refused the same way.
+// the energy is refused the same way. It depends on TRON's costs: 1 TRX
+// and 0.1 TRX are below what an approve and an open cost at 210 sun per
+// energy, here the devnet's energy (go-ethereum's gas table; TVM's figures
+// differ, and TestNile logs them beside the devnet's).
 func TestDevnetInsufficientTRX(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, devnet.Config{}, nil)
@@ -960,7 +963,8 @@ func lifecycle(t *testing.T, ctx context.Context, payerC, payeeC *Client, escrow
 
 // TestDevnetDeployAndLifecycle deploys a token and an escrow through the
 // client (as TestNile does on a real chain) and runs the life cycle on
-// them.
+// them. Its fee limit of 1,000 TRX depends on TRON's costs: the escrow's
+// deployment takes about 1.6 M energy (340 TRX at 210 sun) on the devnet.
 func TestDevnetDeployAndLifecycle(t *testing.T) {
 	ctx := context.Background()
 	node := startNode(t, devnet.Config{})
@@ -1100,7 +1104,9 @@ func TestDevnetCongestion(t *testing.T) {
 
 // TestDevnetFailuresInBlock: transactions that pass their simulation but
 // fail in the block, because another one got there first: the receipt
-// comes with the fee paid and the mapped error.
+// comes with the fee paid and the mapped error. The out-of-energy case
+// depends on the costs: its balance is sized from the devnet's simulation
+// (go-ethereum's gas table, not TVM's).
 func TestDevnetFailuresInBlock(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, devnet.Config{}, nil)

@@ -67,6 +67,7 @@ type prepared struct {
 	netFee         int64 // sun burned for bandwidth (or account creation)
 	createsAccount bool  // a transfer to an account that does not exist
 	systemFee      int64 // a transfer's account creation fee
+	memoFee        int64 // sun burned for a memo (raw_data.data)
 }
 
 // check runs java-tron's checks on a transaction: at broadcast (in nil)
@@ -189,6 +190,15 @@ func (c *chain) check(tx *core.Transaction, id [32]byte, in *blockCtx) (*prepare
 		p.netFee = fee
 	}
 	balance -= p.netFee
+	// A memo pays the memo fee on top of its bytes' bandwidth, as
+	// java-tron's consumeMemoFee charges it.
+	if len(raw.Data) > 0 && c.cfg.MemoFee > 0 {
+		if balance < c.cfg.MemoFee {
+			return nil, &rejectError{code: api.Return_BANDWITH_ERROR, msg: fmt.Sprintf("Account Insufficient balance[%d] to MemoFee.", balance)}
+		}
+		p.memoFee = c.cfg.MemoFee
+		balance -= p.memoFee
+	}
 
 	switch {
 	case p.transfer != nil:

@@ -35,6 +35,9 @@ const (
 	// DefaultCreateAccountSystemFee is what a transfer creating an account
 	// pays on top of its amount (getCreateNewAccountFeeInSystemContract).
 	DefaultCreateAccountSystemFee int64 = 1_000_000
+	// DefaultMemoFee is what a transaction with a memo (raw_data.data)
+	// pays on top of its bandwidth, in sun (getMemoFee, 1 TRX on mainnet).
+	DefaultMemoFee int64 = 1_000_000
 	// DefaultChallengePeriod is the escrow's challenge period when
 	// Config.ChallengePeriod is 0.
 	DefaultChallengePeriod = time.Hour
@@ -128,6 +131,9 @@ type Config struct {
 	// CreateAccountSystemFee is what a transfer creating an account pays on
 	// top of the amount, in sun (default 1 TRX). -1 for none.
 	CreateAccountSystemFee int64
+	// MemoFee is what a transaction with a memo pays on top of its
+	// bandwidth, in sun (default 1 TRX). -1 for none.
+	MemoFee int64
 }
 
 // withDefaults checks cfg and fills in the defaults.
@@ -187,6 +193,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	if err := defaultSun(&cfg.CreateAccountSystemFee, DefaultCreateAccountSystemFee, "CreateAccountSystemFee", true); err != nil {
+		return cfg, err
+	}
+	if err := defaultSun(&cfg.MemoFee, DefaultMemoFee, "MemoFee", true); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

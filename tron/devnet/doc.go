@@ -18,7 +18,12 @@
 // EstimateEnergy, BroadcastTransaction, GetTransactionById,
 // GetTransactionInfoById, GetTransactionInfoByBlockNum, GetContract,
 // GetContractInfo, GetChainParameters, GetEnergyPrices and
-// GetBandwidthPrices. Every other RPC answers codes.Unimplemented.
+// GetBandwidthPrices; and, on the same port, the WalletSolidity service
+// (what java-tron serves on its solidity port, 50061): GetNowBlock(2),
+// GetBlockByNum(2), GetTransactionById, GetTransactionInfoById,
+// GetTransactionInfoByBlockNum, GetAccount and TriggerConstantContract, all
+// as of the solidified block (see Finality). Every other RPC answers
+// codes.Unimplemented.
 //
 // Transactions: the id is sha256 of the serialized raw_data; exactly one
 // contract (TransferContract, CreateSmartContract or TriggerSmartContract)
@@ -59,6 +64,10 @@
 // ret[0].ret FAILED, so clients must look at those and not only at
 // Result.result. A constant call that cannot run at all (no contract,
 // call_value) answers Result{result: false, code: CONTRACT_VALIDATE_ERROR}.
+// A constant call without a contract address simulates a deployment, as
+// java-tron 4.7.1 and later do: its data (creation code and constructor
+// arguments) runs as a deployment by the owner and is undone; energy_used
+// is what the deployment would use, constant_result the runtime code.
 //
 // # Resources and fees
 //
@@ -69,8 +78,11 @@
 // sun per byte for all its bytes, burned. An account that cannot pay is
 // refused at broadcast with BANDWITH_ERROR. A TRX transfer that creates its
 // recipient's account pays Config.CreateAccountFee instead of bandwidth and
-// Config.CreateAccountSystemFee on top of the amount, as on mainnet. There
-// is no staking: no frozen bandwidth or energy, no delegation.
+// Config.CreateAccountSystemFee on top of the amount, as on mainnet. A
+// transaction with a memo (raw_data.data) pays Config.MemoFee (1 TRX, as
+// mainnet's getMemoFee) on top, its bytes counted in its bandwidth; an
+// account that cannot pay is refused with BANDWITH_ERROR. There is no
+// staking: no frozen bandwidth or energy, no delegation.
 //
 // Energy: a contract transaction's energy is the gas go-ethereum's EVM
 // spends executing it (no 21,000 intrinsic gas and no calldata gas, as on
@@ -107,6 +119,19 @@
 // empty or not; broadcasts wait for it. An interval under 3 s makes chain
 // time run faster than the wall clock.
 //
+// # Finality
+//
+// The solidified block is Config.SolidLag blocks behind the head (TRON's is
+// about 19, under a minute); the blocks Start mines are solid. The
+// WalletSolidity service answers from it: no receipt, block or state after
+// it. By default SolidLag is 0 and every block is solid as it is mined, so
+// a client that waits for solidity gets its receipt at once; with a lag and
+// blocks on demand, the test mines the blocks (Advance). DropBlocks drops
+// the last blocks above the solidified one, as a fork that won without
+// them would: their transactions leave the chain (broadcasting the same
+// signed bytes again works until they expire), the state goes back to the
+// new head's, and the clock goes on. SolidHead is the solidified block.
+//
 // # Fault injection
 //
 // SetUnavailable makes every RPC answer codes.Unavailable; SetLatency
@@ -131,4 +156,33 @@
 // transaction, no block, no fee.
 //
 // These keys are throwaway devnet keys: never use them on a real chain.
+//
+// # Known gaps
+//
+// The devnet stands in for TRON in tests; where it differs, a test that
+// depends on the difference says so, and tron's TestNile measures the real
+// chain.
+//
+//   - Energy is go-ethereum's London gas, not TVM's energy. java-tron's
+//     EnergyCost charges SLOAD 50, CALL 40, BALANCE and EXTCODESIZE 20,
+//     EXTCODEHASH 400 and SSTORE 20,000 (set) or 5,000 (reset), with no
+//     EIP-2929 cold and warm access costs; London charges a cold SLOAD
+//     2,100 and a cold account 2,600, 100 warm, and its SSTORE costs and
+//     refunds follow EIP-2200, 2929 and 3529. TRON's dynamic energy (a
+//     busy contract's energy_factor) is not modelled. The escrow's calls,
+//     mostly new storage slots at 20,000 either way, should cost energy of
+//     the same order on both, but fee checks and fee limits that hold on the
+//     devnet are not proof they hold on TRON. TestNile
+//     logs TVM's energy for open, top-up, claim, close and reclaim beside
+//     the devnet's.
+//   - Permissions: only the owner permission (id 0) with one key; any
+//     other permission id is refused with SIGERROR, and there is no
+//     multi-signature or account permission update.
+//   - One node: one witness, no peers, no maintenance periods or votes; a
+//     fork is simulated only by DropBlocks.
+//   - No staking (frozen bandwidth or energy, delegation), no TRX sent to
+//     contracts (call_value), no TRC-10; contracts that create contracts
+//     get go-ethereum's CREATE and CREATE2 addresses, not TVM's.
+//   - Closed since: the memo fee (MemoFee), finality (SolidLag,
+//     DropBlocks) and deployment simulation.
 package devnet

@@ -41,6 +41,8 @@ func (c *chain) execute(p *prepared, ctx blockCtx, index int) (*core.Transaction
 		c.burn(p.owner, p.netFee)
 		receipt.NetFee = p.netFee
 	}
+	c.burn(p.owner, p.memoFee)
+	defer func() { info.Fee += p.memoFee }() // after the paths below set it
 	defer c.finalise()
 
 	if t := p.transfer; t != nil {

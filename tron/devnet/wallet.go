@@ -534,6 +534,7 @@ func (w *wallet) GetChainParameters(context.Context, *api.EmptyMessage) (*core.C
 		{"getTransactionFee", cfg.BandwidthPrice},
 		{"getCreateNewAccountFeeInSystemContract", cfg.CreateAccountSystemFee},
 		{"getFreeNetLimit", cfg.FreeBandwidth},
+		{"getMemoFee", cfg.MemoFee},
 		{"getEnergyFee", cfg.EnergyPrice},
 		{"getAllowCreationOfContracts", 1},
 		{"getAllowTvmTransferTrc10", 1},
