@@ -211,6 +211,7 @@ func TestRunSeeds(t *testing.T) {
 	code, page := get(t, status)
 	assert.Equal(t, 200, code)
 	assert.Contains(t, page, `<tr class="torrent" data-infohash="`+mi.HashInfoBytes().HexString()+`">`)
+	assert.Contains(t, page, "<h1>bttspeed seeder: data.bin</h1>")
 	_, metrics := get(t, status+"metrics")
 	assert.Contains(t, metrics, "bttspeed_seeder_uploaded_bytes_total 1.048576e+06")
 

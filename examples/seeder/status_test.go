@@ -189,8 +189,8 @@ func TestStatusPageChromium(t *testing.T) {
 	dom, err := browser.DumpDOM(ctx, bin, t.TempDir(), srv.URL+"/")
 	require.NoError(t, err)
 	for _, want := range []string{
-		"<title>bttspeed seeder — 2 torrents</title>",
-		`<tr class="peer paid" data-addr="127.0.0.1:40001" data-slot="paid"`,
+		"<title>bttspeed seeder — 2 torrents</title>", "<h1>bttspeed seeder: 2 torrents</h1>",
+		`<tr class="peer paid" data-addr="127.0.0.1:40001" data-slot="paid">`,
 		`<tr class="peer free" data-addr="127.0.0.1:40002" data-slot="free"`,
 		`<tr class="peer choked" data-addr="127.0.0.1:40003" data-slot="choked"`,
 		`<a href="magnet:?xt=urn:btih:ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12">magnet</a>`,
