@@ -65,6 +65,7 @@ func (t *Torrent) onHashed(i int, ok bool, hashes [][20]byte, err error) {
 	}
 	charged, banned := t.picker.VerifiedBlocks(i, ok, hashes)
 	if ok {
+		t.pieceVerified(i)
 		t.notifyVerified(i, senders)
 	}
 	for _, id := range banned {

@@ -63,6 +63,7 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		default:
 		}
 	}, &t.wg)
+	t.initFiles() // before GotInfo, and before Prepare: file priorities decide what is prepared
 	close(t.gotInfo)
 	if picker.Complete() {
 		close(t.done)

@@ -38,6 +38,12 @@ type TorrentSpec struct {
 	Sources []discovery.Source
 	// Policy overrides Config.Policy for this torrent.
 	Policy choker.Policy
+	// FilePriority, if set, gives each file its first priority when the
+	// info is known (index in the info's file list, path as File.Path
+	// has it; an invalid priority counts as normal). Nil leaves every
+	// file at PiecePriorityNormal. Files set to PiecePriorityNone are not
+	// downloaded, except for the pieces they share with wanted files.
+	FilePriority func(index int, path string) PiecePriority
 }
 
 // load parses the spec's source.

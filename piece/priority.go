@@ -74,13 +74,13 @@ func (p *Picker) SetPriority(i int, pr Priority) {
 	old := p.prio[i]
 	p.prio[i] = pr
 	switch {
-	case pr > PriorityNormal && !p.urgentSet[i]:
+	case pr > PriorityNormal && !p.urgentSet[i] && !p.have.Has(i):
 		p.urgentSet[i] = true
 		p.urgentOld = true
 	case pr <= PriorityNormal && p.urgentSet[i]:
 		delete(p.urgentSet, i)
 		p.urgentOld = true
-	case pr != old && pr > PriorityNormal:
+	case pr > PriorityNormal && p.urgentSet[i]:
 		p.urgentOld = true // reordered
 	}
 	was, now := old != PriorityNone, pr != PriorityNone
