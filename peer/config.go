@@ -77,6 +77,9 @@ type Config struct {
 	// EncryptionPreferPlain: accept both, dial plaintext first); see
 	// Encryption for each policy.
 	Encryption Encryption
+	// DisablePEX turns off peer exchange (BEP 11, ut_pex), which is on
+	// for every torrent that is not private.
+	DisablePEX bool
 	// UploadRate caps the payload the client uploads, in bytes per
 	// second over all torrents and peers (zero: no cap).
 	UploadRate int64
@@ -91,6 +94,9 @@ type Config struct {
 	// payload either way, before a new peer may replace it in a full
 	// torrent (default 10 s; tests shorten it).
 	minEvictAge time.Duration
+	// pexInterval is the least time between two ut_pex messages to one
+	// peer (default a minute; tests shorten it).
+	pexInterval time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -136,6 +142,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RequestTimeout, 30*time.Second)
 	def(&c.CloseTimeout, 3*time.Second)
 	def(&c.minEvictAge, 10*time.Second)
+	def(&c.pexInterval, time.Minute)
 	defInt := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
