@@ -117,6 +117,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("leecher", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var budget, deposit string
+	var version bool
+	fs.BoolVar(&version, "version", false, "print the version and exit")
 	fs.BoolVar(&c.reclaim, "reclaim", c.reclaim, "reclaim the deposits of the channels in -state that have expired, print what came back, and exit")
 	fs.StringVar(&c.torrent, "torrent", "", "the .torrent file to download (or give it as the argument)")
 	fs.StringVar(&c.magnet, "magnet", "", "the magnet link to download, quoted (or give it as the argument)")
@@ -145,6 +147,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 			fs.PrintDefaults()
 		}
 		return nil, err
+	}
+	if version {
+		return nil, cli.ErrVersion
 	}
 	if arg := fs.Arg(0); arg != "" {
 		if c.torrent != "" || c.magnet != "" {
@@ -299,7 +304,11 @@ var errTimeout = errors.New("-timeout")
 // run runs the leecher and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) int {
 	err := leech(ctx, args, stdout, stderr, env)
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return cli.ExitOK
+	case errors.Is(err, cli.ErrVersion):
+		fmt.Fprintln(stdout, cli.Version("leecher"))
 		return cli.ExitOK
 	}
 	if err != nil && ctx.Err() != nil && cli.ExitCode(err) == cli.ExitSetup {

@@ -154,6 +154,9 @@ func TestRunRefuses(t *testing.T) {
 			assert.NotContains(t, errOut.String()+out.String(), poorHex[10:40], "the key never shows")
 		})
 	}
+	var version syncBuffer
+	assert.Equal(t, cli.ExitOK, run(context.Background(), []string{"-version"}, &version, &syncBuffer{}, envOf(nil)))
+	assert.Regexp(t, `^leecher \S+ \S+.* go1\.\d+`, version.String())
 	var help syncBuffer
 	assert.Equal(t, cli.ExitOK, run(context.Background(), []string{"-h"}, &syncBuffer{}, &help, envOf(nil)))
 	assert.Contains(t, help.String(), "usage: leecher")
