@@ -375,7 +375,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, c.dhtNodes, log)
+		dht, stopDHT, err = cli.StartDHT(ctx, "", c.dhtBootstrap, c.dhtNodes, log)
 		if err != nil {
 			return err
 		}

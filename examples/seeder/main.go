@@ -16,8 +16,8 @@
 // redeemer: a payer's channel pays for what it gets of any of them. For a
 // PATH it writes PATH.torrent (or -torrent-out, with one PATH; or into
 // -torrent-dir), naming the -tracker and -webseed URLs given and, with
-// -dht on a specific address, its DHT node (BEP 5 "nodes": the one peer
-// hint a .torrent can carry); it prints, per torrent, the .torrent, the
+// -dht and -listen on an IP and a port, its DHT node on the UDP port of
+// that number (BEP 5 "nodes": the one peer hint a .torrent can carry); it prints, per torrent, the .torrent, the
 // magnet link (which carries the seeder's address as x.pe when -listen
 // names an IP) and a "leecher:" line with the flags a leecher needs to
 // find and pay it.
@@ -32,7 +32,9 @@
 // one "flag = value" line per setting, by the flag's name ("reserve =
 // 1/GiB", "tracker = udp://…" once per tracker, "seed = PATH" once per
 // thing to seed); flags on the command line override it. It never holds a
-// key: keys come from the environment or a keystore file's path. By default the chain is an embedded devnet inside the process, so
+// key: keys come from the environment or a keystore file's path.
+//
+// By default the chain is an embedded devnet inside the process, so
 // the command runs alone; to be paid by leechers in other processes, point
 // every process at one node with -chain (`go run ./examples/devnet`
 // prints its address and throwaway funded keys):

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -274,6 +275,12 @@ func TestCheck(t *testing.T) {
 	assert.Contains(t, errOut.String(), "empty wallet")
 }
 
+func TestDHTAddr(t *testing.T) {
+	for listen, want := range map[string]string{"127.0.0.1:6881": "127.0.0.1:6881", ":6881": "", "0.0.0.0:6881": "", "127.0.0.1:0": "", "[::1]:7000": "[::1]:7000"} {
+		assert.Equal(t, want, dhtAddr(listen), listen)
+	}
+}
+
 func hexKey(node *devnet.Node, i int) string {
 	return hex.EncodeToString(crypto.FromECDSA(node.Keys()[i]))
 }
@@ -284,7 +291,7 @@ func TestMadeTorrentHints(t *testing.T) {
 	dir := t.TempDir()
 	data := dataFile(t, dir, 50_000)
 	mk := &maker{trackers: []string{"udp://127.0.0.1:1/announce", "http://127.0.0.1:2/announce"}, webSeeds: []string{"http://127.0.0.1:3/files/"},
-		nodes: nil, log: quiet()}
+		nodes: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:6881")}, log: quiet()}
 	m, err := mk.make(item{path: data})
 	require.NoError(t, err)
 	mi, err := metainfo.LoadFromFile(data + ".torrent")
@@ -293,6 +300,7 @@ func TestMadeTorrentHints(t *testing.T) {
 	assert.Equal(t, "udp://127.0.0.1:1/announce", mi.Announce)
 	assert.Equal(t, metainfo.AnnounceList{{"udp://127.0.0.1:1/announce", "http://127.0.0.1:2/announce"}}, mi.AnnounceList)
 	assert.Equal(t, metainfo.UrlList{"http://127.0.0.1:3/files/"}, mi.UrlList)
+	assert.Equal(t, []metainfo.Node{"127.0.0.1:6881"}, mi.Nodes, "the seeder's DHT node")
 
 	// With -verify=false, a .torrent no older than the data is read, not
 	// made again; data newer than it is hashed again.

@@ -144,7 +144,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, nil, log)
+		dht, stopDHT, err = cli.StartDHT(ctx, dhtAddr(c.listen), c.dhtBootstrap, nil, log)
 		if err != nil {
 			return err
 		}
@@ -270,6 +270,18 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	}
 	fmt.Fprintln(out, "stopped")
 	return runErr
+}
+
+// dhtAddr is where the seeder's DHT node listens: the UDP port of the
+// same number as -listen's TCP port when -listen names an IP and a port
+// (the node's address is then stable, and written into the .torrents it
+// makes), any port otherwise.
+func dhtAddr(listen string) string {
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil || ap.Addr().IsUnspecified() || ap.Port() == 0 {
+		return ""
+	}
+	return ap.String()
 }
 
 // watchOver waits for ctx, logging a status line each minute. A torrent
