@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,15 +92,17 @@ func TestDevnetConfirmWaitsForSolid(t *testing.T) {
 				r, err := e.payerC.Confirm(ctx, tx)
 				got <- result{r, err}
 			}()
+			stop := func() {}
 			if f == FinalitySolid {
 				select {
 				case res := <-got:
 					t.Fatalf("a receipt before its block solidified: %+v", res)
 				case <-time.After(100 * time.Millisecond):
 				}
-				miner(t, e.node)
+				stop = miner(t, e.node)
 			}
 			res := <-got
+			stop()
 			require.NoError(t, res.err)
 			if f == FinalitySolid {
 				assert.LessOrEqual(t, res.r.BlockNumber, e.node.SolidHead(), "solidified when it came")
@@ -128,7 +131,11 @@ func TestDevnetConfirmWaitsForSolid(t *testing.T) {
 // as the claim is in the head block that is then dropped.
 func TestDevnetDroppedClaimRetried(t *testing.T) {
 	ctx := context.Background()
-	e := finalEnv(t, FinalitySolid)
+	sent := &txLog{} // every broadcast, by either party
+	e := newEnv(t, devnet.Config{SolidLag: solidLag}, func(c *Config) {
+		c.SolidTimeout = 10 * time.Second
+		c.DialOptions = append(c.DialOptions, grpc.WithUnaryInterceptor(sent.intercept))
+	})
 	payer, payee, payeeStore := e.ledgers(t)
 	stop := miner(t, e.node)
 	ch, err := payer.Open(ctx, e.payee.Address(), amt(10_000), e.node.Now().Add(24*time.Hour))
@@ -169,6 +176,7 @@ func TestDevnetDroppedClaimRetried(t *testing.T) {
 
 	// 1. Dropped, rebroadcast, solidified: recorded once.
 	pay(0, 250)
+	mark := sent.mark()
 	res := redeem()
 	inHead(add(e.payeeT, 250))
 	time.Sleep(50 * time.Millisecond) // the payee's poll sees it in the head block
@@ -180,6 +188,7 @@ func TestDevnetDroppedClaimRetried(t *testing.T) {
 	assert.True(t, redeemed().IsZero(), "nothing recorded before the claim is solid")
 	require.NoError(t, e.node.DropBlocks(1))
 	assert.Equal(t, e.payeeT, e.node.TokenBalance(e.payee.Address()), "the claim left the chain with its block")
+	inHead(add(e.payeeT, 250)) // rebroadcast, the same signed claim
 	stop = miner(t, e.node)
 	r := <-res
 	stop()
@@ -187,10 +196,12 @@ func TestDevnetDroppedClaimRetried(t *testing.T) {
 	assert.Equal(t, amt(250), r.got)
 	assert.Equal(t, amt(250), redeemed())
 	assert.Equal(t, add(e.payeeT, 250), e.node.TokenBalance(e.payee.Address()), "paid once")
+	assert.Len(t, sent.since(mark), 1, "one claim signed, broadcast again after the drop")
 
 	// 2. Dropped after it expired: the redeem fails with nothing
 	// recorded; the next one signs a new claim.
 	pay(1, 150)
+	mark = sent.mark()
 	res = redeem()
 	inHead(add(e.payeeT, 400))
 	time.Sleep(50 * time.Millisecond)
@@ -207,6 +218,7 @@ func TestDevnetDroppedClaimRetried(t *testing.T) {
 	assert.Equal(t, amt(150), got)
 	assert.Equal(t, amt(400), redeemed())
 	assert.Equal(t, add(e.payeeT, 400), e.node.TokenBalance(e.payee.Address()))
+	assert.Len(t, sent.since(mark), 2, "the expired claim, and the one signed anew")
 	onChain, err := e.payeeE.Channel(ctx, ch.ID)
 	require.NoError(t, err)
 	assert.Equal(t, amt(400), onChain.Paid, "the solidified channel agrees with the store")
@@ -254,4 +266,59 @@ func TestSolidityAddr(t *testing.T) {
 	other.SetUnavailable(true)
 	_, _, err = c.SolidHead(context.Background())
 	assert.ErrorIs(t, err, paychan.ErrChainUnavailable, "the solidity endpoint's own faults")
+}
+
+// TestDevnetNotSolidYet: a transaction in a block that does not solidify
+// in Config.SolidTimeout has an unknown outcome (*TxError wrapping
+// ErrReceiptTimeout), and Confirm finds it once it does; WaitReceipt
+// reports a transaction whose block was dropped with ErrDropped.
+func TestDevnetNotSolidYet(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, devnet.Config{SolidLag: solidLag}, func(c *Config) {
+		c.SolidTimeout = 50 * time.Millisecond
+		c.Rebroadcasts = -1
+	})
+	data, err := trc20ABI().Pack("approve", evmAddr(e.escrow), amt(5).Big())
+	require.NoError(t, err)
+	tx, err := e.payerC.Send(ctx, e.token, data)
+	require.NoError(t, err)
+	_, err = e.payerC.Confirm(ctx, tx)
+	var te *TxError
+	require.ErrorAs(t, err, &te)
+	assert.ErrorIs(t, err, ErrReceiptTimeout)
+	assert.NotErrorIs(t, err, ErrTxExpired)
+	assert.Contains(t, err.Error(), "not solidified")
+
+	for range solidLag {
+		e.node.Advance(devnet.BlockTime)
+	}
+	r, err := e.payerC.Confirm(ctx, tx)
+	require.NoError(t, err)
+	assert.Equal(t, tx.ID, r.TxID)
+
+	// Dropped: WaitReceipt says so; the same bytes go again.
+	data, err = trc20ABI().Pack("approve", evmAddr(e.escrow), amt(6).Big())
+	require.NoError(t, err)
+	tx, err = e.payerC.Send(ctx, e.token, data)
+	require.NoError(t, err)
+	require.NoError(t, e.node.DropBlocks(1))
+	_, err = e.payerC.WaitReceipt(ctx, tx.ID)
+	assert.ErrorIs(t, err, ErrReceiptTimeout, "not in a block now: %v", err)
+	require.NoError(t, e.payerC.Rebroadcast(ctx, tx))
+	var solidReads atomic.Int32
+	_, c := dialKey(t, e.node, e.node.Keys()[0], func(c *Config) {
+		c.SolidTimeout = time.Minute
+		c.DialOptions = append(c.DialOptions, grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			if method == "/protocol.WalletSolidity/GetTransactionInfoById" {
+				solidReads.Add(1)
+			}
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}))
+	})
+	got := make(chan error, 1)
+	go func() { _, err := c.WaitReceipt(ctx, tx.ID); got <- err }()
+	// Seen in the head block, it waits for the solidity API.
+	require.Eventually(t, func() bool { return solidReads.Load() > 0 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, e.node.DropBlocks(1))
+	assert.ErrorIs(t, <-got, ErrDropped)
 }
