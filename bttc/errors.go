@@ -1,0 +1,232 @@
+package bttc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/bttspeed/bttspeed/paychan"
+)
+
+// Errors of the BTTC client. Check them with errors.Is. Node failures wrap
+// paychan.ErrChainUnavailable, and the escrow's revert reasons wrap
+// paychan's errors (see RevertError).
+var (
+	// ErrReceiptTimeout: a sent transaction got no receipt (with its
+	// confirmations) in time. It may still be mined: the Escrow keeps it
+	// and settles it before signing anything else.
+	ErrReceiptTimeout = errors.New("bttc: no receipt in time")
+	// ErrTxReplaced: the account's nonce moved past a transaction that
+	// has no receipt: another transaction with its nonce was mined (the
+	// key used elsewhere), so this one never will be.
+	ErrTxReplaced = errors.New("bttc: transaction's nonce used by another transaction")
+	// ErrFeeCap: the chain's base fee and tip need more per gas than
+	// Config.MaxFeePerGas allows. Nothing was signed.
+	ErrFeeCap = errors.New("bttc: fees above the cap")
+	// ErrInsufficientBTT: the account has too little native BTT for the
+	// transaction's gas.
+	ErrInsufficientBTT = errors.New("bttc: insufficient BTT for gas")
+	// ErrOutOfGas: a mined transaction used all its gas and failed.
+	ErrOutOfGas = errors.New("bttc: out of gas")
+	// ErrTxFailed: a mined transaction failed, and replaying it gives no
+	// reason.
+	ErrTxFailed = errors.New("bttc: transaction failed")
+	// ErrRejected: the node refused a transaction (underpriced, a nonce
+	// too high, a malformed one ...): it was not taken.
+	ErrRejected = errors.New("bttc: transaction rejected by the node")
+	// ErrNoSigner: a transaction was to be sent by a client without a key.
+	ErrNoSigner = errors.New("bttc: client has no key (set Config.Key to send transactions)")
+	// ErrBadResponse: the node answered something inconsistent.
+	ErrBadResponse = errors.New("bttc: unexpected answer from the node (check the RPC URL, or use another node)")
+	// ErrNotGenuineEscrow: the code at an escrow's address is not the
+	// embedded BttSpeedEscrow's runtime code.
+	ErrNotGenuineEscrow = errors.New("bttc: not a genuine BttSpeedEscrow")
+	// ErrChallengePeriod: the escrow's challenge period is out of the
+	// bounds the client accepts.
+	ErrChallengePeriod = errors.New("bttc: escrow's challenge period out of bounds")
+	// ErrNotPayer: an escrow call only the channel's payer may make.
+	ErrNotPayer = errors.New("bttc: only the channel's payer may do this")
+	// ErrNotOwner: a token call only its owner may make.
+	ErrNotOwner = errors.New("bttc: only the token's owner may do this")
+	// ErrNotExpired: a reclaim before the expiry or the challenge window's
+	// end.
+	ErrNotExpired = errors.New("bttc: channel not expired yet")
+	// ErrExpiryShortened: a top-up with an expiry before the current one.
+	ErrExpiryShortened = errors.New("bttc: expiry may only be extended")
+	// ErrExpiryTooFar: an expiry more than MaxChannelLifetime ahead.
+	ErrExpiryTooFar = errors.New("bttc: expiry too far in the future")
+	// ErrInvalidArgument: a zero deposit, a bad payee, a bad expiry.
+	ErrInvalidArgument = errors.New("bttc: invalid argument")
+	// ErrTokenTransfer: the escrow's token transfer failed; it wraps
+	// paychan.ErrTokenRefused.
+	ErrTokenTransfer error = &wrapped{"bttc: token transfer failed", paychan.ErrTokenRefused}
+	// ErrNothingToWithdraw: a withdraw with no refund held.
+	ErrNothingToWithdraw = errors.New("bttc: no refund held for this account")
+	// ErrInsufficientToken: the token's own revert for a transfer beyond
+	// the balance or allowance.
+	ErrInsufficientToken = errors.New("bttc: insufficient token balance or allowance")
+)
+
+type wrapped struct {
+	msg  string
+	base error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.base }
+
+// revertKinds maps the escrow's and the test token's revert reasons (the
+// same contract as on TRON) to the errors callers test for.
+var revertKinds = map[string]struct {
+	kind error
+	hint string
+}{
+	"escrow: unknown channel":        {paychan.ErrUnknownChannel, "check the channel id and the escrow address"},
+	"escrow: channel closed":         {paychan.ErrChannelClosed, "the channel is settled; open a new one"},
+	"escrow: channel not open":       {paychan.ErrChannelClosed, "the channel is closing or closed; open a new one"},
+	"escrow: not payer":              {ErrNotPayer, "send it from the payer's key"},
+	"escrow: not payee":              {paychan.ErrWrongPayee, "only the channel's payee may redeem; send it from the payee's key"},
+	"escrow: zero deposit":           {ErrInvalidArgument, "deposit a positive amount"},
+	"escrow: bad payee":              {ErrInvalidArgument, "the payee must be set and differ from the payer"},
+	"escrow: expiry in the past":     {paychan.ErrExpired, "choose an expiry after the chain's current time"},
+	"escrow: expiry may only extend": {ErrExpiryShortened, "pass an expiry at or after the channel's current one"},
+	"escrow: bad challenge period":   {ErrChallengePeriod, "deploy with a challenge period from 1 minute to 30 days"},
+	"escrow: expiry too far":         {ErrExpiryTooFar, "pass an expiry at most 365 days after the chain's time"},
+	"escrow: redeem window over":     {paychan.ErrExpired, "the channel expired or its challenge window ended; the payer may reclaim it"},
+	"escrow: over deposit":           {paychan.ErrOverDeposit, "redeem a voucher within the deposit or have the payer top up"},
+	"escrow: not increasing":         {paychan.ErrNotIncreasing, "this voucher is already redeemed; redeem a higher one"},
+	"escrow: bad signature":          {paychan.ErrBadSignature, "the voucher is not signed by the channel's payer for this chain, escrow and digest scheme"},
+	"escrow: not expired":            {ErrNotExpired, "wait until the expiry or the end of the challenge window"},
+	"escrow: token transfer failed":  {ErrTokenTransfer, "check the token balance and the allowance given to the escrow"},
+	"escrow: nothing to withdraw":    {ErrNothingToWithdraw, "the escrow holds no refund for this account"},
+	"token: insufficient balance":    {ErrInsufficientToken, "get more tokens or send less"},
+	"token: insufficient allowance":  {ErrInsufficientToken, "approve the spender for at least the amount"},
+	"token: zero address":            {ErrInvalidArgument, "pass a non-zero address"},
+	"token: not owner":               {ErrNotOwner, "only the token's deployer may mint"},
+}
+
+// RevertError is a call or transaction the contract reverted. It unwraps
+// to the error its reason maps to, so errors.Is works through it.
+type RevertError struct {
+	// Reason is the decoded revert reason ("" if none).
+	Reason string
+	// TxHash is the reverted transaction's hash (hex), empty for a call.
+	TxHash string
+}
+
+func (e *RevertError) Error() string {
+	var b strings.Builder
+	b.WriteString("bttc: contract reverted")
+	if e.TxHash != "" {
+		b.WriteString(" transaction ")
+		b.WriteString(e.TxHash)
+	}
+	if e.Reason == "" {
+		b.WriteString(" without a reason")
+		return b.String()
+	}
+	fmt.Fprintf(&b, ": %q", e.Reason)
+	if k, ok := revertKinds[e.Reason]; ok {
+		b.WriteString(": ")
+		b.WriteString(k.hint)
+	}
+	return b.String()
+}
+
+// Unwrap returns the error the reason maps to, or nil.
+func (e *RevertError) Unwrap() error {
+	if k, ok := revertKinds[e.Reason]; ok {
+		return k.kind
+	}
+	return nil
+}
+
+// TxError is a signed transaction whose outcome is unknown: the node went
+// away while it was sent, or no receipt came in time. It matches
+// paychan.ErrChainUnavailable. Do not sign another in its place: the
+// Escrow settles it (Rebroadcast, Confirm) before anything else.
+type TxError struct {
+	Tx  *Tx
+	Err error
+}
+
+func (e *TxError) Error() string {
+	return fmt.Sprintf("%v (transaction %s, nonce %d: its outcome is unknown; it is looked up before anything else is signed)", e.Err, e.Tx.Hash, e.Tx.Nonce)
+}
+
+func (e *TxError) Unwrap() error { return e.Err }
+
+// Is makes every *TxError match paychan.ErrChainUnavailable.
+func (e *TxError) Is(target error) bool { return target == paychan.ErrChainUnavailable }
+
+// TxRejectedError is a transaction the node refused: not taken.
+type TxRejectedError struct {
+	Hash string
+	Msg  string
+}
+
+func (e *TxRejectedError) Error() string {
+	return fmt.Sprintf("bttc: the node refused transaction %s: %s", e.Hash, e.Msg)
+}
+
+// Is matches ErrRejected, and ErrInsufficientBTT when the node says the
+// account cannot pay the gas.
+func (e *TxRejectedError) Is(target error) bool {
+	return target == ErrRejected || (target == ErrInsufficientBTT && insufficientFunds(e.Msg))
+}
+
+func insufficientFunds(msg string) bool {
+	return strings.Contains(strings.ToLower(msg), "insufficient funds")
+}
+
+// unavailable wraps an RPC failure that means the node could not be
+// reached (or did not answer in time) in paychan.ErrChainUnavailable;
+// other errors are returned as they are, and ctx's own end as ctx.Err().
+func unavailable(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("bttc: %s: %w", op, ctx.Err())
+	}
+	if isTransient(err) {
+		return fmt.Errorf("%w: bttc: %s: %v; check that the node is running and reachable, then retry", paychan.ErrChainUnavailable, op, err)
+	}
+	return fmt.Errorf("bttc: %s: %w", op, err)
+}
+
+// isTransient reports whether err is a failure to reach the node, worth
+// retrying, as opposed to an answer (a JSON-RPC error, not found).
+func isTransient(err error) bool {
+	if errors.Is(err, paychan.ErrChainUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if errors.Is(err, ethereum.NotFound) {
+		return false
+	}
+	var he rpc.HTTPError
+	if errors.As(err, &he) {
+		return he.StatusCode >= 500 || he.StatusCode == 429
+	}
+	var phe *rpc.HTTPError
+	if errors.As(err, &phe) {
+		return phe.StatusCode >= 500 || phe.StatusCode == 429
+	}
+	var re rpc.Error
+	if errors.As(err, &re) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, rpc.ErrClientQuit)
+}

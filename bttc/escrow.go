@@ -1,0 +1,650 @@
+package bttc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/tron/contracts"
+)
+
+// ApprovePolicy says how Open and TopUp give the escrow the token
+// allowance a deposit needs.
+type ApprovePolicy int
+
+const (
+	// ApproveExact approves the deposit when the allowance is short.
+	ApproveExact ApprovePolicy = iota
+	// ApproveUnlimited approves 2^256-1 once, when the allowance is short.
+	ApproveUnlimited
+	// ApproveNever leaves allowances to the caller; a short one gives a
+	// *paychan.InsufficientFundsError.
+	ApproveNever
+)
+
+// The bounds of BttSpeedEscrow's challenge period.
+const (
+	MinChallengePeriod = contracts.EscrowMinChallengePeriod * time.Second
+	MaxChallengePeriod = contracts.EscrowMaxChallengePeriod * time.Second
+)
+
+// EscrowOption configures an Escrow.
+type EscrowOption func(*Escrow)
+
+// WithApprove sets the approve policy (default ApproveExact).
+func WithApprove(p ApprovePolicy) EscrowOption { return func(e *Escrow) { e.approve = p } }
+
+// WithMinChallengePeriod makes Domain fail with ErrChallengePeriod when
+// the escrow's challenge period is shorter than d.
+func WithMinChallengePeriod(d time.Duration) EscrowOption {
+	return func(e *Escrow) { e.minPeriod = d }
+}
+
+// Escrow is a deployed BttSpeedEscrow on BTTC (or any EVM chain) as seen
+// by the client's account: it implements paychan.Escrow, with the same
+// behaviour as tron.Escrow. Every state-changing method simulates its
+// call (eth_call, then eth_estimateGas: a call that would revert costs
+// nothing and returns the contract's reason), signs it with EIP-1559 fees
+// under the cap, sends it and waits for its receipt and confirmations.
+//
+// A transaction whose outcome is unknown (the node went away after it
+// was signed, or no receipt came in time) is kept — in a journal too,
+// once KeepTxsIn gave one, written after signing and before sending —
+// and the next call settles it first: it is sent again (the same bytes)
+// and waited for, until it is mined or its nonce is taken by another
+// (ErrTxReplaced: it never will be). Nothing else is signed meanwhile, so
+// no call is paid twice; a call with the same arguments gets that
+// transaction's result. Calls of one Escrow are serialized; one account
+// should be used by one Escrow at a time.
+type Escrow struct {
+	c         *Client
+	addr      btt.Address
+	abi       abi.ABI
+	approve   ApprovePolicy
+	minPeriod time.Duration
+	sem       chan struct{}
+
+	mu         sync.Mutex
+	domain     paychan.Domain
+	period     time.Duration
+	haveDomain bool
+	pending    *pendingTx
+	journal    paychan.TxJournal
+	done       []doneReceipt
+}
+
+type pendingTx struct {
+	to   *btt.Address
+	data []byte
+	tx   *Tx
+}
+
+var (
+	_ paychan.Escrow     = (*Escrow)(nil)
+	_ paychan.OpenFinder = (*Escrow)(nil)
+	_ paychan.TxKeeper   = (*Escrow)(nil)
+)
+
+// NewEscrow returns the escrow at addr as seen by c's account.
+func NewEscrow(c *Client, addr btt.Address, opts ...EscrowOption) (*Escrow, error) {
+	if c == nil {
+		return nil, fmt.Errorf("bttc: NewEscrow: %w: nil client", ErrInvalidArgument)
+	}
+	if addr.IsZero() {
+		return nil, fmt.Errorf("bttc: NewEscrow: %w: zero escrow address", btt.ErrBadAddress)
+	}
+	e := &Escrow{c: c, addr: addr, abi: contracts.EscrowABI(), sem: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
+}
+
+// Address is the escrow contract's address.
+func (e *Escrow) Address() btt.Address { return e.addr }
+
+// Client is the client the escrow sends through.
+func (e *Escrow) Client() *Client { return e.c }
+
+// String describes the escrow and the account.
+func (e *Escrow) String() string {
+	return "bttc.Escrow(" + common.Address(e.addr.EVM()).Hex() + " as " + e.c.addr.Hex() + ")"
+}
+
+// Domain implements paychan.Escrow. On first use it proves the escrow
+// genuine: its runtime code is the embedded BttSpeedEscrow's
+// (contracts.ParseEscrow), its challenge period within bounds, its token()
+// the one its code holds, and its voucherDigest equal to paychan's for the
+// domain, in the scheme its code holds (EIP-712 for an escrow deployed
+// for EVM chains). Nothing is sent to an escrow that fails.
+func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
+	e.mu.Lock()
+	d, ok := e.domain, e.haveDomain
+	e.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	chainID, err := e.c.ChainID(ctx)
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("bttc: escrow domain: %w", err)
+	}
+	var code []byte
+	err = e.c.rpc(ctx, "read the escrow's code", func(ctx context.Context) error {
+		var err error
+		code, err = e.c.b.CodeAt(ctx, e.addr.EVM(), nil)
+		return err
+	})
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("bttc: escrow domain: %w", err)
+	}
+	if len(code) == 0 {
+		return paychan.Domain{}, fmt.Errorf("%w: %s has no code: not a contract on chain %d", ErrNotGenuineEscrow, e, chainID)
+	}
+	p, ok := contracts.ParseEscrow(code)
+	if !ok {
+		return paychan.Domain{}, fmt.Errorf("%w: the code at %s (%d bytes) is not the embedded BttSpeedEscrow's (solc %s)",
+			ErrNotGenuineEscrow, common.Address(e.addr.EVM()).Hex(), len(code), contracts.SolcVersion)
+	}
+	minPeriod := max(e.minPeriod, MinChallengePeriod)
+	if p.ChallengePeriod < uint64(minPeriod/time.Second) || p.ChallengePeriod > uint64(MaxChallengePeriod/time.Second) {
+		return paychan.Domain{}, fmt.Errorf("%w: the escrow's challenge period is %d s; this client accepts %s to %s",
+			ErrChallengePeriod, p.ChallengePeriod, minPeriod, MaxChallengePeriod)
+	}
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "token")
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("bttc: escrow domain: %w", err)
+	}
+	if tok, ok := out[0].(common.Address); !ok || tok != p.Token {
+		return paychan.Domain{}, fmt.Errorf("%w: token() returned %v, the escrow's code holds %x", ErrBadResponse, out[0], p.Token)
+	}
+	d = paychan.Domain{ChainID: chainID, Escrow: e.addr, Token: btt.AddressFromEVM(p.Token), Scheme: paychan.DigestScheme(p.Scheme)}
+	probe := d.Voucher(paychan.ChannelID{1}, btt.NewAmount(1))
+	got, err := e.VoucherDigest(ctx, probe.Channel, probe.Amount)
+	if err != nil {
+		return paychan.Domain{}, fmt.Errorf("bttc: escrow domain: %w", err)
+	}
+	if got != probe.Digest() {
+		return paychan.Domain{}, fmt.Errorf("%w: the escrow's voucher digest differs from paychan's for chain %d, scheme %s", ErrBadResponse, chainID, d.Scheme)
+	}
+	e.mu.Lock()
+	e.domain, e.period, e.haveDomain = d, time.Duration(p.ChallengePeriod)*time.Second, true
+	e.mu.Unlock()
+	return d, nil
+}
+
+// Now implements paychan.Escrow: the latest block's time.
+func (e *Escrow) Now(ctx context.Context) (time.Time, error) { return e.c.Now(ctx) }
+
+// ChallengePeriod is the payee's redeem window after a payer's StartClose.
+func (e *Escrow) ChallengePeriod(ctx context.Context) (time.Duration, error) {
+	if _, err := e.Domain(ctx); err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.period, nil
+}
+
+// VoucherDigest is the digest the contract recovers voucher signatures
+// from.
+func (e *Escrow) VoucherDigest(ctx context.Context, id paychan.ChannelID, amount btt.Amount) ([32]byte, error) {
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "voucherDigest", [32]byte(id), amount.Big())
+	if err != nil {
+		return [32]byte{}, err
+	}
+	d, ok := out[0].([32]byte)
+	if !ok {
+		return [32]byte{}, fmt.Errorf("%w: voucherDigest returned %T", ErrBadResponse, out[0])
+	}
+	return d, nil
+}
+
+// CheckVoucher asks the contract to check a voucher as a redeem now would
+// and returns the signer it recovers; a voucher a redeem would refuse
+// gives its mapped error.
+func (e *Escrow) CheckVoucher(ctx context.Context, sv paychan.SignedVoucher) (btt.Address, error) {
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "checkVoucher", [32]byte(sv.Channel), sv.Amount.Big(), sv.Sig[:])
+	if err != nil {
+		return btt.Address{}, err
+	}
+	a, ok := out[0].(common.Address)
+	if !ok {
+		return btt.Address{}, fmt.Errorf("%w: checkVoucher returned %T", ErrBadResponse, out[0])
+	}
+	return btt.AddressFromEVM(a), nil
+}
+
+// Open implements paychan.Escrow: it checks the token balance, approves
+// the escrow if the allowance is short (see ApprovePolicy), opens the
+// channel and reads it from the ChannelOpened event.
+func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (paychan.Channel, error) {
+	self := e.c.Address()
+	switch {
+	case self.IsZero():
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", ErrNoSigner)
+	case deposit.IsZero():
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w: zero deposit; deposit a positive amount", ErrInvalidArgument)
+	case payee.IsZero() || payee == self:
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w: payee %q must be set and differ from the payer", ErrInvalidArgument, payee)
+	}
+	exp, err := unixSeconds(expiry)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
+	}
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
+	}
+	now, err := e.c.Now(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
+	}
+	if !expiry.After(now) {
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w: expiry %s is not after the chain's time %s; choose a later one",
+			paychan.ErrExpired, expiry.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	if err := checkLifetime(expiry, now); err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
+	}
+	data, err := e.abi.Pack("open", common.Address(payee.EVM()), deposit.Big(), exp)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: open: encode: %w", err)
+	}
+	// The same open sent before and not settled: its outcome is owed and
+	// its deposit may be pulled already — no balance check, no approve.
+	if !e.owed(&e.addr, data) {
+		if err := e.fund(ctx, dom.Token, deposit); err != nil {
+			return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
+		}
+	}
+	r, err := e.transact(ctx, &e.addr, data)
+	if err != nil {
+		return paychan.Channel{}, e.fail(ctx, "open", dom.Token, deposit, err)
+	}
+	ch, err := e.opened(r)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: open (transaction %s): %w", r.TxHash.Hex(), err)
+	}
+	ch.Token = dom.Token
+	return ch, nil
+}
+
+// opened reads the new channel from the receipt's ChannelOpened event.
+func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
+	ev := e.abi.Events["ChannelOpened"]
+	for _, l := range r.Logs {
+		if l.Address != common.Address(e.addr.EVM()) || len(l.Topics) != 4 || l.Topics[0] != ev.ID {
+			continue
+		}
+		vals, err := ev.Inputs.NonIndexed().Unpack(l.Data)
+		if err != nil || len(vals) != 2 {
+			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data: %v", ErrBadResponse, err)
+		}
+		dep, ok1 := vals[0].(*big.Int)
+		exp, ok2 := vals[1].(uint64)
+		if !ok1 || !ok2 {
+			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data", ErrBadResponse)
+		}
+		deposit, err := btt.AmountFromBig(dep)
+		if err != nil {
+			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened deposit: %v", ErrBadResponse, err)
+		}
+		return paychan.Channel{
+			ID:      paychan.ChannelID(l.Topics[1]),
+			Payer:   btt.AddressFromEVM(common.BytesToAddress(l.Topics[2][12:])),
+			Payee:   btt.AddressFromEVM(common.BytesToAddress(l.Topics[3][12:])),
+			Deposit: deposit,
+			Expiry:  chainTime(exp),
+			State:   paychan.ChannelOpen,
+		}, nil
+	}
+	return paychan.Channel{}, fmt.Errorf("%w: no ChannelOpened event from %s in the receipt", ErrBadResponse, e)
+}
+
+// TopUp implements paychan.Escrow.
+func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amount, expiry time.Time) (paychan.Channel, error) {
+	if e.c.Address().IsZero() {
+		return paychan.Channel{}, fmt.Errorf("bttc: top up: %w", ErrNoSigner)
+	}
+	exp, err := unixSeconds(expiry)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
+	}
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
+	}
+	now, err := e.c.Now(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
+	}
+	if err := checkLifetime(expiry, now); err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
+	}
+	data, err := e.abi.Pack("topUp", [32]byte(id), amount.Big(), exp)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: encode: %w", id[:8], err)
+	}
+	if !amount.IsZero() && !e.owed(&e.addr, data) {
+		if err := e.fund(ctx, dom.Token, amount); err != nil {
+			return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
+		}
+	}
+	return e.change(ctx, "top up", id, dom.Token, amount, data)
+}
+
+// Channel implements paychan.Escrow; an unknown id gives
+// paychan.ErrUnknownChannel.
+func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{ID: id}, fmt.Errorf("bttc: read channel %x: %w", id[:8], err)
+	}
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "channels", [32]byte(id))
+	if err != nil {
+		return paychan.Channel{ID: id}, fmt.Errorf("bttc: read channel %x: %w", id[:8], err)
+	}
+	ch, err := decodeChannel(id, out)
+	if err != nil {
+		return paychan.Channel{ID: id}, err
+	}
+	if ch.State == paychan.ChannelUnknown {
+		return paychan.Channel{ID: id}, fmt.Errorf("bttc: read channel %x: %w: not in escrow %s", id[:8], paychan.ErrUnknownChannel, e)
+	}
+	ch.Token = dom.Token
+	return ch, nil
+}
+
+func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
+	if len(out) != 7 {
+		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %d values", ErrBadResponse, len(out))
+	}
+	payer, ok1 := out[0].(common.Address)
+	payee, ok2 := out[1].(common.Address)
+	dep, ok3 := out[2].(*big.Int)
+	paid, ok4 := out[3].(*big.Int)
+	exp, ok5 := out[4].(uint64)
+	cend, ok6 := out[5].(uint64)
+	st, ok7 := out[6].(uint8)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || st > uint8(paychan.ChannelClosed) {
+		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %v", ErrBadResponse, out)
+	}
+	deposit, err := btt.AmountFromBig(dep)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("%w: deposit: %v", ErrBadResponse, err)
+	}
+	p, err := btt.AmountFromBig(paid)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("%w: paid: %v", ErrBadResponse, err)
+	}
+	ch := paychan.Channel{ID: id, Deposit: deposit, Paid: p, State: paychan.ChannelState(st)}
+	if ch.State == paychan.ChannelUnknown {
+		return ch, nil
+	}
+	ch.Payer, ch.Payee = btt.AddressFromEVM(payer), btt.AddressFromEVM(payee)
+	ch.Expiry = chainTime(exp)
+	if cend != 0 {
+		ch.ChallengeEnd = chainTime(cend)
+	}
+	return ch, nil
+}
+
+// Claim implements paychan.Escrow.
+func (e *Escrow) Claim(ctx context.Context, sv paychan.SignedVoucher) (paychan.Channel, error) {
+	return e.redeem(ctx, "claim", sv)
+}
+
+// Close implements paychan.Escrow: it pays the payee, and refunds the
+// payer the rest or, if the token refuses to credit the payer, holds it
+// for the payer's Withdraw.
+func (e *Escrow) Close(ctx context.Context, sv paychan.SignedVoucher) (paychan.Channel, error) {
+	return e.redeem(ctx, "close", sv)
+}
+
+func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVoucher) (paychan.Channel, error) {
+	id := sv.Channel
+	if e.c.Address().IsZero() {
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", method, id[:8], ErrNoSigner)
+	}
+	dom, err := e.Domain(ctx)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", method, id[:8], err)
+	}
+	switch {
+	case sv.ChainID != dom.ChainID:
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: voucher for chain %d, this is %d", method, id[:8], paychan.ErrWrongChain, sv.ChainID, dom.ChainID)
+	case sv.Escrow != dom.Escrow:
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: voucher for %s, this is %s", method, id[:8], paychan.ErrWrongEscrow, sv.Escrow, dom.Escrow)
+	case sv.Scheme != dom.Scheme:
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: a %s voucher, the escrow checks %s", method, id[:8], paychan.ErrWrongChain, sv.Scheme, dom.Scheme)
+	}
+	data, err := e.abi.Pack(method, [32]byte(id), sv.Amount.Big(), sv.Sig[:])
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: encode: %w", method, id[:8], err)
+	}
+	return e.change(ctx, method, id, btt.Address{}, btt.Amount{}, data)
+}
+
+// StartClose implements paychan.Escrow.
+func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
+	data, err := e.abi.Pack("startClose", [32]byte(id))
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: start close %x: encode: %w", id[:8], err)
+	}
+	return e.change(ctx, "start close", id, btt.Address{}, btt.Amount{}, data)
+}
+
+// Reclaim implements paychan.Escrow.
+func (e *Escrow) Reclaim(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
+	data, err := e.abi.Pack("reclaim", [32]byte(id))
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: reclaim %x: encode: %w", id[:8], err)
+	}
+	return e.change(ctx, "reclaim", id, btt.Address{}, btt.Amount{}, data)
+}
+
+// change sends one call changing channel id and returns the channel after
+// it.
+func (e *Escrow) change(ctx context.Context, op string, id paychan.ChannelID, token btt.Address, amount btt.Amount, data []byte) (paychan.Channel, error) {
+	if e.c.Address().IsZero() {
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", op, id[:8], ErrNoSigner)
+	}
+	if _, err := e.Domain(ctx); err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", op, id[:8], err)
+	}
+	r, err := e.transact(ctx, &e.addr, data)
+	if err != nil {
+		return paychan.Channel{}, e.fail(ctx, fmt.Sprintf("%s %x", op, id[:8]), token, amount, err)
+	}
+	ch, err := e.Channel(ctx, id)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("bttc: %s %x done in %s, but: %w", op, id[:8], r.TxHash.Hex(), err)
+	}
+	return ch, nil
+}
+
+// Withdraw pays the caller the refunds close held for it.
+func (e *Escrow) Withdraw(ctx context.Context) (*Receipt, error) {
+	data, err := e.abi.Pack("withdraw")
+	if err != nil {
+		return nil, fmt.Errorf("bttc: withdraw: encode: %w", err)
+	}
+	r, err := e.transact(ctx, &e.addr, data)
+	if err != nil {
+		return nil, fmt.Errorf("bttc: withdraw: %w", err)
+	}
+	return r, nil
+}
+
+// fund makes sure the account holds amount tokens and the escrow may pull
+// them, approving it if the policy says so.
+func (e *Escrow) fund(ctx context.Context, token btt.Address, amount btt.Amount) error {
+	self := e.c.Address()
+	bal, err := e.c.BalanceOf(ctx, token, self)
+	if err != nil {
+		return err
+	}
+	if bal.Lt(amount) {
+		return fmt.Errorf("%w: %s holds %s of token %s, the deposit is %s; get more tokens or deposit less",
+			&paychan.InsufficientFundsError{Shortfall: amount.SubFloor(bal)}, self, bal, token, amount)
+	}
+	allowed, err := e.c.Allowance(ctx, token, self, e.addr)
+	if err != nil {
+		return err
+	}
+	if !allowed.Lt(amount) {
+		return nil
+	}
+	want := amount
+	switch e.approve {
+	case ApproveNever:
+		return fmt.Errorf("%w: the escrow may move %s of %s's tokens, the deposit is %s; approve %s for it",
+			&paychan.InsufficientFundsError{Shortfall: amount.SubFloor(allowed)}, allowed, self, amount, e)
+	case ApproveUnlimited:
+		want = maxAmount
+	}
+	data, err := erc20ABI().Pack("approve", common.Address(e.addr.EVM()), want.Big())
+	if err != nil {
+		return fmt.Errorf("bttc: encode approve: %w", err)
+	}
+	if _, err := e.transact(ctx, &token, data); err != nil {
+		return fmt.Errorf("approve the escrow for %s: %w", want, err)
+	}
+	return nil
+}
+
+var maxAmount = func() btt.Amount {
+	var b [32]byte
+	for i := range b {
+		b[i] = 0xff
+	}
+	return btt.AmountFromBytes32(b)
+}()
+
+// fail wraps a failed escrow call; a failed pull of tokens becomes a
+// *paychan.InsufficientFundsError when the balance or allowance is short.
+func (e *Escrow) fail(ctx context.Context, op string, token btt.Address, amount btt.Amount, err error) error {
+	if errors.Is(err, ErrTokenTransfer) && !token.IsZero() && !amount.IsZero() {
+		self := e.c.Address()
+		bal, berr := e.c.BalanceOf(ctx, token, self)
+		allowed, aerr := e.c.Allowance(ctx, token, self, e.addr)
+		if berr == nil && aerr == nil {
+			if have := btt.Min(bal, allowed); have.Lt(amount) {
+				return fmt.Errorf("bttc: %s: %w: balance %s, allowance %s, needed %s (%w)",
+					op, &paychan.InsufficientFundsError{Shortfall: amount.SubFloor(have)}, bal, allowed, amount, err)
+			}
+		}
+	}
+	return fmt.Errorf("bttc: %s: %w", op, err)
+}
+
+// transact sends one call and waits for its receipt, after settling any
+// transaction of an earlier call whose outcome is unknown. It never signs
+// a new transaction while an old one may still be mined, and a call with
+// the same arguments as the unknown one gets its outcome instead.
+func (e *Escrow) transact(ctx context.Context, to *btt.Address, data []byte) (*Receipt, error) {
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-e.sem }()
+
+	e.mu.Lock()
+	p := e.pending
+	e.mu.Unlock()
+	if p != nil {
+		r, err := e.settle(ctx, p.tx)
+		switch {
+		case r != nil: // mined, successful or not
+			if err := e.keepPending(nil); err != nil {
+				return nil, fmt.Errorf("clearing the settled transaction %s: %w", p.tx.Hash.Hex(), err)
+			}
+			if sameCall(p.to, p.data, to, data) {
+				return r, err
+			}
+			e.remember(p, r, err)
+		case errors.Is(err, ErrTxReplaced): // never mined: sign anew
+			if err := e.keepPending(nil); err != nil {
+				return nil, fmt.Errorf("clearing the replaced transaction %s: %w", p.tx.Hash.Hex(), err)
+			}
+		default:
+			return nil, fmt.Errorf("an earlier transaction %s has no known outcome yet; it is looked up again on the next call: %w", p.tx.Hash.Hex(), err)
+		}
+	}
+	if d, ok := e.recall(to, data); ok {
+		return d.r, d.err
+	}
+	tx, err := e.c.SignCall(ctx, to, data)
+	if err != nil {
+		return nil, err // nothing sent
+	}
+	p = &pendingTx{to: to, data: bytes.Clone(data), tx: tx}
+	if err := e.keepPending(p); err != nil {
+		e.setPending(nil)
+		return nil, fmt.Errorf("not sending a transaction it could not record: %w", err)
+	}
+	if err := e.c.Send(ctx, tx); err != nil {
+		var te *TxError
+		if !errors.As(err, &te) {
+			// Refused: proven not taken.
+			if cerr := e.keepPending(nil); cerr != nil {
+				return nil, errors.Join(err, cerr)
+			}
+		}
+		return nil, err
+	}
+	r, err := e.c.Confirm(ctx, tx)
+	if err != nil && r == nil && !errors.Is(err, ErrTxReplaced) {
+		return nil, err // outcome unknown: stays pending
+	}
+	_ = e.keepPending(nil) // known now; a stale record costs one look-up
+	return r, err
+}
+
+// settle finds out what became of a transaction with an unknown outcome:
+// it sends it again (harmless if the node has it) and waits for it.
+func (e *Escrow) settle(ctx context.Context, tx *Tx) (*Receipt, error) {
+	if err := e.c.Send(ctx, tx); err != nil {
+		var rej *TxRejectedError
+		if !errors.As(err, &rej) {
+			return nil, err
+		}
+		// Refused now: mined already, replaced, or never to be; Confirm
+		// tells which (its nonce).
+	}
+	return e.c.Confirm(ctx, tx)
+}
+
+func sameCall(ato *btt.Address, adata []byte, bto *btt.Address, bdata []byte) bool {
+	if (ato == nil) != (bto == nil) || (ato != nil && *ato != *bto) {
+		return false
+	}
+	return bytes.Equal(adata, bdata)
+}
+
+// Pending returns the signed transaction of an earlier call whose outcome
+// is not known yet, or nil.
+func (e *Escrow) Pending() *Tx {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pending == nil {
+		return nil
+	}
+	return e.pending.tx
+}
+
+func (e *Escrow) setPending(p *pendingTx) {
+	e.mu.Lock()
+	e.pending = p
+	e.mu.Unlock()
+}

@@ -1,0 +1,86 @@
+package bttc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
+)
+
+// MaxFindScan bounds the channel nonces FindOpen reads.
+const MaxFindScan = 4096
+
+// ChannelID is the id BttSpeedEscrow at escrow gives the nonce-th channel
+// if payer opened it to payee: keccak256(abi.encodePacked(escrow, payer,
+// payee, uint64 nonce)).
+func ChannelID(escrow, payer, payee btt.Address, nonce uint64) paychan.ChannelID {
+	e, p, q := escrow.EVM(), payer.EVM(), payee.EVM()
+	return paychan.ChannelID(crypto.Keccak256Hash(e[:], p[:], q[:], binary.BigEndian.AppendUint64(nil, nonce)))
+}
+
+// Nonce reads the escrow's channel counter.
+func (e *Escrow) Nonce(ctx context.Context) (uint64, error) {
+	out, err := e.c.callABI(ctx, e.addr, e.abi, "nonce")
+	if err != nil {
+		return 0, fmt.Errorf("bttc: escrow nonce: %w", err)
+	}
+	n, ok := out[0].(uint64)
+	if !ok {
+		return 0, fmt.Errorf("bttc: escrow nonce: %w: %T", ErrBadResponse, out[0])
+	}
+	return n, nil
+}
+
+// OpenMark implements paychan.OpenFinder: the nonce the next channel will
+// have.
+func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) {
+	n, err := e.Nonce(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return n + 1, nil
+}
+
+// FindOpen implements paychan.OpenFinder: for every nonce from in.Mark to
+// the escrow's current one (at most MaxFindScan) it reads the channel this
+// account would have opened to in.Payee with it; the first known one with
+// in.Expiry that known does not report is returned.
+func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(paychan.ChannelID) bool) (paychan.Channel, bool, error) {
+	self := e.c.Address()
+	if self.IsZero() {
+		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w", ErrNoSigner)
+	}
+	if in.Mark == 0 {
+		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w: no mark", ErrInvalidArgument)
+	}
+	last, err := e.Nonce(ctx)
+	if err != nil {
+		return paychan.Channel{}, false, err
+	}
+	if last >= in.Mark && last-in.Mark >= MaxFindScan {
+		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %d channels were opened since nonce %d, more than %d to read",
+			last-in.Mark+1, in.Mark, MaxFindScan)
+	}
+	for n := in.Mark; n <= last; n++ {
+		id := ChannelID(e.addr, self, in.Payee, n)
+		if known != nil && known(id) {
+			continue
+		}
+		ch, err := e.Channel(ctx, id)
+		if errors.Is(err, paychan.ErrUnknownChannel) {
+			continue // nonce n is someone else's channel
+		}
+		if err != nil {
+			return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w", err)
+		}
+		if ch.Payer == self && ch.Payee == in.Payee && ch.Expiry.Unix() == in.Expiry.Unix() {
+			return ch, true, nil
+		}
+	}
+	return paychan.Channel{}, false, nil
+}
