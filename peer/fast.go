@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -30,12 +31,7 @@ func allowedFastSet(ip netip.Addr, ih metainfo.Hash, numPieces, k int) []int {
 		x = h[:]
 		for i := 0; i < 5 && len(set) < k; i++ {
 			y := binary.BigEndian.Uint32(h[4*i:])
-			idx := int(y % uint32(numPieces))
-			dup := false
-			for _, s := range set {
-				dup = dup || s == idx
-			}
-			if !dup {
+			if idx := int(y % uint32(numPieces)); !slices.Contains(set, idx) {
 				set = append(set, idx)
 			}
 		}
