@@ -1,9 +1,12 @@
 package peer
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/bttspeed/bttspeed/choker"
@@ -18,6 +21,10 @@ type Config struct {
 	// NoListen to accept none.
 	ListenAddr string
 	NoListen   bool
+	// Dial, if set, connects to peers instead of TCP: with peertest's
+	// in-memory network, say. It must return once ctx ends (which bounds
+	// the dial and the handshake).
+	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 	// PeerIDPrefix starts our 20-byte peer id (default "-BS0100-", Azureus
 	// style); the rest is random.
 	PeerIDPrefix string

@@ -2,7 +2,6 @@ package peer
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -105,8 +104,7 @@ func (t *Torrent) connectedTo(addr netip.AddrPort) bool {
 func (t *Torrent) dial(addr netip.AddrPort) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cl.cfg.HandshakeTimeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr.String())
+	nc, err := t.cl.dial(ctx, addr)
 	if err == nil {
 		var hs handshakeResult
 		hs, err = handshakeOutgoing(ctx, nc, ourExtensions(!t.cl.cfg.DisableFast), t.ih, t.cl.peerID)
