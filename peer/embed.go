@@ -15,8 +15,10 @@ type embedState struct {
 	files []*File
 
 	// Loop state: the priority readers give each piece under or ahead of
-	// one (absent: none).
+	// one (absent: none); the connections a PeerConnected was published
+	// for, whose PeerDropped is owed.
 	readerPrio map[int]PiecePriority
+	live       map[*conn]bool
 
 	// Safe from any goroutine.
 	have       haveSet
@@ -29,20 +31,16 @@ type embedState struct {
 	readersDirty atomic.Bool
 }
 
-// embeds holds each torrent's embedState until Torrent gets a field for it.
-var embeds sync.Map // *Torrent → *embedState
-
-func (t *Torrent) embed() *embedState {
-	if e, ok := embeds.Load(t); ok {
-		return e.(*embedState)
-	}
-	e, _ := embeds.LoadOrStore(t, &embedState{
+func newEmbedState() *embedState {
+	return &embedState{
 		readerPrio: make(map[int]PiecePriority),
 		readers:    make(map[*Reader]struct{}),
 		have:       haveSet{changed: make(chan struct{})},
-	})
-	return e.(*embedState)
+		live:       make(map[*conn]bool),
+	}
 }
+
+func (t *Torrent) embed() *embedState { return t.emb }
 
 // haveSet is the verified pieces, for goroutines other than the loop
 // (readers, File.BytesCompleted). changed is closed and replaced each time

@@ -72,7 +72,7 @@ func (f *File) SetPriority(p PiecePriority) {
 	if !p.Valid() || PiecePriority(f.prio.Swap(int32(p))) == p {
 		return
 	}
-	f.t.post(event{kind: evFunc, fn: func() { f.t.applyFiles(f.offset, f.offset+f.length) }})
+	f.t.postFunc(func() { f.t.applyFiles(f.offset, f.offset+f.length) })
 }
 
 // Download sets the file's priority to PiecePriorityNormal (anacrolix's
@@ -133,6 +133,9 @@ func (t *Torrent) initFiles() {
 	e.have.reset(t.picker.Have())
 	t.applyFiles(0, t.layout.Length)
 	t.applyReaders()
+	if t.spec.Magnet != "" && t.subscribed() {
+		t.Publish(MetadataReceived{InfoHash: t.ih})
+	}
 }
 
 // filesAt returns the index of the first file that ends after offset off.
@@ -177,7 +180,10 @@ func (t *Torrent) applyFiles(lo, hi int64) {
 // prioritiesChanged makes the engine act on new piece priorities: interest
 // in each peer, requests, and what is left to buy.
 func (t *Torrent) prioritiesChanged() {
-	t.embed().wantedLeft.Store(t.picker.WantedLeft())
+	was := t.embed().wantedLeft.Swap(t.picker.WantedLeft())
+	if was > 0 && t.picker.WantedComplete() && t.subscribed() {
+		t.Publish(WantedComplete{InfoHash: t.ih})
+	}
 	for _, c := range t.conns {
 		t.updateInterest(c)
 	}
@@ -201,5 +207,15 @@ func (t *Torrent) WantedLeft() int64 {
 func (t *Torrent) pieceVerified(i int) {
 	e := t.embed()
 	e.have.set(i)
-	e.wantedLeft.Store(t.picker.WantedLeft())
+	was := e.wantedLeft.Swap(t.picker.WantedLeft())
+	if !t.subscribed() {
+		return
+	}
+	t.Publish(PieceVerified{InfoHash: t.ih, Piece: i})
+	if was > 0 && t.picker.WantedComplete() {
+		t.Publish(WantedComplete{InfoHash: t.ih})
+	}
+	if t.picker.Complete() {
+		t.Publish(TorrentComplete{InfoHash: t.ih})
+	}
 }

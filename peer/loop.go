@@ -120,13 +120,18 @@ func (t *Torrent) handle(ev event) {
 			ev.c.close(err)
 		}
 	case evConnClosed:
+		t.connClosed(ev.c)
 		t.dropConn(ev.c)
 	case evNewConn:
 		t.dialing -= btoi(ev.outgoing)
 		if cand := t.known[ev.addr]; cand != nil && ev.outgoing {
 			cand.dialing = false
 		}
+		last := t.nextID
 		t.addConn(ev.nc, ev.hs, ev.outgoing, ev.addr)
+		if t.nextID != last {
+			t.connAdded(t.conns[t.nextID])
+		}
 	case evDialFailed:
 		t.dialing--
 		if cand := t.known[ev.addr]; cand != nil {

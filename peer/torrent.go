@@ -37,7 +37,8 @@ type Torrent struct {
 	done     chan struct{}
 	diskWake chan struct{} // the disk queue drained below its low mark
 	st       atomic.Pointer[piece.Storage]
-	mail     mailbox // functions posted to the loop: ExtPeer.Post, Do
+	mail     mailbox     // functions posted to the loop: ExtPeer.Post, Do
+	emb      *embedState // files, readers, priorities (files.go, treader.go)
 
 	uploaded   atomic.Int64 // by connections since closed
 	upAll      atomic.Int64 // by all connections, for announces
@@ -87,6 +88,7 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		done:      make(chan struct{}),
 		diskWake:  make(chan struct{}, 1),
 		mail:      mailbox{wake: make(chan struct{}, 1)},
+		emb:       newEmbedState(),
 		conns:     make(map[PeerID]*conn),
 		known:     make(map[netip.AddrPort]*candidate),
 		banned:    make(map[netip.Prefix]bool),

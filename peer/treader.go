@@ -297,7 +297,7 @@ func (r *Reader) post() {
 	if e.readersDirty.Swap(true) {
 		return
 	}
-	if !r.t.post(event{kind: evFunc, fn: r.t.applyReaders}) {
+	if !r.t.postFunc(r.t.applyReaders) {
 		e.readersDirty.Store(false)
 	}
 }
