@@ -319,6 +319,11 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, DefaultReceiptTimeout, cfg.ReceiptTimeout)
 	assert.Equal(t, DefaultRebroadcasts, cfg.Rebroadcasts)
 	assert.Equal(t, 5, cfg.Retry.Attempts)
+	assert.Equal(t, FinalitySolid, cfg.Finality, "receipts count once solid unless asked otherwise")
+	assert.Equal(t, DefaultSolidTimeout, cfg.SolidTimeout)
+	assert.Equal(t, "solid", FinalitySolid.String())
+	assert.Equal(t, "head", FinalityHead.String())
+	assert.Equal(t, "Finality(9)", Finality(9).String())
 	cfg = Config{Rebroadcasts: -1}
 	cfg.setDefaults()
 	assert.Zero(t, cfg.Rebroadcasts)
