@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/peer/discovery"
 )
@@ -90,12 +92,20 @@ type Config struct {
 	// UploadRate caps the payload the client uploads, in bytes per
 	// second over all torrents and peers (zero: no cap).
 	UploadRate int64
+	// DownloadRate caps the payload the client downloads, in bytes per
+	// second over all torrents and peers (zero: no cap); a connection's
+	// reader waits, so TCP slows the sender. Torrent.SetRateLimits caps
+	// one torrent more.
+	DownloadRate int64
 	// CloseTimeout bounds how long closing a torrent (or the client)
 	// waits for extension handlers to finish work their peers are owed
 	// (see Settler: btt_speed's last voucher) and for the connections
 	// concerned to send what it queued (default 3 s). A torrent with no
 	// such work closes at once.
 	CloseTimeout time.Duration
+
+	// downLimit enforces DownloadRate (set by setDefaults; nil: no cap).
+	downLimit *rate.Limiter
 
 	// minEvictAge is how long a peer must have been connected, with no
 	// payload either way, before a new peer may replace it in a full
@@ -109,6 +119,13 @@ type Config struct {
 func (c *Config) setDefaults() error {
 	if c.UploadRate < 0 {
 		return fmt.Errorf("peer: UploadRate %d is negative", c.UploadRate)
+	}
+	if c.DownloadRate < 0 {
+		return fmt.Errorf("%w: DownloadRate %d is negative", ErrConfig, c.DownloadRate)
+	}
+	if c.DownloadRate > 0 {
+		// As the upload cap: a burst of a tenth of a second, at least a block.
+		c.downLimit = rate.NewLimiter(rate.Limit(c.DownloadRate), int(max(c.DownloadRate/10, 16<<10)))
 	}
 	if c.RechokeInterval < 0 || c.HandshakeTimeout < 0 || c.IdleTimeout < 0 || c.KeepAliveInterval < 0 || c.RequestTimeout < 0 || c.CloseTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrConfig)
