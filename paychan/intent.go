@@ -2,7 +2,6 @@ package paychan
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -24,6 +23,12 @@ type OpenFinder interface {
 	// report. Channels of other accounts are passed over, never an
 	// error. ok is false if there is none so far.
 	FindOpen(ctx context.Context, in Intent, known func(ChannelID) bool) (ch Channel, ok bool, err error)
+	// InFlight reports whether a transaction the caller's account sent
+	// may still be included in a block: its outcome is unknown to the
+	// escrow — across restarts too. An escrow that cannot tell answers
+	// true until it can. A Payer drops an intent only when FindOpen does
+	// not find its channel and nothing is in flight.
+	InFlight(ctx context.Context) (bool, error)
 }
 
 // TxJournal keeps, across restarts, a transaction an escrow signed and
@@ -46,9 +51,11 @@ type TxKeeper interface {
 }
 
 // Intent is an Open recorded durably before it is sent: until it is
-// resolved — into the channel it opened, or dropped because the chain
-// proved it was not taken — the payer neither forgets the deposit nor
-// opens another channel to the same payee in its place (Payer.Open).
+// resolved — into the channel it opened, found on chain, or dropped once
+// it is not on chain and nothing the account sent is in flight — the
+// payer neither forgets the deposit nor opens another channel to the same
+// payee in its place (Payer.Open). No error of the escrow's decides it:
+// an error may come after a transaction was mined.
 type Intent struct {
 	// Seq names the intent in the store.
 	Seq     uint64
@@ -60,16 +67,3 @@ type Intent struct {
 	// At is when the intent was recorded.
 	At time.Time
 }
-
-// IntentTTL is how long an intent with no channel on chain is kept. It
-// is far past a TRON transaction's expiration (60 s after the block it
-// references) and the receipt waits: an open not in a block by then
-// never will be, as long as the escrow settles an unsettled transaction
-// before it signs another (TxKeeper).
-const IntentTTL = 10 * time.Minute
-
-// mayBeOnChain reports whether an Open that failed with err may still
-// have opened its channel: escrows wrap ErrChainUnavailable in every
-// error after which the transaction may be, or be about to be, in a
-// block. Any other error proves it is not.
-func mayBeOnChain(err error) bool { return errors.Is(err, ErrChainUnavailable) }

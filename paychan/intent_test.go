@@ -83,6 +83,7 @@ func TestRetriedOpenDepositsOnce(t *testing.T) {
 			ins, err := w.payer.Intents()
 			require.NoError(t, err)
 			require.Len(t, ins, 1, "the open with an unknown outcome is an intent")
+			w.chain.SetUnavailable(false)
 			if restart {
 				w.restart()
 			}
@@ -118,6 +119,7 @@ func TestResolveIntentsFindsTheChannel(t *testing.T) {
 	w.chain.SetLostAnswer("Open")
 	_, err := w.payer.Open(ctx, w.payee, btt.BTT(3), w.chain.Now().Add(time.Hour))
 	require.Error(t, err)
+	w.chain.SetUnavailable(false)
 	_, err = other.Open(ctx, w.payee, btt.BTT(1), w.chain.Now().Add(time.Hour))
 	require.NoError(t, err)
 	w.restart()
@@ -148,7 +150,7 @@ func TestIntentOutcomes(t *testing.T) {
 		assert.Empty(t, ins, "the chain proved the open was not taken")
 	})
 
-	t.Run("chain down at the open: kept, then the same open sent again", func(t *testing.T) {
+	t.Run("chain down at the open: kept until the chain says", func(t *testing.T) {
 		w := newIntentWorld(t, btt.BTT(10))
 		exp1 := w.chain.Now().Add(time.Hour)
 		w.chain.SetDownAfter("OpenMark")
@@ -156,19 +158,34 @@ func TestIntentOutcomes(t *testing.T) {
 		require.ErrorIs(t, err, paychan.ErrChainUnavailable)
 		ins, err := w.payer.Intents()
 		require.NoError(t, err)
-		require.Len(t, ins, 1)
+		require.Len(t, ins, 1, "the chain could not be asked: kept")
 		w.chain.SetUnavailable(false)
 
+		// Not on chain, nothing in flight: dropped, and this open goes
+		// ahead with its own arguments.
 		ch, err := w.payer.Open(ctx, w.payee, btt.BTT(2), exp1.Add(time.Hour))
 		require.NoError(t, err)
-		assert.Equal(t, btt.BTT(4), ch.Deposit, "the earlier open's arguments, sent again")
-		assert.Equal(t, exp1.Unix(), ch.Expiry.Unix())
-		assert.Equal(t, btt.BTT(4), w.locked(btt.BTT(10)))
+		assert.Equal(t, btt.BTT(2), ch.Deposit)
+		assert.Equal(t, btt.BTT(2), w.locked(btt.BTT(10)))
+		ins, err = w.payer.Intents()
+		require.NoError(t, err)
+		assert.Empty(t, ins)
 	})
 
-	t.Run("older than IntentTTL with nothing on chain: dropped", func(t *testing.T) {
+	t.Run("an error after the open took effect: the channel, found", func(t *testing.T) {
 		w := newIntentWorld(t, btt.BTT(10))
-		_, err := w.store.AddIntent(paychan.Intent{Payee: w.payee, Deposit: btt.BTT(4), Expiry: w.chain.Now().Add(time.Hour), Mark: 1, At: time.Now().Add(-paychan.IntentTTL - time.Minute)})
+		w.chain.SetLostAnswer("Open") // and the chain is gone when it is looked for
+		_, err := w.payer.Open(ctx, w.payee, btt.BTT(4), w.chain.Now().Add(time.Hour))
+		require.Error(t, err)
+		w.chain.SetUnavailable(false)
+		found, err := w.payer.ResolveIntents(ctx)
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+	})
+
+	t.Run("not on chain with nothing in flight: dropped", func(t *testing.T) {
+		w := newIntentWorld(t, btt.BTT(10))
+		_, err := w.store.AddIntent(paychan.Intent{Payee: w.payee, Deposit: btt.BTT(4), Expiry: w.chain.Now().Add(time.Hour), Mark: 1, At: time.Now()})
 		require.NoError(t, err)
 		ch, err := w.payer.Open(ctx, w.payee, btt.BTT(2), w.chain.Now().Add(2*time.Hour))
 		require.NoError(t, err)
@@ -184,6 +201,7 @@ func TestIntentOutcomes(t *testing.T) {
 		other := btt.MustParseAddress("TJRabPrwbZy45sbavfcjinPJC18kjpRTv8")
 		_, err := w.payer.Open(ctx, other, btt.BTT(3), w.chain.Now().Add(time.Hour))
 		require.Error(t, err)
+		w.chain.SetUnavailable(false)
 		ch, err := w.payer.Open(ctx, w.payee, btt.BTT(2), w.chain.Now().Add(time.Hour))
 		require.NoError(t, err)
 		assert.Equal(t, w.payee, ch.Payee)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -26,9 +25,6 @@ type Payer struct {
 	finder OpenFinder
 	signer Signer
 	domain Domain
-	// openMu makes opens one at a time, so that an open's intent is
-	// resolved before the next open to the same payee is decided.
-	openMu sync.Mutex
 }
 
 // NewPayer returns a Payer whose escrow acts as signer's account. The
@@ -73,14 +69,16 @@ func (p *Payer) Open(ctx context.Context, payee btt.Address, deposit btt.Amount,
 // outcome is known. An earlier open to payee whose outcome is still
 // unknown is completed first, and its channel returned in place of a new
 // one (its deposit and expiry, not these): it is looked for on chain, and
-// if it is not there yet and the intent is younger than IntentTTL, the
-// same open — the same arguments — is sent again, which an escrow that
-// keeps its pending transaction (TxKeeper) answers with the first one's
-// outcome. So a retried open never deposits twice, whatever expiry the
-// retry asks for.
+// if it is not there and a transaction of the account is still in flight,
+// the same open — the same arguments — is sent again, which the escrow
+// answers with the first one's outcome once it has settled what is in
+// flight (tron.Escrow does, its signed transaction kept in this store).
+// After an Open that fails, the chain is read again: a channel found
+// there is returned as opened, whatever the error said. So a retried
+// open never deposits twice, whatever expiry the retry asks for.
 func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time, onChain func(Channel)) (Channel, error) {
-	p.openMu.Lock()
-	defer p.openMu.Unlock()
+	p.store.openMu.Lock()
+	defer p.store.openMu.Unlock()
 	ins, err := p.store.Intents()
 	if err != nil {
 		return Channel{}, err
@@ -110,13 +108,14 @@ func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.A
 	}
 	ch, err := p.escrow.Open(ctx, payee, deposit, expiry)
 	if err != nil {
-		if !mayBeOnChain(err) {
-			// The chain proved it was not taken.
-			if derr := p.store.ResolveIntent(in.Seq, nil); derr != nil {
-				err = errors.Join(err, derr)
-			}
+		ch, ok, rerr := p.recheck(ctx, in)
+		if !ok {
+			return Channel{}, errors.Join(fmt.Errorf("paychan: open channel: %w", err), rerr)
 		}
-		return Channel{}, fmt.Errorf("paychan: open channel: %w", err)
+		if onChain != nil {
+			onChain(ch)
+		}
+		return ch, nil
 	}
 	if onChain != nil {
 		onChain(ch)
@@ -128,10 +127,46 @@ func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.A
 }
 
 // complete resolves one intent: the channel it opened, found on chain;
-// else, if resend, the same open sent again while the intent is younger
-// than IntentTTL. ok is false if the intent turned out to have opened
-// nothing (it is dropped), or, without resend, nothing is on chain yet.
+// else, with nothing in flight, it is dropped; else, if resend, the same
+// open is sent again. ok is false if it opened nothing (dropped), or, as
+// far as can be told yet, has not (kept).
 func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, bool, error) {
+	ch, ok, err := p.find(ctx, in)
+	if err != nil || ok {
+		return ch, ok, err
+	}
+	flying, err := p.finder.InFlight(ctx)
+	if err != nil {
+		return Channel{}, false, fmt.Errorf("asking the escrow what is in flight: %w", err)
+	}
+	if !flying {
+		// Not on chain, and nothing sent can land any more.
+		return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
+	}
+	if !resend {
+		return Channel{}, false, nil
+	}
+	if _, keeps := p.escrow.(TxKeeper); !keeps {
+		// Only an escrow that settles what it sent before it signs
+		// again answers a resend with the first one's outcome.
+		return Channel{}, false, fmt.Errorf("%w: its transaction is still in flight", ErrChainUnavailable)
+	}
+	ch, err = p.escrow.Open(ctx, in.Payee, in.Deposit, in.Expiry)
+	if err != nil {
+		ch, ok, rerr := p.recheck(ctx, in)
+		if ok {
+			return ch, true, nil
+		}
+		return Channel{}, false, errors.Join(fmt.Errorf("sending it again: %w", err), rerr)
+	}
+	if err := p.store.ResolveIntent(in.Seq, &ch); err != nil {
+		return ch, false, err
+	}
+	return ch, true, nil
+}
+
+// find looks for an intent's channel on chain and records it if found.
+func (p *Payer) find(ctx context.Context, in Intent) (Channel, bool, error) {
 	recs, err := p.store.Payers()
 	if err != nil {
 		return Channel{}, false, err
@@ -144,22 +179,8 @@ func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, 
 	if err != nil {
 		return Channel{}, false, fmt.Errorf("looking for its channel: %w", err)
 	}
-	if !ok && time.Since(in.At) > IntentTTL {
-		return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
-	}
-	if !ok && !resend {
-		return Channel{}, false, nil
-	}
 	if !ok {
-		ch, err = p.escrow.Open(ctx, in.Payee, in.Deposit, in.Expiry)
-		if err != nil {
-			if mayBeOnChain(err) {
-				return Channel{}, false, fmt.Errorf("sending it again: %w", err)
-			}
-			// Proven not taken now (its expiry passed, say), and the
-			// escrow settled the first before answering: nothing.
-			return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
-		}
+		return Channel{}, false, nil
 	}
 	if err := p.store.ResolveIntent(in.Seq, &ch); err != nil {
 		return ch, false, err
@@ -167,30 +188,50 @@ func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, 
 	return ch, true, nil
 }
 
+// recheck decides an intent whose Open just failed: the error proves
+// nothing (the open may be in a block whatever it says), the chain does.
+// Found, the channel is recorded; not found with nothing in flight, the
+// intent is dropped; else it stays. The error is the chain's, if it
+// could not be asked.
+func (p *Payer) recheck(ctx context.Context, in Intent) (Channel, bool, error) {
+	ch, ok, err := p.find(ctx, in)
+	if err != nil || ok {
+		return ch, ok, err
+	}
+	flying, err := p.finder.InFlight(ctx)
+	if err != nil || flying {
+		return Channel{}, false, err
+	}
+	return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
+}
+
 // ResolveIntents looks on chain for the channels of every open whose
 // outcome is unknown — a run that stopped while opening, a node that went
-// away — and records those it finds; it drops intents older than
-// IntentTTL with nothing on chain. Nothing is sent. It returns the
-// channels found; those still unresolved stay for the next call (Open
-// completes them too).
+// away — and records those it finds; it drops those not on chain when
+// nothing the account sent is in flight. Nothing is sent. It returns the
+// channels found, and goes on past an intent it cannot resolve (its
+// error is returned with the others'); those unresolved stay for the
+// next call (Open completes them too).
 func (p *Payer) ResolveIntents(ctx context.Context) ([]Channel, error) {
-	p.openMu.Lock()
-	defer p.openMu.Unlock()
+	p.store.openMu.Lock()
+	defer p.store.openMu.Unlock()
 	ins, err := p.store.Intents()
 	if err != nil {
 		return nil, err
 	}
 	var found []Channel
+	var errs []error
 	for _, in := range ins {
 		ch, ok, err := p.complete(ctx, in, false)
 		if err != nil {
-			return found, fmt.Errorf("paychan: an open to %s of %s with an unknown outcome: %w", in.Payee, in.Deposit, err)
+			errs = append(errs, fmt.Errorf("paychan: an open to %s of %s with an unknown outcome: %w", in.Payee, in.Deposit, err))
+			continue
 		}
 		if ok {
 			found = append(found, ch)
 		}
 	}
-	return found, nil
+	return found, errors.Join(errs...)
 }
 
 // Intents returns the opens whose outcome is not known yet.

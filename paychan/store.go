@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,6 +20,10 @@ import (
 // on disk, so a crash at any point loses nothing that was acknowledged.
 type Store struct {
 	db *bolt.DB
+	// openMu makes the opens of every Payer on the store one at a time,
+	// so that an open's intent is resolved before another open to the
+	// same payee is decided.
+	openMu sync.Mutex
 }
 
 var (

@@ -82,6 +82,9 @@ type Escrow struct {
 	// while another call waited (the last maxDone): the same call asked
 	// again gets its outcome instead of a second transaction.
 	done []doneReceipt
+	// opens are the opens signed, when there is no journal to hold them
+	// (opens.go).
+	opens []openRecord
 }
 
 type pendingTx struct {
@@ -322,7 +325,13 @@ func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amo
 	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
 	}
-	if !amount.IsZero() {
+	data, err := e.abi.Pack("topUp", [32]byte(id), amount.Big(), exp)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: top up %x: encode: %w", id[:8], err)
+	}
+	// The same top-up sent before and not settled: no balance check, no
+	// second approve (as Open).
+	if !amount.IsZero() && !e.owed(e.addr, data) {
 		if err := e.fund(ctx, dom.Token, amount); err != nil {
 			return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
 		}
@@ -469,11 +478,14 @@ func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Re
 		r, err := e.settle(ctx, p.tx)
 		switch {
 		case r != nil: // included, successful or not
-			if err := e.keepPending(nil); err != nil {
-				return nil, fmt.Errorf("clearing the settled transaction %s: %w", p.tx.ID, err)
-			}
+			cerr := e.keepPending(nil)
 			if p.to == to && bytes.Equal(p.data, data) {
+				// Its outcome, whatever the clear did: a record
+				// left behind is only looked up again.
 				return r, err
+			}
+			if cerr != nil {
+				return nil, fmt.Errorf("clearing the settled transaction %s: %w", p.tx.ID, cerr)
 			}
 			e.remember(p, r, err)
 		case errors.Is(err, ErrTxExpired): // never included: sign anew
@@ -490,6 +502,11 @@ func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Re
 	tx, err := e.c.SignCall(ctx, to, data)
 	if err != nil {
 		return nil, err // nothing sent
+	}
+	if e.isOpen(to, data) {
+		if err := e.recordOpen(tx, data); err != nil {
+			return nil, fmt.Errorf("not sending an open it could not record: %w", err)
+		}
 	}
 	p = &pendingTx{to: to, data: bytes.Clone(data), tx: tx}
 	if err := e.keepPending(p); err != nil {

@@ -53,7 +53,9 @@ func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) {
 	return n + 1, nil
 }
 
-// FindOpen implements paychan.OpenFinder: for every nonce from in.Mark to
+// FindOpen implements paychan.OpenFinder. It looks first among the opens
+// this account signed (kept in the journal, the last 16) for one with
+// in's arguments that is in a block; then, for every nonce from in.Mark to
 // the escrow's current one (at most MaxFindScan), it reads the channel
 // this account would have opened to in.Payee with that nonce. An id the
 // escrow does not know is another account's channel and is passed over;
@@ -65,6 +67,18 @@ func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(pay
 	}
 	if in.Mark == 0 {
 		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w: no mark", ErrInvalidArgument)
+	}
+	// The opens this account signed first, by their receipts.
+	exp, err := unixSeconds(in.Expiry)
+	if err != nil {
+		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w", err)
+	}
+	data, err := e.abi.Pack("open", evmAddr(in.Payee), in.Deposit.Big(), exp)
+	if err != nil {
+		return paychan.Channel{}, false, fmt.Errorf("tron: find open: encode: %w", err)
+	}
+	if ch, ok, err := e.findRecorded(ctx, data, known); err != nil || ok {
+		return ch, ok, err
 	}
 	last, err := e.Nonce(ctx)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
 	"google.golang.org/protobuf/proto"
 
@@ -51,17 +52,33 @@ func (e *Escrow) KeepTxsIn(_ context.Context, j paychan.TxJournal) error {
 	}
 	var p *pendingTx
 	if b != nil {
-		if p, err = decodePending(b); err != nil {
+		var owner btt.Address
+		if p, owner, err = decodePending(b); err != nil {
 			return fmt.Errorf("tron: the pending transaction of %s: %w", e.journalKey(), err)
+		}
+		if owner != e.c.Address() {
+			return fmt.Errorf("tron: the pending transaction of %s was signed by %s", e.journalKey(), owner)
 		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.pending != nil && (p == nil || p.tx.ID != e.pending.tx.ID) {
+		return fmt.Errorf("tron: keep transactions: %s has transaction %s in flight, which the journal does not hold; settle it first", e, e.pending.tx.ID)
+	}
 	e.journal = j
 	if e.pending == nil {
 		e.pending = p
 	}
 	return nil
+}
+
+// InFlight implements paychan.OpenFinder: whether a transaction this
+// escrow signed — in this process or, with a journal, an earlier one — is
+// not known settled. It is settled by the next call.
+func (e *Escrow) InFlight(context.Context) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pending != nil, nil
 }
 
 func encodePending(p *pendingTx) ([]byte, error) {
@@ -72,30 +89,70 @@ func encodePending(p *pendingTx) ([]byte, error) {
 	return json.Marshal(pendingJSON{To: p.to, Data: p.data, Tx: raw})
 }
 
-// decodePending reads a journal's record back; the transaction's id is
-// computed again from its bytes.
-func decodePending(b []byte) (*pendingTx, error) {
+// decodePending reads a journal's record back and returns it with the
+// account that signed it. Nothing in it is taken as written: the call
+// (to, data) must be the signed transaction's one TriggerSmartContract,
+// with no value, and the signature must recover to its owner.
+func decodePending(b []byte) (*pendingTx, btt.Address, error) {
 	if len(b) > maxPendingBytes {
-		return nil, fmt.Errorf("%w: pending record of %d bytes", ErrBadResponse, len(b))
+		return nil, btt.Address{}, fmt.Errorf("%w: pending record of %d bytes", ErrBadResponse, len(b))
 	}
 	var j pendingJSON
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("pending record: %w", err)
+		return nil, btt.Address{}, fmt.Errorf("pending record: %w", err)
 	}
 	signed := new(core.Transaction)
 	if err := proto.Unmarshal(j.Tx, signed); err != nil {
-		return nil, fmt.Errorf("pending record's transaction: %w", err)
+		return nil, btt.Address{}, fmt.Errorf("pending record's transaction: %w", err)
 	}
-	if signed.GetRawData() == nil || len(signed.GetSignature()) == 0 {
-		return nil, fmt.Errorf("pending record: no signed transaction")
+	raw := signed.GetRawData()
+	if raw == nil || len(signed.GetSignature()) != 1 {
+		return nil, btt.Address{}, fmt.Errorf("pending record: no signed transaction")
+	}
+	if len(raw.GetContract()) != 1 || raw.GetContract()[0].GetType() != core.Transaction_Contract_TriggerSmartContract {
+		return nil, btt.Address{}, fmt.Errorf("pending record: not one contract call")
+	}
+	var ct core.TriggerSmartContract
+	if err := raw.GetContract()[0].GetParameter().UnmarshalTo(&ct); err != nil {
+		return nil, btt.Address{}, fmt.Errorf("pending record's call: %w", err)
+	}
+	owner, err := btt.AddressFromBytes(ct.GetOwnerAddress())
+	if err != nil {
+		return nil, btt.Address{}, fmt.Errorf("pending record's owner: %w", err)
+	}
+	to, err := btt.AddressFromBytes(ct.GetContractAddress())
+	if err != nil {
+		return nil, btt.Address{}, fmt.Errorf("pending record's contract: %w", err)
+	}
+	if to != j.To || !bytes.Equal(ct.GetData(), j.Data) || ct.GetCallValue() != 0 || ct.GetCallTokenValue() != 0 {
+		return nil, btt.Address{}, fmt.Errorf("pending record: its call is not its transaction's")
 	}
 	id, err := TxIDOf(signed)
 	if err != nil {
-		return nil, err
+		return nil, btt.Address{}, err
 	}
-	raw := signed.GetRawData()
+	by, err := txSigner(id, signed.GetSignature()[0])
+	if err != nil || by != owner {
+		return nil, btt.Address{}, fmt.Errorf("pending record: the transaction is not signed by its owner %s", owner)
+	}
 	tx := &Tx{ID: id, Expiration: time.UnixMilli(raw.GetExpiration()).UTC(), FeeLimit: raw.GetFeeLimit(), signed: signed}
-	return &pendingTx{to: j.To, data: j.Data, tx: tx}, nil
+	return &pendingTx{to: to, data: bytes.Clone(ct.GetData()), tx: tx}, owner, nil
+}
+
+// txSigner recovers the account that signed transaction id.
+func txSigner(id TxID, sig []byte) (btt.Address, error) {
+	if len(sig) != 65 {
+		return btt.Address{}, fmt.Errorf("signature of %d bytes", len(sig))
+	}
+	s := bytes.Clone(sig)
+	if s[64] >= 27 {
+		s[64] -= 27
+	}
+	pub, err := crypto.SigToPub(id[:], s)
+	if err != nil {
+		return btt.Address{}, err
+	}
+	return fromEVM(crypto.PubkeyToAddress(*pub)), nil
 }
 
 // keepPending makes p the transaction in flight, in memory and, with a

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/devnet"
@@ -212,14 +213,20 @@ func TestDevnetFindOpenPassesOverOthers(t *testing.T) {
 // TestPendingRecordRoundTrip: a pending record reads back as written, and
 // bad records are errors, not panics.
 func TestPendingRecordRoundTrip(t *testing.T) {
-	raw := &core.Transaction{RawData: &core.TransactionRaw{Expiration: 1_800_000_000_000, FeeLimit: 50_000_000, Timestamp: 1}}
-	id, err := SignTx(testSigner(t, 5), raw)
+	signer, to := testSigner(t, 5), testSigner(t, 6).Address()
+	owner := signer.Address()
+	call, err := anypb.New(&core.TriggerSmartContract{OwnerAddress: owner[:], ContractAddress: to[:], Data: []byte{1, 2, 3}})
 	require.NoError(t, err)
-	p := &pendingTx{to: testSigner(t, 6).Address(), data: []byte{1, 2, 3}, tx: &Tx{ID: id, Expiration: time.UnixMilli(1_800_000_000_000).UTC(), FeeLimit: 50_000_000, signed: raw}}
+	raw := &core.Transaction{RawData: &core.TransactionRaw{Expiration: 1_800_000_000_000, FeeLimit: 50_000_000, Timestamp: 1,
+		Contract: []*core.Transaction_Contract{{Type: core.Transaction_Contract_TriggerSmartContract, Parameter: call}}}}
+	id, err := SignTx(signer, raw)
+	require.NoError(t, err)
+	p := &pendingTx{to: to, data: []byte{1, 2, 3}, tx: &Tx{ID: id, Expiration: time.UnixMilli(1_800_000_000_000).UTC(), FeeLimit: 50_000_000, signed: raw}}
 	b, err := encodePending(p)
 	require.NoError(t, err)
-	got, err := decodePending(b)
+	got, by, err := decodePending(b)
 	require.NoError(t, err)
+	assert.Equal(t, owner, by)
 	assert.Equal(t, p.to, got.to)
 	assert.Equal(t, p.data, got.data)
 	assert.Equal(t, p.tx.ID, got.tx.ID)
@@ -227,7 +234,7 @@ func TestPendingRecordRoundTrip(t *testing.T) {
 	assert.Equal(t, p.tx.FeeLimit, got.tx.FeeLimit)
 
 	for _, b := range [][]byte{nil, []byte("{"), []byte(`{"tx":"AAAA"}`), []byte(`{"to":"x"}`), make([]byte, maxPendingBytes+1)} {
-		_, err := decodePending(b)
+		_, _, err := decodePending(b)
 		assert.Error(t, err, "%q", b)
 	}
 }

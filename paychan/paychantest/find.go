@@ -15,7 +15,8 @@ var _ paychan.OpenFinder = (*account)(nil)
 
 // SetLostAnswer makes the next call of method ("Open" or "TopUp") take
 // effect on the chain while its caller gets an error wrapping
-// paychan.ErrChainUnavailable: a node that went away after the
+// paychan.ErrChainUnavailable, and the chain stays down after it
+// (SetUnavailable(false) brings it back): a node that went away after the
 // transaction was sent, the outcome unknown to the caller.
 func (c *Chain) SetLostAnswer(method string) {
 	c.mu.Lock()
@@ -29,7 +30,7 @@ func (c *Chain) lost(method string) bool {
 	if c.lostAnswer != method {
 		return false
 	}
-	c.lostAnswer = ""
+	c.lostAnswer, c.unavailable = "", true
 	return true
 }
 
@@ -71,4 +72,16 @@ func (a *account) FindOpen(_ context.Context, in paychan.Intent, known func(payc
 		return *ch, true, nil
 	}
 	return paychan.Channel{}, false, nil
+}
+
+// InFlight implements paychan.OpenFinder: every call of the in-memory
+// escrow takes effect at once or not at all, so nothing is ever in
+// flight.
+func (a *account) InFlight(context.Context) (bool, error) {
+	unlock, err := a.begin("InFlight")
+	if err != nil {
+		return false, err
+	}
+	unlock()
+	return false, nil
 }
