@@ -1,9 +1,12 @@
 // Package peertest is an in-memory network for tests of peer clients: a
 // Network of hosts, each with its own loopback address, whose listeners
 // and dialers plug into peer.Config's Listener and Dial in place of TCP.
-// Connections are net.Pipe pairs: no sockets, no ports, no kernel, and
-// (being made of channels and timers) usable inside a testing/synctest
-// bubble with its fake clock. Partition and Heal cut and restore the
+// Connections are in-memory pipes with a socket's buffering (a write
+// returns once its bytes fit the buffer; net.Pipe's unbuffered writes
+// would deadlock two peers that both write their handshake first) and
+// deadlines: no sockets, no ports, no kernel, and, being made of
+// sync.Cond and timers only, usable inside a testing/synctest bubble
+// with its fake clock. Partition and Heal cut and restore the
 // links between two hosts, as hashicorp raft's in-memory transport does.
 //
 //	n := peertest.NewNetwork()
@@ -161,9 +164,7 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) 
 		return nil, opErr(err)
 	}
 	local := netip.AddrPortFrom(h.addr, port)
-	a, b := net.Pipe()
-	ours := &pipeConn{Conn: a, n: n, local: local, remote: addr}
-	theirs := &pipeConn{Conn: b, n: n, local: addr, remote: local}
+	ours, theirs := newPipe(n, local, addr)
 	n.track(ours, theirs)
 	select {
 	case l.accept <- theirs:
@@ -214,21 +215,3 @@ func (l *listener) Close() error {
 }
 
 func (l *listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.addr) }
-
-// pipeConn is one end of a connection: a net.Pipe end with the addresses
-// of the hosts, as TCP addresses.
-type pipeConn struct {
-	net.Conn
-	n             *Network
-	local, remote netip.AddrPort
-}
-
-func (c *pipeConn) LocalAddr() net.Addr  { return net.TCPAddrFromAddrPort(c.local) }
-func (c *pipeConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
-
-func (c *pipeConn) Close() error {
-	c.n.mu.Lock()
-	delete(c.n.conns, c)
-	c.n.mu.Unlock()
-	return c.Conn.Close()
-}
