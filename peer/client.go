@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -39,6 +40,9 @@ type Client struct {
 func NewClient(cfg Config) (*Client, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
+	}
+	if !cfg.DisablePEX && !slicesContains(extNames(cfg.Extensions), pexName) {
+		cfg.Extensions = append(slices.Clip(cfg.Extensions), pexExtension{interval: cfg.pexInterval})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cl := &Client{
@@ -156,9 +160,7 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 		}
 		sources = append(sources, src)
 	}
-	if cl.cfg.DHT != nil && (info == nil || info.Private == nil || !*info.Private) {
-		sources = append(sources, cl.cfg.DHT.Source())
-	}
+	useDHT := cl.cfg.DHT != nil && (info == nil || info.Private == nil || !*info.Private)
 	sources = append(sources, spec.Sources...)
 	policy := spec.Policy
 	if policy == nil {
@@ -202,6 +204,10 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 			st.Close()
 			return nil, err
 		}
+	}
+	if useDHT {
+		// A magnet's info may turn out private: the DHT stops then.
+		sources = append(sources, publicOnly{src: cl.cfg.DHT.Source(), t: t})
 	}
 	cl.wg.Go(t.run)
 	t.AddPeers(append(peers, spec.Peers...)...)

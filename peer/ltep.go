@@ -16,7 +16,9 @@ func localExtID(i int) pp.ExtensionNumber { return pp.ExtensionNumber(2 + i) }
 func (t *Torrent) extendedHandshake() []byte {
 	m := map[string]int{"ut_metadata": int(localMetadataID)}
 	for i, e := range t.cl.cfg.Extensions {
-		m[e.Name()] = int(localExtID(i))
+		if t.offers(e) {
+			m[e.Name()] = int(localExtID(i))
+		}
 	}
 	d := map[string]any{
 		"m":    m,
@@ -71,6 +73,13 @@ const (
 	maxExtensionName  = 64
 )
 
+// offers reports whether the torrent offers extension e (an offerer may
+// decline some torrents).
+func (t *Torrent) offers(e Extension) bool {
+	o, ok := e.(offerer)
+	return !ok || o.Offers(t)
+}
+
 // speaks reports whether name is an extension we speak.
 func (t *Torrent) speaks(name string) bool {
 	if name == "ut_metadata" {
@@ -123,7 +132,7 @@ func (t *Torrent) onExtendedHandshake(c *conn, payload []byte) error {
 	c.ls.metadataID = c.ls.extIDs["ut_metadata"]
 	for i, e := range t.cl.cfg.Extensions {
 		theirID, ok := c.ls.extIDs[e.Name()]
-		if !ok {
+		if !ok || !t.offers(e) {
 			continue
 		}
 		h, err := e.Attach(extPeer{c: c, id: theirID}, raw)

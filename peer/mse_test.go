@@ -224,3 +224,25 @@ func FuzzAcceptHandshake(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodePEX feeds any payload to the ut_pex decoder: an error or at
+// most pexMaxDelta valid addresses, never a panic.
+func FuzzDecodePEX(f *testing.F) {
+	f.Add([]byte("d5:added6:\x7f\x00\x00\x01\x1a\xe17:added.f1:\x10e"))
+	f.Add([]byte("d6:added618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1a\xe1e"))
+	f.Add([]byte("d5:addedi3ee"))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		addrs, err := decodePEX(payload)
+		if err != nil {
+			return
+		}
+		if len(addrs) > pexMaxDelta {
+			t.Fatalf("%d addresses", len(addrs))
+		}
+		for _, a := range addrs {
+			if !a.IsValid() || a.Port() == 0 {
+				t.Fatalf("invalid %v", a)
+			}
+		}
+	})
+}
