@@ -111,9 +111,9 @@ func listenAddr(c *conn, hs map[string]bencode.Bytes) netip.AddrPort {
 type pexHandler struct {
 	p       extPeer
 	c       *conn
-	listen  netip.AddrPort         // where the peer takes connections, if known
+	listen  netip.AddrPort          // where the peer takes connections, if known
 	sent    map[netip.AddrPort]bool // what the peer has been told is connected
-	lastIn  time.Time              // when we last took a message of its
+	lastIn  time.Time               // when we last took a message of its
 	stopped bool
 }
 
