@@ -1018,32 +1018,38 @@ func TestDevnetConcurrentChannels(t *testing.T) {
 	assert.Equal(t, uint64(4), out[0])
 }
 
-// BenchmarkDevnetChannel is one channel's round trips through gotron-sdk
-// and gRPC to the devnet: open (approve included once), claim, close.
+// BenchmarkDevnetChannel times a channel's open, claim and close on the
+// devnet, with receipts and reads from solidified blocks (the default) and
+// from the head block side by side: on the devnet, whose blocks are solid
+// at once, the difference is the solidity API's round trips alone.
 func BenchmarkDevnetChannel(b *testing.B) {
-	ctx := context.Background()
-	e := newEnv(b, devnet.Config{}, nil, WithApprove(ApproveUnlimited))
-	var open, claim, closing time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		ch, err := e.payerE.Open(ctx, e.payee.Address(), amt(100), e.node.Now().Add(time.Hour))
-		if err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if _, err := e.payeeE.Claim(ctx, e.voucher(b, ch.ID, 10)); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		if _, err := e.payeeE.Close(ctx, e.voucher(b, ch.ID, 20)); err != nil {
-			b.Fatal(err)
-		}
-		open, claim, closing = open+t1.Sub(t0), claim+t2.Sub(t1), closing+time.Since(t2)
+	for _, f := range []Finality{FinalitySolid, FinalityHead} {
+		b.Run(f.String(), func(b *testing.B) {
+			ctx := context.Background()
+			e := newEnv(b, devnet.Config{}, func(c *Config) { c.Finality = f }, WithApprove(ApproveUnlimited))
+			var open, claim, closing time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				ch, err := e.payerE.Open(ctx, e.payee.Address(), amt(100), e.node.Now().Add(time.Hour))
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := e.payeeE.Claim(ctx, e.voucher(b, ch.ID, 10)); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				if _, err := e.payeeE.Close(ctx, e.voucher(b, ch.ID, 20)); err != nil {
+					b.Fatal(err)
+				}
+				open, claim, closing = open+t1.Sub(t0), claim+t2.Sub(t1), closing+time.Since(t2)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(open.Microseconds())/n, "µs/open")
+			b.ReportMetric(float64(claim.Microseconds())/n, "µs/claim")
+			b.ReportMetric(float64(closing.Microseconds())/n, "µs/close")
+		})
 	}
-	n := float64(b.N)
-	b.ReportMetric(float64(open.Microseconds())/n, "µs/open")
-	b.ReportMetric(float64(claim.Microseconds())/n, "µs/claim")
-	b.ReportMetric(float64(closing.Microseconds())/n, "µs/close")
 }
 
 // TestDevnetSlowNode: a node slower than Config.Timeout is unavailable
