@@ -2,10 +2,13 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -32,6 +35,18 @@ type DHTConfig struct {
 	AnnounceInterval time.Duration
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
+	// NoSecurity turns off BEP 42: by default the node keeps in its
+	// routing table only nodes whose ids are derived from their IPs
+	// (local and loopback addresses are exempt, as BEP 42 says, so
+	// loopback tests work either way).
+	NoSecurity bool
+	// PublicIP, if set, is the address the internet sees us at: our own
+	// node id is then derived from it, as BEP 42 asks.
+	PublicIP netip.Addr
+	// NodesFile, if set, is where the routing table is saved on Close and
+	// loaded from on start (anacrolix's format: compact node infos), so a
+	// restarted node rejoins without bootstrap nodes.
+	NodesFile string
 }
 
 // DHT is a mainline DHT node (BEP 5) over anacrolix/dht/v2, shared by any
@@ -39,7 +54,24 @@ type DHTConfig struct {
 type DHT struct {
 	s   *dht.Server
 	cfg DHTConfig
+
+	// pings bounds the nodes being pinged for AddNode at once.
+	pings chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	// pinged holds the addresses AddNode pinged lately (cleared when
+	// full), so that a peer repeating its PORT message costs nothing.
+	pinged    map[netip.AddrPort]struct{}
+	closed    bool // no ping starts once set
+	closeOnce sync.Once
 }
+
+// maxPings and maxPinged bound AddNode's work: pings in flight, and the
+// addresses remembered as pinged.
+const (
+	maxPings  = 16
+	maxPinged = 4096
+)
 
 // NewDHT starts a DHT node.
 func NewDHT(cfg DHTConfig) (*DHT, error) {
@@ -61,13 +93,29 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 	}
 	sc := dht.NewDefaultServerConfig()
 	sc.Conn = pc
-	sc.NoSecurity = true
+	sc.NoSecurity = cfg.NoSecurity
+	if cfg.PublicIP.IsValid() {
+		sc.PublicIP = cfg.PublicIP.AsSlice()
+	}
 	// The stock in-memory store keys peers by IP alone, which loses all
 	// but one peer per host (every loopback peer shares 127.0.0.1).
 	sc.PeerStore = &addrPortStore{}
 	sc.SendLimiter = rate.NewLimiter(rate.Inf, 0)
 	sc.Logger = alog.Default.WithFilterLevel(alog.Disabled)
 	nodes := append([]netip.AddrPort(nil), cfg.StartingNodes...)
+	var saved []krpc.NodeInfo
+	if cfg.NodesFile != "" {
+		var err error
+		saved, err = dht.ReadNodesFromFile(cfg.NodesFile)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			cfg.Logger.Warn("dht: reading the saved routing table", "file", cfg.NodesFile, "err", err)
+		}
+		for _, ni := range saved {
+			if ap := nodeAddrPort(ni.Addr); ap.IsValid() && ap.Port() != 0 {
+				nodes = append(nodes, ap)
+			}
+		}
+	}
 	public := cfg.PublicBootstrap
 	sc.StartingNodes = func() ([]dht.Addr, error) {
 		var out []dht.Addr
@@ -88,8 +136,44 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 		pc.Close()
 		return nil, fmt.Errorf("discovery: dht: %w", err)
 	}
-	return &DHT{s: s, cfg: cfg}, nil
+	for _, ni := range saved {
+		_ = s.AddNode(ni) // its id as saved; a bad entry is skipped
+	}
+	return &DHT{s: s, cfg: cfg, pings: make(chan struct{}, maxPings), pinged: make(map[netip.AddrPort]struct{})}, nil
 }
+
+// AddNode pings a node a peer told us of (BEP 5's PORT message); the node
+// joins the routing table if it answers. It never blocks: with maxPings
+// pings in flight, or for an address pinged lately, it does nothing.
+func (d *DHT) AddNode(addr netip.AddrPort) {
+	if !addr.IsValid() || addr.Port() == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.pinged[addr]; ok || d.closed {
+		return
+	}
+	if len(d.pinged) >= maxPinged {
+		clear(d.pinged)
+	}
+	select {
+	case d.pings <- struct{}{}:
+	default:
+		return // busy: a later PORT message may try again
+	}
+	d.pinged[addr] = struct{}{}
+	d.wg.Go(func() {
+		defer func() { <-d.pings }()
+		res := d.s.Ping(net.UDPAddrFromAddrPort(addr))
+		if res.Err != nil {
+			d.cfg.Logger.Debug("dht: ping of a peer's node", "node", addr, "err", res.Err)
+		}
+	})
+}
+
+// NumNodes returns how many nodes the routing table holds.
+func (d *DHT) NumNodes() int { return d.s.NumNodes() }
 
 // Addr returns the node's UDP address.
 func (d *DHT) Addr() netip.AddrPort {
@@ -106,8 +190,37 @@ func (d *DHT) Bootstrap(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the node.
-func (d *DHT) Close() { d.s.Close() }
+// Close stops the node, saving its routing table first if
+// DHTConfig.NodesFile is set (a table with no nodes leaves the file as it
+// was: a node that never joined keeps what the last run knew).
+func (d *DHT) Close() {
+	d.closeOnce.Do(func() {
+		if d.cfg.NodesFile != "" {
+			if err := d.saveNodes(); err != nil {
+				d.cfg.Logger.Warn("dht: saving the routing table", "file", d.cfg.NodesFile, "err", err)
+			}
+		}
+		d.mu.Lock()
+		d.closed = true
+		d.mu.Unlock()
+		d.s.Close()
+		d.wg.Wait()
+	})
+}
+
+// saveNodes writes the routing table to NodesFile, through a temporary
+// file renamed over it.
+func (d *DHT) saveNodes() error {
+	nodes := d.s.Nodes()
+	if len(nodes) == 0 {
+		return nil
+	}
+	tmp := d.cfg.NodesFile + ".tmp"
+	if err := dht.WriteNodesToFile(nodes, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, d.cfg.NodesFile)
+}
 
 // Source returns a Source that announces the torrent on this node and
 // looks up its peers every AnnounceInterval.
@@ -139,7 +252,13 @@ func (ds dhtSource) once(ctx context.Context, a Announce) {
 	if len(local) > 0 {
 		a.Found(local)
 	}
-	ann, err := ds.d.s.AnnounceTraversal(a.InfoHash, dht.AnnouncePeer(dht.AnnouncePeerOpts{Port: a.Port}))
+	// Announce the port we listen on; a client that listens on none only
+	// looks.
+	var opts []dht.AnnounceOpt
+	if a.Port > 0 {
+		opts = append(opts, dht.AnnouncePeer(dht.AnnouncePeerOpts{Port: a.Port}))
+	}
+	ann, err := ds.d.s.AnnounceTraversal(a.InfoHash, opts...)
 	if err != nil {
 		ds.d.cfg.Logger.Debug("dht announce", "err", err)
 		return
