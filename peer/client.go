@@ -36,7 +36,8 @@ type Client struct {
 	upLimit     *rate.Limiter // nil: uploads are not capped
 }
 
-// NewClient starts a client: it listens for peers unless cfg.NoListen.
+// NewClient starts a client: it accepts peers on cfg.Listener, or listens
+// for them on cfg.ListenAddr unless cfg.NoListen.
 func NewClient(cfg Config) (*Client, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -57,12 +58,12 @@ func NewClient(cfg Config) (*Client, error) {
 		// A burst of a tenth of a second, and at least a block.
 		cl.upLimit = rate.NewLimiter(rate.Limit(cfg.UploadRate), int(max(cfg.UploadRate/10, piece.BlockSize)))
 	}
-	if !cfg.NoListen {
-		ln, err := net.Listen("tcp", cfg.ListenAddr)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("peer: listen on %s: %w", cfg.ListenAddr, err)
-		}
+	ln, err := cl.listen()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if ln != nil {
 		cl.ln = ln
 		cl.addr, _ = netip.ParseAddrPort(ln.Addr().String())
 		cl.wg.Go(cl.acceptLoop)

@@ -23,6 +23,10 @@ type Config struct {
 	// NoListen to accept none.
 	ListenAddr string
 	NoListen   bool
+	// Listener, if set, is what the client accepts peers on instead of
+	// a TCP listener on ListenAddr (NoListen does not apply); the client
+	// closes it, and its address is the client's Addr.
+	Listener net.Listener
 	// Dial, if set, connects to peers instead of TCP: with peertest's
 	// in-memory network, say. It must return once ctx ends (which bounds
 	// the dial and the handshake).
