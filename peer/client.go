@@ -42,7 +42,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if !cfg.DisablePEX && !slicesContains(extNames(cfg.Extensions), pexName) {
+	if !cfg.DisablePEX && !slices.Contains(extNames(cfg.Extensions), pexName) {
 		cfg.Extensions = append(slices.Clip(cfg.Extensions), pexExtension{interval: cfg.pexInterval})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -153,7 +153,7 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 	for _, u := range append(trackers, spec.Trackers...) {
 		src, err := discovery.NewTracker(u, cl.cfg.Tracker)
 		if err != nil {
-			if slicesContains(spec.Trackers, u) {
+			if slices.Contains(spec.Trackers, u) {
 				return nil, fmt.Errorf("peer: tracker: %w", err)
 			}
 			cl.log.Warn("ignoring the torrent's tracker", "url", discovery.RedactURL(u), "err", err)

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"net"
 	"testing"
@@ -35,7 +36,7 @@ func metadataReply(t *testing.T, raw []byte) (metadataMsg, []byte) {
 	t.Helper()
 	require.Greater(t, len(raw), 6)
 	require.Equal(t, byte(pp.Extended), raw[4])
-	d := bencode.NewDecoder(bytesReader(raw[6:]))
+	d := bencode.NewDecoder(bytes.NewReader(raw[6:]))
 	var m metadataMsg
 	require.NoError(t, d.Decode(&m))
 	return m, raw[6+d.Offset:]

@@ -62,7 +62,7 @@ func (s TorrentSpec) load() (*metainfo.MetaInfo, *metainfo.MagnetV2, error) {
 		mi, err := LoadTorrentFile(s.TorrentFile)
 		return mi, nil, err
 	case s.TorrentBytes != nil:
-		mi, err := metainfo.Load(bytesReader(s.TorrentBytes))
+		mi, err := metainfo.Load(bytes.NewReader(s.TorrentBytes))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrBadTorrent, err)
 		}
@@ -101,14 +101,3 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, error) {
 	}
 	return mi, nil
 }
-
-func slicesContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
