@@ -83,6 +83,7 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 		c.send(t.extendedHandshake())
 	}
 	t.sendHaves(c)
+	t.sendDHTPort(c, hs)
 	t.log.Debug("peer connected", "peer", c.addr, "outgoing", outgoing, "fast", c.fast, "ltep", c.ltep)
 }
 

@@ -2,6 +2,8 @@ package peer
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -104,18 +106,18 @@ func (t *Torrent) connectedTo(addr netip.AddrPort) bool {
 func (t *Torrent) dial(addr netip.AddrPort) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cl.cfg.HandshakeTimeout)
 	defer cancel()
-	nc, err := t.cl.dial(ctx, addr)
+	dial := func(ctx context.Context) (net.Conn, error) { return t.cl.dial(ctx, addr) }
+	nc, hs, err := connectPeer(ctx, dial, t.cl.cfg.Encryption, t.cl.ourExtensions(), t.ih, t.cl.peerID)
 	if err == nil {
-		var hs handshakeResult
-		hs, err = handshakeOutgoing(ctx, nc, ourExtensions(!t.cl.cfg.DisableFast), t.ih, t.cl.peerID)
-		if err == nil {
-			if !t.post(event{kind: evNewConn, nc: nc, hs: hs, outgoing: true, addr: addr}) {
-				_ = nc.Close()
-			}
-			return
+		if !t.post(event{kind: evNewConn, nc: nc, hs: hs, outgoing: true, addr: addr}) {
+			_ = nc.Close()
 		}
-		_ = nc.Close()
+		return
 	}
-	t.log.Debug("dial failed", "peer", addr, "err", err)
+	if errors.Is(err, ErrEncryption) {
+		t.log.Info("connection refused", "peer", addr, "reason", err)
+	} else {
+		t.log.Debug("dial failed", "peer", addr, "err", err)
+	}
 	t.post(event{kind: evDialFailed, addr: addr, err: err})
 }

@@ -91,7 +91,7 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 	case pp.Extended:
 		return t.onExtended(c, m.ExtendedID, m.ExtendedPayload)
 	case pp.Port:
-		// DHT port (BEP 5): the DHT finds peers itself.
+		t.onPort(c, m.Port)
 	default:
 		return fmt.Errorf("%w: unexpected message type %v", ErrProtocol, m.Type)
 	}

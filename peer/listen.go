@@ -51,7 +51,8 @@ func (cl *Client) handleIncoming(nc net.Conn) {
 	ctx, cancel := context.WithTimeout(cl.ctx, cl.cfg.HandshakeTimeout)
 	defer cancel()
 	stop := deadlineFromContext(ctx, nc)
-	res, err := readHandshakeStart(nc)
+	raw := nc
+	nc, res, err := acceptHandshake(ctx, nc, cl.cfg.Encryption, cl.infoHashes)
 	var t *Torrent
 	if err == nil {
 		cl.mu.Lock()
@@ -62,19 +63,23 @@ func (cl *Client) handleIncoming(nc net.Conn) {
 		}
 	}
 	if err == nil {
-		err = writeHandshake(nc, ourExtensions(!cl.cfg.DisableFast), res.infoHash, cl.peerID)
+		err = writeHandshake(nc, cl.ourExtensions(), res.infoHash, cl.peerID)
 	}
 	if err == nil {
 		res.peerID, err = readPeerID(nc)
 	}
 	stop()
 	if err != nil {
-		cl.log.Debug("incoming handshake failed", "peer", nc.RemoteAddr(), "err", err)
-		_ = nc.Close()
+		if errors.Is(err, ErrEncryption) {
+			cl.log.Info("connection refused", "peer", raw.RemoteAddr(), "reason", err)
+		} else {
+			cl.log.Debug("incoming handshake failed", "peer", raw.RemoteAddr(), "err", err)
+		}
+		_ = raw.Close()
 		return
 	}
 	ap, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
 	if !t.post(event{kind: evNewConn, nc: nc, hs: res, addr: ap}) {
-		_ = nc.Close()
+		_ = raw.Close()
 	}
 }
