@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/time/rate"
+
 	"github.com/bttspeed/bttspeed/piece"
 )
 
@@ -24,6 +26,11 @@ type embedState struct {
 	have       haveSet
 	wantedLeft atomic.Int64
 
+	pause      pauseState
+	sequential atomic.Bool
+	upLimit    atomic.Pointer[rate.Limiter] // Torrent.SetRateLimits
+	downLimit  atomic.Pointer[rate.Limiter]
+
 	rmu     sync.Mutex // guards readers and each Reader's window fields
 	readers map[*Reader]struct{}
 	// readersDirty is set when a reader's window moved and a call to
@@ -37,6 +44,7 @@ func newEmbedState() *embedState {
 		readers:    make(map[*Reader]struct{}),
 		have:       haveSet{changed: make(chan struct{})},
 		live:       make(map[*conn]bool),
+		pause:      newPauseState(),
 	}
 }
 

@@ -131,6 +131,7 @@ func (t *Torrent) initFiles() {
 		off += fi.Length
 	}
 	e.have.reset(t.picker.Have())
+	t.picker.SetSequential(e.sequential.Load())
 	t.applyFiles(0, t.layout.Length)
 	t.applyReaders()
 	if t.spec.Magnet != "" && t.subscribed() {

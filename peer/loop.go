@@ -127,6 +127,10 @@ func (t *Torrent) handle(ev event) {
 		if cand := t.known[ev.addr]; cand != nil && ev.outgoing {
 			cand.dialing = false
 		}
+		if t.paused() {
+			_ = ev.nc.Close()
+			break
+		}
 		last := t.nextID
 		t.addConn(ev.nc, ev.hs, ev.outgoing, ev.addr)
 		if t.nextID != last {
@@ -141,7 +145,9 @@ func (t *Torrent) handle(ev event) {
 		}
 		// Dial the next at once, not at the next tick: among many dead
 		// addresses a live one would otherwise wait 25 dials a second.
-		t.dialMore(time.Now())
+		if !t.paused() {
+			t.dialMore(time.Now())
+		}
 	case evHashDone:
 		t.onHashed(ev.piece, ev.ok, ev.hashes, ev.err)
 	case evStorageErr:
@@ -174,7 +180,9 @@ func (t *Torrent) tick(now time.Time) {
 	} else {
 		t.requestMetadata()
 	}
-	t.dialMore(now)
+	if !t.paused() {
+		t.dialMore(now)
+	}
 }
 
 func btoi(b bool) int {

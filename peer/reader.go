@@ -46,6 +46,10 @@ func (c *conn) readLoop() {
 		ev := event{kind: evMsg, c: c, msg: msg}
 		if msg.Type == pp.Piece {
 			c.downloaded.Add(int64(len(msg.Piece)))
+			if !c.throttleDown(len(msg.Piece)) {
+				putBlock(msg.Piece)
+				return
+			}
 			if r.Size() < bigBuffer {
 				r = growReader(r, c.nc)
 				d.R = r

@@ -125,10 +125,22 @@ func (c *conn) takeBatch(batch []outItem) []outItem {
 	return batch
 }
 
-// throttle waits, if the client caps its upload rate, until n more bytes
-// may go; what is buffered is flushed first, so the peer is not kept
+// throttle waits, if the torrent or the client caps its upload rate, until
+// n more bytes may go; what is buffered is flushed first, so the peer is not kept
 // waiting for it. It returns false if the connection closed meanwhile.
 func (c *conn) throttle(w *bufio.Writer, n int) bool {
+	if lim := c.t.emb.upLimit.Load(); lim != nil {
+		// The torrent's own cap (Torrent.SetRateLimits).
+		if lim.Tokens() < float64(n) {
+			if err := w.Flush(); err != nil {
+				c.close(fmt.Errorf("write: %w", err))
+				return false
+			}
+		}
+		if !waitLimit(lim, n, c.closed) {
+			return false
+		}
+	}
 	lim := c.t.cl.upLimit
 	if lim == nil {
 		return true
