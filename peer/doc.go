@@ -19,7 +19,10 @@
 // connection's loopPeer (conn.ls). Nothing else reads or writes those.
 // Other goroutines talk to the loop by posting an event (Torrent.post,
 // which never blocks past the torrent's end) or by running a function on
-// it and waiting (Torrent.do).
+// it and waiting (Torrent.do). Extensions post functions through the
+// torrent's mailbox (mailbox.go: ExtPeer.Post, which never blocks, and
+// ExtPeer.Do, which waits), so that one torrent's loop can wake a peer of
+// another without waiting on it.
 //
 // Each connection has two more goroutines. Its reader (reader.go:
 // readLoop) owns the socket's read side: it decodes and vets each message
@@ -43,16 +46,25 @@
 //
 // # Which methods are safe where
 //
-// The exported methods of Client and Torrent are safe from any goroutine
-// except the loop itself: those that need loop state run on it through
-// Torrent.do and wait for it. Torrent.PieceSize reads loop state and is
+// Unless their doc says otherwise, the exported methods of Client and
+// Torrent are safe from any goroutine but the torrent's loop: those that
+// need loop state run on it through Torrent.do and wait for it, which on
+// the loop itself would never return. Torrent.PieceSize reads loop state and is
 // for extension handlers, which run on the loop.
 //
 // Every method of Extension, ExtHandler and the optional handler
 // interfaces (ServeGate, ChokeStatter, PieceObserver, BlockObserver, Busy,
-// Settler) is called on the loop and must not block. ExtPeer says of each
-// of its methods where it may be called; the written callback of
-// MarkedSender runs on the connection's writer.
+// Settler) is called on the loop and must not block. The methods of
+// ConcurrentExtPeer are safe from any goroutine; the rest of ExtPeer's are
+// for the loop, but Do, which is for goroutines that are no loop. The
+// written callback of MarkedSender runs on the connection's writer.
+//
+// # Networks
+//
+// A client listens on TCP and dials over TCP unless Config.Listener and
+// Config.Dial say otherwise (net.go); peer/peertest is an in-memory
+// network for them, on which tests run without sockets, and inside a
+// testing/synctest bubble.
 //
 // # Files
 //
@@ -67,7 +79,10 @@
 // download.go (received blocks, hash results), upload.go (requests, serve
 // gates, held requests), choke.go (rechoke), fast.go (BEP 6),
 // extension.go and extpeer.go (the extension API), ltep.go (BEP 10),
-// metadata.go (BEP 9), extcheck.go (vetting extension payloads), disk.go
-// (the disk queue), ban.go, observer.go, stats.go, config.go, errors.go,
-// events.go.
+// metadata.go (BEP 9), extcheck.go (vetting extension payloads),
+// mailbox.go (functions posted to the loop), net.go (the injectable
+// listener and dialer), mse.go (MSE/PE handshakes), pex.go (BEP 11),
+// private.go (BEP 27 for peer sources), files.go, embed.go and treader.go
+// (files, priorities, readers), subscribe.go (events), disk.go (the disk
+// queue), ban.go, observer.go, stats.go, config.go, errors.go, events.go.
 package peer
