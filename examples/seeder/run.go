@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -183,21 +184,14 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 		fmt.Fprintf(out, "infohash: %s\n", sd.tor.InfoHash().HexString())
 		fmt.Fprintf(out, "leecher: %s %s\n", hint, sd.file)
 	}
-	for _, it := range its {
-		m, err := mk.make(it)
-		if err != nil {
-			return err
-		}
-		sd, err := set.add(ctx, m, it.path, false)
-		switch {
-		case errors.Is(err, errAlready):
-			log.Warn("given twice: seeding it once", "path", it.path, "as", sd.origin)
-			continue
-		case err != nil && ctx.Err() != nil:
-			return nil // stopped while verifying
-		case err != nil:
-			return err
-		}
+	added, err := addAll(ctx, its, mk, set, log)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil // stopped while hashing or verifying
+	case err != nil:
+		return err
+	}
+	for _, sd := range added {
 		show(sd)
 	}
 
@@ -270,6 +264,53 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	}
 	fmt.Fprintln(out, "stopped")
 	return runErr
+}
+
+// addWorkers is how many of the torrents given are made and added at
+// once: hashing uses the cores, and adding one waits on its disk and the
+// engine's loop, so a few at a time start a seeder of many torrents
+// several times faster than one at a time.
+const addWorkers = 4
+
+// addAll makes and adds the torrents given, a few at a time, and returns
+// them in the order given (one given twice is seeded once, and skipped
+// in the result). The first error stops the rest and is returned.
+func addAll(ctx context.Context, its []item, mk *maker, set *seedSet, log *slog.Logger) ([]*seeded, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := make([]*seeded, len(its))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(addWorkers, len(its)) {
+		wg.Go(func() {
+			for i := range next {
+				m, err := mk.make(its[i])
+				if err == nil {
+					out[i], err = set.add(ctx, m, its[i].path, false)
+				}
+				switch {
+				case errors.Is(err, errAlready):
+					log.Warn("given twice: seeding it once", "err", err)
+				case err != nil:
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for i := range its {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(sd *seeded) bool { return sd == nil }), nil
 }
 
 // dhtAddr is where the seeder's DHT node listens: the UDP port of the

@@ -242,13 +242,16 @@ type seedSet struct {
 
 	mu     sync.Mutex
 	byHash map[metainfo.Hash]*seeded
+	// adding holds the torrents being added, by origin, so that the same
+	// torrent added twice at once is added once.
+	adding map[metainfo.Hash]string
 	// retiredUp is what the removed torrents uploaded, so that the
 	// seeder's total never goes down.
 	retiredUp int64
 }
 
 func newSeedSet(cl *peer.Client, links string, verify bool, peers []netip.AddrPort, trackers []string, log *slog.Logger) *seedSet {
-	return &seedSet{cl: cl, links: links, verify: verify, peers: peers, tracks: trackers, log: log, byHash: map[metainfo.Hash]*seeded{}}
+	return &seedSet{cl: cl, links: links, verify: verify, peers: peers, tracks: trackers, log: log, byHash: map[metainfo.Hash]*seeded{}, adding: map[metainfo.Hash]string{}}
 }
 
 // linkDir makes links/<infohash>/<name> a symbolic link to the data and
@@ -279,14 +282,25 @@ var errAlready = errors.New("seeded already")
 // add starts seeding m; origin is what it came from. A torrent none of
 // whose pieces is in its directory is refused: that is a wrong -dir, not
 // something to seed.
+// Safe for concurrent use.
 func (s *seedSet) add(ctx context.Context, m *made, origin string, watched bool) (*seeded, error) {
 	h := m.mi.HashInfoBytes()
 	s.mu.Lock()
-	old, dup := s.byHash[h]
-	s.mu.Unlock()
-	if dup {
-		return old, fmt.Errorf("%s: %w as %s", origin, errAlready, old.origin)
+	if old, dup := s.byHash[h]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w as %s", origin, errAlready, old.origin)
 	}
+	if other, dup := s.adding[h]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%s: %w as %s", origin, errAlready, other)
+	}
+	s.adding[h] = origin
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.adding, h)
+		s.mu.Unlock()
+	}()
 	start := time.Now()
 	dir, err := s.linkDir(m)
 	if err != nil {

@@ -157,7 +157,7 @@ func (w *watcher) take(ctx context.Context, name, path string, isTorrent bool, e
 	sd, err := w.set.add(ctx, m, path, true)
 	if err != nil {
 		if errors.Is(err, errAlready) {
-			w.log.Info("a watched entry is seeded already", "path", path, "as", sd.origin)
+			w.log.Info("a watched entry is seeded already", "err", err)
 		} else if ctx.Err() == nil {
 			w.log.Warn("not seeding a watched entry", "path", path, "err", err)
 		}
