@@ -51,6 +51,32 @@ type Market struct {
 	// Rate is the download rate observed from this seeder, in bytes per
 	// second.
 	Rate int64
+	// Stream is the state of the playback the download feeds, if one
+	// does (zero: a plain download).
+	Stream Stream
+}
+
+// Stream is what a leecher streaming a file knows of its playback: how
+// much is buffered ahead of the playhead and how fast the playhead
+// consumes it. With several readers it is the neediest one's.
+type Stream struct {
+	// Buffered is the bytes verified and contiguous from the playhead on.
+	Buffered int64
+	// Rate is the playback rate in bytes per second; zero means no stream.
+	Rate int64
+}
+
+// BufferTime returns how long the buffer lasts at the playback rate (zero
+// without a stream).
+func (s Stream) BufferTime() time.Duration {
+	if s.Rate <= 0 || s.Buffered <= 0 {
+		return 0
+	}
+	secs := float64(s.Buffered) / float64(s.Rate)
+	if secs > float64(1<<62)/float64(time.Second) {
+		return time.Duration(1 << 62)
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 // Bid is a strategy's decision for one seeder and round.
