@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -97,6 +98,27 @@ func (f *faults) CodeAt(ctx context.Context, a common.Address, n *big.Int) ([]by
 		return nil, errRefused
 	}
 	return f.Client.CodeAt(ctx, a, n)
+}
+
+func (f *faults) CallContract(ctx context.Context, msg ethereum.CallMsg, n *big.Int) ([]byte, error) {
+	if f.isDown() {
+		return nil, errRefused
+	}
+	return f.Client.CallContract(ctx, msg, n)
+}
+
+func (f *faults) EstimateGas(ctx context.Context, msg ethereum.CallMsg) (uint64, error) {
+	if f.isDown() {
+		return 0, errRefused
+	}
+	return f.Client.EstimateGas(ctx, msg)
+}
+
+func (f *faults) BalanceAt(ctx context.Context, a common.Address, n *big.Int) (*big.Int, error) {
+	if f.isDown() {
+		return nil, errRefused
+	}
+	return f.Client.BalanceAt(ctx, a, n)
 }
 
 func (f *faults) SuggestGasTipCap(ctx context.Context) (*big.Int, error) {

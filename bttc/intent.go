@@ -84,3 +84,24 @@ func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(pay
 	}
 	return paychan.Channel{}, false, nil
 }
+
+// InFlight implements paychan.OpenFinder: whether the transaction this
+// escrow keeps with its outcome unknown may still be mined. None kept, one
+// with a receipt, and one whose nonce another transaction took are not;
+// one the node cannot tell about yet is.
+func (e *Escrow) InFlight(ctx context.Context) (bool, error) {
+	e.mu.Lock()
+	p := e.pending
+	e.mu.Unlock()
+	if p == nil {
+		return false, nil
+	}
+	r, err := e.c.receiptConfirmed(ctx, p.tx)
+	switch {
+	case errors.Is(err, ErrTxReplaced):
+		return false, nil
+	case err != nil:
+		return true, fmt.Errorf("bttc: is %s in flight: %w", p.tx.Hash.Hex(), err)
+	}
+	return r == nil, nil
+}

@@ -83,8 +83,13 @@ func Start(cfg Config) (*Chain, error) {
 	nodeConf.WSHost, nodeConf.IPCPath, nodeConf.AuthPort = "", "", 0
 	nodeConf.Logger = nil
 
+	// geth's dev chain with every fork up to Cancun and none after: the
+	// rules an EVM chain such as BTTC runs, not Ethereum's newest gas
+	// schedule (whose state-growth pricing would triple an open's gas).
 	chainCfg := *params.AllDevChainProtocolChanges
 	chainCfg.ChainID = new(big.Int).SetUint64(cfg.ChainID)
+	chainCfg.PragueTime, chainCfg.OsakaTime, chainCfg.BogotaTime = nil, nil, nil
+	chainCfg.BlobScheduleConfig = &params.BlobScheduleConfig{Cancun: params.DefaultCancunBlobConfig}
 	alloc := core.SystemContractAllocs()
 	for a, wei := range cfg.Alloc {
 		alloc[a] = types.Account{Balance: new(big.Int).Set(wei)}
