@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -45,7 +46,9 @@ type Config struct {
 	ChainID uint64
 	// Alloc funds accounts at genesis, in wei.
 	Alloc map[common.Address]*big.Int
-	// Port is the HTTP JSON-RPC port on 127.0.0.1; 0 picks a free one.
+	// Host is the loopback IP the HTTP JSON-RPC listens on (default
+	// 127.0.0.1); Port its port, 0 picking a free one.
+	Host string
 	Port int
 	// Period mines a block every Period (whole seconds, so the chain's
 	// clock follows the wall clock); zero mines one whenever a
@@ -70,16 +73,25 @@ func Start(cfg Config) (*Chain, error) {
 	if cfg.ChainID == 0 {
 		cfg.ChainID = DefaultChainID
 	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if ip, err := netip.ParseAddr(cfg.Host); err != nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("bttcdev: host %q: a loopback IP (a development chain's keys are public)", cfg.Host)
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("bttcdev: port %d out of range", cfg.Port)
+	}
 	if cfg.Period < 0 || (cfg.Period > 0 && cfg.Period%time.Second != 0) {
 		return nil, fmt.Errorf("bttcdev: period %s: whole seconds, or zero to mine on each transaction", cfg.Period)
 	}
 	nodeConf := node.DefaultConfig
 	nodeConf.DataDir = "" // in memory
 	nodeConf.P2P = p2p.Config{NoDiscovery: true, MaxPeers: 0, ListenAddr: ""}
-	nodeConf.HTTPHost = "127.0.0.1"
+	nodeConf.HTTPHost = cfg.Host
 	nodeConf.HTTPPort = cfg.Port
 	nodeConf.HTTPModules = []string{"eth", "net", "web3", "dev"}
-	nodeConf.HTTPVirtualHosts = []string{"localhost", "127.0.0.1"}
+	nodeConf.HTTPVirtualHosts = []string{"localhost", cfg.Host}
 	nodeConf.WSHost, nodeConf.IPCPath, nodeConf.AuthPort = "", "", 0
 	nodeConf.Logger = nil
 

@@ -20,6 +20,7 @@ import (
 	"github.com/fbsobreira/gotron-sdk/pkg/signer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
@@ -27,7 +28,15 @@ import (
 	"github.com/bttspeed/bttspeed/tron/contracts"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines, but for two of go-ethereum's
+// (the -chain bttc node's): the transaction sender cache, a process-wide
+// pool it starts once and never stops, and an in-memory leveldb's pool
+// drainer, which ends up to a second after its database closes.
+func TestMain(m *testing.M) {
+	leaktest.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/ethereum/go-ethereum/core.(*txSenderCacher).cache"),
+		goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
+}
 
 var accountLine = regexp.MustCompile(`^account (\d+): (T\w+) key ([0-9a-f]{64}) TRX (\d+) token (\S+)$`)
 
