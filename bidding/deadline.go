@@ -22,7 +22,7 @@ const (
 // the free slots give, saving the budget; between Low and High it lowers a
 // standing bid towards the seeder's reserve, and withdraws it once it would
 // fall below; under Low it raises after each round it did not win a paid
-// slot (keeping the price while it holds one); under Low/4 it bids all the
+// slot (keeping the price while it holds one); under Low/2 it bids all the
 // budget affords, since a stall is the one outcome it exists to prevent.
 // Without a stream (Stream.Rate zero) it bids as Download does.
 //
@@ -31,8 +31,8 @@ const (
 // every byte and can be priced out at the moment the playhead needs bytes.
 // Like every shipped strategy it never bids above MaxAffordable.
 type Deadline struct {
-	// Low and High are buffer levels in playback time (defaults 20 s and
-	// 60 s; High must exceed Low).
+	// Low and High are buffer levels in playback time (defaults 30 s and
+	// 90 s; High must exceed Low). Low should span a few bidding rounds.
 	Low, High time.Duration
 	// UpPercent is the raise after a round without a paid slot while the
 	// buffer is low (default 50).
@@ -59,10 +59,10 @@ func (Deadline) Name() string { return "deadline" }
 func (d Deadline) levels() (low, high time.Duration) {
 	low, high = d.Low, d.High
 	if low <= 0 {
-		low = 20 * time.Second
+		low = 30 * time.Second
 	}
 	if high <= low {
-		high = max(3*low, 60*time.Second)
+		high = max(3*low, 90*time.Second)
 	}
 	return low, high
 }
@@ -96,7 +96,7 @@ func (d Deadline) Bid(m Market) Bid {
 	switch {
 	case buf >= high:
 		return Bid{Reason: ReasonBuffered}
-	case buf < low/4:
+	case buf < low/2:
 		return Bid{Price: limit, Reason: ReasonStarving}
 	case buf < low:
 		switch {
@@ -104,7 +104,7 @@ func (d Deadline) Bid(m Market) Bid {
 			// Open where the last round cleared, so the first bid can win.
 			price, reason = btt.Max(btt.Max(m.Reserve, addOne(m.LastClearing)), m.PriceToBeat), ReasonStart
 		case !m.Won:
-			price, reason = btt.Max(btt.Max(scalePercent(m.Current, 100+up), addOne(m.Current)), m.PriceToBeat), ReasonLowBuf
+			price, reason = btt.Max(btt.Max(btt.Max(scalePercent(m.Current, 100+up), addOne(m.Current)), m.PriceToBeat), addOne(m.LastClearing)), ReasonLowBuf
 		default:
 			price, reason = m.Current, ReasonHoldSlot
 		}

@@ -30,6 +30,7 @@ func TestDeadline(t *testing.T) {
 		{"low: open above the last clearing", with(func(m *Market) { m.Stream.Buffered = 10e6; m.LastClearing = a(30) }), 31, ReasonStart},
 		{"low: open at the price to beat", with(func(m *Market) { m.Stream.Buffered = 10e6; m.PriceToBeat = a(70) }), 70, ReasonStart},
 		{"low, lost: raise", with(func(m *Market) { m.Stream.Buffered = 10e6; m.Current = a(40); m.Losses = 1 }), 60, ReasonLowBuf},
+		{"low, lost: above the last clearing", with(func(m *Market) { m.Stream.Buffered = 10e6; m.Current = a(40); m.LastClearing = a(80) }), 81, ReasonLowBuf},
 		{"low, lost: at least the price to beat", with(func(m *Market) { m.Stream.Buffered = 10e6; m.Current = a(40); m.PriceToBeat = a(90) }), 90, ReasonLowBuf},
 		{"low, won: keep", with(func(m *Market) { m.Stream.Buffered = 10e6; m.Current = a(40); m.Won = true; m.Wins = 2 }), 40, ReasonHoldSlot},
 		{"starving: all it affords", with(func(m *Market) { m.Stream.Buffered = 4e6; m.Current = a(40) }), 1000, ReasonStarving},
@@ -54,8 +55,8 @@ func TestNewDeadline(t *testing.T) {
 	d, err := NewDeadline(0, 0)
 	require.NoError(t, err)
 	low, high := d.levels()
-	assert.Equal(t, 20*time.Second, low)
-	assert.Equal(t, 60*time.Second, high)
+	assert.Equal(t, 30*time.Second, low)
+	assert.Equal(t, 90*time.Second, high)
 }
 
 // TestDeadlineNeverOverspends: whatever the market, the bid is within what

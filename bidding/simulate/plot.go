@@ -92,3 +92,48 @@ func (r *Result) WritePlot(path string) error {
 	}
 	return nil
 }
+
+// PlotBuffer returns a chart of the buffer ahead of each streaming
+// leecher's playhead, in seconds of playback, over simulated time (nil
+// with an error if none streamed). A line on zero is a stall.
+func (r *Result) PlotBuffer() (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Buffer ahead of the playhead"
+	p.X.Label.Text = "time (min)"
+	p.Y.Label.Text = "buffer (s of playback)"
+	p.Y.Min = 0
+	p.Legend.Top = true
+	var args []any
+	for _, l := range r.streamers() {
+		pts := make(plotter.XYs, 0, len(l.Buffer))
+		for k, b := range l.Buffer {
+			pts = append(pts, plotter.XY{X: (r.SampleEvery * time.Duration(k)).Minutes(), Y: b})
+		}
+		args = append(args, fmt.Sprintf("%s (%s, %d stalls)", l.Name, l.Strategy, l.Stalls), pts)
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("simulate: plot buffer: no leecher streamed")
+	}
+	if err := plotutil.AddLines(p, args...); err != nil {
+		return nil, fmt.Errorf("simulate: plot: %w", err)
+	}
+	return p, nil
+}
+
+// WriteBufferPlot writes the buffer chart (PlotBuffer) to path, as
+// WritePlot does.
+func (r *Result) WriteBufferPlot(path string) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png", ".svg", ".pdf", ".jpg", ".jpeg":
+	default:
+		return fmt.Errorf("simulate: plot %q: want a .png, .svg, .pdf or .jpg file", path)
+	}
+	p, err := r.PlotBuffer()
+	if err != nil {
+		return err
+	}
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, path); err != nil {
+		return fmt.Errorf("simulate: write plot: %w", err)
+	}
+	return nil
+}

@@ -48,6 +48,15 @@ type LeecherResult struct {
 	Rate float64
 	// Progress holds the bytes received at each sample time.
 	Progress []int64
+	// For a streaming leecher (Leecher.Playback): how many times the
+	// playhead stalled after playback started, for how long in all, and
+	// the buffer ahead of it in seconds at each sample time until the
+	// playback ends.
+	Stalls  int
+	Stalled time.Duration
+	Buffer  []float64
+	// Streaming reports whether it streamed.
+	Streaming bool
 }
 
 // CompletionTime is how long the leecher took from arrival to completion,
@@ -97,6 +106,8 @@ func buildResult(sc *Scenario, seeders []seederState, leechers []leecherState, e
 			Bytes: sc.Size - l.remaining, PaidBytes: l.paidBytes,
 			Budget: spec.Budget, Spent: l.spent,
 			Progress: l.samples,
+			Stalls:   l.stalls, Stalled: l.stalled, Buffer: l.bufSamples,
+			Streaming: spec.Playback > 0,
 		}
 		if l.paidBytes > 0 {
 			lr.PricePerByte = l.spent.DivUint64(uint64(l.paidBytes))
@@ -155,6 +166,17 @@ func buildResult(sc *Scenario, seeders []seederState, leechers []leecherState, e
 	return r
 }
 
+// streamers returns the leechers that streamed.
+func (r *Result) streamers() []LeecherResult {
+	var out []LeecherResult
+	for _, l := range r.Leechers {
+		if l.Streaming {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // Revenue is the seeders' total revenue.
 func (r *Result) Revenue() btt.Amount {
 	var t btt.Amount
@@ -188,6 +210,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "leecher\tstrategy\tarrive\tcompletion\tMB/s\tspent BTT\tprice/byte\t\n")
 	for _, l := range r.Leechers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t\n", l.Name, l.Strategy, fmtDur(l.Arrive), fmtDur(l.CompletionTime()), l.Rate/1e6, l.Spent.FormatBTT(), l.PricePerByte)
+	}
+	if streams := r.streamers(); len(streams) > 0 {
+		fmt.Fprintf(tw, "\t\t\t\t\t\t\t\n")
+		fmt.Fprintf(tw, "streamer\tstrategy\tstalls\tstalled\tspent BTT\t\t\t\n")
+		for _, l := range streams {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t\t\t\n", l.Name, l.Strategy, l.Stalls, fmtDur(l.Stalled), l.Spent.FormatBTT())
+		}
 	}
 	fmt.Fprintf(tw, "\t\t\t\t\t\t\t\n")
 	fmt.Fprintf(tw, "strategy\tleechers\tcompleted\tmean completion\tspent BTT\tprice/byte\t\t\n")

@@ -50,6 +50,51 @@ type leecherState struct {
 	capLeft       int64
 	finish        time.Duration
 	samples       []int64
+	// Playback (Leecher.Playback): bytes played, whether it started,
+	// whether the playhead is waiting, the stalls and their time.
+	played            int64
+	playing, stalling bool
+	stalls            int
+	stalled           time.Duration
+	bufSamples        []float64
+}
+
+// play advances the playhead of a streaming leecher by one tick.
+func (l *leecherState) play(size, rate int64, startBuffer, tick time.Duration) {
+	have := size - l.remaining
+	if !l.playing {
+		if have == size || float64(have-l.played) >= float64(rate)*startBuffer.Seconds() {
+			l.playing = true
+		}
+		return
+	}
+	if l.played >= size {
+		return
+	}
+	adv := int64(float64(rate) * tick.Seconds())
+	avail := have - l.played
+	if avail >= adv {
+		l.played += adv
+		l.stalling = false
+		return
+	}
+	l.played += avail
+	if l.played >= size {
+		return
+	}
+	l.stalled += time.Duration(float64(tick) * float64(adv-avail) / float64(adv))
+	if !l.stalling {
+		l.stalling = true
+		l.stalls++
+	}
+}
+
+// stream returns what a streaming leecher's strategy sees of its playback.
+func (l *leecherState) stream(size, rate int64) bidding.Stream {
+	if rate <= 0 {
+		return bidding.Stream{}
+	}
+	return bidding.Stream{Buffered: size - l.remaining - l.played, Rate: rate}
 }
 
 // reserver is implemented by policies with a reserve price, such as
@@ -114,7 +159,11 @@ func Run(sc Scenario) (*Result, error) {
 		}
 		if step%sampleEvery == 0 {
 			for i := range leechers {
-				leechers[i].samples = append(leechers[i].samples, sc.Size-leechers[i].remaining)
+				l := &leechers[i]
+				l.samples = append(l.samples, sc.Size-l.remaining)
+				if rate := sc.Leechers[i].Playback; rate > 0 && l.played < sc.Size {
+					l.bufSamples = append(l.bufSamples, l.stream(sc.Size, rate).BufferTime().Seconds())
+				}
 			}
 		}
 		if step%rechokeEvery == 0 {
@@ -143,6 +192,9 @@ func Run(sc Scenario) (*Result, error) {
 		}
 		for i := range leechers {
 			l := &leechers[i]
+			if spec := &sc.Leechers[i]; l.arrived && spec.Playback > 0 {
+				l.play(sc.Size, spec.Playback, spec.StartBuffer, sc.Tick)
+			}
 			if l.arrived && !l.done && l.remaining == 0 {
 				l.done = true
 				l.finish = elapsed + sc.Tick
@@ -185,6 +237,7 @@ func rechoke(sc *Scenario, s int, st *seederState, leechers []leecherState, at f
 				Wins:         p.wins,
 				Losses:       p.losses,
 				Rate:         p.rate,
+				Stream:       l.stream(sc.Size, spec.Playback),
 			})
 			p.bid = b.Price
 			ps.Bidder = true

@@ -90,6 +90,13 @@ type Leecher struct {
 	Strategy bidding.Strategy
 	// Arrive is when the leecher joins, after the scenario's start.
 	Arrive time.Duration
+	// Playback, if set, makes the leecher a player streaming the torrent
+	// from its start at this many bytes per second: playback starts once
+	// StartBuffer of it is downloaded (default 5 s), and stalls whenever
+	// the playhead catches up with the bytes received before the end. Its
+	// Strategy sees the buffer in Market.Stream.
+	Playback    int64
+	StartBuffer time.Duration
 }
 
 func (sc *Scenario) setDefaults() error {
@@ -113,6 +120,15 @@ func (sc *Scenario) setDefaults() error {
 	}
 	if sc.SampleEvery == 0 {
 		sc.SampleEvery = 10 * time.Second
+	}
+	for i := range sc.Leechers {
+		l := &sc.Leechers[i]
+		if l.Playback < 0 || l.StartBuffer < 0 {
+			return fmt.Errorf("%w: leecher %d (%q): negative playback", ErrScenario, i, l.Name)
+		}
+		if l.Playback > 0 && l.StartBuffer == 0 {
+			l.StartBuffer = 5 * time.Second
+		}
 	}
 	if sc.Start.IsZero() {
 		sc.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
