@@ -292,7 +292,7 @@ func TestMadeTorrentHints(t *testing.T) {
 	data := dataFile(t, dir, 50_000)
 	mk := &maker{trackers: []string{"udp://127.0.0.1:1/announce", "http://127.0.0.1:2/announce"}, webSeeds: []string{"http://127.0.0.1:3/files/"},
 		nodes: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:6881")}, log: quiet()}
-	m, err := mk.make(item{path: data})
+	m, err := mk.make(context.Background(), item{path: data})
 	require.NoError(t, err)
 	mi, err := metainfo.LoadFromFile(data + ".torrent")
 	require.NoError(t, err)
@@ -304,8 +304,30 @@ func TestMadeTorrentHints(t *testing.T) {
 
 	// With -verify=false, a .torrent no older than the data is read, not
 	// made again; data newer than it is hashed again.
-	again, err := (&maker{trustOld: true, log: quiet()}).make(item{path: data})
+	again, err := (&maker{trustOld: true, log: quiet()}).make(context.Background(), item{path: data})
 	require.NoError(t, err)
 	assert.Equal(t, mi.HashInfoBytes(), again.mi.HashInfoBytes())
 	assert.Equal(t, "udp://127.0.0.1:1/announce", again.mi.Announce, "the .torrent read, trackers and all")
+}
+
+// TestBuildInfo: the torrent made is anacrolix's, for a file and a
+// folder; a cancelled context stops the hashing.
+func TestBuildInfo(t *testing.T) {
+	dir := t.TempDir()
+	file := dataFile(t, dir, 300_000)
+	folder := filepath.Join(dir, "album")
+	require.NoError(t, os.MkdirAll(filepath.Join(folder, "cd2"), 0o755))
+	dataFile(t, folder, 70_000)
+	dataFile(t, filepath.Join(folder, "cd2"), 90_000)
+	for _, root := range []string{file, folder} {
+		want := metainfo.Info{PieceLength: 32 << 10}
+		require.NoError(t, want.BuildFromFilePath(root))
+		got := metainfo.Info{PieceLength: 32 << 10}
+		require.NoError(t, buildInfo(context.Background(), &got, root))
+		assert.Equal(t, want, got, root)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := buildInfo(ctx, &metainfo.Info{}, file)
+	assert.ErrorContains(t, err, "context canceled", "anacrolix's GeneratePieces keeps the text, not the error")
 }

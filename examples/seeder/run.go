@@ -284,7 +284,7 @@ func addAll(ctx context.Context, its []item, mk *maker, set *seedSet, log *slog.
 	for range min(addWorkers, len(its)) {
 		wg.Go(func() {
 			for i := range next {
-				m, err := mk.make(its[i])
+				m, err := mk.make(ctx, its[i])
 				if err == nil {
 					out[i], err = set.add(ctx, m, its[i].path, false)
 				}

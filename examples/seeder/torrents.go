@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -66,7 +67,7 @@ var errOtherTorrent = errors.New("remove it or give -torrent-out")
 // make loads a .torrent, or makes the torrent of a file or folder and
 // writes it (keeping an existing .torrent of the same data). Every error
 // is a setup error: the item cannot be seeded as given.
-func (m *maker) make(it item) (*made, error) {
+func (m *maker) make(ctx context.Context, it item) (*made, error) {
 	if it.torrent {
 		mi, err := peer.LoadTorrentFile(it.path)
 		if err != nil {
@@ -96,7 +97,10 @@ func (m *maker) make(it item) (*made, error) {
 	}
 	info := metainfo.Info{PieceLength: m.pieceLength}
 	start := time.Now()
-	if err := info.BuildFromFilePath(abs); err != nil {
+	if err := buildInfo(ctx, &info, abs); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("making a torrent of %s: %w", it.path, err)
+		}
 		return nil, cli.Setupf("making a torrent of %s: %w", it.path, err)
 	}
 	if info.TotalLength() == 0 {
@@ -126,6 +130,63 @@ func (m *maker) make(it item) (*made, error) {
 	}
 	return &made{mi: mi, info: info, dir: filepath.Dir(abs), file: out, written: true}, nil
 }
+
+// buildInfo is metainfo.Info.BuildFromFilePath with its reads bound to
+// ctx: a stop while a large file is being hashed ends the hash at once
+// rather than after it (the seeder's stop has redemptions to make in a
+// bounded time).
+func buildInfo(ctx context.Context, info *metainfo.Info, root string) error {
+	info.Name = filepath.Base(root)
+	info.Files = nil
+	err := filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case fi.IsDir():
+			return nil // directories are implicit in a torrent
+		case path == root:
+			info.Length = fi.Size()
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		info.Files = append(info.Files, metainfo.FileInfo{Path: strings.Split(rel, string(filepath.Separator)), Length: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(info.Files, func(a, b metainfo.FileInfo) int {
+		return strings.Compare(strings.Join(a.BestPath(), "/"), strings.Join(b.BestPath(), "/"))
+	})
+	if info.PieceLength == 0 {
+		info.PieceLength = metainfo.ChoosePieceLength(info.TotalLength())
+	}
+	return info.GeneratePieces(func(fi metainfo.FileInfo) (io.ReadCloser, error) {
+		f, err := os.Open(filepath.Join(append([]string{root}, fi.BestPath()...)...))
+		if err != nil {
+			return nil, err
+		}
+		return ctxReader{ctx: ctx, f: f}, nil
+	})
+}
+
+// ctxReader reads a file until ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	f   *os.File
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.f.Read(p)
+}
+
+func (r ctxReader) Close() error { return r.f.Close() }
 
 // reuse returns the .torrent written earlier for the data at abs, if it
 // names the data (same name and size) and is no older than it.

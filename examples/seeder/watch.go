@@ -143,12 +143,12 @@ func (w *watcher) take(ctx context.Context, name, path string, isTorrent bool, e
 		it.out = filepath.Join(w.torrents, name+".torrent")
 		e.out = it.out
 	}
-	m, err := w.mk.make(it)
+	m, err := w.mk.make(ctx, it)
 	if err != nil && !isTorrent && errors.Is(err, errOtherTorrent) {
 		// The data changed while the seeder was down: its old .torrent,
 		// ours, in the state directory, goes.
 		_ = os.Remove(it.out)
-		m, err = w.mk.make(it)
+		m, err = w.mk.make(ctx, it)
 	}
 	if err != nil {
 		w.log.Warn("not seeding a watched entry", "path", path, "err", err)
