@@ -179,6 +179,8 @@ type ConcurrentExtPeer interface {
 	// loop (in the order posted, before the torrent's connections are
 	// dropped when it stops); false, that the torrent has stopped and f
 	// never runs. It is how one torrent's loop wakes a peer of another.
+	// Like Do's, f may run after the peer's connection has closed
+	// (ExtHandler.Closed): it checks if that matters.
 	Post(f func()) bool
 }
 
