@@ -320,3 +320,27 @@ func TestStatusChartsChromium(t *testing.T) {
 		assert.Greater(t, counts[c], 300, "pixels of %s in the screenshot (all: %v)", c, counts)
 	}
 }
+
+// TestStatusPageBounded: with thousands of torrents the page shows the
+// busiest maxRows, in their order, and says how many more there are.
+func TestStatusPageBounded(t *testing.T) {
+	s := fakeSnapshot()
+	s.Torrents = nil
+	for i := range 1000 {
+		s.Torrents = append(s.Torrents, TorrentRow{Name: fmt.Sprintf("t%04d", i), InfoHash: fmt.Sprintf("%040d", i), UpRate: int64(i % 7), Uploaded: int64(i)})
+	}
+	srv := httptest.NewServer(newStatusHandler(func(context.Context) (Snapshot, error) { return s, nil }, nil, quiet()))
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/")
+	assert.Equal(t, maxRows, strings.Count(body, `<tr class="torrent"`))
+	assert.Contains(t, body, "and 800 quieter torrents")
+	assert.Contains(t, body, ">t0993<", "rate 6, the most uploaded")
+	assert.NotContains(t, body, ">t0000<", "rate 0")
+	assert.Less(t, strings.Index(body, ">t0006<"), strings.Index(body, ">t0013<"), "in their order")
+	_, js := get(t, srv.URL+"/status.json")
+	assert.Equal(t, 1000, strings.Count(js, `"origin"`), "the JSON has them all")
+
+	rows, more := busiest([]int{5, 1, 9}, func(v int) (int64, int64) { return int64(v), 0 })
+	assert.Equal(t, []int{5, 1, 9}, rows)
+	assert.Zero(t, more)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,10 +51,56 @@ var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	},
 }).ParseFS(pageFS, "status.html"))
 
-// pageData is what the page's template gets: the snapshot and the charts.
+// pageData is what the page's template gets: the snapshot, the charts,
+// and the rows its tables show.
 type pageData struct {
 	Snapshot
 	Charts template.HTML
+	// ShownTorrents and ShownPeers are the busiest (by upload rate, then
+	// bytes uploaded) at most maxRows of each; the page says how many
+	// more there are, and status.json has them all.
+	ShownTorrents []TorrentRow
+	ShownPeers    []PeerRow
+	MoreTorrents  int
+	MorePeers     int
+}
+
+// maxRows bounds the page's tables: a seeder of thousands of torrents
+// still serves a page a browser shows at once.
+const maxRows = 200
+
+func newPageData(s Snapshot, ss []Sample) pageData {
+	d := pageData{Snapshot: s, Charts: charts(ss)}
+	d.ShownTorrents, d.MoreTorrents = busiest(s.Torrents, func(t TorrentRow) (int64, int64) { return t.UpRate, t.Uploaded })
+	d.ShownPeers, d.MorePeers = busiest(s.Peers, func(p PeerRow) (int64, int64) { return p.UpRate, p.Uploaded })
+	return d
+}
+
+// busiest returns the rows with the highest rate (then total), at most
+// maxRows, in their original order, and how many were left out.
+func busiest[T any](rows []T, key func(T) (rate, total int64)) ([]T, int) {
+	if len(rows) <= maxRows {
+		return rows, 0
+	}
+	idx := make([]int, len(rows))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		ra, ta := key(rows[a])
+		rb, tb := key(rows[b])
+		if c := cmp.Compare(rb, ra); c != 0 {
+			return c
+		}
+		return cmp.Compare(tb, ta)
+	})
+	idx = idx[:maxRows]
+	slices.Sort(idx)
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = rows[j]
+	}
+	return out, len(rows) - maxRows
 }
 
 // newStatusHandler serves / (the HTML page, which reloads itself every
@@ -104,7 +152,7 @@ func newStatusHandler(snap snapshotFunc, hist *history, log *slog.Logger) http.H
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := page.Execute(w, pageData{Snapshot: s, Charts: charts(samples(s))}); err != nil {
+		if err := page.Execute(w, newPageData(s, samples(s))); err != nil {
 			log.Warn("status page", "err", err)
 		}
 	})
