@@ -119,3 +119,18 @@ func (h *haveSet) bytesIn(l piece.Layout, lo, hi int64) int64 {
 	}
 	return n
 }
+
+// contiguous returns the bytes of verified pieces from torrent offset
+// from on, without a gap, up to end.
+func (h *haveSet) contiguous(l piece.Layout, from, end int64) int64 {
+	if l.PieceLength <= 0 || end <= from {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	i := int(from / l.PieceLength)
+	for i < l.NumPieces() && int64(i)*l.PieceLength < end && h.bf.Has(i) {
+		i++
+	}
+	return max(0, min(end, int64(i)*l.PieceLength)-from)
+}

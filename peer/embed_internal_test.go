@@ -63,3 +63,20 @@ func TestPausableSource(t *testing.T) {
 	require.Eventually(t, func() bool { return len(events()) > n }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, tracker.Started, events()[n])
 }
+
+// TestReaderMeasuredRate: without SetPlaybackRate a reader's rate is
+// measured over windows of at least rateWindow, smoothed across windows.
+func TestReaderMeasuredRate(t *testing.T) {
+	r := &Reader{}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for k := 0; k <= 5; k++ {
+		r.consumed(1000, now.Add(time.Duration(k)*time.Second))
+	}
+	assert.Equal(t, int64(1200), r.rate(), "6000 bytes over the first 5 s")
+	for k := 6; k <= 10; k++ {
+		r.consumed(3000, now.Add(time.Duration(k)*time.Second))
+	}
+	assert.Equal(t, int64(2100), r.rate(), "(1200 + 3000) / 2")
+	r.playback = 500
+	assert.Equal(t, int64(500), r.rate(), "a set rate wins")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/bttspeed/bttspeed/piece"
 )
@@ -42,6 +43,52 @@ type Reader struct {
 	want       int64 // the length of the read in progress, so its pieces are raised even past the readahead
 	ctx        context.Context
 	posted     [2]int // the window's first and last piece when last posted
+	// The playback rate: set (SetPlaybackRate), or measured over windows
+	// of at least rateWindow of reading.
+	playback  int64
+	measured  int64
+	rateFrom  time.Time
+	rateBytes int64
+}
+
+// rateWindow is the least time a reader's consumption rate is measured
+// over.
+const rateWindow = 5 * time.Second
+
+// SetPlaybackRate tells the torrent how fast the reader's data is consumed,
+// in bytes per second (a video's bitrate), for Torrent.StreamState; zero
+// goes back to measuring it from the reads.
+func (r *Reader) SetPlaybackRate(bytesPerSecond int64) {
+	e := r.t.embed()
+	e.rmu.Lock()
+	r.playback = max(bytesPerSecond, 0)
+	e.rmu.Unlock()
+}
+
+// consumed counts n bytes read now, towards the measured rate. Called with
+// rmu held.
+func (r *Reader) consumed(n int64, now time.Time) {
+	if r.rateFrom.IsZero() {
+		r.rateFrom = now
+	}
+	r.rateBytes += n
+	if d := now.Sub(r.rateFrom); d >= rateWindow {
+		rate := int64(float64(r.rateBytes) / d.Seconds())
+		if r.measured == 0 {
+			r.measured = rate
+		} else {
+			r.measured = (r.measured + rate) / 2
+		}
+		r.rateFrom, r.rateBytes = now, 0
+	}
+}
+
+// rate returns the reader's playback rate. Called with rmu held.
+func (r *Reader) rate() int64 {
+	if r.playback > 0 {
+		return r.playback
+	}
+	return r.measured
 }
 
 // NewReader returns a Reader of the whole torrent at offset 0.
@@ -152,6 +199,7 @@ func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
 	read, err := r.readAt(l, p[:hi-lo], lo)
 	e.rmu.Lock()
 	r.pos = pos + int64(read)
+	r.consumed(int64(read), time.Now())
 	e.rmu.Unlock()
 	r.moved()
 	return read, err
@@ -344,4 +392,59 @@ func (t *Torrent) applyReaders() {
 	if changed {
 		t.prioritiesChanged()
 	}
+}
+
+// StreamState is what a buyer bidding for a stream's playhead needs
+// (bidding.Stream): the bytes verified and contiguous ahead of the neediest
+// reader, and its playback rate.
+type StreamState struct {
+	// Buffered is the bytes verified from the reader's position on,
+	// without a gap, up to the end of its file or torrent.
+	Buffered int64
+	// Rate is its playback rate in bytes per second (Reader.SetPlaybackRate,
+	// or measured from its reads); zero: no reader with a known rate.
+	Rate int64
+	// Readers is how many readers are open.
+	Readers int
+}
+
+// StreamState returns the state of the torrent's readers for a buyer: of
+// the open readers with a known rate and data still ahead, the one whose
+// buffer lasts the least time (zero StreamState if none). Safe from any
+// goroutine.
+func (t *Torrent) StreamState() StreamState {
+	select {
+	case <-t.gotInfo:
+	default:
+		return StreamState{Readers: t.readerCount()}
+	}
+	l := t.layout0()
+	e := t.embed()
+	e.rmu.Lock()
+	type win struct{ from, end, rate int64 }
+	wins := make([]win, 0, len(e.readers))
+	for r := range e.readers {
+		base, length := r.span()
+		if rate := r.rate(); rate > 0 && r.pos < length {
+			wins = append(wins, win{base + r.pos, base + length, rate})
+		}
+	}
+	n := len(e.readers)
+	e.rmu.Unlock()
+	best := StreamState{Readers: n}
+	bestSecs := -1.0
+	for _, w := range wins {
+		buf := e.have.contiguous(l, w.from, w.end)
+		if secs := float64(buf) / float64(w.rate); bestSecs < 0 || secs < bestSecs {
+			best.Buffered, best.Rate, bestSecs = buf, w.rate, secs
+		}
+	}
+	return best
+}
+
+func (t *Torrent) readerCount() int {
+	e := t.embed()
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	return len(e.readers)
 }

@@ -165,3 +165,32 @@ func TestReaderSeekFirstByte(t *testing.T) {
 	t.Logf("first byte at 75%%: %v with a reader, 75%% downloaded without: %v", streamTook, plainTook)
 	assert.Less(t, streamTook, plainTook/2)
 }
+
+// TestStreamState: what a buyer sees of the readers — nothing buffered
+// before the data, the rest of the file once it is in, the neediest of
+// two readers, and the playback rate set.
+func TestStreamState(t *testing.T) {
+	const pl = 32 << 10
+	f := newFixture(t, 20*pl, pl)
+	leecher := newClient(t, nil)
+	tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: t.TempDir()})
+	require.NoError(t, err)
+	assert.Equal(t, peer.StreamState{}, tor.StreamState())
+	r := tor.NewReader()
+	defer r.Close()
+	assert.Equal(t, peer.StreamState{Readers: 1}, tor.StreamState(), "no rate known yet")
+	r.SetPlaybackRate(1000)
+	assert.Equal(t, peer.StreamState{Rate: 1000, Readers: 1}, tor.StreamState(), "nothing buffered")
+
+	seeder := newClient(t, nil)
+	seed(t, seeder, f)
+	tor.AddPeers(seeder.Addr())
+	waitDone(t, tor, 30*time.Second)
+	_, err = r.Seek(100, io.SeekStart)
+	require.NoError(t, err)
+	assert.Equal(t, peer.StreamState{Buffered: 20*pl - 100, Rate: 1000, Readers: 1}, tor.StreamState())
+	r2 := tor.NewReader()
+	defer r2.Close()
+	r2.SetPlaybackRate(4000) // 4× the rate, the same data: the neediest
+	assert.Equal(t, peer.StreamState{Buffered: 20 * pl, Rate: 4000, Readers: 2}, tor.StreamState())
+}
