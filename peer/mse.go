@@ -216,12 +216,19 @@ func handshakeOutgoingMSE(ctx context.Context, nc net.Conn, provides mse.CryptoM
 	return c, res, nil
 }
 
-// hungUp reports whether a handshake failed because the peer closed the
-// connection, as a peer does that refuses our kind of handshake: the one
-// failure worth a second try with the other kind.
-func hungUp(err error) bool {
+// errNotBitTorrent is a handshake answered with something else: a peer
+// that requires MSE answers our plaintext handshake with its key (as
+// anacrolix's does).
+var errNotBitTorrent = errors.New("not the BitTorrent protocol")
+
+// refusedKind reports whether a handshake failed the way it does when the
+// peer refuses our kind of handshake: it closed the connection, or
+// answered plaintext with MSE. That is the one failure worth a second try
+// with the other kind.
+func refusedKind(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, errNotBitTorrent)
 }
 
 // connectPeer dials a peer with dial and runs the handshake the policy
@@ -260,7 +267,7 @@ func connectPeer(ctx context.Context, dial func(context.Context) (net.Conn, erro
 	}
 	first := policy == EncryptionPrefer
 	c, res, err := attempt(first)
-	if err != nil && hungUp(err) && ctx.Err() == nil {
+	if err != nil && refusedKind(err) && ctx.Err() == nil {
 		c, res, err = attempt(!first)
 	}
 	return c, res, err

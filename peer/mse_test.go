@@ -198,9 +198,11 @@ func TestMSEUnknownTorrent(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownTorrent)
 }
 
-func TestHungUp(t *testing.T) {
-	assert.True(t, hungUp(errors.Join(ErrHandshake, io.EOF)))
-	assert.False(t, hungUp(context.DeadlineExceeded))
+func TestRefusedKind(t *testing.T) {
+	assert.True(t, refusedKind(errors.Join(ErrHandshake, io.EOF)))
+	_, err := readHandshakeStart(bytes.NewReader(make([]byte, 96)))
+	assert.True(t, refusedKind(err), "an MSE key in answer to plaintext")
+	assert.False(t, refusedKind(context.DeadlineExceeded))
 }
 
 // FuzzAcceptHandshake feeds any bytes to the incoming handshake, plaintext

@@ -68,7 +68,7 @@ func readHandshakeStart(r io.Reader) (handshakeResult, error) {
 		return res, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if b[0] != 19 {
-		return res, fmt.Errorf("%w: not the BitTorrent protocol (first byte %d)", ErrHandshake, b[0])
+		return res, fmt.Errorf("%w: %w (first byte %d)", ErrHandshake, errNotBitTorrent, b[0])
 	}
 	if _, err := io.ReadFull(r, b[1:]); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrHandshake, err)

@@ -86,20 +86,36 @@ type Transmission struct {
 	conf              string
 }
 
+// TransmissionOptions are the settings a test may change from the
+// defaults above.
+type TransmissionOptions struct {
+	// Encryption is Transmission's "encryption": 0 prefer plaintext, 1
+	// prefer encrypted, 2 require encrypted.
+	Encryption int
+	// UTP turns uTP on.
+	UTP bool
+}
+
 // StartTransmission starts a daemon whose downloads go to downloadDir.
 func StartTransmission(t testing.TB, downloadDir string) *Transmission {
+	t.Helper()
+	return StartTransmissionWith(t, downloadDir, TransmissionOptions{})
+}
+
+// StartTransmissionWith is StartTransmission with options.
+func StartTransmissionWith(t testing.TB, downloadDir string, opts TransmissionOptions) *Transmission {
 	t.Helper()
 	Require(t, "transmission-daemon", "transmission-remote")
 	tr := &Transmission{PeerPort: FreePort(t), RPCPort: FreePort(t), conf: t.TempDir()}
 	settings := map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": opts.UTP,
 		"port-forwarding-enabled": false, "peer-port": tr.PeerPort, "peer-port-random-on-start": false,
 		"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
 		"rpc-enabled": true, "rpc-port": tr.RPCPort, "rpc-bind-address": "127.0.0.1",
 		"rpc-authentication-required": false, "rpc-whitelist-enabled": true, "rpc-whitelist": "127.0.0.1",
 		"rpc-host-whitelist-enabled": false,
 		"download-dir":               downloadDir, "incomplete-dir-enabled": false, "rename-partial-files": false,
-		"encryption":               0,
+		"encryption":               opts.Encryption,
 		"speed-limit-down-enabled": false, "speed-limit-up-enabled": false, "alt-speed-enabled": false,
 		"ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
 		"download-queue-enabled": false, "seed-queue-enabled": false, "queue-stalled-enabled": false,
@@ -186,13 +202,24 @@ func (tr *Transmission) WaitPercent(t testing.TB, pct float64, timeout time.Dura
 // returns when it exits; it fails the test unless aria2c exits 0.
 func Aria2Leech(t testing.TB, torrentFile, dir string, timeout time.Duration) {
 	t.Helper()
+	Aria2LeechWith(t, torrentFile, dir, timeout, false)
+}
+
+// Aria2LeechWith is Aria2Leech, with --bt-require-crypto=true
+// --bt-min-crypto-level=arc4 if requireCrypto.
+func Aria2LeechWith(t testing.TB, torrentFile, dir string, timeout time.Duration, requireCrypto bool) {
+	t.Helper()
+	crypto := []string{"--bt-require-crypto=false", "--bt-min-crypto-level=plain"}
+	if requireCrypto {
+		crypto = []string{"--bt-require-crypto=true", "--bt-min-crypto-level=arc4"}
+	}
 	Require(t, "aria2c")
 	port := FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := []string{
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
-		"--bt-require-crypto=false", "--bt-min-crypto-level=plain", "--disable-ipv6=true", "--file-allocation=none",
+		crypto[0], crypto[1], "--disable-ipv6=true", "--file-allocation=none",
 		"--summary-interval=0", "--console-log-level=notice", "--bt-save-metadata=false", "--auto-save-interval=0",
 		"--bt-stop-timeout=0", "--seed-time=0", "--bt-hash-check-seed=false", "--check-integrity=true",
 		"--bt-tracker-interval=1", "--bt-tracker-connect-timeout=5", "--bt-tracker-timeout=5",
