@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/mse"
 	"github.com/stretchr/testify/assert"
 
 	"github.com/bttspeed/bttspeed/peer"
@@ -83,10 +84,11 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 // BenchmarkLoopbackTransfer moves one torrent (256 KiB pieces) over
 // 127.0.0.1 from a seeder to a fresh leecher: ours to ours, ours with
 // btt_speed payments on (ours-paid), and a stock anacrolix client to a
-// stock anacrolix client, in the same run. paid-vs-ours runs an unpaid and
-// a paid transfer back to back in each iteration, alternating which goes
-// first, and reports the median of their ratios with its confidence
-// interval (see runPairs): on a shared machine whose speed drifts between
+// stock anacrolix client, in the same run; ours-mse and anacrolix-mse are
+// ours and anacrolix with RC4 encryption required on both sides.
+// paid-vs-ours runs an unpaid and a paid transfer back to back in each
+// iteration, alternating which goes first, and reports the median of
+// their ratios with its confidence interval (see runPairs): on a shared machine whose speed drifts between
 // sub-benchmarks, the pairs are what compare fairly. A transfer is timed
 // from adding the torrent to its last piece verified; closing the leecher
 // after it is timed apart (close-ms/op, ours-close-ms, paid-close-ms): a
@@ -95,6 +97,7 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 //
 //	go test -run '^$' -bench LoopbackTransfer ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 40x ./peer/
+//	go test -run '^$' -bench 'LoopbackTransfer/(ours|anacrolix)-mse$' ./peer/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
 func BenchmarkLoopbackTransfer(b *testing.B) {
 	size := benchSize(b)
@@ -122,42 +125,73 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 		reportHeld(b, held)
 	})
 	b.Run("anacrolix", func(b *testing.B) {
-		ac := newAnacrolix(b, f.dir, true)
-		at, err := ac.AddTorrent(f.mi)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := at.VerifyDataContext(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		seedAddr := anacrolixAddr(b, ac)
-		runTransfers(b, size, func(dir string) transfer {
-			lc := newAnacrolixNoCleanup(b, dir)
-			return transfer{run: func() {
-				lt, err := lc.AddTorrent(f.mi)
-				if err != nil {
-					b.Fatal(err)
-				}
-				lt.AddPeers([]torrent.PeerInfo{{Addr: net.TCPAddrFromAddrPort(seedAddr), Trusted: true}})
-				<-lt.GotInfo()
-				lt.DownloadAll()
-				select {
-				case <-lt.Complete().On():
-				case <-time.After(10 * time.Minute):
-					b.Fatal("transfer did not complete")
-				}
-			}, close: func() { lc.Close() }}
-		})
+		runTransfers(b, size, anacrolixTransfers(b, f, func(*torrent.ClientConfig) {}))
 	})
+	// RC4 both ways (MSE/PE, encryption required on both sides): what
+	// the cipher costs beside SHA-1 and the copies.
+	b.Run("ours-mse", func(b *testing.B) {
+		runTransfers(b, size, unpaidTransfersWith(b, f, func(c *peer.Config) { c.Encryption = peer.EncryptionRequire }))
+	})
+	b.Run("anacrolix-mse", func(b *testing.B) {
+		runTransfers(b, size, anacrolixTransfers(b, f, requireRC4))
+	})
+}
+
+// requireRC4 sets an anacrolix client to require header obfuscation and
+// RC4, as Config.Encryption = EncryptionRequire does ours.
+func requireRC4(cfg *torrent.ClientConfig) {
+	cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true, RequirePreferred: true}
+	cfg.CryptoProvides = mse.CryptoMethodRC4
+	cfg.CryptoSelector = func(provided mse.CryptoMethod) mse.CryptoMethod { return provided & mse.CryptoMethodRC4 }
+}
+
+// anacrolixTransfers starts a stock anacrolix seeder of f, its config
+// changed by mod, and returns a setup for runTransfers: a fresh anacrolix
+// leecher with the same config.
+func anacrolixTransfers(b *testing.B, f *fixture, mod func(*torrent.ClientConfig)) setupFunc {
+	ac := newAnacrolixWith(b, f.dir, true, mod)
+	at, err := ac.AddTorrent(f.mi)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := at.VerifyDataContext(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	seedAddr := anacrolixAddr(b, ac)
+	return func(dir string) transfer {
+		lc := newAnacrolixWith(b, dir, false, mod)
+		return transfer{run: func() {
+			lt, err := lc.AddTorrent(f.mi)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lt.AddPeers([]torrent.PeerInfo{{Addr: net.TCPAddrFromAddrPort(seedAddr), Trusted: true}})
+			<-lt.GotInfo()
+			lt.DownloadAll()
+			select {
+			case <-lt.Complete().On():
+			case <-time.After(10 * time.Minute):
+				b.Fatal("transfer did not complete")
+			}
+		}, close: func() { lc.Close() }}
+	}
 }
 
 // unpaidTransfers starts a seeder of f and returns a setup for
 // runTransfers: a fresh leecher of ours, no payments.
 func unpaidTransfers(b *testing.B, f *fixture) setupFunc {
-	seeder := newClient(b, nil)
+	return unpaidTransfersWith(b, f, func(*peer.Config) {})
+}
+
+// unpaidTransfersWith is unpaidTransfers with both sides' config changed
+// by mod.
+func unpaidTransfersWith(b *testing.B, f *fixture, mod func(*peer.Config)) setupFunc {
+	seeder := newClient(b, mod)
 	tor := seed(b, seeder, f)
 	return func(dir string) transfer {
-		leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+		cfg := peer.Config{ListenAddr: "127.0.0.1:0"}
+		mod(&cfg)
+		leecher, err := peer.NewClient(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -380,11 +414,6 @@ func timeTransfer(b *testing.B, setup setupFunc, start, stop func()) transferTim
 	t1 := time.Now()
 	tr.close()
 	return transferTimes{wall: wall, close: time.Since(t1), cpu: cpuTime() - c0, peak: h.done(), pacing: pacing}
-}
-
-func newAnacrolixNoCleanup(b *testing.B, dir string) *torrent.Client {
-	cl := newAnacrolix(b, dir, false)
-	return cl
 }
 
 func TestMedianCI(t *testing.T) {

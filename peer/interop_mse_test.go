@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/mse"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/internal/interop"
@@ -78,11 +77,7 @@ func TestOursLeechesFromTransmissionRequiredEncryption(t *testing.T) {
 // RC4 the only method it provides or takes.
 func newAnacrolixRequire(t *testing.T, dir string, seed bool) *torrent.Client {
 	t.Helper()
-	return newAnacrolixWith(t, dir, seed, func(cfg *torrent.ClientConfig) {
-		cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true, RequirePreferred: true}
-		cfg.CryptoProvides = mse.CryptoMethodRC4
-		cfg.CryptoSelector = func(provided mse.CryptoMethod) mse.CryptoMethod { return provided & mse.CryptoMethodRC4 }
-	})
+	return newAnacrolixWith(t, dir, seed, requireRC4)
 }
 
 func TestOursToAnacrolixRequireEncryption(t *testing.T) {
