@@ -104,6 +104,9 @@ func TestREADME(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("signals to child processes, /dev/urandom")
 	}
+	if testing.Short() {
+		t.Skip("-short: builds three commands and moves 64 MiB (about a minute)")
+	}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go tool to build the commands with")
