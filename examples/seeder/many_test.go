@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/assert"
@@ -170,9 +171,23 @@ func TestRunWatch(t *testing.T) {
 	// Removed: dropped.
 	require.NoError(t, os.Remove(filepath.Join(watched, "new.bin")))
 	r.line(t, `dropped: `+again+` \S+ \(removed\)`)
+
+	// A .torrent of its own beside the data (another piece length, so
+	// another torrent): the .torrent is seeded, the data's own dropped.
+	mi := metainfo.Info{PieceLength: 32 << 10}
+	require.NoError(t, mi.BuildFromFilePath(old))
+	ib, err := bencode.Marshal(mi)
+	require.NoError(t, err)
+	theirs := &metainfo.MetaInfo{InfoBytes: ib}
+	f, err := os.Create(old + ".torrent")
+	require.NoError(t, err)
+	require.NoError(t, theirs.Write(f))
+	require.NoError(t, f.Close())
+	r.line(t, `dropped: `+first[1]+` \S+ \(its .torrent came\)`)
+	r.line(t, `added: `+theirs.HashInfoBytes().HexString()+` `+regexp.QuoteMeta(old)+`.torrent data.bin`)
 	require.Eventually(t, func() bool {
 		s := statusOf(t, status)
-		return len(s.Torrents) == 1 && s.Torrents[0].Name == "data.bin" && s.Torrents[0].Watched
+		return len(s.Torrents) == 1 && s.Torrents[0].InfoHash == theirs.HashInfoBytes().HexString() && s.Torrents[0].Watched
 	}, 10*time.Second, 50*time.Millisecond)
 	assert.Equal(t, cli.ExitOK, r.stop(t), r.err.String())
 }

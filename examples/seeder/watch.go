@@ -17,7 +17,8 @@ import (
 // watcher seeds what appears in a directory and drops what leaves it.
 // Each file or folder directly in the directory is one torrent, like a
 // PATH argument; a .torrent there is seeded from the directory's data,
-// unless the data it names sits beside it (then that data is the entry).
+// and data with its .torrent beside it (X and X.torrent) is seeded as that
+// .torrent, so that its swarm is the one joined.
 // An entry is taken once it has not changed for one scan (or its newest
 // file is older than settle), so a file still being copied in is not
 // hashed half-written; an entry that changes is dropped and taken again.
@@ -99,8 +100,14 @@ func (w *watcher) scan(ctx context.Context) {
 			continue
 		}
 		isTorrent := strings.HasSuffix(name, ".torrent") && !de.IsDir()
-		if isTorrent && present[strings.TrimSuffix(name, ".torrent")] {
-			continue // the data is here: the data is the entry
+		if !isTorrent && present[name+".torrent"] {
+			// The operator's .torrent for this data is here (ours never
+			// are): it is the entry, so that its swarm is the one seeded.
+			if e := w.seen[name]; e != nil {
+				w.drop(ctx, name, e, "its .torrent came")
+				delete(w.seen, name)
+			}
+			continue
 		}
 		path := filepath.Join(w.dir, name)
 		st, err := os.Stat(path)
