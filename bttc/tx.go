@@ -50,6 +50,11 @@ type Receipt struct {
 // account's next nonce. Nothing is sent: a call that would revert gives
 // its *RevertError, fees above the cap ErrFeeCap.
 func (c *Client) SignCall(ctx context.Context, contract *btt.Address, data []byte) (*Tx, error) {
+	return c.signTx(ctx, contract, nil, data)
+}
+
+// signTx is SignCall with value wei of native BTT sent along.
+func (c *Client) signTx(ctx context.Context, contract *btt.Address, value *big.Int, data []byte) (*Tx, error) {
 	if c.key == nil {
 		return nil, ErrNoSigner
 	}
@@ -57,7 +62,7 @@ func (c *Client) SignCall(ctx context.Context, contract *btt.Address, data []byt
 	if err != nil {
 		return nil, err
 	}
-	msg := ethereum.CallMsg{From: c.addr, Data: data}
+	msg := ethereum.CallMsg{From: c.addr, Data: data, Value: value}
 	if contract != nil {
 		to := common.Address(contract.EVM())
 		msg.To = &to
@@ -105,7 +110,7 @@ func (c *Client) SignCall(ctx context.Context, contract *btt.Address, data []byt
 	}
 	id := new(big.Int).SetUint64(chainID)
 	signed, err := types.SignNewTx(c.key, types.LatestSignerForChainID(id), &types.DynamicFeeTx{
-		ChainID: id, Nonce: nonce, GasTipCap: tip, GasFeeCap: maxFee, Gas: gas, To: msg.To, Data: data,
+		ChainID: id, Nonce: nonce, GasTipCap: tip, GasFeeCap: maxFee, Gas: gas, To: msg.To, Value: value, Data: data,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bttc: sign: %w", err)
@@ -305,7 +310,7 @@ func (c *Client) failure(ctx context.Context, tx *Tx, r *Receipt) error {
 	if r.GasUsed >= tx.Gas {
 		return fmt.Errorf("%w: transaction %s used all its %d gas", ErrOutOfGas, tx.Hash.Hex(), tx.Gas)
 	}
-	msg := ethereum.CallMsg{From: c.addr, To: tx.tx.To(), Data: tx.tx.Data(), Gas: tx.Gas}
+	msg := ethereum.CallMsg{From: c.addr, To: tx.tx.To(), Data: tx.tx.Data(), Gas: tx.Gas, Value: tx.tx.Value()}
 	block := new(big.Int).SetUint64(r.BlockNumber - 1)
 	if _, err := c.call(ctx, msg, block); err != nil {
 		var rev *RevertError
@@ -327,6 +332,21 @@ func (c *Client) Transact(ctx context.Context, contract *btt.Address, data []byt
 	}
 	if err := c.Send(ctx, tx); err != nil {
 		return nil, err
+	}
+	return c.Confirm(ctx, tx)
+}
+
+// TransferBTT sends wei of native BTT to to and waits for the receipt.
+func (c *Client) TransferBTT(ctx context.Context, to btt.Address, wei *big.Int) (*Receipt, error) {
+	if wei == nil || wei.Sign() <= 0 {
+		return nil, fmt.Errorf("bttc: transfer: %w: amount %v", ErrInvalidArgument, wei)
+	}
+	tx, err := c.signTx(ctx, &to, wei, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bttc: transfer %s wei to %s: %w", wei, to, err)
+	}
+	if err := c.Send(ctx, tx); err != nil {
+		return nil, fmt.Errorf("bttc: transfer %s wei to %s: %w", wei, to, err)
 	}
 	return c.Confirm(ctx, tx)
 }
