@@ -23,7 +23,8 @@
 // find and pay it.
 //
 // -watch DIR seeds each file or folder in DIR, and each .torrent there
-// (its data in DIR), once it has not changed for one scan (-watch-every);
+// (its data in DIR: data with its .torrent beside it is seeded as that
+// .torrent), once it has not changed for one scan (-watch-every);
 // an entry that changes is dropped and seeded again, one removed is
 // dropped. The .torrent files of watched data go to -torrent-dir
 // (default: STATE/torrents), never into DIR.
