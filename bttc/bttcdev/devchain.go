@@ -64,6 +64,12 @@ type Chain struct {
 	chainID uint64
 	url     string
 
+	// sealMu serializes the sealing of blocks: the on-demand miner,
+	// Commit and AdjustTime.
+	sealMu sync.Mutex
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -90,7 +96,7 @@ func Start(cfg Config) (*Chain, error) {
 	nodeConf.P2P = p2p.Config{NoDiscovery: true, MaxPeers: 0, ListenAddr: ""}
 	nodeConf.HTTPHost = cfg.Host
 	nodeConf.HTTPPort = cfg.Port
-	nodeConf.HTTPModules = []string{"eth", "net", "web3", "dev"}
+	nodeConf.HTTPModules = []string{"eth", "net", "web3"}
 	nodeConf.HTTPVirtualHosts = []string{"localhost", cfg.Host}
 	nodeConf.WSHost, nodeConf.IPCPath, nodeConf.AuthPort = "", "", 0
 	nodeConf.Logger = nil
@@ -132,15 +138,61 @@ func Start(cfg Config) (*Chain, error) {
 		_ = stack.Close()
 		return nil, fmt.Errorf("bttcdev: beacon: %w", err)
 	}
-	// With period 0 the "dev" API mines a block for every new
-	// transaction, as `geth --dev` does.
-	catalyst.RegisterSimulatedBeaconAPIs(stack, beacon)
-	stack.RegisterLifecycle(beacon)
+	stack.RegisterLifecycle(beacon) // with a period, it mines on its own
 	if err := stack.Start(); err != nil {
 		_ = stack.Close()
 		return nil, fmt.Errorf("bttcdev: start: %w", err)
 	}
-	return &Chain{stack: stack, eth: backend, beacon: beacon, chainID: cfg.ChainID, url: stack.HTTPEndpoint()}, nil
+	c := &Chain{stack: stack, eth: backend, beacon: beacon, chainID: cfg.ChainID, url: stack.HTTPEndpoint(), stop: make(chan struct{})}
+	if cfg.Period == 0 {
+		c.wg.Add(1)
+		go c.mineOnDemand()
+	}
+	return c, nil
+}
+
+// mineOnDemand mines whenever a transaction arrives, and every
+// recheckInterval while any is waiting, until Close. (geth's own
+// on-demand miner, its "dev" API, races Commit and AdjustTime and spins
+// on a transaction it cannot include.)
+func (c *Chain) mineOnDemand() {
+	defer c.wg.Done()
+	newTxs := make(chan core.NewTxsEvent, 16)
+	sub := c.eth.TxPool().SubscribeTransactions(newTxs, true)
+	defer sub.Unsubscribe()
+	tick := time.NewTicker(recheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-sub.Err():
+			return
+		case <-newTxs:
+		case <-tick.C:
+		}
+		c.mine()
+	}
+}
+
+// recheckInterval is how often the on-demand miner looks for waiting
+// transactions without being told of new ones.
+const recheckInterval = 250 * time.Millisecond
+
+// mine mines blocks while the pool has executable transactions, a few at
+// most (one it cannot include waits for the next look).
+func (c *Chain) mine() {
+	c.sealMu.Lock()
+	defer c.sealMu.Unlock()
+	for range 4 {
+		if err := c.eth.TxPool().Sync(); err != nil {
+			return
+		}
+		if executable, _ := c.eth.TxPool().Stats(); executable == 0 {
+			return
+		}
+		c.beacon.Commit()
+	}
 }
 
 // URL is the chain's JSON-RPC endpoint, http://127.0.0.1:port.
@@ -159,10 +211,34 @@ func (c *Chain) Dial() (*ethclient.Client, error) {
 }
 
 // Commit mines a block now, with the transactions in the pool.
-func (c *Chain) Commit() { c.beacon.Commit() }
+func (c *Chain) Commit() {
+	c.sealMu.Lock()
+	defer c.sealMu.Unlock()
+	c.beacon.Commit()
+}
 
-// AdjustTime mines a block d later than the last one.
-func (c *Chain) AdjustTime(d time.Duration) error { return c.beacon.AdjustTime(d) }
+// AdjustTime mines an empty block d later than the last one. A pool
+// still holding transactions (the pool forgets mined ones a moment after
+// their block) is synced, and if executable ones remain they are mined
+// first.
+func (c *Chain) AdjustTime(d time.Duration) error {
+	c.sealMu.Lock()
+	defer c.sealMu.Unlock()
+	if err := c.eth.TxPool().Sync(); err != nil {
+		return fmt.Errorf("bttcdev: adjust time: %w", err)
+	}
+	if err := c.beacon.AdjustTime(d); err == nil {
+		return nil
+	}
+	c.beacon.Commit()
+	if err := c.eth.TxPool().Sync(); err != nil {
+		return fmt.Errorf("bttcdev: adjust time: %w", err)
+	}
+	if err := c.beacon.AdjustTime(d); err != nil {
+		return fmt.Errorf("bttcdev: adjust time by %s: %w", d, err)
+	}
+	return nil
+}
 
 // Head is the number of the latest block.
 func (c *Chain) Head() uint64 { return c.eth.BlockChain().CurrentBlock().Number.Uint64() }
@@ -175,6 +251,8 @@ func (c *Chain) Close() error {
 		return nil
 	}
 	c.closed = true
+	close(c.stop)
+	c.wg.Wait()
 	return c.stack.Close()
 }
 
