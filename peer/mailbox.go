@@ -20,6 +20,9 @@ type mailbox struct {
 	wake   chan struct{}
 }
 
+// maxSpare is the largest list of functions kept for reuse.
+const maxSpare = 256
+
 // post queues f; it reports whether f will run.
 func (m *mailbox) post(f func()) bool {
 	m.mu.Lock()
@@ -49,6 +52,9 @@ func (m *mailbox) run(last bool) {
 		f()
 	}
 	clear(fns)
+	if cap(fns) > maxSpare {
+		fns = nil // a burst's array is not kept for good
+	}
 	m.mu.Lock()
 	m.spare = fns
 	m.mu.Unlock()
