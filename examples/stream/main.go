@@ -20,9 +20,14 @@
 // bytes read, the stalls and the time. Exit codes: 0 streamed to the end,
 // 1 failed or interrupted, 2 could not start.
 //
-// Buying the playhead on a paid swarm (bidding.Deadline) needs the buyer
-// to read Torrent.StreamState into its Market; this command will take
-// -budget once peer/speed does.
+// With -budget it buys from seeders that sell their upload (btt_speed)
+// with bidding.Deadline, which bids for the playhead: nothing while the
+// buffer is over -high, up when it falls under -low. The chain flags are
+// the leecher's (an embedded devnet by default; -chain HOST:PORT with
+// $BTTSPEED_KEY for a running one), and each line adds what was spent.
+//
+//	BTTSPEED_KEY=<hex key> go run ./examples/stream -chain 127.0.0.1:50051 \
+//	    -state ./stream-state -budget 5 -rate 1MB -peer 127.0.0.1:6881 movie.torrent
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -38,7 +44,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bttspeed/bttspeed/bidding"
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
+	"github.com/bttspeed/bttspeed/examples/internal/market"
 	"github.com/bttspeed/bttspeed/peer"
 )
 
@@ -58,6 +68,12 @@ type config struct {
 	progress        time.Duration
 	timeout         time.Duration
 	log             cli.LogFlags
+
+	budget, deposit btt.Amount
+	lifetime        time.Duration
+	state           string
+	low, high       time.Duration
+	chain           chain.Flags
 }
 
 func parse(args []string, stderr io.Writer) (*config, error) {
@@ -76,6 +92,14 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&c.trackers, "tracker", "tracker announce URL (repeatable), besides the torrent's")
 	fs.DurationVar(&c.progress, "progress", 2*time.Second, "how often to print the buffer")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
+	var budget, deposit string
+	fs.StringVar(&budget, "budget", "0", "the most BTT to spend buying the playhead (0: pay nobody; no chain needed)")
+	fs.StringVar(&deposit, "deposit", "", "BTT one channel locks (default: the whole budget)")
+	fs.DurationVar(&c.lifetime, "lifetime", 24*time.Hour, "a channel's lifetime")
+	fs.StringVar(&c.state, "state", "", "directory of the payer's store; required with -chain (default with the embedded devnet: a temporary one)")
+	fs.DurationVar(&c.low, "low", 30*time.Second, "Deadline: raise the bid when the buffer falls under this much playback")
+	fs.DurationVar(&c.high, "high", 90*time.Second, "Deadline: bid nothing while the buffer holds more than this")
+	c.chain.Register(fs)
 	c.log.Register(fs)
 	if err := cli.Parse(fs, args, 1); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,6 +133,23 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	if c.out != "" && c.httpAddr != "" {
 		return nil, cli.Setupf("give -out or -http, not both")
 	}
+	if c.budget, err = cli.ParseBTT("budget", budget); err != nil {
+		return nil, err
+	}
+	if deposit != "" {
+		if c.deposit, err = cli.ParseBTT("deposit", deposit); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := bidding.NewDeadline(c.low, c.high); err != nil {
+		return nil, cli.Setupf("-low %v, -high %v: %w", c.low, c.high, err)
+	}
+	if err := c.chain.Check(); err != nil {
+		return nil, err
+	}
+	if !c.budget.IsZero() && c.chain.Node != "" && c.state == "" {
+		return nil, cli.Setupf("-budget with -chain needs -state DIR: the channels outlive the process")
+	}
 	return c, nil
 }
 
@@ -128,15 +169,15 @@ func parseBytes(name, s string) (int64, error) {
 	return n * mult, nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, _ func(string) (string, bool)) int {
-	err := stream(ctx, args, stdout, stderr)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) int {
+	err := stream(ctx, args, stdout, stderr, env)
 	if errors.Is(err, flag.ErrHelp) {
 		return cli.ExitOK
 	}
 	return cli.Report(stderr, "stream", err)
 }
 
-func stream(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func stream(ctx context.Context, args []string, stdout, stderr io.Writer, env chain.Env) error {
 	c, err := parse(args, stderr)
 	if err != nil {
 		return err
@@ -150,7 +191,18 @@ func stream(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: c.listen, Logger: log})
+	var exts []peer.Extension
+	spent := func() btt.Amount { return btt.Zero }
+	if !c.budget.IsZero() {
+		buyer, closeBuyer, err := buy(ctx, c, env, log)
+		if err != nil {
+			return err
+		}
+		defer closeBuyer()
+		exts = append(exts, buyer.Ext)
+		spent = func() btt.Amount { return signed(buyer) }
+	}
+	cl, err := peer.NewClient(peer.Config{ListenAddr: c.listen, Logger: log, Extensions: exts})
 	if err != nil {
 		return cli.Setupf("-listen %s: %w", c.listen, err)
 	}
@@ -200,7 +252,7 @@ func stream(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer fh.Close()
 		out = fh
 	}
-	p := &player{r: r, tor: tor, length: f.Length(), rate: c.rate, out: out}
+	p := &player{r: r, tor: tor, length: f.Length(), rate: c.rate, out: out, spent: spent}
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- p.play(ctx) }()
@@ -213,7 +265,7 @@ func stream(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "streamed: %d bytes, %d stalls, %v\n", p.pos.Load(), p.stalls.Load(), time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(stdout, "streamed: %d bytes, %d stalls, %v, spent %s BTT\n", p.pos.Load(), p.stalls.Load(), time.Since(start).Round(time.Millisecond), spent().FormatBTT())
 			return nil
 		case <-tick.C:
 			p.report(stdout)
@@ -273,4 +325,57 @@ func serve(ctx context.Context, addr string, f *peer.File, r *peer.Reader, stdou
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
 	}
+}
+
+// buy connects to the chain and makes the btt_speed buyer, bidding with
+// Deadline; the returned function closes what it opened.
+func buy(ctx context.Context, c *config, env chain.Env, log *slog.Logger) (*market.Buyer, func(), error) {
+	ch, err := chain.Connect(ctx, c.chain, env, 1, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	closers = append(closers, func() { ch.Close() })
+	if err := ch.Require(ctx, chain.LeecherMinTRX, "approving and opening a channel and a top-up", c.budget, "the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	state := c.state
+	if state == "" {
+		tmp, err := os.MkdirTemp("", "bttspeed-stream-")
+		if err != nil {
+			closeAll()
+			return nil, nil, cli.Setup(err)
+		}
+		closers = append(closers, func() { os.RemoveAll(tmp) })
+		state = tmp
+	}
+	b, err := market.NewBuyer(ctx, ch, market.BuyConfig{StateDir: state, Strategy: bidding.Deadline{Low: c.low, High: c.high},
+		Budget: c.budget, Deposit: c.deposit, Lifetime: c.lifetime, Logger: log})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	closers = append(closers, func() { b.Close() })
+	log.Info("buying the playhead", "account", ch.Account(), "budget_btt", c.budget.FormatBTT(), "state", state)
+	return b, closeAll, nil
+}
+
+// signed returns what the buyer signed on all its channels, as its store
+// last recorded it.
+func signed(b *market.Buyer) btt.Amount {
+	chans, err := b.Channels()
+	if err != nil {
+		return btt.Zero
+	}
+	var total btt.Amount
+	for _, c := range chans {
+		total, _ = total.Add(c.Signed)
+	}
+	return total
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,16 +19,27 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
+	"github.com/bttspeed/bttspeed/examples/internal/market"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
 // swarm writes a torrent of three files, seeds it on 127.0.0.1 and returns
 // the .torrent's path, the seeder's address and the files' data.
 func swarm(t *testing.T) (string, string, [][]byte) {
+	t.Helper()
+	return swarmWith(t, peer.Config{ListenAddr: "127.0.0.1:0"})
+}
+
+// swarmWith is swarm with the seeder's configuration.
+func swarmWith(t *testing.T, cfg peer.Config) (string, string, [][]byte) {
 	t.Helper()
 	src := t.TempDir()
 	root := filepath.Join(src, "show")
@@ -48,7 +61,7 @@ func swarm(t *testing.T) (string, string, [][]byte) {
 	require.NoError(t, err)
 	require.NoError(t, mi.Write(fh))
 	require.NoError(t, fh.Close())
-	seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+	seeder, err := peer.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { seeder.Close() })
 	_, err = seeder.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: &mi, Dir: src, Verify: true})
@@ -102,6 +115,43 @@ func TestStreamToFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamPays: with a budget the player buys from a seller on the
+// devnet (bidding.Deadline) and streams the file, printing what it spent;
+// the seller holds vouchers for it.
+func TestStreamPays(t *testing.T) {
+	ctx := context.Background()
+	node, err := devnet.Start(ctx, devnet.Config{Seed: "stream-pays", Accounts: 2, DeployContracts: true})
+	require.NoError(t, err)
+	defer node.Close()
+	env := func(i int) chain.Env {
+		key := hex.EncodeToString(crypto.FromECDSA(node.Keys()[i]))
+		return func(k string) (string, bool) { return key, k == chain.EnvKey }
+	}
+	sellerChain, err := chain.Connect(ctx, chain.Flags{Node: node.Addr()}, env(0), 0, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer sellerChain.Close()
+	seller, err := market.NewSeller(ctx, sellerChain, market.SellConfig{StateDir: t.TempDir(), Reserve: btt.NewAmount(500), Slots: 5, FreePercent: 20, Rotation: time.Second})
+	require.NoError(t, err)
+	defer seller.Close()
+	torrent, seeder, data := swarmWith(t, peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 200 * time.Millisecond, Policy: seller.Policy, Extensions: []peer.Extension{seller.Ext}})
+
+	out := filepath.Join(t.TempDir(), "out.bin")
+	var stdout, stderr syncBuffer
+	code := run(ctx, []string{"-dir", t.TempDir(), "-out", out, "-peer", seeder, "-file", "show/ep1.bin", "-progress", "100ms", "-timeout", "2m",
+		"-budget", "0.5", "-chain", node.Addr(), "-state", t.TempDir(), "-log-level", "warn", torrent}, &stdout, &stderr, env(1))
+	require.Equal(t, cli.ExitOK, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	got, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(data[1], got), "streamed bytes differ")
+	m := regexp.MustCompile(`streamed: 1048583 bytes, \d+ stalls, \S+, spent (\S+) BTT`).FindStringSubmatch(stdout.String())
+	require.NotNil(t, m, stdout.String())
+	assert.NotEqual(t, "0", m[1], "bought some of it")
+	require.Eventually(t, func() bool {
+		tot, err := seller.Payee.Totals()
+		return err == nil && tot.Earned.Gt(btt.Zero)
+	}, 10*time.Second, 50*time.Millisecond, "the seller holds vouchers")
 }
 
 func TestStreamHTTP(t *testing.T) {

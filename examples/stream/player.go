@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/peer"
 )
 
@@ -20,6 +21,7 @@ type player struct {
 	length int64
 	rate   int64
 	out    io.Writer
+	spent  func() btt.Amount
 
 	pos    atomic.Int64
 	stalls atomic.Int64
@@ -82,6 +84,6 @@ func (p *player) report(w io.Writer) {
 	if st.Rate > 0 {
 		buf = fmt.Sprintf("%.1fs", float64(st.Buffered)/float64(st.Rate))
 	}
-	fmt.Fprintf(w, "pos %d/%d  buffer %d bytes (%s)  downloaded %d  peers %d  stalls %d\n",
-		p.pos.Load(), p.length, st.Buffered, buf, stats.Downloaded, stats.Peers, p.stalls.Load())
+	fmt.Fprintf(w, "pos %d/%d  buffer %d bytes (%s)  downloaded %d  peers %d  stalls %d  spent %s BTT\n",
+		p.pos.Load(), p.length, st.Buffered, buf, stats.Downloaded, stats.Peers, p.stalls.Load(), p.spent().FormatBTT())
 }
