@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
@@ -43,6 +44,17 @@ type EscrowOption func(*Escrow)
 // WithApprove sets the approve policy (default ApproveExact).
 func WithApprove(p ApprovePolicy) EscrowOption { return func(e *Escrow) { e.approve = p } }
 
+// WithCreationTx makes Domain also prove that the escrow was created by
+// the transaction hash (the deployment's, bttc.DeployEscrow's receipt
+// names it): a deployment, with no other contract between, of exactly the
+// embedded creation code and the constructor arguments the code holds —
+// so its storage started empty, with no channel planted. Without it the
+// runtime code alone is checked (an EVM node cannot name a contract's
+// creator).
+func WithCreationTx(hash common.Hash) EscrowOption {
+	return func(e *Escrow) { e.creation = &hash }
+}
+
 // WithMinChallengePeriod makes Domain fail with ErrChallengePeriod when
 // the escrow's challenge period is shorter than d.
 func WithMinChallengePeriod(d time.Duration) EscrowOption {
@@ -71,6 +83,7 @@ type Escrow struct {
 	abi       abi.ABI
 	approve   ApprovePolicy
 	minPeriod time.Duration
+	creation  *common.Hash
 	sem       chan struct{}
 
 	mu         sync.Mutex
@@ -159,6 +172,11 @@ func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
 		return paychan.Domain{}, fmt.Errorf("%w: the escrow's challenge period is %d s; this client accepts %s to %s",
 			ErrChallengePeriod, p.ChallengePeriod, minPeriod, MaxChallengePeriod)
 	}
+	if e.creation != nil {
+		if err := e.verifyCreation(ctx, *e.creation, p); err != nil {
+			return paychan.Domain{}, fmt.Errorf("bttc: escrow domain: %w", err)
+		}
+	}
 	out, err := e.c.callABI(ctx, e.addr, e.abi, "token")
 	if err != nil {
 		return paychan.Domain{}, fmt.Errorf("bttc: escrow domain: %w", err)
@@ -179,6 +197,32 @@ func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
 	e.domain, e.period, e.haveDomain = d, time.Duration(p.ChallengePeriod)*time.Second, true
 	e.mu.Unlock()
 	return d, nil
+}
+
+// verifyCreation checks that transaction hash deployed the escrow from
+// the embedded creation code with the constructor arguments p.
+func (e *Escrow) verifyCreation(ctx context.Context, hash common.Hash, p contracts.EscrowParams) error {
+	var tx *types.Transaction
+	err := e.c.rpc(ctx, "read the escrow's creating transaction", func(ctx context.Context) error {
+		var err error
+		tx, _, err = e.c.b.TransactionByHash(ctx, hash)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r, err := e.c.receipt(ctx, hash)
+	if err != nil {
+		return err
+	}
+	switch {
+	case r == nil || r.Failed || tx.To() != nil || r.ContractAddress != common.Address(e.addr.EVM()):
+		return fmt.Errorf("%w: transaction %s did not create %s", ErrNotGenuineEscrow, hash.Hex(), e)
+	case !bytes.Equal(tx.Data(), contracts.EscrowDeployDataFor(p)):
+		return fmt.Errorf("%w: %s was deployed from other creation code than the embedded BttSpeedEscrow's with its token, period and scheme (transaction %s): its storage may not start empty",
+			ErrNotGenuineEscrow, e, hash.Hex())
+	}
+	return nil
 }
 
 // Now implements paychan.Escrow: the latest block's time.

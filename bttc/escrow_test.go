@@ -174,3 +174,26 @@ func TestNotGenuineEscrow(t *testing.T) {
 	_, err = es.Domain(e.ctx)
 	assert.ErrorIs(t, err, ErrChallengePeriod)
 }
+
+// TestCreationTx: WithCreationTx accepts the escrow's own deployment and
+// refuses another transaction.
+func TestCreationTx(t *testing.T) {
+	e := newEnv(t)
+	escrow, r, err := DeployEscrow(e.ctx, e.owner, e.token, testPeriod)
+	require.NoError(t, err)
+	es, err := NewEscrow(e.owner, escrow, WithCreationTx(r.TxHash))
+	require.NoError(t, err)
+	_, err = es.Domain(e.ctx)
+	require.NoError(t, err)
+
+	_, other, err := DeployTestToken(e.ctx, e.owner)
+	require.NoError(t, err)
+	es, err = NewEscrow(e.owner, escrow, WithCreationTx(other.TxHash))
+	require.NoError(t, err)
+	_, err = es.Domain(e.ctx)
+	assert.ErrorIs(t, err, ErrNotGenuineEscrow)
+	es, err = NewEscrow(e.owner, e.escrow, WithCreationTx(r.TxHash))
+	require.NoError(t, err)
+	_, err = es.Domain(e.ctx)
+	assert.ErrorIs(t, err, ErrNotGenuineEscrow, "another escrow's deployment")
+}

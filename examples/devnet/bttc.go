@@ -86,7 +86,7 @@ func runBTTC(ctx context.Context, out io.Writer, listen string, accounts int, se
 	if err != nil {
 		return err
 	}
-	escrow, _, err := bttc.DeployEscrow(ctx, owner, token, challenge)
+	escrow, deployed, err := bttc.DeployEscrow(ctx, owner, token, challenge)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,8 @@ func runBTTC(ctx context.Context, out io.Writer, listen string, accounts int, se
 	fmt.Fprintf(out, "rpc: %s\n", chain.URL())
 	fmt.Fprintf(out, "chain id: %d (%#x)\n", chain.ChainID(), chain.ChainID())
 	fmt.Fprintf(out, "token: %s (TestToken, 18 decimals)\n", common.Address(token.EVM()).Hex())
-	fmt.Fprintf(out, "escrow: %s (BttSpeedEscrow, EIP-712 vouchers, challenge period %v)\n", common.Address(escrow.EVM()).Hex(), challenge)
+	fmt.Fprintf(out, "escrow: %s (BttSpeedEscrow, EIP-712 vouchers, challenge period %v, deployed by transaction %s: bttc.WithCreationTx)\n",
+		common.Address(escrow.EVM()).Hex(), challenge, deployed.TxHash.Hex())
 	mode := "a block for each transaction, at once"
 	if interval > 0 {
 		mode = fmt.Sprintf("a block every %v", interval)

@@ -37,7 +37,7 @@ func TestRunBTTC(t *testing.T) {
 		done <- err
 	}()
 
-	var url, escrow string
+	var url, escrow, creation string
 	var keys, addrs []string
 	var lines []string
 	sc := bufio.NewScanner(pr)
@@ -48,7 +48,8 @@ func TestRunBTTC(t *testing.T) {
 		case strings.HasPrefix(line, "rpc: "):
 			url = strings.TrimPrefix(line, "rpc: ")
 		case strings.HasPrefix(line, "escrow: "):
-			escrow = strings.Fields(line)[1]
+			f := strings.Fields(line)
+			escrow, creation = f[1], strings.TrimSuffix(f[len(f)-2], ":")
 		case bttcAccountLine.MatchString(line):
 			m := bttcAccountLine.FindStringSubmatch(line)
 			addrs, keys = append(addrs, m[2]), append(keys, m[3])
@@ -69,7 +70,7 @@ func TestRunBTTC(t *testing.T) {
 	c, err := bttc.Dial(ctx, bttc.Config{URL: url, Key: key, Confirmations: 1, PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	defer c.Close()
-	e, err := bttc.NewEscrow(c, btt.AddressFromEVM(common.HexToAddress(escrow)))
+	e, err := bttc.NewEscrow(c, btt.AddressFromEVM(common.HexToAddress(escrow)), bttc.WithCreationTx(common.HexToHash(creation)))
 	require.NoError(t, err)
 	dom, err := e.Domain(ctx)
 	require.NoError(t, err)
