@@ -177,3 +177,27 @@ func TestFeeCap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }
+
+// TestReplacedIsProven: a transaction whose nonce another transaction of
+// the key took (the key used elsewhere) is ErrTxReplaced once that one is
+// mined — proven never to be mined — and the Escrow signs anew; while the
+// other is not mined, it is only unknown.
+func TestReplacedIsProven(t *testing.T) {
+	e := newEnv(t)
+	f := &faults{drop: 1} // ours never reaches the node
+	es := e.party("payer", f)
+	tok := e.token
+	data := mustPack(t, "approve", addrOf("other"), btt.NewAmount(5))
+	tx, err := es.c.SignCall(e.ctx, &tok, data)
+	require.NoError(t, err)
+	require.NoError(t, es.c.Send(e.ctx, tx))
+
+	// Another process of the same key takes the nonce.
+	other := e.client(bttcdev.Key("payer"), nil)
+	_, err = other.Transact(e.ctx, &tok, mustPack(t, "approve", addrOf("other"), btt.NewAmount(6)))
+	require.NoError(t, err)
+
+	_, err = es.c.Confirm(e.ctx, tx)
+	require.ErrorIs(t, err, ErrTxReplaced)
+	assert.NotErrorIs(t, err, paychan.ErrChainUnavailable, "proven: not an unknown outcome")
+}

@@ -238,10 +238,26 @@ func (c *Client) receiptConfirmed(ctx context.Context, tx *Tx) (*Receipt, error)
 		return nil, err
 	}
 	if r == nil {
-		var n uint64
-		err := c.rpc(ctx, "read the account's nonce", func(ctx context.Context) error {
+		// Replaced only if the account's nonce moved past tx's in a block
+		// as deep as a receipt must be: a replacement a reorg can still
+		// undo, or a receipt the node has not indexed yet, is no proof.
+		var head uint64
+		err := c.rpc(ctx, "read the block number", func(ctx context.Context) error {
 			var err error
-			n, err = c.b.NonceAt(ctx, c.addr, nil)
+			head, err = c.b.BlockNumber(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if head+1 < c.cfg.Confirmations {
+			return nil, nil
+		}
+		at := new(big.Int).SetUint64(head + 1 - c.cfg.Confirmations)
+		var n uint64
+		err = c.rpc(ctx, "read the account's nonce", func(ctx context.Context) error {
+			var err error
+			n, err = c.b.NonceAt(ctx, c.addr, at)
 			return err
 		})
 		if err != nil {
@@ -255,7 +271,7 @@ func (c *Client) receiptConfirmed(ctx context.Context, tx *Tx) (*Receipt, error)
 		if r, err = c.receipt(ctx, tx.Hash); err != nil || r != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %s (nonce %d; the account is at %d)", ErrTxReplaced, tx.Hash.Hex(), tx.Nonce, n)
+		return nil, fmt.Errorf("%w: %s (nonce %d; the account is at %d in block %s)", ErrTxReplaced, tx.Hash.Hex(), tx.Nonce, n, at)
 	}
 	var head uint64
 	err = c.rpc(ctx, "read the block number", func(ctx context.Context) error {
