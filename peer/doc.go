@@ -44,6 +44,14 @@
 // ExtPeer.Go run under the torrent's WaitGroup and stop with its context;
 // Torrent.Close waits for all of them.
 //
+// The embedding API (files, readers, events) adds no goroutine to the
+// loop's side. A Reader runs on its caller's goroutine: it waits on a copy
+// of the verified pieces (haveSet, guarded by its own mutex) and posts its
+// window to the loop through the mailbox when it moves a piece; the loop
+// turns windows and file priorities into piece priorities in the picker.
+// Each Subscribe has one goroutine, which ends with its context, draining
+// a bounded queue the loop fills without blocking.
+//
 // # Which methods are safe where
 //
 // Unless their doc says otherwise, the exported methods of Client and
@@ -84,5 +92,9 @@
 // listener and dialer), mse.go (MSE/PE handshakes), pex.go (BEP 11),
 // private.go (BEP 27 for peer sources), files.go, embed.go and treader.go
 // (files, priorities, readers), subscribe.go (events), disk.go (the disk
-// queue), ban.go, observer.go, stats.go, config.go, errors.go, events.go.
+// queue), ban.go, observer.go, stats.go, config.go, errors.go, events.go;
+// for embedders: files.go (files, priorities), treader.go (readers,
+// StreamState), embed.go (their state), subscribe.go (events), pause.go
+// (pause, sequential, rate limits), inventory.go (Torrents, Remove,
+// Metainfo).
 package peer
