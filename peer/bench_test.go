@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -85,7 +84,8 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 // 127.0.0.1 from a seeder to a fresh leecher: ours to ours, ours with
 // btt_speed payments on (ours-paid), and a stock anacrolix client to a
 // stock anacrolix client, in the same run; ours-mse and anacrolix-mse are
-// ours and anacrolix with RC4 encryption required on both sides.
+// ours and anacrolix with RC4 encryption required on both sides, ours-utp
+// and anacrolix-utp the two over uTP alone.
 // paid-vs-ours runs an unpaid and a paid transfer back to back in each
 // iteration, alternating which goes first, and reports the median of
 // their ratios with its confidence interval (see runPairs): on a shared machine whose speed drifts between
@@ -97,7 +97,7 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 //
 //	go test -run '^$' -bench LoopbackTransfer ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 40x ./peer/
-//	go test -run '^$' -bench 'LoopbackTransfer/(ours|anacrolix)-mse$' ./peer/
+//	go test -run '^$' -bench 'LoopbackTransfer/(ours|anacrolix)-(mse|utp)$' ./peer/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
 func BenchmarkLoopbackTransfer(b *testing.B) {
 	size := benchSize(b)
@@ -135,6 +135,13 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 	b.Run("anacrolix-mse", func(b *testing.B) {
 		runTransfers(b, size, anacrolixTransfers(b, f, requireRC4))
 	})
+	// uTP alone on both sides (libutp through cgo for both clients).
+	b.Run("ours-utp", func(b *testing.B) {
+		runTransfers(b, size, unpaidTransfersWith(b, f, func(c *peer.Config) { c.Protocols = peer.ProtocolUTP }))
+	})
+	b.Run("anacrolix-utp", func(b *testing.B) {
+		runTransfers(b, size, anacrolixTransfers(b, f, utpOnlyAnacrolix))
+	})
 }
 
 // requireRC4 sets an anacrolix client to require header obfuscation and
@@ -157,7 +164,7 @@ func anacrolixTransfers(b *testing.B, f *fixture, mod func(*torrent.ClientConfig
 	if err := at.VerifyDataContext(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	seedAddr := anacrolixAddr(b, ac)
+	seedAddr := ac.ListenAddrs()[0] // TCP's, or uTP's with TCP off
 	return func(dir string) transfer {
 		lc := newAnacrolixWith(b, dir, false, mod)
 		return transfer{run: func() {
@@ -165,7 +172,7 @@ func anacrolixTransfers(b *testing.B, f *fixture, mod func(*torrent.ClientConfig
 			if err != nil {
 				b.Fatal(err)
 			}
-			lt.AddPeers([]torrent.PeerInfo{{Addr: net.TCPAddrFromAddrPort(seedAddr), Trusted: true}})
+			lt.AddPeers([]torrent.PeerInfo{{Addr: seedAddr, Trusted: true}})
 			<-lt.GotInfo()
 			lt.DownloadAll()
 			select {

@@ -23,10 +23,13 @@ type Client struct {
 	log    *slog.Logger
 	peerID [20]byte
 	ln     net.Listener
-	addr   netip.AddrPort
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	utp    utpSocket // nil unless Config.Protocols has uTP
+	// utpSlots bounds the uTP dials after a TCP dial failed.
+	utpSlots chan struct{}
+	addr     netip.AddrPort
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	mu       sync.Mutex // guards torrents only; never held across I/O
 	torrents map[metainfo.Hash]*Torrent
@@ -58,15 +61,30 @@ func NewClient(cfg Config) (*Client, error) {
 		// A burst of a tenth of a second, and at least a block.
 		cl.upLimit = rate.NewLimiter(rate.Limit(cfg.UploadRate), int(max(cfg.UploadRate/10, piece.BlockSize)))
 	}
-	ln, err := cl.listen()
-	if err != nil {
-		cancel()
-		return nil, err
+	var ln net.Listener
+	if cfg.Protocols&ProtocolTCP != 0 || cfg.Listener != nil {
+		var err error
+		if ln, err = cl.listen(); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
 	if ln != nil {
 		cl.ln = ln
 		cl.addr, _ = netip.ParseAddrPort(ln.Addr().String())
-		cl.wg.Go(cl.acceptLoop)
+	}
+	if cfg.Protocols&ProtocolUTP != 0 && cfg.Listener == nil && cfg.Dial == nil {
+		if err := cl.listenUTP(); err != nil {
+			if ln != nil {
+				_ = ln.Close()
+			}
+			cancel()
+			cl.wg.Wait()
+			return nil, err
+		}
+	}
+	if ln != nil {
+		cl.wg.Go(func() { cl.acceptLoop(ln) })
 	}
 	return cl, nil
 }
@@ -85,6 +103,9 @@ func (cl *Client) Close() error {
 	// then everything else.
 	if cl.ln != nil {
 		_ = cl.ln.Close()
+	}
+	if cl.utp != nil {
+		_ = cl.utp.Close()
 	}
 	cl.mu.Lock()
 	ts := make([]*Torrent, 0, len(cl.torrents))

@@ -90,6 +90,10 @@ type Config struct {
 	// EncryptionPreferPlain: accept both, dial plaintext first); see
 	// Encryption for each policy.
 	Encryption Encryption
+	// Protocols are the transports to accept and dial peers on (default
+	// ProtocolTCP|ProtocolUTP: TCP and UDP on the same port, TCP dialed
+	// first); see Protocols. uTP is off with Listener or Dial set.
+	Protocols Protocols
 	// DisablePEX turns off peer exchange (BEP 11, ut_pex), which is on
 	// for every torrent that is not private.
 	DisablePEX bool
@@ -136,6 +140,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxConnsPerTorrent < 0 || c.MaxConns < 0 || c.MaxHalfOpen < 0 || c.MaxQueuedRequests < 0 || c.MaxRequestsPerPeer < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	if c.Protocols == 0 {
+		c.Protocols = ProtocolTCP | ProtocolUTP
+	}
+	if c.Protocols&^(ProtocolTCP|ProtocolUTP) != 0 {
+		return fmt.Errorf("%w: Protocols %v", ErrConfig, c.Protocols)
 	}
 	if !c.Encryption.valid() {
 		return fmt.Errorf("%w: Encryption %v", ErrConfig, c.Encryption)

@@ -106,7 +106,7 @@ func (t *Torrent) connectedTo(addr netip.AddrPort) bool {
 func (t *Torrent) dial(addr netip.AddrPort) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.cl.cfg.HandshakeTimeout)
 	defer cancel()
-	dial := func(ctx context.Context) (net.Conn, error) { return t.cl.dial(ctx, addr) }
+	dial := func(ctx context.Context) (net.Conn, error) { return t.cl.dialPeer(ctx, addr) }
 	nc, hs, err := connectPeer(ctx, dial, t.cl.cfg.Encryption, t.cl.ourExtensions(), t.ih, t.cl.peerID)
 	if err == nil {
 		if !t.post(event{kind: evNewConn, nc: nc, hs: hs, outgoing: true, addr: addr}) {

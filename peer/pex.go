@@ -136,6 +136,9 @@ func pexFlags(c *conn) pp.PexPeerFlags {
 	if c.ls.seed {
 		f |= pp.PexSeedUploadOnly
 	}
+	if isUTP(c.nc) {
+		f |= pp.PexSupportsUtp
+	}
 	if c.outgoing {
 		f |= pp.PexOutgoingConn
 	}

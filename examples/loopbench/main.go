@@ -5,6 +5,12 @@
 //
 //	go run ./examples/loopbench                 # 256 MiB
 //	go run ./examples/loopbench -size 1GiB -runs 3
+//	go run ./examples/loopbench -protocols utp -encryption require
+//
+// -protocols tcp|utp picks the transport of both sides, and -encryption
+// (prefer-plain, prefer, require, never) the MSE policy of both: ours
+// through peer.Config, anacrolix's through its header-obfuscation policy
+// (require is RC4 only on both).
 //
 // The seeder and leecher are this same program, re-executed with a hidden
 // -role flag.
@@ -36,6 +42,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/mse"
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/bttspeed/bttspeed/peer"
@@ -51,18 +58,21 @@ func main() {
 	pieceLen := flag.String("piece", "256KiB", "piece length")
 	runs := flag.Int("runs", 3, "transfers per implementation (the median is reported)")
 	only := flag.String("only", "", "run only this implementation (ours or anacrolix)")
+	flag.StringVar(&opts.protocols, "protocols", "tcp", "transport of both sides: tcp or utp")
+	flag.StringVar(&opts.encryption, "encryption", "prefer-plain", "MSE policy of both sides: prefer-plain, prefer, require or never")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 1] [-only ours|anacrolix]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 1] [-only ours|anacrolix] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
 			"Moves one generated torrent over 127.0.0.1 from a seeder process to a leecher process,\n"+
 			"with our engine and with a stock anacrolix client, and compares the leechers.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	var err error
-	switch *role {
-	case "seed":
+	err := opts.check()
+	switch {
+	case err != nil:
+	case *role == "seed":
 		err = runSeed(*impl, *torrentFile, *dir)
-	case "leech":
+	case *role == "leech":
 		if path := os.Getenv("LOOPBENCH_CPUPROFILE"); path != "" {
 			f, ferr := os.Create(path)
 			if ferr == nil {
@@ -71,7 +81,7 @@ func main() {
 			}
 		}
 		err = runLeech(*impl, *torrentFile, *dir, *peerAddr)
-	case "":
+	case *role == "":
 		err = runParent(*size, *pieceLen, *runs, *only)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
@@ -204,7 +214,7 @@ func makeTorrent(dir string, size, pieceLen int64) (string, [32]byte, error) {
 // transfer runs one seeder and one leecher process and measures the
 // leecher.
 func transfer(self, impl, tf, src, dst string, want [32]byte) (result, error) {
-	seed := exec.Command(self, "-role", "seed", "-impl", impl, "-torrent", tf, "-dir", src)
+	seed := exec.Command(self, append([]string{"-role", "seed", "-impl", impl, "-torrent", tf, "-dir", src}, opts.args()...)...)
 	seed.Stderr = os.Stderr
 	out, err := seed.StdoutPipe()
 	if err != nil {
@@ -222,7 +232,7 @@ func transfer(self, impl, tf, src, dst string, want [32]byte) (result, error) {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return result{}, err
 	}
-	leech := exec.Command(self, "-role", "leech", "-impl", impl, "-torrent", tf, "-dir", dst, "-peer", addr)
+	leech := exec.Command(self, append([]string{"-role", "leech", "-impl", impl, "-torrent", tf, "-dir", dst, "-peer", addr}, opts.args()...)...)
 	leech.Stdout, leech.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
 	if err := leech.Run(); err != nil {
@@ -273,6 +283,21 @@ func anacrolixClient(dir string, seed bool) (*torrent.Client, error) {
 	cfg.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{ClientBaseDir: dir, PieceCompletion: storage.NewMapPieceCompletion()})
 	cfg.Logger = alog.Default.WithFilterLevel(alog.Disabled)
 	cfg.Slogger = slog.New(slog.DiscardHandler)
+	if opts.protocols == "utp" {
+		cfg.DisableUTP, cfg.DisableTCP = false, true
+	}
+	switch opts.encryption {
+	case "prefer-plain":
+		cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{}
+	case "prefer":
+		cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true}
+	case "require":
+		cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true, RequirePreferred: true}
+		cfg.CryptoProvides = mse.CryptoMethodRC4
+		cfg.CryptoSelector = func(provided mse.CryptoMethod) mse.CryptoMethod { return provided & mse.CryptoMethodRC4 }
+	case "never":
+		cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{RequirePreferred: true}
+	}
 	return torrent.NewClient(cfg)
 }
 
@@ -283,7 +308,7 @@ func runSeed(impl, tf, dir string) error {
 	}
 	switch impl {
 	case "ours":
-		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+		cl, err := peer.NewClient(opts.config())
 		if err != nil {
 			return err
 		}
@@ -305,12 +330,11 @@ func runSeed(impl, tf, dir string) error {
 		if err := t.VerifyDataContext(context.Background()); err != nil {
 			return err
 		}
-		for _, a := range cl.ListenAddrs() {
-			if ta, ok := a.(*net.TCPAddr); ok {
-				fmt.Println(ta.AddrPort())
-				break
-			}
+		addrs := cl.ListenAddrs()
+		if len(addrs) == 0 {
+			return errors.New("anacrolix client listens on nothing")
 		}
+		fmt.Println(addrs[0]) // TCP's, or uTP's with TCP off
 	default:
 		return fmt.Errorf("unknown -impl %q", impl)
 	}
@@ -328,7 +352,7 @@ func runLeech(impl, tf, dir, addr string) error {
 	}
 	switch impl {
 	case "ours":
-		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
+		cl, err := peer.NewClient(opts.config())
 		if err != nil {
 			return err
 		}
@@ -348,7 +372,11 @@ func runLeech(impl, tf, dir, addr string) error {
 		if err != nil {
 			return err
 		}
-		t.AddPeers([]torrent.PeerInfo{{Addr: net.TCPAddrFromAddrPort(ap), Trusted: true}})
+		var pa net.Addr = net.TCPAddrFromAddrPort(ap)
+		if opts.protocols == "utp" {
+			pa = net.UDPAddrFromAddrPort(ap)
+		}
+		t.AddPeers([]torrent.PeerInfo{{Addr: pa, Trusted: true}})
 		<-t.GotInfo()
 		t.DownloadAll()
 		<-t.Complete().On()
@@ -356,4 +384,34 @@ func runLeech(impl, tf, dir, addr string) error {
 		return fmt.Errorf("unknown -impl %q", impl)
 	}
 	return nil
+}
+
+// benchOpts are the transport and encryption of both sides (-protocols,
+// -encryption), passed on to the child processes.
+type benchOpts struct {
+	protocols, encryption string
+}
+
+var opts benchOpts
+
+func (o benchOpts) check() error {
+	if o.protocols != "tcp" && o.protocols != "utp" {
+		return fmt.Errorf("-protocols %q: want tcp or utp", o.protocols)
+	}
+	_, err := peer.ParseEncryption(o.encryption)
+	return err
+}
+
+func (o benchOpts) args() []string {
+	return []string{"-protocols", o.protocols, "-encryption", o.encryption}
+}
+
+// config is our client's config for them.
+func (o benchOpts) config() peer.Config {
+	cfg := peer.Config{ListenAddr: "127.0.0.1:0", Protocols: peer.ProtocolTCP}
+	if o.protocols == "utp" {
+		cfg.Protocols = peer.ProtocolUTP
+	}
+	cfg.Encryption, _ = peer.ParseEncryption(o.encryption)
+	return cfg
 }

@@ -1,0 +1,142 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Protocols is a set of transports for peer connections: TCP, uTP (BEP 29)
+// or both.
+//
+// With both (the default), the client accepts on TCP and UDP on the same
+// port, and dials TCP first, then uTP if TCP fails to connect (refused,
+// unreachable, or not answered within the handshake timeout): TCP is the
+// faster on a good path, where the kernel paces it, and uTP reaches the
+// peers TCP cannot (a firewall that passes only UDP, a peer listening on
+// uTP alone). libtorrent prefers uTP and falls back to TCP; anacrolix
+// races both; see docs/DECISIONS.md.
+type Protocols uint8
+
+// The transports.
+const (
+	ProtocolTCP Protocols = 1 << iota
+	ProtocolUTP
+)
+
+func (p Protocols) String() string {
+	var names []string
+	if p&ProtocolTCP != 0 {
+		names = append(names, "tcp")
+	}
+	if p&ProtocolUTP != 0 {
+		names = append(names, "utp")
+	}
+	if p&^(ProtocolTCP|ProtocolUTP) != 0 || len(names) == 0 {
+		return fmt.Sprintf("Protocols(%d)", uint8(p))
+	}
+	return strings.Join(names, ",")
+}
+
+// ParseProtocols parses "tcp", "utp", or both separated by a comma.
+func ParseProtocols(s string) (Protocols, error) {
+	var p Protocols
+	for name := range strings.SplitSeq(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "tcp":
+			p |= ProtocolTCP
+		case "utp":
+			p |= ProtocolUTP
+		default:
+			return 0, fmt.Errorf("%w: protocol %q is not tcp or utp", ErrConfig, name)
+		}
+	}
+	return p, nil
+}
+
+// Bounds on dialing uTP after TCP failed (see dialPeer).
+const (
+	utpFallbacks       = 4
+	utpFallbackTimeout = 3 * time.Second
+)
+
+// utpSocket is a uTP socket on one UDP port: it accepts (net.Listener)
+// and dials. go-libutp with cgo, anacrolix/utp (pure Go) without: see
+// utp_cgo.go and utp_nocgo.go.
+type utpSocket interface {
+	net.Listener
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// listenUTP opens the client's uTP socket: on the TCP listener's port if
+// there is one (the same port for both, as peers expect), else on
+// ListenAddr.
+func (cl *Client) listenUTP() error {
+	addr := cl.cfg.ListenAddr
+	if cl.addr.IsValid() {
+		addr = cl.addr.String()
+		if h, _, err := net.SplitHostPort(cl.cfg.ListenAddr); err == nil && h == "" {
+			addr = fmt.Sprintf(":%d", cl.addr.Port())
+		}
+	}
+	if cl.cfg.NoListen {
+		addr = ":0"
+	}
+	s, err := newUTPSocket(addr)
+	if err != nil {
+		return fmt.Errorf("peer: utp listen on %s: %w", addr, err)
+	}
+	cl.utp = s
+	cl.utpSlots = make(chan struct{}, utpFallbacks)
+	if !cl.addr.IsValid() && !cl.cfg.NoListen {
+		cl.addr, _ = netip.ParseAddrPort(s.Addr().String())
+	}
+	if !cl.cfg.NoListen {
+		cl.wg.Go(func() { cl.acceptLoop(s) })
+	}
+	return nil
+}
+
+// dialPeer connects to a peer over the configured protocols (see
+// Protocols): Config.Dial if set, else TCP and then uTP.
+func (cl *Client) dialPeer(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	p := cl.cfg.Protocols
+	if cl.cfg.Dial != nil || cl.utp == nil || p == ProtocolTCP {
+		return cl.dial(ctx, addr)
+	}
+	if p == ProtocolUTP {
+		return cl.utp.DialContext(ctx, "udp", addr.String())
+	}
+	nc, err := cl.dial(ctx, addr)
+	if err == nil || ctx.Err() != nil {
+		return nc, err
+	}
+	// The fallback: at most utpFallbacks at once per client, each for at
+	// most utpFallbackTimeout (libtorrent's uTP connect timeout), so that a
+	// flood of addresses that refuse TCP keeps the half-open slots
+	// turning as fast as their refusals come.
+	select {
+	case cl.utpSlots <- struct{}{}:
+		defer func() { <-cl.utpSlots }()
+	default:
+		return nil, err
+	}
+	uctx, cancel := context.WithTimeout(ctx, utpFallbackTimeout)
+	defer cancel()
+	nc, uerr := cl.utp.DialContext(uctx, "udp", addr.String())
+	if uerr != nil {
+		return nil, fmt.Errorf("tcp: %w; utp: %w", err, uerr)
+	}
+	return nc, nil
+}
+
+// isUTP reports whether a connection runs over uTP.
+func isUTP(nc net.Conn) bool {
+	if m, ok := nc.(*mseConn); ok {
+		nc = m.Conn
+	}
+	return nc.LocalAddr() != nil && nc.LocalAddr().Network() == "udp"
+}
