@@ -105,7 +105,7 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *paidFigures
 				deadline := time.Now().Add(10 * time.Second)
 				for {
 					var cs *speed.ChannelSales
-					for _, c := range seller.Sales() {
+					for _, c := range sell.Sales() {
 						if c.Payer == k.Address() {
 							cs = &c
 						}
@@ -115,7 +115,7 @@ func paidTransfers(b *testing.B, f *fixture) (setup setupFunc, held *paidFigures
 						break
 					}
 					if time.Now().After(deadline) {
-						b.Fatalf("the seeder was not paid for what it sold: %+v", seller.Sales())
+						b.Fatalf("the seeder was not paid for what it sold: %+v", sell.Sales())
 					}
 					time.Sleep(100 * time.Microsecond)
 				}

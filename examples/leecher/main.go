@@ -405,7 +405,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 		if buyer == nil {
 			return btt.Zero
 		}
-		return buyer.Buyer.Spent()
+		return buyer.Ext.Spent()
 	}
 	tick := time.NewTicker(c.progress)
 	defer tick.Stop()
@@ -452,7 +452,7 @@ wait:
 		fmt.Fprintln(stdout, "spent: 0 base units (0 BTT): no budget")
 		return nil
 	}
-	s := buyer.Buyer.Spent()
+	s := buyer.Ext.Spent()
 	fmt.Fprintf(stdout, "spent: %s base units (%s BTT) of a budget of %s BTT\n", s, s.FormatBTT(), c.budget.FormatBTT())
 	chans, err := buyer.Channels()
 	if err != nil {

@@ -51,7 +51,7 @@ type Snapshot struct {
 
 	// Earned is the best vouchers' sum, Redeemed what was cashed on
 	// chain, Redeemable the rest (paychan.Payee.Totals); Owed what the
-	// paid slots' bytes cost and Sold those bytes (speed.Seller.Sales).
+	// paid slots' bytes cost and Sold those bytes (speed.Extension.Sales).
 	Earned     btt.Amount   `json:"earned"`
 	Redeemed   btt.Amount   `json:"redeemed"`
 	Redeemable btt.Amount   `json:"redeemable"`
@@ -208,7 +208,7 @@ func (s *source) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	snap.Earned, snap.Redeemed, snap.Redeemable = tot.Earned, tot.Redeemed, tot.Redeemable
 	sales := make(map[paychan.ChannelID]speed.ChannelSales)
-	for _, cs := range s.seller.Seller.Sales() {
+	for _, cs := range s.seller.Ext.Sales() {
 		sales[cs.Channel] = cs
 		snap.Sold += cs.Sold
 		snap.Owed, _ = snap.Owed.Add(cs.Owed)

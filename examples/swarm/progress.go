@@ -102,8 +102,8 @@ func (s *swarm) sample(ctx context.Context, l *leecher) error {
 		l.clearing = clearing
 	}
 	l.won = won
-	if l.buyer != nil {
-		l.spent = l.buyer.Spent()
+	if l.ext != nil {
+		l.spent = l.ext.Spent()
 	}
 	return nil
 }

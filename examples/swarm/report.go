@@ -90,7 +90,7 @@ func (s *swarm) settle(ctx context.Context) (*report, error) {
 			if !l.paying() {
 				continue
 			}
-			spent, _ = spent.Add(l.buyer.Spent())
+			spent, _ = spent.Add(l.ext.Spent())
 			st, err := l.tor.Stats(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", l.name, err)
@@ -141,7 +141,7 @@ func (s *swarm) settle(ctx context.Context) (*report, error) {
 		r := row{name: l.name, strategy: l.strategy, budget: l.budget, firstBid: l.firstBid, bid: l.bid, clearing: l.clearing, took: l.took}
 		l.mu.Unlock()
 		if l.paying() {
-			r.spent = l.buyer.Spent()
+			r.spent = l.ext.Spent()
 			ss := sales[l.key.Address()]
 			r.paidBytes = ss.sold
 			if ss.sold > 0 {

@@ -178,7 +178,7 @@ type seeder struct {
 	escrow *tron.Escrow
 	store  *paychan.Store
 	payee  *paychan.Payee
-	seller *speed.Seller
+	seller *speed.Extension // the selling extension, for its figures
 	cl     *peer.Client
 	start  btt.Amount // token balance before the run
 
@@ -198,7 +198,6 @@ type leecher struct {
 	key    *tron.KeySigner
 	escrow *tron.Escrow
 	payer  *paychan.Payer
-	buyer  *speed.Buyer
 	ext    *speed.Extension
 	cl     *peer.Client
 	tor    *peer.Torrent
@@ -436,21 +435,18 @@ func (s *swarm) startSeeder(ctx context.Context) error {
 		return fmt.Errorf("seeder: %w", err)
 	}
 	log := s.log.With("peer", "seeder")
-	sd.seller = &speed.Seller{Payee: sd.payee, Self: key.Address(), Ask: s.cfg.Reserve}
-	ext, err := speed.New(speed.Config{Domain: s.dom, Sell: sd.seller, Logger: log})
+	ext, err := speed.New(speed.Config{Domain: s.dom, Sell: &speed.Seller{Payee: sd.payee, Self: key.Address(), Ask: s.cfg.Reserve}, Logger: log})
 	if err != nil {
 		return fmt.Errorf("seeder: %w", err)
 	}
+	sd.seller = ext
 	rnd := rand.New(rand.NewPCG(s.cfg.Seed, 0x5eed))
 	sd.cl, err = peer.NewClient(peer.Config{
 		ListenAddr: "127.0.0.1:0", Logger: log, Extensions: []peer.Extension{ext},
 		UploadRate: s.cfg.UploadRate, RechokeInterval: time.Second,
-		Policy: func() (choker.Policy, error) {
-			return choker.NewBidDriven(choker.BidDrivenConfig{
-				Slots: s.cfg.Slots, FreePercent: 100 / s.cfg.Slots, Reserve: s.cfg.Reserve,
-				RotationPeriod: 3 * time.Second, Rand: rnd,
-			})
-		},
+		Policy: ext.Policy(choker.BidDrivenConfig{
+			Slots: s.cfg.Slots, FreePercent: 100 / s.cfg.Slots, RotationPeriod: 3 * time.Second, Rand: rnd,
+		}),
 	})
 	if err != nil {
 		return fmt.Errorf("seeder: %w", err)
@@ -523,9 +519,9 @@ func (s *swarm) startLeechers(ctx context.Context) error {
 			continue
 		}
 		log := s.log.With("peer", l.name)
-		l.buyer = &speed.Buyer{Payer: l.payer, Strategy: s.strategy(l.strategy, pace), Budget: l.budget}
+		bc := &speed.Buyer{Payer: l.payer, Strategy: s.strategy(l.strategy, pace), Budget: l.budget}
 		var err error
-		if l.ext, err = speed.New(speed.Config{Domain: s.dom, Buy: l.buyer, Logger: log}); err != nil {
+		if l.ext, err = speed.New(speed.Config{Domain: s.dom, Buy: bc, Logger: log}); err != nil {
 			return fmt.Errorf("%s: %w", l.name, err)
 		}
 		if l.cl, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Logger: log, Extensions: []peer.Extension{l.ext}, RechokeInterval: time.Second}); err != nil {

@@ -44,7 +44,10 @@ func (r *rogue) Attach(p peer.ExtPeer, _ map[string]bencode.Bytes) (peer.ExtHand
 	if r.first == nil {
 		r.first = p
 	}
-	r.peers <- p
+	select {
+	case r.peers <- p:
+	default: // a peer beyond the seeder: never block the loop
+	}
 	return rogueHandler{r, p}, nil
 }
 
@@ -79,7 +82,9 @@ func (h rogueHandler) Closed() {
 func dialRogue(t *testing.T, dom paychan.Domain, addr netip.AddrPort, mi *metainfo.MetaInfo) (*rogue, peer.ExtPeer) {
 	t.Helper()
 	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64), closed: make(chan struct{})}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}})
+	// No peer exchange: the rogue talks to the seeder alone, not to the
+	// other rogues the seeder's PEX would name.
+	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}, DisablePEX: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })
 	_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{addr}})

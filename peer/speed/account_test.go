@@ -52,10 +52,10 @@ func TestCreditBeforeAccrual(t *testing.T) {
 	price := btt.NewAmount(3)
 	const window = 512 << 10
 	ch := paychan.Channel{ID: paychan.ChannelID{9}, Deposit: btt.BTT(1)}
-	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	e := &Extension{sell: &seller{}, log: slog.New(slog.DiscardHandler)}
 	p := &fakePeer{}
 	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(window, window, 0), capBytes: maxBytes, channel: &ch}}
-	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	e.sell.addSale(ch, 0, btt.Zero)
 	pay := func(bytes int64) {
 		t.Helper()
 		amount, err := price.MulUint64(uint64(bytes))
@@ -96,8 +96,8 @@ func TestCreditBeforeAccrual(t *testing.T) {
 func TestClosedAccrues(t *testing.T) {
 	price := btt.NewAmount(2)
 	ch := paychan.Channel{ID: paychan.ChannelID{7}, Deposit: btt.BTT(1)}
-	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
-	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	e := &Extension{sell: &seller{}, log: slog.New(slog.DiscardHandler)}
+	e.sell.addSale(ch, 0, btt.Zero)
 	p := &fakePeer{}
 	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch}}
 	p.uploaded = 300 << 10
@@ -105,7 +105,7 @@ func TestClosedAccrues(t *testing.T) {
 	p.uploaded += 200 << 10
 	h.Closed() // the last 200 KiB were sent after it
 
-	owed, credited, ok := e.cfg.Sell.channelAccount(ch.ID)
+	owed, credited, ok := e.sell.channelAccount(ch.ID)
 	require.True(t, ok)
 	want, err := price.MulUint64(500 << 10)
 	require.NoError(t, err)
@@ -123,8 +123,8 @@ func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
 
 	price := btt.NewAmount(1)
 	ch := paychan.Channel{ID: paychan.ChannelID{5}, Deposit: btt.BTT(1)}
-	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
-	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	e := &Extension{sell: &seller{}, log: slog.New(slog.DiscardHandler)}
+	e.sell.addSale(ch, 0, btt.Zero)
 	h := &handler{e: e, p: &fakePeer{tor: tor}, sell: &sellState{
 		paidSlot: true, price: price, credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch,
 		paidFor: map[int]bool{3: true},
@@ -157,8 +157,8 @@ func TestPaidPieceServedFreeOncePerConnection(t *testing.T) {
 // the best stored: overtaken by another connection's).
 func TestChannelSalesCountsVouchers(t *testing.T) {
 	ch := paychan.Channel{ID: paychan.ChannelID{3}, Deposit: btt.BTT(1)}
-	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
-	e.cfg.Sell.addSale(ch, 0, btt.Zero)
+	e := &Extension{sell: &seller{}, log: slog.New(slog.DiscardHandler)}
+	e.sell.addSale(ch, 0, btt.Zero)
 	h := &handler{e: e, p: &fakePeer{}, sell: &sellState{paidSlot: true, price: btt.NewAmount(1), credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch}}
 	voucher := func(amount uint64) paychan.SignedVoucher {
 		return paychan.SignedVoucher{Voucher: paychan.Voucher{Channel: ch.ID, Amount: btt.NewAmount(amount)}}
@@ -168,10 +168,10 @@ func TestChannelSalesCountsVouchers(t *testing.T) {
 	h.credit(voucher(250), btt.NewAmount(150))
 	// Stored after their connection left (storeLate), straight to the
 	// seller: one that added, one that did not.
-	e.cfg.Sell.setPaid(ch.ID, btt.NewAmount(300), btt.NewAmount(50))
-	e.cfg.Sell.setPaid(ch.ID, btt.NewAmount(300), btt.Zero)
+	e.sell.setPaid(ch.ID, btt.NewAmount(300), btt.NewAmount(50))
+	e.sell.setPaid(ch.ID, btt.NewAmount(300), btt.Zero)
 
-	sales := e.cfg.Sell.Sales()
+	sales := e.Sales()
 	require.Len(t, sales, 1)
 	assert.Equal(t, 3, sales[0].Vouchers)
 	assert.Equal(t, btt.NewAmount(300), sales[0].Paid)
@@ -226,7 +226,7 @@ func TestSellerArithmetic(t *testing.T) {
 // accounting refuses and chokes the payer all the same.
 func TestAccrueFailsClosed(t *testing.T) {
 	ch := paychan.Channel{ID: paychan.ChannelID{8}, Deposit: btt.BTT(1)}
-	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
+	e := &Extension{sell: &seller{}, log: slog.New(slog.DiscardHandler)}
 	p := &fakePeer{}
 	huge := btt.AmountFromBytes32([32]byte{0: 0x80})
 	h := &handler{e: e, p: p, sell: &sellState{paidSlot: true, price: huge, credit: paychan.NewCredit(1<<20, 1<<20, 0), capBytes: maxBytes, channel: &ch}}

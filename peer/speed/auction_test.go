@@ -131,21 +131,21 @@ func TestPaidSwarmAuction(t *testing.T) {
 	assert.Less(t, ls[0].took, ls[2].took, "bid 40 finishes before bid 10")
 
 	// Every payer's vouchers reach the payee...
-	var buyers []*speed.Buyer
+	var buyers []*speed.Extension
 	for _, l := range ls {
-		buyers = append(buyers, l.buyer)
+		buyers = append(buyers, l.ext)
 	}
 	settled(t, payee, buyers...)
 	// ...and each paid the clearing price for the bytes it got in the
 	// paid slot, to the base unit, less at most its credit window.
 	// (The highest bidder won the paid slot; the others may have got
 	// all they needed in the free slot, as the legacy peer did.)
-	sales := seller.Sales()
+	sales := sell.Sales()
 	require.NotEmpty(t, sales, "channels from the payers")
 	for _, s := range sales {
 		var l *leecher
 		for _, c := range ls {
-			if c.buyer.Spent() == s.Paid {
+			if c.ext.Spent() == s.Paid {
 				l = c
 			}
 		}

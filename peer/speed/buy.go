@@ -18,7 +18,7 @@ import (
 
 func (h *handler) bidRound() {
 	h.flushDue()
-	b, buyer := h.buy, h.e.cfg.Buy
+	b, buyer := h.buy, h.e.buy
 	now := buyer.Now()
 	down := h.p.Downloaded()
 	if !b.lastAt.IsZero() {
@@ -77,7 +77,7 @@ func (b *buyState) awardCeiling(now time.Time) btt.Amount {
 // for the blocks that arrive in this slot (BlockReceived).
 func (h *handler) onAward(price btt.Amount, credit int64) error {
 	b := h.buy
-	if ceiling := b.awardCeiling(h.e.cfg.Buy.Now()); price.Gt(ceiling) {
+	if ceiling := b.awardCeiling(h.e.buy.Now()); price.Gt(ceiling) {
 		err := fmt.Errorf("%w: award at %s a byte, above our bid of %s", ErrViolation, price, ceiling)
 		h.e.log.Info("dropping a seller", "peer", h.p.Addr(), "err", err)
 		b.leftPaid()
@@ -293,7 +293,7 @@ const fundedAhead = 4
 // only when a payment would pass the deposit — would never be asked for
 // that payment: the seller holds the pieces that would have made it due.
 func (h *handler) keepFunded() {
-	b, buyer := h.buy, h.e.cfg.Buy
+	b, buyer := h.buy, h.e.buy
 	t := h.p.Torrent()
 	if !b.won || b.clearing.IsZero() || t.Left() <= 0 {
 		return
@@ -425,7 +425,7 @@ func (h *handler) flush(ch paychan.Channel) {
 	for _, p := range pays {
 		total, _ = total.Add(p.Amount)
 	}
-	buyer := h.e.cfg.Buy
+	buyer := h.e.buy
 	t := h.p.Torrent()
 	ih := t.InfoHash()
 	b.inflight++

@@ -26,8 +26,8 @@ import (
 func buyerFixture(t *testing.T) *handler {
 	t.Helper()
 	tor := seededTorrent(t, 256<<10)
-	e := &Extension{cfg: Config{Buy: &Buyer{Budget: btt.BTT(1), Deposit: btt.BTT(1), Lifetime: time.Hour, Now: time.Now}}, log: slog.New(slog.DiscardHandler)}
-	e.cfg.Buy.channels = make(map[btt.Address]*buyChannel)
+	e := &Extension{buy: &buyer{Buyer: Buyer{Budget: btt.BTT(1), Deposit: btt.BTT(1), Lifetime: time.Hour, Now: time.Now}}, log: slog.New(slog.DiscardHandler)}
+	e.buy.channels = make(map[btt.Address]*buyChannel)
 	return &handler{e: e, p: &fakePeer{tor: tor}, buy: &buyState{}}
 }
 
@@ -103,7 +103,7 @@ func TestBuyerPricesBlocksAsTheyCome(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := buyerFixture(t)
 			now := time.Now()
-			h.e.cfg.Buy.Now = func() time.Time { return now }
+			h.e.buy.Now = func() time.Time { return now }
 			dropped := false
 			for _, s := range tc.steps {
 				if s.bid != 0 {
@@ -164,13 +164,13 @@ func TestBuyerPaysAtMostItsBids(t *testing.T) {
 			case 0: // a new bid
 				nb := uint64(r.IntN(20) + 1)
 				if btt.NewAmount(nb).Lt(h.buy.bid) {
-					h.buy.loweredAt = h.e.cfg.Buy.Now()
+					h.buy.loweredAt = h.e.buy.Now()
 				}
 				h.buy.bidPrev, h.buy.bid = h.buy.bid, btt.NewAmount(nb)
 				maxBid = max(maxBid, nb)
 			case 1: // an award, at any price
 				p := uint64(r.IntN(40))
-				ceil := mustU64(h.buy.awardCeiling(h.e.cfg.Buy.Now()))
+				ceil := mustU64(h.buy.awardCeiling(h.e.buy.Now()))
 				err := h.onAward(btt.NewAmount(p), 1<<20)
 				if p > ceil {
 					require.Error(t, err, "seed %d: award %d over %d", seed, p, ceil)

@@ -16,7 +16,7 @@ import (
 // withChannel runs f (on the loop) once the buyer has a channel to this
 // peer's payee, opening one if needed.
 func (h *handler) withChannel(f func(paychan.Channel)) {
-	buyer := h.e.cfg.Buy
+	buyer := h.e.buy
 	payee := h.theirs.Payee
 	buyer.mu.Lock()
 	bc := buyer.channels[payee]
@@ -95,6 +95,9 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 				h.e.log.Warn("opening a channel", "payee", payee, "err", err)
 				return
 			}
+			if !resumed {
+				h.e.log.Info("channel opened", "channel", ch.ID, "payee", payee, "deposit_btt", ch.Deposit.FormatBTT(), "expiry", ch.Expiry.UTC().Format(time.RFC3339))
+			}
 			if !resumed && ch.Deposit != deposit {
 				// An earlier open to this payee, whose outcome was
 				// unknown, completed in its place: its deposit is
@@ -120,7 +123,7 @@ func (h *handler) withChannel(f func(paychan.Channel)) {
 // buyer whose budget is spent stops paying (and the seeder stops serving
 // it in a paid slot).
 func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
-	buyer := h.e.cfg.Buy
+	buyer := h.e.buy
 	buyer.mu.Lock()
 	bc := buyer.channels[h.theirs.Payee]
 	if bc == nil || bc.ch.ID != ch.ID {
@@ -169,6 +172,7 @@ func (h *handler) topUp(ch paychan.Channel, shortfall btt.Amount) {
 			}
 			return
 		}
+		log.Info("channel topped up", "channel", topped.ID, "payee", payee, "deposit_btt", topped.Deposit.FormatBTT(), "expiry", topped.Expiry.UTC().Format(time.RFC3339))
 		h.p.Do(func() {
 			buyer.mu.Lock()
 			bc.topping = false
@@ -231,7 +235,7 @@ func topUpRetrying(ctx context.Context, payer *paychan.Payer, id paychan.Channel
 // hasChannel reports whether the buyer has opened a channel to this
 // peer's payee (it may be being topped up).
 func (h *handler) hasChannel() bool {
-	buyer := h.e.cfg.Buy
+	buyer := h.e.buy
 	buyer.mu.Lock()
 	defer buyer.mu.Unlock()
 	bc := buyer.channels[h.theirs.Payee]
@@ -241,7 +245,7 @@ func (h *handler) hasChannel() bool {
 // readyChannel returns the buyer's open channel to this peer's payee,
 // unless a top-up of it is on its way.
 func (h *handler) readyChannel() (paychan.Channel, bool) {
-	buyer := h.e.cfg.Buy
+	buyer := h.e.buy
 	buyer.mu.Lock()
 	defer buyer.mu.Unlock()
 	bc := buyer.channels[h.theirs.Payee]
@@ -277,8 +281,8 @@ func (h *handler) announce(ch paychan.Channel) bool {
 		return false
 	}
 	local, remote := peerIDs(h.p)
-	dom := h.e.cfg.Domain
-	sig, err := h.e.cfg.Buy.Payer.SignProof(paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Nonce: *b.nonce, Seller: remote, Buyer: local, InfoHash: h.p.Torrent().InfoHash()})
+	dom := h.e.dom
+	sig, err := h.e.buy.Payer.SignProof(paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Nonce: *b.nonce, Seller: remote, Buyer: local, InfoHash: h.p.Torrent().InfoHash()})
 	if err != nil {
 		h.e.log.Warn("signing a channel proof", "channel", ch.ID, "err", err)
 		return false
@@ -296,7 +300,7 @@ func (h *handler) announce(ch paychan.Channel) bool {
 // locks a deposit (Buyer.Deposit) until the old ones are settled
 // (TestHostileSellers/says_every_channel_is_ending).
 func (h *handler) replaceChannel() {
-	b, buyer := h.buy, h.e.cfg.Buy
+	b, buyer := h.buy, h.e.buy
 	buyer.mu.Lock()
 	if bc := buyer.channels[h.theirs.Payee]; bc != nil && bc.ready && !bc.topping {
 		delete(buyer.channels, h.theirs.Payee)
@@ -336,7 +340,7 @@ func (h *handler) onChallenge(nonce [32]byte) {
 // anything was signed on it, and reports whether it is on its way (a
 // voucher in flight: flush waits for it).
 func (h *handler) resendLatest(id paychan.ChannelID) bool {
-	buyer := h.e.cfg.Buy
+	buyer := h.e.buy
 	buyer.mu.Lock()
 	bc := buyer.channels[h.theirs.Payee]
 	paid := bc != nil && bc.ch.ID == id && !bc.signed.IsZero()

@@ -56,7 +56,7 @@ func Example() {
 	reserve := btt.NewAmount(2)
 	sell, _ := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: sellerKey.Address(), Ask: reserve}})
 	seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{sell},
-		Policy: func() (choker.Policy, error) { return choker.NewBidDriven(choker.BidDrivenConfig{Reserve: reserve}) }})
+		Policy: sell.Policy(choker.BidDrivenConfig{})}) // the auction, its reserve the ask
 	if err != nil {
 		panic(err)
 	}
@@ -92,7 +92,7 @@ func Example() {
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 		st, _ := t.Stats(ctx)
 		tot, _ := payee.Totals()
-		if st.Peers == 0 && tot.Earned == buyer.Spent() {
+		if st.Peers == 0 && tot.Earned == buy.Spent() {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -106,7 +106,7 @@ func Example() {
 	}
 	got, _ := os.ReadFile(filepath.Join(dst, "file.bin"))
 	fmt.Println("byte-identical:", bytes.Equal(got, data))
-	fmt.Println("paid:", buyer.Spent(), "base units, the reserve (the clearing price of an uncontested auction) times", len(data), "bytes")
+	fmt.Println("paid:", buy.Spent(), "base units, the reserve (the clearing price of an uncontested auction) times", len(data), "bytes")
 	fmt.Println("redeemed:", redeemed)
 	fmt.Println("balances: seller", chain.Balance(sellerKey.Address()), "buyer", chain.Balance(buyerKey.Address()))
 	// Output:

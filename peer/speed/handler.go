@@ -229,7 +229,7 @@ func (h *handler) Closed() {
 		// the payer's next connection with it as paid for.
 		h.accrue()
 		if s.channel != nil {
-			h.e.cfg.Sell.leave(s.channel.ID, h)
+			h.e.sell.leave(s.channel.ID, h)
 		}
 		if s.vq != nil {
 			close(s.vq) // the worker stores what is in it, then ends

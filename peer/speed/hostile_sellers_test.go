@@ -97,7 +97,7 @@ func TestHostileSellers(t *testing.T) {
 			}
 		}
 		assert.GreaterOrEqual(t, awards, 1)
-		assert.True(t, buyer.Spent().IsZero(), "paid %s at a price it never bid", buyer.Spent())
+		assert.True(t, ext.Spent().IsZero(), "paid %s at a price it never bid", ext.Spent())
 		figs, err := ext.Peers(context.Background())
 		require.NoError(t, err)
 		for _, f := range figs {
@@ -133,7 +133,7 @@ func TestHostileSellers(t *testing.T) {
 		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeAward, Price: btt.NewAmount(5), Credit: 1 << 20})
 		ch := waitMsg(t, r.msgs, speedwire.TypeChannel)
 		time.Sleep(time.Second) // silence
-		assert.True(t, buyer.Spent().IsZero(), "paid %s for nothing", buyer.Spent())
+		assert.True(t, ext.Spent().IsZero(), "paid %s for nothing", ext.Spent())
 		recs, err := payer.Channels()
 		require.NoError(t, err)
 		require.Len(t, recs, 1)
@@ -188,7 +188,7 @@ func TestHostileSellers(t *testing.T) {
 		require.NoError(t, err)
 		t.Logf("%d channels opened", len(recs))
 		assert.LessOrEqual(t, len(recs), 4, "at most Budget ÷ Deposit channels")
-		assert.True(t, buyer.Spent().IsZero())
+		assert.True(t, ext.Spent().IsZero())
 		locked := budget.SubFloor(m.chain.Balance(k.Address()))
 		assert.False(t, locked.Gt(budget), "never past the budget: %s locked", locked)
 	})

@@ -51,8 +51,8 @@ func (p *markedPeer) writeMark() {
 }
 
 func sellerFixture(mp *markedPeer, ch *paychan.Channel, paid bool, price btt.Amount) *handler {
-	e := &Extension{cfg: Config{Sell: &Seller{}}, log: slog.New(slog.DiscardHandler)}
-	e.cfg.Sell.addSale(*ch, 0, btt.Zero)
+	e := &Extension{sell: &seller{}, log: slog.New(slog.DiscardHandler)}
+	e.sell.addSale(*ch, 0, btt.Zero)
 	return &handler{e: e, p: mp, sell: &sellState{paidSlot: paid, price: price, credit: paychan.NewCredit(256<<10, 256<<20, 0),
 		capBytes: maxBytes, channel: ch, marked: true, charging: terms{paid, price}}}
 }
@@ -139,7 +139,7 @@ func TestMarkedLeavePaidHidesQueued(t *testing.T) {
 	ma.uploaded += 4 << 20 // A's queued blocks go out, before the reject
 	ma.writeMark()
 	ha.accrue()
-	owed, _, _ := ha.e.cfg.Sell.channelAccount(ch.ID)
+	owed, _, _ := ha.e.sell.channelAccount(ch.ID)
 	t.Logf("B's room after A's reject: %d; A's queued then charged: owed %s", roomAfter, owed)
 	assert.Equal(t, int64(0), roomAfter, "A's queued paid bytes still count against the deposit")
 }

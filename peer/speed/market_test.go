@@ -46,7 +46,7 @@ type sellSide struct {
 	st     *paychan.Store
 	dbPath string
 	payee  *paychan.Payee
-	seller *speed.Seller
+	seller *speed.Extension // the selling extension (s.ext), for its figures
 	ext    *speed.Extension
 	client *peer.Client
 	tor    *peer.Torrent
@@ -93,12 +93,13 @@ func (m *market) startSeller(s *sellSide, price btt.Amount, o sellerOpts) *sellS
 	}
 	s.payee, err = paychan.NewPayee(context.Background(), s.st, m.chain.As(s.key.Address()), pc)
 	require.NoError(t, err)
-	s.seller = &speed.Seller{Payee: s.payee, Self: s.key.Address(), Ask: price}
+	sc := speed.Seller{Payee: s.payee, Self: s.key.Address(), Ask: price}
 	if o.seller != nil {
-		o.seller(s.seller)
+		o.seller(&sc)
 	}
-	s.ext, err = speed.New(speed.Config{Domain: m.dom, Sell: s.seller})
+	s.ext, err = speed.New(speed.Config{Domain: m.dom, Sell: &sc})
 	require.NoError(t, err)
+	s.seller = s.ext
 	auction := choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true}
 	if o.auction != nil {
 		o.auction(&auction)
@@ -121,7 +122,7 @@ type buySide struct {
 	key    *paychan.KeySigner
 	store  *paychan.Store
 	payer  *paychan.Payer
-	buyer  *speed.Buyer
+	buyer  *speed.Extension // the buying extension (l.ext), for its figures
 	ext    *speed.Extension
 	client *peer.Client
 	tor    *peer.Torrent
@@ -150,12 +151,13 @@ func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func
 	var err error
 	l.payer, err = paychan.NewPayer(context.Background(), l.store, m.chain.As(l.key.Address()), l.key)
 	require.NoError(t, err)
-	l.buyer = &speed.Buyer{Payer: l.payer, Strategy: bidding.Fixed{Price: price}, Budget: budget}
+	bc := speed.Buyer{Payer: l.payer, Strategy: bidding.Fixed{Price: price}, Budget: budget}
 	if b != nil {
-		b(l.buyer)
+		b(&bc)
 	}
-	l.ext, err = speed.New(speed.Config{Domain: m.dom, Buy: l.buyer})
+	l.ext, err = speed.New(speed.Config{Domain: m.dom, Buy: &bc})
 	require.NoError(t, err)
+	l.buyer = l.ext
 	l.client, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{l.ext}})
 	require.NoError(t, err)
 	t.Cleanup(func() { l.client.Close() })

@@ -53,10 +53,10 @@ func (h *handler) accrue() {
 // creditable reports whether the payee still takes vouchers on the
 // peer's channel (no Payee, in a test's fake: yes).
 func (h *handler) creditable() bool {
-	if h.e.cfg.Sell.Payee == nil || h.sell.channel == nil {
+	if h.e.sell.Payee == nil || h.sell.channel == nil {
 		return true
 	}
-	_, ok := h.e.cfg.Sell.Payee.Creditable(h.sell.channel.ID)
+	_, ok := h.e.sell.Payee.Creditable(h.sell.channel.ID)
 	return ok
 }
 
@@ -119,7 +119,7 @@ func (h *handler) accrueTo(up, free int64) {
 	s := h.sell
 	if d := free - s.lastFree; d > 0 && s.channel != nil {
 		s.lastFree = free
-		h.e.cfg.Sell.addFree(s.channel.ID, d)
+		h.e.sell.addFree(s.channel.ID, d)
 	}
 	d, c, err := s.meter.to(up-free, s.chargeTerms())
 	if err != nil {
@@ -136,7 +136,7 @@ func (h *handler) accrueTo(up, free int64) {
 	}
 	s.unpaidBytes = min(s.unpaidBytes+d, maxBytes)
 	if s.channel != nil {
-		h.e.cfg.Sell.addSale(*s.channel, d, c)
+		h.e.sell.addSale(*s.channel, d, c)
 	}
 }
 
@@ -145,9 +145,9 @@ func (h *handler) accrueTo(up, free int64) {
 // slot.
 func (h *handler) payTimeout() time.Duration {
 	if h.sell.channel == nil {
-		return h.e.cfg.Sell.ChannelTimeout
+		return h.e.sell.ChannelTimeout
 	}
-	return h.e.cfg.Sell.PayTimeout
+	return h.e.sell.PayTimeout
 }
 
 // release ends a hold of the credit gate, if one is on.
@@ -183,7 +183,7 @@ func (h *handler) channelRoom() int64 {
 	if s.channel == nil || s.price.IsZero() {
 		return s.capBytes
 	}
-	owed, paid, others, ok := h.e.cfg.Sell.channelView(s.channel.ID, h)
+	owed, paid, others, ok := h.e.sell.channelView(s.channel.ID, h)
 	if ok {
 		s.unpaidBytes = debtBytes(owed, paid, s.price)
 	}
@@ -207,7 +207,7 @@ func (h *handler) publish() {
 		}
 		amount = c
 	}
-	h.e.cfg.Sell.publish(s.channel.ID, h, amount)
+	h.e.sell.publish(s.channel.ID, h, amount)
 }
 
 // unpaid is what the peer owes, in bytes at its price: once its channel
@@ -236,18 +236,18 @@ func (h *handler) unpaid() int64 { return h.sell.unpaidBytes }
 // deposit can still pay beyond its best voucher, at the payer's price.
 func (h *handler) recount() {
 	s := h.sell
-	if s.channel != nil && !s.ending && h.e.cfg.Sell.Payee != nil {
+	if s.channel != nil && !s.ending && h.e.sell.Payee != nil {
 		// The payee follows its channels on chain (paychan.Payee.Follow):
 		// one the payer began to close, or near its deadline, takes no
 		// more credit from here (issue 23, case 4).
-		if _, ok := h.e.cfg.Sell.Payee.Creditable(s.channel.ID); !ok {
+		if _, ok := h.e.sell.Payee.Creditable(s.channel.ID); !ok {
 			h.channelEnds(fmt.Errorf("%w: channel %x is no longer creditable", paychan.ErrChannelClosing, s.channel.ID[:8]))
 		}
 	}
 	s.unpaidBytes = h.countUnpaid()
 	s.capBytes = maxBytes
 	if s.channel != nil && !s.price.IsZero() {
-		best := btt.Max(s.channel.Paid, h.e.cfg.Sell.best(s.channel.ID))
+		best := btt.Max(s.channel.Paid, h.e.sell.best(s.channel.ID))
 		s.capBytes = capacity(s.channel.Deposit, best, s.price)
 	}
 }
@@ -267,7 +267,7 @@ func (h *handler) countUnpaid() int64 {
 	}
 	owed, paid := s.meter.owed, s.paid
 	if s.channel != nil {
-		if o, p, ok := h.e.cfg.Sell.channelAccount(s.channel.ID); ok {
+		if o, p, ok := h.e.sell.channelAccount(s.channel.ID); ok {
 			owed, paid = o, p
 		}
 	}
@@ -347,7 +347,7 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 		switch {
 		case o.Unchoke:
 		case o.Reason == choker.ReasonBelowReserve:
-			reason, price = o.Reason.String(), h.e.cfg.Sell.Ask
+			reason, price = o.Reason.String(), h.e.sell.Ask
 		default:
 			reason = o.Reason.String()
 		}
@@ -362,7 +362,7 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 	case choker.ReasonLostAuction:
 		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: beat, Reason: o.Reason.String()})
 	case choker.ReasonBelowReserve:
-		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: h.e.cfg.Sell.Ask, Reason: o.Reason.String()})
+		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: h.e.sell.Ask, Reason: o.Reason.String()})
 	}
 }
 

@@ -44,7 +44,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		// is nothing new.
 		return
 	}
-	if ci.Escrow != h.e.cfg.Domain.Escrow {
+	if ci.Escrow != h.e.dom.Escrow {
 		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: "channel on another escrow"})
 		return
 	}
@@ -56,7 +56,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		return
 	}
 	s.accepting = true
-	if wait := h.e.cfg.Sell.readAt(ci.ID, &s.lastRead, time.Now()); wait > 0 {
+	if wait := h.e.sell.readAt(ci.ID, &s.lastRead, time.Now()); wait > 0 {
 		// Chain reads are rate-limited, per connection and per channel
 		// (issue 23, case 6: re-announcing with ever higher deposits
 		// read the chain 72 times in 1.2 s): read it once the wait is
@@ -82,10 +82,10 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		})
 		return
 	}
-	payee, log, addr := h.e.cfg.Sell.Payee, h.e.log, h.p.Addr()
+	payee, log, addr := h.e.sell.Payee, h.e.log, h.p.Addr()
 	ih, loadSold := h.p.Torrent().InfoHash(), s.channel == nil
 	local, remote := peerIDs(h.p)
-	proof := paychan.Proof{ChainID: h.e.cfg.Domain.ChainID, Escrow: h.e.cfg.Domain.Escrow, Channel: ci.ID, Nonce: s.nonce, Seller: local, Buyer: remote, InfoHash: ih}
+	proof := paychan.Proof{ChainID: h.e.dom.ChainID, Escrow: h.e.dom.Escrow, Channel: ci.ID, Nonce: s.nonce, Seller: local, Buyer: remote, InfoHash: ih}
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -195,10 +195,10 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				// could carry it from channel to channel, each closed
 				// owing it.
 				h.accrue()
-				h.e.cfg.Sell.leave(s.channel.ID, h) // and what it had outstanding there
+				h.e.sell.leave(s.channel.ID, h) // and what it had outstanding there
 				s.channel, s.last, s.ending = nil, nil, false
 				s.meter.sold, s.meter.owed, s.paid = 0, btt.Zero, btt.Zero
-				sc := h.e.cfg.Sell
+				sc := h.e.sell
 				s.credit = paychan.NewCredit(sc.CreditStart, sc.CreditMax, sc.CreditGrowth)
 				s.gate.reset()
 			}
@@ -210,10 +210,10 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 					s.paidFor[i] = true
 				}
 				h.accrue()
-				h.e.cfg.Sell.addSale(ch, s.meter.sold, s.meter.owed) // what it bought before (nothing, in a paid slot)
-				h.e.cfg.Sell.setPaid(ch.ID, best, btt.Zero)
+				h.e.sell.addSale(ch, s.meter.sold, s.meter.owed) // what it bought before (nothing, in a paid slot)
+				h.e.sell.setPaid(ch.ID, best, btt.Zero)
 				if !h.closed {
-					h.e.cfg.Sell.join(ch.ID, h)
+					h.e.sell.join(ch.ID, h)
 				}
 			}
 			s.channel = &ch
@@ -243,7 +243,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				// a restarted payer re-downloading pieces it paid for
 				// before owes their bytes in this process's count and
 				// will not pay for them again.
-				if w := h.e.cfg.Sell.window(ch.ID); w > s.credit.Window {
+				if w := h.e.sell.window(ch.ID); w > s.credit.Window {
 					s.credit.Window = min(w, s.credit.Max)
 				}
 			}
@@ -354,7 +354,7 @@ func (h *handler) store(iv inVoucher) {
 		// order they came (off the loop: a durable write), and reports
 		// each back to the loop, which credits after.
 		s.vq = make(chan inVoucher, 256)
-		payee := h.e.cfg.Sell.Payee
+		payee := h.e.sell.Payee
 		ih := h.p.Torrent().InfoHash()
 		vq := s.vq
 		h.p.Go(func(ctx context.Context) {
@@ -428,7 +428,7 @@ func (h *handler) storeLate(id paychan.ChannelID, reread bool, vs []inVoucher) {
 	if len(vs) == 0 {
 		return
 	}
-	payee, log, sell := h.e.cfg.Sell.Payee, h.e.log, h.e.cfg.Sell
+	payee, log, sell := h.e.sell.Payee, h.e.log, h.e.sell
 	ih := h.p.Torrent().InfoHash()
 	h.p.Go(func(ctx context.Context) {
 		if reread {
@@ -564,12 +564,12 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 	if !added.IsZero() {
 		s.lapsed = false
 		s.paid, _ = s.paid.Add(added)
-		h.e.cfg.Sell.setPaid(sv.Channel, sv.Amount, added)
+		h.e.sell.setPaid(sv.Channel, sv.Amount, added)
 		before := h.window()
 		h.recount()
 		h.wakeOthers(sv.Channel)
 		s.credit.Paid()
-		h.e.cfg.Sell.earned(sv.Channel, s.credit.Window)
+		h.e.sell.earned(sv.Channel, s.credit.Window)
 		if s.paidSlot && h.window() != before {
 			// Tell the payer: it pays every half window.
 			// In its place on the wire, as every award: one that went
@@ -592,7 +592,7 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 // one connection pay for what it bought on the others too. Each runs on
 // its own torrent's loop, posted to it.
 func (h *handler) wakeOthers(id paychan.ChannelID) {
-	for _, o := range h.e.cfg.Sell.others(id, h) {
+	for _, o := range h.e.sell.others(id, h) {
 		o.p.Post(func() {
 			if !o.closed {
 				o.recount()

@@ -13,7 +13,8 @@ import (
 // The seller's configuration, and its books: what it sold through each
 // channel, over all its connections, and what they paid.
 
-// Seller is the selling side's configuration and figures.
+// Seller configures the selling side. It is a value: New copies it and
+// never writes to it; the figures are the Extension's (Sales).
 type Seller struct {
 	// Payee verifies and stores vouchers and redeems them.
 	Payee *paychan.Payee
@@ -35,6 +36,12 @@ type Seller struct {
 	// that checks out on chain before it loses its paid slot (default
 	// 1 min: opening one is a transaction). It gets no credit until then.
 	ChannelTimeout time.Duration
+}
+
+// seller is the selling side running: its configuration, with defaults,
+// and the figures and channels shared by every connection.
+type seller struct {
+	Seller
 
 	mu    sync.Mutex
 	sales map[paychan.ChannelID]*ChannelSales
@@ -72,8 +79,8 @@ type ChannelSales struct {
 	Vouchers int
 }
 
-// Sales returns what was sold through each channel, in channel order.
-func (s *Seller) Sales() []ChannelSales {
+// sales returns what was sold through each channel, in channel order.
+func (s *seller) salesList() []ChannelSales {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]ChannelSales, 0, len(s.sales))
@@ -85,7 +92,7 @@ func (s *Seller) Sales() []ChannelSales {
 }
 
 // addSale records bytes sold and their cost on a channel.
-func (s *Seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
+func (s *seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sales == nil {
@@ -102,7 +109,7 @@ func (s *Seller) addSale(ch paychan.Channel, sold int64, owed btt.Amount) {
 
 // addFree records bytes served free on a channel (pieces it paid for
 // before).
-func (s *Seller) addFree(id paychan.ChannelID, n int64) {
+func (s *seller) addFree(id paychan.ChannelID, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs := s.sales[id]; cs != nil {
@@ -111,7 +118,7 @@ func (s *Seller) addFree(id paychan.ChannelID, n int64) {
 }
 
 // setPaid records a channel's best stored voucher and what it added.
-func (s *Seller) setPaid(id paychan.ChannelID, best, added btt.Amount) {
+func (s *seller) setPaid(id paychan.ChannelID, best, added btt.Amount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs := s.sales[id]; cs != nil {
@@ -134,7 +141,7 @@ func (s *Seller) setPaid(id paychan.ChannelID, best, added btt.Amount) {
 // difference. This is exact whatever order vouchers sent on different
 // connections arrive in, and counts nothing paid before this process, or
 // for other torrents, as paid for these.
-func (s *Seller) channelAccount(id paychan.ChannelID) (owed, credited btt.Amount, ok bool) {
+func (s *seller) channelAccount(id paychan.ChannelID) (owed, credited btt.Amount, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := s.sales[id]
@@ -151,7 +158,7 @@ const channelReadEvery = time.Second
 // readAt rate-limits chain reads for announcements: it returns how long to
 // wait before channel id may be read for a connection that last read at
 // *last, and, if that is no time, records now as both's last read.
-func (s *Seller) readAt(id paychan.ChannelID, last *time.Time, now time.Time) time.Duration {
+func (s *seller) readAt(id paychan.ChannelID, last *time.Time, now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var next time.Time
@@ -178,7 +185,7 @@ func (s *Seller) readAt(id paychan.ChannelID, last *time.Time, now time.Time) ti
 
 // best returns the best voucher stored on a channel in this process (zero
 // if none).
-func (s *Seller) best(id paychan.ChannelID) btt.Amount {
+func (s *seller) best(id paychan.ChannelID) btt.Amount {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs := s.sales[id]; cs != nil {
@@ -189,13 +196,13 @@ func (s *Seller) best(id paychan.ChannelID) btt.Amount {
 
 // window returns the credit window a channel's payments have earned in
 // this process (zero if none), and earned records a larger one.
-func (s *Seller) window(id paychan.ChannelID) int64 {
+func (s *seller) window(id paychan.ChannelID) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.windows[id]
 }
 
-func (s *Seller) earned(id paychan.ChannelID, w int64) {
+func (s *seller) earned(id paychan.ChannelID, w int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.windows == nil {
@@ -207,7 +214,7 @@ func (s *Seller) earned(id paychan.ChannelID, w int64) {
 // channelView returns, in one look, a channel's account (as
 // channelAccount) and what its connections other than h have queued and
 // reserved (publish).
-func (s *Seller) channelView(id paychan.ChannelID, h *handler) (owed, credited, others btt.Amount, ok bool) {
+func (s *seller) channelView(id paychan.ChannelID, h *handler) (owed, credited, others btt.Amount, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for o, a := range s.outstanding[id] {
@@ -223,7 +230,7 @@ func (s *Seller) channelView(id paychan.ChannelID, h *handler) (owed, credited, 
 }
 
 // publish records what h has queued and reserved on channel id.
-func (s *Seller) publish(id paychan.ChannelID, h *handler, amount btt.Amount) {
+func (s *seller) publish(id paychan.ChannelID, h *handler, amount btt.Amount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if amount.IsZero() {
@@ -243,7 +250,7 @@ func (s *Seller) publish(id paychan.ChannelID, h *handler, amount btt.Amount) {
 }
 
 // join and leave keep track of a channel's connections.
-func (s *Seller) join(id paychan.ChannelID, h *handler) {
+func (s *seller) join(id paychan.ChannelID, h *handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns == nil {
@@ -255,7 +262,7 @@ func (s *Seller) join(id paychan.ChannelID, h *handler) {
 	s.conns[id][h] = struct{}{}
 }
 
-func (s *Seller) leave(id paychan.ChannelID, h *handler) {
+func (s *seller) leave(id paychan.ChannelID, h *handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns[id], h)
@@ -269,7 +276,7 @@ func (s *Seller) leave(id paychan.ChannelID, h *handler) {
 }
 
 // others returns a channel's connections other than h.
-func (s *Seller) others(id paychan.ChannelID, h *handler) []*handler {
+func (s *seller) others(id paychan.ChannelID, h *handler) []*handler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*handler

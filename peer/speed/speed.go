@@ -24,6 +24,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speedwire"
@@ -58,8 +59,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Buyer is the buying side: a strategy, a budget, and the channels it opens,
-// shared by every torrent and seeder.
+// Buyer configures the buying side: a strategy and a budget. It is a
+// value: New copies it and never writes to it; the channels it opens and
+// what it spends are the Extension's (Spent), shared by every torrent
+// and seeder the Extension serves. Two Extensions made from one Buyer
+// are two buyers, each with the whole budget.
 type Buyer struct {
 	Payer    *paychan.Payer
 	Strategy bidding.Strategy
@@ -70,6 +74,12 @@ type Buyer struct {
 	Lifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// buyer is the buying side running: its configuration, with defaults,
+// and the channels and spending of every connection.
+type buyer struct {
+	Buyer
 
 	mu       sync.Mutex
 	locked   btt.Amount // deposits of the channels opened
@@ -112,18 +122,78 @@ func (h *handler) wake(ws []waiter) {
 	}
 }
 
-// Spent returns what the buyer has signed vouchers for.
-func (b *Buyer) Spent() btt.Amount {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.spent
+// Spent returns what the buyer has signed vouchers for (zero if the
+// extension does not buy).
+func (e *Extension) Spent() btt.Amount {
+	if e.buy == nil {
+		return btt.Zero
+	}
+	e.buy.mu.Lock()
+	defer e.buy.mu.Unlock()
+	return e.buy.spent
+}
+
+// Sales returns what the seller sold through each channel, in channel
+// order (nil if the extension does not sell).
+func (e *Extension) Sales() []ChannelSales {
+	if e.sell == nil {
+		return nil
+	}
+	return e.sell.salesList()
+}
+
+// SellerConfig returns the seller's configuration as the extension runs
+// it, defaults filled in; ok is false if it does not sell.
+func (e *Extension) SellerConfig() (s Seller, ok bool) {
+	if e.sell == nil {
+		return Seller{}, false
+	}
+	return e.sell.Seller, true
+}
+
+// BuyerConfig returns the buyer's configuration as the extension runs it,
+// defaults filled in; ok is false if it does not buy.
+func (e *Extension) BuyerConfig() (b Buyer, ok bool) {
+	if e.buy == nil {
+		return Buyer{}, false
+	}
+	return e.buy.Buyer, true
+}
+
+// Ask is the seller's reserve price per byte (zero if the extension does
+// not sell).
+func (e *Extension) Ask() btt.Amount {
+	if e.sell == nil {
+		return btt.Zero
+	}
+	return e.sell.Ask
+}
+
+// Policy returns a constructor of the choker.BidDriven auction for
+// peer.Config.Policy with cfg, its Reserve the seller's Ask: the two
+// must agree (a reserve below the ask awards slots the seller then
+// refuses to serve at that price), so one is derived from the other. A
+// cfg.Reserve already set to something else is an error.
+func (e *Extension) Policy(cfg choker.BidDrivenConfig) func() (choker.Policy, error) {
+	return func() (choker.Policy, error) {
+		if e.sell == nil {
+			return nil, errors.New("speed: Policy: the extension does not sell")
+		}
+		if !cfg.Reserve.IsZero() && cfg.Reserve != e.sell.Ask {
+			return nil, fmt.Errorf("speed: Policy: reserve %s differs from the seller's ask %s", cfg.Reserve, e.sell.Ask)
+		}
+		cfg.Reserve = e.sell.Ask
+		return choker.NewBidDriven(cfg)
+	}
 }
 
 // Extension implements peer.Extension.
 type Extension struct {
-	cfg Config
-	hs  speedwire.Handshake
-	log *slog.Logger
+	dom  paychan.Domain
+	sell *seller
+	buy  *buyer
+	hs   speedwire.Handshake
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	handlers map[*handler]struct{} // the live btt_speed peers
@@ -139,7 +209,9 @@ func New(cfg Config) (*Extension, error) {
 	if cfg.Sell == nil && cfg.Buy == nil {
 		return nil, errors.New("speed: neither selling nor buying")
 	}
-	if s := cfg.Sell; s != nil {
+	var sell *seller
+	if cfg.Sell != nil {
+		s := &seller{Seller: *cfg.Sell}
 		if s.Payee == nil || s.Self.IsZero() {
 			return nil, errors.New("speed: a seller needs a Payee and its address")
 		}
@@ -167,8 +239,11 @@ func New(cfg Config) (*Extension, error) {
 		if s.CreditGrowth < 2 {
 			return nil, fmt.Errorf("speed: credit growth %d: a payment must grow the window (2 or more)", s.CreditGrowth)
 		}
+		sell = s
 	}
-	if b := cfg.Buy; b != nil {
+	var buy *buyer
+	if cfg.Buy != nil {
+		b := &buyer{Buyer: *cfg.Buy}
 		if b.Payer == nil || b.Strategy == nil {
 			return nil, errors.New("speed: a buyer needs a Payer and a Strategy")
 		}
@@ -182,16 +257,17 @@ func New(cfg Config) (*Extension, error) {
 			b.Now = time.Now
 		}
 		b.channels = make(map[btt.Address]*buyChannel)
+		buy = b
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	hs := speedwire.Handshake{Version: speedwire.Version, ChainID: cfg.Domain.ChainID, Token: cfg.Domain.Token, Escrow: cfg.Domain.Escrow}
-	if cfg.Sell != nil {
-		hs.Payee, hs.Ask = cfg.Sell.Self, cfg.Sell.Ask
+	if sell != nil {
+		hs.Payee, hs.Ask = sell.Self, sell.Ask
 	}
-	return &Extension{cfg: cfg, hs: hs, log: log, handlers: make(map[*handler]struct{})}, nil
+	return &Extension{dom: cfg.Domain, sell: sell, buy: buy, hs: hs, log: log, handlers: make(map[*handler]struct{})}, nil
 }
 
 // Name implements peer.Extension.
@@ -216,8 +292,8 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 		return nil, nil
 	}
 	h := &handler{e: e, p: p, theirs: hs}
-	if e.cfg.Sell != nil {
-		h.sell = &sellState{credit: paychan.NewCredit(e.cfg.Sell.CreditStart, e.cfg.Sell.CreditMax, e.cfg.Sell.CreditGrowth), capBytes: maxBytes}
+	if e.sell != nil {
+		h.sell = &sellState{credit: paychan.NewCredit(e.sell.CreditStart, e.sell.CreditMax, e.sell.CreditGrowth), capBytes: maxBytes}
 		_, h.sell.marked = p.(peer.MarkedSender)
 		if _, err := rand.Read(h.sell.nonce[:]); err != nil {
 			return nil, fmt.Errorf("speed: challenge nonce: %w", err)
@@ -225,7 +301,7 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 		// Before anything else: the payer signs it to attach a channel.
 		h.send(speedwire.Message{Type: speedwire.TypeChallenge, Nonce: h.sell.nonce})
 	}
-	if e.cfg.Buy != nil && !hs.Payee.IsZero() {
+	if e.buy != nil && !hs.Payee.IsZero() {
 		h.buy = &buyState{}
 		h.bidRound() // bid at once: a download may not wait for our rechoke
 		if t := p.Torrent(); t.Left() < 0 {

@@ -98,14 +98,14 @@ func TestPaidSwarm(t *testing.T) {
 	type leecher struct {
 		cl    *peer.Client
 		tor   *peer.Torrent
-		buyer *speed.Buyer
+		buyer *speed.Extension
 		dir   string
 	}
 	budget := btt.NewAmount(1_000_000_000)
 	var leechers []leecher
 	for i, bid := range []uint64{40, 10, 0} {
 		var exts []peer.Extension
-		var buyer *speed.Buyer
+		var buyer *speed.Extension
 		if bid > 0 {
 			k := key(t, byte(10+i))
 			chain.Mint(k.Address(), budget)
@@ -114,9 +114,9 @@ func TestPaidSwarm(t *testing.T) {
 			defer st.Close()
 			payer, err := paychan.NewPayer(ctx, st, chain.As(k.Address()), k)
 			require.NoError(t, err)
-			buyer = &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(bid)}, Budget: budget}
-			ext, err := speed.New(speed.Config{Domain: dom, Buy: buyer})
+			ext, err := speed.New(speed.Config{Domain: dom, Buy: &speed.Buyer{Payer: payer, Strategy: bidding.Fixed{Price: btt.NewAmount(bid)}, Budget: budget}})
 			require.NoError(t, err)
+			buyer = ext
 			exts = append(exts, ext)
 		}
 		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 200 * time.Millisecond, Extensions: exts})
@@ -136,7 +136,7 @@ func TestPaidSwarm(t *testing.T) {
 		}
 		assert.Equal(t, sum, fileSum(t, filepath.Join(l.dir, "data.bin")), "leecher %d", i)
 	}
-	var buyers []*speed.Buyer
+	var buyers []*speed.Extension
 	for _, l := range leechers {
 		if l.buyer != nil {
 			buyers = append(buyers, l.buyer)
@@ -166,7 +166,7 @@ func TestPaidSwarm(t *testing.T) {
 // settled waits until the payers have stopped paying and the payee holds
 // every voucher they signed (the last ones may be on their way when the
 // downloads complete), and returns what they spent in all.
-func settled(t *testing.T, payee *paychan.Payee, buyers ...*speed.Buyer) btt.Amount {
+func settled(t *testing.T, payee *paychan.Payee, buyers ...*speed.Extension) btt.Amount {
 	t.Helper()
 	var last btt.Amount
 	stable := 0

@@ -29,7 +29,6 @@ type BuyConfig struct {
 type Buyer struct {
 	Store *paychan.Store
 	Payer *paychan.Payer
-	Buyer *speed.Buyer
 	Ext   *speed.Extension
 }
 
@@ -73,13 +72,13 @@ func NewBuyer(ctx context.Context, c *chain.Chain, cfg BuyConfig) (*Buyer, error
 				"channel", ch.ID, "payee", ch.Payee, "deposit_btt", ch.Deposit.FormatBTT(), "expiry", ch.Expiry.UTC().Format(time.RFC3339))
 		}
 	}
-	b := &speed.Buyer{Payer: payer, Strategy: cfg.Strategy, Budget: cfg.Budget, Deposit: cfg.Deposit, Lifetime: cfg.Lifetime}
-	ext, err := speed.New(speed.Config{Domain: c.Domain, Buy: b, Logger: cfg.Logger})
+	ext, err := speed.New(speed.Config{Domain: c.Domain, Logger: cfg.Logger,
+		Buy: &speed.Buyer{Payer: payer, Strategy: cfg.Strategy, Budget: cfg.Budget, Deposit: cfg.Deposit, Lifetime: cfg.Lifetime}})
 	if err != nil {
 		st.Close()
 		return nil, cli.Setup(err)
 	}
-	return &Buyer{Store: st, Payer: payer, Buyer: b, Ext: ext}, nil
+	return &Buyer{Store: st, Payer: payer, Ext: ext}, nil
 }
 
 // Close closes the store.

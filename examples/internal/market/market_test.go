@@ -90,7 +90,7 @@ func trade(t *testing.T, seller *market.Seller, buyer *market.Buyer) btt.Amount 
 	var last btt.Amount
 	stable := 0
 	require.Eventually(t, func() bool {
-		spent := buyer.Buyer.Spent()
+		spent := buyer.Ext.Spent()
 		tot, err := seller.Payee.Totals()
 		if err != nil || spent.IsZero() || tot.Earned != spent || spent != last {
 			last, stable = spent, 0

@@ -45,12 +45,11 @@ type SellConfig struct {
 
 // Seller is a seeder's selling side over a chain.
 type Seller struct {
-	Store  *paychan.Store
-	Payee  *paychan.Payee
-	Seller *speed.Seller
-	Ext    *speed.Extension
-	cfg    SellConfig
-	chain  *chain.Chain
+	Store *paychan.Store
+	Payee *paychan.Payee
+	Ext   *speed.Extension
+	cfg   SellConfig
+	chain *chain.Chain
 
 	mu        sync.Mutex
 	redeemed  int // successful redemptions with value
@@ -85,18 +84,19 @@ func NewSeller(ctx context.Context, c *chain.Chain, cfg SellConfig) (*Seller, er
 		st.Close()
 		return nil, cli.Setup(err)
 	}
-	s := &speed.Seller{Payee: payee, Self: c.Account(), Ask: cfg.Reserve, CreditStart: cfg.CreditStart, CreditMax: cfg.CreditMax, CreditGrowth: cfg.CreditGrowth}
-	ext, err := speed.New(speed.Config{Domain: c.Domain, Sell: s, Logger: cfg.Logger})
+	ext, err := speed.New(speed.Config{Domain: c.Domain, Logger: cfg.Logger,
+		Sell: &speed.Seller{Payee: payee, Self: c.Account(), Ask: cfg.Reserve, CreditStart: cfg.CreditStart, CreditMax: cfg.CreditMax, CreditGrowth: cfg.CreditGrowth}})
 	if err != nil {
 		st.Close()
 		return nil, cli.Setup(err)
 	}
-	return &Seller{Store: st, Payee: payee, Seller: s, Ext: ext, cfg: cfg, chain: c}, nil
+	return &Seller{Store: st, Payee: payee, Ext: ext, cfg: cfg, chain: c}, nil
 }
 
-// Policy makes a torrent's choking policy: the auction at the reserve.
+// Policy makes a torrent's choking policy: the auction, its reserve the
+// seller's ask (speed.Extension.Policy).
 func (s *Seller) Policy() (choker.Policy, error) {
-	return choker.NewBidDriven(choker.BidDrivenConfig{Slots: s.cfg.Slots, FreePercent: s.cfg.FreePercent, Reserve: s.cfg.Reserve, RotationPeriod: s.cfg.Rotation})
+	return s.Ext.Policy(choker.BidDrivenConfig{Slots: s.cfg.Slots, FreePercent: s.cfg.FreePercent, RotationPeriod: s.cfg.Rotation})()
 }
 
 // Reserve is the reserve price per byte.
