@@ -61,29 +61,13 @@ func NewClient(cfg Config) (*Client, error) {
 		// A burst of a tenth of a second, and at least a block.
 		cl.upLimit = rate.NewLimiter(rate.Limit(cfg.UploadRate), int(max(cfg.UploadRate/10, piece.BlockSize)))
 	}
-	var ln net.Listener
-	if cfg.Protocols&ProtocolTCP != 0 || cfg.Listener != nil {
-		var err error
-		if ln, err = cl.listen(); err != nil {
-			cancel()
-			return nil, err
-		}
+	ln, err := cl.listenAll()
+	if err != nil {
+		cancel()
+		return nil, err
 	}
 	if ln != nil {
 		cl.ln = ln
-		cl.addr, _ = netip.ParseAddrPort(ln.Addr().String())
-	}
-	if cfg.Protocols&ProtocolUTP != 0 && cfg.Listener == nil && cfg.Dial == nil {
-		if err := cl.listenUTP(); err != nil {
-			if ln != nil {
-				_ = ln.Close()
-			}
-			cancel()
-			cl.wg.Wait()
-			return nil, err
-		}
-	}
-	if ln != nil {
 		cl.wg.Go(func() { cl.acceptLoop(ln) })
 	}
 	return cl, nil

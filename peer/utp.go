@@ -71,6 +71,42 @@ type utpSocket interface {
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// listenAll opens the TCP listener (or takes Config.Listener) and the uTP
+// socket on the same port, and sets cl.addr. With port 0 asked for, a UDP
+// port found taken where TCP found it free is tried again on a new port,
+// a few times, rather than failing the client.
+func (cl *Client) listenAll() (net.Listener, error) {
+	tcp := cl.cfg.Protocols&ProtocolTCP != 0 || cl.cfg.Listener != nil
+	utp := cl.cfg.Protocols&ProtocolUTP != 0 && cl.cfg.Listener == nil && cl.cfg.Dial == nil
+	_, port, _ := net.SplitHostPort(cl.cfg.ListenAddr)
+	for attempt := 1; ; attempt++ {
+		var ln net.Listener
+		if tcp {
+			var err error
+			if ln, err = cl.listen(); err != nil {
+				return nil, err
+			}
+			if ln != nil {
+				cl.addr, _ = netip.ParseAddrPort(ln.Addr().String())
+			}
+		}
+		if !utp {
+			return ln, nil
+		}
+		err := cl.listenUTP()
+		if err == nil {
+			return ln, nil
+		}
+		if ln != nil {
+			_ = ln.Close()
+		}
+		cl.addr = netip.AddrPort{}
+		if ln == nil || port != "0" || attempt == 5 {
+			return nil, err
+		}
+	}
+}
+
 // listenUTP opens the client's uTP socket: on the TCP listener's port if
 // there is one (the same port for both, as peers expect), else on
 // ListenAddr.

@@ -212,3 +212,19 @@ func TestHostileUTPSynFlood(t *testing.T) {
 	// pure-Go uTP runs several per connection).
 	assert.Less(t, peak.Load(), int64(500), "handshakes in flight are bounded by MaxConns")
 }
+
+// uTP listens on the TCP port; a UDP port taken fails a client asked for
+// that port, and says so.
+func TestUTPSamePort(t *testing.T) {
+	cl := newClient(t, nil)
+	pc, err := net.ListenPacket("udp", cl.Addr().String())
+	if err == nil {
+		pc.Close()
+		t.Fatal("the client does not hold UDP on its TCP port")
+	}
+	pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	_, err = peer.NewClient(peer.Config{ListenAddr: pc.LocalAddr().String()})
+	require.ErrorContains(t, err, "utp listen")
+}
