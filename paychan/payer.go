@@ -298,7 +298,7 @@ func (p *Payer) PayFor(id ChannelID, ih [20]byte, pieceIndex int, amount btt.Amo
 	if err != nil {
 		return SignedVoucher{}, err
 	}
-	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: cum})
+	return Sign(p.signer, p.domain.Voucher(id, cum))
 }
 
 // PayForPieces pays for several verified pieces with one voucher and one
@@ -313,7 +313,7 @@ func (p *Payer) PayForPieces(id ChannelID, ih [20]byte, pays []PiecePayment) (Si
 	if err != nil {
 		return SignedVoucher{}, err
 	}
-	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: cum})
+	return Sign(p.signer, p.domain.Voucher(id, cum))
 }
 
 // Latest re-signs the channel's current cumulative amount: what to resend
@@ -323,7 +323,7 @@ func (p *Payer) Latest(id ChannelID) (SignedVoucher, error) {
 	if err != nil {
 		return SignedVoucher{}, err
 	}
-	return Sign(p.signer, Voucher{ChainID: p.domain.ChainID, Escrow: p.domain.Escrow, Channel: id, Amount: r.Signed})
+	return Sign(p.signer, p.domain.Voucher(id, r.Signed))
 }
 
 // TopUp adds to a channel's deposit and moves its expiry.

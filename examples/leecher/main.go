@@ -89,6 +89,7 @@ type config struct {
 	state    string
 	strategy market.StrategyFlags
 
+	files        cli.StringList
 	listen       string
 	trackers     cli.StringList
 	peers        cli.AddrList
@@ -123,6 +124,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.torrent, "torrent", "", "the .torrent file to download (or give it as the argument)")
 	fs.StringVar(&c.magnet, "magnet", "", "the magnet link to download, quoted (or give it as the argument)")
 	fs.StringVar(&c.dir, "dir", ".", "where the data goes")
+	fs.Var(&c.files, "files", "download only these files: paths as the torrent names them (dir/file) or 0-based indexes, comma-separated or repeated; the others are never requested nor paid for")
 	fs.BoolVar(&c.verify, "verify", false, "hash the data already in -dir first (otherwise pieces an earlier run recorded count)")
 	fs.StringVar(&budget, "budget", "0", "the most BTT to spend (0: pay nobody; no chain needed)")
 	fs.StringVar(&deposit, "deposit", "", "BTT one channel locks (default: the whole budget); a channel is topped up from the budget when it runs dry")
@@ -390,7 +392,12 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 		return cli.Setupf("-dir: %w", err)
 	}
 	start := time.Now()
-	tor, err := cl.AddTorrent(ctx, peer.TorrentSpec{TorrentFile: c.torrent, Magnet: c.magnet, Dir: c.dir, Verify: c.verify, Peers: c.peers, Trackers: c.trackers})
+	spec := peer.TorrentSpec{TorrentFile: c.torrent, Magnet: c.magnet, Dir: c.dir, Verify: c.verify, Peers: c.peers, Trackers: c.trackers}
+	sel := newFileSelection(c.files)
+	if sel != nil {
+		spec.FilePriority = sel.priority
+	}
+	tor, err := cl.AddTorrent(ctx, spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", ctx.Err())
@@ -409,6 +416,15 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 	}
 	tick := time.NewTicker(c.progress)
 	defer tick.Stop()
+	// With -files, done is every chosen file verified: WantedLeft reaches
+	// 0 (checked often; the progress tick may be long).
+	var wanted <-chan time.Time
+	if sel != nil {
+		wt := time.NewTicker(200 * time.Millisecond)
+		defer wt.Stop()
+		wanted = wt.C
+	}
+	checked := sel == nil
 	show := func() {
 		st, err := tor.Stats(ctx)
 		if err == nil {
@@ -420,6 +436,17 @@ wait:
 		select {
 		case <-tor.Done():
 			break wait
+		case <-wanted:
+			if !checked && tor.WantedLeft() >= 0 {
+				checked = true
+				if err := sel.check(tor.Files()); err != nil {
+					pr.end()
+					return cli.Setup(err)
+				}
+			}
+			if tor.WantedLeft() == 0 {
+				break wait
+			}
 		case <-ctx.Done():
 			pr.end()
 			st, _ := tor.Stats(context.Background())
@@ -447,7 +474,18 @@ wait:
 	if info != nil {
 		name = info.BestName()
 	}
-	fmt.Fprintf(stdout, "complete: %s, %s in %v (%s/s), every piece verified\n", name, cli.HumanBytes(st.Length), took.Round(time.Millisecond), cli.HumanBytes(int64(float64(st.Length)/max(took.Seconds(), 1e-3))))
+	if sel != nil {
+		var n int
+		var size int64
+		for _, f := range tor.Files() {
+			if f.Priority() != peer.PiecePriorityNone {
+				n, size = n+1, size+f.Length()
+			}
+		}
+		fmt.Fprintf(stdout, "complete: %s: %d of %d files, %s in %v, every piece of them verified\n", name, n, len(tor.Files()), cli.HumanBytes(size), took.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(stdout, "complete: %s, %s in %v (%s/s), every piece verified\n", name, cli.HumanBytes(st.Length), took.Round(time.Millisecond), cli.HumanBytes(int64(float64(st.Length)/max(took.Seconds(), 1e-3))))
+	}
 	if buyer == nil {
 		fmt.Fprintln(stdout, "spent: 0 base units (0 BTT): no budget")
 		return nil
