@@ -91,8 +91,9 @@ type Config struct {
 	// Encryption for each policy.
 	Encryption Encryption
 	// Protocols are the transports to accept and dial peers on (default
-	// ProtocolTCP|ProtocolUTP: TCP and UDP on the same port, TCP dialed
-	// first); see Protocols. uTP is off with Listener or Dial set.
+	// ProtocolTCP; ProtocolTCP|ProtocolUTP listens on TCP and UDP on the
+	// same port and dials TCP first); see Protocols. uTP is off with
+	// Listener or Dial set.
 	Protocols Protocols
 	// DisablePEX turns off peer exchange (BEP 11, ut_pex), which is on
 	// for every torrent that is not private.
@@ -142,7 +143,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
 	}
 	if c.Protocols == 0 {
-		c.Protocols = ProtocolTCP | ProtocolUTP
+		c.Protocols = ProtocolTCP
 	}
 	if c.Protocols&^(ProtocolTCP|ProtocolUTP) != 0 {
 		return fmt.Errorf("%w: Protocols %v", ErrConfig, c.Protocols)

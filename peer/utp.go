@@ -12,8 +12,10 @@ import (
 // Protocols is a set of transports for peer connections: TCP, uTP (BEP 29)
 // or both.
 //
-// With both (the default), the client accepts on TCP and UDP on the same
-// port, and dials TCP first, then uTP if TCP fails to connect (refused,
+// The default is TCP alone: uTP takes the UDP port of the TCP port's
+// number, which is often the DHT node's (the example seeder's is), and the
+// two do not share one socket yet. With both, the client accepts on TCP
+// and UDP on the same port, and dials TCP first, then uTP if TCP fails to connect (refused,
 // unreachable, or not answered within the handshake timeout): TCP is the
 // faster on a good path, where the kernel paces it, and uTP reaches the
 // peers TCP cannot (a firewall that passes only UDP, a peer listening on

@@ -19,6 +19,8 @@ import (
 	"github.com/bttspeed/bttspeed/peer"
 )
 
+func bothProtocols(c *peer.Config) { c.Protocols = peer.ProtocolTCP | peer.ProtocolUTP }
+
 func TestParseProtocols(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -64,7 +66,7 @@ func TestUTPWhenTCPRefused(t *testing.T) {
 	f := newFixture(t, 1<<20+5, 256<<10)
 	seeder := newClient(t, func(c *peer.Config) { c.Protocols = peer.ProtocolUTP })
 	seed(t, seeder, f)
-	leecher := newClient(t, nil) // both
+	leecher := newClient(t, bothProtocols)
 	dir := t.TempDir()
 	tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{seeder.Addr()}})
 	require.NoError(t, err)
@@ -96,15 +98,15 @@ func anacrolixUTPAddr(t testing.TB, cl *torrent.Client) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// Ours (both protocols, defaults) and anacrolix (uTP only) reach each
-// other only over uTP, both ways.
+// Ours (both protocols) and anacrolix (uTP only) reach each other only
+// over uTP, both ways.
 func TestAnacrolixUTPOnlyToOurs(t *testing.T) {
 	f := newFixture(t, 2<<20+999, 256<<10)
 	ac := newAnacrolixUTPOnly(t, f.dir, true)
 	at, err := ac.AddTorrent(f.mi)
 	require.NoError(t, err)
 	require.NoError(t, at.VerifyDataContext(context.Background()))
-	leecher := newClient(t, nil)
+	leecher := newClient(t, bothProtocols)
 	dir := t.TempDir()
 	tor, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: dir, Peers: []netip.AddrPort{anacrolixUTPAddr(t, ac)}})
 	require.NoError(t, err)
@@ -114,7 +116,7 @@ func TestAnacrolixUTPOnlyToOurs(t *testing.T) {
 
 func TestOursToAnacrolixUTPOnly(t *testing.T) {
 	f := newFixture(t, 2<<20+777, 256<<10)
-	seeder := newClient(t, nil)
+	seeder := newClient(t, bothProtocols)
 	seed(t, seeder, f)
 	dir := t.TempDir()
 	ac := newAnacrolixUTPOnly(t, dir, false)
@@ -216,7 +218,7 @@ func TestHostileUTPSynFlood(t *testing.T) {
 // uTP listens on the TCP port; a UDP port taken fails a client asked for
 // that port, and says so.
 func TestUTPSamePort(t *testing.T) {
-	cl := newClient(t, nil)
+	cl := newClient(t, bothProtocols)
 	pc, err := net.ListenPacket("udp", cl.Addr().String())
 	if err == nil {
 		pc.Close()
@@ -225,6 +227,6 @@ func TestUTPSamePort(t *testing.T) {
 	pc, err = net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer pc.Close()
-	_, err = peer.NewClient(peer.Config{ListenAddr: pc.LocalAddr().String()})
+	_, err = peer.NewClient(peer.Config{ListenAddr: pc.LocalAddr().String(), Protocols: peer.ProtocolTCP | peer.ProtocolUTP})
 	require.ErrorContains(t, err, "utp listen")
 }
