@@ -120,7 +120,7 @@ func proveChannel(t *testing.T, r *rogue, p peer.ExtPeer, dom paychan.Domain, id
 	t.Helper()
 	require.Eventually(t, func() bool { return r.nonce.Load() != nil }, 10*time.Second, time.Millisecond, "the seeder's challenge")
 	ids := p.(peer.PeerIDs)
-	sig, err := paychan.SignProof(k, paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: id, Nonce: *r.nonce.Load(),
+	sig, err := paychan.SignProof(k, paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Scheme: dom.Scheme, Channel: id, Nonce: *r.nonce.Load(),
 		Seller: ids.PeerID(), Buyer: ids.LocalPeerID(), InfoHash: p.Torrent().InfoHash()})
 	require.NoError(t, err)
 	return sig

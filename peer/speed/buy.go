@@ -30,14 +30,19 @@ func (h *handler) bidRound() {
 	buyer.mu.Lock()
 	balance := buyer.Budget.SubFloor(buyer.spent)
 	buyer.mu.Unlock()
-	left := h.p.Torrent().Left()
+	// What is left of the pieces wanted (files of priority None are
+	// not bought), and the stream a reader is playing, if any.
+	t := h.p.Torrent()
+	left := t.WantedLeft()
 	if left < 0 {
 		return // no info yet
 	}
+	st := t.StreamState()
 	bid := buyer.Strategy.Bid(bidding.Market{
 		Now: now, Remaining: left, Balance: balance, Current: b.bid,
 		Reserve: h.theirs.Ask, LastClearing: b.clearing, PriceToBeat: b.beat,
 		Won: b.won, Wins: b.wins, Losses: b.losses, Rate: b.rate,
+		Stream: bidding.Stream{Buffered: st.Buffered, Rate: st.Rate},
 	})
 	if bid.Price != b.bid {
 		if bid.Price.Lt(b.bid) {
@@ -295,10 +300,10 @@ const fundedAhead = 4
 func (h *handler) keepFunded() {
 	b, buyer := h.buy, h.e.buy
 	t := h.p.Torrent()
-	if !b.won || b.clearing.IsZero() || t.Left() <= 0 {
+	if !b.won || b.clearing.IsZero() || t.WantedLeft() <= 0 {
 		return
 	}
-	need, err := cost(b.clearing, min(fundedAhead*t.PieceSize(0), t.Left()))
+	need, err := cost(b.clearing, min(fundedAhead*t.PieceSize(0), t.WantedLeft()))
 	if err != nil {
 		return
 	}
@@ -345,7 +350,7 @@ func (h *handler) maybePay() {
 	if b.inflight > 0 || len(b.due) == 0 {
 		return
 	}
-	if payNow(h.sellerUnpaid(), h.p.Torrent().Left(), b.credit) {
+	if payNow(h.sellerUnpaid(), h.p.Torrent().WantedLeft(), b.credit) {
 		h.flushDue()
 		return
 	}

@@ -282,7 +282,7 @@ func (h *handler) announce(ch paychan.Channel) bool {
 	}
 	local, remote := peerIDs(h.p)
 	dom := h.e.dom
-	sig, err := h.e.buy.Payer.SignProof(paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Nonce: *b.nonce, Seller: remote, Buyer: local, InfoHash: h.p.Torrent().InfoHash()})
+	sig, err := h.e.buy.Payer.SignProof(paychan.Proof{ChainID: dom.ChainID, Escrow: dom.Escrow, Scheme: dom.Scheme, Channel: ch.ID, Nonce: *b.nonce, Seller: remote, Buyer: local, InfoHash: h.p.Torrent().InfoHash()})
 	if err != nil {
 		h.e.log.Warn("signing a channel proof", "channel", ch.ID, "err", err)
 		return false

@@ -85,7 +85,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 	payee, log, addr := h.e.sell.Payee, h.e.log, h.p.Addr()
 	ih, loadSold := h.p.Torrent().InfoHash(), s.channel == nil
 	local, remote := peerIDs(h.p)
-	proof := paychan.Proof{ChainID: h.e.dom.ChainID, Escrow: h.e.dom.Escrow, Channel: ci.ID, Nonce: s.nonce, Seller: local, Buyer: remote, InfoHash: ih}
+	proof := paychan.Proof{ChainID: h.e.dom.ChainID, Escrow: h.e.dom.Escrow, Scheme: h.e.dom.Scheme, Channel: ci.ID, Nonce: s.nonce, Seller: local, Buyer: remote, InfoHash: ih}
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
