@@ -440,3 +440,35 @@ func TestAttackClearFailsAfterMined(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, len(ins) == 1 || len(recs) == 1, "the deposit is named by an intent or a record (intents %d, records %d): %v", len(ins), len(recs), openErr)
 }
+
+// TestRebroadcastExpiredLooksFirst: Confirm's rebroadcast answered
+// "expired" for a transaction in a block returns its receipt, not
+// ErrTxExpired ("safe to send again"): the look comes first.
+func TestRebroadcastExpiredLooksFirst(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, devnet.Config{}, nil)
+	l := &lateExpiry{seen: make(map[TxID]int)}
+	key, c := dialKey(t, e.node, e.node.Keys()[3], func(c *Config) {
+		c.Rebroadcasts = 1
+		c.DialOptions = append(c.DialOptions, grpc.WithUnaryInterceptor(l.intercept))
+	})
+	require.NoError(t, e.node.MintTokens(key.Address(), amt(5000)))
+	esc, err := NewEscrow(c, e.escrow, WithApprove(ApproveUnlimited))
+	require.NoError(t, err)
+	data, err := trc20ABI().Pack("approve", evmAddr(e.escrow), amt(5000).Big())
+	require.NoError(t, err)
+	_, err = c.Transact(ctx, e.token, data)
+	require.NoError(t, err)
+
+	l.mu.Lock()
+	l.on = true
+	l.mu.Unlock()
+	ch, err := esc.Open(ctx, e.payee.Address(), amt(5000), e.node.Now().Add(time.Hour))
+	l.mu.Lock()
+	l.on = false
+	answered := l.answered
+	l.mu.Unlock()
+	require.True(t, answered, "the rebroadcast was answered expired")
+	require.NoError(t, err, "in a block: its receipt, not \"expired\"")
+	assert.Equal(t, amt(5000), ch.Deposit)
+}

@@ -179,6 +179,17 @@ func (c *Client) Confirm(ctx context.Context, tx *Tx) (*Receipt, error) {
 		}
 		if berr := c.broadcast(ctx, tx); berr != nil {
 			if errors.Is(berr, ErrTxExpired) {
+				// java-tron checks the expiration before the
+				// duplicate: an included transaction rebroadcast
+				// past it is answered "expired". Only a look that
+				// finds no receipt proves it.
+				r, lerr := c.lookup(ctx, tx.ID)
+				if r != nil {
+					return r, lerr
+				}
+				if lerr != nil {
+					return nil, &TxError{Tx: tx, Err: fmt.Errorf("%w (answered expired; the look for its receipt failed)", lerr)}
+				}
 				return nil, berr
 			}
 			var te *TxError
