@@ -13,6 +13,7 @@ import (
 	"github.com/fbsobreira/gotron-sdk/pkg/proto/core"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/contracts"
 )
 
@@ -190,15 +191,32 @@ func MintTestToken(ctx context.Context, c *Client, token, to btt.Address, amount
 }
 
 // DeployEscrow deploys a BttSpeedEscrow for token with the given challenge
-// period (whole seconds, MinChallengePeriod to MaxChallengePeriod) from c's account and returns it as c's Escrow.
+// period (whole seconds, MinChallengePeriod to MaxChallengePeriod) from c's
+// account and returns it as c's Escrow. Its vouchers are TIP-191 digests
+// (a wallet signs them as an opaque hash); DeployTypedEscrow deploys one
+// that checks typed data.
 func DeployEscrow(ctx context.Context, c *Client, token btt.Address, challengePeriod time.Duration, opts ...EscrowOption) (*Escrow, error) {
+	return deployEscrow(ctx, c, token, challengePeriod, paychan.SchemeTIP191, opts...)
+}
+
+// DeployTypedEscrow deploys a BttSpeedEscrow that checks vouchers as
+// typed data (TIP-712: EIP-712 with TRON's chain id and the contract's
+// 20-byte address), so a wallet shows the channel and the amount it
+// signs rather than a hash that could be anything; paychan signs in the
+// scheme the escrow reports (Domain.Scheme).
+func DeployTypedEscrow(ctx context.Context, c *Client, token btt.Address, challengePeriod time.Duration, opts ...EscrowOption) (*Escrow, error) {
+	return deployEscrow(ctx, c, token, challengePeriod, paychan.SchemeEIP712, opts...)
+}
+
+func deployEscrow(ctx context.Context, c *Client, token btt.Address, challengePeriod time.Duration, scheme paychan.DigestScheme, opts ...EscrowOption) (*Escrow, error) {
 	if token.IsZero() {
 		return nil, fmt.Errorf("tron: deploy escrow: %w: zero token address", btt.ErrBadAddress)
 	}
 	if challengePeriod < MinChallengePeriod || challengePeriod > MaxChallengePeriod || challengePeriod%time.Second != 0 {
 		return nil, fmt.Errorf("tron: deploy escrow: %w: %v; want whole seconds from %v to %v", ErrChallengePeriod, challengePeriod, MinChallengePeriod, MaxChallengePeriod)
 	}
-	addr, _, err := c.Deploy(ctx, contracts.EscrowABIJSON(), contracts.EscrowDeployData(token.EVM(), uint64(challengePeriod/time.Second)), "BttSpeedEscrow")
+	data := contracts.EscrowDeployDataFor(contracts.EscrowParams{Token: token.EVM(), ChallengePeriod: uint64(challengePeriod / time.Second), Scheme: uint8(scheme)})
+	addr, _, err := c.Deploy(ctx, contracts.EscrowABIJSON(), data, "BttSpeedEscrow")
 	if err != nil {
 		return nil, err
 	}

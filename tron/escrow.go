@@ -152,8 +152,8 @@ func (e *Escrow) Domain(ctx context.Context) (paychan.Domain, error) {
 	if !ok || fromEVM(tok) != facts.token {
 		return paychan.Domain{}, fmt.Errorf("%w: token() returned %v, the escrow's code holds %s", ErrBadResponse, out[0], facts.token)
 	}
-	d = paychan.Domain{ChainID: chainID, Escrow: e.addr, Token: facts.token}
-	probe := paychan.Voucher{ChainID: chainID, Escrow: e.addr, Channel: paychan.ChannelID{1}, Amount: btt.NewAmount(1)}
+	d = paychan.Domain{ChainID: chainID, Escrow: e.addr, Token: facts.token, Scheme: facts.scheme}
+	probe := d.Voucher(paychan.ChannelID{1}, btt.NewAmount(1))
 	got, err := e.voucherDigest(ctx, probe.Channel, probe.Amount)
 	if err != nil {
 		return paychan.Domain{}, fmt.Errorf("tron: escrow domain: %w", err)

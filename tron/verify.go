@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/contracts"
 )
 
@@ -50,6 +51,10 @@ func WithMinChallengePeriod(d time.Duration) EscrowOption {
 type escrowFacts struct {
 	token  btt.Address
 	period time.Duration
+	// scheme is the digest the escrow checks vouchers against:
+	// TIP-191 (the default) or typed data (TIP-712, which on TRON is
+	// EIP-712 with TRON's chain id and the 20-byte contract address).
+	scheme paychan.DigestScheme
 }
 
 // verify proves that the contract at e.addr is a BttSpeedEscrow of the
@@ -67,7 +72,8 @@ func (e *Escrow) verify(ctx context.Context) (escrowFacts, error) {
 	if len(code) == 0 {
 		return escrowFacts{}, fmt.Errorf("%w: %s has no code: not a contract on this chain", ErrNotGenuineEscrow, e.addr)
 	}
-	tok, secs, ok := contracts.ParseEscrowRuntime(code)
+	p, ok := contracts.ParseEscrow(code)
+	tok, secs := p.Token, p.ChallengePeriod
 	if !ok {
 		return escrowFacts{}, fmt.Errorf("%w: the runtime code at %s (%d bytes) is not the embedded BttSpeedEscrow's (%d bytes, solc %s)",
 			ErrNotGenuineEscrow, e.addr, len(code), len(contracts.EscrowRuntime([20]byte{}, 0)), contracts.SolcVersion)
@@ -77,8 +83,8 @@ func (e *Escrow) verify(ctx context.Context) (escrowFacts, error) {
 		return escrowFacts{}, fmt.Errorf("%w: %s has a challenge period of %d s; this client accepts %s to %s (a payee has that long to redeem after a payer's early close)",
 			ErrChallengePeriod, e.addr, secs, minPeriod, MaxChallengePeriod)
 	}
-	facts := escrowFacts{token: btt.AddressFromEVM(tok), period: time.Duration(secs) * time.Second}
-	if err := e.c.verifyCreation(ctx, e.addr, info.GetSmartContract().GetTrxHash(), contracts.EscrowDeployData(tok, secs)); err != nil {
+	facts := escrowFacts{token: btt.AddressFromEVM(tok), period: time.Duration(secs) * time.Second, scheme: paychan.DigestScheme(p.Scheme)}
+	if err := e.c.verifyCreation(ctx, e.addr, info.GetSmartContract().GetTrxHash(), contracts.EscrowDeployDataFor(p)); err != nil {
 		return escrowFacts{}, err
 	}
 	return facts, nil
