@@ -71,15 +71,15 @@ func (t *Torrent) runSource(src discovery.Source) {
 		},
 	}
 	t.wg.Go(func() {
-		if err := src.Run(t.ctx, a); err != nil {
+		if err := t.pausable(src).Run(t.ctx, a); err != nil {
 			t.log.Warn("peer source stopped", "err", err)
 		}
 	})
 }
 
 func (t *Torrent) dialMore(now time.Time) {
-	if t.ctx.Err() != nil {
-		return
+	if t.ctx.Err() != nil || t.paused() {
+		return // a paused torrent dials nobody
 	}
 	for addr, cand := range t.known {
 		if t.dialing >= t.cl.cfg.MaxHalfOpen || len(t.conns)+t.dialing >= t.cl.cfg.MaxConnsPerTorrent {
