@@ -350,7 +350,7 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 			return err
 		}
 		defer ch.Close()
-		if err := ch.Require(ctx, chain.LeecherMinTRX, "approving and opening a channel (about 34 TRX at mainnet prices) and a top-up", c.budget, "the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
+		if err := ch.Require(ctx, chain.LeecherMin, "approving and opening a channel and a top-up", c.budget, "the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
 			return err
 		}
 		if state == "" {
@@ -541,7 +541,7 @@ func reclaim(ctx context.Context, c *config, stdout io.Writer, env chain.Env, lo
 		return err
 	}
 	defer ch.Close()
-	if err := ch.Require(ctx, chain.ReclaimMinTRX, "reclaiming deposits", btt.Zero, ""); err != nil {
+	if err := ch.Require(ctx, chain.ReclaimMin, "reclaiming deposits", btt.Zero, ""); err != nil {
 		return err
 	}
 	res, err := market.Reclaim(ctx, ch, c.state, stdout)

@@ -115,7 +115,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 		return err
 	}
 	defer ch.Close()
-	if err := ch.Require(ctx, chain.SeederMinTRX, "redeeming vouchers (a claim or a close costs about 12 TRX at mainnet prices)", btt.Zero, ""); err != nil {
+	if err := ch.Require(ctx, chain.SeederMin, "redeeming vouchers (a claim or a close)", btt.Zero, ""); err != nil {
 		return err
 	}
 	state := c.state
@@ -365,6 +365,9 @@ func leecherHint(c *config, ch *chain.Chain, listen netip.AddrPort) string {
 		if c.chain.Escrow != "" {
 			parts = append(parts, "-escrow", c.chain.Escrow)
 		}
+		if c.chain.EscrowTx != "" {
+			parts = append(parts, "-escrow-tx", c.chain.EscrowTx)
+		}
 		parts = append(parts, "-state DIR -budget BTT")
 	}
 	switch {
@@ -403,9 +406,9 @@ func check(ctx context.Context, c *config, stdout io.Writer, env chain.Env, log 
 	}
 	defer ch.Close()
 	acct := ch.Account()
-	sun, err := ch.Client.TRXBalance(ctx, acct)
+	gas, err := ch.Client.GasBalance(ctx, acct)
 	if err != nil {
-		return cli.Setupf("reading %s's TRX balance: %w", acct, err)
+		return cli.Setupf("reading %s's %s balance: %w", acct, ch.Gas, err)
 	}
 	tok, err := ch.Client.BalanceOf(ctx, ch.Domain.Token, acct)
 	if err != nil {
@@ -416,17 +419,22 @@ func check(ctx context.Context, c *config, stdout io.Writer, env chain.Env, log 
 		node += " (the embedded devnet: give -chain to check a real node)"
 	}
 	fmt.Fprintf(stdout, "chain: %s\n", node)
-	fmt.Fprintf(stdout, "escrow: %s\n", ch.Escrow.Address())
-	fmt.Fprintf(stdout, "account: %s\n", acct)
-	fmt.Fprintf(stdout, "trx: %d.%06d TRX (fees, paid by burning TRX for energy: about 12 TRX a redemption at mainnet prices)\n", sun/tron.SunPerTRX, sun%tron.SunPerTRX)
-	fmt.Fprintf(stdout, "btt: %s BTT (token %s)\n", tok.FormatBTT(), ch.Domain.Token)
+	fmt.Fprintf(stdout, "escrow: %s\n", ch.Gas.Address(ch.Escrow.Address()))
+	fmt.Fprintf(stdout, "account: %s\n", ch.Gas.Address(acct))
+	if ch.Gas == chain.TRX {
+		sun, _ := gas.Uint64()
+		fmt.Fprintf(stdout, "trx: %d.%06d TRX (fees, paid by burning TRX for energy: about 12 TRX a redemption at mainnet prices)\n", sun/uint64(tron.SunPerTRX), sun%uint64(tron.SunPerTRX))
+	} else {
+		fmt.Fprintf(stdout, "gas: %s BTT (BTTC's native coin pays the gas: about 100,000 gas a redemption)\n", ch.Gas.Format(gas))
+	}
+	fmt.Fprintf(stdout, "btt: %s BTT (token %s)\n", tok.FormatBTT(), ch.Gas.Address(ch.Domain.Token))
 	fmt.Fprintf(stdout, "seeds: %d given", len(its))
 	if c.watch != "" {
 		fmt.Fprintf(stdout, ", and the directory %s", c.watch)
 	}
 	fmt.Fprintln(stdout)
-	if ch.Node == nil && sun < chain.SeederMinTRX {
-		if err := ch.Require(ctx, chain.SeederMinTRX, "redeeming vouchers (a claim or a close costs about 12 TRX at mainnet prices)", btt.Zero, ""); err != nil {
+	if ch.Node == nil {
+		if err := ch.Require(ctx, chain.SeederMin, "redeeming vouchers (a claim or a close)", btt.Zero, ""); err != nil {
 			return err
 		}
 	}

@@ -341,7 +341,7 @@ func buy(ctx context.Context, c *config, env chain.Env, log *slog.Logger) (*mark
 		}
 	}
 	closers = append(closers, func() { ch.Close() })
-	if err := ch.Require(ctx, chain.LeecherMinTRX, "approving and opening a channel and a top-up", c.budget, "the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
+	if err := ch.Require(ctx, chain.LeecherMin, "approving and opening a channel and a top-up", c.budget, "the budget (-budget "+c.budget.FormatBTT()+")"); err != nil {
 		closeAll()
 		return nil, nil, err
 	}

@@ -1,13 +1,17 @@
-// Package chain connects the example commands to TRON: the embedded devnet
-// by default, or a running node with -chain; the key from BTTSPEED_KEY or
-// a keystore file; the escrow from -escrow or found on a bttspeed devnet;
-// and the wallet checks that tell an operator what is missing.
+// Package chain connects the example commands to the chain their payments
+// are escrowed on: TRON (the embedded devnet by default, or a node's gRPC
+// host:port with -chain) or BitTorrent Chain (a JSON-RPC URL, http(s):// or
+// ws(s)://, with -chain); the key from BTTSPEED_KEY or a keystore file; the
+// escrow from -escrow or, on a bttspeed TRON devnet, found; and the wallet
+// checks that tell an operator what is missing. Above Connect, both chains
+// are one paychan.Escrow.
 //
 // Environment variables (secrets never come from flags):
 //
-//	BTTSPEED_KEY          the account's private key, 64 hex digits
-//	BTTSPEED_PASSPHRASE   the passphrase of the -keystore file
-//	BTTSPEED_TRON_APIKEY  a TronGrid API key, if the node wants one
+//	BTTSPEED_KEY            the account's private key, 64 hex digits
+//	BTTSPEED_PASSPHRASE     the passphrase of the -keystore file
+//	BTTSPEED_TRON_APIKEY    a TronGrid API key, if the node wants one
+//	BTTSPEED_TRON_SOLIDITY  the TRON node's solidity API host:port (-solidity)
 package chain
 
 import (
@@ -18,9 +22,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/bttc"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron"
@@ -32,6 +38,7 @@ const (
 	EnvKey        = "BTTSPEED_KEY"
 	EnvPassphrase = "BTTSPEED_PASSPHRASE"
 	EnvAPIKey     = "BTTSPEED_TRON_APIKEY"
+	EnvSolidity   = "BTTSPEED_TRON_SOLIDITY"
 )
 
 // Env looks up an environment variable (os.LookupEnv, or a map in tests).
@@ -39,12 +46,25 @@ type Env func(key string) (string, bool)
 
 // Flags are the chain flags both commands take.
 type Flags struct {
-	// Node is the TRON node's gRPC host:port (-chain); empty starts the
-	// embedded devnet.
+	// Node is the TRON node's gRPC host:port, or a BTTC node's JSON-RPC
+	// URL (http, https, ws or wss), given with -chain; empty starts the
+	// embedded TRON devnet.
 	Node string
 	// Escrow is the BttSpeedEscrow contract (-escrow); empty finds it on
-	// a bttspeed devnet (see FindEscrow).
+	// a bttspeed TRON devnet (see FindEscrow). BTTC needs it.
 	Escrow string
+	// EscrowTx is the hash of the transaction that created the escrow on
+	// BTTC (-escrow-tx): given, the escrow is proven to have started
+	// empty (bttc.WithCreationTx).
+	EscrowTx string
+	// Solidity is the TRON node's solidity API host:port (-solidity, or
+	// $BTTSPEED_TRON_SOLIDITY); empty: the -chain address (the devnet
+	// serves both; java-tron serves it on its own port, 50061).
+	Solidity string
+	// Confirmations is how many blocks, the receipt's included, make a
+	// BTTC transaction count (-confirmations); 0: 1 for a loopback -chain
+	// (a dev chain mines only on demand), bttc's default otherwise.
+	Confirmations uint64
 	// Keystore is a keystore file (-keystore), decrypted with
 	// BTTSPEED_PASSPHRASE.
 	Keystore string
@@ -56,8 +76,11 @@ type Flags struct {
 
 // Register adds the flags to fs.
 func (f *Flags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&f.Node, "chain", "", "TRON node gRPC host:port (e.g. the grpc: address that go run ./examples/devnet prints); empty: an embedded devnet inside this process")
-	fs.StringVar(&f.Escrow, "escrow", "", "BttSpeedEscrow contract address (T… or 41… hex); empty with -chain: find it in the first blocks of a bttspeed devnet")
+	fs.StringVar(&f.Node, "chain", "", "TRON node gRPC host:port (e.g. the grpc: address that go run ./examples/devnet prints), or a BitTorrent Chain JSON-RPC URL, http(s):// or ws(s):// (go run ./examples/devnet -chain bttc prints one); empty: an embedded TRON devnet inside this process")
+	fs.StringVar(&f.Escrow, "escrow", "", "BttSpeedEscrow contract address (T… or 41… hex on TRON, 0x… on BTTC); empty with a TRON -chain: find it in the first blocks of a bttspeed devnet")
+	fs.StringVar(&f.EscrowTx, "escrow-tx", "", "BTTC only: the hash (0x…) of the transaction that deployed -escrow, to prove it started with no channel planted")
+	fs.StringVar(&f.Solidity, "solidity", "", "TRON only: the node's solidity API host:port (default $"+EnvSolidity+", else the -chain address; java-tron serves it on port 50061)")
+	fs.Uint64Var(&f.Confirmations, "confirmations", 0, "BTTC only: blocks, the receipt's included, before a transaction counts (default: 1 for a loopback -chain, 3 otherwise)")
 	fs.StringVar(&f.Keystore, "keystore", "", "keystore file (mode 0600) with the account's key; passphrase from $"+EnvPassphrase+" (otherwise the key comes from $"+EnvKey+")")
 	fs.Func("chain-insecure", "dial the node without TLS (default: true for a loopback -chain, false otherwise)", func(s string) error {
 		switch s {
@@ -73,6 +96,20 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	})
 }
 
+// IsBTTC reports whether -chain names a BTTC node: a JSON-RPC URL.
+func (f Flags) IsBTTC() bool { return IsRPCURL(f.Node) }
+
+// IsRPCURL reports whether s is an http(s):// or ws(s):// URL: an EVM
+// node's JSON-RPC endpoint, where a TRON node is host:port.
+func IsRPCURL(s string) bool {
+	for _, p := range []string{"http://", "https://", "ws://", "wss://"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
 // insecure reports whether to dial without TLS.
 func (f Flags) insecure() bool {
 	if f.insecureSet {
@@ -82,6 +119,10 @@ func (f Flags) insecure() bool {
 	if err != nil {
 		return false
 	}
+	return isLoopback(host)
+}
+
+func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -91,6 +132,23 @@ func (f Flags) insecure() bool {
 
 // Check validates the flags without touching the network.
 func (f Flags) Check() error {
+	if f.IsBTTC() {
+		return f.checkBTTC()
+	}
+	if f.EscrowTx != "" {
+		return cli.Setupf("-escrow-tx is for a BTTC -chain (an http(s):// or ws(s):// URL); TRON proves the escrow's creation by itself")
+	}
+	if f.Confirmations != 0 {
+		return cli.Setupf("-confirmations is for a BTTC -chain; TRON waits for solidified blocks")
+	}
+	if f.Solidity != "" {
+		if _, _, err := net.SplitHostPort(f.Solidity); err != nil {
+			return cli.Setupf("-solidity %q: want the solidity API's host:port, such as 127.0.0.1:50061: %v", f.Solidity, err)
+		}
+		if f.Node == "" {
+			return cli.Setupf("-solidity needs -chain: the embedded devnet serves its own")
+		}
+	}
 	if f.Node != "" {
 		if _, _, err := net.SplitHostPort(f.Node); err != nil {
 			return cli.Setupf("-chain %q: want the node's gRPC host:port, such as 127.0.0.1:50051: %v", f.Node, err)
@@ -106,15 +164,43 @@ func (f Flags) Check() error {
 	return nil
 }
 
-// Chain is a connection to a TRON chain with the command's account.
+// Escrow is what the commands use of an escrow, on either chain: a
+// *tron.Escrow or a *bttc.Escrow.
+type Escrow interface {
+	paychan.Escrow
+	paychan.OpenFinder
+	paychan.TxKeeper
+	// Address is the escrow contract's address.
+	Address() btt.Address
+}
+
+var (
+	_ Escrow = (*tron.Escrow)(nil)
+	_ Escrow = (*bttc.Escrow)(nil)
+)
+
+// Client reads an account's balances on either chain.
+type Client interface {
+	// BalanceOf is who's balance of an ERC-20/TRC-20 token, in base units.
+	BalanceOf(ctx context.Context, token, who btt.Address) (btt.Amount, error)
+	// GasBalance is who's balance of what pays the chain's fees, in its
+	// smallest unit: sun of TRX on TRON, wei of native BTT on BTTC.
+	GasBalance(ctx context.Context, who btt.Address) (btt.Amount, error)
+	// Close closes the connection.
+	Close() error
+}
+
+// Chain is a connection to a chain with the command's account.
 type Chain struct {
-	Client *tron.Client
-	Escrow *tron.Escrow
+	Client Client
+	Escrow Escrow
 	Domain paychan.Domain
-	Signer *tron.KeySigner
-	// Node is the embedded devnet (nil with -chain).
+	Signer paychan.Signer
+	// Gas is what pays the chain's fees.
+	Gas Gas
+	// Node is the embedded TRON devnet (nil with -chain).
 	Node *devnet.Node
-	// Addr is the node's gRPC address.
+	// Addr is the node's gRPC address, or its JSON-RPC URL on BTTC.
 	Addr string
 }
 
@@ -131,11 +217,22 @@ func Connect(ctx context.Context, f Flags, env Env, keyIndex int, log *slog.Logg
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
+	if f.IsBTTC() {
+		return connectBTTC(ctx, f, env, log)
+	}
+	if f.Solidity == "" && f.Node != "" {
+		if v, ok := env(EnvSolidity); ok && v != "" {
+			f.Solidity = v
+			if _, _, err := net.SplitHostPort(f.Solidity); err != nil {
+				return nil, cli.Setupf("$%s %q: want the solidity API's host:port: %v", EnvSolidity, f.Solidity, err)
+			}
+		}
+	}
 	key, err := LoadKey(f.Keystore, env, f.Node == "")
 	if err != nil {
 		return nil, err
 	}
-	c := &Chain{Addr: f.Node}
+	c := &Chain{Addr: f.Node, Gas: TRX}
 	insecure := f.insecure()
 	if f.Node == "" {
 		node, err := devnet.Start(ctx, devnet.Config{DeployContracts: true, Accounts: 2})
@@ -155,11 +252,12 @@ func Connect(ctx context.Context, f Flags, env Env, keyIndex int, log *slog.Logg
 	}
 	c.Signer = key
 	apiKey, _ := env(EnvAPIKey)
-	c.Client, err = tron.Dial(ctx, tron.Config{Addr: c.Addr, Insecure: insecure, APIKey: apiKey, Signer: key, Retry: Retry})
+	tc, err := tron.Dial(ctx, tron.Config{Addr: c.Addr, Insecure: insecure, APIKey: apiKey, Signer: key, Retry: Retry, SolidityAddr: f.Solidity})
 	if err != nil {
 		c.Close()
-		return nil, cli.Setupf("cannot reach the TRON node at %s (is it running? `go run ./examples/devnet` starts one; a remote node may need -chain-insecure=false or an API key): %w", c.Addr, err)
+		return nil, cli.Setupf("cannot reach the TRON node at %s (is it running? `go run ./examples/devnet` starts one; a remote node may need -chain-insecure=false, an API key, or -solidity for its solidity API): %w", c.Addr, err)
 	}
+	c.Client = tronClient{tc}
 	escrowAddr := btt.Address{}
 	switch {
 	case c.Node != nil:
@@ -174,7 +272,7 @@ func Connect(ctx context.Context, f Flags, env Env, keyIndex int, log *slog.Logg
 		}
 		log.Info("found the escrow on the devnet", "escrow", escrowAddr)
 	}
-	c.Escrow, err = tron.NewEscrow(c.Client, escrowAddr)
+	c.Escrow, err = tron.NewEscrow(tc, escrowAddr)
 	if err != nil {
 		c.Close()
 		return nil, cli.Setup(err)
@@ -197,6 +295,18 @@ func (c *Chain) Close() error {
 		errs = append(errs, c.Node.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// tronClient is a *tron.Client as a Client.
+type tronClient struct{ *tron.Client }
+
+// GasBalance implements Client: sun of TRX.
+func (c tronClient) GasBalance(ctx context.Context, who btt.Address) (btt.Amount, error) {
+	sun, err := c.TRXBalance(ctx, who)
+	if err != nil {
+		return btt.Amount{}, err
+	}
+	return btt.NewAmount(uint64(max(sun, 0))), nil
 }
 
 // Account is the command's address.

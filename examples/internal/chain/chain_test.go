@@ -18,6 +18,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
+	"github.com/bttspeed/bttspeed/examples/internal/chain/devbttc"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/paychan"
@@ -25,7 +26,9 @@ import (
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines, but for those go-ethereum keeps
+// for the process (the BTTC dev chain's).
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m, devbttc.LeakOptions...) }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -95,8 +98,8 @@ func TestConnectEmbedded(t *testing.T) {
 	defer c.Close()
 	assert.Equal(t, paychan.AddressOf(&key.PublicKey), c.Account())
 	assert.Zero(t, c.Node.TRXBalance(c.Account()))
-	require.NoError(t, c.Require(ctx, chain.LeecherMinTRX, "the test", btt.BTT(5), "the test"))
-	assert.Equal(t, chain.LeecherMinTRX, c.Node.TRXBalance(c.Account()), "the embedded devnet funds the account")
+	require.NoError(t, c.Require(ctx, chain.LeecherMin, "the test", btt.BTT(5), "the test"))
+	assert.Equal(t, chain.LeecherMin.Sun, c.Node.TRXBalance(c.Account()), "the embedded devnet funds the account")
 	assert.Equal(t, btt.BTT(5), c.Node.TokenBalance(c.Account()))
 }
 
@@ -205,7 +208,7 @@ func TestRequire(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 
-	err = c.Require(ctx, chain.SeederMinTRX, "redeeming", btt.Zero, "")
+	err = c.Require(ctx, chain.SeederMin, "redeeming", btt.Zero, "")
 	require.Error(t, err)
 	assert.Equal(t, cli.ExitSetup, cli.ExitCode(err))
 	var fe *chain.FundsError
@@ -214,16 +217,16 @@ func TestRequire(t *testing.T) {
 	assert.Contains(t, err.Error(), c.Account().String()+" has 0 TRX; it needs at least 15 TRX to pay the chain's fees for redeeming: send it 15 TRX more")
 
 	require.NoError(t, node.FundTRX(c.Account(), 20*devnet.SunPerTRX+500_000))
-	require.NoError(t, c.Require(ctx, chain.SeederMinTRX, "redeeming", btt.Zero, ""))
-	err = c.Require(ctx, chain.LeecherMinTRX, "opening channels", btt.BTT(1), "the budget")
+	require.NoError(t, c.Require(ctx, chain.SeederMin, "redeeming", btt.Zero, ""))
+	err = c.Require(ctx, chain.LeecherMin, "opening channels", btt.BTT(1), "the budget")
 	require.True(t, errors.As(err, &fe))
 	assert.Contains(t, err.Error(), "has 20.5 TRX; it needs at least 45 TRX to pay the chain's fees for opening channels: send it 24.5 TRX more")
 
 	require.NoError(t, node.FundTRX(c.Account(), 50*devnet.SunPerTRX))
 	require.NoError(t, node.MintTokens(c.Account(), btt.NewAmount(250_000_000_000_000_000)))
-	err = c.Require(ctx, chain.LeecherMinTRX, "opening channels", btt.BTT(2), "the budget")
+	err = c.Require(ctx, chain.LeecherMin, "opening channels", btt.BTT(2), "the budget")
 	require.True(t, errors.As(err, &fe))
 	assert.Equal(t, node.Token().String(), fe.Asset)
 	assert.Contains(t, err.Error(), "holds 0.25 BTT of token "+node.Token().String()+"; it needs 2 BTT for the budget: send it 1.75 BTT more of that token")
-	require.NoError(t, c.Require(ctx, chain.LeecherMinTRX, "opening channels", btt.NewAmount(250_000_000_000_000_000), "the budget"))
+	require.NoError(t, c.Require(ctx, chain.LeecherMin, "opening channels", btt.NewAmount(250_000_000_000_000_000), "the budget"))
 }
