@@ -23,6 +23,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
+	"github.com/bttspeed/bttspeed/examples/internal/chain/devbttc"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/examples/internal/market"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
@@ -32,7 +33,7 @@ import (
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m, devbttc.LeakOptions...) }
 
 type syncBuffer struct {
 	mu sync.Mutex
