@@ -92,6 +92,7 @@ func (h *handler) onAward(price btt.Amount, credit int64) error {
 	b.credit = credit
 	if !b.won {
 		b.winDown, b.winBought = h.p.Downloaded(), b.bought
+		h.event(BidWon{InfoHash: h.ih(), Seller: h.p.Addr(), Price: price})
 	}
 	b.won, b.wins, b.losses, b.clearing, b.beat = true, b.wins+1, 0, price, btt.Zero
 	h.withChannel(func(ch paychan.Channel) {
@@ -461,6 +462,13 @@ func (h *handler) flush(ch paychan.Channel) {
 				bc.signed = btt.Max(bc.signed, sv.Amount)
 			}
 			buyer.mu.Unlock()
+			if len(pays) > 0 {
+				pieces := make([]int, len(pays))
+				for i, p := range pays {
+					pieces[i] = p.Piece
+				}
+				h.event(Paid{InfoHash: ih, Seller: h.p.Addr(), Channel: ch.ID, Pieces: pieces, Amount: total, Total: sv.Amount})
+			}
 		}
 		// Signed past the deposit this connection announced: another
 		// connection topped the channel up meanwhile, and this seeder

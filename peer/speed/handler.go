@@ -158,6 +158,9 @@ func (h *handler) Message(payload []byte) error {
 	case speedwire.TypeReject:
 		if h.buy != nil {
 			b := h.buy
+			if b.won {
+				h.event(BidLost{InfoHash: h.ih(), Seller: h.p.Addr(), Beat: m.Price})
+			}
 			b.leftPaid()
 			b.wins, b.losses, b.beat = 0, b.losses+1, m.Price
 		}
