@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
+	"github.com/bttspeed/bttspeed/examples/internal/chain/devbttc"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/paychan"
@@ -30,7 +31,7 @@ import (
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m, devbttc.LeakOptions...) }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
 type syncBuffer struct {
