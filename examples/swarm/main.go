@@ -4,14 +4,18 @@
 // verified piece through payment channels, and stock (legacy) anacrolix
 // clients that pay nothing and are served through the free slot — all on
 // 127.0.0.1, with the payment channels on an in-process TRON devnet
-// running the real escrow contract, reached through gotron-sdk over gRPC.
+// running the real escrow contract, reached through gotron-sdk over gRPC —
+// or, with -chain bttc, on a BitTorrent Chain dev chain (go-ethereum's, over
+// JSON-RPC on loopback) running the same contract with EIP-712 vouchers.
+// Above paychan.Escrow the code is the same for both.
 //
 //	go run ./examples/swarm                       # 64 MiB, 4 paying leechers, 1 legacy
+//	go run ./examples/swarm -chain bttc           # the same on BTTC
 //	go run ./examples/swarm -size 16MiB -strategies default,fixed:3 -legacy 2
 //	go run ./examples/swarm -h                    # every flag
 //
 // It shows each leecher's progress (bars on a terminal, plain lines
-// otherwise), settles every channel on the devnet (the seeder closes them
+// otherwise), settles every channel on the chain (the seeder closes them
 // with the best vouchers, which refunds the rest of each deposit; a channel
 // it holds no voucher for is reclaimed by its payer), prints a table of
 // what each leecher bid, paid and got, writes a plot of download progress
@@ -20,7 +24,7 @@
 // was minted less what it spent, the seeder gained exactly what they spent,
 // which is what it earned and redeemed, and the escrow holds nothing.
 //
-// SIGINT, SIGTERM or SIGHUP stop it cleanly: every client and the devnet
+// SIGINT, SIGTERM or SIGHUP stop it cleanly: every client and the chain
 // are closed and the temp dir removed. Logs go to stderr (-log-level,
 // -log-format).
 package main
@@ -97,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	seed := fs.Uint64("seed", 1, "seed of the file's bytes, the devnet's keys and the choker's draws (reproducible inputs)")
 	plotPath := fs.String("plot", defaultPlot, "where to write the progress plot (.png or .svg; empty: no plot)")
 	quiet := fs.Bool("quiet", false, "no progress display: only the results")
+	chainName := fs.String("chain", ChainTRON, "the chain the payment channels are on, in this process: "+ChainTRON+" (TRON's devnet) or "+ChainBTTC+" (a BitTorrent Chain dev chain: go-ethereum, JSON-RPC on loopback, EIP-712 vouchers, gas in native BTT)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
@@ -105,7 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 
 Runs a seeder that sells its upload slots for BTT, paying leechers with
 different bid strategies and legacy (non-paying) anacrolix clients on
-127.0.0.1, with the payment channels on an in-process TRON devnet. It
+127.0.0.1, with the payment channels on an in-process TRON devnet (or a
+BitTorrent Chain dev chain with -chain bttc). It
 prints progress, a table of prices, times and payments, writes a plot, and
 exits 0 only if every download matches the source and every balance on the
 chain adds up.
@@ -129,6 +135,7 @@ each lost round, lowers 10%% after three wins), paced (aims to finish within
 
 	var cfg Config
 	var err error
+	cfg.Chain = *chainName
 	if cfg.Size, err = parseSize(*size); err != nil {
 		return Config{}, fmt.Errorf("-size: %w", err)
 	}

@@ -18,13 +18,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/examples/internal/chain/devbttc"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
 // Every goroutine — the devnet's, the engine's, the anacrolix client's —
 // must be gone when the tests end.
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m, devbttc.LeakOptions...) }
 
 // testLogger logs warnings and errors to the test's output.
 func testLogger(t *testing.T) *slog.Logger {
@@ -32,10 +33,17 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // TestSwarm runs the demo in-process, small: 4 MiB, three paying leechers
-// and one stock anacrolix client, channels on the devnet. It must pass its
-// own checks (every download byte-identical, every balance adding up),
-// print its table and write its plot, and leave no temp dir behind.
+// and one stock anacrolix client, channels on TRON's devnet and on a BTTC
+// dev chain. It must pass its own checks (every download byte-identical,
+// every balance adding up), print its table and write its plot, and leave
+// no temp dir behind.
 func TestSwarm(t *testing.T) {
+	for _, c := range []string{ChainTRON, ChainBTTC} {
+		t.Run(c, func(t *testing.T) { testSwarm(t, c) })
+	}
+}
+
+func testSwarm(t *testing.T, chainName string) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	plotPath := filepath.Join(t.TempDir(), "progress.png")
@@ -43,7 +51,7 @@ func TestSwarm(t *testing.T) {
 		"-size", "4MiB", "-strategies", "default,fixed:2,adaptive", "-legacy", "1",
 		"-upload-rate", "8MiB", "-seed", "7", "-plot", plotPath,
 		"-redeem-threshold", "0.001", // claims while it runs, then closes
-		"-timeout", "2m",
+		"-timeout", "2m", "-chain", chainName,
 	}, io.Discard)
 	require.NoError(t, err)
 	cfg.Logger = testLogger(t)
@@ -54,7 +62,7 @@ func TestSwarm(t *testing.T) {
 	require.NoError(t, err)
 
 	text := out.String()
-	assert.Contains(t, text, "OK: every download is byte-identical to the source and every balance on the devnet adds up")
+	assert.Contains(t, text, "OK: every download is byte-identical to the source and every balance on the chain adds up")
 	assert.NotContains(t, text, "FAIL")
 	for _, want := range []string{"leecher-1", "default", "leecher-2", "fixed", "leecher-3", "adaptive", "legacy-1", "seeder: earned", "MB/s", "spent BTT"} {
 		assert.Contains(t, text, want)
@@ -211,8 +219,14 @@ func TestRunRefusesBadConfig(t *testing.T) {
 // skips it: the seeder closes it itself), a channel accepted with no
 // voucher and one never announced (their payers take the deposits back).
 func TestSettleChannels(t *testing.T) {
+	for _, c := range []string{ChainTRON, ChainBTTC} {
+		t.Run(c, func(t *testing.T) { testSettleChannels(t, c) })
+	}
+}
+
+func testSettleChannels(t *testing.T, chainName string) {
 	ctx := context.Background()
-	cfg, err := parseFlags([]string{"-size", "64KiB", "-redeem-threshold", "0", "-plot", ""}, io.Discard)
+	cfg, err := parseFlags([]string{"-size", "64KiB", "-redeem-threshold", "0", "-plot", "", "-chain", chainName}, io.Discard)
 	require.NoError(t, err)
 	s := &swarm{cfg: cfg, log: testLogger(t), out: io.Discard, tmp: t.TempDir()}
 	defer s.close()
@@ -265,17 +279,17 @@ func TestSettleChannels(t *testing.T) {
 	for _, c := range chans {
 		assert.Equal(t, paychan.ChannelClosed, c.ch.State, c.l.name)
 	}
-	token := s.node.Token()
-	held, err := s.reader.BalanceOf(ctx, token, s.node.Escrow())
+	token := s.net.Token()
+	held, err := s.net.balanceOf(ctx, token, s.net.Escrow())
 	require.NoError(t, err)
 	assert.True(t, held.IsZero(), "the escrow holds %s", held)
 	for i, spent := range []uint64{100_000, 200_000, 0, 0} {
 		l := s.leechers[i]
-		bal, err := s.reader.BalanceOf(ctx, token, l.key.Address())
+		bal, err := s.net.balanceOf(ctx, token, l.key.Address())
 		require.NoError(t, err)
 		assert.Equal(t, l.start.SubFloor(btt.NewAmount(spent)), bal, l.name)
 	}
-	bal, err := s.reader.BalanceOf(ctx, token, sd.key.Address())
+	bal, err := s.net.balanceOf(ctx, token, sd.key.Address())
 	require.NoError(t, err)
 	want, _ := sd.start.Add(btt.NewAmount(300_000))
 	assert.Equal(t, want, bal, "the seeder")

@@ -20,7 +20,6 @@ import (
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/contracts"
-	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
 // settleTimeout bounds the wait for the last vouchers after the downloads.
@@ -29,6 +28,7 @@ const settleTimeout = 30 * time.Second
 // report is what a run measured and checked.
 type report struct {
 	cfg  Config
+	via  string // how balances were read
 	rows []row
 	// Seeder.
 	earned, redeemed btt.Amount
@@ -62,9 +62,9 @@ func (r *report) check(ok bool, pass string, fail string, args ...any) {
 }
 
 // settle checks the downloads, waits for the last vouchers, settles every
-// channel on the devnet and checks every balance.
+// channel on the chain and checks every balance.
 func (s *swarm) settle(ctx context.Context) (*report, error) {
-	rep := &report{cfg: s.cfg}
+	rep := &report{cfg: s.cfg, via: s.net.via()}
 
 	// Every download is byte-identical to the source.
 	bad := 0
@@ -134,7 +134,7 @@ func (s *swarm) settle(ctx context.Context) (*report, error) {
 		sales[cs.Payer] = ss
 		salesPaid, _ = salesPaid.Add(cs.Paid)
 	}
-	token := s.node.Token()
+	token := s.net.Token()
 	payersOK := true
 	for _, l := range s.leechers {
 		l.mu.Lock()
@@ -147,7 +147,7 @@ func (s *swarm) settle(ctx context.Context) (*report, error) {
 			if ss.sold > 0 {
 				r.avg = r.spent.DivUint64(uint64(ss.sold))
 			}
-			bal, err := s.reader.BalanceOf(ctx, token, l.key.Address())
+			bal, err := s.net.balanceOf(ctx, token, l.key.Address())
 			if err != nil {
 				return nil, fmt.Errorf("%s: balance: %w", l.name, err)
 			}
@@ -165,7 +165,7 @@ func (s *swarm) settle(ctx context.Context) (*report, error) {
 	}
 	rep.check(payersOK, fmt.Sprintf("each payer's balance = minted − spent, within its budget (%d payers)", len(s.cfg.Leechers)), "")
 
-	bal, err := s.reader.BalanceOf(ctx, token, sd.key.Address())
+	bal, err := s.net.balanceOf(ctx, token, sd.key.Address())
 	if err != nil {
 		return nil, fmt.Errorf("seeder: balance: %w", err)
 	}
@@ -175,7 +175,7 @@ func (s *swarm) settle(ctx context.Context) (*report, error) {
 		"seeder: balance grew by %s BTT; payers spent %s, seeder earned %s (sales %s), redeemed %s",
 		gained.FormatBTT(), spent.FormatBTT(), tot.Earned.FormatBTT(), salesPaid.FormatBTT(), tot.Redeemed.FormatBTT())
 
-	held, err := s.reader.BalanceOf(ctx, token, s.node.Escrow())
+	held, err := s.net.balanceOf(ctx, token, s.net.Escrow())
 	if err != nil {
 		return nil, fmt.Errorf("escrow balance: %w", err)
 	}
@@ -249,7 +249,9 @@ func (s *swarm) settleChannels(ctx context.Context, rep *report) error {
 		}
 	}
 	if len(reclaim) > 0 {
-		s.node.Advance(challengePeriod + devnet.BlockTime)
+		if err := s.net.advance(challengePeriod); err != nil {
+			return err
+		}
 		for _, c := range reclaim {
 			if _, err := c.l.payer.Reclaim(ctx, c.ch.ID); err != nil {
 				return fmt.Errorf("%s: reclaim: %w", c.l.name, err)
@@ -281,7 +283,7 @@ func (s *swarm) channels(ctx context.Context) ([]chanOf, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.reader.Call(ctx, s.node.Escrow(), data)
+	out, err := s.net.call(ctx, s.net.Escrow(), data)
 	if err != nil {
 		return nil, fmt.Errorf("escrow nonce: %w", err)
 	}
@@ -293,7 +295,7 @@ func (s *swarm) channels(ctx context.Context) ([]chanOf, error) {
 	if !ok {
 		return nil, fmt.Errorf("escrow nonce: %T", vals[0])
 	}
-	escrow, payee := s.node.Escrow().EVM(), s.seeder.key.Address().EVM()
+	escrow, payee := s.net.Escrow().EVM(), s.seeder.key.Address().EVM()
 	var found []chanOf
 	for n := uint64(1); n <= nonce; n++ {
 		var nb [8]byte
@@ -343,7 +345,7 @@ func (r *report) write(w io.Writer) {
 	_ = tw.Flush()
 	fmt.Fprintf(w, "seeder: earned %s BTT, redeemed %s BTT on chain: %d claims while the swarm ran, %d channels closed at the end (%d of them claimed in full already), %d without a voucher reclaimed by their payers\n",
 		formatBTT(r.earned, 6), formatBTT(r.redeemed, 6), r.claims, r.closed, r.closedClaimed, r.reclaimed)
-	fmt.Fprintln(w, "checks (balances read from the devnet through gotron-sdk):")
+	fmt.Fprintf(w, "checks (balances read from %s):\n", r.via)
 	for _, p := range r.passed {
 		fmt.Fprintln(w, "  ok  ", p)
 	}

@@ -28,10 +28,10 @@ import (
 	"github.com/bttspeed/bttspeed/bidding"
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speed"
-	"github.com/bttspeed/bttspeed/tron"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
@@ -78,6 +78,9 @@ type Config struct {
 	Plot string
 	// Quiet turns off the progress display.
 	Quiet bool
+	// Chain is the chain the channels are on: ChainTRON (TRON's devnet,
+	// the default when empty) or ChainBTTC (a BTTC dev chain).
+	Chain string
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 	// Logger receives the logs (nil: none).
@@ -127,6 +130,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("-plot %q: want a .png or .svg file", c.Plot))
 		}
 	}
+	if c.Chain != "" && c.Chain != ChainTRON && c.Chain != ChainBTTC {
+		errs = append(errs, fmt.Errorf("-chain %q: want %s or %s", c.Chain, ChainTRON, ChainBTTC))
+	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-timeout %v: must be positive", c.Timeout))
 	}
@@ -149,9 +155,8 @@ type swarm struct {
 
 	closers []func()
 
-	node   *devnet.Node
-	reader *tron.Client // reads balances: no key
-	dom    paychan.Domain
+	net chainNet
+	dom paychan.Domain
 
 	name     string // the file's name
 	mi       *metainfo.MetaInfo
@@ -174,8 +179,8 @@ func (s *swarm) close() {
 
 // seeder is the selling side.
 type seeder struct {
-	key    *tron.KeySigner
-	escrow *tron.Escrow
+	key    paychan.Signer
+	escrow chain.Escrow
 	store  *paychan.Store
 	payee  *paychan.Payee
 	seller *speed.Extension // the selling extension, for its figures
@@ -195,8 +200,8 @@ type leecher struct {
 	dir            string
 
 	// Ours.
-	key    *tron.KeySigner
-	escrow *tron.Escrow
+	key    paychan.Signer
+	escrow chain.Escrow
 	payer  *paychan.Payer
 	ext    *speed.Extension
 	cl     *peer.Client
@@ -281,7 +286,7 @@ func runSwarm(ctx context.Context, cfg Config, stdout io.Writer) (*report, error
 		}
 		return rep, fmt.Errorf("%d check(s) failed: %s", len(rep.failures), strings.Join(rep.failures, "; "))
 	}
-	fmt.Fprintln(s.out, "OK: every download is byte-identical to the source and every balance on the devnet adds up")
+	fmt.Fprintln(s.out, "OK: every download is byte-identical to the source and every balance on the chain adds up")
 	return rep, nil
 }
 
@@ -296,43 +301,29 @@ func interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// tronConfig is a client of the devnet on loopback.
-func (s *swarm) tronConfig(signer tron.Signer) tron.Config {
-	return tron.Config{
-		Addr: s.node.Addr(), Insecure: true, Signer: signer,
-		Timeout: 10 * time.Second, ReceiptTimeout: 10 * time.Second, PollInterval: 20 * time.Millisecond,
-	}
-}
-
-// startChain starts the devnet with the token and escrow deployed, one
-// funded key for the seeder and one per paying leecher, and a read-only
-// client for balances.
+// startChain starts the chain (-chain) with the token and escrow
+// deployed, one funded key for the seeder and one per paying leecher.
 func (s *swarm) startChain(ctx context.Context) error {
-	node, err := devnet.Start(ctx, devnet.Config{
-		Accounts:        1 + len(s.cfg.Leechers),
-		Seed:            fmt.Sprintf("examples/swarm/%d", s.cfg.Seed),
-		DeployContracts: true,
-		ChallengePeriod: challengePeriod,
-	})
-	if err != nil {
-		return fmt.Errorf("devnet: %w", err)
+	accounts, seed := 1+len(s.cfg.Leechers), fmt.Sprintf("examples/swarm/%d", s.cfg.Seed)
+	var err error
+	switch s.cfg.Chain {
+	case ChainBTTC:
+		s.net, err = startBTTC(ctx, accounts, seed)
+	default:
+		s.net, err = startTRON(ctx, accounts, seed)
 	}
-	s.node = node
-	s.onClose(func() { _ = node.Close() })
-	s.reader, err = tron.Dial(ctx, s.tronConfig(nil))
 	if err != nil {
-		return fmt.Errorf("devnet client: %w", err)
+		return err
 	}
-	s.onClose(func() { _ = s.reader.Close() })
-	held, err := s.reader.BalanceOf(ctx, node.Token(), node.Escrow())
+	s.onClose(s.net.close)
+	held, err := s.net.balanceOf(ctx, s.net.Token(), s.net.Escrow())
 	if err != nil {
 		return fmt.Errorf("escrow balance: %w", err)
 	}
 	if !held.IsZero() {
 		return fmt.Errorf("the escrow holds %s BTT before the swarm starts", held.FormatBTT())
 	}
-	fmt.Fprintf(s.out, "devnet: %s, chain id %#x, token %s, escrow %s (contracts executed in the EVM, reached through gotron-sdk over gRPC)\n",
-		node.Addr(), node.ChainID(), node.Token(), node.Escrow())
+	fmt.Fprintln(s.out, s.net.describe())
 	return nil
 }
 
@@ -340,22 +331,14 @@ func (s *swarm) startChain(ctx context.Context) error {
 // for the payee.
 const challengePeriod = time.Minute
 
-// account dials the devnet as key i and returns its escrow.
-func (s *swarm) account(ctx context.Context, i int) (*tron.KeySigner, *tron.Escrow, btt.Amount, error) {
-	key, err := tron.NewKeySigner(s.node.Keys()[i])
+// account dials the chain as key i and returns its escrow and token
+// balance.
+func (s *swarm) account(ctx context.Context, i int) (paychan.Signer, chain.Escrow, btt.Amount, error) {
+	key, esc, err := s.net.account(ctx, i)
 	if err != nil {
 		return nil, nil, btt.Zero, err
 	}
-	c, err := tron.Dial(ctx, s.tronConfig(key))
-	if err != nil {
-		return nil, nil, btt.Zero, fmt.Errorf("dial the devnet as %s: %w", key.Address(), err)
-	}
-	s.onClose(func() { _ = c.Close() })
-	esc, err := tron.NewEscrow(c, s.node.Escrow())
-	if err != nil {
-		return nil, nil, btt.Zero, err
-	}
-	bal, err := s.reader.BalanceOf(ctx, s.node.Token(), key.Address())
+	bal, err := s.net.balanceOf(ctx, s.net.Token(), key.Address())
 	if err != nil {
 		return nil, nil, btt.Zero, fmt.Errorf("balance of %s: %w", key.Address(), err)
 	}
@@ -482,7 +465,7 @@ func (s *swarm) startSeeder(ctx context.Context) error {
 		rate = fmt.Sprintf("upload capped at %s/s", mib(s.cfg.UploadRate))
 	}
 	fmt.Fprintf(s.out, "seeder %s on %s: %d paid slots and 1 free, reserve %s BTT/MB, %s\n",
-		key.Address(), sd.cl.Addr(), s.cfg.Slots-1, perMB(s.cfg.Reserve), rate)
+		s.net.addr(key.Address()), sd.cl.Addr(), s.cfg.Slots-1, perMB(s.cfg.Reserve), rate)
 	return nil
 }
 
