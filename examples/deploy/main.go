@@ -1,9 +1,14 @@
 // Command deploy puts bttspeed's escrow contract (BttSpeedEscrow) on a TRON
 // network, for a seeder and its leechers to use there — Nile for a trial,
-// mainnet for real — and prints its address for their -escrow flag.
+// mainnet for real — and prints its address for their -escrow flag. Given
+// a JSON-RPC URL (http(s):// or ws(s)://) for -chain, it deploys to
+// BitTorrent Chain instead (Donau for a trial), the escrow checking EIP-712
+// vouchers, and also prints the creating transaction's hash for the
+// seeder's and leechers' -escrow-tx.
 //
 //	BTTSPEED_KEY=<hex key> go run ./examples/deploy -chain grpc.nile.trongrid.io:50051 -test-token
 //	BTTSPEED_KEY=<hex key> go run ./examples/deploy -chain grpc.trongrid.io:50051 -token TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4
+//	BTTSPEED_KEY=<hex key> go run ./examples/deploy -chain https://pre-rpc.bt.io -test-token
 //
 // -token is the TRC-20 token deposits are held in (by default mainnet's BTT);
 // -test-token deploys the mintable TestToken first instead, and mints
@@ -14,8 +19,12 @@
 // escrow; see tron's package doc for costs). A TronGrid API key, if the node
 // wants one, comes from $BTTSPEED_TRON_APIKEY.
 //
+// On BTTC the account pays the gas in native BTT, -token is the ERC-20
+// deposits are held in (required, or -test-token), and -fee-limit does not
+// apply (bttc's fee cap does).
+//
 // Standard output carries "key: value" lines for scripts: chain:, account:,
-// token:, escrow:. Exit codes: 0 deployed, 1 the deployment failed, 2 could
+// token:, escrow:, and on BTTC escrow-tx:. Exit codes: 0 deployed, 1 the deployment failed, 2 could
 // not start (bad flag, no key, unreachable node).
 package main
 
@@ -61,10 +70,10 @@ func main() {
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	var c config
-	fs.StringVar(&c.node, "chain", "", "the TRON node's gRPC `host:port` (required)")
+	fs.StringVar(&c.node, "chain", "", "the TRON node's gRPC `host:port`, or a BTTC node's JSON-RPC URL, http(s):// or ws(s):// (required)")
 	fs.BoolVar(&c.insecure, "chain-insecure", false, "dial without TLS (on by default for loopback nodes)")
 	fs.StringVar(&c.keystore, "keystore", "", "a keystore `file` holding the account's key (passphrase in $BTTSPEED_PASSPHRASE); else $BTTSPEED_KEY")
-	fs.StringVar(&c.token, "token", MainnetBTT, "the TRC-20 token `address` deposits are held in")
+	fs.StringVar(&c.token, "token", MainnetBTT, "the TRC-20 (on BTTC: ERC-20, no default) token `address` deposits are held in")
 	fs.BoolVar(&c.testToken, "test-token", false, "deploy the mintable test token first and use it (test networks)")
 	fs.StringVar(&c.mint, "mint", "1000", "with -test-token, how many test tokens to mint to the account (BTT with decimals)")
 	fs.DurationVar(&c.challenge, "challenge", time.Hour, "the payee's window to redeem after a payer's early close")
@@ -74,7 +83,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if c.node == "" {
-		return cli.Setupf("-chain is required: the node to deploy on (host:port)")
+		return cli.Setupf("-chain is required: the node to deploy on (host:port, or a BTTC JSON-RPC URL)")
+	}
+	if chain.IsRPCURL(c.node) {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		return deployBTTC(ctx, c, given, getenv, stdout)
 	}
 	if c.feeLimit <= 0 || c.feeLimit > 15000 {
 		return cli.Setupf("-fee-limit %d: want 1 to 15000 TRX (TRON's cap)", c.feeLimit)

@@ -13,13 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/examples/internal/chain/devbttc"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/internal/leaktest"
 	"github.com/bttspeed/bttspeed/tron"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m, devbttc.LeakOptions...) }
 
 // TestDeploy deploys a test token and the escrow on a devnet, as one would
 // on Nile, and checks the escrow works with the token it names.

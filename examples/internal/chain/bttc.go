@@ -70,8 +70,9 @@ func parseTxHash(s string) (common.Hash, error) {
 	return common.BytesToHash(b), nil
 }
 
-// confirmations is f.Confirmations, or its default for the URL.
-func (f Flags) confirmations() uint64 {
+// BTTCConfirmations is how many blocks make a BTTC transaction count:
+// f.Confirmations, or its default for the URL.
+func (f Flags) BTTCConfirmations() uint64 {
 	if f.Confirmations > 0 {
 		return f.Confirmations
 	}
@@ -83,7 +84,7 @@ func (f Flags) confirmations() uint64 {
 
 // connectBTTC connects to the BTTC node at the URL f.Node.
 func connectBTTC(ctx context.Context, f Flags, env Env, log *slog.Logger) (*Chain, error) {
-	key, err := loadEVMKey(f.Keystore, env)
+	key, err := LoadEVMKey(f.Keystore, env)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +105,7 @@ func connectBTTC(ctx context.Context, f Flags, env Env, log *slog.Logger) (*Chai
 	if err != nil {
 		return nil, unreachable(fmt.Errorf("%w: %w", paychan.ErrChainUnavailable, err))
 	}
-	cfg := bttc.Config{Key: key, Confirmations: f.confirmations(), Retry: bttc.Retry{Attempts: Retry.Attempts, Base: Retry.Base, Max: Retry.Max}}
+	cfg := bttc.Config{Key: key, Confirmations: f.BTTCConfirmations(), Retry: bttc.Retry{Attempts: Retry.Attempts, Base: Retry.Base, Max: Retry.Max}}
 	if cfg.Confirmations == 1 {
 		cfg.PollInterval = DevPollInterval
 	}
@@ -177,9 +178,10 @@ func (c *bttcClient) Close() error {
 	return nil
 }
 
-// loadEVMKey loads the key for BTTC from the keystore file (go-ethereum's
-// format, mode 0600) or BTTSPEED_KEY; a key is required.
-func loadEVMKey(path string, env Env) (*ecdsa.PrivateKey, error) {
+// LoadEVMKey loads the key for BTTC from the keystore file (go-ethereum's
+// format, mode 0600) or BTTSPEED_KEY; a key is required. The key and
+// passphrase never appear in an error.
+func LoadEVMKey(path string, env Env) (*ecdsa.PrivateKey, error) {
 	hexKey, haveKey := env(EnvKey)
 	switch {
 	case path != "" && haveKey:
