@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -80,7 +81,8 @@ func TestRunPaysBTTC(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, spent.Gt(btt.Zero))
 	assert.False(t, spent.Gt(btt.NewAmount(500*(2<<20))), "never more than the clearing price (the reserve) for every byte")
-	assert.Contains(t, o, "leecher reclaim -chain "+n.URL()+" -state "+state)
+	assert.Contains(t, o, "leecher reclaim -chain "+n.URL()+" -escrow "+n.EscrowHex()+" -escrow-tx "+n.EscrowTx.Hex()+" -state "+state, "the hint reaches the same escrow")
+	require.Regexp(t, `(?m)^channel: [0-9a-f]{64} payee `+common.Address(sellerChain.Account().EVM()).Hex()+` deposit 0.5 BTT signed `+m[1]+` base units expires `, o)
 	tot, err := seller.Payee.Totals()
 	require.NoError(t, err)
 	assert.Equal(t, spent, tot.Earned, "the seller holds every voucher the leecher signed before it exited")

@@ -498,10 +498,10 @@ wait:
 	}
 	for _, cs := range chans {
 		fmt.Fprintf(stdout, "channel: %s payee %s deposit %s BTT signed %s base units expires %s\n",
-			hex.EncodeToString(cs.Channel.ID[:]), cs.Channel.Payee, cs.Channel.Deposit.FormatBTT(), cs.Signed, cs.Channel.Expiry.UTC().Format(time.RFC3339))
+			hex.EncodeToString(cs.Channel.ID[:]), ch.Gas.Address(cs.Channel.Payee), cs.Channel.Deposit.FormatBTT(), cs.Signed, cs.Channel.Expiry.UTC().Format(time.RFC3339))
 	}
 	if len(chans) > 0 && c.state != "" {
-		fmt.Fprintf(stdout, "after expiry, take back what was not spent: leecher reclaim -chain %s -state %s\n", ch.Addr, c.state)
+		fmt.Fprintf(stdout, "after expiry, take back what was not spent: leecher reclaim %s -state %s\n", strings.Join(ch.Args, " "), c.state)
 	}
 	return nil
 }

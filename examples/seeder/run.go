@@ -216,7 +216,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 
 	paid, free := seller.Slots()
 	fmt.Fprintf(out, "listening: %s\n", cl.Addr())
-	fmt.Fprintf(out, "payee: %s\n", ch.Account())
+	fmt.Fprintf(out, "payee: %s\n", ch.Gas.Address(ch.Account()))
 	fmt.Fprintf(out, "reserve: %s, %d paid and %d free slots per torrent\n", cli.FormatPrice(c.reserve), paid, free)
 
 	src := &source{set: set, seller: seller, listen: cl.Addr().String(), payee: ch.Account(), paidSlot: paid, freeSlot: free}

@@ -114,7 +114,7 @@ func connectBTTC(ctx context.Context, f Flags, env Env, log *slog.Logger) (*Chai
 		ec.Close()
 		return nil, cli.Setup(err)
 	}
-	c := &Chain{Addr: f.Node, Gas: NativeBTT, Signer: signer, Client: &bttcClient{Client: bc, ec: ec}}
+	c := &Chain{Addr: f.Node, Gas: NativeBTT, Args: argsOf(f), Signer: signer, Client: &bttcClient{Client: bc, ec: ec}}
 	id, err := bc.ChainID(ctx)
 	if err != nil {
 		c.Close()

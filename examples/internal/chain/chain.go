@@ -202,6 +202,24 @@ type Chain struct {
 	Node *devnet.Node
 	// Addr is the node's gRPC address, or its JSON-RPC URL on BTTC.
 	Addr string
+	// Args are the flags that reach this chain and escrow again (-chain,
+	// and -escrow, -escrow-tx, -solidity as given), for the hints a
+	// command prints; empty on the embedded devnet.
+	Args []string
+}
+
+// argsOf are the flags of f that name the chain and escrow.
+func argsOf(f Flags) []string {
+	if f.Node == "" {
+		return nil
+	}
+	args := []string{"-chain", f.Node}
+	for _, a := range [][2]string{{"-escrow", f.Escrow}, {"-escrow-tx", f.EscrowTx}, {"-solidity", f.Solidity}} {
+		if a[1] != "" {
+			args = append(args, a[0], a[1])
+		}
+	}
+	return args
 }
 
 // Retry bounds the retries of chain calls the commands make: a node that is
@@ -232,7 +250,7 @@ func Connect(ctx context.Context, f Flags, env Env, keyIndex int, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	c := &Chain{Addr: f.Node, Gas: TRX}
+	c := &Chain{Addr: f.Node, Gas: TRX, Args: argsOf(f)}
 	insecure := f.insecure()
 	if f.Node == "" {
 		node, err := devnet.Start(ctx, devnet.Config{DeployContracts: true, Accounts: 2})
