@@ -68,7 +68,7 @@ func (s TorrentSpec) load() (*metainfo.MetaInfo, *metainfo.MagnetV2, error) {
 		}
 		return mi, nil, nil
 	}
-	m, err := metainfo.ParseMagnetV2Uri(s.Magnet)
+	m, err := ParseMagnet(s.Magnet)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: magnet: %v", ErrBadTorrent, err)
 	}
@@ -100,4 +100,17 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadTorrent, path, err)
 	}
 	return mi, nil
+}
+
+// ParseMagnet parses a magnet link (v1 and v2 info hashes) as anacrolix's
+// metainfo.ParseMagnetV2Uri does, except that a link that makes it panic
+// (a base32 info hash with padding, say) is an error: magnet links come
+// from strangers.
+func ParseMagnet(uri string) (m metainfo.MagnetV2, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = metainfo.MagnetV2{}, fmt.Errorf("malformed magnet link: %v", r)
+		}
+	}()
+	return metainfo.ParseMagnetV2Uri(uri)
 }

@@ -62,3 +62,12 @@ func TestRunFiles(t *testing.T) {
 	assert.Equal(t, cli.ExitSetup, code)
 	assert.Contains(t, errOut.String(), "-files: nope.flac named no file of the torrent; it has: 0 album/a.flac")
 }
+
+// TestRunBadMagnet: a magnet link that panics anacrolix's parser (a base32
+// info hash with padding) is a setup error, not a crash.
+func TestRunBadMagnet(t *testing.T) {
+	var out, errOut syncBuffer
+	code := run(context.Background(), []string{"-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-peer", "127.0.0.1:1", "magnet:?xt=urn:btih:AEBAGBAFAYDQQCIKBMGA2DQPCAIREEY="}, &out, &errOut, envOf(nil))
+	assert.Equal(t, cli.ExitSetup, code)
+	assert.Contains(t, errOut.String(), "malformed magnet link")
+}

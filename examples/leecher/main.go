@@ -64,8 +64,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
-
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
@@ -258,7 +256,7 @@ func (c *config) checkFindable() error {
 		}
 		name = c.torrent
 	} else {
-		m, err := metainfo.ParseMagnetUri(c.magnet)
+		m, err := peer.ParseMagnet(c.magnet)
 		if err != nil {
 			return cli.Setupf("-magnet %q: %w", c.magnet, err)
 		}
