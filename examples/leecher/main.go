@@ -260,6 +260,9 @@ func (c *config) checkFindable() error {
 		if err != nil {
 			return cli.Setupf("-magnet %q: %w", c.magnet, err)
 		}
+		if !m.InfoHash.Ok {
+			return cli.Setupf("-magnet %q: no v1 info hash (xt=urn:btih:…)", c.magnet)
+		}
 		trackers, hints, name = len(m.Trackers), len(m.Params["x.pe"]), "the magnet link"
 	}
 	var ways []string
