@@ -108,7 +108,7 @@ func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.A
 	}
 	ch, err := p.escrow.Open(ctx, payee, deposit, expiry)
 	if err != nil {
-		ch, ok, rerr := p.recheck(ctx, in)
+		ch, ok, _, rerr := p.decide(ctx, in)
 		if !ok {
 			return Channel{}, errors.Join(fmt.Errorf("paychan: open channel: %w", err), rerr)
 		}
@@ -126,25 +126,13 @@ func (p *Payer) OpenNotify(ctx context.Context, payee btt.Address, deposit btt.A
 	return ch, nil
 }
 
-// complete resolves one intent: the channel it opened, found on chain;
-// else, with nothing in flight, it is dropped; else, if resend, the same
-// open is sent again. ok is false if it opened nothing (dropped), or, as
-// far as can be told yet, has not (kept).
+// complete resolves one intent (decide); if it stays in flight and
+// resend, the same open is sent again. ok is false if it opened nothing
+// (dropped) or, as far as can be told yet, has not (kept).
 func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, bool, error) {
-	ch, ok, err := p.find(ctx, in)
-	if err != nil || ok {
+	ch, ok, flying, err := p.decide(ctx, in)
+	if err != nil || ok || !flying || !resend {
 		return ch, ok, err
-	}
-	flying, err := p.finder.InFlight(ctx)
-	if err != nil {
-		return Channel{}, false, fmt.Errorf("asking the escrow what is in flight: %w", err)
-	}
-	if !flying {
-		// Not on chain, and nothing sent can land any more.
-		return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
-	}
-	if !resend {
-		return Channel{}, false, nil
 	}
 	if _, keeps := p.escrow.(TxKeeper); !keeps {
 		// Only an escrow that settles what it sent before it signs
@@ -153,7 +141,7 @@ func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, 
 	}
 	ch, err = p.escrow.Open(ctx, in.Payee, in.Deposit, in.Expiry)
 	if err != nil {
-		ch, ok, rerr := p.recheck(ctx, in)
+		ch, ok, _, rerr := p.decide(ctx, in)
 		if ok {
 			return ch, true, nil
 		}
@@ -163,6 +151,28 @@ func (p *Payer) complete(ctx context.Context, in Intent, resend bool) (Channel, 
 		return ch, false, err
 	}
 	return ch, true, nil
+}
+
+// decide looks at an intent as the chain has it, whatever an Open said
+// (an error may come after a mined open): what the escrow has in flight
+// is settled first (InFlight), then the channel is looked for. Found, it
+// is recorded (ok); not found with nothing in flight, the intent is
+// dropped; otherwise it stays (flying). The error is the chain's, if it
+// could not be asked.
+func (p *Payer) decide(ctx context.Context, in Intent) (ch Channel, ok, flying bool, err error) {
+	flying, err = p.finder.InFlight(ctx)
+	if err != nil {
+		return Channel{}, false, true, fmt.Errorf("asking the escrow what is in flight: %w", err)
+	}
+	ch, ok, err = p.find(ctx, in)
+	if err != nil || ok {
+		return ch, ok, flying, err
+	}
+	if !flying {
+		// Not on chain, and nothing sent can land any more.
+		return Channel{}, false, false, p.store.ResolveIntent(in.Seq, nil)
+	}
+	return Channel{}, false, true, nil
 }
 
 // find looks for an intent's channel on chain and records it if found.
@@ -186,23 +196,6 @@ func (p *Payer) find(ctx context.Context, in Intent) (Channel, bool, error) {
 		return ch, false, err
 	}
 	return ch, true, nil
-}
-
-// recheck decides an intent whose Open just failed: the error proves
-// nothing (the open may be in a block whatever it says), the chain does.
-// Found, the channel is recorded; not found with nothing in flight, the
-// intent is dropped; else it stays. The error is the chain's, if it
-// could not be asked.
-func (p *Payer) recheck(ctx context.Context, in Intent) (Channel, bool, error) {
-	ch, ok, err := p.find(ctx, in)
-	if err != nil || ok {
-		return ch, ok, err
-	}
-	flying, err := p.finder.InFlight(ctx)
-	if err != nil || flying {
-		return Channel{}, false, err
-	}
-	return Channel{}, false, p.store.ResolveIntent(in.Seq, nil)
 }
 
 // ResolveIntents looks on chain for the channels of every open whose

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -73,12 +74,44 @@ func (e *Escrow) KeepTxsIn(_ context.Context, j paychan.TxJournal) error {
 }
 
 // InFlight implements paychan.OpenFinder: whether a transaction this
-// escrow signed — in this process or, with a journal, an earlier one — is
-// not known settled. It is settled by the next call.
-func (e *Escrow) InFlight(context.Context) (bool, error) {
+// escrow signed — in this process or, with a journal, an earlier one —
+// may still be included. One that is pending is settled first (looked up,
+// rebroadcast, waited for): included or expired, it is not in flight, and
+// its outcome is kept for the call that asks again.
+func (e *Escrow) InFlight(ctx context.Context) (bool, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.pending != nil, nil
+	p := e.pending
+	e.mu.Unlock()
+	if p == nil {
+		return false, nil
+	}
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return true, ctx.Err()
+	}
+	defer func() { <-e.sem }()
+	e.mu.Lock()
+	p = e.pending
+	e.mu.Unlock()
+	if p == nil {
+		return false, nil
+	}
+	r, err := e.settle(ctx, p.tx)
+	switch {
+	case r != nil:
+		if cerr := e.keepPending(nil); cerr != nil {
+			return true, cerr
+		}
+		e.remember(p, r, err)
+		return false, nil
+	case errors.Is(err, ErrTxExpired):
+		if cerr := e.keepPending(nil); cerr != nil {
+			return true, cerr
+		}
+		return false, nil
+	}
+	return true, nil // still unknown: in flight
 }
 
 func encodePending(p *pendingTx) ([]byte, error) {

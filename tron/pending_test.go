@@ -238,3 +238,39 @@ func TestPendingRecordRoundTrip(t *testing.T) {
 		assert.Error(t, err, "%q", b)
 	}
 }
+
+// TestDevnetStalePendingOpenDoesNotWedge: an open whose transaction never
+// reached the chain, found in the journal a day later — past its own
+// expiration and the channel's expiry. InFlight asks the chain rather
+// than reporting what memory holds, so the intent is dropped and the next
+// open to the payee goes ahead. Before, InFlight said "in flight" for as
+// long as nothing else was sent, the resend failed its expiry check
+// before it could settle anything, and every open to that payee failed.
+func TestDevnetStalePendingOpenDoesNotWedge(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, devnet.Config{}, nil)
+	store, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payer.db"))
+	require.NoError(t, err)
+	defer store.Close()
+	const deposit = 5000
+	key, s1, esc1, _ := interceptedPayer(t, e, deposit)
+	payer1, err := paychan.NewPayer(ctx, store, esc1, key)
+	require.NoError(t, err)
+	s1.arm("latency") // the node never gets it
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = payer1.Open(cctx, e.payee.Address(), amt(deposit), e.node.Now().Add(time.Hour))
+	cancel()
+	require.ErrorIs(t, err, paychan.ErrChainUnavailable)
+
+	e.node.Advance(25 * time.Hour)
+	_, esc2, payer2 := restartPayer(t, e, store)
+	require.NotNil(t, esc2.Pending())
+	exp := e.node.Now().Add(time.Hour)
+	ch, err := payer2.Open(ctx, e.payee.Address(), amt(deposit), exp)
+	require.NoError(t, err, "the stale open is settled (expired), its intent dropped, and this open goes ahead")
+	assert.Equal(t, exp.Unix(), ch.Expiry.Unix())
+	ins, err := payer2.Intents()
+	require.NoError(t, err)
+	assert.Empty(t, ins)
+	assert.Nil(t, esc2.Pending())
+}
