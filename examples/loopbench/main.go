@@ -1,10 +1,14 @@
 // Command loopbench compares our engine with a stock anacrolix/torrent
 // client moving one torrent over 127.0.0.1, each side in its own process,
-// and prints each leecher's throughput, CPU time and peak resident memory,
-// and the ratio.
+// and prints, for each, the throughput, the leecher's user and system CPU
+// apart (and per GiB), its peak resident memory, and the seeder's CPU
+// during the transfer; the median of -runs transfers, the implementations
+// taking turns.
 //
 //	go run ./examples/loopbench                 # 256 MiB
-//	go run ./examples/loopbench -size 1GiB -runs 3
+//	go run ./examples/loopbench -size 1GiB -piece 1MiB -runs 5
+//	go run ./examples/loopbench -size 1GiB -example   # also examples/leecher
+//	go run ./examples/loopbench -size 1GiB -only ours -profile /tmp/prof [-perf]
 //	go run ./examples/loopbench -protocols utp -encryption require
 //
 // -protocols tcp|utp picks the transport of both sides, and -encryption
@@ -13,13 +17,21 @@
 // (require is RC4 only on both).
 //
 // The seeder and leecher are this same program, re-executed with a hidden
-// -role flag.
+// -role flag; our leecher there runs the engine with examples/leecher's
+// config (TCP, no payments). -example adds a third row, "example": our
+// seeder and the examples/leecher command itself (built with go build),
+// which has no profiling flag: profile the "ours" row instead.
+//
+// -profile DIR makes each leecher and seeder child write a Go CPU profile
+// there (leech-IMPL-RUN.pprof, seed-IMPL-RUN.pprof; the seeder's covers
+// its whole life, hashing its data included); -perf also runs each
+// leecher under `perf record -g` (leech-IMPL-RUN.perf.data), whose kernel
+// stacks say where the system time goes. Under -perf the leecher's CPU
+// and RSS include perf's own.
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"flag"
@@ -29,10 +41,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"runtime/pprof"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,7 +50,6 @@ import (
 
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/mse"
 	"github.com/anacrolix/torrent/storage"
@@ -48,20 +57,27 @@ import (
 	"github.com/bttspeed/bttspeed/peer"
 )
 
+// profileEnv names the file a child writes its CPU profile to.
+const profileEnv = "LOOPBENCH_CPUPROFILE"
+
 func main() {
 	role := flag.String("role", "", "internal: seed or leech (the child processes)")
 	impl := flag.String("impl", "", "internal: ours or anacrolix")
 	torrentFile := flag.String("torrent", "", "internal: the .torrent")
 	dir := flag.String("dir", "", "internal: the data directory")
 	peerAddr := flag.String("peer", "", "internal: the seeder's address")
-	size := flag.String("size", "256MiB", "torrent size: bytes, or with a KiB, MiB or GiB suffix")
-	pieceLen := flag.String("piece", "256KiB", "piece length")
-	runs := flag.Int("runs", 3, "transfers per implementation (the median is reported)")
-	only := flag.String("only", "", "run only this implementation (ours or anacrolix)")
+	var p params
+	flag.StringVar(&p.size, "size", "256MiB", "torrent size: bytes, or with a KiB, MiB or GiB suffix")
+	flag.StringVar(&p.piece, "piece", "256KiB", "piece length")
+	flag.IntVar(&p.runs, "runs", 3, "transfers per implementation (medians are reported)")
+	flag.StringVar(&p.only, "only", "", "run only this implementation (ours, anacrolix or example)")
+	flag.BoolVar(&p.example, "example", false, "also run examples/leecher (built with go build) against our seeder")
+	flag.StringVar(&p.profile, "profile", "", "directory for the children's CPU profiles (leech-IMPL-RUN.pprof, seed-IMPL-RUN.pprof)")
+	flag.BoolVar(&p.perf, "perf", false, "with -profile: run each leecher under perf record -g too (Linux perf; leech-IMPL-RUN.perf.data)")
 	flag.StringVar(&opts.protocols, "protocols", "tcp", "transport of both sides: tcp or utp")
 	flag.StringVar(&opts.encryption, "encryption", "prefer-plain", "MSE policy of both sides: prefer-plain, prefer, require or never")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 1] [-only ours|anacrolix] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 3] [-only ours|anacrolix|example] [-example] [-profile DIR [-perf]] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
 			"Moves one generated torrent over 127.0.0.1 from a seeder process to a leecher process,\n"+
 			"with our engine and with a stock anacrolix client, and compares the leechers.\n\n")
 		flag.PrintDefaults()
@@ -71,26 +87,38 @@ func main() {
 	switch {
 	case err != nil:
 	case *role == "seed":
-		err = runSeed(*impl, *torrentFile, *dir)
+		err = profiled(func() error { return runSeed(*impl, *torrentFile, *dir) })
 	case *role == "leech":
-		if path := os.Getenv("LOOPBENCH_CPUPROFILE"); path != "" {
-			f, ferr := os.Create(path)
-			if ferr == nil {
-				_ = pprof.StartCPUProfile(f)
-				defer pprof.StopCPUProfile()
-			}
-		}
-		err = runLeech(*impl, *torrentFile, *dir, *peerAddr)
+		err = profiled(func() error { return runLeech(*impl, *torrentFile, *dir, *peerAddr) })
 	case *role == "":
-		err = runParent(*size, *pieceLen, *runs, *only)
+		err = runParent(p)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
 	if err != nil {
-		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "loopbench:", err)
 		os.Exit(1)
 	}
+}
+
+// profiled runs f, writing a CPU profile of it to $LOOPBENCH_CPUPROFILE
+// if that is set.
+func profiled(f func() error) error {
+	path := os.Getenv(profileEnv)
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	return err
 }
 
 func parseSize(s string) (int64, error) {
@@ -106,154 +134,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q: want bytes or a number with KiB, MiB or GiB", s)
 	}
 	return n * mult, nil
-}
-
-type result struct {
-	secs, cpu float64
-	rssMiB    float64
-}
-
-func runParent(sizeFlag, pieceFlag string, runs int, only string) error {
-	size, err := parseSize(sizeFlag)
-	if err != nil {
-		return err
-	}
-	pl, err := parseSize(pieceFlag)
-	if err != nil {
-		return err
-	}
-	if runs < 1 {
-		return fmt.Errorf("-runs %d: want at least 1", runs)
-	}
-	impls := []string{"ours", "anacrolix"}
-	if only != "" {
-		if only != "ours" && only != "anacrolix" {
-			return fmt.Errorf("-only %q: want ours or anacrolix", only)
-		}
-		impls = []string{only}
-	}
-	work, err := os.MkdirTemp("", "loopbench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("generating %s of random data…\n", sizeFlag)
-	src := filepath.Join(work, "src")
-	tf, sum, err := makeTorrent(src, size, pl)
-	if err != nil {
-		return err
-	}
-	results := map[string]result{}
-	for _, impl := range impls {
-		var rs []result
-		for r := 0; r < runs; r++ {
-			// Start each run with no dirty pages left from the last.
-			syscall.Sync()
-			res, err := transfer(self, impl, tf, src, filepath.Join(work, fmt.Sprintf("%s-%d", impl, r)), sum)
-			if err != nil {
-				return fmt.Errorf("%s: %w", impl, err)
-			}
-			fmt.Printf("%-9s run %d: %.2f s, %.1f MB/s, leecher CPU %.2f s, peak RSS %.1f MiB\n", impl, r+1, res.secs, float64(size)/res.secs/1e6, res.cpu, res.rssMiB)
-			rs = append(rs, res)
-		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].secs < rs[j].secs })
-		results[impl] = rs[(len(rs)-1)/2]
-	}
-	fmt.Printf("\n%-10s %10s %10s %14s %16s\n", "leecher", "seconds", "MB/s", "leecher CPU s", "peak RSS MiB")
-	for _, impl := range impls {
-		r := results[impl]
-		fmt.Printf("%-10s %10.2f %10.1f %14.2f %16.1f\n", impl, r.secs, float64(size)/r.secs/1e6, r.cpu, r.rssMiB)
-	}
-	if o, a := results["ours"], results["anacrolix"]; o.secs > 0 && a.secs > 0 {
-		fmt.Printf("\nthroughput ratio ours/anacrolix: %.2fx\n", a.secs/o.secs)
-	}
-	return nil
-}
-
-// makeTorrent writes size random bytes to dir/payload.bin and its .torrent.
-func makeTorrent(dir string, size, pieceLen int64) (string, [32]byte, error) {
-	var sum [32]byte
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", sum, err
-	}
-	path := filepath.Join(dir, "payload.bin")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", sum, err
-	}
-	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
-		f.Close()
-		return "", sum, err
-	}
-	if err := f.Close(); err != nil {
-		return "", sum, err
-	}
-	h.Sum(sum[:0])
-	info := metainfo.Info{PieceLength: pieceLen}
-	if err := info.BuildFromFilePath(path); err != nil {
-		return "", sum, err
-	}
-	ib, err := bencode.Marshal(info)
-	if err != nil {
-		return "", sum, err
-	}
-	tf := filepath.Join(filepath.Dir(dir), "bench.torrent")
-	out, err := os.Create(tf)
-	if err != nil {
-		return "", sum, err
-	}
-	defer out.Close()
-	return tf, sum, (&metainfo.MetaInfo{InfoBytes: ib}).Write(out)
-}
-
-// transfer runs one seeder and one leecher process and measures the
-// leecher.
-func transfer(self, impl, tf, src, dst string, want [32]byte) (result, error) {
-	seed := exec.Command(self, append([]string{"-role", "seed", "-impl", impl, "-torrent", tf, "-dir", src}, opts.args()...)...)
-	seed.Stderr = os.Stderr
-	out, err := seed.StdoutPipe()
-	if err != nil {
-		return result{}, err
-	}
-	if err := seed.Start(); err != nil {
-		return result{}, err
-	}
-	defer func() { _ = seed.Process.Kill(); _ = seed.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return result{}, fmt.Errorf("seeder did not report its address: %w", err)
-	}
-	addr := strings.TrimSpace(line)
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return result{}, err
-	}
-	leech := exec.Command(self, append([]string{"-role", "leech", "-impl", impl, "-torrent", tf, "-dir", dst, "-peer", addr}, opts.args()...)...)
-	leech.Stdout, leech.Stderr = os.Stderr, os.Stderr
-	start := time.Now()
-	if err := leech.Run(); err != nil {
-		return result{}, fmt.Errorf("leecher: %w", err)
-	}
-	secs := time.Since(start).Seconds()
-	ru, _ := leech.ProcessState.SysUsage().(*syscall.Rusage)
-	res := result{secs: secs}
-	if ru != nil {
-		res.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-		res.rssMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
-	}
-	got, err := fileSum(filepath.Join(dst, "payload.bin"))
-	if err != nil {
-		return res, err
-	}
-	if got != want {
-		return res, errors.New("the downloaded file differs from the source")
-	}
-	_ = os.RemoveAll(dst)
-	return res, nil
 }
 
 func fileSum(path string) ([32]byte, error) {
@@ -313,8 +193,16 @@ func runSeed(impl, tf, dir string) error {
 			return err
 		}
 		defer cl.Close()
-		if _, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true}); err != nil {
+		t, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+		if err != nil {
 			return err
+		}
+		// Report the address once hashed, so that the parent's figures
+		// of the seeder's CPU are the transfer's alone.
+		select {
+		case <-t.Done():
+		case <-time.After(10 * time.Minute):
+			return errors.New("our seeder did not finish hashing its data in 10 minutes")
 		}
 		fmt.Println(cl.Addr())
 	case "anacrolix":
@@ -338,7 +226,11 @@ func runSeed(impl, tf, dir string) error {
 	default:
 		return fmt.Errorf("unknown -impl %q", impl)
 	}
-	select {} // serve until killed
+	// Serve until the parent's SIGTERM (SIGKILL if it must).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+	return nil
 }
 
 func runLeech(impl, tf, dir, addr string) error {
