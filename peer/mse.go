@@ -94,7 +94,8 @@ func (e Encryption) cryptoProvides() mse.CryptoMethod {
 // Deadlines and Close go to the socket.
 type mseConn struct {
 	net.Conn
-	rw io.ReadWriter
+	rw     io.ReadWriter
+	method mse.CryptoMethod // what the handshake chose: plaintext or RC4
 }
 
 func (c *mseConn) Read(b []byte) (int, error)  { return c.rw.Read(b) }
@@ -157,7 +158,7 @@ func acceptHandshake(ctx context.Context, nc net.Conn, policy Encryption, torren
 	case err != nil:
 		return nc, res, fmt.Errorf("%w: encrypted handshake: %w", ErrHandshake, err)
 	}
-	c := &mseConn{Conn: nc, rw: rw}
+	c := &mseConn{Conn: nc, rw: rw, method: method}
 	var b [20]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
 		return nc, res, fmt.Errorf("%w: after the encrypted handshake: %w", ErrHandshake, err)
@@ -201,7 +202,7 @@ func handshakeOutgoingMSE(ctx context.Context, nc net.Conn, provides mse.CryptoM
 	if err != nil {
 		return nc, handshakeResult{}, fmt.Errorf("%w: encrypted handshake: %w", ErrHandshake, err)
 	}
-	c := &mseConn{Conn: nc, rw: rw}
+	c := &mseConn{Conn: nc, rw: rw, method: method}
 	res, err := readHandshakeStart(c)
 	if err != nil {
 		return nc, res, err

@@ -2,10 +2,12 @@ package peer
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/mse"
 )
 
 // Stats is a snapshot of a torrent's progress.
@@ -45,6 +47,33 @@ type PeerInfo struct {
 	ConnectedAt          time.Time
 	// Extensions lists the BEP 10 extensions the peer named.
 	Extensions []string
+	// Transport is what the connection runs over: "tcp" or "utp" (BEP
+	// 29); with Config.Dial, the network its connection's LocalAddr names.
+	Transport string
+	// Encrypted reports RC4 on the stream (MSE/PE); a connection that
+	// ran the MSE handshake and chose plaintext is not encrypted.
+	Encrypted bool
+}
+
+// transport names what nc runs over, for PeerInfo.Transport.
+func transport(nc net.Conn) string {
+	if isUTP(nc) {
+		return "utp"
+	}
+	if m, ok := nc.(*mseConn); ok {
+		nc = m.Conn
+	}
+	if a := nc.LocalAddr(); a != nil {
+		return a.Network()
+	}
+	return ""
+}
+
+// encrypted reports whether nc's stream is RC4 (MSE), for
+// PeerInfo.Encrypted.
+func encrypted(nc net.Conn) bool {
+	m, ok := nc.(*mseConn)
+	return ok && m.method == mse.CryptoMethodRC4
 }
 
 // Stats returns the torrent's progress, or ErrClosed once it has stopped.
@@ -93,6 +122,7 @@ func (t *Torrent) Peers(ctx context.Context) ([]PeerInfo, error) {
 				Have: c.ls.have, Seed: c.ls.seed,
 				Downloaded: c.downloaded.Load(), Uploaded: c.uploaded.Load(),
 				DownRate: down, UpRate: up, ConnectedAt: c.ls.connectedAt,
+				Transport: transport(c.nc), Encrypted: encrypted(c.nc),
 			}
 			for name := range c.ls.extIDs {
 				pi.Extensions = append(pi.Extensions, name)

@@ -230,3 +230,46 @@ func TestUTPSamePort(t *testing.T) {
 	_, err = peer.NewClient(peer.Config{ListenAddr: pc.LocalAddr().String(), Protocols: peer.ProtocolTCP | peer.ProtocolUTP})
 	require.ErrorContains(t, err, "utp listen")
 }
+
+// PeerInfo says what each connection runs over and whether RC4 is on,
+// on both sides: MSE that chose plaintext is not encrypted. Neither side
+// has the data, so the connection stays (two seeds would part).
+func TestStatsPeerTransport(t *testing.T) {
+	pp, p, r := peer.EncryptionPreferPlain, peer.EncryptionPrefer, peer.EncryptionRequire
+	for _, tc := range []struct {
+		name             string
+		proto            peer.Protocols
+		dialer, acceptor peer.Encryption
+		wantTransport    string
+		wantEncrypted    bool
+	}{
+		{"tcp-plain", peer.ProtocolTCP, pp, pp, "tcp", false},
+		{"tcp-mse-plaintext", peer.ProtocolTCP, p, pp, "tcp", false},
+		{"tcp-rc4", peer.ProtocolTCP, r, p, "tcp", true},
+		{"utp-plain", peer.ProtocolUTP, pp, pp, "utp", false},
+		{"utp-rc4", peer.ProtocolUTP, p, p, "utp", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 64<<10, 16<<10)
+			seeder := newClient(t, func(c *peer.Config) { c.Protocols = tc.proto; c.Encryption = tc.acceptor })
+			st, err := seeder.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: t.TempDir()})
+			require.NoError(t, err)
+			leecher := newClient(t, func(c *peer.Config) { c.Protocols = tc.proto; c.Encryption = tc.dialer })
+			lt, err := leecher.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seeder.Addr()}})
+			require.NoError(t, err)
+			for _, side := range []struct {
+				tor      *peer.Torrent
+				outgoing bool
+			}{{lt, true}, {st, false}} {
+				var ps []peer.PeerInfo
+				require.Eventually(t, func() bool {
+					ps, err = side.tor.Peers(context.Background())
+					return err == nil && len(ps) == 1
+				}, 20*time.Second, 10*time.Millisecond)
+				assert.Equal(t, side.outgoing, ps[0].Outgoing)
+				assert.Equal(t, tc.wantTransport, ps[0].Transport)
+				assert.Equal(t, tc.wantEncrypted, ps[0].Encrypted)
+			}
+		})
+	}
+}
