@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
@@ -66,7 +67,7 @@ var (
 	ErrInvalidArgument = errors.New("bttc: invalid argument")
 	// ErrTokenTransfer: the escrow's token transfer failed; it wraps
 	// paychan.ErrTokenRefused.
-	ErrTokenTransfer error = &wrapped{"bttc: token transfer failed", paychan.ErrTokenRefused}
+	ErrTokenTransfer = evmescrow.Sentinel("bttc: token transfer failed", paychan.ErrTokenRefused)
 	// ErrNothingToWithdraw: a withdraw with no refund held.
 	ErrNothingToWithdraw = errors.New("bttc: no refund held for this account")
 	// ErrInsufficientToken: the token's own revert for a transfer beyond
@@ -74,43 +75,21 @@ var (
 	ErrInsufficientToken = errors.New("bttc: insufficient token balance or allowance")
 )
 
-type wrapped struct {
-	msg  string
-	base error
-}
-
-func (e *wrapped) Error() string { return e.msg }
-func (e *wrapped) Unwrap() error { return e.base }
-
 // revertKinds maps the escrow's and the test token's revert reasons (the
-// same contract as on TRON) to the errors callers test for.
-var revertKinds = map[string]struct {
-	kind error
-	hint string
-}{
-	"escrow: unknown channel":        {paychan.ErrUnknownChannel, "check the channel id and the escrow address"},
-	"escrow: channel closed":         {paychan.ErrChannelClosed, "the channel is settled; open a new one"},
-	"escrow: channel not open":       {paychan.ErrChannelClosed, "the channel is closing or closed; open a new one"},
-	"escrow: not payer":              {ErrNotPayer, "send it from the payer's key"},
-	"escrow: not payee":              {paychan.ErrWrongPayee, "only the channel's payee may redeem; send it from the payee's key"},
-	"escrow: zero deposit":           {ErrInvalidArgument, "deposit a positive amount"},
-	"escrow: bad payee":              {ErrInvalidArgument, "the payee must be set and differ from the payer"},
-	"escrow: expiry in the past":     {paychan.ErrExpired, "choose an expiry after the chain's current time"},
-	"escrow: expiry may only extend": {ErrExpiryShortened, "pass an expiry at or after the channel's current one"},
-	"escrow: bad challenge period":   {ErrChallengePeriod, "deploy with a challenge period from 1 minute to 30 days"},
-	"escrow: expiry too far":         {ErrExpiryTooFar, "pass an expiry at most 365 days after the chain's time"},
-	"escrow: redeem window over":     {paychan.ErrExpired, "the channel expired or its challenge window ended; the payer may reclaim it"},
-	"escrow: over deposit":           {paychan.ErrOverDeposit, "redeem a voucher within the deposit or have the payer top up"},
-	"escrow: not increasing":         {paychan.ErrNotIncreasing, "this voucher is already redeemed; redeem a higher one"},
-	"escrow: bad signature":          {paychan.ErrBadSignature, "the voucher is not signed by the channel's payer for this chain, escrow and digest scheme"},
-	"escrow: not expired":            {ErrNotExpired, "wait until the expiry or the end of the challenge window"},
-	"escrow: token transfer failed":  {ErrTokenTransfer, "check the token balance and the allowance given to the escrow"},
-	"escrow: nothing to withdraw":    {ErrNothingToWithdraw, "the escrow holds no refund for this account"},
-	"token: insufficient balance":    {ErrInsufficientToken, "get more tokens or send less"},
-	"token: insufficient allowance":  {ErrInsufficientToken, "approve the spender for at least the amount"},
-	"token: zero address":            {ErrInvalidArgument, "pass a non-zero address"},
-	"token: not owner":               {ErrNotOwner, "only the token's deployer may mint"},
-}
+// same contract as on TRON: the table is evmescrow's) to the errors
+// callers test for.
+var revertKinds = evmescrow.NewReverts(evmescrow.Kinds{
+	NotPayer:          ErrNotPayer,
+	NotOwner:          ErrNotOwner,
+	NotExpired:        ErrNotExpired,
+	ExpiryShortened:   ErrExpiryShortened,
+	ExpiryTooFar:      ErrExpiryTooFar,
+	ChallengePeriod:   ErrChallengePeriod,
+	InvalidArgument:   ErrInvalidArgument,
+	TokenTransfer:     ErrTokenTransfer,
+	NothingToWithdraw: ErrNothingToWithdraw,
+	InsufficientToken: ErrInsufficientToken,
+}, nil)
 
 // RevertError is a call or transaction the contract reverted. It unwraps
 // to the error its reason maps to, so errors.Is works through it.
@@ -121,32 +100,10 @@ type RevertError struct {
 	TxHash string
 }
 
-func (e *RevertError) Error() string {
-	var b strings.Builder
-	b.WriteString("bttc: contract reverted")
-	if e.TxHash != "" {
-		b.WriteString(" transaction ")
-		b.WriteString(e.TxHash)
-	}
-	if e.Reason == "" {
-		b.WriteString(" without a reason")
-		return b.String()
-	}
-	fmt.Fprintf(&b, ": %q", e.Reason)
-	if k, ok := revertKinds[e.Reason]; ok {
-		b.WriteString(": ")
-		b.WriteString(k.hint)
-	}
-	return b.String()
-}
+func (e *RevertError) Error() string { return revertKinds.Message("bttc", e.TxHash, e.Reason) }
 
 // Unwrap returns the error the reason maps to, or nil.
-func (e *RevertError) Unwrap() error {
-	if k, ok := revertKinds[e.Reason]; ok {
-		return k.kind
-	}
-	return nil
-}
+func (e *RevertError) Unwrap() error { return revertKinds.Kind(e.Reason) }
 
 // TxError is a signed transaction whose outcome is unknown: the node went
 // away while it was sent, or no receipt came in time. It matches

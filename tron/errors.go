@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
@@ -55,7 +56,7 @@ var (
 	ErrInvalidArgument = errors.New("tron: invalid argument")
 	// ErrTokenTransfer: the escrow's token transfer failed. It wraps
 	// paychan.ErrTokenRefused.
-	ErrTokenTransfer error = &wrapped{"tron: token transfer failed", paychan.ErrTokenRefused}
+	ErrTokenTransfer = evmescrow.Sentinel("tron: token transfer failed", paychan.ErrTokenRefused)
 	// ErrNothingToWithdraw: a withdraw by an account the escrow holds
 	// no refund for.
 	ErrNothingToWithdraw = errors.New("tron: no refund held for this account")
@@ -65,45 +66,25 @@ var (
 	ErrInsufficientToken = errors.New("tron: insufficient token balance or allowance")
 )
 
-// wrapped is a sentinel error of this package that is also one of
-// paychan's.
-type wrapped struct {
-	msg  string
-	base error
-}
-
-func (e *wrapped) Error() string { return e.msg }
-func (e *wrapped) Unwrap() error { return e.base }
-
 // revertKinds maps the escrow's and the test token's revert reasons to the
-// errors callers test for, and says what to do about each.
-var revertKinds = map[string]struct {
-	kind error
-	hint string
-}{
-	"escrow: unknown channel":        {paychan.ErrUnknownChannel, "check the channel id and the escrow address"},
-	"escrow: channel closed":         {paychan.ErrChannelClosed, "the channel is settled; open a new one"},
-	"escrow: channel not open":       {paychan.ErrChannelClosed, "the channel is closing or closed; open a new one"},
-	"escrow: not payer":              {ErrNotPayer, "send it from the payer's key"},
-	"escrow: not payee":              {paychan.ErrWrongPayee, "only the channel's payee may redeem; send it from the payee's key"},
-	"escrow: zero deposit":           {ErrInvalidArgument, "deposit a positive amount"},
-	"escrow: bad payee":              {ErrInvalidArgument, "the payee must be set and differ from the payer"},
-	"escrow: expiry in the past":     {paychan.ErrExpired, "choose an expiry after the chain's current time"},
-	"escrow: expiry may only extend": {ErrExpiryShortened, "pass an expiry at or after the channel's current one"},
-	"escrow: bad challenge period":   {ErrChallengePeriod, "deploy with a challenge period from 1 minute to 30 days (tron.MinChallengePeriod, tron.MaxChallengePeriod)"},
-	"escrow: expiry too far":         {ErrExpiryTooFar, "pass an expiry at most 365 days after the chain's time (tron.MaxChannelLifetime)"},
-	"escrow: redeem window over":     {paychan.ErrExpired, "the channel expired or its challenge window ended; the payer may reclaim it"},
-	"escrow: over deposit":           {paychan.ErrOverDeposit, "the voucher is above the deposit; redeem a voucher within it or have the payer top up"},
-	"escrow: not increasing":         {paychan.ErrNotIncreasing, "this voucher is already redeemed; redeem a higher one"},
-	"escrow: bad signature":          {paychan.ErrBadSignature, "the voucher is not signed by the channel's payer for this chain and escrow"},
-	"escrow: not expired":            {ErrNotExpired, "wait until the expiry or the end of the challenge window"},
-	"escrow: token transfer failed":  {ErrTokenTransfer, "check the token balance and the allowance given to the escrow"},
-	"escrow: nothing to withdraw":    {ErrNothingToWithdraw, "the escrow holds no refund for this account (Escrow.Refund)"},
-	"token: insufficient balance":    {ErrInsufficientToken, "get more tokens or send less"},
-	"token: insufficient allowance":  {ErrInsufficientToken, "approve the spender for at least the amount"},
-	"token: zero address":            {ErrInvalidArgument, "pass a non-zero address"},
-	"token: not owner":               {ErrNotOwner, "only the token's deployer may mint"},
-}
+// errors callers test for, and says what to do about each (the table is
+// evmescrow's, shared with bttc; the hints here name this package's API).
+var revertKinds = evmescrow.NewReverts(evmescrow.Kinds{
+	NotPayer:          ErrNotPayer,
+	NotOwner:          ErrNotOwner,
+	NotExpired:        ErrNotExpired,
+	ExpiryShortened:   ErrExpiryShortened,
+	ExpiryTooFar:      ErrExpiryTooFar,
+	ChallengePeriod:   ErrChallengePeriod,
+	InvalidArgument:   ErrInvalidArgument,
+	TokenTransfer:     ErrTokenTransfer,
+	NothingToWithdraw: ErrNothingToWithdraw,
+	InsufficientToken: ErrInsufficientToken,
+}, map[string]string{
+	"escrow: bad challenge period": "deploy with a challenge period from 1 minute to 30 days (tron.MinChallengePeriod, tron.MaxChallengePeriod)",
+	"escrow: expiry too far":       "pass an expiry at most 365 days after the chain's time (tron.MaxChannelLifetime)",
+	"escrow: nothing to withdraw":  "the escrow holds no refund for this account (Escrow.Refund)",
+})
 
 // RevertError is a contract call or transaction the contract reverted.
 // It unwraps to the error its reason maps to (paychan.ErrOverDeposit for
@@ -116,32 +97,10 @@ type RevertError struct {
 	TxID string
 }
 
-func (e *RevertError) Error() string {
-	var b strings.Builder
-	b.WriteString("tron: contract reverted")
-	if e.TxID != "" {
-		b.WriteString(" transaction ")
-		b.WriteString(e.TxID)
-	}
-	if e.Reason == "" {
-		b.WriteString(" without a reason")
-		return b.String()
-	}
-	fmt.Fprintf(&b, ": %q", e.Reason)
-	if k, ok := revertKinds[e.Reason]; ok {
-		b.WriteString(": ")
-		b.WriteString(k.hint)
-	}
-	return b.String()
-}
+func (e *RevertError) Error() string { return revertKinds.Message("tron", e.TxID, e.Reason) }
 
 // Unwrap returns the error the reason maps to, or nil.
-func (e *RevertError) Unwrap() error {
-	if k, ok := revertKinds[e.Reason]; ok {
-		return k.kind
-	}
-	return nil
-}
+func (e *RevertError) Unwrap() error { return revertKinds.Kind(e.Reason) }
 
 // OutOfEnergyError is a transaction that ran out of energy: its fee limit,
 // or the account's TRX (the energy limit is the smaller of the two), does

@@ -186,7 +186,7 @@ func TestRevertMapping(t *testing.T) {
 			require.ErrorAs(t, err, &re)
 			assert.Equal(t, tc.reason, re.Reason)
 			assert.Contains(t, err.Error(), tc.reason)
-			assert.Contains(t, err.Error(), revertKinds[tc.reason].hint, "says what to do")
+			assert.Contains(t, err.Error(), revertKinds[tc.reason].Hint, "says what to do")
 		})
 	}
 	// Every revert string of the contract's source is mapped.
