@@ -61,8 +61,8 @@ func (h rogueHandler) Message(b []byte) error {
 	if err != nil {
 		return err
 	}
-	if m.Type == speedwire.TypeChallenge {
-		h.r.nonce.CompareAndSwap(nil, &m.Nonce)
+	if c, ok := m.(speedwire.Challenge); ok {
+		h.r.nonce.CompareAndSwap(nil, &c.Nonce)
 	}
 	select {
 	case h.r.msgs <- m:
@@ -102,8 +102,8 @@ func dialRogue(t *testing.T, dom paychan.Domain, addr netip.AddrPort, mi *metain
 // proving it with k, the channel's payer key.
 func winAndAnnounce(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount, dom paychan.Domain, ch paychan.Channel, k paychan.Signer) {
 	t.Helper()
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-	waitMsg(t, r.msgs, speedwire.TypeAward)
+	sendMsg(t, p, speedwire.Bid{Price: price})
+	waitMsg[speedwire.Award](t, r.msgs)
 	announceChannel(t, r, p, dom, ch, k)
 }
 
@@ -111,7 +111,7 @@ func winAndAnnounce(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount, do
 // signed by k over the seeder's challenge.
 func announceChannel(t *testing.T, r *rogue, p peer.ExtPeer, dom paychan.Domain, ch paychan.Channel, k paychan.Signer) {
 	t.Helper()
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: proveChannel(t, r, p, dom, ch.ID, k)}})
+	sendMsg(t, p, speedwire.Channel{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: proveChannel(t, r, p, dom, ch.ID, k)})
 }
 
 // proveChannel signs, with k, the channel proof of channel id for the
@@ -128,23 +128,24 @@ func proveChannel(t *testing.T, r *rogue, p peer.ExtPeer, dom paychan.Domain, id
 
 func sendMsg(t *testing.T, p peer.ExtPeer, m speedwire.Message) {
 	t.Helper()
-	b, err := speedwire.Encode(m)
+	b, err := m.Append(nil)
 	require.NoError(t, err)
 	p.Send(b)
 }
 
-// waitMsg returns the next message of type typ from the seeder.
-func waitMsg(t *testing.T, msgs chan speedwire.Message, typ speedwire.Type) speedwire.Message {
+// waitMsg returns the next message of type M from the seeder.
+func waitMsg[M speedwire.Message](t *testing.T, msgs chan speedwire.Message) M {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case m := <-msgs:
-			if m.Type == typ {
+			if m, ok := m.(M); ok {
 				return m
 			}
 		case <-deadline:
-			t.Fatalf("no %s message from the seeder", typ)
+			var m M
+			t.Fatalf("no %s message from the seeder", m.Type())
 		}
 	}
 }
@@ -238,8 +239,8 @@ func TestBadVouchers(t *testing.T) {
 			require.NoError(t, err)
 			r, p := dialRogue(t, dom, seeder.Addr(), mi)
 
-			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: btt.NewAmount(3)})
-			waitMsg(t, r.msgs, speedwire.TypeAward)
+			sendMsg(t, p, speedwire.Bid{Price: btt.NewAmount(3)})
+			waitMsg[speedwire.Award](t, r.msgs)
 			ch, err := payer.Open(ctx, sk.Address(), btt.NewAmount(deposit), time.Now().Add(24*time.Hour))
 			require.NoError(t, err)
 			announceChannel(t, r, p, dom, ch, payerKey)
@@ -253,10 +254,10 @@ func TestBadVouchers(t *testing.T) {
 				if j > 0 && j == tc.wait {
 					require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond, "the first credited")
 				}
-				sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+				sendMsg(t, p, speedwire.Voucher{Signed: sv})
 			}
 			if tc.want != nil {
-				m := waitMsg(t, r.msgs, speedwire.TypeError)
+				m := waitMsg[speedwire.Error](t, r.msgs)
 				assert.Equal(t, speed.CodeBadVoucher, m.Code)
 				assert.Contains(t, m.Reason, tc.want.Error())
 				require.Eventually(t, func() bool { return sellFigs().Refused != "" }, 10*time.Second, 10*time.Millisecond)

@@ -49,7 +49,7 @@ func (h *handler) bidRound() {
 			b.loweredAt = now
 		}
 		b.bidPrev, b.bid = b.bid, bid.Price
-		h.send(speedwire.Message{Type: speedwire.TypeBid, Price: bid.Price})
+		h.send(speedwire.Bid{Price: bid.Price})
 	}
 }
 
@@ -86,7 +86,7 @@ func (h *handler) onAward(price btt.Amount, credit int64) error {
 		err := fmt.Errorf("%w: award at %s a byte, above our bid of %s", ErrViolation, price, ceiling)
 		h.e.log.Info("dropping a seller", "peer", h.p.Addr(), "err", err)
 		b.leftPaid()
-		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeViolation, Reason: trim(err.Error())})
+		h.send(speedwire.Error{Code: CodeViolation, Reason: trim(err.Error())})
 		return err
 	}
 	b.credit = credit
@@ -506,7 +506,7 @@ func (h *handler) flush(ch paychan.Channel) {
 				if latest != nil {
 					h.announce(*latest)
 				}
-				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv, Pieces: h.wholeRuns(pays)})
+				h.send(speedwire.Voucher{Signed: sv, Pieces: h.wholeRuns(pays)})
 				h.keepFunded()
 			} else {
 				h.e.log.Debug("voucher not sent: connection closed", "peer", h.p.Addr(), "amount", sv.Amount)

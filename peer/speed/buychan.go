@@ -289,7 +289,7 @@ func (h *handler) announce(ch paychan.Channel) bool {
 	}
 	first := !b.announced
 	b.announced, b.announcedDeposit, b.announcedExpiry, b.unannounced = true, ch.Deposit, ch.Expiry, nil
-	h.send(speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: sig}})
+	h.send(speedwire.Channel{ID: ch.ID, Escrow: dom.Escrow, Deposit: ch.Deposit, Expiry: ch.Expiry.Unix(), Proof: sig})
 	return first && h.resendLatest(ch.ID)
 }
 
@@ -358,7 +358,7 @@ func (h *handler) resendLatest(id paychan.ChannelID) bool {
 			case err != nil:
 				h.e.log.Warn("resending the latest voucher", "channel", id, "err", err)
 			case !h.closed && !sv.Amount.IsZero():
-				h.send(speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+				h.send(speedwire.Voucher{Signed: sv})
 			}
 			h.maybePay() // what came due meanwhile
 		})

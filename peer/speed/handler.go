@@ -46,18 +46,18 @@ type sellState struct {
 	charging    terms
 	pending     []terms
 	marks       marks
-	lastRead    time.Time              // when its channel was last read from the chain for it
-	deferred    *speedwire.ChannelInfo // a channel announced before a paid slot: read once it wins one
-	badChannels int                    // channels announced that failed their check on chain
-	refused     error                  // a bad voucher: choked for good
-	ending      bool                   // its channel takes no more vouchers: no credit until a new one (channelEnds)
-	lapsed      bool                   // lost its paid slot owing, for not paying: over its credit until it pays
-	receiving   int                    // vouchers being verified and stored
-	vq          chan inVoucher         // to the worker that stores vouchers, in order
-	queued      []speedwire.Message    // vouchers that came while the channel was being checked
-	reread      *speedwire.ChannelInfo // the channel announced again while being read
-	overflow    *inVoucher             // the highest voucher that found vq full
-	last        *btt.Amount            // the amount of this connection's last voucher
+	lastRead    time.Time           // when its channel was last read from the chain for it
+	deferred    *speedwire.Channel  // a channel announced before a paid slot: read once it wins one
+	badChannels int                 // channels announced that failed their check on chain
+	refused     error               // a bad voucher: choked for good
+	ending      bool                // its channel takes no more vouchers: no credit until a new one (channelEnds)
+	lapsed      bool                // lost its paid slot owing, for not paying: over its credit until it pays
+	receiving   int                 // vouchers being verified and stored
+	vq          chan inVoucher      // to the worker that stores vouchers, in order
+	queued      []speedwire.Voucher // vouchers that came while the channel was being checked
+	reread      *speedwire.Channel  // the channel announced again while being read
+	overflow    *inVoucher          // the highest voucher that found vq full
+	last        *btt.Amount         // the amount of this connection's last voucher
 	lastPay     time.Time
 	unpaidBytes int64         // the channel's debt in bytes at our price, as last counted (see unpaid)
 	capBytes    int64         // what the channel's deposit can still pay, in bytes at our price, as last counted (recount)
@@ -123,7 +123,7 @@ type pendingPay struct {
 }
 
 func (h *handler) send(m speedwire.Message) {
-	b, err := speedwire.Encode(m)
+	b, err := m.Append(nil)
 	if err != nil {
 		h.e.log.Error("encoding btt_speed message", "err", err)
 		return
@@ -137,25 +137,25 @@ func (h *handler) Message(payload []byte) error {
 	if err != nil {
 		return err
 	}
-	switch m.Type {
-	case speedwire.TypeBid:
+	switch m := m.(type) {
+	case speedwire.Bid:
 		if h.sell != nil {
 			h.sell.bid = m.Price
 			h.p.RequestRechoke()
 		}
-	case speedwire.TypeChannel:
+	case speedwire.Channel:
 		if h.sell != nil {
-			h.onChannel(m.Channel)
+			h.onChannel(m)
 		}
-	case speedwire.TypeVoucher:
+	case speedwire.Voucher:
 		if h.sell != nil {
 			h.onVoucher(m)
 		}
-	case speedwire.TypeAward:
+	case speedwire.Award:
 		if h.buy != nil {
 			return h.onAward(m.Price, m.Credit)
 		}
-	case speedwire.TypeReject:
+	case speedwire.Reject:
 		if h.buy != nil {
 			b := h.buy
 			if b.won {
@@ -164,11 +164,11 @@ func (h *handler) Message(payload []byte) error {
 			b.leftPaid()
 			b.wins, b.losses, b.beat = 0, b.losses+1, m.Price
 		}
-	case speedwire.TypeChallenge:
+	case speedwire.Challenge:
 		if h.buy != nil {
 			h.onChallenge(m.Nonce)
 		}
-	case speedwire.TypeError:
+	case speedwire.Error:
 		h.e.log.Debug("btt_speed error from peer", "peer", h.p.Addr(), "code", m.Code, "reason", m.Reason) // Debug: a peer could flood the log
 		if h.buy != nil {
 			if m.Code == CodeChannelEnding {

@@ -73,9 +73,9 @@ func TestHostileBuyers(t *testing.T) {
 		rv, pv := dialRogue(t, m.dom, s.client.Addr(), s.mi)
 		proof := proveChannel(t, rv, pv, m.dom, victim.ID, k)
 		r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-		waitMsg(t, r.msgs, speedwire.TypeAward)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: victim.ID, Escrow: m.dom.Escrow, Deposit: victim.Deposit, Expiry: victim.Expiry.Unix(), Proof: proof}})
+		sendMsg(t, p, speedwire.Bid{Price: price})
+		waitMsg[speedwire.Award](t, r.msgs)
+		sendMsg(t, p, speedwire.Channel{ID: victim.ID, Escrow: m.dom.Escrow, Deposit: victim.Deposit, Expiry: victim.Expiry.Unix(), Proof: proof})
 		// No connection of the seller's gets the victim's channel
 		// attached: the replayer is dropped before, the victim never
 		// announced it.
@@ -120,8 +120,8 @@ func TestHostileBuyers(t *testing.T) {
 		require.Eventually(t, func() bool {
 			select {
 			case msg := <-r.msgs:
-				if msg.Type == speedwire.TypeAward {
-					credit = msg.Credit
+				if a, ok := msg.(speedwire.Award); ok {
+					credit = a.Credit
 				}
 			default:
 			}
@@ -155,8 +155,8 @@ func TestHostileBuyers(t *testing.T) {
 		var rs []*rogue
 		for range 4 {
 			r, p := dialRogue(t, m.dom, s.client.Addr(), s.mi)
-			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
-			waitMsg(t, r.msgs, speedwire.TypeAward)
+			sendMsg(t, p, speedwire.Bid{Price: price})
+			waitMsg[speedwire.Award](t, r.msgs)
 			ps, rs = append(ps, p), append(rs, r)
 		}
 		for i := range ps {
@@ -185,7 +185,7 @@ func TestHostileBuyers(t *testing.T) {
 		for i := range 50 {
 			d, err := ch.Deposit.Add(btt.NewAmount(uint64(i + 1)))
 			require.NoError(t, err)
-			sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChannel, Channel: speedwire.ChannelInfo{ID: ch.ID, Escrow: m.dom.Escrow, Deposit: d, Expiry: ch.Expiry.Unix(), Proof: proof}})
+			sendMsg(t, p, speedwire.Channel{ID: ch.ID, Escrow: m.dom.Escrow, Deposit: d, Expiry: ch.Expiry.Unix(), Proof: proof})
 			time.Sleep(20 * time.Millisecond)
 		}
 		require.Eventually(t, gone(s), 10*time.Second, 10*time.Millisecond, "the liar is dropped")
@@ -241,13 +241,13 @@ func TestHostileBuyers(t *testing.T) {
 		require.Eventually(t, func() bool { return sold(s, ch.ID) > 0 }, 10*time.Second, 10*time.Millisecond)
 		sv, err := paychan.Sign(k, paychan.Voucher{ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(64 << 10)})
 		require.NoError(t, err)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+		sendMsg(t, p, speedwire.Voucher{Signed: sv})
 		require.Eventually(t, func() bool { tot, _ := s.payee.Totals(); return !tot.Earned.IsZero() }, 10*time.Second, 10*time.Millisecond)
 
 		_, err = payer.StartClose(ctx, ch.ID)
 		require.NoError(t, err)
 		require.NoError(t, s.payee.Follow(ctx))
-		e := waitMsg(t, r.msgs, speedwire.TypeError)
+		e := waitMsg[speedwire.Error](t, r.msgs)
 		assert.Equal(t, speed.CodeChannelEnding, e.Code)
 		// What was queued when the close was seen still goes out (at
 		// 512 KiB/s): the seller's exposure is its window, as for any
@@ -282,7 +282,7 @@ func TestHostileBuyers(t *testing.T) {
 		require.Eventually(t, func() bool { return sold(s, a.ID) > 0 }, 10*time.Second, 10*time.Millisecond)
 		sv, err := paychan.Sign(k, paychan.Voucher{ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Channel: a.ID, Amount: btt.NewAmount(64 << 10)})
 		require.NoError(t, err)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+		sendMsg(t, p, speedwire.Voucher{Signed: sv})
 		require.Eventually(t, func() bool {
 			figs, err := s.ext.Peers(ctx)
 			return err == nil && len(figs) == 1 && figs[0].Sell.Credit == 4<<20
@@ -290,7 +290,7 @@ func TestHostileBuyers(t *testing.T) {
 		_, err = payer.StartClose(ctx, a.ID)
 		require.NoError(t, err)
 		require.NoError(t, s.payee.Follow(ctx))
-		e := waitMsg(t, r.msgs, speedwire.TypeError)
+		e := waitMsg[speedwire.Error](t, r.msgs)
 		require.Equal(t, speed.CodeChannelEnding, e.Code)
 
 		b := m.openTo(payer, s, btt.NewAmount(64<<20))
@@ -308,14 +308,14 @@ func bidUntilAward(t *testing.T, r *rogue, p peer.ExtPeer, price btt.Amount) pee
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeBid, Price: price})
+		sendMsg(t, p, speedwire.Bid{Price: price})
 		tick := time.After(time.Second)
 		for waiting := true; waiting; {
 			select {
 			case np := <-r.peers:
 				p = np
 			case m := <-r.msgs:
-				if m.Type == speedwire.TypeAward {
+				if _, ok := m.(speedwire.Award); ok {
 					return p
 				}
 			case <-tick:

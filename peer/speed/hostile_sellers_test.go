@@ -77,11 +77,11 @@ func TestHostileSellers(t *testing.T) {
 				// greedy price as soon as the buyer bids.
 				var nonce [32]byte
 				nonce[0] = byte(awards)
-				sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChallenge, Nonce: nonce})
+				sendMsg(t, p, speedwire.Challenge{Nonce: nonce})
 				go func() {
 					for m := range r.msgs {
-						if m.Type == speedwire.TypeBid {
-							b, err := speedwire.Encode(speedwire.Message{Type: speedwire.TypeAward, Price: greedy, Credit: 1 << 30})
+						if _, ok := m.(speedwire.Bid); ok {
+							b, err := speedwire.Award{Price: greedy, Credit: 1 << 30}.Append(nil)
 							if err == nil {
 								p.Send(b)
 							}
@@ -128,16 +128,16 @@ func TestHostileSellers(t *testing.T) {
 		_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{s.client.Addr()}})
 		require.NoError(t, err)
 		p := <-r.peers
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChallenge, Nonce: [32]byte{7}})
-		waitMsg(t, r.msgs, speedwire.TypeBid)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeAward, Price: btt.NewAmount(5), Credit: 1 << 20})
-		ch := waitMsg(t, r.msgs, speedwire.TypeChannel)
+		sendMsg(t, p, speedwire.Challenge{Nonce: [32]byte{7}})
+		waitMsg[speedwire.Bid](t, r.msgs)
+		sendMsg(t, p, speedwire.Award{Price: btt.NewAmount(5), Credit: 1 << 20})
+		ch := waitMsg[speedwire.Channel](t, r.msgs)
 		time.Sleep(time.Second) // silence
 		assert.True(t, ext.Spent().IsZero(), "paid %s for nothing", ext.Spent())
 		recs, err := payer.Channels()
 		require.NoError(t, err)
 		require.Len(t, recs, 1)
-		assert.Equal(t, ch.Channel.ID, recs[0].Channel.ID)
+		assert.Equal(t, ch.ID, recs[0].Channel.ID)
 		assert.Equal(t, deposit, recs[0].Channel.Deposit, "locked: one deposit, no more")
 		assert.Equal(t, budget.SubFloor(deposit), m.chain.Balance(k.Address()))
 	})
@@ -163,20 +163,20 @@ func TestHostileSellers(t *testing.T) {
 		_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: t.TempDir(), Peers: []netip.AddrPort{s.client.Addr()}})
 		require.NoError(t, err)
 		p := <-r.peers
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeChallenge, Nonce: [32]byte{8}})
-		waitMsg(t, r.msgs, speedwire.TypeBid)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeAward, Price: btt.NewAmount(5), Credit: 1 << 20})
+		sendMsg(t, p, speedwire.Challenge{Nonce: [32]byte{8}})
+		waitMsg[speedwire.Bid](t, r.msgs)
+		sendMsg(t, p, speedwire.Award{Price: btt.NewAmount(5), Credit: 1 << 20})
 		announced := map[paychan.ChannelID]bool{}
 		for quiet := time.After(2 * time.Second); ; {
 			select {
 			case msg := <-r.msgs:
-				if msg.Type == speedwire.TypeChannel && !announced[msg.Channel.ID] {
-					announced[msg.Channel.ID] = true
+				if ch, ok := msg.(speedwire.Channel); ok && !announced[ch.ID] {
+					announced[ch.ID] = true
 					quiet = time.After(2 * time.Second)
 					// Once the buyer has recorded it (a seller says so in
 					// answer to a voucher, which comes after).
 					time.Sleep(100 * time.Millisecond)
-					sendMsg(t, p, speedwire.Message{Type: speedwire.TypeError, Code: speed.CodeChannelEnding, Reason: "ending"})
+					sendMsg(t, p, speedwire.Error{Code: speed.CodeChannelEnding, Reason: "ending"})
 				}
 				continue
 			case <-quiet:

@@ -36,7 +36,7 @@ func TestListedPiecesOnlyIfSoldWhole(t *testing.T) {
 	require.NoError(t, err)
 	sv, err := paychan.Sign(k, paychan.Voucher{ChainID: m.dom.ChainID, Escrow: m.dom.Escrow, Channel: ch.ID, Amount: all})
 	require.NoError(t, err)
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv, Pieces: []speedwire.Run{{Start: 0, Count: pieces}}})
+	sendMsg(t, p, speedwire.Voucher{Signed: sv, Pieces: []speedwire.Run{{Start: 0, Count: pieces}}})
 	require.Eventually(t, func() bool {
 		figs, err := s.ext.Peers(ctx)
 		return err == nil && len(figs) == 1 && figs[0].Sell != nil && figs[0].Sell.Paid == all

@@ -81,8 +81,8 @@ func TestMarkedPlainAwardOvertakesMarked(t *testing.T) {
 	b.buy.won, b.buy.clearing = true, p1 // it was in the paid slot at P1
 	var blocksAt int
 	for i, m := range mp.wire {
-		if m.Type == speedwire.TypeAward && m.Price == p2 && i < len(mp.wire)-1 {
-			require.NoError(t, b.onAward(m.Price, m.Credit))
+		if a, ok := m.(speedwire.Award); ok && a.Price == p2 && i < len(mp.wire)-1 {
+			require.NoError(t, b.onAward(a.Price, a.Credit))
 			blocksAt = i
 		}
 	}

@@ -76,7 +76,7 @@ func (s *sellState) chargeTerms() terms {
 // the award or reject comes in the stream).
 func (h *handler) sendTerms(m speedwire.Message, t terms) {
 	s := h.sell
-	b, err := speedwire.Encode(m)
+	b, err := m.Append(nil)
 	if err != nil {
 		h.e.log.Error("encoding btt_speed message", "err", err)
 		return
@@ -328,7 +328,7 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 			s.price = o.Price
 			s.paidSlot = true
 			h.recount()
-			h.sendTerms(speedwire.Message{Type: speedwire.TypeAward, Price: o.Price, Credit: h.window()}, terms{true, o.Price})
+			h.sendTerms(speedwire.Award{Price: o.Price, Credit: h.window()}, terms{true, o.Price})
 		}
 		if ci := s.deferred; ci != nil {
 			s.deferred = nil
@@ -351,7 +351,7 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 		default:
 			reason = o.Reason.String()
 		}
-		h.sendTerms(speedwire.Message{Type: speedwire.TypeReject, Price: price, Reason: reason}, terms{})
+		h.sendTerms(speedwire.Reject{Price: price, Reason: reason}, terms{})
 		h.p.ServeHeld() // out of the paid slot, nothing is gated
 		return
 	}
@@ -360,9 +360,9 @@ func (h *handler) Decided(o choker.Outcome, clearing btt.Amount) {
 	}
 	switch o.Reason {
 	case choker.ReasonLostAuction:
-		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: beat, Reason: o.Reason.String()})
+		h.send(speedwire.Reject{Price: beat, Reason: o.Reason.String()})
 	case choker.ReasonBelowReserve:
-		h.send(speedwire.Message{Type: speedwire.TypeReject, Price: h.e.sell.Ask, Reason: o.Reason.String()})
+		h.send(speedwire.Reject{Price: h.e.sell.Ask, Reason: o.Reason.String()})
 	}
 }
 

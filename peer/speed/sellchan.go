@@ -24,7 +24,7 @@ const contradictionGrace = 2 * time.Second
 // before it is dropped: each costs a chain read.
 const maxBadChannels = 3
 
-func (h *handler) onChannel(ci speedwire.ChannelInfo) {
+func (h *handler) onChannel(ci speedwire.Channel) {
 	s := h.sell
 	if s.accepting {
 		// Announced again while being read (topped up again): read it
@@ -44,7 +44,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 		return
 	}
 	if ci.Escrow != h.e.dom.Escrow {
-		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: "channel on another escrow"})
+		h.send(speedwire.Error{Code: CodeBadChannel, Reason: "channel on another escrow"})
 		return
 	}
 	if s.channel == nil && !s.paidSlot {
@@ -165,20 +165,20 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 					// whoever sent it.
 					late := make([]inVoucher, len(s.queued))
 					for i, m := range s.queued {
-						late[i] = inVoucher{sv: m.Voucher, price: s.price}
+						late[i] = inVoucher{sv: m.Signed, price: s.price}
 					}
 					h.storeLate(ci.ID, false, late)
 				}
 				s.queued = nil
 				h.e.log.Info("dropping a payer", "peer", h.p.Addr(), "err", err)
-				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeViolation, Reason: trim(err.Error())})
+				h.send(speedwire.Error{Code: CodeViolation, Reason: trim(err.Error())})
 				h.p.Close(err)
 				return
 			}
 			if err != nil {
 				s.queued = nil
 				h.e.log.Info("refusing a channel", "peer", h.p.Addr(), "err", err)
-				h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeBadChannel, Reason: trim(err.Error())})
+				h.send(speedwire.Error{Code: CodeBadChannel, Reason: trim(err.Error())})
 				if s.badChannels++; s.badChannels >= maxBadChannels {
 					h.p.Close(fmt.Errorf("%w: %d channels refused", ErrViolation, s.badChannels))
 				}
@@ -229,7 +229,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 				// which is redeemable, and credit nothing.
 				late := make([]inVoucher, len(s.queued))
 				for i, m := range s.queued {
-					late[i] = inVoucher{sv: m.Voucher, pieces: h.listed(m.Pieces), price: s.price}
+					late[i] = inVoucher{sv: m.Signed, pieces: h.listed(m.Pieces), price: s.price}
 				}
 				h.storeLate(ch.ID, again, late)
 				s.queued = nil
@@ -249,7 +249,7 @@ func (h *handler) onChannel(ci speedwire.ChannelInfo) {
 			// The deposit bounds the window: a top-up may widen it.
 			h.recount()
 			if s.paidSlot && (first || h.window() != before) {
-				h.sendTerms(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()}, terms{true, s.price})
+				h.sendTerms(speedwire.Award{Price: s.price, Credit: h.window()}, terms{true, s.price})
 			}
 			if first {
 				s.release()

@@ -17,16 +17,16 @@ import (
 
 // onVoucher takes a voucher on the loop: queued while the channel is
 // being read, checked, and stored off the loop in batches.
-func (h *handler) onVoucher(m speedwire.Message) {
+func (h *handler) onVoucher(m speedwire.Voucher) {
 	s := h.sell
-	sv := m.Voucher
+	sv := m.Signed
 	if s.accepting {
 		// The channel is being read (again): the voucher waits for it.
 		// Vouchers are cumulative: past 64 waiting, keep the highest.
 		switch n := len(s.queued); {
 		case n < 64:
 			s.queued = append(s.queued, m)
-		case sv.Amount.Gt(s.queued[n-1].Voucher.Amount):
+		case sv.Amount.Gt(s.queued[n-1].Signed.Amount):
 			s.queued[n-1] = m
 		}
 		return
@@ -35,7 +35,7 @@ func (h *handler) onVoucher(m speedwire.Message) {
 		return // refused already: nothing more is credited
 	}
 	if s.channel == nil {
-		h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeNoChannel, Reason: "voucher before its channel"})
+		h.send(speedwire.Error{Code: CodeNoChannel, Reason: "voucher before its channel"})
 		return
 	}
 	if sv.Channel != s.channel.ID {
@@ -298,7 +298,7 @@ func (h *handler) channelEnds(err error) {
 	s.ending = true
 	h.p.RequestRechoke() // choked: what is queued on the old channel's credit is dropped
 	h.e.log.Info("a payer's channel takes no more vouchers", "peer", h.p.Addr(), "err", err)
-	h.send(speedwire.Message{Type: speedwire.TypeError, Code: CodeChannelEnding, Reason: trim(err.Error())})
+	h.send(speedwire.Error{Code: CodeChannelEnding, Reason: trim(err.Error())})
 }
 
 // credit credits the peer with what a stored voucher added to its
@@ -323,7 +323,7 @@ func (h *handler) credit(sv paychan.SignedVoucher, added btt.Amount) {
 			// In its place on the wire, as every award: one that went
 			// ahead of an award still queued would have the payer
 			// price the blocks between at the new terms early.
-			h.sendTerms(speedwire.Message{Type: speedwire.TypeAward, Price: s.price, Credit: h.window()}, terms{true, s.price})
+			h.sendTerms(speedwire.Award{Price: s.price, Credit: h.window()}, terms{true, s.price})
 		}
 		s.release()
 		h.p.ServeHeld()
@@ -363,5 +363,5 @@ func (h *handler) refuseFor(code int, err error) {
 	h.e.log.Info("refusing a payer", "peer", h.p.Addr(), "code", code, "err", err)
 	s.refused = err
 	h.p.RequestRechoke() // choke it now
-	h.send(speedwire.Message{Type: speedwire.TypeError, Code: code, Reason: trim(err.Error())})
+	h.send(speedwire.Error{Code: code, Reason: trim(err.Error())})
 }

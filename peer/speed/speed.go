@@ -299,7 +299,7 @@ func (e *Extension) Attach(p peer.ExtPeer, raw map[string]bencode.Bytes) (peer.E
 			return nil, fmt.Errorf("speed: challenge nonce: %w", err)
 		}
 		// Before anything else: the payer signs it to attach a channel.
-		h.send(speedwire.Message{Type: speedwire.TypeChallenge, Nonce: h.sell.nonce})
+		h.send(speedwire.Challenge{Nonce: h.sell.nonce})
 	}
 	if e.buy != nil && !hs.Payee.IsZero() {
 		h.buy = &buyState{}

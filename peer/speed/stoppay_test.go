@@ -105,7 +105,7 @@ func TestPayOnceThenStop(t *testing.T) {
 	require.Eventually(t, func() bool { f := figs(); return f.Held && f.Sold == 256<<10 }, 10*time.Second, 10*time.Millisecond, "held at its first window")
 	sv, err := paychan.Sign(k, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(256 << 10)})
 	require.NoError(t, err)
-	sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+	sendMsg(t, p, speedwire.Voucher{Signed: sv})
 	// ...and nothing more.
 
 	require.Eventually(t, func() bool {
@@ -190,7 +190,7 @@ func TestReusedChannelStopsPaying(t *testing.T) {
 		require.NoError(t, err)
 		sv, err := paychan.Sign(l.key, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: amount})
 		require.NoError(t, err)
-		sendMsg(t, p, speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv})
+		sendMsg(t, p, speedwire.Voucher{Signed: sv})
 	}
 	// ...and nothing more.
 
@@ -263,7 +263,7 @@ func TestCrossedVouchers(t *testing.T) {
 	voucher := func(amount int64) speedwire.Message {
 		sv, err := paychan.Sign(lk, paychan.Voucher{ChainID: dom.ChainID, Escrow: dom.Escrow, Channel: ch.ID, Amount: btt.NewAmount(uint64(amount))})
 		require.NoError(t, err)
-		return speedwire.Message{Type: speedwire.TypeVoucher, Voucher: sv}
+		return speedwire.Voucher{Signed: sv}
 	}
 	// Signed in this order — the first for the first connection's window,
 	// the second for both — the second arrives first.
