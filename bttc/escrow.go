@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/big"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/contracts"
 )
@@ -244,11 +244,7 @@ func (e *Escrow) VoucherDigest(ctx context.Context, id paychan.ChannelID, amount
 	if err != nil {
 		return [32]byte{}, err
 	}
-	d, ok := out[0].([32]byte)
-	if !ok {
-		return [32]byte{}, fmt.Errorf("%w: voucherDigest returned %T", ErrBadResponse, out[0])
-	}
-	return d, nil
+	return escrowCodec.Bytes32("voucherDigest", out)
 }
 
 // CheckVoucher asks the contract to check a voucher as a redeem now would
@@ -259,11 +255,7 @@ func (e *Escrow) CheckVoucher(ctx context.Context, sv paychan.SignedVoucher) (bt
 	if err != nil {
 		return btt.Address{}, err
 	}
-	a, ok := out[0].(common.Address)
-	if !ok {
-		return btt.Address{}, fmt.Errorf("%w: checkVoucher returned %T", ErrBadResponse, out[0])
-	}
-	return btt.AddressFromEVM(a), nil
+	return escrowCodec.Address("checkVoucher", out)
 }
 
 // Open implements paychan.Escrow: it checks the token balance, approves
@@ -298,7 +290,7 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
 	}
-	data, err := e.abi.Pack("open", common.Address(payee.EVM()), deposit.Big(), exp)
+	data, err := escrowCodec.Open(payee, deposit, exp)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: open: encode: %w", err)
 	}
@@ -321,36 +313,24 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 	return ch, nil
 }
 
+// escrowCodec encodes the escrow's calls and decodes its answers, the
+// same as tron's (evmescrow).
+var escrowCodec = evmescrow.NewCodec(ErrBadResponse)
+
 // opened reads the new channel from the receipt's ChannelOpened event.
 func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
-	ev := e.abi.Events["ChannelOpened"]
+	logs := make([]evmescrow.Log, 0, len(r.Logs))
 	for _, l := range r.Logs {
-		if l.Address != common.Address(e.addr.EVM()) || len(l.Topics) != 4 || l.Topics[0] != ev.ID {
+		if l == nil {
 			continue
 		}
-		vals, err := ev.Inputs.NonIndexed().Unpack(l.Data)
-		if err != nil || len(vals) != 2 {
-			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data: %v", ErrBadResponse, err)
+		topics := make([][32]byte, len(l.Topics))
+		for i, t := range l.Topics {
+			topics[i] = t
 		}
-		dep, ok1 := vals[0].(*big.Int)
-		exp, ok2 := vals[1].(uint64)
-		if !ok1 || !ok2 {
-			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data", ErrBadResponse)
-		}
-		deposit, err := btt.AmountFromBig(dep)
-		if err != nil {
-			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened deposit: %v", ErrBadResponse, err)
-		}
-		return paychan.Channel{
-			ID:      paychan.ChannelID(l.Topics[1]),
-			Payer:   btt.AddressFromEVM(common.BytesToAddress(l.Topics[2][12:])),
-			Payee:   btt.AddressFromEVM(common.BytesToAddress(l.Topics[3][12:])),
-			Deposit: deposit,
-			Expiry:  chainTime(exp),
-			State:   paychan.ChannelOpen,
-		}, nil
+		logs = append(logs, evmescrow.Log{Address: btt.AddressFromEVM(l.Address), Topics: topics, Data: l.Data})
 	}
-	return paychan.Channel{}, fmt.Errorf("%w: no ChannelOpened event from %s in the receipt", ErrBadResponse, e)
+	return escrowCodec.Opened(e.addr, logs)
 }
 
 // TopUp implements paychan.Escrow.
@@ -373,7 +353,7 @@ func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amo
 	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
 	}
-	data, err := e.abi.Pack("topUp", [32]byte(id), amount.Big(), exp)
+	data, err := escrowCodec.TopUp(id, amount, exp)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: encode: %w", id[:8], err)
 	}
@@ -408,37 +388,7 @@ func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Cha
 }
 
 func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
-	if len(out) != 7 {
-		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %d values", ErrBadResponse, len(out))
-	}
-	payer, ok1 := out[0].(common.Address)
-	payee, ok2 := out[1].(common.Address)
-	dep, ok3 := out[2].(*big.Int)
-	paid, ok4 := out[3].(*big.Int)
-	exp, ok5 := out[4].(uint64)
-	cend, ok6 := out[5].(uint64)
-	st, ok7 := out[6].(uint8)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || st > uint8(paychan.ChannelClosed) {
-		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %v", ErrBadResponse, out)
-	}
-	deposit, err := btt.AmountFromBig(dep)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("%w: deposit: %v", ErrBadResponse, err)
-	}
-	p, err := btt.AmountFromBig(paid)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("%w: paid: %v", ErrBadResponse, err)
-	}
-	ch := paychan.Channel{ID: id, Deposit: deposit, Paid: p, State: paychan.ChannelState(st)}
-	if ch.State == paychan.ChannelUnknown {
-		return ch, nil
-	}
-	ch.Payer, ch.Payee = btt.AddressFromEVM(payer), btt.AddressFromEVM(payee)
-	ch.Expiry = chainTime(exp)
-	if cend != 0 {
-		ch.ChallengeEnd = chainTime(cend)
-	}
-	return ch, nil
+	return escrowCodec.Channel(id, out)
 }
 
 // Claim implements paychan.Escrow.
@@ -470,7 +420,7 @@ func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVou
 	case sv.Scheme != dom.Scheme:
 		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: a %s voucher, the escrow checks %s", method, id[:8], paychan.ErrWrongChain, sv.Scheme, dom.Scheme)
 	}
-	data, err := e.abi.Pack(method, [32]byte(id), sv.Amount.Big(), sv.Sig[:])
+	data, err := escrowCodec.Redeem(method, sv)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: encode: %w", method, id[:8], err)
 	}
@@ -479,7 +429,7 @@ func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVou
 
 // StartClose implements paychan.Escrow.
 func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	data, err := e.abi.Pack("startClose", [32]byte(id))
+	data, err := escrowCodec.OfChannel("startClose", id)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: start close %x: encode: %w", id[:8], err)
 	}
@@ -488,7 +438,7 @@ func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.
 
 // Reclaim implements paychan.Escrow.
 func (e *Escrow) Reclaim(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	data, err := e.abi.Pack("reclaim", [32]byte(id))
+	data, err := escrowCodec.OfChannel("reclaim", id)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("bttc: reclaim %x: encode: %w", id[:8], err)
 	}

@@ -2,13 +2,11 @@ package bttc
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
@@ -19,8 +17,7 @@ const MaxFindScan = 4096
 // if payer opened it to payee: keccak256(abi.encodePacked(escrow, payer,
 // payee, uint64 nonce)).
 func ChannelID(escrow, payer, payee btt.Address, nonce uint64) paychan.ChannelID {
-	e, p, q := escrow.EVM(), payer.EVM(), payee.EVM()
-	return paychan.ChannelID(crypto.Keccak256Hash(e[:], p[:], q[:], binary.BigEndian.AppendUint64(nil, nonce)))
+	return evmescrow.ChannelID(escrow, payer, payee, nonce)
 }
 
 // Nonce reads the escrow's channel counter.
@@ -29,9 +26,9 @@ func (e *Escrow) Nonce(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bttc: escrow nonce: %w", err)
 	}
-	n, ok := out[0].(uint64)
-	if !ok {
-		return 0, fmt.Errorf("bttc: escrow nonce: %w: %T", ErrBadResponse, out[0])
+	n, err := escrowCodec.Uint64("nonce", out)
+	if err != nil {
+		return 0, fmt.Errorf("bttc: escrow nonce: %w", err)
 	}
 	return n, nil
 }

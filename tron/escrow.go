@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/tron/contracts"
 )
@@ -192,11 +192,7 @@ func (e *Escrow) voucherDigest(ctx context.Context, id paychan.ChannelID, amount
 	if err != nil {
 		return [32]byte{}, err
 	}
-	d, ok := out[0].([32]byte)
-	if !ok {
-		return [32]byte{}, fmt.Errorf("%w: voucherDigest returned %T", ErrBadResponse, out[0])
-	}
-	return d, nil
+	return escrowCodec.Bytes32("voucherDigest", out)
 }
 
 // CheckVoucher asks the contract to check a voucher as a redeem now would
@@ -208,11 +204,7 @@ func (e *Escrow) CheckVoucher(ctx context.Context, sv paychan.SignedVoucher) (bt
 	if err != nil {
 		return btt.Address{}, err
 	}
-	a, ok := out[0].(common.Address)
-	if !ok {
-		return btt.Address{}, fmt.Errorf("%w: checkVoucher returned %T", ErrBadResponse, out[0])
-	}
-	return fromEVM(a), nil
+	return escrowCodec.Address("checkVoucher", out)
 }
 
 // Open implements paychan.Escrow: it checks the token balance, approves
@@ -248,7 +240,7 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
 	}
-	data, err := e.abi.Pack("open", evmAddr(payee), deposit.Big(), exp)
+	data, err := escrowCodec.Open(payee, deposit, exp)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: open: encode: %w", err)
 	}
@@ -272,36 +264,17 @@ func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount
 	return ch, nil
 }
 
+// escrowCodec encodes the escrow's calls and decodes its answers, the
+// same as bttc's (evmescrow).
+var escrowCodec = evmescrow.NewCodec(ErrBadResponse)
+
 // opened reads the new channel from the receipt's ChannelOpened event.
 func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
-	ev := e.abi.Events["ChannelOpened"]
-	for _, l := range r.Logs {
-		if l.Address != e.addr || len(l.Topics) != 4 || l.Topics[0] != ev.ID {
-			continue
-		}
-		vals, err := ev.Inputs.NonIndexed().Unpack(l.Data)
-		if err != nil || len(vals) != 2 {
-			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data: %v", ErrBadResponse, err)
-		}
-		dep, ok1 := vals[0].(*big.Int)
-		exp, ok2 := vals[1].(uint64)
-		if !ok1 || !ok2 {
-			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened data", ErrBadResponse)
-		}
-		deposit, err := btt.AmountFromBig(dep)
-		if err != nil {
-			return paychan.Channel{}, fmt.Errorf("%w: ChannelOpened deposit: %v", ErrBadResponse, err)
-		}
-		return paychan.Channel{
-			ID:      paychan.ChannelID(l.Topics[1]),
-			Payer:   fromEVM(common.BytesToAddress(l.Topics[2][12:])),
-			Payee:   fromEVM(common.BytesToAddress(l.Topics[3][12:])),
-			Deposit: deposit,
-			Expiry:  chainTime(exp),
-			State:   paychan.ChannelOpen,
-		}, nil
+	logs := make([]evmescrow.Log, len(r.Logs))
+	for i, l := range r.Logs {
+		logs[i] = evmescrow.Log(l)
 	}
-	return paychan.Channel{}, fmt.Errorf("%w: no ChannelOpened event from %s in the receipt", ErrBadResponse, e.addr)
+	return escrowCodec.Opened(e.addr, logs)
 }
 
 // TopUp implements paychan.Escrow.
@@ -325,7 +298,7 @@ func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amo
 	if err := checkLifetime(expiry, now); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
 	}
-	data, err := e.abi.Pack("topUp", [32]byte(id), amount.Big(), exp)
+	data, err := escrowCodec.TopUp(id, amount, exp)
 	if err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: top up %x: encode: %w", id[:8], err)
 	}
@@ -336,7 +309,7 @@ func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amo
 			return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
 		}
 	}
-	return e.change(ctx, "top up", id, dom.Token, amount, "topUp", [32]byte(id), amount.Big(), exp)
+	return e.change(ctx, "top up", id, dom.Token, amount, data)
 }
 
 // Channel implements paychan.Escrow; an unknown id gives
@@ -362,37 +335,7 @@ func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Cha
 }
 
 func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
-	if len(out) != 7 {
-		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %d values", ErrBadResponse, len(out))
-	}
-	payer, ok1 := out[0].(common.Address)
-	payee, ok2 := out[1].(common.Address)
-	dep, ok3 := out[2].(*big.Int)
-	paid, ok4 := out[3].(*big.Int)
-	exp, ok5 := out[4].(uint64)
-	cend, ok6 := out[5].(uint64)
-	st, ok7 := out[6].(uint8)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || st > uint8(paychan.ChannelClosed) {
-		return paychan.Channel{}, fmt.Errorf("%w: channels() returned %v", ErrBadResponse, out)
-	}
-	deposit, err := btt.AmountFromBig(dep)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("%w: deposit: %v", ErrBadResponse, err)
-	}
-	p, err := btt.AmountFromBig(paid)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("%w: paid: %v", ErrBadResponse, err)
-	}
-	ch := paychan.Channel{ID: id, Deposit: deposit, Paid: p, State: paychan.ChannelState(st)}
-	if ch.State == paychan.ChannelUnknown {
-		return ch, nil
-	}
-	ch.Payer, ch.Payee = fromEVM(payer), fromEVM(payee)
-	ch.Expiry = chainTime(exp)
-	if cend != 0 {
-		ch.ChallengeEnd = chainTime(cend)
-	}
-	return ch, nil
+	return escrowCodec.Channel(id, out)
 }
 
 // Claim implements paychan.Escrow.
@@ -422,31 +365,40 @@ func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVou
 	case sv.Escrow != dom.Escrow:
 		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w: voucher for %s, this is %s", method, id[:8], paychan.ErrWrongEscrow, sv.Escrow, dom.Escrow)
 	}
-	return e.change(ctx, method, id, dom.Token, btt.Amount{}, method, [32]byte(id), sv.Amount.Big(), sv.Sig[:])
+	data, err := escrowCodec.Redeem(method, sv)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: encode: %w", method, id[:8], err)
+	}
+	return e.change(ctx, method, id, dom.Token, btt.Amount{}, data)
 }
 
 // StartClose implements paychan.Escrow.
 func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	return e.change(ctx, "start close", id, btt.Address{}, btt.Amount{}, "startClose", [32]byte(id))
+	return e.ofChannel(ctx, "start close", "startClose", id)
 }
 
 // Reclaim implements paychan.Escrow.
 func (e *Escrow) Reclaim(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	return e.change(ctx, "reclaim", id, btt.Address{}, btt.Amount{}, "reclaim", [32]byte(id))
+	return e.ofChannel(ctx, "reclaim", "reclaim", id)
+}
+
+// ofChannel sends method, a call of channel id alone (op in messages).
+func (e *Escrow) ofChannel(ctx context.Context, op, method string, id paychan.ChannelID) (paychan.Channel, error) {
+	data, err := escrowCodec.OfChannel(method, id)
+	if err != nil {
+		return paychan.Channel{}, fmt.Errorf("tron: %s %x: encode: %w", op, id[:8], err)
+	}
+	return e.change(ctx, op, id, btt.Address{}, btt.Amount{}, data)
 }
 
 // change sends one call changing channel id and returns the channel as it
 // is after it.
-func (e *Escrow) change(ctx context.Context, op string, id paychan.ChannelID, token btt.Address, amount btt.Amount, method string, args ...any) (paychan.Channel, error) {
+func (e *Escrow) change(ctx context.Context, op string, id paychan.ChannelID, token btt.Address, amount btt.Amount, data []byte) (paychan.Channel, error) {
 	if e.c.Address().IsZero() {
 		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", op, id[:8], ErrNoSigner)
 	}
 	if _, err := e.Domain(ctx); err != nil {
 		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", op, id[:8], err)
-	}
-	data, err := e.abi.Pack(method, args...)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: encode: %w", op, id[:8], err)
 	}
 	r, err := e.transact(ctx, e.addr, data)
 	if err != nil {
@@ -569,12 +521,4 @@ func (e *Escrow) setPending(p *pendingTx) {
 	e.mu.Lock()
 	e.pending = p
 	e.mu.Unlock()
-}
-
-// unixSeconds converts an expiry to the contract's uint64 seconds.
-func unixSeconds(t time.Time) (uint64, error) {
-	if t.IsZero() || t.Unix() <= 0 {
-		return 0, fmt.Errorf("%w: expiry %s is not a time after 1970", ErrInvalidArgument, t)
-	}
-	return uint64(t.Unix()), nil
 }

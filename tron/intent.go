@@ -2,13 +2,11 @@ package tron
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
@@ -22,8 +20,7 @@ const MaxFindScan = 100_000
 // if payer opened it to payee: keccak256(abi.encodePacked(escrow, payer,
 // payee, uint64 nonce)). Nonces count every account's channels.
 func ChannelID(escrow, payer, payee btt.Address, nonce uint64) paychan.ChannelID {
-	e, p, q := escrow.EVM(), payer.EVM(), payee.EVM()
-	return paychan.ChannelID(crypto.Keccak256Hash(e[:], p[:], q[:], binary.BigEndian.AppendUint64(nil, nonce)))
+	return evmescrow.ChannelID(escrow, payer, payee, nonce)
 }
 
 // Nonce reads the escrow's channel counter: how many channels it has
@@ -33,12 +30,9 @@ func (e *Escrow) Nonce(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("tron: escrow nonce: %w", err)
 	}
-	if len(out) != 1 {
-		return 0, fmt.Errorf("tron: escrow nonce: %w: %d values", ErrBadResponse, len(out))
-	}
-	n, ok := out[0].(uint64)
-	if !ok {
-		return 0, fmt.Errorf("tron: escrow nonce: %w: %T", ErrBadResponse, out[0])
+	n, err := escrowCodec.Uint64("nonce", out)
+	if err != nil {
+		return 0, fmt.Errorf("tron: escrow nonce: %w", err)
 	}
 	return n, nil
 }
