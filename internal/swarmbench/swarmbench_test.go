@@ -1,0 +1,169 @@
+package swarmbench_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/bttspeed/bttspeed/internal/swarmbench"
+)
+
+// TestMain fails the package if a swarm leaves a goroutine running.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestSwarmTrades: a 2 MiB torrent from one seeder capped at 1 MiB/s to 8
+// leechers. Alone the seeder would need 16 s; every leecher completes, and
+// the seeder sends far less than 8 copies because the leechers trade.
+func TestSwarmTrades(t *testing.T) {
+	const size, leechers = 2 << 20, 8
+	dir := t.TempDir()
+	mi, err := swarmbench.MakeTorrent(filepath.Join(dir, "src"), size, 64<<10)
+	require.NoError(t, err)
+	for _, impl := range []swarmbench.Impl{swarmbench.Ours, swarmbench.Anacrolix} {
+		t.Run(string(impl), func(t *testing.T) {
+			res, err := swarmbench.Run(t.Context(), swarmbench.Config{
+				Impl: impl, Leechers: leechers, MetaInfo: mi, SeedDir: filepath.Join(dir, "src"), WorkDir: t.TempDir(),
+				SeedUploadRate: 1 << 20, Timeout: 2 * time.Minute,
+			})
+			require.NoError(t, err)
+			require.Len(t, res.Done, leechers)
+			t.Logf("%s: all %d complete in %v; seeder uploaded %d B (%.2f of %d copies), leechers %d B",
+				impl, leechers, res.Elapsed.Round(time.Millisecond), res.SeedUploaded, res.SeedShare(size), leechers, res.LeechUploaded)
+			// Every byte a leecher has came from someone: the seeder's
+			// and the leechers' uploads cover the leechers' needs.
+			assert.GreaterOrEqual(t, res.SeedUploaded+res.LeechUploaded, int64(leechers*size))
+			assert.Positive(t, res.LeechUploaded, "the leechers uploaded nothing to one another")
+			assert.Less(t, res.SeedShare(size), 0.75, "the seeder sent most of the copies itself: the leechers barely traded")
+		})
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  swarmbench.Config
+		want string
+	}{
+		{"no leechers", swarmbench.Config{Impl: swarmbench.Ours}, "0 leechers"},
+		{"too many", swarmbench.Config{Impl: swarmbench.Ours, Leechers: swarmbench.MaxLeechers + 1}, "253 leechers"},
+		{"no torrent", swarmbench.Config{Impl: swarmbench.Ours, Leechers: 1}, "no torrent"},
+		{"unknown client", swarmbench.Config{Impl: "transmission", Leechers: 1, MetaInfo: &metainfo.MetaInfo{}}, `unknown implementation "transmission"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := swarmbench.Run(t.Context(), tc.cfg)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+// envSize reads a size like 256MiB, 1GiB or a byte count from the
+// environment.
+func envSize(b *testing.B, name string, def int64) int64 {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if strings.HasSuffix(s, u.suf) {
+			s, mult = strings.TrimSuffix(s, u.suf), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		b.Fatalf("%s=%q: want a size like 256MiB, 1GiB or a byte count", name, os.Getenv(name))
+	}
+	return n * mult
+}
+
+// BenchmarkOneSeederManyLeechers: one seeder, 20 leechers that know each
+// other, 256 MiB in 256 KiB pieces, ours and anacrolix everywhere taking
+// turns (which goes first alternates). It reports each one's time until
+// every leecher is complete, the median leecher's, and the seeder's upload
+// as copies of the torrent. SWARMBENCH_SIZE, SWARMBENCH_LEECHERS,
+// SWARMBENCH_PIECE and SWARMBENCH_SEED_RATE (bytes/s, 0: no cap) change
+// them.
+//
+//	go test -run '^$' -bench OneSeederManyLeechers -benchtime 3x ./internal/swarmbench/
+func BenchmarkOneSeederManyLeechers(b *testing.B) {
+	if testing.Short() {
+		b.Skip("moves 20 × 256 MiB twice an iteration")
+	}
+	size := envSize(b, "SWARMBENCH_SIZE", 256<<20)
+	pieceLen := envSize(b, "SWARMBENCH_PIECE", 256<<10)
+	seedRate := envSize(b, "SWARMBENCH_SEED_RATE", 0)
+	leechers := 20
+	if s := os.Getenv("SWARMBENCH_LEECHERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("SWARMBENCH_LEECHERS=%q: %v", s, err)
+		}
+		leechers = n
+	}
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src")
+	mi, err := swarmbench.MakeTorrent(src, size, pieceLen)
+	require.NoError(b, err)
+	impls := []swarmbench.Impl{swarmbench.Ours, swarmbench.Anacrolix}
+	results := map[swarmbench.Impl][]swarmbench.Result{}
+	b.ResetTimer()
+	for i := range b.N {
+		order := impls
+		if i%2 == 1 {
+			order = []swarmbench.Impl{impls[1], impls[0]}
+		}
+		for _, impl := range order {
+			res, err := swarmbench.Run(context.Background(), swarmbench.Config{
+				Impl: impl, Leechers: leechers, MetaInfo: mi, SeedDir: src, WorkDir: dir, SeedUploadRate: seedRate,
+			})
+			require.NoError(b, err)
+			b.Logf("%-9s all %d complete in %6.2f s (median leecher %6.2f s); seeder sent %.2f copies, leechers %.2f",
+				impl, leechers, res.Elapsed.Seconds(), medianDone(res).Seconds(), res.SeedShare(size)*float64(leechers),
+				float64(res.LeechUploaded)/float64(size))
+			results[impl] = append(results[impl], res)
+		}
+	}
+	b.StopTimer()
+	for _, impl := range impls {
+		rs := results[impl]
+		b.ReportMetric(median(rs, func(r swarmbench.Result) float64 { return r.Elapsed.Seconds() }), fmt.Sprintf("%s-all-s", impl))
+		b.ReportMetric(median(rs, func(r swarmbench.Result) float64 { return medianDone(r).Seconds() }), fmt.Sprintf("%s-median-s", impl))
+		b.ReportMetric(median(rs, func(r swarmbench.Result) float64 { return r.SeedShare(size) * float64(leechers) }), fmt.Sprintf("%s-seed-copies", impl))
+	}
+	o := median(results[swarmbench.Ours], func(r swarmbench.Result) float64 { return r.Elapsed.Seconds() })
+	a := median(results[swarmbench.Anacrolix], func(r swarmbench.Result) float64 { return r.Elapsed.Seconds() })
+	b.ReportMetric(a/o, "speedup-vs-anacrolix")
+}
+
+func medianDone(r swarmbench.Result) time.Duration {
+	d := slices.Clone(r.Done)
+	slices.Sort(d)
+	return d[(len(d)-1)/2]
+}
+
+func median(rs []swarmbench.Result, f func(swarmbench.Result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
