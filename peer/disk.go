@@ -38,6 +38,10 @@ type diskQueue struct {
 	// readBack counts the pieces verified by reading them back.
 	readBack atomic.Int64
 	hashes   sync.Pool // of SHA-1 states
+	// pad is the torrent's BEP 47 padding: its blocks are never received
+	// nor written, and a piece hashed on the way takes zeros for them.
+	// Set before the first push, never after.
+	pad piece.Padding
 }
 
 func (q *diskQueue) newHash() hash.Hash {
@@ -93,20 +97,42 @@ type pieceHash struct {
 // hundred bytes each): past it, pieces are read back to be hashed.
 const maxHashing = 1024
 
+// zeros is what padding hashes as.
+var zeros [piece.BlockSize]byte
+
+// padTo feeds ph the zeros of the padding between where it stopped and
+// piece offset to, if that gap is all padding, and reports whether ph
+// now reaches to.
+func (w *diskWorker) padTo(l piece.Layout, i int, ph *pieceHash, to int64) bool {
+	gap := to - ph.next
+	if gap <= 0 || !w.q.pad.Covers(int64(i)*l.PieceLength+ph.next, gap) {
+		return gap == 0
+	}
+	for ; gap > 0; gap -= min(gap, int64(len(zeros))) {
+		ph.h.Write(zeros[:min(gap, int64(len(zeros)))])
+	}
+	ph.next = to
+	return true
+}
+
 // hashRun feeds a run written at begin of piece i to its hash.
-func (w *diskWorker) hashRun(i int, begin uint32, bufs [][]byte) {
+func (w *diskWorker) hashRun(l piece.Layout, i int, begin uint32, bufs [][]byte) {
 	ph := w.hashing[i]
 	if ph == nil {
-		if begin != 0 || len(w.hashing) >= maxHashing {
-			return // not from the start: read back
+		if len(w.hashing) >= maxHashing {
+			return // read back
 		}
 		ph = &pieceHash{h: w.q.newHash()}
+		if !w.padTo(l, i, ph, int64(begin)) {
+			w.q.putHash(ph.h)
+			return // not from the start: read back
+		}
 		w.hashing[i] = ph
 	}
 	if ph.h == nil {
 		return
 	}
-	if int64(begin) != ph.next {
+	if !w.padTo(l, i, ph, int64(begin)) {
 		// A gap or a block written again: the sum no longer says what
 		// is on disk.
 		w.q.putHash(ph.h)
@@ -129,7 +155,7 @@ func (w *diskWorker) verify(st *piece.Storage, i int) (bool, error) {
 		return st.VerifyPiece(i)
 	}
 	defer w.q.putHash(ph.h)
-	if ph.next != st.Layout().PieceSize(i) {
+	if !w.padTo(st.Layout(), i, ph, st.Layout().PieceSize(i)) {
 		w.q.readBack.Add(1)
 		return st.VerifyPiece(i)
 	}
@@ -209,7 +235,7 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 			}
 			err := st.WriteRun(j.block.Piece, j.block.Begin, w.bufs)
 			if err == nil {
-				w.hashRun(j.block.Piece, j.block.Begin, w.bufs)
+				w.hashRun(st.Layout(), j.block.Piece, j.block.Begin, w.bufs)
 			}
 			for x := i; x < k; x++ {
 				putBlock(batch[x].data)

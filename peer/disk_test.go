@@ -94,11 +94,12 @@ func TestDiskHashesOnTheWay(t *testing.T) {
 func TestDiskHashingBounded(t *testing.T) {
 	w := &diskWorker{q: &diskQueue{}, hashing: make(map[int]*pieceHash)}
 	blk := [][]byte{make([]byte, piece.BlockSize)}
+	l := piece.Layout{PieceLength: 4 * piece.BlockSize, Length: (maxHashing + 10) * 4 * piece.BlockSize}
 	for i := range maxHashing + 10 {
-		w.hashRun(i, 0, blk)
+		w.hashRun(l, i, 0, blk)
 	}
 	assert.Len(t, w.hashing, maxHashing)
-	w.hashRun(0, 2*piece.BlockSize, blk) // a gap
+	w.hashRun(l, 0, 2*piece.BlockSize, blk) // a gap
 	require.Contains(t, w.hashing, 0)
 	assert.Nil(t, w.hashing[0].h, "a gap ends the hash")
 }

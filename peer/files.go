@@ -173,7 +173,9 @@ func (t *Torrent) applyFiles(lo, hi int64) {
 	}
 	e := t.embed()
 	if st := t.storage(); st != nil {
-		st.SetWantedFiles(func(k int) bool { return k < len(e.files) && e.files[k].Priority() != PiecePriorityNone })
+		st.SetWantedFiles(func(k int) bool {
+			return k < len(e.files) && !e.files[k].padding && e.files[k].Priority() != PiecePriorityNone
+		})
 	}
 	t.prioritiesChanged()
 }

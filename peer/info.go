@@ -40,9 +40,15 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		return fmt.Errorf("%w: info does not match the info hash", ErrBadTorrent)
 	}
 	layout := piece.LayoutOf(info)
-	picker, err := piece.NewPicker(layout, st.Completed(), piece.PickerConfig{
+	pad := piece.PaddingOf(info)
+	have, err := havePadding(st, pad)
+	if err != nil {
+		return err
+	}
+	picker, err := piece.NewPicker(layout, have, piece.PickerConfig{
 		Rand:           t.rng,
 		RequestTimeout: t.cl.cfg.RequestTimeout,
+		Padding:        pad,
 	})
 	if err != nil {
 		return fmt.Errorf("peer: %w", err)
@@ -63,7 +69,8 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		default:
 		}
 	}, &t.wg)
-	t.initFiles() // before GotInfo, and before Prepare: file priorities decide what is prepared
+	t.disk.pad = pad // before any push
+	t.initFiles()    // before GotInfo, and before Prepare: file priorities decide what is prepared
 	close(t.gotInfo)
 	if picker.Complete() {
 		close(t.done)
@@ -88,6 +95,32 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		picker.Have().Each(func(i int) { c.send(msgIndex(pp.Have, i)) })
 	}
 	return nil
+}
+
+// havePadding returns the pieces st has, with those that are all padding
+// (BEP 47) verified from zeros: nobody is asked for them. A torrent whose
+// all-padding piece does not hash as zeros is refused: it could never
+// complete.
+func havePadding(st *piece.Storage, pad piece.Padding) (piece.Bitfield, error) {
+	have := st.Completed()
+	if pad.Empty() {
+		return have, nil
+	}
+	l := st.Layout()
+	for i := range l.NumPieces() {
+		if have.Has(i) || !pad.PiecePadding(l, i) {
+			continue
+		}
+		ok, err := st.VerifyPiece(i) // reads zeros: no disk
+		if err != nil {
+			return have, fmt.Errorf("peer: %w", err)
+		}
+		if !ok {
+			return have, fmt.Errorf("%w: piece %d is all padding but its hash is not of zeros", ErrBadTorrent, i)
+		}
+		have.Set(i)
+	}
+	return have, nil
 }
 
 // setInfo installs the info dictionary: storage opens, the picker starts,

@@ -45,10 +45,14 @@ func (fc fileClient) open(info *metainfo.Info, ih metainfo.Hash) (*fileTorrent, 
 		if len(info.Files) != 0 {
 			parts = append(parts, f.BestPath()...)
 		}
-		ft.files = append(ft.files, fileSpan{path: filepath.Join(parts...), off: off, length: f.Length})
+		ft.files = append(ft.files, fileSpan{path: filepath.Join(parts...), off: off, length: f.Length, padding: IsPadding(f)})
 		off += f.Length
 	}
 	ft.handles = make([]*os.File, len(ft.files))
+	ft.sparse = make([]bool, len(ft.files))
+	for i, f := range ft.files {
+		ft.sparse[i] = f.padding // Prepare skips them
+	}
 	return ft, nil
 }
 
@@ -71,6 +75,9 @@ func (ft *fileTorrent) writev(off int64, bufs [][]byte) error {
 	}
 	i := sort.Search(len(ft.files), func(i int) bool { return ft.files[i].off+ft.files[i].length > off })
 	if i < len(ft.files) && off+int64(total) <= ft.files[i].off+ft.files[i].length {
+		if ft.files[i].padding {
+			return nil // zeros by definition: nothing to keep
+		}
 		f, err := ft.file(i)
 		if err != nil {
 			return err
@@ -79,6 +86,9 @@ func (ft *fileTorrent) writev(off int64, bufs [][]byte) error {
 	}
 	for _, b := range bufs {
 		err := ft.span(off, len(b), func(i int, fileOff int64, lo, hi int) error {
+			if ft.files[i].padding {
+				return nil
+			}
 			f, err := ft.file(i)
 			if err != nil {
 				return err
@@ -94,9 +104,17 @@ func (ft *fileTorrent) writev(off int64, bufs [][]byte) error {
 	return nil
 }
 
+// fileSpan is one file of the torrent. A padding file (BEP 47) is never
+// opened nor created: it reads as zeros, and what is written to it is
+// dropped (its bytes are zeros by the torrent's hashes, so whatever a peer
+// sent there is either zeros or fails the piece's hash on the way).
+// errPadding refuses to open a padding file: nothing is ever stored there.
+var errPadding = errors.New("piece: padding file")
+
 type fileSpan struct {
 	path        string
 	off, length int64
+	padding     bool
 }
 
 type fileTorrent struct {
@@ -107,7 +125,7 @@ type fileTorrent struct {
 
 	mu      sync.Mutex
 	handles []*os.File
-	sparse  []bool // files not preallocated: unwanted (see Storage.SetWantedFiles)
+	sparse  []bool // files not preallocated: unwanted (see Storage.SetWantedFiles) and padding
 	closed  bool
 }
 
@@ -121,6 +139,9 @@ func (t *fileTorrent) file(i int) (*os.File, error) {
 	}
 	if f := t.handles[i]; f != nil {
 		return f, nil
+	}
+	if t.files[i].padding {
+		return nil, fmt.Errorf("%w: %s is a padding file", errPadding, t.files[i].path)
 	}
 	path := t.files[i].path
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -191,6 +212,11 @@ func (fp filePiece) ReadAt(b []byte, off int64) (int, error) {
 	n := 0
 	want := min(int64(len(b)), fp.length-off)
 	err := fp.t.span(fp.off+off, int(want), func(i int, fileOff int64, lo, hi int) error {
+		if fp.t.files[i].padding {
+			clear(b[lo:hi])
+			n += hi - lo
+			return nil
+		}
 		f, err := fp.t.file(i)
 		if err != nil {
 			return err
@@ -217,6 +243,10 @@ func (fp filePiece) WriteAt(b []byte, off int64) (int, error) {
 	}
 	n := 0
 	err := fp.t.span(fp.off+off, len(b), func(i int, fileOff int64, lo, hi int) error {
+		if fp.t.files[i].padding {
+			n += hi - lo
+			return nil
+		}
 		f, err := fp.t.file(i)
 		if err != nil {
 			return err

@@ -49,7 +49,16 @@ type PickerConfig struct {
 	// having sent part of a failed piece only charges a peer, so an honest
 	// peer is never banned for a liar's blocks.
 	BanAfterBadPieces int
+	// Padding is the torrent's BEP 47 padding (PaddingOf): its blocks
+	// are never picked, and count as received from NoPeer as soon as a
+	// piece starts. A piece that is all padding must be had already
+	// (verified from zeros before the picker is made).
+	Padding Padding
 }
+
+// NoPeer is the sender PieceSenders gives for a padding block: nobody sent
+// it, it is zeros.
+const NoPeer = PeerID(1<<64 - 1)
 
 // ErrPickerConfig reports a refused Picker configuration.
 var ErrPickerConfig = errors.New("piece: invalid picker configuration")
@@ -122,6 +131,9 @@ type Picker struct {
 	sequential bool         // new pieces in index order instead of rarest first
 	seqFrom    int          // no piece below it is in a bucket
 	wantedLeft int64
+	// padBlocks counts, per piece that has any, the blocks that are all
+	// padding: never requested, received from NoPeer when it starts.
+	padBlocks map[int]int
 }
 
 // NewPicker returns a Picker for a torrent of layout l of which we already
@@ -158,13 +170,17 @@ func NewPicker(l Layout, have Bitfield, cfg PickerConfig) (*Picker, error) {
 		failed:    make(map[int][]failedAttempt),
 		prio:      make([]Priority, n),
 		urgentSet: make(map[int]bool),
+		padBlocks: cfg.Padding.PaddingBlocks(l),
 	}
 	for i := 0; i < n; i++ {
 		p.pos[i] = -1
 		p.prio[i] = PriorityNormal
 		if !p.have.Has(i) {
+			if p.realBlocks(i) == 0 {
+				return nil, fmt.Errorf("%w: piece %d is all padding and not had (verify it from zeros first)", ErrPickerConfig, i)
+			}
 			p.left += l.PieceSize(i)
-			p.unrequested += int64(l.NumBlocks(i))
+			p.unrequested += int64(p.realBlocks(i))
 			p.bucketAdd(i)
 		}
 	}
@@ -503,10 +519,23 @@ func (p *Picker) start(i int) *partial {
 		owners:  make([][]inflight, nb),
 		senders: make([]PeerID, nb),
 	}
+	if p.padBlocks[i] > 0 {
+		for j := range nb {
+			if p.cfg.Padding.BlockIsPadding(p.layout, p.layout.Block(i, j)) {
+				pc.state[j] = blockReceived
+				pc.senders[j] = NoPeer
+				pc.received++
+			}
+		}
+	}
 	p.partials[i] = pc
 	p.partialList = append(p.partialList, i)
 	return pc
 }
+
+// realBlocks returns the blocks of piece i that peers must send: all but
+// those of padding.
+func (p *Picker) realBlocks(i int) int { return p.layout.NumBlocks(i) - p.padBlocks[i] }
 
 // Received records a block that arrived from a peer.
 func (p *Picker) Received(id PeerID, b Block) Received {

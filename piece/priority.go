@@ -107,7 +107,7 @@ func (p *Picker) SetPriority(i int, pr Priority) {
 		}
 		return
 	}
-	p.unrequested += d * int64(p.layout.NumBlocks(i))
+	p.unrequested += d * int64(p.realBlocks(i))
 	if now {
 		p.bucketAdd(i)
 	} else {

@@ -81,7 +81,7 @@ func (p *Picker) VerifiedBlocks(i int, ok bool, hashes [][20]byte) (charged, ban
 					continue
 				}
 				for j, h := range a.hashes {
-					if h != hashes[j] && !slices.Contains(proven, a.senders[j]) {
+					if h != hashes[j] && a.senders[j] != NoPeer && !slices.Contains(proven, a.senders[j]) {
 						proven = append(proven, a.senders[j])
 					}
 				}
@@ -94,7 +94,7 @@ func (p *Picker) VerifiedBlocks(i int, ok bool, hashes [][20]byte) (charged, ban
 		return nil, banned
 	}
 	for _, s := range pc.senders {
-		if slices.Contains(charged, s) {
+		if s == NoPeer || slices.Contains(charged, s) {
 			continue
 		}
 		charged = append(charged, s)
@@ -109,7 +109,7 @@ func (p *Picker) VerifiedBlocks(i int, ok bool, hashes [][20]byte) (charged, ban
 		p.failed[i] = append(p.failed[i], failedAttempt{senders: pc.senders, hashes: hashes})
 	}
 	if p.prio[i] != PriorityNone {
-		p.unrequested += int64(len(pc.state))
+		p.unrequested += int64(p.realBlocks(i))
 		p.bucketAdd(i)
 	}
 	return charged, banned
