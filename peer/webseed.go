@@ -1,0 +1,493 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/anacrolix/torrent/segments"
+	"github.com/anacrolix/torrent/webseed"
+
+	"github.com/bttspeed/bttspeed/piece"
+)
+
+// BEP 19 web seeds: an HTTP(S) server holding the torrent's files is a
+// source of pieces beside the peers. To the picker a web seed is one more
+// peer that has every piece: it gets the same picks (priorities, readers,
+// endgame), its blocks go through the same disk queue and hash check, and
+// the same ban rule drops it (piece.PickerConfig.BanAfterBadPieces pieces
+// proven bad). It is never a connection: the choker, the extensions and so
+// the speed extension's payments never see it.
+//
+// Each web seed runs WebSeedConfig.MaxRequests workers. A worker asks the
+// loop for a run of contiguous blocks (webSeedPick), fetches it with one
+// HTTP range request per file it spans (webseed_http.go), posts each block
+// to the loop as it completes (webSeedBlock) and reports the end of the
+// request (webSeedDone). Web seed state is loop state, but for the counters
+// read by WebSeeds and Stats.
+
+// ErrBadWebSeed reports a web seed URL that is not http(s).
+var ErrBadWebSeed = errors.New("peer: bad web seed URL")
+
+// WebSeedConfig tunes a torrent's web seeds. Zero fields take the defaults
+// shown.
+type WebSeedConfig struct {
+	// HTTPClient makes the requests. Default: a client of the web seed's
+	// own (no compression, at most 5 redirects, to http(s) only), whose
+	// idle connections close when its workers stop.
+	HTTPClient *http.Client
+	// MaxRequests is the most requests in flight to one web seed
+	// (default 4).
+	MaxRequests int
+	// RequestSize is the most bytes one request asks for (default 1 MiB,
+	// at least one block).
+	RequestSize int64
+	// StallTimeout fails a request whose server sends nothing for this
+	// long (default 20 s). Timeout fails a request not done in this long
+	// (default 2 min). Time spent waiting on the download rate limits
+	// counts in neither.
+	StallTimeout, Timeout time.Duration
+	// After a failed request the web seed rests MinBackoff, doubled with
+	// each failure in a row, at most MaxBackoff (defaults 1 s and 5 min);
+	// a 503 or 429's Retry-After lengthens the rest, up to MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (c *WebSeedConfig) setDefaults() error {
+	if c.MaxRequests < 0 || c.RequestSize < 0 || c.StallTimeout < 0 || c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
+		return fmt.Errorf("%w: negative web seed setting", ErrConfig)
+	}
+	if c.MaxRequests == 0 {
+		c.MaxRequests = 4
+	}
+	if c.RequestSize == 0 {
+		c.RequestSize = 1 << 20
+	}
+	c.RequestSize = max(c.RequestSize, piece.BlockSize)
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&c.StallTimeout, 20 * time.Second}, {&c.Timeout, 2 * time.Minute}, {&c.MinBackoff, time.Second}, {&c.MaxBackoff, 5 * time.Minute}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
+	return nil
+}
+
+// WebSeedInfo describes one web seed of a torrent.
+type WebSeedInfo struct {
+	URL string
+	// Downloaded counts the payload bytes it sent that we wanted.
+	Downloaded int64
+	// Requests counts the HTTP requests made; Failures those that failed.
+	Requests, Failures int64
+	// InFlight is the blocks requested from it and not yet received.
+	InFlight int
+	// Dropped reports that it sent data failing its hash and is used no
+	// more.
+	Dropped bool
+	// RetryAt is when it is asked again after a failure (zero if not
+	// resting); LastErr says why its last request failed.
+	RetryAt time.Time
+	LastErr error
+}
+
+// maxWebSeeds bounds the web seeds of one torrent: a url-list comes from
+// whoever made the .torrent.
+const maxWebSeeds = 16
+
+// webSeedIdle is how long a worker with nothing to fetch waits before it
+// asks again (a block returned by a peer, a piece that failed, a new
+// priority).
+const webSeedIdle = 500 * time.Millisecond
+
+// webSeed is one web seed of one torrent.
+type webSeed struct {
+	t    *Torrent
+	url  string
+	cfg  WebSeedConfig
+	http *http.Client
+	own  *http.Transport // the transport we made, closed with the workers
+
+	// Loop state.
+	id      PeerID // 0 until the info is known
+	client  webseed.Client
+	index   segments.Index
+	fails   int
+	retryAt time.Time
+	dropped bool
+	lastErr error
+
+	// Safe from any goroutine.
+	downloaded atomic.Int64
+	requests   atomic.Int64
+	failures   atomic.Int64
+	running    atomic.Int32 // workers still running
+}
+
+// webSeedLists holds each torrent's web seeds, appended on its loop and
+// read by WebSeeds and Stats; a torrent's entry goes when it stops.
+var webSeedLists = struct {
+	sync.Mutex
+	m map[*Torrent][]*webSeed
+}{m: map[*Torrent][]*webSeed{}}
+
+func (t *Torrent) webSeeds() []*webSeed {
+	webSeedLists.Lock()
+	defer webSeedLists.Unlock()
+	return webSeedLists.m[t]
+}
+
+// AddWebSeeds adds BEP 19 web seeds (http or https URLs; for a torrent of
+// several files, directory URLs, as BEP 19 has them) with cfg, or the
+// defaults if cfg is nil. They start fetching once the info is known, and
+// stop while the torrent is paused. A URL already added is skipped; past
+// 16 web seeds the rest are. Safe from any goroutine.
+func (t *Torrent) AddWebSeeds(urls []string, cfg *WebSeedConfig) error {
+	var c WebSeedConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if err := c.setDefaults(); err != nil {
+		return err
+	}
+	for _, u := range urls {
+		if err := checkWebSeedURL(u); err != nil {
+			return err
+		}
+	}
+	return t.addWebSeeds(urls, c)
+}
+
+// addWebSeeds adds checked URLs.
+func (t *Torrent) addWebSeeds(urls []string, cfg WebSeedConfig) error {
+	var added []*webSeed
+	err := t.do(t.ctx, func() {
+		webSeedLists.Lock()
+		defer webSeedLists.Unlock()
+		list, ok := webSeedLists.m[t]
+		if !ok {
+			context.AfterFunc(t.ctx, func() {
+				webSeedLists.Lock()
+				delete(webSeedLists.m, t)
+				webSeedLists.Unlock()
+			})
+		}
+		for _, u := range urls {
+			if len(list) >= maxWebSeeds {
+				t.log.Warn("too many web seeds: ignoring the rest", "max", maxWebSeeds)
+				break
+			}
+			if slices.ContainsFunc(list, func(ws *webSeed) bool { return ws.url == u }) {
+				continue
+			}
+			ws := newWebSeed(t, u, cfg)
+			list = append(list, ws)
+			added = append(added, ws)
+		}
+		webSeedLists.m[t] = list
+	})
+	if err != nil {
+		if t.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return err
+	}
+	for _, ws := range added {
+		ws.running.Store(int32(ws.cfg.MaxRequests))
+		for range ws.cfg.MaxRequests {
+			if !t.goExt(ws.work) {
+				ws.workerDone()
+			}
+		}
+	}
+	return nil
+}
+
+func newWebSeed(t *Torrent, u string, cfg WebSeedConfig) *webSeed {
+	ws := &webSeed{t: t, url: u, cfg: cfg, http: cfg.HTTPClient}
+	if ws.http == nil {
+		ws.own = newWebSeedTransport(cfg)
+		ws.http = &http.Client{Transport: ws.own, CheckRedirect: checkWebSeedRedirect}
+	}
+	return ws
+}
+
+// workerDone counts a worker out; the last one closes our transport's idle
+// connections, whose goroutines would outlive the torrent otherwise.
+func (ws *webSeed) workerDone() {
+	if ws.running.Add(-1) == 0 && ws.own != nil {
+		ws.own.CloseIdleConnections()
+	}
+}
+
+// checkWebSeedURL accepts an absolute http(s) URL.
+func checkWebSeedURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadWebSeed, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("%w: %q is not an http(s) URL", ErrBadWebSeed, s)
+	}
+	return nil
+}
+
+// webSeedURLs returns a torrent's web seeds: the .torrent's url-list (mi),
+// the magnet link's ws= parameters (m), then extra (TorrentSpec's), without
+// duplicates. A URL of the torrent's or the link's that is not http(s) is
+// skipped with a warning (they come from strangers); one of extra's is an
+// error.
+func (cl *Client) webSeedURLs(mi *metainfo.MetaInfo, m *metainfo.MagnetV2, extra []string) ([]string, error) {
+	var out, theirs []string
+	if mi != nil {
+		theirs = append(theirs, mi.UrlList...)
+	}
+	if m != nil {
+		theirs = append(theirs, m.Params["ws"]...)
+	}
+	for _, u := range theirs {
+		if err := checkWebSeedURL(u); err != nil {
+			cl.log.Warn("ignoring the torrent's web seed", "err", err)
+			continue
+		}
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	for _, u := range extra {
+		if err := checkWebSeedURL(u); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// work is one worker of a web seed: it runs until the torrent stops, the
+// download completes or the web seed is dropped.
+func (ws *webSeed) work(ctx context.Context) {
+	defer ws.workerDone()
+	t := ws.t
+	select {
+	case <-t.gotInfo:
+	case <-ctx.Done():
+		return
+	}
+	for ctx.Err() == nil {
+		paused, change := t.emb.pause.get()
+		if paused {
+			select {
+			case <-change:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		var run []piece.Block
+		var wait time.Duration
+		var stop bool
+		if err := t.do(ctx, func() { run, wait, stop = t.webSeedPick(ws) }); err != nil || stop {
+			return
+		}
+		if len(run) == 0 {
+			tm := time.NewTimer(wait)
+			select {
+			case <-tm.C:
+			case <-change:
+			case <-ctx.Done():
+			}
+			tm.Stop()
+			continue
+		}
+		ws.requests.Add(1)
+		err := ws.fetch(ctx, change, run)
+		if t.do(ctx, func() { t.webSeedDone(ws, run, err) }) != nil {
+			return
+		}
+	}
+}
+
+// webSeedPick returns the next run of contiguous blocks for a worker of
+// ws, or how long to wait before asking again, or stop (loop).
+func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duration, stop bool) {
+	if t.ctx.Err() != nil || ws.dropped || t.picker == nil {
+		return nil, 0, true
+	}
+	if ws.id == 0 {
+		t.webSeedStart(ws)
+	}
+	id := piece.PeerID(ws.id)
+	if t.picker.Banned(id) {
+		t.dropWebSeed(ws)
+		return nil, 0, true
+	}
+	if t.picker.Complete() {
+		return nil, 0, true
+	}
+	now := time.Now()
+	if now.Before(ws.retryAt) {
+		return nil, ws.retryAt.Sub(now), false
+	}
+	if t.paused() || t.disk.full() {
+		return nil, webSeedIdle / 10, false
+	}
+	blocks := t.picker.Pick(id, int(ws.cfg.RequestSize/piece.BlockSize), now, nil)
+	if len(blocks) == 0 {
+		return nil, webSeedIdle, false
+	}
+	// One request is one range: keep the contiguous prefix, give the rest
+	// back (picks past the first are usually its continuation anyway).
+	k := 1
+	for k < len(blocks) && t.layout.Offset(blocks[k-1])+int64(blocks[k-1].Length) == t.layout.Offset(blocks[k]) {
+		k++
+	}
+	for _, b := range blocks[k:] {
+		t.picker.Rejected(id, b)
+	}
+	return blocks[:k], 0, false
+}
+
+// webSeedStart makes ws a source of the picker's once the info is known
+// (loop). A torrent of several files needs a directory URL: one without
+// the trailing slash gets one, as libtorrent does.
+func (t *Torrent) webSeedStart(ws *webSeed) {
+	u := ws.url
+	if t.info.IsDir() && !strings.HasSuffix(u, "/") {
+		u += "/"
+	}
+	ws.client = webseed.Client{Logger: t.log, Url: u}
+	ws.index = t.info.FileSegmentsIndex()
+	ws.client.SetInfo(t.info, &ws.index)
+	t.nextID++
+	ws.id = t.nextID
+	all := piece.NewBitfield(t.layout.NumPieces())
+	all.SetAll()
+	t.picker.AddPeer(piece.PeerID(ws.id), all)
+	t.log.Debug("web seed started", "url", ws.url)
+}
+
+// dropWebSeed stops using ws for good (loop): what was in flight to it is
+// requestable again.
+func (t *Torrent) dropWebSeed(ws *webSeed) {
+	if ws.dropped {
+		return
+	}
+	ws.dropped = true
+	t.log.Warn("dropping web seed for sending bad data", "url", ws.url)
+	if ws.id != 0 {
+		t.picker.RemovePeer(piece.PeerID(ws.id))
+		t.fillAll()
+	}
+}
+
+// webSeedBlock takes a block a web seed sent, as onPiece takes a peer's
+// (loop). It reports whether the web seed is still wanted.
+func (t *Torrent) webSeedBlock(ws *webSeed, b piece.Block, data []byte) bool {
+	if t.ctx.Err() != nil || t.picker == nil || ws.dropped {
+		putBlock(data)
+		return false
+	}
+	id := piece.PeerID(ws.id)
+	if t.picker.Banned(id) {
+		putBlock(data)
+		t.dropWebSeed(ws)
+		return false
+	}
+	res := t.picker.Received(id, b)
+	if !res.Wanted {
+		putBlock(data)
+		t.wasted += int64(b.Length)
+		return true
+	}
+	t.downloaded.Add(int64(b.Length))
+	ws.downloaded.Add(int64(b.Length))
+	t.disk.push(diskJob{block: b, data: data})
+	for _, r := range res.Cancel {
+		if o := t.conns[PeerID(r.Peer)]; o != nil {
+			o.send(msgBlock(pp.Cancel, r.Block))
+		}
+	}
+	if res.PieceDone {
+		t.disk.push(diskJob{verify: true, blockHashes: t.picker.NeedsBlockHashes(b.Piece), block: piece.Block{Piece: b.Piece}})
+	}
+	return true
+}
+
+// webSeedDone ends a request (loop): the blocks of run not received go
+// back to the picker, and a failure makes the web seed rest.
+func (t *Torrent) webSeedDone(ws *webSeed, run []piece.Block, err error) {
+	if t.picker == nil || ws.id == 0 {
+		return
+	}
+	id := piece.PeerID(ws.id)
+	for _, b := range run {
+		t.picker.Rejected(id, b) // a no-op for the blocks received
+	}
+	switch {
+	case err == nil:
+		ws.fails = 0
+	case errors.Is(err, errWebSeedPaused), errors.Is(err, errWebSeedDropped), t.ctx.Err() != nil:
+	default:
+		ws.failures.Add(1)
+		ws.fails++
+		rest := ws.cfg.MinBackoff << min(ws.fails-1, 20)
+		var busy *webSeedBusyError
+		if errors.As(err, &busy) {
+			rest = max(rest, busy.retryAfter)
+		}
+		rest = min(rest, ws.cfg.MaxBackoff)
+		ws.retryAt = time.Now().Add(rest)
+		ws.lastErr = err
+		t.log.Debug("web seed request failed", "url", ws.url, "err", err, "retry in", rest)
+	}
+	if t.picker.Banned(id) {
+		t.dropWebSeed(ws)
+	}
+	t.fillAll()
+}
+
+// WebSeeds describes the torrent's web seeds, or returns ErrClosed once it
+// has stopped.
+func (t *Torrent) WebSeeds(ctx context.Context) ([]WebSeedInfo, error) {
+	var out []WebSeedInfo
+	err := t.do(ctx, func() {
+		for _, ws := range t.webSeeds() {
+			wi := WebSeedInfo{
+				URL: ws.url, Downloaded: ws.downloaded.Load(),
+				Requests: ws.requests.Load(), Failures: ws.failures.Load(),
+				Dropped: ws.dropped, LastErr: ws.lastErr,
+			}
+			if time.Now().Before(ws.retryAt) {
+				wi.RetryAt = ws.retryAt
+			}
+			if t.picker != nil && ws.id != 0 {
+				wi.InFlight = t.picker.InFlight(piece.PeerID(ws.id))
+			}
+			out = append(out, wi)
+		}
+	})
+	return out, err
+}
+
+// webSeedDownloaded returns the payload bytes the torrent's web seeds sent
+// (for Stats; safe from any goroutine).
+func (t *Torrent) webSeedDownloaded() int64 {
+	var n int64
+	for _, ws := range t.webSeeds() {
+		n += ws.downloaded.Load()
+	}
+	return n
+}

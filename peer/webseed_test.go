@@ -1,0 +1,508 @@
+package peer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/bttspeed/bttspeed/peer"
+)
+
+// wsServer is a web seed on loopback: Go's http.FileServer over root,
+// unless fault answers the request first.
+type wsServer struct {
+	*httptest.Server
+	requests atomic.Int64
+}
+
+func newWSServer(t testing.TB, root string, fault func(w http.ResponseWriter, r *http.Request) bool) *wsServer {
+	t.Helper()
+	s := &wsServer{}
+	files := http.FileServer(http.Dir(root))
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		if fault != nil && fault(w, r) {
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// testWebSeedConfig has short timeouts and rests, and small requests so
+// that a small torrent takes several.
+func testWebSeedConfig() *peer.WebSeedConfig {
+	return &peer.WebSeedConfig{
+		RequestSize:  64 << 10,
+		StallTimeout: 300 * time.Millisecond,
+		Timeout:      5 * time.Second,
+		MinBackoff:   50 * time.Millisecond,
+		MaxBackoff:   200 * time.Millisecond,
+	}
+}
+
+// leech adds mi to a new client, downloading into a new directory.
+func leech(t testing.TB, mi *metainfo.MetaInfo, mod func(*peer.Config)) (*peer.Torrent, string) {
+	t.Helper()
+	cl := newClient(t, mod)
+	dir := t.TempDir()
+	tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: dir})
+	require.NoError(t, err)
+	return tor, dir
+}
+
+func webSeedInfo(t testing.TB, tor *peer.Torrent, url string) peer.WebSeedInfo {
+	t.Helper()
+	list, err := tor.WebSeeds(context.Background())
+	require.NoError(t, err)
+	for _, wi := range list {
+		if wi.URL == url {
+			return wi
+		}
+	}
+	t.Fatalf("no web seed %s in %+v", url, list)
+	return peer.WebSeedInfo{}
+}
+
+func TestWebSeedSingleFile(t *testing.T) {
+	f := newFixture(t, 1<<20+12345, 32<<10)
+	srv := newWSServer(t, f.dir, nil)
+	for _, tc := range []struct{ name, url string }{
+		{"file URL", srv.URL + "/" + f.name},
+		{"directory URL", srv.URL + "/"}, // BEP 19: + the torrent's name
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tor, dir := leech(t, f.mi, nil)
+			require.NoError(t, tor.AddWebSeeds([]string{tc.url}, testWebSeedConfig()))
+			waitDone(t, tor, 20*time.Second)
+			requireSameFile(t, f, dir)
+			st, err := tor.Stats(context.Background())
+			require.NoError(t, err)
+			wi := webSeedInfo(t, tor, tc.url)
+			assert.Equal(t, f.info.Length, wi.Downloaded, "every byte came from the web seed, once")
+			assert.Equal(t, f.info.Length, st.Downloaded, "Stats counts the web seed's bytes")
+			assert.Equal(t, f.info.Length, tor.WebSeedDownloaded())
+			assert.Zero(t, wi.Failures)
+			assert.False(t, wi.Dropped)
+			assert.GreaterOrEqual(t, wi.Requests, f.info.Length/(64<<10), "requests are bounded by RequestSize")
+		})
+	}
+}
+
+// webSeedTree writes a torrent of several files (with a subdirectory, an
+// empty file, and names that need escaping) under a new directory.
+func webSeedTree(t testing.TB, pieceLen int64) (root string, mi *metainfo.MetaInfo, files map[string][]byte) {
+	t.Helper()
+	root = t.TempDir()
+	files = map[string][]byte{
+		"a.bin":               make([]byte, 100_000),
+		"sub dir/b #1+x.bin":  make([]byte, 250_001),
+		"sub dir/empty":       nil,
+		"sub dir/deeper/c%20": make([]byte, 77),
+		"z":                   make([]byte, 1),
+	}
+	for p, b := range files {
+		_, _ = rand.Read(b)
+		full := filepath.Join(root, "tree", filepath.FromSlash(p))
+		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
+		require.NoError(t, os.WriteFile(full, b, 0o644))
+	}
+	info := metainfo.Info{PieceLength: pieceLen}
+	require.NoError(t, info.BuildFromFilePath(filepath.Join(root, "tree")))
+	ib, err := bencode.Marshal(info)
+	require.NoError(t, err)
+	return root, &metainfo.MetaInfo{InfoBytes: ib}, files
+}
+
+func requireTree(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	for p, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, "tree", filepath.FromSlash(p)))
+		if len(want) == 0 && os.IsNotExist(err) {
+			continue // an empty file need not be created
+		}
+		require.NoError(t, err, p)
+		require.True(t, bytes.Equal(want, got), "%s differs", p)
+	}
+}
+
+func TestWebSeedMultiFile(t *testing.T) {
+	root, mi, files := webSeedTree(t, 32<<10)
+	srv := newWSServer(t, root, nil)
+	for _, tc := range []struct{ name, url string }{
+		{"directory URL", srv.URL + "/"},
+		{"without the slash", srv.URL}, // one is added, as libtorrent does
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tor, dir := leech(t, mi, nil)
+			require.NoError(t, tor.AddWebSeeds([]string{tc.url}, testWebSeedConfig()))
+			waitDone(t, tor, 20*time.Second)
+			requireTree(t, dir, files)
+			wi := webSeedInfo(t, tor, tc.url)
+			assert.Zero(t, wi.Failures)
+		})
+	}
+}
+
+// TestWebSeedFromTorrent: the .torrent's url-list and the magnet's ws= are
+// what AddTorrent gives AddWebSeeds.
+func TestWebSeedFromTorrent(t *testing.T) {
+	f := newFixture(t, 300_000, 16<<10)
+	srv := newWSServer(t, f.dir, nil)
+	mi := *f.mi
+	mi.UrlList = []string{srv.URL + "/" + f.name, "ftp://example.invalid/x"}
+	cl := newClient(t, nil)
+	urls, err := cl.WebSeedURLs(&mi, nil, []string{srv.URL + "/" + f.name})
+	require.NoError(t, err)
+	assert.Equal(t, []string{srv.URL + "/" + f.name}, urls, "the ftp URL is skipped, the duplicate dropped")
+	_, err = cl.WebSeedURLs(&mi, nil, []string{"ftp://example.invalid/x"})
+	require.ErrorIs(t, err, peer.ErrBadWebSeed, "a bad URL of the caller's own is an error")
+
+	m, err := peer.ParseMagnet("magnet:?xt=urn:btih:" + mi.HashInfoBytes().HexString() + "&ws=" + srv.URL + "/" + f.name + "&ws=http://127.0.0.1:1/other")
+	require.NoError(t, err)
+	urls, err = cl.WebSeedURLs(nil, &m, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{srv.URL + "/" + f.name, "http://127.0.0.1:1/other"}, urls)
+
+	dir := t.TempDir()
+	tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: &mi, Dir: dir})
+	require.NoError(t, err)
+	urls, err = cl.WebSeedURLs(&mi, nil, nil)
+	require.NoError(t, err)
+	require.NoError(t, tor.AddWebSeeds(urls, testWebSeedConfig()))
+	waitDone(t, tor, 20*time.Second)
+	requireSameFile(t, f, dir)
+}
+
+// rangeOf parses a request's "Range: bytes=A-B".
+func rangeOf(r *http.Request) (a, b int64, ok bool) {
+	s, found := strings.CutPrefix(r.Header.Get("Range"), "bytes=")
+	if !found {
+		return 0, 0, false
+	}
+	x, y, found := strings.Cut(s, "-")
+	if !found {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseInt(x, 10, 64)
+	b, err2 := strconv.ParseInt(y, 10, 64)
+	return a, b, err1 == nil && err2 == nil
+}
+
+// TestWebSeedHostile: a web seed that lies about or fails its answers gets
+// no data in, rests after each failure, and the download completes from an
+// honest one.
+func TestWebSeedHostile(t *testing.T) {
+	f := newFixture(t, 600_000, 16<<10)
+	data, err := os.ReadFile(filepath.Join(f.dir, f.name))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name  string
+		fault func(w http.ResponseWriter, r *http.Request) bool
+		// mayDeliver: the right bytes arrive before the lie shows.
+		mayDeliver bool
+	}{
+		{name: "404", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			http.NotFound(w, r)
+			return true
+		}},
+		{name: "503", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}},
+		{name: "stalls before the headers", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			<-r.Context().Done()
+			return true
+		}},
+		{name: "stalls mid-body", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, b, _ := rangeOf(r)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
+			w.Header().Set("Content-Length", strconv.FormatInt(b-a+1, 10))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[a : a+(b-a+1)/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return true
+		}, mayDeliver: true},
+		{name: "body too long", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, b, _ := rangeOf(r)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
+			w.WriteHeader(http.StatusPartialContent) // chunked: no Content-Length
+			_, _ = w.Write(data[a : b+1])
+			junk := make([]byte, 64<<10)
+			for range 1024 { // up to 64 MiB, unless the client hangs up
+				if _, err := w.Write(junk); err != nil {
+					break
+				}
+			}
+			return true
+		}, mayDeliver: true},
+		{name: "body too short", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, b, _ := rangeOf(r)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
+			w.Header().Set("Content-Length", strconv.FormatInt(b-a+1, 10))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[a:b]) // one byte short
+			return true
+		}, mayDeliver: true},
+		{name: "wrong Content-Range", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, b, _ := rangeOf(r)
+			a, b = a+1, min(b+1, int64(len(data)-1))
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[a : b+1])
+			return true
+		}},
+		{name: "wrong Content-Length", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, b, _ := rangeOf(r)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
+			w.Header().Set("Content-Length", strconv.FormatInt(b-a, 10))
+			w.WriteHeader(http.StatusPartialContent)
+			_, _ = w.Write(data[a:b])
+			return true
+		}},
+		{name: "whole file for a range", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, _, _ := rangeOf(r)
+			if a == 0 {
+				return false // a 200 for a range at 0 is usable: not this case
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			_, _ = w.Write(data)
+			return true
+		}, mayDeliver: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := newWSServer(t, f.dir, tc.fault)
+			good := newWSServer(t, f.dir, nil)
+			tor, dir := leech(t, f.mi, nil)
+			// The hostile one first and alone for a while, then the
+			// honest one.
+			require.NoError(t, tor.AddWebSeeds([]string{bad.URL + "/" + f.name}, testWebSeedConfig()))
+			require.Eventually(t, func() bool {
+				return webSeedInfo(t, tor, bad.URL+"/"+f.name).Failures > 0
+			}, 10*time.Second, 10*time.Millisecond)
+			if !tc.mayDeliver {
+				st, err := tor.Stats(context.Background())
+				require.NoError(t, err)
+				assert.Zero(t, st.Downloaded, "nothing is taken from a response that fails its checks")
+			}
+			require.NoError(t, tor.AddWebSeeds([]string{good.URL + "/" + f.name}, testWebSeedConfig()))
+			waitDone(t, tor, 20*time.Second)
+			requireSameFile(t, f, dir)
+			wi := webSeedInfo(t, tor, bad.URL+"/"+f.name)
+			assert.NotNil(t, wi.LastErr)
+			assert.False(t, wi.Dropped, "HTTP failures rest a web seed, they do not drop it")
+			assert.Zero(t, webSeedInfo(t, tor, good.URL+"/"+f.name).Failures)
+			t.Logf("%s: %d requests, %d failed, last: %v", tc.name, wi.Requests, wi.Failures, wi.LastErr)
+		})
+	}
+}
+
+// TestWebSeedBackoff: a web seed that always fails is asked less and less
+// often: a few requests a second at first, then one per MaxBackoff.
+func TestWebSeedBackoff(t *testing.T) {
+	f := newFixture(t, 100_000, 16<<10)
+	bad := newWSServer(t, f.dir, func(w http.ResponseWriter, r *http.Request) bool {
+		http.NotFound(w, r)
+		return true
+	})
+	tor, _ := leech(t, f.mi, nil)
+	cfg := testWebSeedConfig()
+	cfg.MinBackoff, cfg.MaxBackoff = 100*time.Millisecond, 400*time.Millisecond
+	require.NoError(t, tor.AddWebSeeds([]string{bad.URL + "/" + f.name}, cfg))
+	time.Sleep(1500 * time.Millisecond)
+	wi := webSeedInfo(t, tor, bad.URL+"/"+f.name)
+	// At most MaxRequests at first, then one after each rest: 100, 200,
+	// 400, 400 ms... about 6 in 1.5 s.
+	assert.LessOrEqual(t, wi.Requests, int64(4+10))
+	assert.GreaterOrEqual(t, wi.Requests, int64(3))
+	assert.Equal(t, wi.Requests, bad.requests.Load())
+	assert.ErrorContains(t, wi.LastErr, "404")
+	assert.False(t, wi.RetryAt.IsZero())
+	st, err := tor.Stats(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, st.Downloaded)
+}
+
+// TestWebSeedLiar: a web seed whose data fails its hash is dropped (the
+// peers' ban rule), and the honest one added after finishes the download.
+func TestWebSeedLiar(t *testing.T) {
+	f := newFixture(t, 400_000, 16<<10)
+	liar := newWSServer(t, f.dir, func(w http.ResponseWriter, r *http.Request) bool {
+		http.FileServer(http.Dir(f.dir)).ServeHTTP(flipWriter{w}, r)
+		return true
+	})
+	good := newWSServer(t, f.dir, nil)
+	tor, dir := leech(t, f.mi, nil)
+	require.NoError(t, tor.AddWebSeeds([]string{liar.URL + "/" + f.name}, testWebSeedConfig()))
+	require.Eventually(t, func() bool {
+		return webSeedInfo(t, tor, liar.URL+"/"+f.name).Dropped
+	}, 10*time.Second, 10*time.Millisecond)
+	n := liar.requests.Load()
+	require.NoError(t, tor.AddWebSeeds([]string{good.URL + "/" + f.name}, testWebSeedConfig()))
+	waitDone(t, tor, 20*time.Second)
+	requireSameFile(t, f, dir)
+	assert.LessOrEqual(t, liar.requests.Load(), n+4, "a dropped web seed is asked no more (but for requests already under way)")
+	assert.Equal(t, f.info.Length, webSeedInfo(t, tor, good.URL+"/"+f.name).Downloaded)
+}
+
+// flipWriter corrupts every byte of a response body.
+type flipWriter struct{ http.ResponseWriter }
+
+func (w flipWriter) Write(p []byte) (int, error) {
+	q := make([]byte, len(p))
+	for i, b := range p {
+		q[i] = ^b
+	}
+	return w.ResponseWriter.Write(q)
+}
+
+// TestWebSeedPause: a paused torrent asks its web seeds nothing, and after
+// Resume the download completes.
+func TestWebSeedPause(t *testing.T) {
+	f := newFixture(t, 1<<20, 16<<10)
+	srv := newWSServer(t, f.dir, nil)
+	tor, dir := leech(t, f.mi, nil)
+	lim := rate.NewLimiter(rate.Limit(256<<10), 16<<10)
+	tor.SetRateLimits(nil, lim) // about 4 s for the whole
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, testWebSeedConfig()))
+	require.Eventually(t, func() bool {
+		st, err := tor.Stats(context.Background())
+		return err == nil && st.Downloaded > 64<<10
+	}, 10*time.Second, 5*time.Millisecond)
+	tor.Pause()
+	time.Sleep(200 * time.Millisecond) // requests under way end
+	st1, err := tor.Stats(context.Background())
+	require.NoError(t, err)
+	n := srv.requests.Load()
+	time.Sleep(600 * time.Millisecond)
+	st2, err := tor.Stats(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, n, srv.requests.Load(), "no request while paused")
+	assert.Equal(t, st1.Downloaded, st2.Downloaded, "nothing arrives while paused")
+	assert.False(t, st2.Complete)
+	lim.SetLimit(rate.Inf)
+	tor.Resume()
+	waitDone(t, tor, 20*time.Second)
+	requireSameFile(t, f, dir)
+	assert.Zero(t, webSeedInfo(t, tor, srv.URL+"/"+f.name).Failures, "a request cut by the pause is no failure")
+}
+
+// TestWebSeedRateLimit: Config.DownloadRate holds web seeds back too. Only
+// a lower bound is asserted: a limiter cannot be beaten, however loaded the
+// machine.
+func TestWebSeedRateLimit(t *testing.T) {
+	const size, limit = 1 << 20, 512 << 10
+	f := newFixture(t, size, 16<<10)
+	srv := newWSServer(t, f.dir, nil)
+	tor, dir := leech(t, f.mi, func(c *peer.Config) { c.DownloadRate = limit })
+	start := time.Now()
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, testWebSeedConfig()))
+	waitDone(t, tor, 30*time.Second)
+	elapsed := time.Since(start)
+	requireSameFile(t, f, dir)
+	// The limiter's burst is a tenth of a second's worth.
+	assert.GreaterOrEqual(t, elapsed, time.Duration(size-limit/10)*time.Second/limit)
+}
+
+// TestWebSeedBesidePeers: a web seed and a seeding peer share a download;
+// Stats.Downloaded counts both, and the web seed's share is its own.
+func TestWebSeedBesidePeers(t *testing.T) {
+	f := newFixture(t, 2<<20, 32<<10)
+	srv := newWSServer(t, f.dir, nil)
+	seeder := newClient(t, nil)
+	seed(t, seeder, f)
+	tor, dir := leech(t, f.mi, nil)
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, testWebSeedConfig()))
+	tor.AddPeers(seeder.Addr())
+	waitDone(t, tor, 30*time.Second)
+	requireSameFile(t, f, dir)
+	st, err := tor.Stats(context.Background())
+	require.NoError(t, err)
+	web := webSeedInfo(t, tor, srv.URL+"/"+f.name).Downloaded
+	assert.Positive(t, web)
+	assert.Equal(t, f.info.Length, st.Downloaded, "each wanted byte counted once")
+	t.Logf("web seed %d bytes, peers %d", web, st.Downloaded-web)
+}
+
+// TestWebSeedClose: Close does not wait for a stalled web seed.
+func TestWebSeedClose(t *testing.T) {
+	f := newFixture(t, 100_000, 16<<10)
+	srv := newWSServer(t, f.dir, func(w http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done()
+		return true
+	})
+	tor, _ := leech(t, f.mi, nil)
+	cfg := testWebSeedConfig()
+	cfg.StallTimeout = time.Minute
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, cfg))
+	require.Eventually(t, func() bool { return srv.requests.Load() > 0 }, 5*time.Second, 5*time.Millisecond)
+	start := time.Now()
+	require.NoError(t, tor.Close())
+	assert.Less(t, time.Since(start), 10*time.Second)
+	_, err := tor.WebSeeds(context.Background())
+	require.ErrorIs(t, err, peer.ErrClosed)
+	require.ErrorIs(t, tor.AddWebSeeds([]string{srv.URL}, nil), peer.ErrClosed)
+}
+
+// TestWebSeedBeforeInfo: web seeds added to a magnet link wait for its
+// info, then fetch.
+func TestWebSeedBeforeInfo(t *testing.T) {
+	f := newFixture(t, 300_000, 16<<10)
+	srv := newWSServer(t, f.dir, nil)
+	seeder := newClient(t, nil)
+	seed(t, seeder, f)
+	cl := newClient(t, nil)
+	dir := t.TempDir()
+	tor, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{
+		Magnet: "magnet:?xt=urn:btih:" + f.mi.HashInfoBytes().HexString(),
+		Dir:    dir,
+	})
+	require.NoError(t, err)
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, testWebSeedConfig()))
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, srv.requests.Load(), "nothing to ask before the info")
+	tor.AddPeers(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), seeder.Addr().Port()))
+	waitDone(t, tor, 30*time.Second)
+	requireSameFile(t, f, dir)
+	assert.Positive(t, srv.requests.Load())
+}
+
+func TestWebSeedBadConfig(t *testing.T) {
+	f := newFixture(t, 1000, 16<<10)
+	tor, _ := leech(t, f.mi, nil)
+	for _, u := range []string{"ftp://x/y", "/relative", "http://", "::bad"} {
+		require.ErrorIs(t, tor.AddWebSeeds([]string{u}, nil), peer.ErrBadWebSeed, u)
+	}
+	require.ErrorIs(t, tor.AddWebSeeds([]string{"http://127.0.0.1:1/"}, &peer.WebSeedConfig{MaxRequests: -1}), peer.ErrConfig)
+	list, err := tor.WebSeeds(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, list, "nothing added from a refused call")
+	urls := make([]string, 40)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("http://127.0.0.1:1/%d", i)
+	}
+	require.NoError(t, tor.AddWebSeeds(append(urls, urls[0]), &peer.WebSeedConfig{MinBackoff: time.Hour}))
+	list, err = tor.WebSeeds(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, list, 16, "at most 16 web seeds")
+}
