@@ -4,30 +4,16 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"strings"
-	"sync"
 
-	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 )
 
-// erc20ABIJSON is the part of the ERC-20 interface the client uses.
-const erc20ABIJSON = `[
-{"type":"function","name":"balanceOf","stateMutability":"view","inputs":[{"name":"owner","type":"address"}],"outputs":[{"name":"","type":"uint256"}]},
-{"type":"function","name":"allowance","stateMutability":"view","inputs":[{"name":"owner","type":"address"},{"name":"spender","type":"address"}],"outputs":[{"name":"","type":"uint256"}]},
-{"type":"function","name":"approve","stateMutability":"nonpayable","inputs":[{"name":"spender","type":"address"},{"name":"amount","type":"uint256"}],"outputs":[{"name":"","type":"bool"}]},
-{"type":"function","name":"transfer","stateMutability":"nonpayable","inputs":[{"name":"to","type":"address"},{"name":"amount","type":"uint256"}],"outputs":[{"name":"","type":"bool"}]}
-]`
-
-var erc20ABI = sync.OnceValue(func() abi.ABI {
-	a, err := abi.JSON(strings.NewReader(erc20ABIJSON))
-	if err != nil {
-		panic("bttc: ERC-20 ABI: " + err.Error()) // a constant: tested
-	}
-	return a
-})
+// erc20ABI is the part of the ERC-20 interface the client uses
+// (evmescrow's, shared with tron).
+var erc20ABI = evmescrow.ERC20ABI
 
 func (c *Client) callUint256(ctx context.Context, contract btt.Address, method string, args ...any) (btt.Amount, error) {
 	out, err := c.callABI(ctx, contract, erc20ABI(), method, args...)

@@ -23,12 +23,12 @@ type ApprovePolicy int
 
 const (
 	// ApproveExact approves the deposit when the allowance is short.
-	ApproveExact ApprovePolicy = iota
+	ApproveExact = ApprovePolicy(evmescrow.ApproveExact)
 	// ApproveUnlimited approves 2^256-1 once, when the allowance is short.
-	ApproveUnlimited
+	ApproveUnlimited = ApprovePolicy(evmescrow.ApproveUnlimited)
 	// ApproveNever leaves allowances to the caller; a short one gives a
 	// *paychan.InsufficientFundsError.
-	ApproveNever
+	ApproveNever = ApprovePolicy(evmescrow.ApproveNever)
 )
 
 // The bounds of BttSpeedEscrow's challenge period.

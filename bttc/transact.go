@@ -6,72 +6,25 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 )
 
 // fund makes sure the account holds amount tokens and the escrow may pull
-// them, approving it if the policy says so.
+// them, approving it if the policy says so (evmescrow.Fund).
 func (e *Escrow) fund(ctx context.Context, token btt.Address, amount btt.Amount) error {
-	self := e.c.Address()
-	bal, err := e.c.BalanceOf(ctx, token, self)
-	if err != nil {
-		return err
-	}
-	if bal.Lt(amount) {
-		return fmt.Errorf("%w: %s holds %s of token %s, the deposit is %s; get more tokens or deposit less",
-			&paychan.InsufficientFundsError{Shortfall: amount.SubFloor(bal)}, self, bal, token, amount)
-	}
-	allowed, err := e.c.Allowance(ctx, token, self, e.addr)
-	if err != nil {
-		return err
-	}
-	if !allowed.Lt(amount) {
-		return nil
-	}
-	want := amount
-	switch e.approve {
-	case ApproveNever:
-		return fmt.Errorf("%w: the escrow may move %s of %s's tokens, the deposit is %s; approve %s for it",
-			&paychan.InsufficientFundsError{Shortfall: amount.SubFloor(allowed)}, allowed, self, amount, e)
-	case ApproveUnlimited:
-		want = maxAmount
-	}
-	data, err := erc20ABI().Pack("approve", common.Address(e.addr.EVM()), want.Big())
-	if err != nil {
-		return fmt.Errorf("bttc: encode approve: %w", err)
-	}
-	if _, err := e.transact(ctx, &token, data); err != nil {
-		return fmt.Errorf("approve the escrow for %s: %w", want, err)
-	}
-	return nil
+	return evmescrow.Fund(ctx, e.c, e.c.Address(), e.addr, e.String(), token, amount, evmescrow.Approve(e.approve),
+		func(ctx context.Context, data []byte) error {
+			_, err := e.transact(ctx, &token, data)
+			return err
+		})
 }
 
-var maxAmount = func() btt.Amount {
-	var b [32]byte
-	for i := range b {
-		b[i] = 0xff
-	}
-	return btt.AmountFromBytes32(b)
-}()
-
-// fail wraps a failed escrow call; a failed pull of tokens becomes a
-// *paychan.InsufficientFundsError when the balance or allowance is short.
+// fail wraps a failed escrow call. A failed token transfer into the escrow
+// becomes a *paychan.InsufficientFundsError when the balance or allowance
+// is short.
 func (e *Escrow) fail(ctx context.Context, op string, token btt.Address, amount btt.Amount, err error) error {
-	if errors.Is(err, ErrTokenTransfer) && !token.IsZero() && !amount.IsZero() {
-		self := e.c.Address()
-		bal, berr := e.c.BalanceOf(ctx, token, self)
-		allowed, aerr := e.c.Allowance(ctx, token, self, e.addr)
-		if berr == nil && aerr == nil {
-			if have := btt.Min(bal, allowed); have.Lt(amount) {
-				return fmt.Errorf("bttc: %s: %w: balance %s, allowance %s, needed %s (%w)",
-					op, &paychan.InsufficientFundsError{Shortfall: amount.SubFloor(have)}, bal, allowed, amount, err)
-			}
-		}
-	}
-	return fmt.Errorf("bttc: %s: %w", op, err)
+	return evmescrow.Failed(ctx, e.c, "bttc", op, e.c.Address(), e.addr, token, amount, err, ErrTokenTransfer)
 }
 
 // transact sends one call and waits for its receipt, after settling any

@@ -24,13 +24,13 @@ type ApprovePolicy int
 const (
 	// ApproveExact approves the escrow for the deposit when the allowance
 	// is short (one extra transaction then).
-	ApproveExact ApprovePolicy = iota
+	ApproveExact = ApprovePolicy(evmescrow.ApproveExact)
 	// ApproveUnlimited approves 2^256-1 once, when the allowance is short:
 	// later deposits need no approval.
-	ApproveUnlimited
+	ApproveUnlimited = ApprovePolicy(evmescrow.ApproveUnlimited)
 	// ApproveNever leaves allowances to the caller; a short one gives a
 	// *paychan.InsufficientFundsError.
-	ApproveNever
+	ApproveNever = ApprovePolicy(evmescrow.ApproveNever)
 )
 
 // EscrowOption configures an Escrow.

@@ -4,33 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"strings"
-	"sync"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
-// trc20ABIJSON is the part of the TRC-20 (ERC-20) interface the client
-// uses.
-const trc20ABIJSON = `[
-{"type":"function","name":"balanceOf","stateMutability":"view","inputs":[{"name":"owner","type":"address"}],"outputs":[{"name":"","type":"uint256"}]},
-{"type":"function","name":"allowance","stateMutability":"view","inputs":[{"name":"owner","type":"address"},{"name":"spender","type":"address"}],"outputs":[{"name":"","type":"uint256"}]},
-{"type":"function","name":"decimals","stateMutability":"view","inputs":[],"outputs":[{"name":"","type":"uint8"}]},
-{"type":"function","name":"approve","stateMutability":"nonpayable","inputs":[{"name":"spender","type":"address"},{"name":"amount","type":"uint256"}],"outputs":[{"name":"","type":"bool"}]},
-{"type":"function","name":"transfer","stateMutability":"nonpayable","inputs":[{"name":"to","type":"address"},{"name":"amount","type":"uint256"}],"outputs":[{"name":"","type":"bool"}]},
-{"type":"event","name":"Transfer","anonymous":false,"inputs":[{"name":"from","type":"address","indexed":true},{"name":"to","type":"address","indexed":true},{"name":"value","type":"uint256","indexed":false}]}
-]`
-
-var trc20ABI = sync.OnceValue(func() abi.ABI {
-	a, err := abi.JSON(strings.NewReader(trc20ABIJSON))
-	if err != nil {
-		panic("tron: TRC-20 ABI: " + err.Error()) // a constant: tested
-	}
-	return a
-})
+// trc20ABI is the part of the TRC-20 (ERC-20) interface the client uses
+// (evmescrow's, shared with bttc).
+var trc20ABI = evmescrow.ERC20ABI
 
 // callUint256 runs a view returning one uint256 and converts it.
 func (c *Client) callUint256(ctx context.Context, contract btt.Address, a abi.ABI, method string, args ...any) (btt.Amount, error) {
