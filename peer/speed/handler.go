@@ -1,8 +1,6 @@
 package speed
 
 import (
-	"context"
-	"errors"
 	"time"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -277,27 +275,6 @@ func trim(s string) string {
 		return s[:200]
 	}
 	return s
-}
-
-// retryChain calls f until it returns an error other than
-// paychan.ErrChainUnavailable (or none), with backoff from 100 ms doubling
-// to 5 s, until ctx ends; it returns f's last error.
-func retryChain(ctx context.Context, f func() error) error {
-	delay := 100 * time.Millisecond
-	for {
-		err := f()
-		if !errors.Is(err, paychan.ErrChainUnavailable) {
-			return err
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
 }
 
 // peerIDs returns the peer ids of the connection's two ends, ours first

@@ -88,11 +88,11 @@ func (h *handler) onChannel(ci speedwire.Channel) {
 	h.p.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		// The chain down is no fault of the payer's: read again, with
-		// backoff, for up to a minute; its requests wait meanwhile.
+		// The chain down is no fault of the payer's: wait for it, for up
+		// to a minute (awaitChain); its requests wait meanwhile.
 		var ch paychan.Channel
 		read := func() error {
-			return retryChain(ctx, func() error {
+			return awaitChain(ctx, func() error {
 				var err error
 				ch, err = payee.Accept(ctx, ci.ID)
 				if errors.Is(err, paychan.ErrChainUnavailable) {
@@ -266,4 +266,36 @@ func (h *handler) onChannel(ci speedwire.Channel) {
 			}
 		})
 	})
+}
+
+// awaitChain calls f until it returns an error other than
+// paychan.ErrChainUnavailable (or none), or ctx ends, 1 s apart doubling
+// to 5 s; it returns f's last error. It runs off the loop, and f's chain
+// reads take ctx.
+//
+// It is not a second retry of one call: the escrow's client retries a
+// blip (tron.Client and bttc.Client, Retry.Attempts tries over about
+// 3 s) before it reports the chain unavailable. awaitChain waits out a
+// chain that stayed down past that, for as long as the caller's ctx (the
+// minute a paid slot waits for its channel): refusing the channel instead
+// would count against a payer that did nothing wrong (maxBadChannels),
+// and TestChainDown ("while the seeder reads the channel") fails without
+// it. Its waits are as long as the client's later ones, so the two do
+// not multiply into a burst of reads.
+func awaitChain(ctx context.Context, f func() error) error {
+	delay := time.Second
+	for {
+		err := f()
+		if !errors.Is(err, paychan.ErrChainUnavailable) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
