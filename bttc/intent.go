@@ -59,27 +59,11 @@ func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(pay
 	if err != nil {
 		return paychan.Channel{}, false, err
 	}
-	if last >= in.Mark && last-in.Mark >= MaxFindScan {
-		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %d channels were opened since nonce %d, more than %d to read",
-			last-in.Mark+1, in.Mark, MaxFindScan)
+	ch, ok, err := evmescrow.ScanNonces(ctx, e.addr, self, in, last, MaxFindScan, known, e.Channel)
+	if err != nil {
+		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w", err)
 	}
-	for n := in.Mark; n <= last; n++ {
-		id := ChannelID(e.addr, self, in.Payee, n)
-		if known != nil && known(id) {
-			continue
-		}
-		ch, err := e.Channel(ctx, id)
-		if errors.Is(err, paychan.ErrUnknownChannel) {
-			continue // nonce n is someone else's channel
-		}
-		if err != nil {
-			return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w", err)
-		}
-		if ch.Payer == self && ch.Payee == in.Payee && ch.Expiry.Unix() == in.Expiry.Unix() {
-			return ch, true, nil
-		}
-	}
-	return paychan.Channel{}, false, nil
+	return ch, ok, nil
 }
 
 // InFlight implements paychan.OpenFinder: whether the transaction this

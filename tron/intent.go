@@ -78,25 +78,12 @@ func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(pay
 	if err != nil {
 		return paychan.Channel{}, false, err
 	}
-	if last >= in.Mark && last-in.Mark >= MaxFindScan {
-		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %d channels were opened on %s since nonce %d, more than %d to read; read them with Escrow.Channel and tron.ChannelID",
-			last-in.Mark+1, e.addr, in.Mark, MaxFindScan)
+	ch, ok, err := evmescrow.ScanNonces(ctx, e.addr, self, in, last, MaxFindScan, known, e.Channel)
+	switch {
+	case errors.Is(err, evmescrow.ErrScanBound):
+		return paychan.Channel{}, false, fmt.Errorf("tron: find open on %s: %w; read them with Escrow.Channel and tron.ChannelID", e.addr, err)
+	case err != nil:
+		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w", err)
 	}
-	for n := in.Mark; n <= last; n++ {
-		id := ChannelID(e.addr, self, in.Payee, n)
-		if known != nil && known(id) {
-			continue
-		}
-		ch, err := e.Channel(ctx, id)
-		if errors.Is(err, paychan.ErrUnknownChannel) {
-			continue // nonce n is someone else's channel
-		}
-		if err != nil {
-			return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w", err)
-		}
-		if ch.Payer == self && ch.Payee == in.Payee && ch.Expiry.Unix() == in.Expiry.Unix() {
-			return ch, true, nil
-		}
-	}
-	return paychan.Channel{}, false, nil
+	return ch, ok, nil
 }
