@@ -131,20 +131,27 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		done[i] = d
 	}
+	// Each leecher's time is taken as it completes, whatever the order.
 	res := Result{Done: make([]time.Duration, cfg.Leechers)}
+	var wg sync.WaitGroup
 	for i, d := range done {
-		select {
-		case <-d:
-			res.Done[i] = time.Since(start)
-		case <-ctx.Done():
-			var left []int
-			for j, d := range done {
-				select {
-				case <-d:
-				default:
-					left = append(left, j)
-				}
+		wg.Go(func() {
+			select {
+			case <-d:
+				res.Done[i] = time.Since(start)
+			case <-ctx.Done():
 			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		var left []int
+		for i, d := range res.Done {
+			if d == 0 {
+				left = append(left, i)
+			}
+		}
+		if len(left) > 0 {
 			return Result{}, fmt.Errorf("swarmbench: %s: leechers %v incomplete after %v: %w", cfg.Impl, left, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
 		}
 	}
