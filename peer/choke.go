@@ -19,6 +19,7 @@ func (t *Torrent) rechoke(now time.Time) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	t.chokedPeers = len(ids)
 	snap := choker.Snapshot{Seeding: t.picker != nil && t.picker.Complete(), Size: t.layout.Length}
 	for _, id := range ids {
 		c := t.conns[id]

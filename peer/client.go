@@ -216,7 +216,9 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 		sources = append(sources, publicOnly{src: cl.cfg.DHT.Source(), t: t})
 	}
 	cl.wg.Go(t.run)
-	t.AddPeers(append(peers, spec.Peers...)...)
+	if peers = append(peers, spec.Peers...); len(peers) > 0 {
+		t.AddPeers(peers...)
+	}
 	for _, src := range sources {
 		t.runSource(src)
 	}

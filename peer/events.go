@@ -3,6 +3,7 @@ package peer
 import (
 	"net"
 	"net/netip"
+	"sync"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 )
@@ -33,4 +34,31 @@ type event struct {
 	hs       handshakeResult
 	addr     netip.AddrPort
 	outgoing bool
+}
+
+// maxQueuedEvents is how many events may wait for a torrent's loop; past
+// it, posting blocks (a connection's reader waits, and TCP slows its
+// peer).
+const maxQueuedEvents = 1024
+
+// eventPool holds the events posted to the loops. An event is some 340
+// bytes; a torrent's queue holds pointers, so an idle torrent's costs
+// 8 KiB rather than the 340 KiB of a queue of events, and a busy one
+// reuses the events it has handled.
+var eventPool = sync.Pool{New: func() any { return new(event) }}
+
+// newEvent returns a pooled copy of ev to post.
+func newEvent(ev event) *event {
+	p := eventPool.Get().(*event)
+	*p = ev
+	return p
+}
+
+// takeEvent returns what p holds and puts p back in the pool; p must not
+// be used after.
+func takeEvent(p *event) event {
+	ev := *p
+	*p = event{}
+	eventPool.Put(p)
+	return ev
 }

@@ -12,22 +12,30 @@ import (
 const minRechokeGap = 20 * time.Millisecond
 
 // run is the torrent's loop.
+//
+// Its timers run only while there is work for them (see schedule): an
+// idle torrent — no connection, no dial under way or due, nothing to
+// download — has none armed, and costs no CPU until something is posted
+// to it.
 func (t *Torrent) run() {
 	defer close(t.loopDone)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	rechoke := time.NewTicker(t.cl.cfg.RechokeInterval)
-	defer rechoke.Stop()
+	t.tickT = time.NewTimer(time.Hour)
+	t.tickT.Stop()
+	defer t.tickT.Stop()
+	t.rechokeT = time.NewTimer(time.Hour)
+	t.rechokeT.Stop()
+	defer t.rechokeT.Stop()
 	t.refill = time.NewTimer(time.Hour)
 	t.refill.Stop()
 	defer t.refill.Stop()
 	t.soon = time.NewTimer(time.Hour)
 	t.soon.Stop()
 	defer t.soon.Stop()
+	t.schedule(time.Now())
 	for {
 		select {
 		case ev := <-t.events:
-			t.handle(ev)
+			t.handle(takeEvent(ev))
 		case <-t.diskWake:
 			t.fillAll()
 		case <-t.mail.wake:
@@ -35,9 +43,13 @@ func (t *Torrent) run() {
 		case <-t.refill.C:
 			t.refillSet = false
 			t.fillAll()
-		case now := <-tick.C:
+		case now := <-t.tickT.C:
+			t.timerFires++
+			t.tickAt = time.Time{}
 			t.tick(now)
-		case now := <-rechoke.C:
+		case now := <-t.rechokeT.C:
+			t.timerFires++
+			t.rechokeAt = time.Time{}
 			t.rechoke(now)
 		case <-t.soon.C:
 			t.soonSet = false
@@ -59,6 +71,69 @@ func (t *Torrent) run() {
 				t.soon.Reset(wait)
 			}
 		}
+		t.schedule(time.Now())
+	}
+}
+
+// schedule arms or stops the tick and rechoke timers for what the torrent
+// has to do. The tick runs every second while the torrent has connections,
+// dials under way or pieces to fetch (a leecher, or a magnet link without
+// its info): rates, request timeouts, refills and dials as before. An
+// idle seeder's tick is only for its next dial — when the earliest known
+// peer that is neither connected nor being dialed may be retried — and a
+// paused or peerless one has no tick at all. The rechoke runs every
+// RechokeInterval while there are connections, and once more after the
+// last has gone (so the policy forgets it), then stops; a peer's
+// interest asks for one at once (rechokeDue), and the periodic one
+// resumes an interval after the first connection.
+func (t *Torrent) schedule(now time.Time) {
+	var tickAt time.Time
+	switch {
+	case len(t.conns) > 0 || t.dialing > 0 || t.picker == nil || !t.picker.Complete():
+		tickAt = t.tickAt // as armed, or in a second
+		if tickAt.IsZero() {
+			tickAt = now.Add(time.Second)
+		}
+	case !t.paused():
+		for _, cand := range t.known {
+			if !cand.connected && !cand.dialing && (tickAt.IsZero() || cand.nextTry.Before(tickAt)) {
+				tickAt = cand.nextTry
+			}
+		}
+		if !tickAt.IsZero() {
+			// Not before the next whole second the ticker would have
+			// had, and never in the past (the dial it is for runs
+			// then).
+			if soonest := now.Add(time.Second); tickAt.Before(soonest) {
+				tickAt = soonest
+			}
+			if !t.tickAt.IsZero() && t.tickAt.Before(tickAt) {
+				tickAt = t.tickAt
+			}
+		}
+	}
+	if !tickAt.Equal(t.tickAt) {
+		t.tickAt = tickAt
+		if tickAt.IsZero() {
+			t.tickT.Stop()
+		} else {
+			t.tickT.Reset(tickAt.Sub(now))
+		}
+	}
+	var rechokeAt time.Time
+	if len(t.conns) > 0 || t.chokedPeers > 0 {
+		rechokeAt = t.rechokeAt
+		if rechokeAt.IsZero() {
+			rechokeAt = now.Add(t.cl.cfg.RechokeInterval)
+		}
+	}
+	if !rechokeAt.Equal(t.rechokeAt) {
+		t.rechokeAt = rechokeAt
+		if rechokeAt.IsZero() {
+			t.rechokeT.Stop()
+		} else {
+			t.rechokeT.Reset(rechokeAt.Sub(now))
+		}
 	}
 }
 
@@ -77,7 +152,8 @@ func (t *Torrent) shutdown() {
 	}
 	for {
 		select {
-		case ev := <-t.events:
+		case p := <-t.events:
+			ev := takeEvent(p)
 			if ev.kind == evMsg && ev.msg.Type == pp.Piece {
 				putBlock(ev.msg.Piece)
 			}

@@ -30,7 +30,7 @@ type Torrent struct {
 	log      *slog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
-	events   chan event
+	events   chan *event    // from eventPool; the loop puts them back (takeEvent)
 	wg       sync.WaitGroup // conns, dialers, disk workers
 	loopDone chan struct{}
 	gotInfo  chan struct{}
@@ -71,6 +71,15 @@ type Torrent struct {
 	refillSet  bool
 	soon       *time.Timer // a rechoke asked for within minRechokeGap of the last
 	soonSet    bool
+	// The tick and the rechoke, armed by schedule for when they are due
+	// (zero: stopped); chokedPeers is how many peers the last rechoke saw.
+	tickT       *time.Timer
+	tickAt      time.Time
+	rechokeT    *time.Timer
+	rechokeAt   time.Time
+	chokedPeers int
+	// timerFires counts the ticks and periodic rechokes run (tests).
+	timerFires int
 }
 
 func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Policy) *Torrent {
@@ -82,7 +91,7 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		log:       cl.log.With("torrent", ih.HexString()[:8]),
 		ctx:       ctx,
 		cancel:    cancel,
-		events:    make(chan event, 1024),
+		events:    make(chan *event, maxQueuedEvents),
 		loopDone:  make(chan struct{}),
 		gotInfo:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -130,34 +139,39 @@ func (t *Torrent) storage() *piece.Storage { return t.st.Load() }
 
 // post sends an event to the loop, giving up when the torrent stops.
 func (t *Torrent) post(ev event) bool {
+	p := newEvent(ev)
 	select {
-	case t.events <- ev:
+	case t.events <- p:
 		return true
 	case <-t.ctx.Done():
+		takeEvent(p)
 		return false
 	}
 }
 
 func (t *Torrent) postFromConn(ev event, c *conn) bool {
+	p := newEvent(ev)
 	select {
-	case t.events <- ev:
+	case t.events <- p:
 		return true
 	case <-c.closed:
-		return false
 	case <-t.ctx.Done():
-		return false
 	}
+	takeEvent(p)
+	return false
 }
 
 // do runs f in the loop and waits for it.
 func (t *Torrent) do(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
-	ev := event{kind: evFunc, fn: func() { f(); close(ran) }}
+	ev := newEvent(event{kind: evFunc, fn: func() { f(); close(ran) }})
 	select {
 	case t.events <- ev:
 	case <-ctx.Done():
+		takeEvent(ev)
 		return ctx.Err()
 	case <-t.loopDone:
+		takeEvent(ev)
 		return ErrClosed
 	}
 	select {

@@ -1,0 +1,136 @@
+package peer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scaleSpec writes a file of size random bytes in a directory of its own
+// and returns the spec that seeds it (Verify).
+func scaleSpec(tb testing.TB, size int) TorrentSpec {
+	tb.Helper()
+	dir := tb.TempDir()
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	path := filepath.Join(dir, "f")
+	require.NoError(tb, os.WriteFile(path, data, 0o644))
+	info := metainfo.Info{PieceLength: 16 << 10}
+	require.NoError(tb, info.BuildFromFilePath(path))
+	ib, err := bencode.Marshal(info)
+	require.NoError(tb, err)
+	return TorrentSpec{MetaInfo: &metainfo.MetaInfo{InfoBytes: ib}, Dir: dir, Verify: true}
+}
+
+// loopTimers returns how many ticks and periodic rechokes a torrent's
+// loop has run, and whether either timer is armed.
+func loopTimers(t *testing.T, tor *Torrent) (fires int, armed bool) {
+	t.Helper()
+	require.NoError(t, tor.do(context.Background(), func() {
+		fires, armed = tor.timerFires, !tor.tickAt.IsZero() || !tor.rechokeAt.IsZero()
+	}))
+	return fires, armed
+}
+
+// TestIdleTorrentTimers: a seeding torrent with no peer arms no timer
+// and runs no tick or rechoke over ten virtual minutes — a thousand of
+// them cost no CPU — while a leecher ticks every second as ever, and a
+// seeder that knows an unreachable peer ticks only for its retries (15 s
+// after the first failure, 30 s after the second, … at most 90 s), not
+// every second.
+func TestIdleTorrentTimers(t *testing.T) {
+	tests := []struct {
+		name               string
+		leech              bool
+		deadPeer           bool
+		minFires, maxFires int
+	}{
+		{name: "seeding, no peer", maxFires: 0},
+		{name: "leeching, no peer", leech: true, minFires: 590, maxFires: 610},
+		// Retries at about 15, 45, 90, 150, 225, 315, then every 90 s
+		// (a tick each, and one a second while each dial is under way).
+		{name: "seeding, an unreachable peer", deadPeer: true, minFires: 5, maxFires: 40},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := scaleSpec(t, 40<<10)
+			synctest.Test(t, func(t *testing.T) {
+				cfg := Config{NoListen: true, Dial: func(context.Context, netip.AddrPort) (net.Conn, error) {
+					return nil, errors.New("unreachable")
+				}}
+				cl, err := NewClient(cfg)
+				require.NoError(t, err)
+				defer cl.Close()
+				spec := spec
+				if tc.leech {
+					spec.Dir, spec.Verify = t.TempDir(), false
+				}
+				if tc.deadPeer {
+					spec.Peers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.9:6881")}
+				}
+				tor, err := cl.AddTorrent(context.Background(), spec)
+				require.NoError(t, err)
+				time.Sleep(10 * time.Minute)
+				synctest.Wait()
+				fires, armed := loopTimers(t, tor)
+				t.Logf("%d ticks and rechokes in 10 minutes", fires)
+				assert.GreaterOrEqual(t, fires, tc.minFires)
+				assert.LessOrEqual(t, fires, tc.maxFires)
+				if tc.maxFires == 0 {
+					assert.False(t, armed, "a timer is armed")
+				}
+			})
+		})
+	}
+}
+
+// TestIdleTorrentCost: an idle seeding torrent costs at most
+// maxIdleTorrentHeap of Go heap and idleTorrentGoroutines goroutines (its
+// loop and its two disk workers), measured over 200 torrents.
+func TestIdleTorrentCost(t *testing.T) {
+	const (
+		n                     = 200
+		maxIdleTorrentHeap    = 48 << 10
+		idleTorrentGoroutines = 3
+	)
+	specs := make([]TorrentSpec, n)
+	for i := range specs {
+		specs[i] = scaleSpec(t, 20<<10)
+	}
+	cl, err := NewClient(Config{NoListen: true})
+	require.NoError(t, err)
+	defer cl.Close()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0, g0 := ms.HeapAlloc, runtime.NumGoroutine()
+	tors := make([]*Torrent, n)
+	for i, spec := range specs {
+		tors[i], err = cl.AddTorrent(context.Background(), spec)
+		require.NoError(t, err)
+	}
+	for _, tor := range tors {
+		<-tor.Done()
+		loopTimers(t, tor) // its loop has started
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	perTorrent := (int64(ms.HeapAlloc) - int64(heap0)) / n
+	goroutines := float64(runtime.NumGoroutine()-g0) / n
+	t.Logf("per idle torrent: %d bytes of heap, %.2f goroutines", perTorrent, goroutines)
+	assert.LessOrEqual(t, perTorrent, int64(maxIdleTorrentHeap))
+	assert.LessOrEqual(t, goroutines, float64(idleTorrentGoroutines)+0.05)
+}
