@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 )
 
 // Chain ids of BitTorrent Chain.
@@ -76,7 +75,8 @@ type Retry struct {
 	// retries).
 	Attempts int
 	// Base is the first back-off (default 200 ms); each next one doubles,
-	// up to Max (default 5 s), with up to 20% jitter.
+	// up to Max (default 5 s; one below Base is taken as Base), with up
+	// to 20% added.
 	Base, Max time.Duration
 }
 
@@ -221,32 +221,14 @@ func (c *Client) String() string {
 }
 
 // rpc runs one RPC with the per-call timeout, retrying while the node is
-// unreachable.
+// unreachable (evmescrow.Retry: waits doubling from Retry.Base to
+// Retry.Max, up to a fifth added).
 func (c *Client) rpc(ctx context.Context, op string, f func(ctx context.Context) error) error {
-	delay := c.cfg.Retry.Base
-	for attempt := 1; ; attempt++ {
+	return evmescrow.Retry(ctx, "bttc", op, c.cfg.Retry.Attempts, c.cfg.Retry.Base, c.cfg.Retry.Max, func() error {
 		rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-		err := unavailable(ctx, op, f(rctx))
-		cancel()
-		if err == nil || !errors.Is(err, paychan.ErrChainUnavailable) {
-			return err
-		}
-		if attempt >= c.cfg.Retry.Attempts {
-			if attempt > 1 {
-				return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
-			}
-			return err
-		}
-		d := delay + time.Duration(rand.Int64N(int64(delay)/5+1))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("bttc: %s: %w (while retrying: %v)", op, ctx.Err(), err)
-		case <-t.C:
-		}
-		delay = min(2*delay, c.cfg.Retry.Max)
-	}
+		defer cancel()
+		return unavailable(ctx, op, f(rctx))
+	})
 }
 
 // ChainID is block.chainid, read once.

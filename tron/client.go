@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bttspeed/bttspeed/btt"
-	"github.com/bttspeed/bttspeed/paychan"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 )
 
 // SunPerTRX is the number of sun in one TRX.
@@ -247,30 +246,11 @@ func (c *Client) rpc(ctx context.Context, op string, f func(ctx context.Context)
 }
 
 // retry calls f until it succeeds, fails with an error that does not wrap
-// paychan.ErrChainUnavailable, ctx ends, or the attempts are used up.
+// paychan.ErrChainUnavailable, ctx ends, or the attempts are used up
+// (evmescrow.Retry: waits doubling from Retry.Base to Retry.Max, up to a
+// fifth added).
 func (c *Client) retry(ctx context.Context, op string, f func() error) error {
-	delay := c.cfg.Retry.Base
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil || !errors.Is(err, paychan.ErrChainUnavailable) {
-			return err
-		}
-		if attempt >= c.cfg.Retry.Attempts {
-			if attempt > 1 {
-				return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
-			}
-			return err
-		}
-		d := delay + time.Duration(rand.Int64N(int64(delay)/5+1))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("tron: %s: %w (while retrying: %v)", op, ctx.Err(), err)
-		case <-t.C:
-		}
-		delay = min(2*delay, c.cfg.Retry.Max)
-	}
+	return evmescrow.Retry(ctx, "tron", op, c.cfg.Retry.Attempts, c.cfg.Retry.Base, c.cfg.Retry.Max, f)
 }
 
 // ChainID returns the chain id: the last 4 bytes of the genesis block's id,
