@@ -16,6 +16,7 @@ import (
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/segments"
 	"github.com/anacrolix/torrent/webseed"
+	"golang.org/x/time/rate"
 
 	"github.com/bttspeed/bttspeed/piece"
 )
@@ -94,8 +95,9 @@ type WebSeedInfo struct {
 	Requests, Failures int64
 	// InFlight is the blocks requested from it and not yet received.
 	InFlight int
-	// Dropped reports that it sent data failing its hash and is used no
-	// more.
+	// Dropped reports that it is used no more: it sent data that failed
+	// its hash, or the torrent's files leave gaps a request by file
+	// cannot fill (LastErr says).
 	Dropped bool
 	// RetryAt is when it is asked again after a failure (zero if not
 	// resting); LastErr says why its last request failed.
@@ -326,8 +328,9 @@ func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duratio
 	if t.ctx.Err() != nil || ws.dropped || t.picker == nil {
 		return nil, 0, true
 	}
-	if ws.id == 0 {
-		t.webSeedStart(ws)
+	if ws.id == 0 && !t.webSeedStart(ws) {
+		ws.dropped, ws.lastErr = true, errWebSeedLayout
+		return nil, 0, true
 	}
 	id := piece.PeerID(ws.id)
 	if t.picker.Banned(id) {
@@ -344,7 +347,7 @@ func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duratio
 	if t.paused() || t.disk.full() {
 		return nil, webSeedIdle / 10, false
 	}
-	blocks := t.picker.Pick(id, int(ws.cfg.RequestSize/piece.BlockSize), now, nil)
+	blocks := t.picker.Pick(id, t.webSeedRequestBlocks(ws), now, nil)
 	if len(blocks) == 0 {
 		return nil, webSeedIdle, false
 	}
@@ -360,10 +363,41 @@ func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duratio
 	return blocks[:k], 0, false
 }
 
+// webSeedRequestBlocks is how many blocks a request of ws asks for: at
+// most RequestSize, and under a download rate limit at most what a
+// quarter of the request timeout lets its MaxRequests requests bring in,
+// so that its blocks do not expire while the limiter holds them back (they
+// would be asked twice).
+func (t *Torrent) webSeedRequestBlocks(ws *webSeed) int {
+	n := ws.cfg.RequestSize
+	for _, lim := range []*rate.Limiter{t.cl.cfg.downLimit, t.emb.downLimit.Load()} {
+		if lim == nil || lim.Limit() == rate.Inf {
+			continue
+		}
+		n = min(n, int64(float64(lim.Limit())*(t.cl.cfg.RequestTimeout/4).Seconds())/int64(ws.cfg.MaxRequests))
+	}
+	return max(1, int(n/piece.BlockSize))
+}
+
 // webSeedStart makes ws a source of the picker's once the info is known
 // (loop). A torrent of several files needs a directory URL: one without
 // the trailing slash gets one, as libtorrent does.
-func (t *Torrent) webSeedStart(ws *webSeed) {
+func (t *Torrent) webSeedStart(ws *webSeed) bool {
+	// The files must tile the torrent's data, as BEP 19's requests are
+	// cut by file (a pure v2 torrent's files are piece-aligned, with gaps
+	// no file holds).
+	var end int64
+	for _, f := range t.info.UpvertedFiles() {
+		if f.TorrentOffset != end {
+			t.log.Warn("web seed unused: the torrent's files leave gaps", "url", ws.url)
+			return false
+		}
+		end += f.Length
+	}
+	if end != t.layout.Length {
+		t.log.Warn("web seed unused: the torrent's files do not cover its data", "url", ws.url)
+		return false
+	}
 	u := ws.url
 	if t.info.IsDir() && !strings.HasSuffix(u, "/") {
 		u += "/"
@@ -377,6 +411,7 @@ func (t *Torrent) webSeedStart(ws *webSeed) {
 	all.SetAll()
 	t.picker.AddPeer(piece.PeerID(ws.id), all)
 	t.log.Debug("web seed started", "url", ws.url)
+	return true
 }
 
 // dropWebSeed stops using ws for good (loop): what was in flight to it is

@@ -33,6 +33,7 @@ var (
 	errWebSeedStalled  = errors.New("web seed: sent nothing for too long")
 	errWebSeedTimeout  = errors.New("web seed: request took too long")
 	errWebSeedResponse = errors.New("web seed: bad response")
+	errWebSeedLayout   = errors.New("web seed: the torrent's files do not tile its data")
 )
 
 // webSeedBusyError is a 503 or 429 answer, with the rest it asked for.

@@ -47,12 +47,13 @@ func newWSServer(t testing.TB, root string, fault func(w http.ResponseWriter, r 
 	return s
 }
 
-// testWebSeedConfig has short timeouts and rests, and small requests so
-// that a small torrent takes several.
+// testWebSeedConfig has short rests, and small requests so that a small
+// torrent takes several; its stall timeout is short but leaves room for a
+// loaded CI machine (hostile tests shorten it for the hostile server).
 func testWebSeedConfig() *peer.WebSeedConfig {
 	return &peer.WebSeedConfig{
 		RequestSize:  64 << 10,
-		StallTimeout: 300 * time.Millisecond,
+		StallTimeout: 2 * time.Second,
 		Timeout:      5 * time.Second,
 		MinBackoff:   50 * time.Millisecond,
 		MaxBackoff:   200 * time.Millisecond,
@@ -100,7 +101,7 @@ func TestWebSeedSingleFile(t *testing.T) {
 			assert.Equal(t, f.info.Length, wi.Downloaded, "every byte came from the web seed, once")
 			assert.Equal(t, f.info.Length, st.Downloaded, "Stats counts the web seed's bytes")
 			assert.Equal(t, f.info.Length, tor.WebSeedDownloaded())
-			assert.Zero(t, wi.Failures)
+			assert.Zero(t, wi.Failures, "last error: %v", wi.LastErr)
 			assert.False(t, wi.Dropped)
 			assert.GreaterOrEqual(t, wi.Requests, f.info.Length/(64<<10), "requests are bounded by RequestSize")
 		})
@@ -296,7 +297,9 @@ func TestWebSeedHostile(t *testing.T) {
 			tor, dir := leech(t, f.mi, nil)
 			// The hostile one first and alone for a while, then the
 			// honest one.
-			require.NoError(t, tor.AddWebSeeds([]string{bad.URL + "/" + f.name}, testWebSeedConfig()))
+			badCfg := testWebSeedConfig()
+			badCfg.StallTimeout = 300 * time.Millisecond
+			require.NoError(t, tor.AddWebSeeds([]string{bad.URL + "/" + f.name}, badCfg))
 			require.Eventually(t, func() bool {
 				return webSeedInfo(t, tor, bad.URL+"/"+f.name).Failures > 0
 			}, 10*time.Second, 10*time.Millisecond)
@@ -505,4 +508,24 @@ func TestWebSeedBadConfig(t *testing.T) {
 	list, err = tor.WebSeeds(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, list, 16, "at most 16 web seeds")
+}
+
+// TestWebSeedPadding: BEP 47 padding files are zeros nobody is asked for:
+// the web seed's server has none, and the download completes.
+func TestWebSeedPadding(t *testing.T) {
+	f := newPaddedFixture(t)
+	var padAsked atomic.Int64
+	srv := newWSServer(t, f.dir, func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/.pad/") {
+			padAsked.Add(1)
+		}
+		return false
+	})
+	tor, dir := leech(t, f.mi, nil)
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/"}, testWebSeedConfig()))
+	waitDone(t, tor, 20*time.Second)
+	f.requireFiles(t, dir)
+	assert.Zero(t, padAsked.Load(), "a padding file is never fetched")
+	wi := webSeedInfo(t, tor, srv.URL+"/")
+	assert.Zero(t, wi.Failures, "last error: %v", wi.LastErr)
 }
