@@ -286,9 +286,10 @@ func TestScaleChild(t *testing.T) {
 	fmt.Printf("SCALE:%s\n", js)
 }
 
-// scaleOursConfig is our seeder's config for the scale benchmark.
+// scaleOursConfig is our seeder's config for the scale benchmark: one
+// completion database for the client, as anacrolix's.
 func scaleOursConfig(base string) peer.Config {
-	return peer.Config{ListenAddr: "127.0.0.1:0"}
+	return peer.Config{ListenAddr: "127.0.0.1:0", CompletionDir: filepath.Join(base, "ours")}
 }
 
 // anacrolixScaleConfig is a stock anacrolix client on loopback storing

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -37,6 +38,12 @@ type Config struct {
 	// DataDir is where torrents store data unless their spec names a
 	// directory (default: the current directory).
 	DataDir string
+	// CompletionDir, if set, is where every torrent keeps its record of
+	// which pieces are verified: one database for the client however
+	// many torrents it has, which is what lets a thousand torrents start
+	// in well under a second. Empty: each torrent keeps it in its data
+	// directory, under .bttspeed (torrents of one directory share it).
+	CompletionDir string
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
 	// Policy makes each torrent's choking policy; nil means
@@ -162,6 +169,13 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "."
+	}
+	if c.CompletionDir != "" {
+		dir, err := filepath.Abs(c.CompletionDir)
+		if err != nil {
+			return fmt.Errorf("%w: CompletionDir: %w", ErrConfig, err)
+		}
+		c.CompletionDir = dir
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

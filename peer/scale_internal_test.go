@@ -134,3 +134,45 @@ func TestIdleTorrentCost(t *testing.T) {
 	assert.LessOrEqual(t, perTorrent, int64(maxIdleTorrentHeap))
 	assert.LessOrEqual(t, goroutines, float64(idleTorrentGoroutines)+0.05)
 }
+
+// TestTorrentsShareCompletionDir: torrents whose data is in one directory
+// share its completion database (before, the second waited a second for
+// bbolt's lock on the file and failed); it stays open while any of them
+// is, and what each recorded outlives them.
+func TestTorrentsShareCompletionDir(t *testing.T) {
+	dir := t.TempDir()
+	specs := make([]TorrentSpec, 3)
+	for i := range specs {
+		specs[i] = scaleSpec(t, 20<<10+i)
+		name := filepath.Join(specs[i].Dir, "f")
+		require.NoError(t, os.Rename(name, filepath.Join(dir, "f"+string(rune('a'+i)))))
+		var info metainfo.Info
+		require.NoError(t, info.BuildFromFilePath(filepath.Join(dir, "f"+string(rune('a'+i)))))
+		ib, err := bencode.Marshal(info)
+		require.NoError(t, err)
+		specs[i] = TorrentSpec{MetaInfo: &metainfo.MetaInfo{InfoBytes: ib}, Dir: dir, Verify: true}
+	}
+	cl, err := NewClient(Config{NoListen: true})
+	require.NoError(t, err)
+	defer cl.Close()
+	tors := make([]*Torrent, len(specs))
+	for i, spec := range specs {
+		start := time.Now()
+		tors[i], err = cl.AddTorrent(context.Background(), spec)
+		require.NoError(t, err)
+		assert.Less(t, time.Since(start), 500*time.Millisecond, "waited for a lock")
+		<-tors[i].Done()
+	}
+	require.NoError(t, tors[0].Close())
+	// The others' database is still open; the first's record is kept:
+	// added again without Verify, it is complete at once.
+	again := specs[0]
+	again.Verify = false
+	tor, err := cl.AddTorrent(context.Background(), again)
+	require.NoError(t, err)
+	select {
+	case <-tor.Done():
+	default:
+		t.Fatal("the completion recorded before was lost")
+	}
+}

@@ -41,7 +41,8 @@ type StorageConfig struct {
 	// (see fileClient for why ours is the default).
 	AnacrolixFile bool
 	// CompletionDir is where the persistent piece-completion database
-	// (bbolt) lives; empty means Dir. Several torrents may share one.
+	// (bbolt) lives; empty means Dir. Torrents that name the same one
+	// share one open database, for as long as any of them is open.
 	CompletionDir string
 }
 
@@ -69,6 +70,67 @@ type Storage struct {
 type unflushedCompletion struct{ storage.PieceCompletion }
 
 func (unflushedCompletion) Persistent() bool { return false }
+
+// completions are the bbolt completion databases open in this process, by
+// directory. Torrents whose CompletionDir is the same share one database,
+// open while any of them is: bbolt locks its file, so a second open of it
+// in one process would wait for the first to close, and a thousand
+// torrents that share a directory cost one file, one mapping and one
+// free list rather than a thousand.
+var completions = struct {
+	mu   sync.Mutex
+	open map[string]*sharedCompletion
+}{open: make(map[string]*sharedCompletion)}
+
+// sharedCompletion is one open database and how many Storages use it.
+type sharedCompletion struct {
+	storage.PieceCompletion
+	dir  string
+	refs int
+}
+
+// completionRef is one Storage's use of a shared database; closing it
+// closes the database once no Storage uses it.
+type completionRef struct {
+	*sharedCompletion
+	once sync.Once
+}
+
+// openCompletion opens the database in dir, or takes another reference to
+// it if it is open.
+func openCompletion(dir string) (*completionRef, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	completions.mu.Lock()
+	defer completions.mu.Unlock()
+	sc := completions.open[abs]
+	if sc == nil {
+		pc, err := storage.NewBoltPieceCompletion(abs)
+		if err != nil {
+			return nil, err
+		}
+		sc = &sharedCompletion{PieceCompletion: pc, dir: abs}
+		completions.open[abs] = sc
+	}
+	sc.refs++
+	return &completionRef{sharedCompletion: sc}, nil
+}
+
+// Close drops this reference; the last one closes the database.
+func (r *completionRef) Close() error {
+	var err error
+	r.once.Do(func() {
+		completions.mu.Lock()
+		defer completions.mu.Unlock()
+		if r.refs--; r.refs == 0 {
+			delete(completions.open, r.dir)
+			err = r.PieceCompletion.Close()
+		}
+	})
+	return err
+}
 
 // closerClient closes the completion store with the client.
 type closerClient struct {
@@ -226,7 +288,7 @@ func OpenStorage(cfg StorageConfig) (*Storage, error) {
 	if cdir == "" {
 		cdir = cfg.Dir
 	}
-	pc, err := storage.NewBoltPieceCompletion(cdir)
+	pc, err := openCompletion(cdir)
 	if err != nil {
 		return nil, fmt.Errorf("piece: open completion database in %s: %w", cdir, err)
 	}
