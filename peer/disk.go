@@ -42,6 +42,10 @@ type diskQueue struct {
 	// nor written, and a piece hashed on the way takes zeros for them.
 	// Set before the first push, never after.
 	pad piece.Padding
+	// v2, for a pure v2 torrent, verifies pieces by their merkle hashes:
+	// they are read back, not hashed on the way (nil for v1 and hybrid
+	// torrents, verified by SHA-1). Set before the first push.
+	v2 *piece.V2Hashes
 }
 
 func (q *diskQueue) newHash() hash.Hash {
@@ -117,6 +121,9 @@ func (w *diskWorker) padTo(l piece.Layout, i int, ph *pieceHash, to int64) bool 
 
 // hashRun feeds a run written at begin of piece i to its hash.
 func (w *diskWorker) hashRun(l piece.Layout, i int, begin uint32, bufs [][]byte) {
+	if w.q.v2 != nil {
+		return // merkle hashes: read back
+	}
 	ph := w.hashing[i]
 	if ph == nil {
 		if len(w.hashing) >= maxHashing {
@@ -148,6 +155,10 @@ func (w *diskWorker) hashRun(l piece.Layout, i int, begin uint32, bufs [][]byte)
 // verify hashes piece i: from the sum of its writes if it was written
 // whole and in order, else by reading it back.
 func (w *diskWorker) verify(st *piece.Storage, i int) (bool, error) {
+	if w.q.v2 != nil {
+		w.q.readBack.Add(1)
+		return st.VerifyPieceV2(i, w.q.v2)
+	}
 	ph := w.hashing[i]
 	delete(w.hashing, i)
 	if ph == nil || ph.h == nil {

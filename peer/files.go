@@ -109,17 +109,21 @@ func (t *Torrent) layout0() piece.Layout {
 // before GotInfo closes.
 func (t *Torrent) initFiles() {
 	e := t.embed()
-	multi := len(t.info.Files) != 0
+	view, err := piece.V1View(t.info) // checked by start: cannot fail
+	if err != nil {
+		view = t.info
+	}
+	multi := len(view.Files) != 0
 	var off int64
-	for i, fi := range t.info.UpvertedFiles() {
+	for i, fi := range view.UpvertedFiles() {
 		f := &File{t: t, index: i, offset: off, length: fi.Length}
-		f.path = t.info.BestName()
+		f.path = view.BestName()
 		f.displayPath = f.path
 		if multi {
 			f.displayPath = strings.Join(fi.BestPath(), "/")
 			f.path += "/" + f.displayPath
 		}
-		f.padding = strings.Contains(fi.Attr, "p")
+		f.padding = piece.IsPadding(fi)
 		p := PiecePriorityNormal
 		if t.spec.FilePriority != nil {
 			if q := t.spec.FilePriority(i, f.path); q.Valid() {

@@ -1,7 +1,6 @@
 package peer
 
 import (
-	"crypto/sha1"
 	"fmt"
 	"path/filepath"
 
@@ -12,7 +11,13 @@ import (
 	"github.com/bttspeed/bttspeed/piece"
 )
 
+// openStorage opens the storage of info through its v1 layout
+// (piece.V1View: a hybrid or v2 torrent's files with their padding).
 func (t *Torrent) openStorage(info *metainfo.Info) (*piece.Storage, error) {
+	info, err := piece.V1View(info)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
+	}
 	if err := piece.CheckInfo(info); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
 	}
@@ -36,12 +41,20 @@ func (t *Torrent) openStorage(info *metainfo.Info) (*piece.Storage, error) {
 // start installs the info and storage (loop state; called before the loop
 // runs, or from it).
 func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage) error {
-	if sha1.Sum(infoBytes) != t.ih {
+	if !infoHashMatches(t.ih, infoBytes) {
 		return fmt.Errorf("%w: info does not match the info hash", ErrBadTorrent)
 	}
-	layout := piece.LayoutOf(info)
-	pad := piece.PaddingOf(info)
-	have, err := havePadding(st, pad)
+	view, err := piece.V1View(info)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTorrent, err)
+	}
+	layout := piece.LayoutOf(view)
+	pad := piece.PaddingOf(view)
+	v2h, err := t.v2Hashes(info)
+	if err != nil {
+		return err
+	}
+	have, err := t.startHave(st, pad, v2h)
 	if err != nil {
 		return err
 	}
@@ -69,8 +82,8 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		default:
 		}
 	}, &t.wg)
-	t.disk.pad = pad // before any push
-	t.initFiles()    // before GotInfo, and before Prepare: file priorities decide what is prepared
+	t.disk.pad, t.disk.v2 = pad, v2h // before any push
+	t.initFiles()                    // before GotInfo, and before Prepare: file priorities decide what is prepared
 	close(t.gotInfo)
 	if picker.Complete() {
 		close(t.done)
@@ -97,12 +110,19 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 	return nil
 }
 
-// havePadding returns the pieces st has, with those that are all padding
+// startHave returns the pieces st has, with those that are all padding
 // (BEP 47) verified from zeros: nobody is asked for them. A torrent whose
 // all-padding piece does not hash as zeros is refused: it could never
-// complete.
-func havePadding(st *piece.Storage, pad piece.Padding) (piece.Bitfield, error) {
+// complete. A pure v2 torrent (v2h set) added with Verify is verified here
+// by its v2 hashes (the v1 pass AddTorrent makes cannot pass its pieces).
+func (t *Torrent) startHave(st *piece.Storage, pad piece.Padding, v2h *piece.V2Hashes) (piece.Bitfield, error) {
 	have := st.Completed()
+	if v2h != nil && t.spec.Verify {
+		var err error
+		if have, err = st.VerifyAllV2(t.ctx, v2h); err != nil {
+			return have, fmt.Errorf("peer: verify %s: %w", t.spec.Dir, err)
+		}
+	}
 	if pad.Empty() {
 		return have, nil
 	}
@@ -111,7 +131,11 @@ func havePadding(st *piece.Storage, pad piece.Padding) (piece.Bitfield, error) {
 		if have.Has(i) || !pad.PiecePadding(l, i) {
 			continue
 		}
-		ok, err := st.VerifyPiece(i) // reads zeros: no disk
+		verify := st.VerifyPiece
+		if v2h != nil {
+			verify = func(i int) (bool, error) { return st.VerifyPieceV2(i, v2h) }
+		}
+		ok, err := verify(i) // reads zeros: no disk
 		if err != nil {
 			return have, fmt.Errorf("peer: %w", err)
 		}

@@ -2,7 +2,6 @@ package peer
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"fmt"
 	"time"
 
@@ -126,7 +125,7 @@ func (t *Torrent) onMetadata(c *conn, payload []byte) error {
 				return nil
 			}
 		}
-		if sha1.Sum(mf.buf) != t.ih {
+		if !infoHashMatches(t.ih, mf.buf) {
 			// An honest peer's metadata always hashes to the info hash.
 			t.metadataFailed(c.id, "metadata does not match the info hash")
 			t.ban(c, fmt.Sprintf("its metadata (%d bytes) does not match the info hash", mf.size))

@@ -72,8 +72,13 @@ func (s TorrentSpec) load() (*metainfo.MetaInfo, *metainfo.MagnetV2, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: magnet: %v", ErrBadTorrent, err)
 	}
+	if !m.InfoHash.Ok && m.V2InfoHash.Ok {
+		// Only a v2 hash (btmh): the torrent goes by its truncation, as
+		// v2 peers, trackers and the DHT know it (BEP 52).
+		m.InfoHash.Value, m.InfoHash.Ok = *m.V2InfoHash.Value.ToShort(), true
+	}
 	if !m.InfoHash.Ok {
-		return nil, nil, fmt.Errorf("%w: magnet has no v1 info hash (btih)", ErrBadTorrent)
+		return nil, nil, fmt.Errorf("%w: magnet has no info hash (btih or btmh)", ErrBadTorrent)
 	}
 	return nil, &m, nil
 }

@@ -20,9 +20,25 @@ type Layout struct {
 	Length      int64
 }
 
-// LayoutOf returns the layout of an info dictionary.
+// LayoutOf returns the layout of an info dictionary: that of its v1 file
+// list (padding included) if it has one, else (pure v2) that of its v2
+// files each starting on a piece boundary, which is the layout of its
+// V1View.
 func LayoutOf(info *metainfo.Info) Layout {
-	return Layout{PieceLength: info.PieceLength, Length: info.TotalLength()}
+	var n int64
+	if info.PieceLength <= 0 {
+		return Layout{PieceLength: info.PieceLength} // no pieces; CheckInfo refuses it
+	}
+	if info.HasV1() {
+		for fi := range info.UpvertedV1Files() {
+			n += fi.Length
+		}
+	} else {
+		for fi := range info.UpvertedFilesIter() {
+			n = max(n, fi.TorrentOffset+fi.Length)
+		}
+	}
+	return Layout{PieceLength: info.PieceLength, Length: n}
 }
 
 // NumPieces returns the number of pieces.
