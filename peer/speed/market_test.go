@@ -24,6 +24,9 @@ type market struct {
 	t     *testing.T
 	chain *paychantest.Chain
 	dom   paychan.Domain
+	// client, if set, adjusts every client's config, sellers' and
+	// buyers' (after sellerOpts.client).
+	client func(*peer.Config)
 }
 
 func newMarket(t *testing.T) *market {
@@ -109,6 +112,9 @@ func (m *market) startSeller(s *sellSide, price btt.Amount, o sellerOpts) *sellS
 	if o.client != nil {
 		o.client(&cfg)
 	}
+	if m.client != nil {
+		m.client(&cfg)
+	}
 	s.client, err = peer.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.client.Close() })
@@ -158,7 +164,11 @@ func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func
 	l.ext, err = speed.New(speed.Config{Domain: m.dom, Buy: &bc})
 	require.NoError(t, err)
 	l.buyer = l.ext
-	l.client, err = peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{l.ext}})
+	cfg := peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{l.ext}}
+	if m.client != nil {
+		m.client(&cfg)
+	}
+	l.client, err = peer.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.client.Close() })
 	l.tor, err = l.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: l.dir, Peers: []netip.AddrPort{s.client.Addr()}})

@@ -30,7 +30,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func key(t *testing.T, b byte) *paychan.KeySigner {
+func key(t testing.TB, b byte) *paychan.KeySigner {
 	t.Helper()
 	d := make([]byte, 32)
 	d[0], d[31] = 0x21, b
@@ -41,14 +41,20 @@ func key(t *testing.T, b byte) *paychan.KeySigner {
 	return s
 }
 
-func fixture(t *testing.T, size int64) (dir string, mi *metainfo.MetaInfo, sum [32]byte) {
+func fixture(t testing.TB, size int64) (dir string, mi *metainfo.MetaInfo, sum [32]byte) {
+	t.Helper()
+	return fixtureOf(t, size, 64<<10)
+}
+
+// fixtureOf writes a file of size random bytes, in pieces of pieceLen.
+func fixtureOf(t testing.TB, size, pieceLen int64) (dir string, mi *metainfo.MetaInfo, sum [32]byte) {
 	t.Helper()
 	dir = t.TempDir()
 	data := make([]byte, size)
 	_, _ = rand.Read(data)
 	path := filepath.Join(dir, "data.bin")
 	require.NoError(t, os.WriteFile(path, data, 0o644))
-	info := metainfo.Info{PieceLength: 64 << 10}
+	info := metainfo.Info{PieceLength: pieceLen}
 	require.NoError(t, info.BuildFromFilePath(path))
 	ib, err := bencode.Marshal(info)
 	require.NoError(t, err)
