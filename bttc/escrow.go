@@ -262,55 +262,7 @@ func (e *Escrow) CheckVoucher(ctx context.Context, sv paychan.SignedVoucher) (bt
 // the escrow if the allowance is short (see ApprovePolicy), opens the
 // channel and reads it from the ChannelOpened event.
 func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (paychan.Channel, error) {
-	self := e.c.Address()
-	switch {
-	case self.IsZero():
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", ErrNoSigner)
-	case deposit.IsZero():
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w: zero deposit; deposit a positive amount", ErrInvalidArgument)
-	case payee.IsZero() || payee == self:
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w: payee %q must be set and differ from the payer", ErrInvalidArgument, payee)
-	}
-	exp, err := unixSeconds(expiry)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
-	}
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
-	}
-	now, err := e.c.Now(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
-	}
-	if !expiry.After(now) {
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w: expiry %s is not after the chain's time %s; choose a later one",
-			paychan.ErrExpired, expiry.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
-	}
-	if err := checkLifetime(expiry, now); err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
-	}
-	data, err := escrowCodec.Open(payee, deposit, exp)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: open: encode: %w", err)
-	}
-	// The same open sent before and not settled: its outcome is owed and
-	// its deposit may be pulled already — no balance check, no approve.
-	if !e.owed(&e.addr, data) {
-		if err := e.fund(ctx, dom.Token, deposit); err != nil {
-			return paychan.Channel{}, fmt.Errorf("bttc: open: %w", err)
-		}
-	}
-	r, err := e.transact(ctx, &e.addr, data)
-	if err != nil {
-		return paychan.Channel{}, e.fail(ctx, "open", dom.Token, deposit, err)
-	}
-	ch, err := e.opened(r)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: open (transaction %s): %w", r.TxHash.Hex(), err)
-	}
-	ch.Token = dom.Token
-	return ch, nil
+	return e.calls().Open(ctx, payee, deposit, expiry)
 }
 
 // escrowCodec encodes the escrow's calls and decodes its answers, the
@@ -335,56 +287,13 @@ func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
 
 // TopUp implements paychan.Escrow.
 func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amount, expiry time.Time) (paychan.Channel, error) {
-	if e.c.Address().IsZero() {
-		return paychan.Channel{}, fmt.Errorf("bttc: top up: %w", ErrNoSigner)
-	}
-	exp, err := unixSeconds(expiry)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
-	}
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
-	}
-	now, err := e.c.Now(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
-	}
-	if err := checkLifetime(expiry, now); err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
-	}
-	data, err := escrowCodec.TopUp(id, amount, exp)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: top up %x: encode: %w", id[:8], err)
-	}
-	if !amount.IsZero() && !e.owed(&e.addr, data) {
-		if err := e.fund(ctx, dom.Token, amount); err != nil {
-			return paychan.Channel{}, fmt.Errorf("bttc: top up %x: %w", id[:8], err)
-		}
-	}
-	return e.change(ctx, "top up", id, dom.Token, amount, data)
+	return e.calls().TopUp(ctx, id, amount, expiry)
 }
 
 // Channel implements paychan.Escrow; an unknown id gives
 // paychan.ErrUnknownChannel.
 func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{ID: id}, fmt.Errorf("bttc: read channel %x: %w", id[:8], err)
-	}
-	out, err := e.c.callABI(ctx, e.addr, e.abi, "channels", [32]byte(id))
-	if err != nil {
-		return paychan.Channel{ID: id}, fmt.Errorf("bttc: read channel %x: %w", id[:8], err)
-	}
-	ch, err := decodeChannel(id, out)
-	if err != nil {
-		return paychan.Channel{ID: id}, err
-	}
-	if ch.State == paychan.ChannelUnknown {
-		return paychan.Channel{ID: id}, fmt.Errorf("bttc: read channel %x: %w: not in escrow %s", id[:8], paychan.ErrUnknownChannel, e)
-	}
-	ch.Token = dom.Token
-	return ch, nil
+	return e.calls().Channel(ctx, id)
 }
 
 func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
@@ -404,65 +313,17 @@ func (e *Escrow) Close(ctx context.Context, sv paychan.SignedVoucher) (paychan.C
 }
 
 func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVoucher) (paychan.Channel, error) {
-	id := sv.Channel
-	if e.c.Address().IsZero() {
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", method, id[:8], ErrNoSigner)
-	}
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", method, id[:8], err)
-	}
-	switch {
-	case sv.ChainID != dom.ChainID:
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: voucher for chain %d, this is %d", method, id[:8], paychan.ErrWrongChain, sv.ChainID, dom.ChainID)
-	case sv.Escrow != dom.Escrow:
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: voucher for %s, this is %s", method, id[:8], paychan.ErrWrongEscrow, sv.Escrow, dom.Escrow)
-	case sv.Scheme != dom.Scheme:
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w: a %s voucher, the escrow checks %s", method, id[:8], paychan.ErrWrongChain, sv.Scheme, dom.Scheme)
-	}
-	data, err := escrowCodec.Redeem(method, sv)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: encode: %w", method, id[:8], err)
-	}
-	return e.change(ctx, method, id, btt.Address{}, btt.Amount{}, data)
+	return e.calls().Redeem(ctx, method, sv)
 }
 
 // StartClose implements paychan.Escrow.
 func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	data, err := escrowCodec.OfChannel("startClose", id)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: start close %x: encode: %w", id[:8], err)
-	}
-	return e.change(ctx, "start close", id, btt.Address{}, btt.Amount{}, data)
+	return e.calls().OfChannel(ctx, "start close", "startClose", id)
 }
 
 // Reclaim implements paychan.Escrow.
 func (e *Escrow) Reclaim(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	data, err := escrowCodec.OfChannel("reclaim", id)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: reclaim %x: encode: %w", id[:8], err)
-	}
-	return e.change(ctx, "reclaim", id, btt.Address{}, btt.Amount{}, data)
-}
-
-// change sends one call changing channel id and returns the channel after
-// it.
-func (e *Escrow) change(ctx context.Context, op string, id paychan.ChannelID, token btt.Address, amount btt.Amount, data []byte) (paychan.Channel, error) {
-	if e.c.Address().IsZero() {
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", op, id[:8], ErrNoSigner)
-	}
-	if _, err := e.Domain(ctx); err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x: %w", op, id[:8], err)
-	}
-	r, err := e.transact(ctx, &e.addr, data)
-	if err != nil {
-		return paychan.Channel{}, e.fail(ctx, fmt.Sprintf("%s %x", op, id[:8]), token, amount, err)
-	}
-	ch, err := e.Channel(ctx, id)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("bttc: %s %x done in %s, but: %w", op, id[:8], r.TxHash.Hex(), err)
-	}
-	return ch, nil
+	return e.calls().OfChannel(ctx, "reclaim", "reclaim", id)
 }
 
 // Withdraw pays the caller the refunds close held for it.

@@ -211,57 +211,7 @@ func (e *Escrow) CheckVoucher(ctx context.Context, sv paychan.SignedVoucher) (bt
 // the escrow if the allowance is short (see ApprovePolicy), opens the
 // channel and reads its id from the ChannelOpened event.
 func (e *Escrow) Open(ctx context.Context, payee btt.Address, deposit btt.Amount, expiry time.Time) (paychan.Channel, error) {
-	self := e.c.Address()
-	switch {
-	case self.IsZero():
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w", ErrNoSigner)
-	case deposit.IsZero():
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w: zero deposit; deposit a positive amount", ErrInvalidArgument)
-	case payee.IsZero() || payee == self:
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w: payee %q must be set and differ from the payer", ErrInvalidArgument, payee)
-	}
-	exp, err := unixSeconds(expiry)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
-	}
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
-	}
-	// The contract checks this too, but only after an approve was paid for.
-	now, err := e.c.Now(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
-	}
-	if !expiry.After(now) {
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w: expiry %s is not after the chain's time %s; choose a later one",
-			paychan.ErrExpired, expiry.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
-	}
-	if err := checkLifetime(expiry, now); err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
-	}
-	data, err := escrowCodec.Open(payee, deposit, exp)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open: encode: %w", err)
-	}
-	// The same open sent before and not settled: its outcome is owed,
-	// and its deposit may be pulled already — no balance check, no
-	// second approve.
-	if !e.owed(e.addr, data) {
-		if err := e.fund(ctx, dom.Token, deposit); err != nil {
-			return paychan.Channel{}, fmt.Errorf("tron: open: %w", err)
-		}
-	}
-	r, err := e.transact(ctx, e.addr, data)
-	if err != nil {
-		return paychan.Channel{}, e.fail(ctx, "open", dom.Token, deposit, err)
-	}
-	ch, err := e.opened(r)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: open (transaction %s): %w", r.TxID, err)
-	}
-	ch.Token = dom.Token
-	return ch, nil
+	return e.calls().Open(ctx, payee, deposit, expiry)
 }
 
 // escrowCodec encodes the escrow's calls and decodes its answers, the
@@ -279,59 +229,13 @@ func (e *Escrow) opened(r *Receipt) (paychan.Channel, error) {
 
 // TopUp implements paychan.Escrow.
 func (e *Escrow) TopUp(ctx context.Context, id paychan.ChannelID, amount btt.Amount, expiry time.Time) (paychan.Channel, error) {
-	if e.c.Address().IsZero() {
-		return paychan.Channel{}, fmt.Errorf("tron: top up: %w", ErrNoSigner)
-	}
-	exp, err := unixSeconds(expiry)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
-	}
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
-	}
-	// The contract checks this too, but only after an approve was paid for.
-	now, err := e.c.Now(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
-	}
-	if err := checkLifetime(expiry, now); err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
-	}
-	data, err := escrowCodec.TopUp(id, amount, exp)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: top up %x: encode: %w", id[:8], err)
-	}
-	// The same top-up sent before and not settled: no balance check, no
-	// second approve (as Open).
-	if !amount.IsZero() && !e.owed(e.addr, data) {
-		if err := e.fund(ctx, dom.Token, amount); err != nil {
-			return paychan.Channel{}, fmt.Errorf("tron: top up %x: %w", id[:8], err)
-		}
-	}
-	return e.change(ctx, "top up", id, dom.Token, amount, data)
+	return e.calls().TopUp(ctx, id, amount, expiry)
 }
 
 // Channel implements paychan.Escrow; an unknown id gives
 // paychan.ErrUnknownChannel (and the zero channel with that ID).
 func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{ID: id}, fmt.Errorf("tron: read channel %x: %w", id[:8], err)
-	}
-	out, err := e.c.callABI(ctx, e.addr, e.abi, "channels", [32]byte(id))
-	if err != nil {
-		return paychan.Channel{ID: id}, fmt.Errorf("tron: read channel %x: %w", id[:8], err)
-	}
-	ch, err := decodeChannel(id, out)
-	if err != nil {
-		return paychan.Channel{ID: id}, err
-	}
-	if ch.State == paychan.ChannelUnknown {
-		return paychan.Channel{ID: id}, fmt.Errorf("tron: read channel %x: %w: not in escrow %s", id[:8], paychan.ErrUnknownChannel, e.addr)
-	}
-	ch.Token = dom.Token
-	return ch, nil
+	return e.calls().Channel(ctx, id)
 }
 
 func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
@@ -351,64 +255,17 @@ func (e *Escrow) Close(ctx context.Context, sv paychan.SignedVoucher) (paychan.C
 }
 
 func (e *Escrow) redeem(ctx context.Context, method string, sv paychan.SignedVoucher) (paychan.Channel, error) {
-	id := sv.Channel
-	if e.c.Address().IsZero() {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", method, id[:8], ErrNoSigner)
-	}
-	dom, err := e.Domain(ctx)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", method, id[:8], err)
-	}
-	switch {
-	case sv.ChainID != dom.ChainID:
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w: voucher for chain %#x, this is %#x", method, id[:8], paychan.ErrWrongChain, sv.ChainID, dom.ChainID)
-	case sv.Escrow != dom.Escrow:
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w: voucher for %s, this is %s", method, id[:8], paychan.ErrWrongEscrow, sv.Escrow, dom.Escrow)
-	}
-	data, err := escrowCodec.Redeem(method, sv)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: encode: %w", method, id[:8], err)
-	}
-	return e.change(ctx, method, id, dom.Token, btt.Amount{}, data)
+	return e.calls().Redeem(ctx, method, sv)
 }
 
 // StartClose implements paychan.Escrow.
 func (e *Escrow) StartClose(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	return e.ofChannel(ctx, "start close", "startClose", id)
+	return e.calls().OfChannel(ctx, "start close", "startClose", id)
 }
 
 // Reclaim implements paychan.Escrow.
 func (e *Escrow) Reclaim(ctx context.Context, id paychan.ChannelID) (paychan.Channel, error) {
-	return e.ofChannel(ctx, "reclaim", "reclaim", id)
-}
-
-// ofChannel sends method, a call of channel id alone (op in messages).
-func (e *Escrow) ofChannel(ctx context.Context, op, method string, id paychan.ChannelID) (paychan.Channel, error) {
-	data, err := escrowCodec.OfChannel(method, id)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: encode: %w", op, id[:8], err)
-	}
-	return e.change(ctx, op, id, btt.Address{}, btt.Amount{}, data)
-}
-
-// change sends one call changing channel id and returns the channel as it
-// is after it.
-func (e *Escrow) change(ctx context.Context, op string, id paychan.ChannelID, token btt.Address, amount btt.Amount, data []byte) (paychan.Channel, error) {
-	if e.c.Address().IsZero() {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", op, id[:8], ErrNoSigner)
-	}
-	if _, err := e.Domain(ctx); err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x: %w", op, id[:8], err)
-	}
-	r, err := e.transact(ctx, e.addr, data)
-	if err != nil {
-		return paychan.Channel{}, e.fail(ctx, fmt.Sprintf("%s %x", op, id[:8]), token, amount, err)
-	}
-	ch, err := e.Channel(ctx, id)
-	if err != nil {
-		return paychan.Channel{}, fmt.Errorf("tron: %s %x done in %s, but: %w", op, id[:8], r.TxID, err)
-	}
-	return ch, nil
+	return e.calls().OfChannel(ctx, "reclaim", "reclaim", id)
 }
 
 // transact sends one call and waits for its receipt, after settling any
