@@ -15,6 +15,7 @@ func (e *Escrow) calls() *evmescrow.Calls[*Receipt] {
 	return &evmescrow.Calls[*Receipt]{
 		Chain:           (*chainOps)(e),
 		Codec:           escrowCodec,
+		Address:         e.addr,
 		Name:            "bttc",
 		Escrow:          e.String(),
 		NoSigner:        ErrNoSigner,

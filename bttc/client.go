@@ -135,15 +135,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.GasMargin == 0 {
 		cfg.GasMargin = DefaultGasMargin
 	}
-	if cfg.Retry.Attempts <= 0 {
-		cfg.Retry.Attempts = 5
-	}
-	if cfg.Retry.Base <= 0 {
-		cfg.Retry.Base = 200 * time.Millisecond
-	}
-	if cfg.Retry.Max <= 0 {
-		cfg.Retry.Max = 5 * time.Second
-	}
+	evmescrow.RetryDefaults(&cfg.Retry.Attempts, &cfg.Retry.Base, &cfg.Retry.Max)
 }
 
 // Client talks to one BTTC (or any EVM) node as one account. It is safe

@@ -21,49 +21,18 @@ func ChannelID(escrow, payer, payee btt.Address, nonce uint64) paychan.ChannelID
 }
 
 // Nonce reads the escrow's channel counter.
-func (e *Escrow) Nonce(ctx context.Context) (uint64, error) {
-	out, err := e.c.callABI(ctx, e.addr, e.abi, "nonce")
-	if err != nil {
-		return 0, fmt.Errorf("bttc: escrow nonce: %w", err)
-	}
-	n, err := escrowCodec.Uint64("nonce", out)
-	if err != nil {
-		return 0, fmt.Errorf("bttc: escrow nonce: %w", err)
-	}
-	return n, nil
-}
+func (e *Escrow) Nonce(ctx context.Context) (uint64, error) { return e.calls().Nonce(ctx) }
 
 // OpenMark implements paychan.OpenFinder: the nonce the next channel will
 // have.
-func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) {
-	n, err := e.Nonce(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return n + 1, nil
-}
+func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) { return e.calls().OpenMark(ctx) }
 
 // FindOpen implements paychan.OpenFinder: for every nonce from in.Mark to
 // the escrow's current one (at most MaxFindScan) it reads the channel this
 // account would have opened to in.Payee with it; the first known one with
 // in.Expiry that known does not report is returned.
 func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(paychan.ChannelID) bool) (paychan.Channel, bool, error) {
-	self := e.c.Address()
-	if self.IsZero() {
-		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w", ErrNoSigner)
-	}
-	if in.Mark == 0 {
-		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w: no mark", ErrInvalidArgument)
-	}
-	last, err := e.Nonce(ctx)
-	if err != nil {
-		return paychan.Channel{}, false, err
-	}
-	ch, ok, err := evmescrow.ScanNonces(ctx, e.addr, self, in, last, MaxFindScan, known, e.Channel)
-	if err != nil {
-		return paychan.Channel{}, false, fmt.Errorf("bttc: find open: %w", err)
-	}
-	return ch, ok, nil
+	return e.calls().FindByNonce(ctx, in, known, MaxFindScan, "")
 }
 
 // InFlight implements paychan.OpenFinder: whether the transaction this

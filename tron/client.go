@@ -117,18 +117,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.Rebroadcasts < 0 {
 		cfg.Rebroadcasts = 0
 	}
-	if cfg.Retry.Attempts <= 0 {
-		cfg.Retry.Attempts = 5
-	}
-	if cfg.Retry.Base <= 0 {
-		cfg.Retry.Base = 200 * time.Millisecond
-	}
-	if cfg.Retry.Max <= 0 {
-		cfg.Retry.Max = 5 * time.Second
-	}
-	if cfg.Retry.Max < cfg.Retry.Base {
-		cfg.Retry.Max = cfg.Retry.Base
-	}
+	evmescrow.RetryDefaults(&cfg.Retry.Attempts, &cfg.Retry.Base, &cfg.Retry.Max)
 	if cfg.SolidTimeout <= 0 {
 		cfg.SolidTimeout = DefaultSolidTimeout
 	}

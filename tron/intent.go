@@ -2,7 +2,6 @@ package tron
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/bttspeed/bttspeed/btt"
@@ -25,27 +24,11 @@ func ChannelID(escrow, payer, payee btt.Address, nonce uint64) paychan.ChannelID
 
 // Nonce reads the escrow's channel counter: how many channels it has
 // opened, the last one's nonce.
-func (e *Escrow) Nonce(ctx context.Context) (uint64, error) {
-	out, err := e.c.callABI(ctx, e.addr, e.abi, "nonce")
-	if err != nil {
-		return 0, fmt.Errorf("tron: escrow nonce: %w", err)
-	}
-	n, err := escrowCodec.Uint64("nonce", out)
-	if err != nil {
-		return 0, fmt.Errorf("tron: escrow nonce: %w", err)
-	}
-	return n, nil
-}
+func (e *Escrow) Nonce(ctx context.Context) (uint64, error) { return e.calls().Nonce(ctx) }
 
 // OpenMark implements paychan.OpenFinder: the nonce the next channel will
 // have.
-func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) {
-	n, err := e.Nonce(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return n + 1, nil
-}
+func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) { return e.calls().OpenMark(ctx) }
 
 // FindOpen implements paychan.OpenFinder. It looks first among the opens
 // this account signed (kept in the journal, the last 16) for one with
@@ -55,35 +38,21 @@ func (e *Escrow) OpenMark(ctx context.Context) (uint64, error) {
 // escrow does not know is another account's channel and is passed over;
 // the first known one with in.Expiry, not reported by known, is returned.
 func (e *Escrow) FindOpen(ctx context.Context, in paychan.Intent, known func(paychan.ChannelID) bool) (paychan.Channel, bool, error) {
-	self := e.c.Address()
-	if self.IsZero() {
-		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w", ErrNoSigner)
-	}
-	if in.Mark == 0 {
-		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w: no mark", ErrInvalidArgument)
+	c := e.calls()
+	if err := c.CheckIntent(in); err != nil {
+		return paychan.Channel{}, false, err
 	}
 	// The opens this account signed first, by their receipts.
 	exp, err := unixSeconds(in.Expiry)
 	if err != nil {
 		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w", err)
 	}
-	data, err := e.abi.Pack("open", evmAddr(in.Payee), in.Deposit.Big(), exp)
+	data, err := escrowCodec.Open(in.Payee, in.Deposit, exp)
 	if err != nil {
 		return paychan.Channel{}, false, fmt.Errorf("tron: find open: encode: %w", err)
 	}
 	if ch, ok, err := e.findRecorded(ctx, data, known); err != nil || ok {
 		return ch, ok, err
 	}
-	last, err := e.Nonce(ctx)
-	if err != nil {
-		return paychan.Channel{}, false, err
-	}
-	ch, ok, err := evmescrow.ScanNonces(ctx, e.addr, self, in, last, MaxFindScan, known, e.Channel)
-	switch {
-	case errors.Is(err, evmescrow.ErrScanBound):
-		return paychan.Channel{}, false, fmt.Errorf("tron: find open on %s: %w; read them with Escrow.Channel and tron.ChannelID", e.addr, err)
-	case err != nil:
-		return paychan.Channel{}, false, fmt.Errorf("tron: find open: %w", err)
-	}
-	return ch, ok, nil
+	return c.FindByNonce(ctx, in, known, MaxFindScan, "read them with Escrow.Channel and tron.ChannelID")
 }

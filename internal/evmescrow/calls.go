@@ -2,6 +2,7 @@ package evmescrow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,6 +45,8 @@ type Chain[R any] interface {
 type Calls[R any] struct {
 	Chain Chain[R]
 	Codec *Codec
+	// Address is the escrow's.
+	Address btt.Address
 	// Name starts messages ("tron"); Escrow names the escrow in them.
 	Name, Escrow string
 	// The chain's sentinels.
@@ -224,4 +227,60 @@ func (c *Calls[R]) change(ctx context.Context, op string, id paychan.ChannelID, 
 		return paychan.Channel{}, fmt.Errorf("%s: %s %x done in %s, but: %w", c.Name, op, id[:8], c.Chain.TxName(r), err)
 	}
 	return ch, nil
+}
+
+// Nonce reads the escrow's channel counter: how many channels it has
+// opened, the last one's nonce.
+func (c *Calls[R]) Nonce(ctx context.Context) (uint64, error) {
+	out, err := c.Chain.View(ctx, "nonce")
+	if err != nil {
+		return 0, fmt.Errorf("%s: escrow nonce: %w", c.Name, err)
+	}
+	n, err := c.Codec.Uint64("nonce", out)
+	if err != nil {
+		return 0, fmt.Errorf("%s: escrow nonce: %w", c.Name, err)
+	}
+	return n, nil
+}
+
+// OpenMark is the nonce the next channel will have (paychan.OpenFinder).
+func (c *Calls[R]) OpenMark(ctx context.Context) (uint64, error) {
+	n, err := c.Nonce(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return n + 1, nil
+}
+
+// CheckIntent refuses to look for an intent's channel without a key or a
+// mark.
+func (c *Calls[R]) CheckIntent(in paychan.Intent) error {
+	switch {
+	case c.Chain.Self().IsZero():
+		return fmt.Errorf("%s: find open: %w", c.Name, c.NoSigner)
+	case in.Mark == 0:
+		return fmt.Errorf("%s: find open: %w: no mark", c.Name, c.InvalidArgument)
+	}
+	return nil
+}
+
+// FindByNonce looks for in's channel among the nonces from in.Mark to the
+// escrow's current one, at most max of them (ScanNonces, reading with
+// Channel). hint is added to the error of a scan over max.
+func (c *Calls[R]) FindByNonce(ctx context.Context, in paychan.Intent, known func(paychan.ChannelID) bool, max uint64, hint string) (paychan.Channel, bool, error) {
+	if err := c.CheckIntent(in); err != nil {
+		return paychan.Channel{}, false, err
+	}
+	last, err := c.Nonce(ctx)
+	if err != nil {
+		return paychan.Channel{}, false, err
+	}
+	ch, ok, err := ScanNonces(ctx, c.Address, c.Chain.Self(), in, last, max, known, c.Channel)
+	switch {
+	case errors.Is(err, ErrScanBound) && hint != "":
+		return paychan.Channel{}, false, fmt.Errorf("%s: find open on %s: %w; %s", c.Name, c.Escrow, err, hint)
+	case err != nil:
+		return paychan.Channel{}, false, fmt.Errorf("%s: find open: %w", c.Name, err)
+	}
+	return ch, ok, nil
 }

@@ -29,6 +29,7 @@ type ledger struct {
 	sendErr  error
 	channels map[paychan.ChannelID]paychan.Channel
 	opened   paychan.Channel
+	nonce    uint64
 }
 
 func (l *ledger) Self() btt.Address                              { return l.self }
@@ -52,6 +53,9 @@ func (l *ledger) Transact(_ context.Context, data []byte) (string, error) {
 	return "tx1", nil
 }
 func (l *ledger) View(_ context.Context, method string, args ...any) ([]any, error) {
+	if method == "nonce" {
+		return []any{l.nonce}, nil
+	}
 	if method != "channels" {
 		return nil, errors.New("no view " + method)
 	}
@@ -64,7 +68,7 @@ func (l *ledger) View(_ context.Context, method string, args ...any) ([]any, err
 }
 
 func testCalls(l *ledger) *Calls[string] {
-	return &Calls[string]{Chain: l, Codec: NewCodec(errBad), Name: "chain", Escrow: "the escrow",
+	return &Calls[string]{Chain: l, Codec: NewCodec(errBad), Address: addr(3), Name: "chain", Escrow: "the escrow",
 		NoSigner: errNoSigner, InvalidArgument: errInvalidArgument, ExpiryTooFar: errExpiryTooFar, ChainIDVerb: "%d", CheckScheme: true}
 }
 
@@ -176,4 +180,40 @@ func TestCallsChannel(t *testing.T) {
 	_, err = c.TopUp(ctx, paychan.ChannelID{6}, amt(1), time.Unix(1_900_000_000, 0))
 	assert.ErrorIs(t, err, errNoSigner)
 	assert.Len(t, l.sent, 1, "nothing more sent without a key")
+}
+
+func TestCallsFindByNonce(t *testing.T) {
+	ctx := context.Background()
+	self, payee, esc := addr(1), addr(2), addr(3)
+	exp := time.Unix(1_900_000_000, 0).UTC()
+	in := paychan.Intent{Payee: payee, Expiry: exp, Mark: 4}
+	id := ChannelID(esc, self, payee, 6)
+	l := &ledger{self: self, nonce: 7, channels: map[paychan.ChannelID]paychan.Channel{
+		id: {ID: id, Payer: self, Payee: payee, Deposit: amt(3), Expiry: exp, State: paychan.ChannelOpen},
+	}}
+	c := testCalls(l)
+	mark, err := c.OpenMark(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(8), mark)
+
+	ch, ok, err := c.FindByNonce(ctx, in, nil, 100, "")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, id, ch.ID)
+
+	_, ok, err = c.FindByNonce(ctx, in, func(got paychan.ChannelID) bool { return got == id }, 100, "")
+	require.NoError(t, err)
+	assert.False(t, ok, "a known channel is not the intent's")
+
+	_, _, err = c.FindByNonce(ctx, in, nil, 2, "read them one by one")
+	assert.ErrorIs(t, err, ErrScanBound)
+	assert.Contains(t, err.Error(), "; read them one by one")
+
+	noMark := in
+	noMark.Mark = 0
+	_, _, err = c.FindByNonce(ctx, noMark, nil, 100, "")
+	assert.ErrorIs(t, err, errInvalidArgument)
+	l.self = btt.Address{}
+	_, _, err = c.FindByNonce(ctx, in, nil, 100, "")
+	assert.ErrorIs(t, err, errNoSigner)
 }

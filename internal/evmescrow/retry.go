@@ -33,3 +33,25 @@ func Retry(ctx context.Context, chain, op string, attempts int, base, ceil time.
 	}
 	return err
 }
+
+// The clients' retry defaults.
+const (
+	DefaultRetryAttempts = 5
+	DefaultRetryBase     = 200 * time.Millisecond
+	DefaultRetryMax      = 5 * time.Second
+)
+
+// RetryDefaults fills in the defaults for attempts, base and ceil at zero
+// or below, and takes a ceil below base as base.
+func RetryDefaults(attempts *int, base, ceil *time.Duration) {
+	if *attempts <= 0 {
+		*attempts = DefaultRetryAttempts
+	}
+	if *base <= 0 {
+		*base = DefaultRetryBase
+	}
+	if *ceil <= 0 {
+		*ceil = DefaultRetryMax
+	}
+	*ceil = max(*ceil, *base)
+}
