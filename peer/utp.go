@@ -2,19 +2,22 @@ package peer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 )
 
 // Protocols is a set of transports for peer connections: TCP, uTP (BEP 29)
 // or both.
 //
-// The default is TCP alone: uTP takes the UDP port of the TCP port's
-// number, which is often the DHT node's (the example seeder's is), and the
-// two do not share one socket yet. With both, the client accepts on TCP
+// The default is TCP alone. uTP takes the UDP port of the TCP port's
+// number: a DHT node made with discovery.DHTConfig.OnClientSocket runs on
+// the uTP socket itself (dhtsocket.go), and one with a socket of its own
+// must be on another port. With both, the client accepts on TCP
 // and UDP on the same port, and dials TCP first, then uTP if TCP fails to connect (refused,
 // unreachable, or not answered within the handshake timeout): TCP is the
 // faster on a good path, where the kernel paces it, and uTP reaches the
@@ -67,16 +70,21 @@ const (
 
 // utpSocket is a uTP socket on one UDP port: it accepts (net.Listener)
 // and dials. go-libutp with cgo, anacrolix/utp (pure Go) without: see
-// utp_cgo.go and utp_nocgo.go.
+// utp_cgo.go and utp_nocgo.go. ReadFrom returns the packets that are not
+// uTP (the DHT's: see dhtsocket.go), and an error once Close was called;
+// WriteTo sends a packet from the socket's port.
 type utpSocket interface {
 	net.Listener
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	ReadFrom(b []byte) (int, net.Addr, error)
+	WriteTo(b []byte, addr net.Addr) (int, error)
 }
 
 // listenAll opens the TCP listener (or takes Config.Listener) and the uTP
-// socket on the same port, and sets cl.addr. With port 0 asked for, a UDP
-// port found taken where TCP found it free is tried again on a new port,
-// a few times, rather than failing the client.
+// socket on the same port, sets cl.addr, and starts a Config.DHT that
+// waits for the client's port on it (startDHT). With port 0 asked for, a
+// UDP port found taken where TCP found it free is tried again on a new
+// port, a few times, rather than failing the client.
 func (cl *Client) listenAll() (net.Listener, error) {
 	tcp := cl.cfg.Protocols&ProtocolTCP != 0 || cl.cfg.Listener != nil
 	utp := cl.cfg.Protocols&ProtocolUTP != 0 && cl.cfg.Listener == nil && cl.cfg.Dial == nil
@@ -92,18 +100,27 @@ func (cl *Client) listenAll() (net.Listener, error) {
 				cl.addr, _ = netip.ParseAddrPort(ln.Addr().String())
 			}
 		}
-		if !utp {
-			return ln, nil
+		var err error
+		if utp {
+			err = cl.listenUTP()
 		}
-		err := cl.listenUTP()
 		if err == nil {
+			if err = cl.startDHT(); err != nil && cl.utp != nil {
+				_ = cl.utp.Close()
+				cl.utp = nil
+			}
+		}
+		if err == nil {
+			if cl.utp != nil && !cl.cfg.NoListen {
+				cl.wg.Go(func() { cl.acceptLoop(cl.utp) })
+			}
 			return ln, nil
 		}
-		if ln != nil {
+		if ln != nil && ln != cl.cfg.Listener {
 			_ = ln.Close()
 		}
 		cl.addr = netip.AddrPort{}
-		if ln == nil || port != "0" || attempt == 5 {
+		if ln == nil || port != "0" || attempt == 5 || !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, err
 		}
 	}
@@ -111,7 +128,7 @@ func (cl *Client) listenAll() (net.Listener, error) {
 
 // listenUTP opens the client's uTP socket: on the TCP listener's port if
 // there is one (the same port for both, as peers expect), else on
-// ListenAddr.
+// ListenAddr. listenAll starts accepting on it.
 func (cl *Client) listenUTP() error {
 	addr := cl.cfg.ListenAddr
 	if cl.addr.IsValid() {
@@ -131,9 +148,6 @@ func (cl *Client) listenUTP() error {
 	cl.utpSlots = make(chan struct{}, utpFallbacks)
 	if !cl.addr.IsValid() && !cl.cfg.NoListen {
 		cl.addr, _ = netip.ParseAddrPort(s.Addr().String())
-	}
-	if !cl.cfg.NoListen {
-		cl.wg.Go(func() { cl.acceptLoop(s) })
 	}
 	return nil
 }
@@ -171,10 +185,18 @@ func (cl *Client) dialPeer(ctx context.Context, addr netip.AddrPort) (net.Conn, 
 	return nc, nil
 }
 
-// isUTP reports whether a connection runs over uTP.
+// isUTP reports whether a connection runs over uTP: go-libutp's
+// addresses are "udp", anacrolix/utp's "utp/udp".
 func isUTP(nc net.Conn) bool {
 	if m, ok := nc.(*mseConn); ok {
 		nc = m.Conn
 	}
-	return nc.LocalAddr() != nil && nc.LocalAddr().Network() == "udp"
+	if nc.LocalAddr() == nil {
+		return false
+	}
+	switch nc.LocalAddr().Network() {
+	case "udp", "utp/udp", "utp":
+		return true
+	}
+	return false
 }

@@ -47,13 +47,29 @@ type DHTConfig struct {
 	// loaded from on start (anacrolix's format: compact node infos), so a
 	// restarted node rejoins without bootstrap nodes.
 	NodesFile string
+	// OnClientSocket makes a node with no socket of its own: the
+	// peer.Client it is given to (peer.Config.DHT) starts it on the
+	// client's port, reading the non-uTP packets of the client's uTP
+	// socket (or on a UDP socket of that port when uTP is off), so that
+	// one port serves TCP, uTP and the DHT, and the port we announce is
+	// the node's too. Addr is unused. Until the client starts it the
+	// node has no address, pings nobody, and Bootstrap and its Source
+	// wait; it serves one client only.
+	OnClientSocket bool
 }
 
 // DHT is a mainline DHT node (BEP 5) over anacrolix/dht/v2, shared by any
 // number of torrents through Source.
 type DHT struct {
-	s   *dht.Server
 	cfg DHTConfig
+	sc  *dht.ServerConfig
+	// saved is the routing table read from NodesFile, added once the
+	// server runs.
+	saved []krpc.NodeInfo
+	// s is set once, by start, before ready is closed: read it only
+	// after <-ready.
+	s     *dht.Server
+	ready chan struct{}
 
 	// pings bounds the nodes being pinged for AddNode at once.
 	pings chan struct{}
@@ -62,7 +78,8 @@ type DHT struct {
 	// pinged holds the addresses AddNode pinged lately (cleared when
 	// full), so that a peer repeating its PORT message costs nothing.
 	pinged    map[netip.AddrPort]struct{}
-	closed    bool // no ping starts once set
+	closed    bool // no ping starts, and start fails, once set
+	started   bool // start has begun (guarded by mu)
 	closeOnce sync.Once
 }
 
@@ -73,7 +90,8 @@ const (
 	maxPinged = 4096
 )
 
-// NewDHT starts a DHT node.
+// NewDHT starts a DHT node on its own UDP socket (DHTConfig.Addr), or,
+// with DHTConfig.OnClientSocket, makes one that a peer.Client starts.
 func NewDHT(cfg DHTConfig) (*DHT, error) {
 	if cfg.AnnounceInterval < 0 {
 		return nil, fmt.Errorf("%w: negative AnnounceInterval", ErrBadConfig)
@@ -87,12 +105,7 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	pc, err := net.ListenPacket("udp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("discovery: dht listen on %s: %w", cfg.Addr, err)
-	}
 	sc := dht.NewDefaultServerConfig()
-	sc.Conn = pc
 	sc.NoSecurity = cfg.NoSecurity
 	if cfg.PublicIP.IsValid() {
 		sc.PublicIP = cfg.PublicIP.AsSlice()
@@ -131,15 +144,80 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 		}
 		return out, nil
 	}
-	s, err := dht.NewServer(sc)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("discovery: dht: %w", err)
+	d := &DHT{cfg: cfg, sc: sc, saved: saved, ready: make(chan struct{}), pings: make(chan struct{}, maxPings), pinged: make(map[netip.AddrPort]struct{})}
+	if cfg.OnClientSocket {
+		return d, nil
 	}
-	for _, ni := range saved {
+	pc, err := net.ListenPacket("udp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: dht listen on %s: %w", cfg.Addr, err)
+	}
+	if err := d.start(pc); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// ErrDHTStarted is Start's answer for a node that already runs (another
+// client started it, or it has its own socket), or was closed.
+var ErrDHTStarted = errors.New("discovery: the DHT node is started or closed")
+
+// Start runs a node made with DHTConfig.OnClientSocket on pc, which it
+// then reads and writes as its own, and closes when the node closes (give
+// it a wrapper if pc is shared). peer.Client calls it; a node runs on one
+// socket only: a second Start returns ErrDHTStarted.
+func (d *DHT) Start(pc net.PacketConn) error {
+	if !d.cfg.OnClientSocket {
+		return ErrDHTStarted
+	}
+	return d.start(pc)
+}
+
+func (d *DHT) start(pc net.PacketConn) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started || d.closed {
+		return ErrDHTStarted
+	}
+	sc := *d.sc
+	sc.Conn = pc
+	s, err := dht.NewServer(&sc)
+	if err != nil {
+		return fmt.Errorf("discovery: dht: %w", err)
+	}
+	for _, ni := range d.saved {
 		_ = s.AddNode(ni) // its id as saved; a bad entry is skipped
 	}
-	return &DHT{s: s, cfg: cfg, pings: make(chan struct{}, maxPings), pinged: make(map[netip.AddrPort]struct{})}, nil
+	d.started = true
+	d.s = s
+	close(d.ready)
+	return nil
+}
+
+// OnClientSocket reports whether the node was made to run on a
+// peer.Client's port (DHTConfig.OnClientSocket).
+func (d *DHT) OnClientSocket() bool { return d.cfg.OnClientSocket }
+
+// running reports whether the node has been started (d.s is then safe to
+// read).
+func (d *DHT) running() bool {
+	select {
+	case <-d.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitRunning waits until the node is started, or ctx is done.
+func (d *DHT) waitRunning(ctx context.Context) error {
+	select {
+	case <-d.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // AddNode pings a node a peer told us of (BEP 5's PORT message); the node
@@ -147,6 +225,9 @@ func NewDHT(cfg DHTConfig) (*DHT, error) {
 // pings in flight, or for an address pinged lately, it does nothing.
 func (d *DHT) AddNode(addr netip.AddrPort) {
 	if !addr.IsValid() || addr.Port() == 0 {
+		return
+	}
+	if !d.running() {
 		return
 	}
 	d.mu.Lock()
@@ -172,17 +253,31 @@ func (d *DHT) AddNode(addr netip.AddrPort) {
 	})
 }
 
-// NumNodes returns how many nodes the routing table holds.
-func (d *DHT) NumNodes() int { return d.s.NumNodes() }
+// NumNodes returns how many nodes the routing table holds (0 before the
+// node is started).
+func (d *DHT) NumNodes() int {
+	if !d.running() {
+		return 0
+	}
+	return d.s.NumNodes()
+}
 
-// Addr returns the node's UDP address.
+// Addr returns the node's UDP address; invalid before the node is
+// started.
 func (d *DHT) Addr() netip.AddrPort {
+	if !d.running() {
+		return netip.AddrPort{}
+	}
 	ap, _ := netip.ParseAddrPort(d.s.Addr().String())
 	return ap
 }
 
-// Bootstrap joins the DHT through the starting nodes.
+// Bootstrap joins the DHT through the starting nodes, first waiting for
+// the node to be started (see DHTConfig.OnClientSocket).
 func (d *DHT) Bootstrap(ctx context.Context) error {
+	if err := d.waitRunning(ctx); err != nil {
+		return fmt.Errorf("discovery: dht bootstrap: %w", err)
+	}
 	_, err := d.s.BootstrapContext(ctx)
 	if err != nil {
 		return fmt.Errorf("discovery: dht bootstrap: %w", err)
@@ -195,14 +290,18 @@ func (d *DHT) Bootstrap(ctx context.Context) error {
 // was: a node that never joined keeps what the last run knew).
 func (d *DHT) Close() {
 	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		started := d.started
+		d.closed = true
+		d.mu.Unlock()
+		if !started {
+			return // never started: nothing runs, and start now fails
+		}
 		if d.cfg.NodesFile != "" {
 			if err := d.saveNodes(); err != nil {
 				d.cfg.Logger.Warn("dht: saving the routing table", "file", d.cfg.NodesFile, "err", err)
 			}
 		}
-		d.mu.Lock()
-		d.closed = true
-		d.mu.Unlock()
 		d.s.Close()
 		d.wg.Wait()
 	})
@@ -229,6 +328,9 @@ func (d *DHT) Source() Source { return dhtSource{d} }
 type dhtSource struct{ d *DHT }
 
 func (ds dhtSource) Run(ctx context.Context, a Announce) error {
+	if ds.d.waitRunning(ctx) != nil {
+		return nil
+	}
 	for {
 		ds.once(ctx, a)
 		select {
