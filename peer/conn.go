@@ -61,8 +61,20 @@ type conn struct {
 	uploadedFree atomic.Int64 // of which for blocks served with ServeFree
 	downloaded   atomic.Int64 // payload bytes received
 
+	// ev is where the reader posts (the torrent's connEvents; nil:
+	// its events). Set before the reader starts.
+	ev chan *event
+
 	// loop state
 	ls loopPeer
+}
+
+// events returns the channel c's reader posts to.
+func (c *conn) events() chan *event {
+	if c.ev != nil {
+		return c.ev
+	}
+	return c.t.events
 }
 
 func newConn(t *Torrent, nc net.Conn, outgoing bool, hs handshakeResult) *conn {

@@ -71,10 +71,14 @@ func (t *Torrent) addConn(nc net.Conn, hs handshakeResult, outgoing bool, addr n
 		cand.connected = true
 		cand.fails = 0
 	}
+	if t.connEvents == nil {
+		t.connEvents = make(chan *event, maxQueuedEvents)
+	}
+	c.ev = t.connEvents
 	t.wg.Go(c.writeLoop)
 	t.wg.Go(func() {
 		c.readLoop()
-		t.post(event{kind: evConnClosed, c: c})
+		t.postClosed(c)
 	})
 	if t.picker != nil {
 		t.picker.AddPeer(piece.PeerID(c.id), piece.NewBitfield(t.layout.NumPieces()))

@@ -36,14 +36,18 @@ type event struct {
 	outgoing bool
 }
 
-// maxQueuedEvents is how many events may wait for a torrent's loop; past
-// it, posting blocks (a connection's reader waits, and TCP slows its
-// peer).
-const maxQueuedEvents = 1024
+// maxQueuedEvents is how many events from connections may wait for a
+// torrent's loop; past it, posting blocks (a connection's reader waits,
+// and TCP slows its peer). maxControlEvents is how many of the others
+// may (dials, disk results, calls from the API).
+const (
+	maxQueuedEvents  = 1024
+	maxControlEvents = 64
+)
 
 // eventPool holds the events posted to the loops. An event is some 340
-// bytes; a torrent's queue holds pointers, so an idle torrent's costs
-// 8 KiB rather than the 340 KiB of a queue of events, and a busy one
+// bytes; a torrent's queues hold pointers, so an idle torrent's cost half
+// a KiB rather than the 340 KiB of a queue of events, and a busy one
 // reuses the events it has handled.
 var eventPool = sync.Pool{New: func() any { return new(event) }}
 

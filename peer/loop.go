@@ -36,6 +36,8 @@ func (t *Torrent) run() {
 		select {
 		case ev := <-t.events:
 			t.handle(takeEvent(ev))
+		case ev := <-t.connEvents: // nil, never ready, before the first connection
+			t.handle(takeEvent(ev))
 		case <-t.diskWake:
 			t.fillAll()
 		case <-t.mail.wake:
@@ -153,16 +155,9 @@ func (t *Torrent) shutdown() {
 	for {
 		select {
 		case p := <-t.events:
-			ev := takeEvent(p)
-			if ev.kind == evMsg && ev.msg.Type == pp.Piece {
-				putBlock(ev.msg.Piece)
-			}
-			if ev.kind == evNewConn {
-				_ = ev.nc.Close()
-			}
-			if ev.kind == evFunc {
-				ev.fn()
-			}
+			dropEvent(takeEvent(p))
+		case p := <-t.connEvents:
+			dropEvent(takeEvent(p))
 		case <-t.mail.wake:
 			t.mail.run(false)
 		case <-finished:
@@ -179,6 +174,21 @@ func (t *Torrent) shutdown() {
 			}
 			return
 		}
+	}
+}
+
+// dropEvent disposes of an event posted during the shutdown: a block goes
+// back to its pool, a new connection is closed, a function runs.
+func dropEvent(ev event) {
+	switch ev.kind {
+	case evMsg:
+		if ev.msg.Type == pp.Piece {
+			putBlock(ev.msg.Piece)
+		}
+	case evNewConn:
+		_ = ev.nc.Close()
+	case evFunc:
+		ev.fn()
 	}
 }
 

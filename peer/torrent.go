@@ -24,21 +24,26 @@ type PeerID = choker.PeerID
 // one goroutine, the torrent's loop; the methods talk to the loop and are
 // safe for concurrent use.
 type Torrent struct {
-	cl       *Client
-	ih       metainfo.Hash
-	spec     TorrentSpec
-	log      *slog.Logger
-	ctx      context.Context
-	cancel   context.CancelFunc
-	events   chan *event    // from eventPool; the loop puts them back (takeEvent)
-	wg       sync.WaitGroup // conns, dialers, disk workers
-	loopDone chan struct{}
-	gotInfo  chan struct{}
-	done     chan struct{}
-	diskWake chan struct{} // the disk queue drained below its low mark
-	st       atomic.Pointer[piece.Storage]
-	mail     mailbox     // functions posted to the loop: ExtPeer.Post, Do
-	emb      *embedState // files, readers, priorities (files.go, treader.go)
+	cl     *Client
+	ih     metainfo.Hash
+	spec   TorrentSpec
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	// events is what goroutines other than connections' readers post
+	// to the loop, connEvents what the readers post (made with the first
+	// connection: an idle torrent has only the small events). Both carry
+	// events from eventPool, which the loop puts back (takeEvent).
+	events     chan *event
+	connEvents chan *event
+	wg         sync.WaitGroup // conns, dialers, disk workers
+	loopDone   chan struct{}
+	gotInfo    chan struct{}
+	done       chan struct{}
+	diskWake   chan struct{} // the disk queue drained below its low mark
+	st         atomic.Pointer[piece.Storage]
+	mail       mailbox     // functions posted to the loop: ExtPeer.Post, Do
+	emb        *embedState // files, readers, priorities (files.go, treader.go)
 
 	uploaded   atomic.Int64 // by connections since closed
 	upAll      atomic.Int64 // by all connections, for announces
@@ -91,7 +96,7 @@ func newTorrent(cl *Client, ih metainfo.Hash, spec TorrentSpec, policy choker.Po
 		log:       cl.log.With("torrent", ih.HexString()[:8]),
 		ctx:       ctx,
 		cancel:    cancel,
-		events:    make(chan *event, maxQueuedEvents),
+		events:    make(chan *event, maxControlEvents),
 		loopDone:  make(chan struct{}),
 		gotInfo:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -149,16 +154,29 @@ func (t *Torrent) post(ev event) bool {
 	}
 }
 
+// postFromConn sends an event from c's reader to the loop, giving up when
+// c closes or the torrent stops.
 func (t *Torrent) postFromConn(ev event, c *conn) bool {
 	p := newEvent(ev)
 	select {
-	case t.events <- p:
+	case c.events() <- p:
 		return true
 	case <-c.closed:
 	case <-t.ctx.Done():
 	}
 	takeEvent(p)
 	return false
+}
+
+// postClosed tells the loop that c's reader has ended, behind what the
+// reader posted before.
+func (t *Torrent) postClosed(c *conn) {
+	p := newEvent(event{kind: evConnClosed, c: c})
+	select {
+	case c.events() <- p:
+	case <-t.ctx.Done():
+		takeEvent(p)
+	}
 }
 
 // do runs f in the loop and waits for it.
