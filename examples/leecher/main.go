@@ -89,6 +89,7 @@ type config struct {
 
 	files        cli.StringList
 	listen       string
+	net          cli.NetFlags
 	trackers     cli.StringList
 	peers        cli.AddrList
 	dht          bool
@@ -129,7 +130,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.lifetime, "lifetime", 24*time.Hour, "a channel's lifetime: the seeder must redeem within it, and the rest is reclaimable after it")
 	fs.StringVar(&c.state, "state", "", "directory of the payer's store and channel journal; required with -chain; default with the embedded devnet: a temporary one")
 	c.strategy.Register(fs)
-	fs.StringVar(&c.listen, "listen", ":0", "TCP address to accept peers on")
+	fs.StringVar(&c.listen, "listen", ":0", "address to accept peers on: TCP, and UDP for uTP with -protocols utp")
+	c.net.Register(fs)
 	fs.Var(&c.trackers, "tracker", "tracker announce URL (http, https or udp; repeatable), besides the torrent's")
 	fs.Var(&c.peers, "peer", "a peer to connect to, ip:port (repeatable)")
 	fs.BoolVar(&c.dht, "dht", false, "use the mainline DHT (reaches the internet through its public bootstrap nodes unless -dht-bootstrap is given)")
@@ -384,7 +386,9 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 		}
 		defer stopDHT()
 	}
-	cl, err := peer.NewClient(peer.Config{ListenAddr: c.listen, Logger: log, Extensions: exts, DHT: dht, RechokeInterval: c.rechoke, Tracker: discovery.TrackerConfig{Logger: log}})
+	pcfg := peer.Config{ListenAddr: c.listen, Logger: log, Extensions: exts, DHT: dht, RechokeInterval: c.rechoke, Tracker: discovery.TrackerConfig{Logger: log}}
+	c.net.Apply(&pcfg)
+	cl, err := peer.NewClient(pcfg)
 	if err != nil {
 		return cli.Setupf("-listen %s: %w", c.listen, err)
 	}

@@ -123,6 +123,8 @@ func TestRunRefuses(t *testing.T) {
 		{"no way to find a peer, magnet", []string{"magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567"}, nil, "no way to find a peer: the magnet link names no tracker"},
 		{"DHT nodes without -dht", []string{nodes}, nil, "it names 1 DHT nodes: add -dht to use them"},
 		{"unknown flag", []string{"-torrent", tf, "-turbo"}, nil, "flag provided but not defined: -turbo"},
+		{"bad encryption", []string{"-encryption", "rc4", tf}, nil, `invalid value "rc4" for flag -encryption: "rc4": want prefer-plain, prefer, require or never`},
+		{"bad protocols", []string{"-protocols", "udp", tf}, nil, `invalid value "udp" for flag -protocols: "udp": want tcp, utp or tcp,utp`},
 		{"key flag", []string{"-torrent", tf, "-key=" + poorHex}, nil, "never taken on the command line"},
 		{"bad budget", []string{"-torrent", tf, "-budget", "lots"}, nil, "-budget \"lots\""},
 		{"deposit over budget", []string{"-torrent", tf, "-budget", "1", "-deposit", "2"}, nil, "-deposit 2"},
