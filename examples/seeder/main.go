@@ -147,6 +147,7 @@ type config struct {
 	state                                  string
 
 	listen       string
+	net          cli.NetFlags
 	trackers     cli.StringList
 	peers        cli.AddrList
 	dht          bool
@@ -193,7 +194,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&minDeposit, "min-deposit", "", "refuse channels whose deposit is below this much BTT (default: -min-redeem)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", time.Minute, "at shutdown, how long redeeming may take")
 	fs.StringVar(&c.state, "state", "", "directory of the channel store (payee.db); required with -chain; default with the embedded devnet: a temporary one")
-	fs.StringVar(&c.listen, "listen", ":6881", "TCP address to accept peers on")
+	fs.StringVar(&c.listen, "listen", ":6881", "address to accept peers on: TCP, and UDP for uTP with -protocols utp")
+	c.net.Register(fs)
 	fs.Var(&c.trackers, "tracker", "tracker announce URL (http, https or udp; repeatable); with PATH it also goes in the .torrent")
 	fs.Var(&c.peers, "peer", "a peer to connect to, ip:port (repeatable)")
 	fs.BoolVar(&c.dht, "dht", false, "use the mainline DHT (reaches the internet through its public bootstrap nodes unless -dht-bootstrap is given)")

@@ -109,6 +109,8 @@ func TestRunRefuses(t *testing.T) {
 		{"dir with path", []string{"-dir", dir, data}, nil, "-dir goes with -torrent"},
 		{"empty folder", []string{emptyDir}, nil, "is empty"},
 		{"unknown flag", []string{"-fast", data}, nil, "flag provided but not defined: -fast"},
+		{"bad encryption", []string{"-encryption", "rc4", data}, nil, `invalid value "rc4" for flag -encryption: "rc4": want prefer-plain, prefer, require or never`},
+		{"bad protocols", []string{"-protocols", "udp", data}, nil, `invalid value "udp" for flag -protocols: "udp": want tcp, utp or tcp,utp`},
 		{"key on the command line", []string{"-key", poorHex, data}, nil, "never taken on the command line"},
 		{"bad reserve", []string{"-reserve", "cheap", data}, nil, "-reserve \"cheap\""},
 		{"zero reserve", []string{"-reserve", "0", data}, nil, "above zero"},
@@ -214,7 +216,16 @@ func TestRunSeeds(t *testing.T) {
 	assert.Contains(t, page, `<tr class="torrent" data-infohash="`+mi.HashInfoBytes().HexString()+`">`)
 	assert.Contains(t, page, "<h1>bttspeed seeder: data.bin</h1>")
 	_, metrics := get(t, status+"metrics")
-	assert.Contains(t, metrics, "bttspeed_seeder_uploaded_bytes_total 1.048576e+06")
+	// metrics.Collector's figures and the seeder's own (status_test.go
+	// has the seeder's from a snapshot; metrics' tests the rest).
+	for _, want := range []string{
+		"bttspeed_uploaded_bytes_total 1.048576e+06", "bttspeed_torrents 1", "bttspeed_pieces_done 16",
+		`bttspeed_torrent_uploaded_bytes_total{infohash="` + mi.HashInfoBytes().HexString() + `",name="data.bin"} 1.048576e+06`,
+		"bttspeed_reserve_price_base_units_per_byte 9.31322574e+08", "bttspeed_earned_btt 0", "bttspeed_collect_timeouts_total 0",
+		"bttspeed_seeder_up 1", `bttspeed_seeder_slots{kind="paid"} 4`, `bttspeed_seeder_channels{state="open"} 0`, "bttspeed_seeder_redemptions_total 0",
+	} {
+		assert.Contains(t, metrics, want+"\n")
+	}
 
 	cancel()
 	select {

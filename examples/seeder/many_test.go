@@ -119,8 +119,8 @@ func TestRunMany(t *testing.T) {
 		assert.Regexp(t, `^magnet:\?xt=urn:btih:`+tr.InfoHash, tr.Magnet)
 	}
 	_, metrics := get(t, status+"metrics")
-	assert.Contains(t, metrics, "bttspeed_seeder_torrents 3")
-	assert.Contains(t, metrics, `bttspeed_seeder_torrent_pieces_done{infohash="`+s.Torrents[1].InfoHash+`",name="b.bin"} 7`)
+	assert.Contains(t, metrics, "bttspeed_torrents 3")
+	assert.Contains(t, metrics, `bttspeed_torrent_pieces_done{infohash="`+s.Torrents[1].InfoHash+`",name="b.bin"} 7`)
 	_, hist := get(t, status+"history.json")
 	assert.Contains(t, hist, `"reserve": "931322574"`)
 	assert.Equal(t, cli.ExitOK, r.stop(t), r.err.String())
@@ -292,7 +292,11 @@ func TestCheck(t *testing.T) {
 
 func TestDHTAddr(t *testing.T) {
 	for listen, want := range map[string]string{"127.0.0.1:6881": "127.0.0.1:6881", ":6881": "", "0.0.0.0:6881": "", "127.0.0.1:0": "", "[::1]:7000": "[::1]:7000"} {
-		assert.Equal(t, want, dhtAddr(listen), listen)
+		assert.Equal(t, want, dhtAddr(listen, false), listen)
+	}
+	// With uTP on the -listen port, the DHT takes the next one.
+	for listen, want := range map[string]string{"127.0.0.1:6881": "127.0.0.1:6882", ":6881": "", "127.0.0.1:0": "", "[::1]:7000": "[::1]:7001", "127.0.0.1:65535": "127.0.0.1:0"} {
+		assert.Equal(t, want, dhtAddr(listen, true), listen)
 	}
 }
 

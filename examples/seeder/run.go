@@ -21,6 +21,7 @@ import (
 	"github.com/bttspeed/bttspeed/examples/internal/chain"
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/examples/internal/market"
+	"github.com/bttspeed/bttspeed/metrics"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/discovery"
 	"github.com/bttspeed/bttspeed/tron"
@@ -145,7 +146,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, dhtAddr(c.listen), c.dhtBootstrap, nil, log)
+		dht, stopDHT, err = cli.StartDHT(ctx, dhtAddr(c.listen, c.net.UTP()), c.dhtBootstrap, nil, log)
 		if err != nil {
 			return err
 		}
@@ -154,10 +155,12 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 			mk.nodes = []netip.AddrPort{a}
 		}
 	}
-	cl, err := peer.NewClient(peer.Config{
+	pcfg := peer.Config{
 		ListenAddr: c.listen, Logger: log, Policy: seller.Policy, Extensions: []peer.Extension{seller.Ext},
 		RechokeInterval: c.rechoke, UploadRate: c.uploadRate, DHT: dht, Tracker: discovery.TrackerConfig{Logger: log},
-	})
+	}
+	c.net.Apply(&pcfg)
+	cl, err := peer.NewClient(pcfg)
 	if err != nil {
 		return cli.Setupf("-listen %s: %w", c.listen, err)
 	}
@@ -227,7 +230,11 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 		if err != nil {
 			return cli.Setupf("-http: %w", err)
 		}
-		srv = &http.Server{Handler: newStatusHandler(src.Snapshot, hist, log), ReadHeaderTimeout: 10 * time.Second}
+		// /metrics: the library's collector (the engine's and the
+		// extension's figures) and the seeder's own.
+		mc := metrics.New(cl, metrics.WithSpeed(seller.Ext))
+		h := newStatusHandler(src.Snapshot, hist, log, mc, &collector{only: src.SeederOnly, log: log})
+		srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("status server", "err", err)
@@ -316,11 +323,20 @@ feed:
 // dhtAddr is where the seeder's DHT node listens: the UDP port of the
 // same number as -listen's TCP port when -listen names an IP and a port
 // (the node's address is then stable, and written into the .torrents it
-// makes), any port otherwise.
-func dhtAddr(listen string) string {
+// makes), any port otherwise. With uTP on, uTP takes that UDP port (peers
+// expect it on the TCP port's number) and the engine's uTP socket does
+// not carry the DHT's packets, so the node takes the next port up: one
+// UDP socket per port, and still a stable address.
+func dhtAddr(listen string, utp bool) string {
 	ap, err := netip.ParseAddrPort(listen)
 	if err != nil || ap.Addr().IsUnspecified() || ap.Port() == 0 {
 		return ""
+	}
+	if utp {
+		if ap.Port() == 65535 {
+			return netip.AddrPortFrom(ap.Addr(), 0).String()
+		}
+		return netip.AddrPortFrom(ap.Addr(), ap.Port()+1).String()
 	}
 	return ap.String()
 }
@@ -375,6 +391,9 @@ func leecherHint(c *config, ch *chain.Chain, listen netip.AddrPort) string {
 		parts = append(parts, "-peer", listen.String())
 	case len(c.trackers) == 0:
 		parts = append(parts, fmt.Sprintf("-peer THIS-HOST:%d", listen.Port()))
+	}
+	if c.net.Protocols == peer.ProtocolUTP {
+		parts = append(parts, "-protocols utp") // the leecher dials TCP alone by default
 	}
 	if c.chain.Node == "" {
 		parts = append(parts, "-budget 0")

@@ -90,10 +90,14 @@ type TorrentRow struct {
 
 // PeerRow is one connected peer of one torrent.
 type PeerRow struct {
-	Torrent    string `json:"torrent"` // the torrent's name
-	InfoHash   string `json:"infoHash"`
-	Addr       string `json:"addr"`
-	Client     string `json:"client"`
+	Torrent  string `json:"torrent"` // the torrent's name
+	InfoHash string `json:"infoHash"`
+	Addr     string `json:"addr"`
+	Client   string `json:"client"`
+	// Transport is tcp or utp; Encrypted reports RC4 on the stream
+	// (MSE/PE; an MSE handshake that chose plaintext is not encrypted).
+	Transport  string `json:"transport"`
+	Encrypted  bool   `json:"encrypted"`
 	Slot       string `json:"slot"` // paid, free or choked
 	Interested bool   `json:"interested"`
 	BttSpeed   bool   `json:"bttSpeed"`
@@ -233,6 +237,7 @@ func (s *source) Snapshot(ctx context.Context) (Snapshot, error) {
 // btt_speed peer, the seller's.
 func peerRow(sd *seeded, pi peer.PeerInfo, f speed.PeerFigures) PeerRow {
 	row := PeerRow{Torrent: sd.name, InfoHash: sd.tor.InfoHash().HexString(), Addr: pi.Addr.String(), Client: clientName(pi.PeerID),
+		Transport: pi.Transport, Encrypted: pi.Encrypted,
 		Interested: pi.PeerInterested, Have: pi.Have, Uploaded: pi.Uploaded, UpRate: pi.UpRate, Slot: "choked"}
 	if sf := f.Sell; sf != nil {
 		row.BttSpeed = true
@@ -277,4 +282,21 @@ func clientName(id [20]byte) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// SeederOnly reads what only the seeder knows for /metrics: its slots,
+// its channels by state (the payee store) and its redeemer's work —
+// without reading the torrents, which metrics.Collector does.
+func (s *source) SeederOnly(context.Context) (seederOnly, error) {
+	o := seederOnly{PaidSlots: s.paidSlot, FreeSlots: s.freeSlot, Channels: map[string]int{}}
+	recs, err := s.seller.Store.Payees()
+	if err != nil {
+		return o, err
+	}
+	for _, r := range recs {
+		o.Channels[r.Channel.State.String()]++
+	}
+	rs := s.seller.RedeemStats()
+	o.Redeem = RedeemRow{Redemptions: rs.Redemptions, Failures: rs.Failures, LastError: rs.LastError}
+	return o, nil
 }

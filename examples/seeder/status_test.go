@@ -45,11 +45,11 @@ func fakeSnapshot() Snapshot {
 			{Name: "song.flac", InfoHash: ih2, Magnet: "magnet:?xt=urn:btih:" + ih2, File: "/state/torrents/song.flac.torrent", Origin: "/srv/in/song.flac", Watched: true, Length: 30 << 20, Pieces: 30, PiecesDone: 30},
 		},
 		Peers: []PeerRow{
-			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40001", Client: "-BS0100-", Slot: "paid", Interested: true, BttSpeed: true, Have: 40, Uploaded: 40 << 20, UpRate: 2 << 20,
+			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40001", Client: "-BS0100-", Transport: "utp", Encrypted: true, Slot: "paid", Interested: true, BttSpeed: true, Have: 40, Uploaded: 40 << 20, UpRate: 2 << 20,
 				Bid: btt.NewAmount(2000000000), Price: btt.NewAmount(931322574), Sold: 40 << 20, Owed: half, Paid: half, Credit: 4 << 20, HeldSeconds: 1.25,
 				Channel: "0101010101010101010101010101010101010101010101010101010101010101"},
-			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40002", Client: "-TR3000-", Slot: "free", Interested: true, Have: 10, Uploaded: 20 << 20, UpRate: 1 << 20},
-			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40003", Client: "-BS0100-", Slot: "choked", Interested: true, BttSpeed: true, Bid: btt.NewAmount(5), Refused: "paychan: bad voucher signature"},
+			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40002", Client: "-TR3000-", Transport: "tcp", Slot: "free", Interested: true, Have: 10, Uploaded: 20 << 20, UpRate: 1 << 20},
+			{Torrent: "movie.mkv", InfoHash: ih, Addr: "127.0.0.1:40003", Client: "-BS0100-", Transport: "tcp", Slot: "choked", Interested: true, BttSpeed: true, Bid: btt.NewAmount(5), Refused: "paychan: bad voucher signature"},
 		},
 		Earned: btt.BTT(1), Redeemed: half, Redeemable: half, Owed: half, Sold: 40 << 20,
 		Channels: []ChannelRow{
@@ -86,7 +86,7 @@ func TestStatusPage(t *testing.T) {
 		`id="earned" title="1000000000000000000 base units">1 BTT`, `id="redeemed" title="500000000000000000 base units">0.5 BTT`,
 		`id="redeemable" title="500000000000000000 base units">0.5 BTT`, "931322574 base/B (0.999999999339134976 BTT/GiB)",
 		"1 paid, 1 free", `data-id="0202020202020202020202020202020202020202020202020202020202020202" data-state="closed"`,
-		"3 (1 failed: node down)", "100 / 100", "30 / 30", "held 1.2 s in all", `data-infohash="cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34"`,
+		"3 (1 failed: node down)", "100 / 100", "30 / 30", `data-transport="utp" data-encrypted="true">utp, RC4`, "held 1.2 s in all", `data-infohash="cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34"`,
 		`id="chart-rate"`, `id="chart-bytes"`, `id="chart-btt"`, `id="chart-price"`, `data-series="reserve"`,
 	} {
 		assert.Contains(t, body, want)
@@ -133,33 +133,21 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("no %s%v", name, labels)
 		return 0
 	}
+	// Only the seeder's own metrics come from the snapshot: the engine's
+	// and the extension's are metrics.Collector's (run.go registers it;
+	// TestRunSeeds reads them from a running seeder).
 	assert.Equal(t, 1.0, val("bttspeed_seeder_up"))
-	assert.Equal(t, 2.0, val("bttspeed_seeder_peers", "protocol", "btt_speed"))
-	assert.Equal(t, 1.0, val("bttspeed_seeder_peers", "protocol", "legacy"))
-	assert.NotContains(t, fams, "bttspeed_seeder_bttspeed_peers")
-	assert.Equal(t, 2.0, val("bttspeed_seeder_torrents"))
-	assert.Equal(t, 2.0, val("bttspeed_seeder_torrent_peers", "name", "movie.mkv", "protocol", "btt_speed"))
-	assert.Equal(t, float64(60<<20), val("bttspeed_seeder_torrent_uploaded_bytes_total", "infohash", s.Torrents[0].InfoHash))
-	assert.Equal(t, 0.0, val("bttspeed_seeder_torrent_uploaded_bytes_total", "name", "song.flac"))
-	assert.Equal(t, 1.0, val("bttspeed_seeder_torrent_slots_held", "name", "movie.mkv", "kind", "paid"))
-	assert.Equal(t, 931322574.0, val("bttspeed_seeder_torrent_clearing_price_base_units_per_byte", "name", "movie.mkv"))
 	assert.Equal(t, 4.0, val("bttspeed_seeder_slots", "kind", "paid"))
-	assert.Equal(t, 1.0, val("bttspeed_seeder_slots_held", "kind", "free"))
-	assert.Equal(t, float64(60<<20), val("bttspeed_seeder_uploaded_bytes_total"))
-	assert.Equal(t, float64(40<<20), val("bttspeed_seeder_sold_bytes_total"))
-	assert.Equal(t, 931322574.0, val("bttspeed_seeder_reserve_price_base_units_per_byte"))
-	assert.Equal(t, 931322574.0, val("bttspeed_seeder_clearing_price_base_units_per_byte"))
-	assert.Equal(t, 2e9, val("bttspeed_seeder_highest_bid_base_units_per_byte"))
-	assert.Equal(t, 1.0, val("bttspeed_seeder_earned_btt"))
-	assert.Equal(t, 0.5, val("bttspeed_seeder_redeemed_btt"))
-	assert.Equal(t, 0.5, val("bttspeed_seeder_redeemable_btt"))
+	assert.Equal(t, 1.0, val("bttspeed_seeder_slots", "kind", "free"))
 	assert.Equal(t, 1.0, val("bttspeed_seeder_channels", "state", "open"))
 	assert.Equal(t, 1.0, val("bttspeed_seeder_channels", "state", "closed"))
 	assert.Equal(t, 0.0, val("bttspeed_seeder_channels", "state", "closing"))
 	assert.Equal(t, 3.0, val("bttspeed_seeder_redemptions_total"))
 	assert.Equal(t, 1.0, val("bttspeed_seeder_redemption_failures_total"))
 	assert.Contains(t, fams, "go_goroutines", "the Go collector is registered")
-	assert.Equal(t, 130.0, val("bttspeed_seeder_pieces_done"))
+	for _, gone := range []string{"bttspeed_seeder_peers", "bttspeed_seeder_bttspeed_peers", "bttspeed_seeder_torrents", "bttspeed_seeder_uploaded_bytes_total", "bttspeed_seeder_torrent_peers", "bttspeed_seeder_earned_btt"} {
+		assert.NotContains(t, fams, gone, "now bttspeed_%s, from metrics.Collector", strings.TrimPrefix(gone, "bttspeed_seeder_"))
+	}
 }
 
 // TestStatusPageDown: a snapshot that fails gives 503 and up 0.
@@ -199,6 +187,8 @@ func TestStatusPageChromium(t *testing.T) {
 		"2000000000 base/B", "1 paid, 1 free",
 		`data-id="0101010101010101010101010101010101010101010101010101010101010101" data-state="open"`,
 		"TDkpULh7uWDfG7wRNFhmccpWaNtDqHf8Xb",
+		`<td class="transport" data-transport="utp" data-encrypted="true">utp, RC4</td>`,
+		`<td class="transport" data-transport="tcp" data-encrypted="false">tcp, plain</td>`,
 	} {
 		assert.Contains(t, dom, want)
 	}

@@ -105,15 +105,17 @@ func busiest[T any](rows []T, key func(T) (rate, total int64)) ([]T, int) {
 
 // newStatusHandler serves / (the HTML page, which reloads itself every
 // 5 s), /status.json, /history.json (the charts' samples) and /metrics
-// (Prometheus text format, from its own registry). hist may be nil: the
-// charts then show the current snapshot only.
-func newStatusHandler(snap snapshotFunc, hist *history, log *slog.Logger) http.Handler {
+// (Prometheus text format, from its own registry: the Go and process
+// collectors and cs; with no cs, the seeder's own metrics read from the
+// snapshots). hist may be nil: the charts then show the current snapshot
+// only.
+func newStatusHandler(snap snapshotFunc, hist *history, log *slog.Logger, cs ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&collector{snap: snap, log: log},
-	)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if len(cs) == 0 {
+		cs = []prometheus.Collector{&collector{only: onlyOf(snap), log: log}}
+	}
+	reg.MustRegister(cs...)
 	samples := func(now Snapshot) []Sample {
 		var ss []Sample
 		if hist != nil {
@@ -166,9 +168,37 @@ func snapshotFor(ctx context.Context, snap snapshotFunc) (Snapshot, error) {
 	return snap(ctx)
 }
 
-// collector turns snapshots into Prometheus metrics at each scrape.
+// seederOnly are the figures only the seeder knows, beside the
+// engine's and the extension's (metrics.Collector): its slots per
+// torrent, its channels by state, its redeemer's work.
+type seederOnly struct {
+	PaidSlots, FreeSlots int
+	Channels             map[string]int // by paychan.ChannelState's name
+	Redeem               RedeemRow
+}
+
+// onlyFunc reads the seeder-only figures; ctx bounds the wait.
+type onlyFunc func(ctx context.Context) (seederOnly, error)
+
+// onlyOf reads the seeder-only figures from whole snapshots.
+func onlyOf(snap snapshotFunc) onlyFunc {
+	return func(ctx context.Context) (seederOnly, error) {
+		s, err := snap(ctx)
+		if err != nil {
+			return seederOnly{}, err
+		}
+		o := seederOnly{PaidSlots: s.PaidSlots, FreeSlots: s.FreeSlots, Channels: map[string]int{}, Redeem: s.Redeem}
+		for _, c := range s.Channels {
+			o.Channels[c.State]++
+		}
+		return o, nil
+	}
+}
+
+// collector turns the seeder-only figures into Prometheus metrics at each
+// scrape; the engine's and the extension's come from metrics.Collector.
 type collector struct {
-	snap snapshotFunc
+	only onlyFunc
 	log  *slog.Logger
 }
 
@@ -176,56 +206,30 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("bttspeed_seeder_"+name, help, labels, nil)
 }
 
-// Every metric is bttspeed_seeder_*; the seeder's totals carry no torrent
-// label, and the bttspeed_seeder_torrent_* series carry infohash and name.
-// Peers are one metric with a protocol label (btt_speed or legacy).
+// The seeder's own metrics are bttspeed_seeder_*; the rest are the
+// library's bttspeed_* (see package metrics).
 var (
-	descPeers       = desc("peers", "Connected peers, by protocol: btt_speed (they can pay) or legacy.", "protocol")
-	descTorrents    = desc("torrents", "Torrents seeded.")
 	descSlots       = desc("slots", "Upload slots of each torrent's auction, by kind.", "kind")
-	descSlotsHeld   = desc("slots_held", "Upload slots held by peers now over all torrents, by kind.", "kind")
-	descUploaded    = desc("uploaded_bytes_total", "Payload bytes uploaded since the start.")
-	descUpRate      = desc("upload_rate_bytes_per_second", "Upload rate over about 20 s.")
-	descSold        = desc("sold_bytes_total", "Bytes sent in paid slots since the start.")
-	descPieces      = desc("pieces", "Pieces of the torrents seeded.")
-	descPiecesDone  = desc("pieces_done", "Pieces verified on disk, over the torrents seeded.")
-	descReserve     = desc("reserve_price_base_units_per_byte", "Reserve (ask) price per byte.")
-	descClearing    = desc("clearing_price_base_units_per_byte", "Highest price per byte a paid slot pays now (0: none held).")
-	descHighestBid  = desc("highest_bid_base_units_per_byte", "Highest bid per byte among connected peers.")
-	descEarned      = desc("earned_btt", "Sum of the best vouchers received, in BTT.")
-	descRedeemed    = desc("redeemed_btt", "Vouchers cashed on chain, in BTT.")
-	descRedeemable  = desc("redeemable_btt", "Vouchers received and not yet cashed, in BTT.")
-	descOwed        = desc("owed_btt", "What the paid-slot bytes sent since the start cost, in BTT.")
 	descChannels    = desc("channels", "Payment channels in the payee store, by last known state.", "state")
 	descRedemptions = desc("redemptions_total", "Successful redemptions with value since the start.")
 	descRedeemFail  = desc("redemption_failures_total", "Failed redemption attempts since the start.")
-	descUp          = desc("up", "1 if the last snapshot was read, 0 if it failed.")
-
-	torrentLabels   = []string{"infohash", "name"}
-	descTPeers      = desc("torrent_peers", "Connected peers of a torrent, by protocol.", "infohash", "name", "protocol")
-	descTUploaded   = desc("torrent_uploaded_bytes_total", "Payload bytes of a torrent uploaded since it was added.", torrentLabels...)
-	descTUpRate     = desc("torrent_upload_rate_bytes_per_second", "A torrent's upload rate over about 20 s.", torrentLabels...)
-	descTPieces     = desc("torrent_pieces", "A torrent's pieces.", torrentLabels...)
-	descTPiecesDone = desc("torrent_pieces_done", "A torrent's pieces verified on disk.", torrentLabels...)
-	descTSlotsHeld  = desc("torrent_slots_held", "A torrent's upload slots held now, by kind.", "infohash", "name", "kind")
-	descTClearing   = desc("torrent_clearing_price_base_units_per_byte", "A torrent's clearing price now (0: no paid slot held).", torrentLabels...)
-	descTSold       = desc("torrent_sold_bytes", "Bytes of a torrent sent in paid slots to the peers connected now.", torrentLabels...)
+	descUp          = desc("up", "1 if the seeder's figures were read, 0 if not.")
 )
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPeers, descTorrents, descSlots, descSlotsHeld, descUploaded, descUpRate, descSold, descPieces, descPiecesDone,
-		descReserve, descClearing, descHighestBid, descEarned, descRedeemed, descRedeemable, descOwed, descChannels, descRedemptions, descRedeemFail, descUp,
-		descTPeers, descTUploaded, descTUpRate, descTPieces, descTPiecesDone, descTSlotsHeld, descTClearing, descTSold} {
+	for _, d := range []*prometheus.Desc{descSlots, descChannels, descRedemptions, descRedeemFail, descUp} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s, err := snapshotFor(context.Background(), c.snap)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, err := c.only(ctx)
 	if err != nil {
-		c.log.Warn("metrics snapshot", "err", err)
+		c.log.Warn("metrics: the seeder's figures", "err", err)
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
 	}
@@ -236,58 +240,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	g(descUp, 1)
-	speedPeers := 0
-	for _, p := range s.Peers {
-		if p.BttSpeed {
-			speedPeers++
-		}
-	}
-	g(descPeers, float64(speedPeers), "btt_speed")
-	g(descPeers, float64(len(s.Peers)-speedPeers), "legacy")
-	g(descTorrents, float64(len(s.Torrents)))
-	g(descSlots, float64(s.PaidSlots), "paid")
-	g(descSlots, float64(s.FreeSlots), "free")
-	g(descSlotsHeld, float64(s.HeldPaid), "paid")
-	g(descSlotsHeld, float64(s.HeldFree), "free")
-	cnt(descUploaded, float64(s.Uploaded))
-	g(descUpRate, float64(s.UpRate))
-	cnt(descSold, float64(s.Sold))
-	var pieces, done int
-	for _, t := range s.Torrents {
-		pieces, done = pieces+t.Pieces, done+t.PiecesDone
-		l := []string{t.InfoHash, t.Name}
-		g(descTPeers, float64(t.BttSpeedPeers), t.InfoHash, t.Name, "btt_speed")
-		g(descTPeers, float64(t.Peers-t.BttSpeedPeers), t.InfoHash, t.Name, "legacy")
-		cnt(descTUploaded, float64(t.Uploaded), l...)
-		g(descTUpRate, float64(t.UpRate), l...)
-		g(descTPieces, float64(t.Pieces), l...)
-		g(descTPiecesDone, float64(t.PiecesDone), l...)
-		g(descTSlotsHeld, float64(t.HeldPaid), t.InfoHash, t.Name, "paid")
-		g(descTSlotsHeld, float64(t.HeldFree), t.InfoHash, t.Name, "free")
-		g(descTClearing, baseFloat(t.Clearing), l...)
-		g(descTSold, float64(t.Sold), l...)
-	}
-	g(descPieces, float64(pieces))
-	g(descPiecesDone, float64(done))
-	g(descReserve, baseFloat(s.Reserve))
-	g(descClearing, baseFloat(s.Clearing))
-	g(descHighestBid, baseFloat(s.HighestBid))
-	g(descEarned, cli.Float(s.Earned))
-	g(descRedeemed, cli.Float(s.Redeemed))
-	g(descRedeemable, cli.Float(s.Redeemable))
-	g(descOwed, cli.Float(s.Owed))
+	g(descSlots, float64(o.PaidSlots), "paid")
+	g(descSlots, float64(o.FreeSlots), "free")
 	states := map[string]int{}
 	for _, st := range []paychan.ChannelState{paychan.ChannelOpen, paychan.ChannelClosing, paychan.ChannelClosed} {
 		states[st.String()] = 0
 	}
-	for _, c := range s.Channels {
-		states[c.State]++
+	for st, n := range o.Channels {
+		states[st] += n
 	}
 	for st, n := range states {
 		g(descChannels, float64(n), st)
 	}
-	cnt(descRedemptions, float64(s.Redeem.Redemptions))
-	cnt(descRedeemFail, float64(s.Redeem.Failures))
+	cnt(descRedemptions, float64(o.Redeem.Redemptions))
+	cnt(descRedeemFail, float64(o.Redeem.Failures))
 }
 
 // baseFloat is an amount in base units as a float64, for metrics only.
