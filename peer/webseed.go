@@ -91,7 +91,9 @@ type WebSeedInfo struct {
 	URL string
 	// Downloaded counts the payload bytes it sent that we wanted.
 	Downloaded int64
-	// Requests counts the HTTP requests made; Failures those that failed.
+	// Requests counts the HTTP requests made; Failures the runs of blocks
+	// that failed (a run of a torrent of several files may take one
+	// request per file).
 	Requests, Failures int64
 	// InFlight is the blocks requested from it and not yet received.
 	InFlight int
@@ -314,7 +316,6 @@ func (ws *webSeed) work(ctx context.Context) {
 			tm.Stop()
 			continue
 		}
-		ws.requests.Add(1)
 		err := ws.fetch(ctx, change, run)
 		if t.do(ctx, func() { t.webSeedDone(ws, run, err) }) != nil {
 			return
@@ -429,9 +430,10 @@ func (t *Torrent) dropWebSeed(ws *webSeed) {
 }
 
 // webSeedBlock takes a block a web seed sent, as onPiece takes a peer's
-// (loop). It reports whether the web seed is still wanted.
+// (loop). It reports whether the web seed's request is still wanted: not
+// once the web seed is dropped or the download complete.
 func (t *Torrent) webSeedBlock(ws *webSeed, b piece.Block, data []byte) bool {
-	if t.ctx.Err() != nil || t.picker == nil || ws.dropped {
+	if t.ctx.Err() != nil || t.picker == nil || ws.dropped || t.picker.Complete() {
 		putBlock(data)
 		return false
 	}
@@ -474,7 +476,7 @@ func (t *Torrent) webSeedDone(ws *webSeed, run []piece.Block, err error) {
 	switch {
 	case err == nil:
 		ws.fails = 0
-	case errors.Is(err, errWebSeedPaused), errors.Is(err, errWebSeedDropped), t.ctx.Err() != nil:
+	case errors.Is(err, errWebSeedPaused), errors.Is(err, errWebSeedUnwanted), t.ctx.Err() != nil:
 	default:
 		ws.failures.Add(1)
 		ws.fails++

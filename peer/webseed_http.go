@@ -29,7 +29,7 @@ import (
 
 var (
 	errWebSeedPaused   = errors.New("web seed: torrent paused")
-	errWebSeedDropped  = errors.New("web seed: dropped for bad data")
+	errWebSeedUnwanted = errors.New("web seed: dropped, or the download complete")
 	errWebSeedStalled  = errors.New("web seed: sent nothing for too long")
 	errWebSeedTimeout  = errors.New("web seed: request took too long")
 	errWebSeedResponse = errors.New("web seed: bad response")
@@ -134,6 +134,7 @@ func (ws *webSeed) get(ctx context.Context, s *webSeedSink, fi int, e segments.E
 	}
 	last := e.Start + e.Length - 1
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", e.Start, last))
+	ws.requests.Add(1)
 	resp, err := ws.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("web seed: %w", err)
@@ -330,7 +331,7 @@ func (s *webSeedSink) deliver(b piece.Block, data []byte) error {
 	}
 	if !t.post(event{kind: evFunc, fn: func() {
 		if !t.webSeedBlock(ws, b, data) {
-			cancel(errWebSeedDropped)
+			cancel(errWebSeedUnwanted)
 		}
 	}}) {
 		putBlock(data)

@@ -428,14 +428,24 @@ func TestWebSeedRateLimit(t *testing.T) {
 }
 
 // TestWebSeedBesidePeers: a web seed and a seeding peer share a download;
-// Stats.Downloaded counts both, and the web seed's share is its own.
+// Stats.Downloaded counts both, and the web seed's share is its own. A
+// PieceObserver (what btt_speed pays by) hears of the peer's bytes only:
+// the web seed's are never credited, so never paid for.
 func TestWebSeedBesidePeers(t *testing.T) {
 	f := newFixture(t, 2<<20, 32<<10)
-	srv := newWSServer(t, f.dir, nil)
-	seeder := newClient(t, nil)
+	// A slow web seed (about 512 KiB/s a request), that has sent some
+	// before the peer comes, so that both have a share.
+	srv := newWSServer(t, f.dir, func(w http.ResponseWriter, r *http.Request) bool {
+		http.FileServer(http.Dir(f.dir)).ServeHTTP(slowWriter{w}, r)
+		return true
+	})
+	obs := &creditExt{}
+	withObs := func(c *peer.Config) { c.Extensions = []peer.Extension{obs} }
+	seeder := newClient(t, withObs)
 	seed(t, seeder, f)
-	tor, dir := leech(t, f.mi, nil)
+	tor, dir := leech(t, f.mi, withObs)
 	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, testWebSeedConfig()))
+	require.Eventually(t, func() bool { return tor.WebSeedDownloaded() > 0 }, 10*time.Second, time.Millisecond)
 	tor.AddPeers(seeder.Addr())
 	waitDone(t, tor, 30*time.Second)
 	requireSameFile(t, f, dir)
@@ -444,8 +454,44 @@ func TestWebSeedBesidePeers(t *testing.T) {
 	web := webSeedInfo(t, tor, srv.URL+"/"+f.name).Downloaded
 	assert.Positive(t, web)
 	assert.Equal(t, f.info.Length, st.Downloaded, "each wanted byte counted once")
-	t.Logf("web seed %d bytes, peers %d", web, st.Downloaded-web)
+	assert.Less(t, web, f.info.Length)
+	assert.Equal(t, f.info.Length-web, obs.credited.Load(), "the peer is credited with its bytes, and nobody with the web seed's")
+	t.Logf("web seed %d bytes, peers %d; %+v", web, st.Downloaded-web, webSeedInfo(t, tor, srv.URL+"/"+f.name))
 }
+
+// slowWriter sends a response body 16 KiB at a time, 30 ms apart.
+type slowWriter struct{ http.ResponseWriter }
+
+func (w slowWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), 16<<10)
+		m, err := w.ResponseWriter.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		w.ResponseWriter.(http.Flusher).Flush()
+		p = p[k:]
+		time.Sleep(30 * time.Millisecond)
+	}
+	return n, nil
+}
+
+// creditExt sums the bytes PieceVerified credits to peers.
+type creditExt struct{ credited atomic.Int64 }
+
+func (e *creditExt) Name() string                               { return "x_credit" }
+func (e *creditExt) HandshakeKeys(*peer.Torrent) map[string]any { return nil }
+func (e *creditExt) Attach(peer.ExtPeer, map[string]bencode.Bytes) (peer.ExtHandler, error) {
+	return creditHandler{e}, nil
+}
+
+type creditHandler struct{ e *creditExt }
+
+func (h creditHandler) Message([]byte) error             { return nil }
+func (h creditHandler) Closed()                          {}
+func (h creditHandler) PieceVerified(_ int, bytes int64) { h.e.credited.Add(bytes) }
 
 // TestWebSeedClose: Close does not wait for a stalled web seed.
 func TestWebSeedClose(t *testing.T) {
