@@ -91,7 +91,7 @@ type Escrow struct {
 	haveDomain bool
 	pending    *pendingTx
 	journal    paychan.TxJournal
-	done       []doneReceipt
+	done       evmescrow.Outcomes[*Receipt]
 }
 
 type pendingTx struct {

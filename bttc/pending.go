@@ -10,12 +10,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
-
-// maxDone bounds the settled outcomes an Escrow keeps for calls that
-// have not asked again.
-const maxDone = 8
 
 // maxPendingBytes bounds a pending record read back from a journal.
 const maxPendingBytes = 1 << 20
@@ -100,66 +97,32 @@ func (e *Escrow) keepPending(p *pendingTx) error {
 	e.mu.Lock()
 	j := e.journal
 	e.mu.Unlock()
-	if j != nil {
-		var b []byte
-		if p != nil {
-			var err error
-			if b, err = encodePending(p); err != nil {
-				return err
-			}
-		}
-		if err := j.SetPendingTx(e.journalKey(), b); err != nil {
-			return err
-		}
-	}
-	e.setPending(p)
-	return nil
+	return evmescrow.KeepPending(j, e.journalKey(), p, encodePending, e.setPending)
 }
 
-// doneReceipt is the outcome of a call whose caller did not learn it,
-// found while settling it for another call.
-type doneReceipt struct {
-	to   *btt.Address
-	data []byte
-	r    *Receipt
-	err  error
-}
-
-// remember keeps the outcome of a settled call nobody asked for again.
+// remember keeps the outcome of a settled call that nobody has asked for
+// again (a retry of it gets it instead of signing a second transaction).
 func (e *Escrow) remember(p *pendingTx, r *Receipt, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.done = append(e.done, doneReceipt{to: p.to, data: p.data, r: r, err: err})
-	if len(e.done) > maxDone {
-		e.done = e.done[len(e.done)-maxDone:]
-	}
+	e.done.Remember(evmescrow.Call{To: p.to, Data: p.data}, r, err)
 }
 
-// recall returns, and forgets, the remembered outcome of a call.
-func (e *Escrow) recall(to *btt.Address, data []byte) (doneReceipt, bool) {
+// recall returns, and forgets, the remembered outcome of a call of to with
+// data.
+func (e *Escrow) recall(to *btt.Address, data []byte) (evmescrow.Outcome[*Receipt], bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, d := range e.done {
-		if sameCall(d.to, d.data, to, data) {
-			e.done = append(e.done[:i], e.done[i+1:]...)
-			return d, true
-		}
-	}
-	return doneReceipt{}, false
+	return e.done.Recall(evmescrow.Call{To: to, Data: data})
 }
 
-// owed reports whether a call was sent before and its outcome is still to
-// be given: it must not pay for anything again first (Open's approve).
+// owed reports whether a call of to with data was sent before and its
+// outcome is still to be given: the transaction in flight, or a
+// remembered one. Such a call must not pay for anything again first
+// (Open's approve).
 func (e *Escrow) owed(to *btt.Address, data []byte) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.pending != nil && sameCall(e.pending.to, e.pending.data, to, data) {
-		return true
-	}
-	for _, d := range e.done {
-		if sameCall(d.to, d.data, to, data) {
-			return true
-		}
-	}
-	return false
+	call := evmescrow.Call{To: to, Data: data}
+	return (e.pending != nil && evmescrow.Call{To: e.pending.to, Data: e.pending.data}.Same(call)) || e.done.Has(call)
 }

@@ -49,7 +49,7 @@ func (e *Escrow) transact(ctx context.Context, to *btt.Address, data []byte) (*R
 			if err := e.keepPending(nil); err != nil {
 				return nil, fmt.Errorf("clearing the settled transaction %s: %w", p.tx.Hash.Hex(), err)
 			}
-			if sameCall(p.to, p.data, to, data) {
+			if (evmescrow.Call{To: p.to, Data: p.data}).Same(evmescrow.Call{To: to, Data: data}) {
 				return r, err
 			}
 			e.remember(p, r, err)
@@ -62,7 +62,7 @@ func (e *Escrow) transact(ctx context.Context, to *btt.Address, data []byte) (*R
 		}
 	}
 	if d, ok := e.recall(to, data); ok {
-		return d.r, d.err
+		return d.R, d.Err
 	}
 	tx, err := e.c.SignCall(ctx, to, data)
 	if err != nil {
@@ -103,13 +103,6 @@ func (e *Escrow) settle(ctx context.Context, tx *Tx) (*Receipt, error) {
 		// tells which (its nonce).
 	}
 	return e.c.Confirm(ctx, tx)
-}
-
-func sameCall(ato *btt.Address, adata []byte, bto *btt.Address, bdata []byte) bool {
-	if (ato == nil) != (bto == nil) || (ato != nil && *ato != *bto) {
-		return false
-	}
-	return bytes.Equal(adata, bdata)
 }
 
 // Pending returns the signed transaction of an earlier call whose outcome

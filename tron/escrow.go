@@ -79,9 +79,9 @@ type Escrow struct {
 	pending *pendingTx
 	journal paychan.TxJournal
 	// done holds the outcomes of calls whose transaction was settled
-	// while another call waited (the last maxDone): the same call asked
+	// while another call waited (the last evmescrow.MaxOutcomes): the same call asked
 	// again gets its outcome instead of a second transaction.
-	done []doneReceipt
+	done evmescrow.Outcomes[*Receipt]
 	// opens are the opens signed, when there is no journal to hold them
 	// (opens.go).
 	opens []openRecord
@@ -306,7 +306,7 @@ func (e *Escrow) transact(ctx context.Context, to btt.Address, data []byte) (*Re
 		}
 	}
 	if d, ok := e.recall(to, data); ok {
-		return d.r, d.err
+		return d.R, d.Err
 	}
 	tx, err := e.c.SignCall(ctx, to, data)
 	if err != nil {

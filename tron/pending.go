@@ -13,14 +13,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bttspeed/bttspeed/btt"
+	"github.com/bttspeed/bttspeed/internal/evmescrow"
 	"github.com/bttspeed/bttspeed/paychan"
 )
 
 var _ paychan.TxKeeper = (*Escrow)(nil)
-
-// maxDone bounds the settled receipts an Escrow keeps for calls that have
-// not asked again (see Escrow.done).
-const maxDone = 8
 
 // maxPendingBytes bounds a pending record read back from a journal.
 const maxPendingBytes = 1 << 20
@@ -194,29 +191,7 @@ func (e *Escrow) keepPending(p *pendingTx) error {
 	e.mu.Lock()
 	j := e.journal
 	e.mu.Unlock()
-	if j != nil {
-		var b []byte
-		if p != nil {
-			var err error
-			if b, err = encodePending(p); err != nil {
-				return err
-			}
-		}
-		if err := j.SetPendingTx(e.journalKey(), b); err != nil {
-			return err
-		}
-	}
-	e.setPending(p)
-	return nil
-}
-
-// doneReceipt is the receipt of a call whose outcome was unknown to its
-// caller, found while settling it for another call.
-type doneReceipt struct {
-	to   btt.Address
-	data []byte
-	r    *Receipt
-	err  error
+	return evmescrow.KeepPending(j, e.journalKey(), p, encodePending, e.setPending)
 }
 
 // remember keeps the outcome of a settled call that nobody has asked for
@@ -224,24 +199,15 @@ type doneReceipt struct {
 func (e *Escrow) remember(p *pendingTx, r *Receipt, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.done = append(e.done, doneReceipt{to: p.to, data: p.data, r: r, err: err})
-	if len(e.done) > maxDone {
-		e.done = e.done[len(e.done)-maxDone:]
-	}
+	e.done.Remember(evmescrow.Call{To: &p.to, Data: p.data}, r, err)
 }
 
 // recall returns, and forgets, the remembered outcome of a call of to with
 // data.
-func (e *Escrow) recall(to btt.Address, data []byte) (doneReceipt, bool) {
+func (e *Escrow) recall(to btt.Address, data []byte) (evmescrow.Outcome[*Receipt], bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, d := range e.done {
-		if d.to == to && bytes.Equal(d.data, data) {
-			e.done = append(e.done[:i], e.done[i+1:]...)
-			return d, true
-		}
-	}
-	return doneReceipt{}, false
+	return e.done.Recall(evmescrow.Call{To: &to, Data: data})
 }
 
 // owed reports whether a call of to with data was sent before and its
@@ -251,13 +217,6 @@ func (e *Escrow) recall(to btt.Address, data []byte) (doneReceipt, bool) {
 func (e *Escrow) owed(to btt.Address, data []byte) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.pending != nil && e.pending.to == to && bytes.Equal(e.pending.data, data) {
-		return true
-	}
-	for _, d := range e.done {
-		if d.to == to && bytes.Equal(d.data, data) {
-			return true
-		}
-	}
-	return false
+	call := evmescrow.Call{To: &to, Data: data}
+	return (e.pending != nil && evmescrow.Call{To: &e.pending.to, Data: e.pending.data}.Same(call)) || e.done.Has(call)
 }
