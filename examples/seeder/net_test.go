@@ -109,3 +109,22 @@ func TestLeecherHintProtocols(t *testing.T) {
 		assert.Equal(t, want, leecherHint(c, nil, addr), args)
 	}
 }
+
+// TestNetFlagsConfig: -encryption and -protocols are config-file keys of
+// the seeder; the command line overrides the file.
+func TestNetFlagsConfig(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "seeder.conf")
+	require.NoError(t, os.WriteFile(conf, []byte("encryption = require\nprotocols = tcp,utp\nseed = data.bin\n"), 0o600))
+	c, err := parse([]string{"-config", conf}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, cli.NetFlags{Encryption: peer.EncryptionRequire, Protocols: peer.ProtocolTCP | peer.ProtocolUTP}, c.net)
+	c, err = parse([]string{"-config", conf, "-protocols", "utp"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, cli.NetFlags{Encryption: peer.EncryptionRequire, Protocols: peer.ProtocolUTP}, c.net)
+
+	require.NoError(t, os.WriteFile(conf, []byte("encryption = rc4\n"), 0o600))
+	_, err = parse([]string{"-config", conf, "data.bin"}, io.Discard)
+	require.Error(t, err)
+	assert.Equal(t, cli.ExitSetup, cli.ExitCode(err))
+	assert.ErrorContains(t, err, "seeder.conf:1: encryption = rc4")
+}
