@@ -295,7 +295,7 @@ func (s *webSeedSink) copy(r io.Reader, n int64) error {
 			return fmt.Errorf("%w: body ended %d bytes short", errWebSeedResponse, n)
 		}
 		if err != nil && err != io.EOF {
-			return fmt.Errorf("web seed: %w", err)
+			return fmt.Errorf("reading the body: %w", err)
 		}
 	}
 	return nil

@@ -215,11 +215,14 @@ func TestWebSeedHostile(t *testing.T) {
 	f := newFixture(t, 600_000, 16<<10)
 	data, err := os.ReadFile(filepath.Join(f.dir, f.name))
 	require.NoError(t, err)
+	var endless atomic.Int64 // too-long bodies written to the end
 	for _, tc := range []struct {
 		name  string
 		fault func(w http.ResponseWriter, r *http.Request) bool
 		// mayDeliver: the right bytes arrive before the lie shows.
 		mayDeliver bool
+		cfg        func(*peer.WebSeedConfig)
+		check      func(t *testing.T)
 	}{
 		{name: "404", fault: func(w http.ResponseWriter, r *http.Request) bool {
 			http.NotFound(w, r)
@@ -252,11 +255,41 @@ func TestWebSeedHostile(t *testing.T) {
 			junk := make([]byte, 64<<10)
 			for range 1024 { // up to 64 MiB, unless the client hangs up
 				if _, err := w.Write(junk); err != nil {
-					break
+					return true
+				}
+			}
+			endless.Add(1)
+			return true
+		}, mayDeliver: true, check: func(t *testing.T) {
+			assert.Zero(t, endless.Load(), "the client hung up long before 64 MiB")
+		}},
+		{name: "slow drip", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			a, b, _ := rangeOf(r)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
+			w.Header().Set("Content-Length", strconv.FormatInt(b-a+1, 10))
+			w.WriteHeader(http.StatusPartialContent)
+			for i := a; i <= b; i++ { // a byte every 50 ms: never stalled, never done
+				if _, err := w.Write(data[i : i+1]); err != nil {
+					return true
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(50 * time.Millisecond):
+				case <-r.Context().Done():
+					return true
 				}
 			}
 			return true
-		}, mayDeliver: true},
+		}, cfg: func(c *peer.WebSeedConfig) { c.Timeout = 700 * time.Millisecond }},
+		{name: "redirect loop", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			http.Redirect(w, r, r.URL.Path, http.StatusFound)
+			return true
+		}},
+		{name: "huge header", fault: func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("X-Junk", strings.Repeat("x", 1<<20))
+			w.WriteHeader(http.StatusPartialContent)
+			return true
+		}},
 		{name: "body too short", fault: func(w http.ResponseWriter, r *http.Request) bool {
 			a, b, _ := rangeOf(r)
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(data)))
@@ -299,6 +332,9 @@ func TestWebSeedHostile(t *testing.T) {
 			// honest one.
 			badCfg := testWebSeedConfig()
 			badCfg.StallTimeout = 300 * time.Millisecond
+			if tc.cfg != nil {
+				tc.cfg(badCfg)
+			}
 			require.NoError(t, tor.AddWebSeeds([]string{bad.URL + "/" + f.name}, badCfg))
 			require.Eventually(t, func() bool {
 				return webSeedInfo(t, tor, bad.URL+"/"+f.name).Failures > 0
@@ -315,6 +351,9 @@ func TestWebSeedHostile(t *testing.T) {
 			assert.NotNil(t, wi.LastErr)
 			assert.False(t, wi.Dropped, "HTTP failures rest a web seed, they do not drop it")
 			assert.Zero(t, webSeedInfo(t, tor, good.URL+"/"+f.name).Failures)
+			if tc.check != nil {
+				tc.check(t)
+			}
 			t.Logf("%s: %d requests, %d failed, last: %v", tc.name, wi.Requests, wi.Failures, wi.LastErr)
 		})
 	}
