@@ -92,6 +92,8 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 		return t.onExtended(c, m.ExtendedID, m.ExtendedPayload)
 	case pp.Port:
 		t.onPort(c, m.Port)
+	case pp.HashRequest, pp.Hashes, pp.HashReject:
+		return t.onHashMessage(c, m)
 	default:
 		return fmt.Errorf("%w: unexpected message type %v", ErrProtocol, m.Type)
 	}

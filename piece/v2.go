@@ -48,6 +48,7 @@ type V2Hashes struct {
 	pieceLength int64
 	pieces      []v2Piece
 	files       []V2File
+	trees       map[int][][][32]byte // per file, for Answer
 }
 
 // NewV2Hashes returns the hashes of a v2 or hybrid info from its piece
