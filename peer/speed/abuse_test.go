@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -77,14 +78,15 @@ func (h rogueHandler) Closed() {
 }
 
 // dialRogue connects a rogue buyer, closed when the test ends, to the
-// seeder at addr for mi's torrent, and returns it and its btt_speed peer
+// seeder at addr for mi's torrent, on m's network, and returns it and its btt_speed peer
 // (the seeder).
-func dialRogue(t *testing.T, dom paychan.Domain, addr netip.AddrPort, mi *metainfo.MetaInfo) (*rogue, peer.ExtPeer) {
+func dialRogue(t *testing.T, m *market, addr netip.AddrPort, mi *metainfo.MetaInfo) (*rogue, peer.ExtPeer) {
 	t.Helper()
+	dom := m.dom
 	r := &rogue{hs: speedwire.Handshake{Version: speedwire.Version, ChainID: dom.ChainID, Escrow: dom.Escrow}, peers: make(chan peer.ExtPeer, 1), msgs: make(chan speedwire.Message, 64), closed: make(chan struct{})}
 	// No peer exchange: the rogue talks to the seeder alone, not to the
 	// other rogues the seeder's PEX would name.
-	cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}, DisablePEX: true})
+	cl, err := peer.NewClient(m.cfg(peer.Config{ListenAddr: "127.0.0.1:0", Extensions: []peer.Extension{r}, DisablePEX: true}))
 	require.NoError(t, err)
 	t.Cleanup(func() { cl.Close() })
 	_, err = cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{addr}})
@@ -209,74 +211,78 @@ func TestBadVouchers(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			chain := paychantest.New(dom, time.Now())
-			sk := key(t, 1)
-			pst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payee.db"))
-			require.NoError(t, err)
-			defer pst.Close()
-			payee, err := paychan.NewPayee(ctx, pst, chain.As(sk.Address()), paychan.PayeeConfig{Self: sk.Address()})
-			require.NoError(t, err)
-			price := btt.NewAmount(1)
-			sell, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: sk.Address(), Ask: price}})
-			require.NoError(t, err)
-			seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 50 * time.Millisecond, UploadRate: 256 << 10, Extensions: []peer.Extension{sell},
-				Policy: func() (choker.Policy, error) {
-					return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true})
-				}})
-			require.NoError(t, err)
-			defer seeder.Close()
-			dir, mi, _ := fixture(t, 4<<20)
-			seedTor, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
-			require.NoError(t, err)
-
-			payerKey, stranger := key(t, byte(40+i)), key(t, 99)
-			chain.Mint(payerKey.Address(), btt.NewAmount(deposit))
-			st, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payer.db"))
-			require.NoError(t, err)
-			defer st.Close()
-			payer, err := paychan.NewPayer(ctx, st, chain.As(payerKey.Address()), payerKey)
-			require.NoError(t, err)
-			r, p := dialRogue(t, dom, seeder.Addr(), mi)
-
-			sendMsg(t, p, speedwire.Bid{Price: btt.NewAmount(3)})
-			waitMsg[speedwire.Award](t, r.msgs)
-			ch, err := payer.Open(ctx, sk.Address(), btt.NewAmount(deposit), time.Now().Add(24*time.Hour))
-			require.NoError(t, err)
-			announceChannel(t, r, p, dom, ch, payerKey)
-			sellFigs := func() *speed.SellFigures {
-				figs, err := sell.Peers(ctx)
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				m := newMarket(t)
+				m.dom = dom
+				chain := paychantest.New(dom, time.Now())
+				sk := key(t, 1)
+				pst, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payee.db"))
 				require.NoError(t, err)
-				require.Len(t, figs, 1)
-				return figs[0].Sell
-			}
-			for j, sv := range tc.voucher(ch, payerKey, stranger) {
-				if j > 0 && j == tc.wait {
-					require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond, "the first credited")
+				defer pst.Close()
+				payee, err := paychan.NewPayee(ctx, pst, chain.As(sk.Address()), paychan.PayeeConfig{Self: sk.Address()})
+				require.NoError(t, err)
+				price := btt.NewAmount(1)
+				sell, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: sk.Address(), Ask: price}})
+				require.NoError(t, err)
+				seeder, err := peer.NewClient(m.cfg(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 50 * time.Millisecond, UploadRate: 256 << 10, Extensions: []peer.Extension{sell},
+					Policy: func() (choker.Policy, error) {
+						return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 2, Reserve: price, LeaveIdle: true})
+					}}))
+				require.NoError(t, err)
+				defer seeder.Close()
+				dir, mi, _ := fixture(t, 4<<20)
+				seedTor, err := seeder.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+				require.NoError(t, err)
+
+				payerKey, stranger := key(t, byte(40+i)), key(t, 99)
+				chain.Mint(payerKey.Address(), btt.NewAmount(deposit))
+				st, err := paychan.OpenStore(filepath.Join(t.TempDir(), "payer.db"))
+				require.NoError(t, err)
+				defer st.Close()
+				payer, err := paychan.NewPayer(ctx, st, chain.As(payerKey.Address()), payerKey)
+				require.NoError(t, err)
+				r, p := dialRogue(t, m, seeder.Addr(), mi)
+
+				sendMsg(t, p, speedwire.Bid{Price: btt.NewAmount(3)})
+				waitMsg[speedwire.Award](t, r.msgs)
+				ch, err := payer.Open(ctx, sk.Address(), btt.NewAmount(deposit), time.Now().Add(24*time.Hour))
+				require.NoError(t, err)
+				announceChannel(t, r, p, dom, ch, payerKey)
+				sellFigs := func() *speed.SellFigures {
+					figs, err := sell.Peers(ctx)
+					require.NoError(t, err)
+					require.Len(t, figs, 1)
+					return figs[0].Sell
 				}
-				sendMsg(t, p, speedwire.Voucher{Signed: sv})
-			}
-			if tc.want != nil {
-				m := waitMsg[speedwire.Error](t, r.msgs)
-				assert.Equal(t, speed.CodeBadVoucher, m.Code)
-				assert.Contains(t, m.Reason, tc.want.Error())
-				require.Eventually(t, func() bool { return sellFigs().Refused != "" }, 10*time.Second, 10*time.Millisecond)
-				f := sellFigs()
-				assert.True(t, strings.Contains(f.Refused, tc.want.Error()), "refused for %q, want %v", f.Refused, tc.want)
-				require.Eventually(t, func() bool {
-					ps, err := seedTor.Peers(ctx)
-					return err == nil && len(ps) == 1 && ps[0].AmChoking
-				}, 10*time.Second, 10*time.Millisecond, "the buyer is choked")
-			} else {
-				time.Sleep(300 * time.Millisecond) // let every voucher be handled
-				assert.Empty(t, sellFigs().Refused)
-			}
-			require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond)
-			time.Sleep(100 * time.Millisecond)
-			assert.Equal(t, btt.NewAmount(tc.credit), sellFigs().Paid, "credited")
-			tot, err := payee.Totals()
-			require.NoError(t, err)
-			assert.Equal(t, btt.NewAmount(tc.credit), tot.Earned, "stored")
+				for j, sv := range tc.voucher(ch, payerKey, stranger) {
+					if j > 0 && j == tc.wait {
+						require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond, "the first credited")
+					}
+					sendMsg(t, p, speedwire.Voucher{Signed: sv})
+				}
+				if tc.want != nil {
+					m := waitMsg[speedwire.Error](t, r.msgs)
+					assert.Equal(t, speed.CodeBadVoucher, m.Code)
+					assert.Contains(t, m.Reason, tc.want.Error())
+					require.Eventually(t, func() bool { return sellFigs().Refused != "" }, 10*time.Second, 10*time.Millisecond)
+					f := sellFigs()
+					assert.True(t, strings.Contains(f.Refused, tc.want.Error()), "refused for %q, want %v", f.Refused, tc.want)
+					require.Eventually(t, func() bool {
+						ps, err := seedTor.Peers(ctx)
+						return err == nil && len(ps) == 1 && ps[0].AmChoking
+					}, 10*time.Second, 10*time.Millisecond, "the buyer is choked")
+				} else {
+					time.Sleep(300 * time.Millisecond) // let every voucher be handled
+					assert.Empty(t, sellFigs().Refused)
+				}
+				require.Eventually(t, func() bool { return sellFigs().Paid == btt.NewAmount(tc.credit) }, 10*time.Second, 10*time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
+				assert.Equal(t, btt.NewAmount(tc.credit), sellFigs().Paid, "credited")
+				tot, err := payee.Totals()
+				require.NoError(t, err)
+				assert.Equal(t, btt.NewAmount(tc.credit), tot.Earned, "stored")
+			})
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/paychan/paychantest"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/peertest"
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
@@ -27,11 +28,29 @@ type market struct {
 	// client, if set, adjusts every client's config, sellers' and
 	// buyers' (after sellerOpts.client).
 	client func(*peer.Config)
+	// started, if set, is called with each buyer's client before it
+	// adds its torrent: to subscribe to its events from the first.
+	started func(*peer.Client)
+	// net is the in-memory network the clients are on, unless client
+	// is changed.
+	net *peertest.Network
 }
 
+// newMarket returns a market whose clients are all on one in-memory
+// network (onNetwork): inside a testing/synctest bubble (synctest.Test),
+// nothing of it waits on the machine.
 func newMarket(t *testing.T) *market {
 	dom := paychan.Domain{ChainID: 1, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
-	return &market{t: t, chain: paychantest.New(dom, time.Now()), dom: dom}
+	n := peertest.NewNetwork()
+	return &market{t: t, chain: paychantest.New(dom, time.Now()), dom: dom, net: n, client: onNetwork(t, n)}
+}
+
+// cfg returns c adjusted by m.client: for a client the test starts itself.
+func (m *market) cfg(c peer.Config) peer.Config {
+	if m.client != nil {
+		m.client(&c)
+	}
+	return c
 }
 
 // store opens a bbolt store in a temp dir, closed when the test ends.
@@ -171,6 +190,9 @@ func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func
 	l.client, err = peer.NewClient(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.client.Close() })
+	if m.started != nil {
+		m.started(l.client)
+	}
 	l.tor, err = l.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: l.dir, Peers: []netip.AddrPort{s.client.Addr()}})
 	require.NoError(t, err)
 	return l

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -25,6 +26,7 @@ import (
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/paychan/paychantest"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/peertest"
 	"github.com/bttspeed/bttspeed/peer/speed"
 )
 
@@ -78,6 +80,11 @@ func fileSum(t *testing.T, path string) [32]byte {
 // the payee earned equals what the payers signed, and it redeems it all on
 // the (in-memory) chain.
 func TestPaidSwarm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { testPaidSwarm(t) })
+}
+
+func testPaidSwarm(t *testing.T) {
+	onNet := onNetwork(t, peertest.NewNetwork())
 	ctx := context.Background()
 	dom := paychan.Domain{ChainID: 0x2b6653dc, Escrow: btt.MustParseAddress("TAFjULxiVgT4qWk6UZwjqwZXTSaGaqnVp4")}
 	chain := paychantest.New(dom, time.Now())
@@ -91,10 +98,12 @@ func TestPaidSwarm(t *testing.T) {
 	require.NoError(t, err)
 	sellExt, err := speed.New(speed.Config{Domain: dom, Sell: &speed.Seller{Payee: payee, Self: seedKey.Address(), Ask: reserve}})
 	require.NoError(t, err)
-	seeder, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 200 * time.Millisecond, Extensions: []peer.Extension{sellExt},
+	cfg := peer.Config{RechokeInterval: 200 * time.Millisecond, Extensions: []peer.Extension{sellExt},
 		Policy: func() (choker.Policy, error) {
 			return choker.NewBidDriven(choker.BidDrivenConfig{Slots: 3, FreePercent: 34, Reserve: reserve})
-		}})
+		}}
+	onNet(&cfg)
+	seeder, err := peer.NewClient(cfg)
 	require.NoError(t, err)
 	defer seeder.Close()
 	dir, mi, sum := fixture(t, 4<<20)
@@ -125,7 +134,9 @@ func TestPaidSwarm(t *testing.T) {
 			buyer = ext
 			exts = append(exts, ext)
 		}
-		cl, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", RechokeInterval: 200 * time.Millisecond, Extensions: exts})
+		cfg := peer.Config{RechokeInterval: 200 * time.Millisecond, Extensions: exts}
+		onNet(&cfg)
+		cl, err := peer.NewClient(cfg)
 		require.NoError(t, err)
 		defer cl.Close()
 		ld := t.TempDir()

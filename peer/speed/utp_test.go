@@ -19,6 +19,7 @@ import (
 // the other transport.
 func TestPaidOverUTPEncrypted(t *testing.T) {
 	m := newMarket(t)
+	// Real sockets: uTP, not the in-memory network.
 	m.client = func(c *peer.Config) { c.Protocols = peer.ProtocolUTP; c.Encryption = peer.EncryptionRequire }
 	s := m.seller(btt.NewAmount(1), 2<<20+3, sellerOpts{})
 	l := m.buyer(s, 2, btt.BTT(1000), btt.NewAmount(2), btt.BTT(1000), nil)
