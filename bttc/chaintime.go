@@ -15,12 +15,3 @@ const MaxChannelLifetime = evmescrow.MaxChannelLifetime
 var MaxChainTime = evmescrow.MaxChainTime()
 
 func chainTime(secs uint64) time.Time { return evmescrow.ChainTime(secs) }
-
-// checkLifetime refuses an expiry more than MaxChannelLifetime after now
-// (ErrExpiryTooFar).
-func checkLifetime(expiry, now time.Time) error {
-	return evmescrow.CheckLifetime(expiry, now, ErrExpiryTooFar)
-}
-
-// unixSeconds converts an expiry to the contract's uint64 seconds.
-func unixSeconds(t time.Time) (uint64, error) { return evmescrow.UnixSeconds(t, ErrInvalidArgument) }

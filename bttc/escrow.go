@@ -296,10 +296,6 @@ func (e *Escrow) Channel(ctx context.Context, id paychan.ChannelID) (paychan.Cha
 	return e.calls().Channel(ctx, id)
 }
 
-func decodeChannel(id paychan.ChannelID, out []any) (paychan.Channel, error) {
-	return escrowCodec.Channel(id, out)
-}
-
 // Claim implements paychan.Escrow.
 func (e *Escrow) Claim(ctx context.Context, sv paychan.SignedVoucher) (paychan.Channel, error) {
 	return e.redeem(ctx, "claim", sv)

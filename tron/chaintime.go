@@ -25,15 +25,5 @@ var MaxChainTime = evmescrow.MaxChainTime()
 // chain's time.
 var ErrExpiryTooFar = errors.New("tron: expiry too far in the future")
 
-// chainTime converts the contract's uint64 seconds to a time, reading one
-// past MaxChainTime as MaxChainTime.
-func chainTime(secs uint64) time.Time { return evmescrow.ChainTime(secs) }
-
-// checkLifetime refuses an expiry the contract would refuse as too far:
-// more than MaxChannelLifetime after the chain's time now (ErrExpiryTooFar).
-func checkLifetime(expiry, now time.Time) error {
-	return evmescrow.CheckLifetime(expiry, now, ErrExpiryTooFar)
-}
-
 // unixSeconds converts an expiry to the contract's uint64 seconds.
 func unixSeconds(t time.Time) (uint64, error) { return evmescrow.UnixSeconds(t, ErrInvalidArgument) }
