@@ -48,9 +48,9 @@ func nextHashMsg(t *testing.T, r *rawPeer) pp.Message {
 func TestHashRequestsServed(t *testing.T) {
 	f := newV2Fixture(t, false, 300000, 20000, 500000+7)
 	seeder := newClient(t, nil)
-	_, err := seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
+	st, err := seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
 	require.NoError(t, err)
-	r := dialRawID(t, seeder.Addr().String(), f.mi.HashInfoBytes(), true, false, "-RW0001-"+randomSuffix())
+	r := dialRawID(t, seeder.Addr().String(), st.InfoHash(), true, false, "-RW0001-"+randomSuffix())
 
 	leecher, err := piece.NewV2Hashes(f.info, nil)
 	require.NoError(t, err)

@@ -117,7 +117,7 @@ func TestV2BadData(t *testing.T) {
 		}
 	}
 	// From an address of its own: the ban covers it, not the seeder's.
-	r := dialRawFrom(t, netip.MustParseAddr("127.0.0.7"), leecher.Addr().String(), f.mi.HashInfoBytes(), true, false, "-RW0001-"+randomSuffix())
+	r := dialRawFrom(t, netip.MustParseAddr("127.0.0.7"), leecher.Addr().String(), tor.InfoHash(), true, false, "-RW0001-"+randomSuffix())
 	haveAllAndUnchoke(r)
 	served := 0
 	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -154,10 +154,10 @@ func TestV2BadData(t *testing.T) {
 func TestV2MagnetUnsupported(t *testing.T) {
 	f := newV2Fixture(t, false, 200000, 10)
 	seeder := newClient(t, nil)
-	_, err := seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
+	st, err := seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
 	require.NoError(t, err)
 	leecher := newClient(t, nil)
-	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&x.pe=%s", f.mi.HashInfoBytes().HexString(), seeder.Addr())
+	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&x.pe=%s", st.InfoHash().HexString(), seeder.Addr())
 	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{Magnet: magnet, Dir: t.TempDir()})
 	require.NoError(t, err)
 	select {
