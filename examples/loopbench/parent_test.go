@@ -1,0 +1,64 @@
+package main
+
+import (
+	"crypto/sha256"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"1GiB", 1 << 30, false},
+		{"256MiB", 256 << 20, false},
+		{"16KiB", 16 << 10, false},
+		{"12345", 12345, false},
+		{"0", 0, true},
+		{"-1MiB", 0, true},
+		{"1GB", 0, true},
+		{"", 0, true},
+	} {
+		got, err := parseSize(tc.in)
+		if tc.err {
+			assert.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	rs := []result{{secs: 3}, {secs: 1}, {secs: 2}}
+	secs := func(r result) float64 { return r.secs }
+	assert.Equal(t, 2.0, median(rs, secs))
+	assert.Equal(t, 2.5, median(append(rs, result{secs: 4}), secs))
+}
+
+// TestProcFigures reads this process's own CPU and peak RSS the way the
+// parent reads the seeder's.
+func TestProcFigures(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	// Burn some CPU so that the clock ticks.
+	buf := make([]byte, 64<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1 // make each page resident
+	}
+	for range 8 {
+		sha256.Sum256(buf)
+	}
+	user, sys, err := procCPU(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, user+sys)
+	assert.Greater(t, procHWM(os.Getpid()), 64.0, "peak RSS in MiB after touching 64 MiB")
+	_, _, err = procCPU(-1)
+	assert.Error(t, err)
+}
