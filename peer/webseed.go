@@ -128,7 +128,8 @@ type webSeed struct {
 	id      PeerID // 0 until the info is known
 	client  webseed.Client
 	index   segments.Index
-	fails   int
+	fails   int // failures in a row (one per rest: those of requests in flight together count once)
+	out     int // runs handed to workers and not done
 	retryAt time.Time
 	dropped bool
 	lastErr error
@@ -345,6 +346,11 @@ func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duratio
 	if now.Before(ws.retryAt) {
 		return nil, ws.retryAt.Sub(now), false
 	}
+	if ws.fails > 0 && ws.out > 0 {
+		// After a failure one request probes; the others wait for
+		// its success.
+		return nil, webSeedIdle, false
+	}
 	if t.paused() || t.disk.full() {
 		return nil, webSeedIdle / 10, false
 	}
@@ -361,6 +367,7 @@ func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duratio
 	for _, b := range blocks[k:] {
 		t.picker.Rejected(id, b)
 	}
+	ws.out++
 	return blocks[:k], 0, false
 }
 
@@ -469,14 +476,20 @@ func (t *Torrent) webSeedDone(ws *webSeed, run []piece.Block, err error) {
 	if t.picker == nil || ws.id == 0 {
 		return
 	}
+	ws.out--
 	id := piece.PeerID(ws.id)
 	for _, b := range run {
 		t.picker.Rejected(id, b) // a no-op for the blocks received
 	}
+	now := time.Now()
 	switch {
 	case err == nil:
 		ws.fails = 0
 	case errors.Is(err, errWebSeedPaused), errors.Is(err, errWebSeedUnwanted), t.ctx.Err() != nil:
+	case now.Before(ws.retryAt):
+		// Another request of the same round failed first: resting already.
+		ws.failures.Add(1)
+		ws.lastErr = err
 	default:
 		ws.failures.Add(1)
 		ws.fails++
@@ -486,7 +499,7 @@ func (t *Torrent) webSeedDone(ws *webSeed, run []piece.Block, err error) {
 			rest = max(rest, busy.retryAfter)
 		}
 		rest = min(rest, ws.cfg.MaxBackoff)
-		ws.retryAt = time.Now().Add(rest)
+		ws.retryAt = now.Add(rest)
 		ws.lastErr = err
 		t.log.Debug("web seed request failed", "url", ws.url, "err", err, "retry in", rest)
 	}

@@ -373,9 +373,9 @@ func TestWebSeedBackoff(t *testing.T) {
 	require.NoError(t, tor.AddWebSeeds([]string{bad.URL + "/" + f.name}, cfg))
 	time.Sleep(1500 * time.Millisecond)
 	wi := webSeedInfo(t, tor, bad.URL+"/"+f.name)
-	// At most MaxRequests at first, then one after each rest: 100, 200,
-	// 400, 400 ms... about 6 in 1.5 s.
-	assert.LessOrEqual(t, wi.Requests, int64(4+10))
+	// MaxRequests at first, then one probe after each rest: 100, 200,
+	// 400, 400 ms: 4+5 in 1.5 s.
+	assert.LessOrEqual(t, wi.Requests, int64(4+6))
 	assert.GreaterOrEqual(t, wi.Requests, int64(3))
 	assert.Equal(t, wi.Requests, bad.requests.Load())
 	assert.ErrorContains(t, wi.LastErr, "404")
