@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -187,29 +188,31 @@ func TestMalformedSpeedwire(t *testing.T) {
 				continue
 			}
 			t.Run(target+"/"+tc.name, func(t *testing.T) {
-				n := peertest.NewNetwork()
-				log := &lineLog{}
-				keys := speedKeys(target == "buyer")
-				if tc.keys != nil {
-					tc.keys(keys)
-				}
-				a := &wireAttacker{keys: keys, payload: tc.payload}
-				attacker := memClient(t, n, nil, a)
-				if target == "seller" {
-					seller := sellingTarget(t, n, dir, mi, log)
-					_, err := attacker.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seller.Addr()}})
-					require.NoError(t, err)
-				} else {
-					_, err := attacker.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
-					require.NoError(t, err)
-					buyingTarget(t, n, mi, attacker.Addr(), log)
-				}
-				var line string
-				require.Eventually(t, func() (ok bool) {
-					line, ok = log.dropped(tc.why)
-					return ok
-				}, 10*time.Second, 5*time.Millisecond, "dropped for %q", tc.why)
-				t.Log(line)
+				synctest.Test(t, func(t *testing.T) {
+					n := peertest.NewNetwork()
+					log := &lineLog{}
+					keys := speedKeys(target == "buyer")
+					if tc.keys != nil {
+						tc.keys(keys)
+					}
+					a := &wireAttacker{keys: keys, payload: tc.payload}
+					attacker := memClient(t, n, nil, a)
+					if target == "seller" {
+						seller := sellingTarget(t, n, dir, mi, log)
+						_, err := attacker.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: mi, Dir: t.TempDir(), Peers: []netip.AddrPort{seller.Addr()}})
+						require.NoError(t, err)
+					} else {
+						_, err := attacker.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: mi, Dir: dir, Verify: true})
+						require.NoError(t, err)
+						buyingTarget(t, n, mi, attacker.Addr(), log)
+					}
+					var line string
+					require.Eventually(t, func() (ok bool) {
+						line, ok = log.dropped(tc.why)
+						return ok
+					}, 10*time.Second, 5*time.Millisecond, "dropped for %q", tc.why)
+					t.Log(line)
+				})
 			})
 		}
 	}

@@ -31,4 +31,7 @@ func onNetwork(t testing.TB, n *peertest.Network) func(*peer.Config) {
 // non-payer is served between choke decisions), TestTopUpSharedChannel
 // (vouchers of two connections crossing top-ups), and TestHostileBuyers'
 // "bids 2^256-1" (the bidder must be dropped before the free slot serves
-// it). TestPaidOverUTPEncrypted is about uTP, so runs on real sockets.
+// it), and TestListedPiecesOnlyIfSoldWhole, which shares their
+// stopPayWinner. TestPaidOverUTPEncrypted is about uTP, so runs on real
+// sockets, and TestPaidSwarmAuction has a stock anacrolix leecher, which
+// has no Dial to give.
