@@ -290,16 +290,6 @@ func TestCheck(t *testing.T) {
 	assert.Contains(t, errOut.String(), "empty wallet")
 }
 
-func TestDHTAddr(t *testing.T) {
-	for listen, want := range map[string]string{"127.0.0.1:6881": "127.0.0.1:6881", ":6881": "", "0.0.0.0:6881": "", "127.0.0.1:0": "", "[::1]:7000": "[::1]:7000"} {
-		assert.Equal(t, want, dhtAddr(listen, false), listen)
-	}
-	// With uTP on the -listen port, the DHT takes the next one.
-	for listen, want := range map[string]string{"127.0.0.1:6881": "127.0.0.1:6882", ":6881": "", "127.0.0.1:0": "", "[::1]:7000": "[::1]:7001", "127.0.0.1:65535": "127.0.0.1:0"} {
-		assert.Equal(t, want, dhtAddr(listen, true), listen)
-	}
-}
-
 func hexKey(node *devnet.Node, i int) string {
 	return hex.EncodeToString(crypto.FromECDSA(node.Keys()[i]))
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -21,8 +22,8 @@ import (
 )
 
 // TestRunEncryptionRequired: the seeder with -encryption require and
-// -protocols tcp,utp (and its DHT node, which then takes the next UDP
-// port rather than uTP's) refuses a plaintext peer, and the leecher
+// -protocols tcp,utp (and its DHT node, on the uTP socket of the -listen
+// port) refuses a plaintext peer, and the leecher
 // command, built from this tree, with -encryption require over uTP alone
 // downloads the file from it, byte-identical, on loopback.
 func TestRunEncryptionRequired(t *testing.T) {
@@ -54,6 +55,9 @@ func TestRunEncryptionRequired(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(sout.String(), "seeding\n") }, 30*time.Second, 10*time.Millisecond, "stdout: %s\nstderr: %s", &sout, &serr)
 	assert.Contains(t, sout.String(), "listening: "+listen+"\n")
+	mi, err := metainfo.LoadFromFile(data + ".torrent")
+	require.NoError(t, err)
+	assert.Equal(t, []metainfo.Node{metainfo.Node(listen)}, mi.Nodes, "the DHT node is on the client's port, beside TCP and uTP")
 
 	// A plaintext-only client gets nothing: the seeder refuses it.
 	plain, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0", Encryption: peer.EncryptionNever})

@@ -146,14 +146,14 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, dhtAddr(c.listen, c.net.UTP()), c.dhtBootstrap, nil, log)
+		// The node runs on the client's port (the uTP socket's, with uTP
+		// on): TCP, uTP and the DHT on one port number, which goes in the
+		// .torrents made when -listen names an IP.
+		dht, stopDHT, err = cli.StartClientDHT(ctx, c.dhtBootstrap, nil, log)
 		if err != nil {
 			return err
 		}
 		defer stopDHT()
-		if a := dht.Addr(); a.IsValid() && !a.Addr().IsUnspecified() {
-			mk.nodes = []netip.AddrPort{a}
-		}
 	}
 	pcfg := peer.Config{
 		ListenAddr: c.listen, Logger: log, Policy: seller.Policy, Extensions: []peer.Extension{seller.Ext},
@@ -163,6 +163,11 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	cl, err := peer.NewClient(pcfg)
 	if err != nil {
 		return cli.Setupf("-listen %s: %w", c.listen, err)
+	}
+	if dht != nil {
+		if a := dht.Addr(); a.IsValid() && !a.Addr().IsUnspecified() {
+			mk.nodes = []netip.AddrPort{a} // the client has started it
+		}
 	}
 	clientOpen := true
 	closeClient := func() {
@@ -318,27 +323,6 @@ feed:
 		return nil, err
 	}
 	return slices.DeleteFunc(out, func(sd *seeded) bool { return sd == nil }), nil
-}
-
-// dhtAddr is where the seeder's DHT node listens: the UDP port of the
-// same number as -listen's TCP port when -listen names an IP and a port
-// (the node's address is then stable, and written into the .torrents it
-// makes), any port otherwise. With uTP on, uTP takes that UDP port (peers
-// expect it on the TCP port's number) and the engine's uTP socket does
-// not carry the DHT's packets, so the node takes the next port up: one
-// UDP socket per port, and still a stable address.
-func dhtAddr(listen string, utp bool) string {
-	ap, err := netip.ParseAddrPort(listen)
-	if err != nil || ap.Addr().IsUnspecified() || ap.Port() == 0 {
-		return ""
-	}
-	if utp {
-		if ap.Port() == 65535 {
-			return netip.AddrPortFrom(ap.Addr(), 0).String()
-		}
-		return netip.AddrPortFrom(ap.Addr(), ap.Port()+1).String()
-	}
-	return ap.String()
 }
 
 // watchOver waits for ctx, logging a status line each minute. A torrent
