@@ -327,8 +327,8 @@ func (ws *webSeed) work(ctx context.Context) {
 // webSeedPick returns the next run of contiguous blocks for a worker of
 // ws, or how long to wait before asking again, or stop (loop).
 func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duration, stop bool) {
-	if t.ctx.Err() != nil || ws.dropped || t.picker == nil {
-		return nil, 0, true
+	if t.ctx.Err() != nil || ws.dropped || t.picker == nil || t.picker.Complete() {
+		return nil, 0, true // a seeding torrent never asks its web seeds
 	}
 	if ws.id == 0 && !t.webSeedStart(ws) {
 		ws.dropped, ws.lastErr = true, errWebSeedLayout
@@ -337,9 +337,6 @@ func (t *Torrent) webSeedPick(ws *webSeed) (run []piece.Block, wait time.Duratio
 	id := piece.PeerID(ws.id)
 	if t.picker.Banned(id) {
 		t.dropWebSeed(ws)
-		return nil, 0, true
-	}
-	if t.picker.Complete() {
 		return nil, 0, true
 	}
 	now := time.Now()

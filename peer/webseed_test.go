@@ -614,3 +614,14 @@ func TestWebSeedPadding(t *testing.T) {
 	wi := webSeedInfo(t, tor, srv.URL+"/")
 	assert.Zero(t, wi.Failures, "last error: %v", wi.LastErr)
 }
+
+// TestWebSeedSeeding: a torrent that is complete asks its web seeds
+// nothing (a seeder's own .torrent names them for others).
+func TestWebSeedSeeding(t *testing.T) {
+	f := newFixture(t, 100_000, 16<<10)
+	srv := newWSServer(t, f.dir, nil)
+	tor := seed(t, newClient(t, nil), f)
+	require.NoError(t, tor.AddWebSeeds([]string{srv.URL + "/" + f.name}, testWebSeedConfig()))
+	time.Sleep(200 * time.Millisecond)
+	assert.Zero(t, srv.requests.Load())
+}
