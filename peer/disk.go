@@ -46,6 +46,10 @@ type diskQueue struct {
 	// they are read back, not hashed on the way (nil for v1 and hybrid
 	// torrents, verified by SHA-1). Set before the first push.
 	v2 *piece.V2Hashes
+	// asked, while some of v2's piece layers are missing, holds the peers
+	// sent hash requests for them (hashes.go); nil once all are known.
+	// Loop state: it lives here, beside v2, for want of a torrent field.
+	asked map[*conn]bool
 }
 
 func (q *diskQueue) newHash() hash.Hash {

@@ -13,6 +13,7 @@ import (
 // the connection.
 func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 	ls := &c.ls
+	t.askHashes(c)
 	first := !ls.gotBitfield
 	if m.Type != pp.Extended && m.Type != pp.Port {
 		ls.gotBitfield = true // later bitfields are a violation

@@ -152,6 +152,9 @@ func (e *embedState) filesAt(off int64) int {
 // files it holds (padding files and empty files aside) and of the readers
 // over it. Loop state.
 func (t *Torrent) piecePrio(i int) PiecePriority {
+	if t.disk != nil && t.disk.v2 != nil && !t.disk.v2.Known(i) {
+		return PiecePriorityNone // its hash is still to come (hashes.go)
+	}
 	e := t.embed()
 	lo := int64(i) * t.layout.PieceLength
 	hi := lo + t.layout.PieceSize(i)

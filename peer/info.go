@@ -83,7 +83,10 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		}
 	}, &t.wg)
 	t.disk.pad, t.disk.v2 = pad, v2h // before any push
-	t.initFiles()                    // before GotInfo, and before Prepare: file priorities decide what is prepared
+	if v2h != nil && !v2h.Complete() {
+		t.disk.asked = make(map[*conn]bool)
+	}
+	t.initFiles() // before GotInfo, and before Prepare: file priorities decide what is prepared
 	close(t.gotInfo)
 	if picker.Complete() {
 		close(t.done)
@@ -106,6 +109,7 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 			}
 		}
 		picker.Have().Each(func(i int) { c.send(msgIndex(pp.Have, i)) })
+		t.askHashes(c)
 	}
 	return nil
 }

@@ -56,9 +56,10 @@ func (t *Torrent) pieceLayers() (map[string]string, error) {
 }
 
 // v2Hashes returns what verifies a pure v2 torrent's pieces (nil for a v1
-// or hybrid torrent, verified by its v1 hashes). Every piece layer must be
-// known: fetching them from peers (BEP 52 hash requests) is not done, so a
-// pure v2 torrent is added from its .torrent, not from a magnet.
+// or hybrid torrent, verified by its v1 hashes). The piece layers come
+// from the .torrent; those it lacks (a magnet has none) are fetched from
+// peers with hash requests (hashes.go), and the pieces they cover are not
+// requested until then.
 func (t *Torrent) v2Hashes(info *metainfo.Info) (*piece.V2Hashes, error) {
 	if !piece.IsV2Only(info) {
 		return nil, nil
@@ -70,9 +71,6 @@ func (t *Torrent) v2Hashes(info *metainfo.Info) (*piece.V2Hashes, error) {
 	h, err := piece.NewV2Hashes(info, layers)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadTorrent, err)
-	}
-	if !h.Complete() {
-		return nil, fmt.Errorf("%w: %w: a pure v2 torrent without all its piece layers (hash requests to fetch them are not supported: add it from its .torrent)", ErrBadTorrent, piece.ErrUnsupported)
 	}
 	return h, nil
 }

@@ -3,8 +3,10 @@ package peer_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -146,24 +148,63 @@ func TestV2BadData(t *testing.T) {
 	f.requireFiles(t, dir)
 }
 
-// TestV2MagnetUnsupported: a pure v2 torrent with a file of several pieces
-// needs that file's piece layer, which BEP 52 hash requests would fetch;
-// they are not implemented, so from a magnet the torrent stops with
-// piece.ErrUnsupported once its info arrives, rather than download what it
-// cannot verify.
-func TestV2MagnetUnsupported(t *testing.T) {
-	f := newV2Fixture(t, false, 200000, 10)
+// TestV2MagnetHashRequests: a pure v2 torrent with files of several
+// pieces downloads from a magnet: its metadata matched by the info hash it
+// goes by, its piece layers fetched from the seeder with hash requests and
+// checked against the files' roots, then its pieces.
+func TestV2MagnetHashRequests(t *testing.T) {
+	f := newV2Fixture(t, false, 200000, 10, 300000)
 	seeder := newClient(t, nil)
 	st, err := seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
 	require.NoError(t, err)
 	leecher := newClient(t, nil)
+	dir := t.TempDir()
 	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&x.pe=%s", st.InfoHash().HexString(), seeder.Addr())
-	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{Magnet: magnet, Dir: t.TempDir()})
+	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{Magnet: magnet, Dir: dir})
 	require.NoError(t, err)
-	select {
-	case <-tor.GotInfo():
-		t.Fatal("a pure v2 torrent with piece layers to fetch is not started from a magnet")
-	case <-time.After(3 * time.Second):
+	waitDone(t, tor, 30*time.Second)
+	f.requireFiles(t, dir)
+}
+
+// TestV2WrongHashes: a leecher whose .torrent lacks its piece layers asks
+// a peer for them; a peer that answers with hashes that do not prove out
+// to the files' roots is dropped and nothing of it is used; an honest
+// seeder's answer then lets the download complete.
+func TestV2WrongHashes(t *testing.T) {
+	f := newV2Fixture(t, false, 200000, 300000)
+	stripped := *f.mi
+	stripped.PieceLayers = nil
+	leecher := newClient(t, nil)
+	dir := t.TempDir()
+	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: &stripped, Dir: dir})
+	require.NoError(t, err)
+	left := tor.Left()
+	r := dialRawFrom(t, netip.MustParseAddr("127.0.0.9"), leecher.Addr().String(), tor.InfoHash(), true, false, "-RW0001-"+randomSuffix())
+	haveAllAndUnchoke(r)
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	asked := 0
+	for {
+		var m pp.Message
+		if err := r.d.Decode(&m); err != nil {
+			var ne net.Error
+			require.False(t, errors.As(err, &ne) && ne.Timeout(), "dropped, not left waiting: %v", err)
+			break
+		}
+		require.NotEqual(t, pp.Request, m.Type, "no block asked for before its hash is known")
+		if m.Type != pp.HashRequest {
+			continue
+		}
+		asked++
+		req := piece.HashRequest{Root: m.PiecesRoot, BaseLayer: uint32(m.BaseLayer), Index: uint32(m.Index), Length: uint32(m.Length), ProofLayers: uint32(m.ProofLayers)}
+		r.write(hashMsg(pp.Hashes, req, make([][32]byte, m.Length+m.ProofLayers)))
 	}
-	require.ErrorIs(t, tor.Err(), piece.ErrUnsupported)
+	assert.Equal(t, 2, asked, "one request per file of several pieces")
+	assert.Equal(t, left, tor.Left())
+
+	seeder := newClient(t, nil)
+	_, err = seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
+	require.NoError(t, err)
+	tor.AddPeers(seeder.Addr())
+	waitDone(t, tor, 30*time.Second)
+	f.requireFiles(t, dir)
 }

@@ -197,10 +197,45 @@ func (h *V2Hashes) Accept(req HashRequest, hashes [][32]byte) (int, error) {
 			continue
 		}
 		p := &h.pieces[f.FirstPiece+i]
-		if !p.known {
+		if !p.known { // a known piece may be being verified: not written
+			p.want, p.known = x, true
 			n++
 		}
-		p.want, p.known = x, true
 	}
 	return n, nil
+}
+
+// FileOf returns the index in Files of the file with pieces root r, or -1.
+func (h *V2Hashes) FileOf(r [32]byte) int { return h.fileByRoot(r) }
+
+// LayerKnown reports whether every piece hash of file k is known.
+func (h *V2Hashes) LayerKnown(k int) bool {
+	if k < 0 || k >= len(h.files) {
+		return false
+	}
+	f := h.files[k]
+	for i := range f.NumPieces {
+		if !h.pieces[f.FirstPiece+i].known {
+			return false
+		}
+	}
+	return true
+}
+
+// LayerRequests returns the hash requests that fetch file k's piece layer
+// with the proofs that tie it to the root: the whole layer at once up to
+// MaxHashRequest pieces, else runs of MaxHashRequest.
+func (h *V2Hashes) LayerRequests(k int) []HashRequest {
+	if k < 0 || k >= len(h.files) || h.files[k].NumPieces < 2 {
+		return nil
+	}
+	f := h.files[k]
+	width := uint32(1) << bits.Len(uint(f.NumPieces-1))
+	run := min(width, MaxHashRequest)
+	proofs := uint32(bits.TrailingZeros32(width / run))
+	var out []HashRequest
+	for i := uint32(0); i < uint32(f.NumPieces); i += run {
+		out = append(out, HashRequest{Root: f.Root, BaseLayer: h.PieceLayer(), Index: i, Length: run, ProofLayers: proofs})
+	}
+	return out
 }
