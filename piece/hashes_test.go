@@ -140,3 +140,30 @@ func FuzzHashes(f *testing.F) {
 		_, _ = seeder.Answer(req)
 	})
 }
+
+// TestLayerRequests: a file of more than MaxHashRequest pieces is fetched
+// in runs of MaxHashRequest with the proofs up to its root, and the
+// answers complete a leecher's hashes.
+func TestLayerRequests(t *testing.T) {
+	const pl = 16 << 10
+	mi, info, _ := v2Fixture(t, pl, false, 600*pl-5, 3*pl)
+	seeder, err := NewV2Hashes(info, mi.PieceLayers)
+	require.NoError(t, err)
+	leecher, err := NewV2Hashes(info, nil)
+	require.NoError(t, err)
+	reqs := leecher.LayerRequests(0)
+	require.Len(t, reqs, 2, "600 pieces: a layer of 1024, two runs of 512")
+	assert.Equal(t, uint32(1), reqs[0].ProofLayers)
+	assert.Equal(t, uint32(512), reqs[1].Index)
+	assert.Len(t, leecher.LayerRequests(1), 1)
+	for k := range leecher.Files() {
+		for _, r := range leecher.LayerRequests(k) {
+			hashes, err := seeder.Answer(r)
+			require.NoError(t, err)
+			_, err = leecher.Accept(r, hashes)
+			require.NoError(t, err)
+		}
+		assert.True(t, leecher.LayerKnown(k))
+	}
+	assert.True(t, leecher.Complete())
+}
