@@ -12,8 +12,9 @@ import (
 // BEP 52 (BitTorrent v2) in the engine. Every torrent is stored and
 // exchanged through its v1 layout (piece.V1View); a hybrid torrent is
 // verified by its v1 SHA-1 piece hashes, a pure v2 one by its merkle piece
-// layers (piece.V2Hashes), which come from the .torrent. A v2 info hash is
-// the SHA-256 of the info, truncated to 20 bytes on the wire.
+// layers (piece.V2Hashes), which come from the .torrent or, for a magnet,
+// from peers by hash requests (hashes.go). A v2 info hash is the SHA-256 of
+// the info, truncated to 20 bytes on the wire.
 
 // InfoHashOf returns the 20-byte info hash a torrent goes by on the wire,
 // in announces and in the DHT: the v1 (SHA-1) hash of a v1 or hybrid
