@@ -85,7 +85,7 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 // btt_speed payments on (ours-paid), and a stock anacrolix client to a
 // stock anacrolix client, in the same run; ours-mse and anacrolix-mse are
 // ours and anacrolix with RC4 encryption required on both sides, ours-utp
-// and anacrolix-utp the two over uTP alone.
+// and anacrolix-utp the two over uTP alone, utp-pairs the two in pairs.
 // paid-vs-ours runs an unpaid and a paid transfer back to back in each
 // iteration, alternating which goes first, and reports the median of
 // their ratios with its confidence interval (see runPairs): on a shared machine whose speed drifts between
@@ -98,6 +98,7 @@ func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak 
 //	go test -run '^$' -bench LoopbackTransfer ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 40x ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/(ours|anacrolix)-(mse|utp)$' ./peer/
+//	go test -run '^$' -bench 'LoopbackTransfer/utp-pairs' -benchtime 10x ./peer/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
 func BenchmarkLoopbackTransfer(b *testing.B) {
 	size := benchSize(b)
@@ -121,7 +122,7 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 		// Two seeders at once: the paid one seeds a hard link of the
 		// data (same pages, its own completion database).
 		paid, held := paidTransfers(b, linked(b, f))
-		runPairs(b, size, unpaidTransfers(b, f), paid)
+		runPairs(b, size, [2]string{"ours", "paid"}, unpaidTransfers(b, f), paid)
 		reportHeld(b, held)
 	})
 	b.Run("anacrolix", func(b *testing.B) {
@@ -141,6 +142,12 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 	})
 	b.Run("anacrolix-utp", func(b *testing.B) {
 		runTransfers(b, size, anacrolixTransfers(b, f, utpOnlyAnacrolix))
+	})
+	// The two over uTP in pairs (see runPairs): ours-utp/anacrolix-utp
+	// is the ratio, measured fairly on a shared machine.
+	b.Run("utp-pairs", func(b *testing.B) {
+		ours := unpaidTransfersWith(b, f, func(c *peer.Config) { c.Protocols = peer.ProtocolUTP })
+		runPairs(b, size, [2]string{"anacrolix-utp", "ours-utp"}, anacrolixTransfers(b, f, utpOnlyAnacrolix), ours)
 	})
 }
 
@@ -278,16 +285,17 @@ func runTransfers(b *testing.B, size int64, setup setupFunc) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 }
 
-// runPairs runs b.N pairs of transfers, unpaid and paid back to back (the
+// runPairs runs b.N pairs of transfers, base and other back to back (the
 // first of a pair alternating), and reports each one's throughput over the
-// pairs' totals and paid/ours, the median of the pairs' ratios of paid to
-// unpaid throughput, with a 95% confidence interval for that median
-// (paid/ours-lo, paid/ours-hi). A pair's two transfers see the same
-// machine, but on a shared VM one transfer in ten runs 15% fast or slow
-// for reasons of its own: the median of the pairs shrugs those off where a
-// ratio of totals does not. The interval narrows with -benchtime: about
-// ±2% at 40 pairs here. It also reports the mean close of each side.
-func runPairs(b *testing.B, size int64, unpaid, paid setupFunc) {
+// pairs' totals (names[0]-MB/s, names[1]-MB/s) and names[1]/names[0], the
+// median of the pairs' ratios of other's throughput to base's, with a 95%
+// confidence interval for that median (-lo, -hi). A pair's two transfers
+// see the same machine, but on a shared VM one transfer in ten runs 15%
+// fast or slow for reasons of its own: the median of the pairs shrugs
+// those off where a ratio of totals does not. The interval narrows with
+// -benchtime: about ±2% at 40 pairs here. It also reports the mean close
+// of each side.
+func runPairs(b *testing.B, size int64, names [2]string, unpaid, paid setupFunc) {
 	b.SetBytes(2 * size)
 	var tu, tp, cu, cp time.Duration
 	ratios := make([]float64, 0, b.N)
@@ -319,19 +327,20 @@ func runPairs(b *testing.B, size int64, unpaid, paid setupFunc) {
 		}
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / 1e6 }
-	b.ReportMetric(mbps(tu), "ours-MB/s")
-	b.ReportMetric(mbps(tp), "paid-MB/s")
+	b.ReportMetric(mbps(tu), names[0]+"-MB/s")
+	b.ReportMetric(mbps(tp), names[1]+"-MB/s")
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	b.ReportMetric(ms(cu), "ours-close-ms")
-	b.ReportMetric(ms(cp), "paid-close-ms")
+	b.ReportMetric(ms(cu), names[0]+"-close-ms")
+	b.ReportMetric(ms(cp), names[1]+"-close-ms")
 	med, lo, hi := medianCI(ratios)
-	b.ReportMetric(med, "paid/ours")
-	b.ReportMetric(lo, "paid/ours-lo")
-	b.ReportMetric(hi, "paid/ours-hi")
+	ratio := names[1] + "/" + names[0]
+	b.ReportMetric(med, ratio)
+	b.ReportMetric(lo, ratio+"-lo")
+	b.ReportMetric(hi, ratio+"-hi")
 	// The kernel's pacing rate, median over the transfers: under BBR the
 	// throughput here follows it, and the credit ramp's first hold can
 	// leave it lower for the whole transfer (docs/DECISIONS.md).
-	for j, unit := range []string{"ours-pacing-GB/s", "paid-pacing-GB/s"} {
+	for j, unit := range []string{names[0] + "-pacing-GB/s", names[1] + "-pacing-GB/s"} {
 		if len(pacing[j]) == b.N {
 			m, _, _ := medianCI(pacing[j])
 			b.ReportMetric(m/1e9, unit)
