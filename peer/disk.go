@@ -50,6 +50,9 @@ type diskQueue struct {
 	// sent hash requests for them (hashes.go); nil once all are known.
 	// Loop state: it lives here, beside v2, for want of a torrent field.
 	asked map[*conn]bool
+	// served answers peers' hash requests: v2, or a hybrid's layers from
+	// its .torrent (nil: every request is rejected). Loop state.
+	served *piece.V2Hashes
 }
 
 func (q *diskQueue) newHash() hash.Hash {

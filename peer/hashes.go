@@ -58,7 +58,7 @@ func (t *Torrent) onHashMessage(c *conn, m pp.Message) error {
 	}
 	var v2 *piece.V2Hashes
 	if t.disk != nil {
-		v2 = t.disk.v2
+		v2 = t.disk.served
 	}
 	if v2 == nil {
 		c.send(msgHash(pp.HashReject, req, nil))

@@ -39,14 +39,22 @@ func nextHashMsg(t *testing.T, r *rawPeer) pp.Message {
 	}
 }
 
-// TestHashRequestsServed: a seeder of a pure v2 torrent answers a peer's
+// TestHashRequestsServed: a seeder of a pure v2 or hybrid torrent answers a peer's
 // hash requests for its piece layers with hashes that prove out to the
 // files' roots (a leecher's V2Hashes made without the layers takes them and
 // is complete), refuses what it cannot answer with a hash reject, and
 // takes hashes and rejects it never asked for as unwanted messages, not as
 // a reason to drop the peer.
 func TestHashRequestsServed(t *testing.T) {
-	f := newV2Fixture(t, false, 300000, 20000, 500000+7)
+	for _, hybrid := range []bool{false, true} {
+		t.Run(map[bool]string{true: "hybrid", false: "pure v2"}[hybrid], func(t *testing.T) {
+			testHashRequestsServed(t, hybrid)
+		})
+	}
+}
+
+func testHashRequestsServed(t *testing.T, hybrid bool) {
+	f := newV2Fixture(t, hybrid, 300000, 20000, 500000+7)
 	seeder := newClient(t, nil)
 	st, err := seeder.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: f.mi, Dir: f.dir, Verify: true})
 	require.NoError(t, err)

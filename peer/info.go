@@ -83,6 +83,7 @@ func (t *Torrent) start(info *metainfo.Info, infoBytes []byte, st *piece.Storage
 		}
 	}, &t.wg)
 	t.disk.pad, t.disk.v2 = pad, v2h // before any push
+	t.disk.served = t.servedHashes(info, v2h)
 	if v2h != nil && !v2h.Complete() {
 		t.disk.asked = make(map[*conn]bool)
 	}

@@ -75,3 +75,24 @@ func (t *Torrent) v2Hashes(info *metainfo.Info) (*piece.V2Hashes, error) {
 	}
 	return h, nil
 }
+
+// servedHashes returns the v2 hashes a torrent answers hash requests from:
+// a pure v2 torrent's own (v2, possibly still incomplete), or a hybrid's
+// piece layers from its .torrent when it has them all (a hybrid is
+// verified by SHA-1, but a v2 peer that came by magnet asks for them).
+// Nil when there are none.
+func (t *Torrent) servedHashes(info *metainfo.Info, v2 *piece.V2Hashes) *piece.V2Hashes {
+	if v2 != nil || !info.HasV2() {
+		return v2
+	}
+	layers, err := t.pieceLayers()
+	if err != nil || len(layers) == 0 {
+		return nil
+	}
+	h, err := piece.NewV2Hashes(info, layers)
+	if err != nil || !h.Complete() {
+		t.log.Debug("not serving the hybrid's piece layers", "err", err)
+		return nil
+	}
+	return h
+}
