@@ -18,6 +18,7 @@ import (
 	"github.com/anacrolix/torrent/webseed"
 	"golang.org/x/time/rate"
 
+	"github.com/bttspeed/bttspeed/peer/discovery"
 	"github.com/bttspeed/bttspeed/piece"
 )
 
@@ -394,13 +395,13 @@ func (t *Torrent) webSeedStart(ws *webSeed) bool {
 	var end int64
 	for _, f := range t.info.UpvertedFiles() {
 		if f.TorrentOffset != end {
-			t.log.Warn("web seed unused: the torrent's files leave gaps", "url", ws.url)
+			t.log.Warn("web seed unused: the torrent's files leave gaps", "url", discovery.RedactURL(ws.url))
 			return false
 		}
 		end += f.Length
 	}
 	if end != t.layout.Length {
-		t.log.Warn("web seed unused: the torrent's files do not cover its data", "url", ws.url)
+		t.log.Warn("web seed unused: the torrent's files do not cover its data", "url", discovery.RedactURL(ws.url))
 		return false
 	}
 	u := ws.url
@@ -415,7 +416,7 @@ func (t *Torrent) webSeedStart(ws *webSeed) bool {
 	all := piece.NewBitfield(t.layout.NumPieces())
 	all.SetAll()
 	t.picker.AddPeer(piece.PeerID(ws.id), all)
-	t.log.Debug("web seed started", "url", ws.url)
+	t.log.Debug("web seed started", "url", discovery.RedactURL(ws.url))
 	return true
 }
 
@@ -426,7 +427,7 @@ func (t *Torrent) dropWebSeed(ws *webSeed) {
 		return
 	}
 	ws.dropped = true
-	t.log.Warn("dropping web seed for sending bad data", "url", ws.url)
+	t.log.Warn("dropping web seed for sending bad data", "url", discovery.RedactURL(ws.url))
 	if ws.id != 0 {
 		t.picker.RemovePeer(piece.PeerID(ws.id))
 		t.fillAll()
@@ -498,7 +499,7 @@ func (t *Torrent) webSeedDone(ws *webSeed, run []piece.Block, err error) {
 		rest = min(rest, ws.cfg.MaxBackoff)
 		ws.retryAt = now.Add(rest)
 		ws.lastErr = err
-		t.log.Debug("web seed request failed", "url", ws.url, "err", err, "retry in", rest)
+		t.log.Debug("web seed request failed", "url", discovery.RedactURL(ws.url), "err", err, "retry in", rest)
 	}
 	if t.picker.Banned(id) {
 		t.dropWebSeed(ws)
