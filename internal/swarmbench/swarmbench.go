@@ -110,7 +110,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	default:
 		return Result{}, fmt.Errorf("swarmbench: unknown implementation %q", cfg.Impl)
 	}
-	defer s.close()
 	dirs := make([]string, cfg.Leechers)
 	for i := range dirs {
 		dirs[i] = filepath.Join(cfg.WorkDir, fmt.Sprintf("%s-leecher-%d", cfg.Impl, i))
@@ -119,6 +118,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		defer os.RemoveAll(dirs[i])
 	}
+	defer s.close() // before the directories go
 	if err := s.seed(ctx, cfg); err != nil {
 		return Result{}, fmt.Errorf("swarmbench: %s seeder: %w", cfg.Impl, err)
 	}
