@@ -102,12 +102,13 @@ type Log struct {
 }
 
 // Opened reads the new channel from the first ChannelOpened event the
-// escrow emitted among logs (a receipt's). The channel's Token is left
+// escrow emitted among logs (a receipt's); addresses compare by their 20
+// EVM bytes. The channel's Token is left
 // to the caller.
 func (c *Codec) Opened(escrow btt.Address, logs []Log) (paychan.Channel, error) {
 	ev := c.ABI.Events["ChannelOpened"]
 	for _, l := range logs {
-		if l.Address != escrow || len(l.Topics) != 4 || l.Topics[0] != ev.ID {
+		if l.Address.EVM() != escrow.EVM() || len(l.Topics) != 4 || l.Topics[0] != ev.ID {
 			continue
 		}
 		vals, err := ev.Inputs.NonIndexed().Unpack(l.Data)
