@@ -380,7 +380,9 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 	var dht *discovery.DHT
 	if c.dht {
 		var stopDHT func()
-		dht, stopDHT, err = cli.StartDHT(ctx, "", c.dhtBootstrap, c.dhtNodes, log)
+		// On the client's own port (the uTP socket's, with uTP on): the
+		// port the node answers on is the one peers and trackers hear of.
+		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, c.dhtNodes, log)
 		if err != nil {
 			return err
 		}

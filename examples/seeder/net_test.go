@@ -19,6 +19,7 @@ import (
 
 	"github.com/bttspeed/bttspeed/examples/internal/cli"
 	"github.com/bttspeed/bttspeed/peer"
+	"github.com/bttspeed/bttspeed/peer/discovery/discoverytest"
 )
 
 // TestRunEncryptionRequired: the seeder with -encryption require and
@@ -47,10 +48,14 @@ func TestRunEncryptionRequired(t *testing.T) {
 	listen := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// A live DHT node to join through: its queries end when answered (one
+	// to a dead address would outlive the seeder, retried by anacrolix/dht
+	// whatever its context).
+	boot := discoverytest.StartDHT(t, 1, time.Second)[0].Addr().String()
 	var sout, serr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", listen, "-encryption", "require", "-protocols", "tcp,utp", "-dht", "-dht-bootstrap", freeAddr(t),
+		done <- run(ctx, []string{"-listen", listen, "-encryption", "require", "-protocols", "tcp,utp", "-dht", "-dht-bootstrap", boot,
 			"-rechoke", "200ms", "-piece-length", "64KiB", "-log-level", "warn", data}, &sout, &serr, envOf(nil))
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(sout.String(), "seeding\n") }, 30*time.Second, 10*time.Millisecond, "stdout: %s\nstderr: %s", &sout, &serr)

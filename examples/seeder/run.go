@@ -149,7 +149,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 		// The node runs on the client's port (the uTP socket's, with uTP
 		// on): TCP, uTP and the DHT on one port number, which goes in the
 		// .torrents made when -listen names an IP.
-		dht, stopDHT, err = cli.StartClientDHT(ctx, c.dhtBootstrap, nil, log)
+		dht, stopDHT, err = cli.StartDHT(ctx, c.dhtBootstrap, nil, log)
 		if err != nil {
 			return err
 		}

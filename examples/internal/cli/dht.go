@@ -9,29 +9,21 @@ import (
 	"github.com/bttspeed/bttspeed/peer/discovery"
 )
 
-// StartDHT starts the -dht node: joined through bootstrap (-dht-bootstrap),
-// or through the public bootstrap nodes (it then reaches the internet)
-// when bootstrap is empty; the nodes a .torrent names (BEP 5's "nodes")
-// are tried as well. It listens on the UDP address addr ("" for any port).
-// It joins in the background; stop closes the node and waits for that.
-func StartDHT(ctx context.Context, addr string, bootstrap, torrentNodes []netip.AddrPort, log *slog.Logger) (dht *discovery.DHT, stop func(), err error) {
-	return startDHT(ctx, discovery.DHTConfig{Addr: addr}, bootstrap, torrentNodes, log)
-}
-
-// StartClientDHT is StartDHT for a node on the peer client's own port
-// (discovery.DHTConfig.OnClientSocket): give it to peer.Config.DHT, and
-// the client starts it on its UDP port — the uTP socket's, with uTP on —
-// so that TCP, uTP and the DHT share one port number. It joins once the
-// client has started it; its Addr is valid from then.
-func StartClientDHT(ctx context.Context, bootstrap, torrentNodes []netip.AddrPort, log *slog.Logger) (dht *discovery.DHT, stop func(), err error) {
-	return startDHT(ctx, discovery.DHTConfig{OnClientSocket: true}, bootstrap, torrentNodes, log)
-}
-
-func startDHT(ctx context.Context, cfg discovery.DHTConfig, bootstrap, torrentNodes []netip.AddrPort, log *slog.Logger) (dht *discovery.DHT, stop func(), err error) {
-	cfg.StartingNodes = append(append([]netip.AddrPort{}, bootstrap...), torrentNodes...)
-	cfg.PublicBootstrap = len(bootstrap) == 0
-	cfg.Logger = log
-	dht, err = discovery.NewDHT(cfg)
+// StartDHT makes the -dht node, joined through bootstrap
+// (-dht-bootstrap), or through the public bootstrap nodes (it then
+// reaches the internet) when bootstrap is empty; the nodes a .torrent
+// names (BEP 5's "nodes") are tried as well. The node runs on the peer
+// client's own port (discovery.DHTConfig.OnClientSocket): give it to
+// peer.Config.DHT, and the client starts it on its UDP port — the uTP
+// socket's, with uTP on — so that TCP, uTP and the DHT share one port
+// number, the one peers and trackers hear of. It joins in the background
+// once the client has started it (its Addr is valid from then); stop
+// closes the node and waits for that.
+func StartDHT(ctx context.Context, bootstrap, torrentNodes []netip.AddrPort, log *slog.Logger) (dht *discovery.DHT, stop func(), err error) {
+	dht, err = discovery.NewDHT(discovery.DHTConfig{
+		OnClientSocket: true, StartingNodes: append(append([]netip.AddrPort{}, bootstrap...), torrentNodes...),
+		PublicBootstrap: len(bootstrap) == 0, Logger: log,
+	})
 	if err != nil {
 		return nil, nil, Setupf("-dht: %w", err)
 	}
