@@ -46,8 +46,9 @@ type diskQueue struct {
 	// they are read back, not hashed on the way (nil for v1 and hybrid
 	// torrents, verified by SHA-1). Set before the first push.
 	v2 *piece.V2Hashes
-	// asked, while some of v2's piece layers are missing, holds the peers
-	// sent hash requests for them (hashes.go); nil once all are known.
+	// asked, while some of v2's piece layers are missing, holds the live
+	// peers sent hash requests for them (hashes.go: closed ones are pruned
+	// as new ones are asked); nil once all are known.
 	// Loop state: it lives here, beside v2, for want of a torrent field.
 	asked map[*conn]bool
 	// served answers peers' hash requests: v2, or a hybrid's layers from

@@ -80,6 +80,13 @@ func (t *Torrent) askHashes(c *conn) {
 	if t.disk == nil || t.disk.asked == nil || t.disk.asked[c] {
 		return
 	}
+	for o := range t.disk.asked {
+		select {
+		case <-o.closed:
+			delete(t.disk.asked, o) // the set holds live peers only
+		default:
+		}
+	}
 	t.disk.asked[c] = true
 	v2 := t.disk.v2
 	for k := range v2.Files() {
