@@ -2,8 +2,6 @@ package bttc
 
 import (
 	"context"
-	"fmt"
-	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -20,11 +18,7 @@ func (c *Client) callUint256(ctx context.Context, contract btt.Address, method s
 	if err != nil {
 		return btt.Amount{}, err
 	}
-	v, ok := out[0].(*big.Int)
-	if !ok {
-		return btt.Amount{}, fmt.Errorf("%w: %s returned %T", ErrBadResponse, method, out[0])
-	}
-	return btt.AmountFromBig(v)
+	return escrowCodec.Amount(method, out)
 }
 
 // BalanceOf is who's balance of an ERC-20 token.

@@ -3,7 +3,6 @@ package tron
 import (
 	"context"
 	"fmt"
-	"math/big"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
 
@@ -22,11 +21,7 @@ func (c *Client) callUint256(ctx context.Context, contract btt.Address, a abi.AB
 	if err != nil {
 		return btt.Amount{}, err
 	}
-	v, ok := out[0].(*big.Int)
-	if !ok {
-		return btt.Amount{}, fmt.Errorf("%w: %s returned %T", ErrBadResponse, method, out[0])
-	}
-	return btt.AmountFromBig(v)
+	return escrowCodec.Amount(method, out)
 }
 
 // callABI packs a call, runs it as a constant call and unpacks its outputs.

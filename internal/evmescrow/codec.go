@@ -179,3 +179,16 @@ func ChannelID(escrow, payer, payee btt.Address, nonce uint64) paychan.ChannelID
 	e, p, q := escrow.EVM(), payer.EVM(), payee.EVM()
 	return paychan.ChannelID(crypto.Keccak256Hash(e[:], p[:], q[:], binary.BigEndian.AppendUint64(nil, nonce)))
 }
+
+// Amount is a view's first output as a token amount (an ERC-20's
+// balanceOf(), allowance()); an amount btt cannot hold is btt's error.
+func (c *Codec) Amount(method string, out []any) (btt.Amount, error) {
+	if len(out) == 0 {
+		return btt.Amount{}, fmt.Errorf("%w: %s returned nothing", c.Bad, method)
+	}
+	v, ok := out[0].(*big.Int)
+	if !ok {
+		return btt.Amount{}, fmt.Errorf("%w: %s returned %T", c.Bad, method, out[0])
+	}
+	return btt.AmountFromBig(v)
+}
