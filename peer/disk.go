@@ -91,6 +91,10 @@ type diskWorker struct {
 	cond   *sync.Cond
 	jobs   []diskJob
 	closed bool
+	// start starts the worker's goroutine; started says it has been (a
+	// seeding torrent that never writes never starts its workers).
+	start   func()
+	started bool
 	// hashing holds, for the pieces being written in order from their
 	// start, the SHA-1 of what has been written so far (worker state).
 	hashing map[int]*pieceHash
@@ -188,8 +192,8 @@ func newDiskQueue(n int, st *piece.Storage, done func(job diskJob, err error), r
 	for i := 0; i < n; i++ {
 		w := &diskWorker{q: q, hashing: make(map[int]*pieceHash)}
 		w.cond = sync.NewCond(&w.mu)
+		w.start = func() { wg.Go(func() { w.run(st, done) }) }
 		q.workers = append(q.workers, w)
-		wg.Go(func() { w.run(st, done) })
 	}
 	return q
 }
@@ -199,7 +203,15 @@ func (q *diskQueue) push(j diskJob) {
 	w := q.workers[j.block.Piece%len(q.workers)]
 	w.mu.Lock()
 	w.jobs = append(w.jobs, j)
+	start := !w.started
+	w.started = true
 	w.mu.Unlock()
+	if start {
+		// The first job: push runs on the loop, before its shutdown
+		// waits for the torrent's goroutines.
+		w.start()
+		return
+	}
 	w.cond.Signal()
 }
 

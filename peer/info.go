@@ -30,7 +30,7 @@ func (t *Torrent) openStorage(info *metainfo.Info) (*piece.Storage, error) {
 		Info:          info,
 		InfoHash:      t.ih,
 		Mmap:          t.spec.Mmap,
-		CompletionDir: filepath.Join(dir, ".bttspeed"),
+		CompletionDir: t.completionDir(dir),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
@@ -164,4 +164,13 @@ func (t *Torrent) setInfo(infoBytes []byte) error {
 		return err
 	}
 	return t.start(&info, infoBytes, st)
+}
+
+// completionDir returns where a torrent whose data is in dir keeps its
+// piece completion: Config.CompletionDir, or dir/.bttspeed.
+func (t *Torrent) completionDir(dir string) string {
+	if t.cl.cfg.CompletionDir != "" {
+		return t.cl.cfg.CompletionDir
+	}
+	return filepath.Join(dir, ".bttspeed")
 }
