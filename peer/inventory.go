@@ -62,7 +62,7 @@ func (cl *Client) Remove(ih metainfo.Hash, deleteData bool) error {
 	if err != nil {
 		return fmt.Errorf("peer: data dir: %w", err)
 	}
-	if err := piece.RemoveData(piece.StorageConfig{Dir: dir, Info: info, InfoHash: ih, CompletionDir: filepath.Join(dir, ".bttspeed")}); err != nil {
+	if err := piece.RemoveData(piece.StorageConfig{Dir: dir, Info: info, InfoHash: ih, CompletionDir: t.completionDir(dir)}); err != nil {
 		return fmt.Errorf("peer: remove %s: %w", ih.HexString(), err)
 	}
 	return nil

@@ -113,7 +113,7 @@ func TestIdleTorrentCost(t *testing.T) {
 	const (
 		n                     = 200
 		maxIdleTorrentHeap    = 24 << 10
-		idleTorrentGoroutines = 3
+		idleTorrentGoroutines = 1
 	)
 	dir := t.TempDir()
 	specs := make([]TorrentSpec, n)

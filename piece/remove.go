@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 )
 
 // RemoveData deletes a torrent's files from cfg.Dir — the paths storage
@@ -27,7 +26,10 @@ func RemoveData(cfg StorageConfig) error {
 	if cdir == "" {
 		cdir = cfg.Dir
 	}
-	pc, err := storage.NewBoltPieceCompletion(cdir)
+	// The database may be open in this process for other torrents that
+	// share it: take a reference to it rather than open it again (bbolt
+	// locks its file, and a second open would wait for the lock).
+	pc, err := openCompletion(cdir)
 	if err != nil {
 		return fmt.Errorf("piece: open completion database in %s: %w", cdir, err)
 	}
