@@ -33,7 +33,10 @@ type Client struct {
 
 	mu       sync.Mutex // guards torrents only; never held across I/O
 	torrents map[metainfo.Hash]*Torrent
-	conns    atomic.Int64
+	// v2alias finds hybrid torrents by their truncated v2 info hash, the
+	// name v2 peers give them in handshakes (BEP 52). Under mu.
+	v2alias map[metainfo.Hash]*Torrent
+	conns   atomic.Int64
 	// handshaking counts incoming connections in their handshake.
 	handshaking atomic.Int64
 	upLimit     *rate.Limiter // nil: uploads are not capped
@@ -133,12 +136,12 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 	var peers []netip.AddrPort
 	var trackers []string
 	if mi != nil {
-		ih = mi.HashInfoBytes()
 		i, err := mi.UnmarshalInfo()
 		if err != nil {
 			return nil, fmt.Errorf("%w: info: %v", ErrBadTorrent, err)
 		}
 		info = &i
+		ih = InfoHashOf(mi.InfoBytes, info)
 		for _, tier := range mi.UpvertedAnnounceList() {
 			trackers = append(trackers, tier...)
 		}
@@ -165,6 +168,10 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 			continue
 		}
 		sources = append(sources, src)
+	}
+	webSeeds, err := cl.webSeedURLs(mi, magnet, spec.WebSeeds)
+	if err != nil {
+		return nil, err
 	}
 	useDHT := cl.cfg.DHT != nil && (info == nil || info.Private == nil || !*info.Private)
 	sources = append(sources, spec.Sources...)
@@ -203,6 +210,14 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 		return nil, fmt.Errorf("%w: %s", ErrExists, ih.HexString())
 	}
 	cl.torrents[ih] = t
+	if mi != nil {
+		if v2, ok := V2InfoHashOf(mi.InfoBytes, info); ok && v2 != ih {
+			if cl.v2alias == nil {
+				cl.v2alias = make(map[metainfo.Hash]*Torrent)
+			}
+			cl.v2alias[v2] = t
+		}
+	}
 	cl.mu.Unlock()
 	if info != nil {
 		if err := t.start(info, mi.InfoBytes, st); err != nil {
@@ -216,6 +231,9 @@ func (cl *Client) AddTorrent(ctx context.Context, spec TorrentSpec) (*Torrent, e
 		sources = append(sources, publicOnly{src: cl.cfg.DHT.Source(), t: t})
 	}
 	cl.wg.Go(t.run)
+	if len(webSeeds) > 0 {
+		_ = t.AddWebSeeds(webSeeds, nil) // checked above: fails only if the torrent has stopped
+	}
 	if peers = append(peers, spec.Peers...); len(peers) > 0 {
 		t.AddPeers(peers...)
 	}
@@ -229,6 +247,11 @@ func (cl *Client) removeTorrent(t *Torrent) {
 	cl.mu.Lock()
 	if cl.torrents[t.ih] == t {
 		delete(cl.torrents, t.ih)
+	}
+	for k, x := range cl.v2alias {
+		if x == t {
+			delete(cl.v2alias, k)
+		}
 	}
 	cl.mu.Unlock()
 }

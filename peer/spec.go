@@ -44,6 +44,10 @@ type TorrentSpec struct {
 	// file at PiecePriorityNormal. Files set to PiecePriorityNone are not
 	// downloaded, except for the pieces they share with wanted files.
 	FilePriority func(index int, path string) PiecePriority
+	// WebSeeds are BEP 19 web seeds (http or https URLs), used besides
+	// the .torrent's url-list and the magnet link's ws= parameters, with
+	// the default WebSeedConfig (Torrent.AddWebSeeds takes another).
+	WebSeeds []string
 }
 
 // load parses the spec's source.

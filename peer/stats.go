@@ -20,6 +20,9 @@ type Stats struct {
 	// Downloaded and Uploaded count payload bytes this session;
 	// Wasted counts bytes received that were not wanted.
 	Downloaded, Uploaded, Wasted int64
+	// WebSeedDownloaded is the part of Downloaded that came from BEP 19
+	// web seeds.
+	WebSeedDownloaded int64
 	// DownRate and UpRate are the sums of the peers' rates, in bytes per
 	// second over about 20 s.
 	DownRate, UpRate int64
@@ -82,6 +85,7 @@ func (t *Torrent) Stats(ctx context.Context) (Stats, error) {
 	err := t.do(ctx, func() {
 		now := time.Now()
 		s.Downloaded, s.Uploaded, s.Wasted = t.downloaded.Load(), t.uploadedTotal(), t.wasted
+		s.WebSeedDownloaded = t.webSeedDownloaded()
 		s.Peers = len(t.conns)
 		for _, c := range t.conns {
 			up, down := c.ls.rates(now)

@@ -379,3 +379,48 @@ func TestWebSeedSeeding(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	assert.Zero(t, srv.requests.Load())
 }
+
+// TestWebSeedURLList: AddTorrent fetches from the .torrent's url-list, a
+// magnet link's ws= and TorrentSpec.WebSeeds, and refuses a bad URL of the
+// caller's own; Stats tells the web seeds' share.
+func TestWebSeedURLList(t *testing.T) {
+	f := newFixture(t, 300_000, 16<<10)
+	srv := newWSServer(t, f.dir, nil)
+	url := srv.URL + "/" + f.name
+	withList := *f.mi
+	withList.UrlList = []string{url, "ftp://example.invalid/skipped"}
+	seeder := newClient(t, nil)
+	seed(t, seeder, f)
+	magnet := "magnet:?xt=urn:btih:" + f.mi.HashInfoBytes().HexString() + "&ws=" + url
+	for _, tc := range []struct {
+		name string
+		spec peer.TorrentSpec
+	}{
+		{"url-list", peer.TorrentSpec{MetaInfo: &withList}},
+		{"ws=", peer.TorrentSpec{Magnet: magnet, Peers: []netip.AddrPort{seeder.Addr()}}},
+		{"TorrentSpec.WebSeeds", peer.TorrentSpec{MetaInfo: f.mi, WebSeeds: []string{url}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := newClient(t, nil)
+			dir := t.TempDir()
+			tc.spec.Dir = dir
+			tor, err := cl.AddTorrent(context.Background(), tc.spec)
+			require.NoError(t, err)
+			waitDone(t, tor, 20*time.Second)
+			requireSameFile(t, f, dir)
+			list, err := tor.WebSeeds(context.Background())
+			require.NoError(t, err)
+			require.Len(t, list, 1)
+			assert.Equal(t, url, list[0].URL)
+			st, err := tor.Stats(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, list[0].Downloaded, st.WebSeedDownloaded)
+			if tc.spec.Magnet == "" {
+				assert.Equal(t, f.info.Length, st.WebSeedDownloaded, "no peer: all from the web seed")
+			}
+		})
+	}
+	cl := newClient(t, nil)
+	_, err := cl.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: f.mi, Dir: t.TempDir(), WebSeeds: []string{"ftp://x/y"}})
+	require.ErrorIs(t, err, peer.ErrBadWebSeed)
+}
