@@ -31,6 +31,9 @@ func (cl *Client) infoHashes() []metainfo.Hash {
 	for ih := range cl.torrents {
 		hs = append(hs, ih)
 	}
+	for ih := range cl.v2alias {
+		hs = append(hs, ih)
+	}
 	return slices.Clip(hs)
 }
 

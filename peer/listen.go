@@ -106,6 +106,9 @@ func (cl *Client) handleIncoming(nc net.Conn, done func()) {
 	if err == nil {
 		cl.mu.Lock()
 		t = cl.torrents[res.infoHash]
+		if t == nil {
+			t = cl.v2alias[res.infoHash] // a hybrid, by its v2 name
+		}
 		cl.mu.Unlock()
 		if t == nil {
 			err = fmt.Errorf("%w: %s", ErrUnknownTorrent, res.infoHash.HexString())
