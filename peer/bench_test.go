@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -81,22 +80,17 @@ func startHeapSampler() *heapSampler {
 func (h *heapSampler) done() uint64 { close(h.stop); h.wg.Wait(); return h.peak }
 
 // BenchmarkLoopbackTransfer moves one torrent (256 KiB pieces) over
-// 127.0.0.1 from a seeder to a fresh leecher: ours to ours, ours with
-// btt_speed payments on (ours-paid), and a stock anacrolix client to a
-// stock anacrolix client, in the same run; ours-mse and anacrolix-mse are
-// ours and anacrolix with RC4 encryption required on both sides, ours-utp
-// and anacrolix-utp the two over uTP alone, utp-pairs the two in pairs.
-// paid-vs-ours runs an unpaid and a paid transfer back to back in each
-// iteration, alternating which goes first, and reports the median of
-// their ratios with its confidence interval (see runPairs): on a shared machine whose speed drifts between
-// sub-benchmarks, the pairs are what compare fairly. A transfer is timed
-// from adding the torrent to its last piece verified; closing the leecher
-// after it is timed apart (close-ms/op, ours-close-ms, paid-close-ms): a
-// paying leecher's close waits for its last voucher to be stored durably,
-// a few milliseconds while the disk writes back the download.
+// 127.0.0.1 from a seeder to a fresh leecher: ours to ours, and a stock
+// anacrolix client to a stock anacrolix client, in the same run; ours-mse
+// and anacrolix-mse are ours and anacrolix with RC4 encryption required on
+// both sides, ours-utp and anacrolix-utp the two over uTP alone, utp-pairs
+// the two in pairs (see runPairs): on a shared machine whose speed drifts
+// between sub-benchmarks, the pairs are what compare fairly. A transfer is
+// timed from adding the torrent to its last piece verified; closing the
+// leecher after it is timed apart (close-ms/op). With btt_speed payments
+// on (ours-paid, paid-vs-ours), it is peer/speed's BenchmarkLoopbackTransfer.
 //
 //	go test -run '^$' -bench LoopbackTransfer ./peer/
-//	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 40x ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/(ours|anacrolix)-(mse|utp)$' ./peer/
 //	go test -run '^$' -bench 'LoopbackTransfer/utp-pairs' -benchtime 10x ./peer/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
@@ -112,18 +106,6 @@ func BenchmarkLoopbackTransfer(b *testing.B) {
 	f := newFixture(b, size, 256<<10)
 	b.Run("ours", func(b *testing.B) {
 		runTransfers(b, size, unpaidTransfers(b, f))
-	})
-	b.Run("ours-paid", func(b *testing.B) {
-		paid, held := paidTransfers(b, f)
-		runTransfers(b, size, paid)
-		reportHeld(b, held)
-	})
-	b.Run("paid-vs-ours", func(b *testing.B) {
-		// Two seeders at once: the paid one seeds a hard link of the
-		// data (same pages, its own completion database).
-		paid, held := paidTransfers(b, linked(b, f))
-		runPairs(b, size, [2]string{"ours", "paid"}, unpaidTransfers(b, f), paid)
-		reportHeld(b, held)
 	})
 	b.Run("anacrolix", func(b *testing.B) {
 		runTransfers(b, size, anacrolixTransfers(b, f, func(*torrent.ClientConfig) {}))
@@ -253,16 +235,6 @@ func download(b *testing.B, leecher *peer.Client, f *fixture, dir string, addr n
 	case <-time.After(10 * time.Minute):
 		b.Fatal("transfer did not complete")
 	}
-}
-
-// linked returns f with its data hard-linked into a new directory.
-func linked(b *testing.B, f *fixture) *fixture {
-	g := *f
-	g.dir = b.TempDir()
-	if err := os.Link(filepath.Join(f.dir, f.name), filepath.Join(g.dir, g.name)); err != nil {
-		b.Fatal(err)
-	}
-	return &g
 }
 
 // runTransfers times b.N transfers; setup makes a fresh leecher writing to

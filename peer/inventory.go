@@ -1,11 +1,11 @@
 package peer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/anacrolix/torrent/metainfo"
 
@@ -25,7 +25,7 @@ func (cl *Client) Torrents() []*Torrent {
 		ts = append(ts, t)
 	}
 	cl.mu.Unlock()
-	slices.SortFunc(ts, func(a, b *Torrent) int { return strings.Compare(a.ih.HexString(), b.ih.HexString()) })
+	slices.SortFunc(ts, func(a, b *Torrent) int { return bytes.Compare(a.ih[:], b.ih[:]) })
 	return ts
 }
 
