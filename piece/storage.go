@@ -107,7 +107,7 @@ func openCompletion(dir string) (*completionRef, error) {
 	defer completions.mu.Unlock()
 	sc := completions.open[abs]
 	if sc == nil {
-		pc, err := storage.NewBoltPieceCompletion(abs)
+		pc, err := openBatchCompletion(abs)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +116,20 @@ func openCompletion(dir string) (*completionRef, error) {
 	}
 	sc.refs++
 	return &completionRef{sharedCompletion: sc}, nil
+}
+
+// bindDir ties the torrent's verdicts in the database to its data
+// directory (batchCompletion.bind), so that a torrent added in another
+// directory than the one its pieces were verified in starts from nothing.
+func bindDir(r *completionRef, ih metainfo.Hash, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if b, ok := r.PieceCompletion.(*batchCompletion); ok {
+		return b.bind(ih, abs)
+	}
+	return nil
 }
 
 // Close drops this reference; the last one closes the database.
@@ -291,6 +305,10 @@ func OpenStorage(cfg StorageConfig) (*Storage, error) {
 	pc, err := openCompletion(cdir)
 	if err != nil {
 		return nil, fmt.Errorf("piece: open completion database in %s: %w", cdir, err)
+	}
+	if err := bindDir(pc, cfg.InfoHash, cfg.Dir); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("piece: completion database in %s: %w", cdir, err)
 	}
 	completion := unflushedCompletion{pc}
 	var client storage.ClientImplCloser
@@ -477,7 +495,7 @@ func (s *Storage) SetWantedFiles(want func(file int) bool) {
 		s.ft.sparse = make([]bool, len(s.ft.files))
 	}
 	for i := range s.ft.sparse {
-		s.ft.sparse[i] = !want(i)
+		s.ft.sparse[i] = !want(i) || s.ft.files[i].padding
 	}
 }
 
