@@ -47,6 +47,15 @@ type WebSeedConfig struct {
 	// own (no compression, at most 5 redirects, to http(s) only), whose
 	// idle connections close when its workers stop.
 	HTTPClient *http.Client
+	// AllowPrivate lets the web seed reach loopback, private, link-local
+	// and other non-public addresses, and use the environment's proxy.
+	// Off (the default), its requests, redirects included, connect to
+	// public addresses only: the dialer checks every address it dials,
+	// and a URL naming such a host literally (or localhost) is refused
+	// with ErrWebSeedPrivate. TorrentSpec.WebSeeds have it on (the
+	// embedder named them); the .torrent's url-list and the magnet
+	// link's ws= never do. With HTTPClient, that client's dialer decides.
+	AllowPrivate bool
 	// MaxRequests is the most requests in flight to one web seed
 	// (default 4).
 	MaxRequests int
@@ -100,7 +109,8 @@ type WebSeedInfo struct {
 	InFlight int
 	// Dropped reports that it is used no more: it sent data that failed
 	// its hash, or the torrent's files leave gaps a request by file
-	// cannot fill (LastErr says).
+	// cannot fill, or its host resolved or redirected to a non-public
+	// address without WebSeedConfig.AllowPrivate (LastErr says).
 	Dropped bool
 	// RetryAt is when it is asked again after a failure (zero if not
 	// resting); LastErr says why its last request failed.
@@ -159,7 +169,10 @@ func (t *Torrent) webSeeds() []*webSeed {
 // several files, directory URLs, as BEP 19 has them) with cfg, or the
 // defaults if cfg is nil. They start fetching once the info is known, and
 // stop while the torrent is paused. A URL already added is skipped; past
-// 16 web seeds the rest are. Safe from any goroutine.
+// 16 web seeds the rest are. Without cfg.AllowPrivate, a URL naming a
+// non-public host is an error (ErrWebSeedPrivate), and one whose name
+// resolves to such an address is dropped at its first request; a URL of
+// TorrentSpec.WebSeeds may. Safe from any goroutine.
 func (t *Torrent) AddWebSeeds(urls []string, cfg *WebSeedConfig) error {
 	var c WebSeedConfig
 	if cfg != nil {
@@ -172,8 +185,19 @@ func (t *Torrent) AddWebSeeds(urls []string, cfg *WebSeedConfig) error {
 		if err := checkWebSeedURL(u); err != nil {
 			return err
 		}
+		if !t.webSeedAllowPrivate(u, c) {
+			if err := checkWebSeedHost(u); err != nil {
+				return err
+			}
+		}
 	}
 	return t.addWebSeeds(urls, c)
+}
+
+// webSeedAllowPrivate reports whether web seed u, added with cfg, may
+// reach non-public addresses.
+func (t *Torrent) webSeedAllowPrivate(u string, cfg WebSeedConfig) bool {
+	return cfg.AllowPrivate || allowPrivateWebSeeds.Load() || slices.Contains(t.spec.WebSeeds, u)
 }
 
 // addWebSeeds adds checked URLs.
@@ -198,7 +222,9 @@ func (t *Torrent) addWebSeeds(urls []string, cfg WebSeedConfig) error {
 			if slices.ContainsFunc(list, func(ws *webSeed) bool { return ws.url == u }) {
 				continue
 			}
-			ws := newWebSeed(t, u, cfg)
+			c := cfg
+			c.AllowPrivate = t.webSeedAllowPrivate(u, cfg)
+			ws := newWebSeed(t, u, c)
 			list = append(list, ws)
 			added = append(added, ws)
 		}
@@ -252,9 +278,10 @@ func checkWebSeedURL(s string) error {
 
 // webSeedURLs returns a torrent's web seeds: the .torrent's url-list (mi),
 // the magnet link's ws= parameters (m), then extra (TorrentSpec's), without
-// duplicates. A URL of the torrent's or the link's that is not http(s) is
-// skipped with a warning (they come from strangers); one of extra's is an
-// error.
+// duplicates. A URL of the torrent's or the link's that is not http(s), or
+// that names a non-public host, is skipped with a warning (they come from
+// strangers); one of extra's that is not http(s) is an error, and it may
+// name any host.
 func (cl *Client) webSeedURLs(mi *metainfo.MetaInfo, m *metainfo.MagnetV2, extra []string) ([]string, error) {
 	var out, theirs []string
 	if mi != nil {
@@ -264,8 +291,12 @@ func (cl *Client) webSeedURLs(mi *metainfo.MetaInfo, m *metainfo.MagnetV2, extra
 		theirs = append(theirs, m.Params["ws"]...)
 	}
 	for _, u := range theirs {
-		if err := checkWebSeedURL(u); err != nil {
-			cl.log.Warn("ignoring the torrent's web seed", "err", err)
+		err := checkWebSeedURL(u)
+		if err == nil && !allowPrivateWebSeeds.Load() {
+			err = checkWebSeedHost(u)
+		}
+		if err != nil {
+			cl.log.Warn("ignoring the torrent's web seed", "url", discovery.RedactURL(u), "err", err)
 			continue
 		}
 		if !slices.Contains(out, u) {
@@ -500,6 +531,13 @@ func (t *Torrent) webSeedDone(ws *webSeed, run []piece.Block, err error) {
 		ws.retryAt = now.Add(rest)
 		ws.lastErr = err
 		t.log.Debug("web seed request failed", "url", discovery.RedactURL(ws.url), "err", err, "retry in", rest)
+	}
+	if errors.Is(err, ErrWebSeedPrivate) && !ws.dropped {
+		// Its host resolved, or it redirected, to a non-public address:
+		// it is never asked again.
+		ws.dropped = true
+		t.log.Warn("dropping web seed", "url", discovery.RedactURL(ws.url), "err", err)
+		t.picker.RemovePeer(id)
 	}
 	if t.picker.Banned(id) {
 		t.dropWebSeed(ws)

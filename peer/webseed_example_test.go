@@ -50,7 +50,8 @@ func ExampleTorrent_AddWebSeeds() {
 		panic(err)
 	}
 	// A directory URL: BEP 19 adds the torrent's name (here the file's).
-	if err := t.AddWebSeeds([]string{srv.URL + "/"}, nil); err != nil {
+	// The server is on loopback, which a web seed reaches only if allowed.
+	if err := t.AddWebSeeds([]string{srv.URL + "/"}, &peer.WebSeedConfig{AllowPrivate: true}); err != nil {
 		panic(err)
 	}
 	select {

@@ -262,5 +262,5 @@ func TestWebSeedClose(t *testing.T) {
 	assert.Less(t, time.Since(start), 10*time.Second)
 	_, err := tor.WebSeeds(context.Background())
 	require.ErrorIs(t, err, peer.ErrClosed)
-	require.ErrorIs(t, tor.AddWebSeeds([]string{srv.URL}, nil), peer.ErrClosed)
+	require.ErrorIs(t, tor.AddWebSeeds([]string{srv.URL}, testWebSeedConfig()), peer.ErrClosed)
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -49,11 +49,26 @@ func (e *webSeedBusyError) Error() string {
 // maxWebSeedRedirects bounds the redirects a web seed request follows.
 const maxWebSeedRedirects = 5
 
+// newWebSeedTransport returns the transport of a web seed's own client.
+// Without cfg.AllowPrivate it dials public addresses only, and so uses no
+// proxy: a proxy would resolve the names, where the dialer cannot check.
 func newWebSeedTransport(cfg WebSeedConfig) *http.Transport {
-	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	if cfg.AllowPrivate {
+		return webSeedTransport(cfg, nil)
+	}
+	return webSeedTransport(cfg, publicAddrPort)
+}
+
+// webSeedTransport returns a web seed's transport whose dialer connects
+// where allowed says (anywhere, through the environment's proxy, if nil).
+func webSeedTransport(cfg WebSeedConfig, allowed func(netip.AddrPort) bool) *http.Transport {
+	proxy := http.ProxyFromEnvironment
+	if allowed != nil {
+		proxy = nil
+	}
 	return &http.Transport{
-		Proxy:                  http.ProxyFromEnvironment,
-		DialContext:            d.DialContext,
+		Proxy:                  proxy,
+		DialContext:            webSeedDialer(allowed).DialContext,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConnsPerHost:    cfg.MaxRequests,
 		IdleConnTimeout:        30 * time.Second,

@@ -49,8 +49,10 @@ func newWSServer(t testing.TB, root string, fault func(w http.ResponseWriter, r 
 // testWebSeedConfig has short rests, and small requests so that a small
 // torrent takes several; its stall timeout is short but leaves room for a
 // loaded CI machine (hostile tests shorten it for the hostile server).
+// Its servers are on loopback: AllowPrivate.
 func testWebSeedConfig() *peer.WebSeedConfig {
 	return &peer.WebSeedConfig{
+		AllowPrivate: true,
 		RequestSize:  64 << 10,
 		StallTimeout: 2 * time.Second,
 		Timeout:      5 * time.Second,
@@ -163,8 +165,10 @@ func TestWebSeedMultiFile(t *testing.T) {
 }
 
 // TestWebSeedFromTorrent: the .torrent's url-list and the magnet's ws= are
-// what AddTorrent gives AddWebSeeds.
+// what AddTorrent gives AddWebSeeds. Its server is on loopback, which the
+// torrent's web seeds may reach only when allowed.
 func TestWebSeedFromTorrent(t *testing.T) {
+	peer.AllowPrivateWebSeeds(t)
 	f := newFixture(t, 300_000, 16<<10)
 	srv := newWSServer(t, f.dir, nil)
 	mi := *f.mi
@@ -343,7 +347,7 @@ func TestWebSeedBadConfig(t *testing.T) {
 	for i := range urls {
 		urls[i] = fmt.Sprintf("http://127.0.0.1:1/%d", i)
 	}
-	require.NoError(t, tor.AddWebSeeds(append(urls, urls[0]), &peer.WebSeedConfig{MinBackoff: time.Hour}))
+	require.NoError(t, tor.AddWebSeeds(append(urls, urls[0]), &peer.WebSeedConfig{MinBackoff: time.Hour, AllowPrivate: true}))
 	list, err = tor.WebSeeds(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, list, 16, "at most 16 web seeds")
@@ -382,7 +386,9 @@ func TestWebSeedSeeding(t *testing.T) {
 
 // TestWebSeedURLList: AddTorrent fetches from the .torrent's url-list, a
 // magnet link's ws= and TorrentSpec.WebSeeds, and refuses a bad URL of the
-// caller's own; Stats tells the web seeds' share.
+// caller's own; Stats tells the web seeds' share. The server is on
+// loopback: TorrentSpec.WebSeeds may name it, the others only when allowed
+// (TestWebSeedPrivate has them refused).
 func TestWebSeedURLList(t *testing.T) {
 	f := newFixture(t, 300_000, 16<<10)
 	srv := newWSServer(t, f.dir, nil)
@@ -401,6 +407,9 @@ func TestWebSeedURLList(t *testing.T) {
 		{"TorrentSpec.WebSeeds", peer.TorrentSpec{MetaInfo: f.mi, WebSeeds: []string{url}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.spec.WebSeeds == nil {
+				peer.AllowPrivateWebSeeds(t)
+			}
 			cl := newClient(t, nil)
 			dir := t.TempDir()
 			tc.spec.Dir = dir
