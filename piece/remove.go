@@ -44,6 +44,11 @@ func RemoveData(cfg StorageConfig) error {
 	root := filepath.Join(cfg.Dir, cfg.Info.BestName())
 	multi := len(cfg.Info.Files) != 0
 	for _, f := range cfg.Info.UpvertedFiles() {
+		if IsPadding(f) {
+			// Never created: the path may name another torrent's file
+			// (the duplicate-path check passes over padding).
+			continue
+		}
 		path := root
 		if multi {
 			path = filepath.Join(append([]string{root}, f.BestPath()...)...)
