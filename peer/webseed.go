@@ -169,10 +169,11 @@ func (t *Torrent) webSeeds() []*webSeed {
 // several files, directory URLs, as BEP 19 has them) with cfg, or the
 // defaults if cfg is nil. They start fetching once the info is known, and
 // stop while the torrent is paused. A URL already added is skipped; past
-// 16 web seeds the rest are. Without cfg.AllowPrivate, a URL naming a
-// non-public host is an error (ErrWebSeedPrivate), and one whose name
-// resolves to such an address is dropped at its first request; a URL of
-// TorrentSpec.WebSeeds may. Safe from any goroutine.
+// 16 web seeds the rest are. Without cfg.AllowPrivate (or HTTPClient), a
+// URL naming a non-public host is an error (ErrWebSeedPrivate), and one
+// whose name resolves, or that redirects, to such an address is dropped
+// at its first request; a URL of TorrentSpec.WebSeeds may reach any.
+// Safe from any goroutine.
 func (t *Torrent) AddWebSeeds(urls []string, cfg *WebSeedConfig) error {
 	var c WebSeedConfig
 	if cfg != nil {
@@ -185,7 +186,7 @@ func (t *Torrent) AddWebSeeds(urls []string, cfg *WebSeedConfig) error {
 		if err := checkWebSeedURL(u); err != nil {
 			return err
 		}
-		if !t.webSeedAllowPrivate(u, c) {
+		if c.HTTPClient == nil && !t.webSeedAllowPrivate(u, c) {
 			if err := checkWebSeedHost(u); err != nil {
 				return err
 			}
