@@ -159,6 +159,11 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 		ListenAddr: c.listen, Logger: log, Policy: seller.Policy, Extensions: []peer.Extension{seller.Ext},
 		RechokeInterval: c.rechoke, UploadRate: c.uploadRate, DHT: dht, Tracker: discovery.TrackerConfig{Logger: log},
 	}
+	// One piece-completion database for every torrent, in the state
+	// directory: a thousand torrents open one bbolt file, not a thousand.
+	completion := filepath.Join(state, "completion")
+	_, noCompletion := os.Stat(filepath.Join(completion, ".torrent.bolt.db"))
+	pcfg.CompletionDir = completion
 	c.net.Apply(&pcfg)
 	cl, err := peer.NewClient(pcfg)
 	if err != nil {
@@ -183,6 +188,11 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	if !verify && c.state == "" {
 		verify = true
 		log.Warn("-verify=false needs -state, where the piece completion is recorded: hashing the data")
+	} else if !verify && noCompletion != nil {
+		// A first start, or a state directory from before the records
+		// were shared (they were in data/<infohash>/.bttspeed): hash once.
+		verify = true
+		log.Info("no piece completion recorded in the state directory yet: hashing the data once", "dir", completion)
 	}
 	set := newSeedSet(cl, filepath.Join(state, "data"), verify, c.peers, c.trackers, log)
 	hint := leecherHint(c, ch, cl.Addr())
