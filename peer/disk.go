@@ -46,11 +46,11 @@ type diskQueue struct {
 	// they are read back, not hashed on the way (nil for v1 and hybrid
 	// torrents, verified by SHA-1). Set before the first push.
 	v2 *piece.V2Hashes
-	// asked, while some of v2's piece layers are missing, holds the live
-	// peers sent hash requests for them (hashes.go: closed ones are pruned
-	// as new ones are asked); nil once all are known.
+	// asked, while some of v2's piece layers are missing, holds what
+	// peers were asked for them (hashes_ask.go); nil once all are known
+	// and no request of ours is left unanswered.
 	// Loop state: it lives here, beside v2, for want of a torrent field.
-	asked map[*conn]bool
+	asked *hashAsks
 	// served answers peers' hash requests: v2, or a hybrid's layers from
 	// its .torrent (nil: every request is rejected). Loop state.
 	served *piece.V2Hashes

@@ -2,7 +2,6 @@ package peer
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
@@ -13,10 +12,14 @@ import (
 // piece layers (what a v2 peer that came by magnet needs before it can
 // verify a piece), and refuse the others with a hash reject. While some
 // of our own layers are missing (a magnet), every peer that speaks to us
-// is sent requests for them, once; hashes that prove out to their file's
-// root are installed and their pieces become wanted, and a peer we asked
-// whose hashes do not prove out is dropped. Hashes nobody asked for, and
-// hash rejects, count as unwanted messages.
+// is asked for them (hashes_ask.go), at most hashWindow requests at a time;
+// hashes that prove out to their file's root are installed and their
+// pieces become wanted, and a peer whose hashes do not prove out is
+// dropped. A hash reject answering one of our requests is the answer of a
+// peer that lacks the layer too (another magnet leecher): that peer is not
+// asked for it again, the others are. Hashes and hash rejects that answer
+// no request of ours outstanding with that peer count as unwanted
+// messages.
 
 // hashRequestOf returns the request a hash message carries.
 func hashRequestOf(m pp.Message) piece.HashRequest {
@@ -45,11 +48,8 @@ func msgHash(t pp.MessageType, r piece.HashRequest, hashes [][32]byte) []byte {
 
 // onHashMessage handles the BEP 52 hash messages. Loop state.
 func (t *Torrent) onHashMessage(c *conn, m pp.Message) error {
-	if m.Type == pp.Hashes && t.disk != nil && t.disk.asked[c] {
-		return t.onHashes(c, hashRequestOf(m), m.Hashes)
-	}
 	if m.Type != pp.HashRequest {
-		return c.unwanted()
+		return t.onHashAnswer(c, m)
 	}
 	req := hashRequestOf(m)
 	if c.queuedMessageBytes() > maxQueuedBytes/2 {
@@ -71,54 +71,5 @@ func (t *Torrent) onHashMessage(c *conn, m pp.Message) error {
 		return nil
 	}
 	c.send(msgHash(pp.Hashes, req, hashes))
-	return nil
-}
-
-// askHashes sends c requests for the piece layers we lack, if we lack any
-// and have not asked it yet. Loop state.
-func (t *Torrent) askHashes(c *conn) {
-	if t.disk == nil || t.disk.asked == nil || t.disk.asked[c] {
-		return
-	}
-	for o := range t.disk.asked {
-		select {
-		case <-o.closed:
-			delete(t.disk.asked, o) // the set holds live peers only
-		default:
-		}
-	}
-	t.disk.asked[c] = true
-	v2 := t.disk.v2
-	for k := range v2.Files() {
-		if v2.LayerKnown(k) {
-			continue
-		}
-		for _, r := range v2.LayerRequests(k) {
-			c.send(msgHash(pp.HashRequest, r, nil))
-		}
-	}
-}
-
-// onHashes installs the hashes c sent in answer to our request; hashes
-// that do not prove out to their file's root drop the peer. Loop state.
-func (t *Torrent) onHashes(c *conn, req piece.HashRequest, hashes [][32]byte) error {
-	v2 := t.disk.v2
-	k := v2.FileOf(req.Root)
-	if k >= 0 && v2.LayerKnown(k) {
-		return nil // another peer's answer came first
-	}
-	n, err := v2.Accept(req, hashes)
-	if err != nil {
-		return fmt.Errorf("%w: hashes: %w", ErrProtocol, err)
-	}
-	if n > 0 {
-		f := v2.Files()[k]
-		lo := int64(f.FirstPiece) * t.layout.PieceLength
-		t.applyFiles(lo, lo+int64(f.NumPieces)*t.layout.PieceLength)
-	}
-	if v2.Complete() {
-		t.disk.asked = nil
-		t.log.Debug("piece layers complete")
-	}
 	return nil
 }

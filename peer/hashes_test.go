@@ -1,10 +1,17 @@
 package peer_test
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -103,4 +110,113 @@ func testHashRequestsServed(t *testing.T, hybrid bool) {
 	r.write(hashMsg(pp.HashReject, piece.HashRequest{Root: a.Root, Length: 2}, nil))
 	r.write(msgOf(pp.Interested, nil, nil))
 	expectOpen(t, r.c, 300*time.Millisecond)
+}
+
+// manyLayerless returns a pure v2 .torrent of n files of two pieces each,
+// stripped of its piece layers, and the seeder-side hashes that answer
+// requests for them.
+func manyLayerless(t *testing.T, n int) (*metainfo.MetaInfo, *piece.V2Hashes) {
+	t.Helper()
+	const pl = 16 << 10
+	var in []piece.V2Input
+	for k := range n {
+		b := make([]byte, pl+1)
+		b[0], b[1] = byte(k), byte(k>>8)
+		in = append(in, piece.V2Input{Path: []string{fmt.Sprintf("f%04d.bin", k)}, Length: pl + 1, Open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(b)), nil
+		}})
+	}
+	mi, info, err := piece.NewV2MetaInfo("many", pl, in, false)
+	require.NoError(t, err)
+	served, err := piece.NewV2Hashes(info, mi.PieceLayers)
+	require.NoError(t, err)
+	require.True(t, served.Complete())
+	stripped := *mi
+	stripped.PieceLayers = nil
+	return &stripped, served
+}
+
+// nextHashRequest reads messages until a hash request comes and returns
+// it; ok is false if none came within wait. The peer dropped fails the
+// test. Block requests on the way are counted in blocks, if not nil.
+func nextHashRequest(t *testing.T, r *rawPeer, wait time.Duration, blocks *int) (req piece.HashRequest, ok bool) {
+	t.Helper()
+	_ = r.c.SetReadDeadline(time.Now().Add(wait))
+	defer r.c.SetReadDeadline(time.Time{})
+	for {
+		var m pp.Message
+		if err := r.d.Decode(&m); err != nil {
+			var ne net.Error
+			require.True(t, errors.As(err, &ne) && ne.Timeout(), "the leecher dropped the peer: %v", err)
+			return piece.HashRequest{}, false
+		}
+		if m.Type == pp.Request && blocks != nil {
+			*blocks++
+		}
+		if m.Type == pp.HashRequest {
+			return piece.HashRequest{Root: m.PiecesRoot, BaseLayer: uint32(m.BaseLayer), Index: uint32(m.Index), Length: uint32(m.Length), ProofLayers: uint32(m.ProofLayers)}, true
+		}
+	}
+}
+
+// TestHashRequestWindow: a leecher lacking the piece layers of many files
+// asks a peer for at most HashWindow of them at a time and asks the next
+// as answers come; a peer that rejects every request (a magnet leecher
+// itself) stays connected and is never asked twice for one layer; a
+// second peer is asked for the layers the first rejected, and its hashes
+// make the layers complete: the leecher then requests blocks.
+func TestHashRequestWindow(t *testing.T) {
+	const files = 2*peer.HashWindow + 22
+	mi, served := manyLayerless(t, files)
+	dir := t.TempDir() // removed after the client closes
+	leecher := newClient(t, nil)
+	tor, err := leecher.AddTorrent(t.Context(), peer.TorrentSpec{MetaInfo: mi, Dir: dir})
+	require.NoError(t, err)
+
+	a := dialRawFrom(t, netip.MustParseAddr("127.0.0.9"), leecher.Addr().String(), tor.InfoHash(), true, false, "-RW0001-"+randomSuffix())
+	haveAllAndUnchoke(a)
+	var out []piece.HashRequest
+	seen := map[piece.HashRequest]bool{}
+	for range peer.HashWindow {
+		req, ok := nextHashRequest(t, a, 5*time.Second, nil)
+		require.True(t, ok, "%d hash requests came, want %d", len(out), peer.HashWindow)
+		out = append(out, req)
+		seen[req] = true
+	}
+	_, ok := nextHashRequest(t, a, 300*time.Millisecond, nil)
+	require.False(t, ok, "more than %d hash requests outstanding", peer.HashWindow)
+
+	for len(out) > 0 {
+		a.write(hashMsg(pp.HashReject, out[0], nil))
+		out = out[1:]
+		if len(seen) == files {
+			continue
+		}
+		req, ok := nextHashRequest(t, a, 5*time.Second, nil)
+		require.True(t, ok, "no hash request after a reject, %d of %d asked", len(seen), files)
+		require.False(t, seen[req], "asked again for a layer it rejected: %+v", req)
+		out = append(out, req)
+		seen[req] = true
+	}
+	assert.Len(t, seen, files, "one request per layer")
+	_, ok = nextHashRequest(t, a, 300*time.Millisecond, nil)
+	assert.False(t, ok, "asked again after rejecting every layer")
+	expectOpen(t, a.c, 100*time.Millisecond)
+
+	require.NoError(t, a.c.Close()) // blocks are then asked of b alone
+
+	b := dialRawFrom(t, netip.MustParseAddr("127.0.0.10"), leecher.Addr().String(), tor.InfoHash(), true, false, "-RW0001-"+randomSuffix())
+	haveAllAndUnchoke(b)
+	blocks := 0
+	for n := range files {
+		req, ok := nextHashRequest(t, b, 5*time.Second, &blocks)
+		require.True(t, ok, "the second peer was asked for %d layers of %d", n, files)
+		require.True(t, seen[req], "a request the first peer was not sent: %+v", req)
+		hashes, err := served.Answer(req)
+		require.NoError(t, err)
+		b.write(hashMsg(pp.Hashes, req, hashes))
+	}
+	_, ok = nextHashRequest(t, b, time.Second, &blocks)
+	assert.False(t, ok, "asked for a layer after all came")
+	assert.Positive(t, blocks, "no block requested once the layers came")
 }

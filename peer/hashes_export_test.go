@@ -1,0 +1,4 @@
+package peer
+
+// HashWindow is hashWindow, for the external tests.
+const HashWindow = hashWindow
