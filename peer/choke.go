@@ -64,6 +64,7 @@ func (t *Torrent) rechoke(now time.Time) {
 			c.send(msgSimple(pp.Unchoke))
 		case !o.Unchoke && !c.ls.amChoking:
 			c.ls.amChoking = true
+			c.chokes.Add(1) // blocks the writer has taken stay unsent
 			c.send(msgSimple(pp.Choke))
 			held := c.ls.held
 			c.ls.held = nil

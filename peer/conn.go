@@ -25,6 +25,9 @@ type outItem struct {
 	// mark, if set, makes a message keep its place among the blocks
 	// (sendMarked), and is called once it is written.
 	mark func(uploaded, uploadedFree int64)
+	// chokes is conn.chokes when the block was queued: a block queued
+	// before a choke is not sent after it (writeLoop).
+	chokes uint32
 }
 
 // conn is one peer connection. Its reader and writer goroutines own the
@@ -59,7 +62,11 @@ type conn struct {
 
 	uploaded     atomic.Int64 // payload bytes sent
 	uploadedFree atomic.Int64 // of which for blocks served with ServeFree
-	downloaded   atomic.Int64 // payload bytes received
+	// chokes counts the chokes sent to the peer (the loop adds, before it
+	// queues the choke): a block queued under an earlier count and not
+	// yet written is dropped by the writer, with a reject to a fast peer.
+	chokes     atomic.Uint32
+	downloaded atomic.Int64 // payload bytes received
 
 	// ev is where the reader posts (the torrent's connEvents; nil:
 	// its events). Set before the reader starts.

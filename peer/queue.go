@@ -64,7 +64,7 @@ func (c *conn) serve(b piece.Block, free bool, limit int) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.queue = append(c.queue, outItem{serve: true, free: free, block: b})
+	c.queue = append(c.queue, outItem{serve: true, free: free, block: b, chokes: c.chokes.Load()})
 	c.serves++
 	c.mu.Unlock()
 	c.signal()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/bttspeed/bttspeed/piece"
 )
 
@@ -48,6 +49,21 @@ func (c *conn) writeLoop() {
 				c.mu.Lock()
 				c.serves--
 				c.mu.Unlock()
+				if it.chokes != c.chokes.Load() {
+					// Queued before a choke, taken before the loop could
+					// take it back (unserve): the choke holds for it too.
+					// A fast peer is told (BEP 6); an allowed-fast block
+					// it still wants, it asks again.
+					if c.fast {
+						_, err = w.Write(msgBlock(pp.Reject, it.block))
+					}
+					batch[i] = outItem{}
+					if err != nil {
+						c.close(fmt.Errorf("write: %w", err))
+						return
+					}
+					continue
+				}
 				if w.Size() < bigBuffer {
 					if err := w.Flush(); err != nil {
 						c.close(fmt.Errorf("write: %w", err))
