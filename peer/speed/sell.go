@@ -388,6 +388,12 @@ func (h *handler) MayServe(b piece.Block) peer.Verdict {
 	if s.refused != nil {
 		return peer.Hold
 	}
+	if s.lapsed {
+		// Owing and out of the paid slot: nothing at all until it pays,
+		// not even its allowed-fast pieces (BEP 6), which a choked peer
+		// may ask for — they went out free, past the choke.
+		return peer.Hold
+	}
 	if !s.paidSlot {
 		return peer.Serve
 	}
