@@ -310,9 +310,9 @@ func TestPaidDownloadRestartReclaim(t *testing.T) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
 	require.NoError(t, err)
-	require.Contains(t, fams, "bttspeed_seeder_earned_btt")
-	assert.InDelta(t, float64(spent1.Big().Int64())/1e18, fams["bttspeed_seeder_earned_btt"].GetMetric()[0].GetGauge().GetValue(), 1e-15)
-	assert.Equal(t, float64(4<<20), fams["bttspeed_seeder_uploaded_bytes_total"].GetMetric()[0].GetCounter().GetValue())
+	require.Contains(t, fams, "bttspeed_earned_btt")
+	assert.InDelta(t, float64(spent1.Big().Int64())/1e18, fams["bttspeed_earned_btt"].GetMetric()[0].GetGauge().GetValue(), 1e-15)
+	assert.Equal(t, float64(4<<20), fams["bttspeed_uploaded_bytes_total"].GetMetric()[0].GetCounter().GetValue())
 
 	// 2. SIGINT: the seeder stops, redeems everything, exits 0.
 	require.NoError(t, s1.cmd.Process.Signal(os.Interrupt))
