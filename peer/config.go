@@ -57,6 +57,13 @@ type Config struct {
 	// Tracker configures the tracker clients of every torrent.
 	Tracker discovery.TrackerConfig
 
+	// AllowPrivateWebSeeds lets the web seeds a .torrent's url-list or a
+	// magnet link's ws= names reach loopback, private and link-local
+	// addresses, as TorrentSpec.WebSeeds always may (a LAN deployment).
+	// Off, such a stranger's URL could have us send requests into our own
+	// network (the cloud metadata address among them).
+	AllowPrivateWebSeeds bool
+
 	// RechokeInterval is how often the policy runs (default 10 s).
 	RechokeInterval time.Duration
 	// HandshakeTimeout bounds dialing and the handshake (default 10 s).

@@ -198,7 +198,7 @@ func (t *Torrent) AddWebSeeds(urls []string, cfg *WebSeedConfig) error {
 // webSeedAllowPrivate reports whether web seed u, added with cfg, may
 // reach non-public addresses.
 func (t *Torrent) webSeedAllowPrivate(u string, cfg WebSeedConfig) bool {
-	return cfg.AllowPrivate || allowPrivateWebSeeds.Load() || slices.Contains(t.spec.WebSeeds, u)
+	return cfg.AllowPrivate || t.cl.cfg.AllowPrivateWebSeeds || allowPrivateWebSeeds.Load() || slices.Contains(t.spec.WebSeeds, u)
 }
 
 // addWebSeeds adds checked URLs.
@@ -293,7 +293,7 @@ func (cl *Client) webSeedURLs(mi *metainfo.MetaInfo, m *metainfo.MagnetV2, extra
 	}
 	for _, u := range theirs {
 		err := checkWebSeedURL(u)
-		if err == nil && !allowPrivateWebSeeds.Load() {
+		if err == nil && !cl.cfg.AllowPrivateWebSeeds && !allowPrivateWebSeeds.Load() {
 			err = checkWebSeedHost(u)
 		}
 		if err != nil {

@@ -405,12 +405,17 @@ func TestWebSeedURLList(t *testing.T) {
 		{"url-list", peer.TorrentSpec{MetaInfo: &withList}},
 		{"ws=", peer.TorrentSpec{Magnet: magnet, Peers: []netip.AddrPort{seeder.Addr()}}},
 		{"TorrentSpec.WebSeeds", peer.TorrentSpec{MetaInfo: f.mi, WebSeeds: []string{url}}},
+		{"url-list, Config.AllowPrivateWebSeeds", peer.TorrentSpec{MetaInfo: &withList}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.spec.WebSeeds == nil {
+			var mod func(*peer.Config)
+			switch {
+			case strings.Contains(tc.name, "Config."):
+				mod = func(c *peer.Config) { c.AllowPrivateWebSeeds = true }
+			case tc.spec.WebSeeds == nil:
 				peer.AllowPrivateWebSeeds(t)
 			}
-			cl := newClient(t, nil)
+			cl := newClient(t, mod)
 			dir := t.TempDir()
 			tc.spec.Dir = dir
 			tor, err := cl.AddTorrent(context.Background(), tc.spec)
