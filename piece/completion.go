@@ -40,11 +40,16 @@ var _ storage.PieceCompletion = (*batchCompletion)(nil)
 
 var completionBucket = []byte("completion")
 
+// CompletionFile is the name of the piece-completion database in a
+// completion directory (peer.Config.CompletionDir, or a torrent's own data
+// directory): anacrolix's name, so that either client reads the other's.
+const CompletionFile = ".torrent.bolt.db"
+
 func openBatchCompletion(dir string) (*batchCompletion, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	db, err := bbolt.Open(filepath.Join(dir, ".torrent.bolt.db"), 0o660, &bbolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(filepath.Join(dir, CompletionFile), 0o660, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/bttspeed/bttspeed/metrics"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/discovery"
+	"github.com/bttspeed/bttspeed/piece"
 	"github.com/bttspeed/bttspeed/tron"
 )
 
@@ -162,7 +163,7 @@ func seed(ctx context.Context, args []string, stdout, stderr io.Writer, env chai
 	// One piece-completion database for every torrent, in the state
 	// directory: a thousand torrents open one bbolt file, not a thousand.
 	completion := filepath.Join(state, "completion")
-	_, noCompletion := os.Stat(filepath.Join(completion, ".torrent.bolt.db"))
+	_, noCompletion := os.Stat(filepath.Join(completion, piece.CompletionFile))
 	pcfg.CompletionDir = completion
 	c.net.Apply(&pcfg)
 	cl, err := peer.NewClient(pcfg)
