@@ -42,6 +42,10 @@
 // After a channel expires (-lifetime after it was opened), `leecher
 // reclaim` takes back what the seeder did not redeem and prints it.
 //
+// -cpuprofile FILE writes a Go CPU profile of the whole run, -memprofile
+// FILE the heap as the run ends (read them with go tool pprof; the
+// examples/loopbench command passes -cpuprofile with -profile DIR).
+//
 // Progress goes to standard output every -progress (a line per interval;
 // on a terminal, one line redrawn in place), then a summary: "complete:",
 // "spent: N base units", and a "channel:" line per channel. Logs go to
@@ -102,6 +106,10 @@ type config struct {
 	chain chain.Flags
 	log   cli.LogFlags
 
+	// cpuProfile and memProfile are where -cpuprofile and -memprofile
+	// write (empty: no profile).
+	cpuProfile, memProfile string
+
 	// finding is how peers will be found (see checkFindable); dhtNodes
 	// are the DHT nodes the .torrent names.
 	finding  string
@@ -142,6 +150,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
 	c.chain.Register(fs)
 	c.log.Register(fs)
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to this file (go tool pprof)")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write a Go heap profile to this file when the run ends (go tool pprof; -sample_index=alloc_space for what was allocated)")
 	if err := cli.Parse(fs, args, 1); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
@@ -332,6 +342,15 @@ func leech(ctx context.Context, args []string, stdout, stderr io.Writer, env cha
 	if err != nil {
 		return err
 	}
+	stopProfiles, err := startProfiles(c.cpuProfile, c.memProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfiles(); perr != nil {
+			log.Warn("profile", "err", perr)
+		}
+	}()
 	if c.reclaim {
 		return reclaim(ctx, c, stdout, env, log)
 	}

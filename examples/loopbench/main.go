@@ -9,6 +9,7 @@
 //	go run ./examples/loopbench -size 1GiB -piece 1MiB -runs 5
 //	go run ./examples/loopbench -size 1GiB -example   # also examples/leecher
 //	go run ./examples/loopbench -size 1GiB -only ours -profile /tmp/prof [-perf]
+//	go run ./examples/loopbench -size 1GiB -only example -bin old=/tmp/leecher-old
 //	go run ./examples/loopbench -protocols utp -encryption require
 //
 // -protocols tcp|utp picks the transport of both sides, and -encryption
@@ -20,7 +21,9 @@
 // -role flag; our leecher there runs the engine with examples/leecher's
 // config (TCP, no payments). -example adds a third row, "example": our
 // seeder and the examples/leecher command itself (built with go build),
-// which has no profiling flag: profile the "ours" row instead.
+// whose CPU profile -profile asks for with its -cpuprofile flag. -bin
+// NAME=PATH adds a row of another examples/leecher binary (to compare
+// builds of it in one run, taking turns; not profiled).
 //
 // -profile DIR makes each leecher and seeder child write a Go CPU profile
 // there (leech-IMPL-RUN.pprof, seed-IMPL-RUN.pprof; the seeder's covers
@@ -74,10 +77,11 @@ func main() {
 	flag.BoolVar(&p.example, "example", false, "also run examples/leecher (built with go build) against our seeder")
 	flag.StringVar(&p.profile, "profile", "", "directory for the children's CPU profiles (leech-IMPL-RUN.pprof, seed-IMPL-RUN.pprof)")
 	flag.BoolVar(&p.perf, "perf", false, "with -profile: run each leecher under perf record -g too (Linux perf; leech-IMPL-RUN.perf.data)")
+	flag.Var(&p.bins, "bin", "NAME=PATH: also run this examples/leecher binary (or a script exec'ing one) against our seeder, as row NAME (repeatable; to compare builds, taking turns)")
 	flag.StringVar(&opts.protocols, "protocols", "tcp", "transport of both sides: tcp or utp")
 	flag.StringVar(&opts.encryption, "encryption", "prefer-plain", "MSE policy of both sides: prefer-plain, prefer, require or never")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 3] [-only ours|anacrolix|example] [-example] [-profile DIR [-perf]] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 3] [-only ours|anacrolix|example] [-example] [-bin NAME=PATH]... [-profile DIR [-perf]] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
 			"Moves one generated torrent over 127.0.0.1 from a seeder process to a leecher process,\n"+
 			"with our engine and with a stock anacrolix client, and compares the leechers.\n\n")
 		flag.PrintDefaults()

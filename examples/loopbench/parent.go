@@ -28,6 +28,39 @@ type params struct {
 	only          string
 	example, perf bool
 	profile       string
+	// bins are more leechers, examples/leecher builds (or scripts that
+	// exec one) to compare against our seeder, each its own row.
+	bins binList
+}
+
+// binList is -bin NAME=PATH, repeatable.
+type binList []namedBin
+
+type namedBin struct{ name, path string }
+
+func (b *binList) String() string {
+	var s []string
+	for _, x := range *b {
+		s = append(s, x.name+"="+x.path)
+	}
+	return strings.Join(s, ",")
+}
+
+func (b *binList) Set(v string) error {
+	name, path, ok := strings.Cut(v, "=")
+	switch {
+	case !ok || name == "" || path == "":
+		return fmt.Errorf("want NAME=PATH, got %q", v)
+	case name == "ours" || name == "anacrolix" || name == "example":
+		return fmt.Errorf("%q names a built-in row: pick another name", name)
+	}
+	for _, x := range *b {
+		if x.name == name {
+			return fmt.Errorf("%q given twice", name)
+		}
+	}
+	*b = append(*b, namedBin{name, path})
+	return nil
 }
 
 // result is one transfer as measured from outside the processes.
@@ -87,6 +120,14 @@ func runParent(p params) error {
 		}
 		impls = []string{p.only}
 	}
+	bins := map[string]string{}
+	for _, b := range p.bins {
+		if _, err := os.Stat(b.path); err != nil {
+			return fmt.Errorf("-bin %s: %w", b.name, err)
+		}
+		impls = append(impls, b.name)
+		bins[b.name] = b.path
+	}
 	if p.perf && p.profile == "" {
 		return errors.New("-perf needs -profile DIR: where the perf data goes")
 	}
@@ -112,9 +153,6 @@ func runParent(p params) error {
 		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("building examples/leecher (run loopbench inside the module): %w\n%s", err, out)
 		}
-		if p.profile != "" {
-			fmt.Println("examples/leecher has no profiling flag: its row is not profiled (the ours row runs the same engine config)")
-		}
 	}
 	fmt.Printf("generating %s of random data in %s pieces…\n", p.size, p.piece)
 	src := filepath.Join(work, "src")
@@ -130,14 +168,20 @@ func runParent(p params) error {
 			// Start each run with no dirty pages left from the last.
 			syscall.Sync()
 			t := transferSpec{self: self, impl: impl, tf: tf, src: src, dst: filepath.Join(work, fmt.Sprintf("%s-%d", impl, r)), want: sum, exampleBin: exampleBin}
+			if b, ok := bins[impl]; ok {
+				t.impl, t.exampleBin = "example", b
+			}
 			if p.profile != "" {
 				t.leechProfile = filepath.Join(p.profile, fmt.Sprintf("leech-%s-%d.pprof", impl, r+1))
 				t.seedProfile = filepath.Join(p.profile, fmt.Sprintf("seed-%s-%d.pprof", impl, r+1))
 				if p.perf {
 					t.perfData = filepath.Join(p.profile, fmt.Sprintf("leech-%s-%d.perf.data", impl, r+1))
 				}
-				if impl == "example" {
+				if t.impl == "example" {
 					t.leechProfile = ""
+				}
+				if impl == "example" {
+					t.exampleProfile = filepath.Join(p.profile, fmt.Sprintf("leech-%s-%d.pprof", impl, r+1))
 				}
 			}
 			res, err := t.run()
@@ -162,6 +206,15 @@ func runParent(p params) error {
 			m := median(results[impl], func(r result) float64 { return c.get(r, float64(size)) })
 			medians[impl] = append(medians[impl], m)
 			fmt.Printf(" "+c.format, m)
+		}
+		fmt.Println()
+	}
+	fmt.Printf("\nspread (min–max of the runs)\n")
+	for _, impl := range impls {
+		fmt.Printf("%-10s", impl)
+		for _, c := range columns {
+			lo, hi := spread(results[impl], func(r result) float64 { return c.get(r, float64(size)) })
+			fmt.Printf(" %s", strings.TrimSpace(fmt.Sprintf(c.format, lo))+"–"+strings.TrimSpace(fmt.Sprintf(c.format, hi)))
 		}
 		fmt.Println()
 	}
@@ -192,6 +245,20 @@ func width(format string) int {
 	return n
 }
 
+// spread returns the least and greatest of f over rs.
+func spread(rs []result, f func(result) float64) (lo, hi float64) {
+	for i, r := range rs {
+		v := f(r)
+		if i == 0 || v < lo {
+			lo = v
+		}
+		if i == 0 || v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
 func median(rs []result, f func(result) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
@@ -208,8 +275,10 @@ func median(rs []result, f func(result) float64) float64 {
 type transferSpec struct {
 	self, impl, tf, src, dst string
 	want                     [32]byte
-	// exampleBin is examples/leecher's binary, for impl "example".
-	exampleBin string
+	// exampleBin is examples/leecher's binary, for impl "example";
+	// exampleProfile, if set, where it writes its CPU profile
+	// (-cpuprofile).
+	exampleBin, exampleProfile string
 	// leechProfile and seedProfile are where the children write CPU
 	// profiles, perfData where perf record writes (all optional).
 	leechProfile, seedProfile, perfData string
@@ -244,7 +313,11 @@ func (t transferSpec) run() (result, error) {
 	}
 	var args []string
 	if t.impl == "example" {
-		args = []string{t.exampleBin, "-listen", "127.0.0.1:0", "-dir", t.dst, "-peer", addr, "-progress", "1h", t.tf}
+		args = []string{t.exampleBin, "-listen", "127.0.0.1:0", "-dir", t.dst, "-peer", addr, "-progress", "1h"}
+		if t.exampleProfile != "" {
+			args = append(args, "-cpuprofile", t.exampleProfile)
+		}
+		args = append(args, t.tf)
 	} else {
 		args = append([]string{t.self, "-role", "leech", "-impl", t.impl, "-torrent", t.tf, "-dir", t.dst, "-peer", addr}, opts.args()...)
 	}

@@ -62,3 +62,22 @@ func TestProcFigures(t *testing.T) {
 	_, _, err = procCPU(-1)
 	assert.Error(t, err)
 }
+
+func TestBinList(t *testing.T) {
+	var b binList
+	require.NoError(t, b.Set("old=/tmp/leecher-old"))
+	require.NoError(t, b.Set("new=/tmp/leecher=new"))
+	assert.Equal(t, binList{{"old", "/tmp/leecher-old"}, {"new", "/tmp/leecher=new"}}, b)
+	assert.Equal(t, "old=/tmp/leecher-old,new=/tmp/leecher=new", b.String())
+	for _, bad := range []string{"old=/x", "noequals", "=/x", "x=", "ours=/x", "example=/x", "anacrolix=/x"} {
+		assert.Error(t, b.Set(bad), bad)
+	}
+	assert.Len(t, b, 2)
+}
+
+func TestSpread(t *testing.T) {
+	rs := []result{{secs: 3}, {secs: 1}, {secs: 2}}
+	lo, hi := spread(rs, func(r result) float64 { return r.secs })
+	assert.Equal(t, 1.0, lo)
+	assert.Equal(t, 3.0, hi)
+}
