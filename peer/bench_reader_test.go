@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bttspeed/bttspeed/internal/transferbench"
 	"github.com/bttspeed/bttspeed/peer"
 )
 
@@ -16,22 +17,22 @@ import (
 // MiB), whose window re-prioritises pieces as it moves: the two should be
 // within noise of each other. Run with -count and compare with benchstat.
 func BenchmarkLoopbackTransferReader(b *testing.B) {
-	size := benchSize(b)
+	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20)
 	f := newFixture(b, size, 256<<10)
 	b.Run("ours", func(b *testing.B) {
-		runTransfers(b, size, unpaidTransfers(b, f))
+		transferbench.Run(b, size, unpaidTransfers(b, f))
 	})
 	b.Run("ours-reader", func(b *testing.B) {
 		seeder := newClient(b, nil)
 		seed(b, seeder, f)
-		runTransfers(b, size, func(dir string) transfer {
+		transferbench.Run(b, size, func(dir string) transferbench.Transfer {
 			leecher, err := peer.NewClient(peer.Config{ListenAddr: "127.0.0.1:0"})
 			if err != nil {
 				b.Fatal(err)
 			}
-			return transfer{
-				run:   func() { readWhileDownloading(b, leecher, f, dir, seeder.Addr()) },
-				close: func() { leecher.Close() },
+			return transferbench.Transfer{
+				Run:   func() { readWhileDownloading(b, leecher, f, dir, seeder.Addr()) },
+				Close: func() { leecher.Close() },
 			}
 		})
 	})

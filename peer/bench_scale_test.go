@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/internal/legacy"
+	"github.com/bttspeed/bttspeed/internal/transferbench"
 	"github.com/bttspeed/bttspeed/peer"
 )
 
@@ -141,10 +142,10 @@ func settled() (heap, rss uint64, goroutines int) {
 }
 
 func idleCPU(d time.Duration) float64 {
-	c0 := cpuTime()
+	c0 := transferbench.CPUTime()
 	w0 := time.Now()
 	time.Sleep(d)
-	return (cpuTime() - c0).Seconds() / time.Since(w0).Seconds()
+	return (transferbench.CPUTime() - c0).Seconds() / time.Since(w0).Seconds()
 }
 
 // runScaleChild runs this test binary as a child in the given mode and
