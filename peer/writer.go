@@ -50,13 +50,7 @@ func (c *conn) writeLoop() {
 				c.serves--
 				c.mu.Unlock()
 				if it.chokes != c.chokes.Load() {
-					// Queued before a choke, taken before the loop could
-					// take it back (unserve): the choke holds for it too.
-					// A fast peer is told (BEP 6); an allowed-fast block
-					// it still wants, it asks again.
-					if c.fast {
-						_, err = w.Write(msgBlock(pp.Reject, it.block))
-					}
+					err = c.dropChoked(w, it)
 					batch[i] = outItem{}
 					if err != nil {
 						c.close(fmt.Errorf("write: %w", err))
@@ -74,7 +68,15 @@ func (c *conn) writeLoop() {
 				if !c.throttle(w, int(it.block.Length)) {
 					return
 				}
-				err = c.writeBlock(w, &hdr, it.block, it.free)
+				if it.chokes != c.chokes.Load() {
+					// Choked while the flush or the rate cap kept us
+					// (a 30 s wait under a low cap): checked again
+					// right before the block goes, so that no block
+					// begins after a choke. Its tokens stay spent.
+					err = c.dropChoked(w, it)
+				} else {
+					err = c.writeBlock(w, &hdr, it.block, it.free)
+				}
 			} else {
 				_, err = w.Write(it.raw)
 				if err == nil && it.mark != nil {
@@ -90,6 +92,18 @@ func (c *conn) writeLoop() {
 		}
 		keepAlive.Reset(c.t.cl.cfg.KeepAliveInterval)
 	}
+}
+
+// dropChoked drops a block queued before a choke and taken by the writer
+// before the loop could take it back (unserve): the choke holds for it
+// too. A fast peer is told (BEP 6); an allowed-fast block it still wants,
+// it asks again.
+func (c *conn) dropChoked(w *bufio.Writer, it outItem) error {
+	if !c.fast {
+		return nil
+	}
+	_, err := w.Write(msgBlock(pp.Reject, it.block))
+	return err
 }
 
 // maxServeBatch is how many queued blocks the writer takes at once: the
