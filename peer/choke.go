@@ -77,6 +77,10 @@ func (t *Torrent) rechoke(now time.Time) {
 			}
 			for _, it := range c.unserve(piece.Block{}, true) {
 				if c.fast && !c.ls.allowedFast[it.block.Piece] {
+					// Not sent: it is no copy (serve ledger).
+					if t.picker != nil {
+						t.picker.Unserved(piece.PeerID(c.id), it.block.Piece)
+					}
 					c.send(msgBlock(pp.Reject, it.block))
 				} else if c.fast {
 					c.serve(it.block, it.free, t.cl.cfg.MaxQueuedRequests)

@@ -3,6 +3,7 @@ package peer
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
@@ -30,6 +31,10 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 		reject() // without BEP 6, a choked peer's request is dropped
 		return nil
 	}
+	if t.firstCopies(c) && t.picker.DeclineDuplicate(piece.PeerID(c.id), b.Piece, time.Now(), duplicateWindow) {
+		c.send(msgBlock(pp.Reject, b))
+		return nil
+	}
 	limit := t.cl.cfg.MaxQueuedRequests - len(c.ls.held)
 	v := Hold
 	if len(c.ls.held) == 0 {
@@ -53,8 +58,35 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 			return ErrTooManyRequests
 		}
 		reject()
+		return nil
 	}
+	t.noteServed(c, b)
 	return nil
+}
+
+// duplicateWindow is the longest a seeder sending first copies declines a
+// peer a piece that another peer has or is being sent (firstCopies): long
+// enough for a capped seeder's first copy to reach its leecher and be
+// announced, short enough that a piece whose only other copy went to a
+// peer the requester cannot reach is not held back for long.
+const duplicateWindow = 5 * time.Second
+
+// firstCopies reports whether the torrent serves c first copies: it seeds
+// with its upload capped (Config.UploadRate, Torrent.SetRateLimits), so
+// its upload is what the swarm waits for, and c speaks BEP 6 and so takes
+// a reject as "ask someone else". Such a seeder declines a request for a
+// piece another peer has, or is being sent, for up to duplicateWindow
+// (piece.Picker.DeclineDuplicate): every block it sends is then a piece
+// the swarm lacks, and the leechers trade the copies among themselves.
+func (t *Torrent) firstCopies(c *conn) bool {
+	return c.fast && t.picker.Complete() && (t.cl.upLimit != nil || t.emb.upLimit.Load() != nil)
+}
+
+// noteServed records in the serve ledger that b was queued for c.
+func (t *Torrent) noteServed(c *conn, b piece.Block) {
+	if t.firstCopies(c) {
+		t.picker.Served(piece.PeerID(c.id), b.Piece)
+	}
 }
 
 // mayServe asks the peer's serve gates whether block b may be queued now:
@@ -88,6 +120,7 @@ func (t *Torrent) serveHeld(c *conn) {
 		if !c.serve(b, v == ServeFree, t.cl.cfg.MaxQueuedRequests) {
 			break
 		}
+		t.noteServed(c, b)
 		n++
 	}
 	c.ls.held = slices.Delete(c.ls.held, 0, n)

@@ -93,6 +93,10 @@ type peerState struct {
 	charged  int // failed pieces it contributed to
 	bad      int // pieces it is proven to have corrupted
 	banned   bool
+	// The serve ledger (serve.go): the pieces we have been sending it,
+	// and when we first declined it each piece we declined.
+	served   Bitfield
+	declined map[int]time.Time
 }
 
 // failedAttempt is what a piece that failed its hash was made of: who sent
@@ -134,6 +138,9 @@ type Picker struct {
 	// padBlocks counts, per piece that has any, the blocks that are all
 	// padding: never requested, received from NoPeer when it starts.
 	padBlocks map[int]int
+	// copies counts, per piece, the peers it is being or was served to
+	// (serve.go); nil until the first Served.
+	copies []uint16
 }
 
 // NewPicker returns a Picker for a torrent of layout l of which we already
@@ -282,6 +289,7 @@ func (p *Picker) RemovePeer(id PeerID) []Block {
 		return nil
 	}
 	out := p.Abandon(id)
+	p.forgetServed(ps)
 	ps.has.Each(func(i int) { p.setAvail(i, -1) })
 	delete(p.peers, id)
 	return out

@@ -1,0 +1,70 @@
+package peer_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bttspeed/bttspeed/choker"
+	"github.com/bttspeed/bttspeed/peer"
+)
+
+// TestCappedSeederSendsFirstCopies: a seeder whose upload is capped
+// declines (BEP 6 reject) a peer's request for a piece it is already
+// sending another peer, and serves the same peer a piece nobody has; an
+// uncapped seeder, or a peer without BEP 6, is served as before.
+func TestCappedSeederSendsFirstCopies(t *testing.T) {
+	f := newFixture(t, 4*(16<<10), 16<<10)
+	for _, tc := range []struct {
+		name   string
+		rate   int64 // the seeder's UploadRate (0: uncapped)
+		fast   bool  // b speaks BEP 6
+		wantB0 pp.MessageType
+	}{
+		{"capped: a second copy is declined", 1 << 20, true, pp.Reject},
+		{"uncapped: every request is served", 0, true, pp.Piece},
+		{"capped, no BEP 6: served, a reject would be a violation", 1 << 20, false, pp.Piece},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := newClient(t, func(c *peer.Config) {
+				c.Policy = func() (choker.Policy, error) { return fixedPolicy{unchoke: true}, nil }
+				c.RechokeInterval = 100 * time.Millisecond
+				c.UploadRate = tc.rate
+			})
+			seed(t, cl, f)
+			ih := f.mi.HashInfoBytes()
+			join := func(from netip.Addr, fast bool, id string) *rawPeer {
+				r := dialRawFrom(t, from, cl.Addr().String(), ih, fast, false, id)
+				if fast {
+					r.send(pp.HaveNone)
+				} else {
+					r.write([]byte{0, 0, 0, 2, byte(pp.Bitfield), 0})
+				}
+				r.send(pp.Interested)
+				_, ok := r.recv(5*time.Second, pp.Unchoke)
+				require.True(t, ok, "%s unchoked", id)
+				return r
+			}
+			a := join(netip.MustParseAddr("127.0.0.21"), true, "-XX0001-a-"+randomSuffix())
+			b := join(netip.MustParseAddr("127.0.0.22"), tc.fast, "-XX0001-b-"+randomSuffix())
+			a.send(pp.Request, 0, 0, 16<<10)
+			m, ok := a.recv(5*time.Second, pp.Piece, pp.Reject)
+			require.True(t, ok)
+			require.Equal(t, pp.Piece, m.Type, "the first copy of piece 0 goes to a")
+
+			b.send(pp.Request, 0, 0, 16<<10)
+			m, ok = b.recv(5*time.Second, pp.Piece, pp.Reject)
+			require.True(t, ok)
+			assert.Equal(t, tc.wantB0, m.Type, "b asks for piece 0 too")
+			b.send(pp.Request, 1, 0, 16<<10)
+			m, ok = b.recv(5*time.Second, pp.Piece, pp.Reject)
+			require.True(t, ok)
+			assert.Equal(t, pp.Piece, m.Type, "b asks for piece 1, which nobody has")
+			assert.EqualValues(t, 1, m.Index)
+		})
+	}
+}
