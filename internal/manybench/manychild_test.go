@@ -398,7 +398,12 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 		cl, err := peer.NewClient(cfg)
 		require.NoError(t, err)
 		t.Cleanup(func() { cl.Close() })
-		tors[i], err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Peers: []netip.AddrPort{seeder},
+		// Memory-mapped storage: a sparse file that takes on disk only
+		// what is received. The file storage preallocates a wanted
+		// file whole (piece/prealloc_linux.go): 50 downloaders of a
+		// torrent too large to finish in the window would reserve
+		// hundreds of GB.
+		tors[i], err = cl.AddTorrent(ctx, peer.TorrentSpec{MetaInfo: mi, Dir: dir, Peers: []netip.AddrPort{seeder}, Mmap: true,
 			FilePriority: func(int, string) peer.PiecePriority { return peer.PiecePriorityNone }})
 		require.NoError(t, err)
 	}

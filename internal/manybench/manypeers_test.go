@@ -317,21 +317,21 @@ func TestZeroTorrent(t *testing.T) {
 // the seeder's Go heap, RSS and goroutines per connection and its idle CPU
 // over BTTSPEED_MANY_IDLE (default 10s) with every peer connected and none
 // downloading; then, the downloaders started and BTTSPEED_MANY_WARMUP
-// (default 10s) gone, over BTTSPEED_MANY_WINDOW (default 20s): its upload
+// (default 5s) gone, over BTTSPEED_MANY_WINDOW (default 15s): its upload
 // (MB/s), its CPU, and Jain's index over what each downloader received.
-// The torrent is BTTSPEED_MANY_SIZE of zeros (default 8GiB, a sparse
+// The torrent is BTTSPEED_MANY_SIZE of zeros (default 4GiB, a sparse
 // file: no disk) in 256 KiB pieces, so that no downloader completes in
-// the window; the downloaders write what they receive under
-// BTTSPEED_MANY_DIR (default the temporary directory): upload × (warm-up
-// + window) per seeder, removed after each.
+// the window; the downloaders write what they receive, memory-mapped into
+// sparse files, under BTTSPEED_MANY_DIR (default the temporary
+// directory): upload × (warm-up + window) per seeder, removed after each.
 //
 //	go test -run '^$' -bench ManyPeers -benchtime 1x -timeout 1h ./internal/manybench/
 func BenchmarkManyPeers(b *testing.B) {
 	cfg := manyConfig{
 		peers: manyEnvInt(b, "BTTSPEED_MANY_PEERS", 500), downloaders: manyEnvInt(b, "BTTSPEED_MANY_DOWNLOADERS", 50),
-		size: manyEnvSize(b, "BTTSPEED_MANY_SIZE", 8<<30), pieceLen: 256 << 10,
-		idle: manyEnvDur(b, "BTTSPEED_MANY_IDLE", 10*time.Second), warmup: manyEnvDur(b, "BTTSPEED_MANY_WARMUP", 10*time.Second),
-		window: manyEnvDur(b, "BTTSPEED_MANY_WINDOW", 20*time.Second), seedRate: manyEnvSize(b, "BTTSPEED_MANY_SEED_RATE", 0),
+		size: manyEnvSize(b, "BTTSPEED_MANY_SIZE", 4<<30), pieceLen: 256 << 10,
+		idle: manyEnvDur(b, "BTTSPEED_MANY_IDLE", 10*time.Second), warmup: manyEnvDur(b, "BTTSPEED_MANY_WARMUP", 5*time.Second),
+		window: manyEnvDur(b, "BTTSPEED_MANY_WINDOW", 15*time.Second), seedRate: manyEnvSize(b, "BTTSPEED_MANY_SEED_RATE", 0),
 		dir: b.TempDir(),
 	}
 	if d := os.Getenv("BTTSPEED_MANY_DIR"); d != "" {
