@@ -66,6 +66,11 @@ func (t *Torrent) rechoke(now time.Time) {
 			c.ls.amChoking = true
 			c.chokes.Add(1) // blocks the writer has taken stay unsent
 			c.send(msgSimple(pp.Choke))
+			if t.picker != nil {
+				// What it was being sent may not go: no copies of ours
+				// (the serve ledger, piece/serve.go).
+				t.picker.Unserved(piece.PeerID(c.id))
+			}
 			held := c.ls.held
 			c.ls.held = nil
 			for _, b := range held {
@@ -77,10 +82,6 @@ func (t *Torrent) rechoke(now time.Time) {
 			}
 			for _, it := range c.unserve(piece.Block{}, true) {
 				if c.fast && !c.ls.allowedFast[it.block.Piece] {
-					// Not sent: it is no copy (serve ledger).
-					if t.picker != nil {
-						t.picker.Unserved(piece.PeerID(c.id), it.block.Piece)
-					}
 					c.send(msgBlock(pp.Reject, it.block))
 				} else if c.fast {
 					c.serve(it.block, it.free, t.cl.cfg.MaxQueuedRequests)

@@ -37,15 +37,22 @@ func (p *Picker) Served(id PeerID, i int) {
 	delete(ps.declined, i)
 }
 
-// Unserved takes back Served: the blocks of piece i queued for peer id
-// were dropped unsent (it was choked).
-func (p *Picker) Unserved(id PeerID, i int) {
+// Unserved takes back Served for the pieces peer id has not announced: it
+// was choked, and what was queued for it may never go (blocks its writer
+// had taken stay unsent too), so those copies may not exist. Counting
+// them would let DeclineDuplicate send every other peer away from a piece
+// nobody is being sent.
+func (p *Picker) Unserved(id PeerID) {
 	ps := p.peers[id]
-	if ps == nil || !ps.served.Has(i) {
+	if ps == nil {
 		return
 	}
-	ps.served.Clear(i)
-	p.copies[i]--
+	ps.served.Each(func(i int) {
+		if !ps.has.Has(i) {
+			ps.served.Clear(i)
+			p.copies[i]--
+		}
+	})
 }
 
 // Copies returns how many peers piece i has been served to (Served).

@@ -50,8 +50,10 @@ func TestDeclineDuplicate(t *testing.T) {
 			{name: "block 0 and block 1", do: func(p *Picker) { p.Served(a, 3); p.Served(a, 3) }, who: a, piece: 3, want: false, copies: 1},
 		}},
 		{"a copy dropped on a choke is no copy", []step{
-			{name: "a is sent it", do: served(a, 0), who: b, piece: 0, want: true, copies: 1},
-			{name: "a is choked, its blocks dropped", do: func(p *Picker) { p.Unserved(a, 0) }, who: b, piece: 0, at: time.Millisecond, want: false, copies: 0},
+			{name: "a is sent 0 and 1, and announces 1", do: func(p *Picker) { p.Served(a, 0); p.Served(a, 1); p.PeerHave(a, 1) }, who: b, piece: 0, want: true, copies: 1},
+			{name: "a is choked, its blocks dropped", do: func(p *Picker) { p.Unserved(a) }, who: b, piece: 0, at: time.Millisecond, want: false, copies: 0},
+			{name: "the piece it announced stays a copy", who: b, piece: 1, at: time.Millisecond, want: true, copies: 1},
+			{name: "served again after the choke", do: served(a, 0), who: c, piece: 0, at: time.Millisecond, want: true, copies: 1},
 		}},
 		{"a peer that leaves without announcing takes its copy along", []step{
 			{name: "a is sent it", do: served(a, 0), who: b, piece: 0, want: true, copies: 1},
@@ -62,7 +64,7 @@ func TestDeclineDuplicate(t *testing.T) {
 			{name: "a leaves", do: func(p *Picker) { p.RemovePeer(a) }, who: b, piece: 0, at: time.Millisecond, want: true, copies: 1},
 		}},
 		{"unknown peers and pieces are never declined", []step{
-			{name: "unknown peer", do: served(a, 0), who: 99, piece: 0, want: false, copies: 1},
+			{name: "unknown peer", do: func(p *Picker) { p.Served(a, 0); p.Unserved(99) }, who: 99, piece: 0, want: false, copies: 1},
 			{name: "no such piece", who: b, piece: 4, want: false, copies: 0},
 			{name: "negative piece", do: served(a, -1), who: b, piece: -1, want: false, copies: 0},
 		}},
