@@ -87,6 +87,9 @@ type manyWindow struct {
 	Bytes   []int64    `json:"bytes"` // each downloader's payload received
 	Seconds float64    `json:"seconds"`
 	Spent   btt.Amount `json:"spent"` // vouchers signed by the downloaders, since their start
+	// CPU is the peers' process's CPU-seconds per second over the
+	// window: near the cores it can get, it bounds the upload.
+	CPU float64 `json:"cpu"`
 }
 
 // manyChildEnv is what the parent tells a child.
@@ -288,7 +291,11 @@ func startManySeeder(t *testing.T, ctx context.Context, e manyChildEnv, mi *meta
 		tor, err := cl.AddTorrent(mi)
 		require.NoError(t, err)
 		require.NoError(t, tor.VerifyDataContext(ctx))
-		require.True(t, tor.Complete().Bool(), "anacrolix seeder incomplete after verifying")
+		select {
+		case <-tor.Complete().On():
+		case <-time.After(time.Minute):
+			t.Fatalf("anacrolix seeder incomplete after verifying: %d of %d bytes", tor.BytesCompleted(), tor.Length())
+		}
 		s := &manySeeder{
 			peers:    func() int { return len(tor.PeerConns()) },
 			uploaded: func() int64 { st := tor.Stats(); return st.BytesWrittenData.Int64() },
@@ -427,11 +434,12 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 		return b
 	}
 	time.Sleep(e.warmup)
-	b0, w0 := got(), time.Now()
+	b0, w0, c0 := got(), time.Now(), manyCPU()
 	fmt.Println("MARK")
 	time.Sleep(e.window)
 	b1 := got()
 	w := manyWindow{Seconds: time.Since(w0).Seconds(), Bytes: make([]int64, e.downloaders)}
+	w.CPU = (manyCPU() - c0).Seconds() / w.Seconds
 	fmt.Println("END")
 	for i := range b1 {
 		w.Bytes[i] = b1[i] - b0[i]

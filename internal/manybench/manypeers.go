@@ -10,6 +10,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -41,15 +42,14 @@ func Jain(xs []int64) (float64, error) {
 // ZeroFile is the name of the file ZeroTorrent makes.
 const ZeroFile = "zeros.bin"
 
-// ZeroTorrent makes dir/zeros.bin a sparse file of size zero bytes and
-// returns its torrent in pieces of pieceLen bytes (the last one shorter
-// if pieceLen does not divide size). The file takes no disk however
-// large, and the pieces' hash is computed once: a seeder of a torrent
-// larger than any leecher can fetch in a benchmark's window, at no cost
-// in disk or time to make. Reading a hole costs a seeder about what
-// reading cached data does (the kernel copies zeros instead of a page);
-// the wire and the leechers' hashing and writes are the same as for any
-// data.
+// ZeroTorrent writes dir/zeros.bin, size zero bytes, and returns its
+// torrent in pieces of pieceLen bytes (the last one shorter if pieceLen
+// does not divide size). Every full piece has the same hash, computed
+// once: a torrent larger than any leecher can fetch in a benchmark's
+// window costs only the writing. The wire, the seeder's reads and the
+// leechers' hashing and writes are the same as for any data. The file is
+// written, not left sparse: anacrolix's file storage takes a piece in a
+// hole (SEEK_DATA) for one it does not have.
 func ZeroTorrent(dir string, size, pieceLen int64) (*metainfo.MetaInfo, error) {
 	if size <= 0 || pieceLen <= 0 {
 		return nil, fmt.Errorf("manybench: zero torrent of %d bytes in pieces of %d: both must be positive", size, pieceLen)
@@ -65,9 +65,9 @@ func ZeroTorrent(dir string, size, pieceLen int64) (*metainfo.MetaInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manybench: %w", err)
 	}
-	if err := f.Truncate(size); err != nil {
+	if _, err := io.CopyN(f, zeroReader{}, size); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("manybench: sizing %s: %w", path, err)
+		return nil, fmt.Errorf("manybench: writing %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("manybench: %w", err)
@@ -89,4 +89,12 @@ func ZeroTorrent(dir string, size, pieceLen int64) (*metainfo.MetaInfo, error) {
 		return nil, fmt.Errorf("manybench: %w", err)
 	}
 	return &metainfo.MetaInfo{InfoBytes: ib}, nil
+}
+
+// zeroReader reads zeros forever.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
