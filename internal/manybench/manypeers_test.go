@@ -42,7 +42,8 @@ type manyConfig struct {
 	size, pieceLen       int64
 	idle, warmup, window time.Duration
 	seedRate             int64  // the seeder's upload cap, bytes/s (0: none)
-	dir                  string // where the data go
+	dir                  string // the seeder's data
+	peersDir             string // the downloaders' data
 }
 
 // manyResult is a seeder's figures and the downloaders' window.
@@ -96,7 +97,7 @@ func (c *manyChain) env(keys []string) []string {
 // and returns what they measured. torrentFile is the torrent and seedDir
 // its data.
 func runMany(t testing.TB, cfg manyConfig, kind, torrentFile, seedDir string, chain *manyChain) (manyResult, error) {
-	leechDir, err := os.MkdirTemp(cfg.dir, "peers-")
+	leechDir, err := os.MkdirTemp(cfg.peersDir, "peers-")
 	if err != nil {
 		return manyResult{}, fmt.Errorf("many peers: %w", err)
 	}
@@ -326,8 +327,9 @@ func TestZeroTorrent(t *testing.T) {
 // The torrent is BTTSPEED_MANY_SIZE of zeros (default 4GiB, written to
 // disk once) in 256 KiB pieces, so that no downloader completes in
 // the window; the downloaders write what they receive, memory-mapped into
-// sparse files, under BTTSPEED_MANY_DIR (default the temporary
-// directory): upload × (warm-up + window) per seeder, removed after each.
+// sparse files, under BTTSPEED_MANY_PEERS_DIR (default the temporary
+// directory; /dev/shm takes the disk out): upload × (warm-up + window)
+// per seeder, removed after each.
 //
 //	go test -run '^$' -bench ManyPeers -benchtime 1x -timeout 1h ./internal/manybench/
 func BenchmarkManyPeers(b *testing.B) {
@@ -338,11 +340,12 @@ func BenchmarkManyPeers(b *testing.B) {
 		window: manyEnvDur(b, "BTTSPEED_MANY_WINDOW", 15*time.Second), seedRate: manyEnvSize(b, "BTTSPEED_MANY_SEED_RATE", 0),
 		dir: b.TempDir(),
 	}
-	if d := os.Getenv("BTTSPEED_MANY_DIR"); d != "" {
+	cfg.peersDir = cfg.dir
+	if d := os.Getenv("BTTSPEED_MANY_PEERS_DIR"); d != "" {
 		dir, err := os.MkdirTemp(d, "manypeers-")
 		require.NoError(b, err)
 		b.Cleanup(func() { _ = os.RemoveAll(dir) })
-		cfg.dir = dir
+		cfg.peersDir = dir
 	}
 	if cfg.downloaders > cfg.peers || cfg.peers > 250*250 {
 		b.Fatalf("%d downloaders of %d peers: want downloaders ≤ peers ≤ 62500", cfg.downloaders, cfg.peers)
