@@ -9,7 +9,7 @@
 //	go run ./examples/loopbench -size 1GiB -piece 1MiB -runs 5
 //	go run ./examples/loopbench -size 1GiB -example   # also examples/leecher
 //	go run ./examples/loopbench -size 1GiB -only ours -profile /tmp/prof [-perf]
-//	go run ./examples/loopbench -size 1GiB -only example -bin old=/tmp/leecher-old
+//	go run ./examples/loopbench -size 1GiB -only old,new -bin old=/tmp/leecher-old -bin new=/tmp/leecher-new
 //	go run ./examples/loopbench -protocols utp -encryption require
 //
 // -protocols tcp|utp picks the transport of both sides, and -encryption
@@ -73,7 +73,7 @@ func main() {
 	flag.StringVar(&p.size, "size", "256MiB", "torrent size: bytes, or with a KiB, MiB or GiB suffix")
 	flag.StringVar(&p.piece, "piece", "256KiB", "piece length")
 	flag.IntVar(&p.runs, "runs", 3, "transfers per implementation (medians are reported)")
-	flag.StringVar(&p.only, "only", "", "run only this implementation (ours, anacrolix or example)")
+	flag.StringVar(&p.only, "only", "", "run only these rows, comma-separated: ours, anacrolix, example or a -bin NAME")
 	flag.BoolVar(&p.example, "example", false, "also run examples/leecher (built with go build) against our seeder")
 	flag.StringVar(&p.profile, "profile", "", "directory for the children's CPU profiles (leech-IMPL-RUN.pprof, seed-IMPL-RUN.pprof)")
 	flag.BoolVar(&p.perf, "perf", false, "with -profile: run each leecher under perf record -g too (Linux perf; leech-IMPL-RUN.perf.data)")
@@ -81,7 +81,7 @@ func main() {
 	flag.StringVar(&opts.protocols, "protocols", "tcp", "transport of both sides: tcp or utp")
 	flag.StringVar(&opts.encryption, "encryption", "prefer-plain", "MSE policy of both sides: prefer-plain, prefer, require or never")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 3] [-only ours|anacrolix|example] [-example] [-bin NAME=PATH]... [-profile DIR [-perf]] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: loopbench [-size 256MiB] [-piece 256KiB] [-runs 3] [-only ROW,...] [-example] [-bin NAME=PATH]... [-profile DIR [-perf]] [-protocols tcp|utp] [-encryption prefer-plain|prefer|require|never]\n\n"+
 			"Moves one generated torrent over 127.0.0.1 from a seeder process to a leecher process,\n"+
 			"with our engine and with a stock anacrolix client, and compares the leechers.\n\n")
 		flag.PrintDefaults()

@@ -110,23 +110,9 @@ func runParent(p params) error {
 	if p.runs < 1 {
 		return fmt.Errorf("-runs %d: want at least 1", p.runs)
 	}
-	impls := []string{"ours", "anacrolix"}
-	if p.example {
-		impls = append(impls, "example")
-	}
-	if p.only != "" {
-		if p.only != "ours" && p.only != "anacrolix" && p.only != "example" {
-			return fmt.Errorf("-only %q: want ours, anacrolix or example", p.only)
-		}
-		impls = []string{p.only}
-	}
-	bins := map[string]string{}
-	for _, b := range p.bins {
-		if _, err := os.Stat(b.path); err != nil {
-			return fmt.Errorf("-bin %s: %w", b.name, err)
-		}
-		impls = append(impls, b.name)
-		bins[b.name] = b.path
+	impls, bins, err := p.rows()
+	if err != nil {
+		return err
 	}
 	if p.perf && p.profile == "" {
 		return errors.New("-perf needs -profile DIR: where the perf data goes")
@@ -228,6 +214,39 @@ func runParent(p params) error {
 		}
 	}
 	return nil
+}
+
+// rows returns the rows to run, in turn, and the -bin rows' binaries.
+func (p params) rows() (impls []string, bins map[string]string, err error) {
+	bins = map[string]string{}
+	for _, b := range p.bins {
+		if _, err := os.Stat(b.path); err != nil {
+			return nil, nil, fmt.Errorf("-bin %s: %w", b.name, err)
+		}
+		bins[b.name] = b.path
+	}
+	if p.only == "" {
+		impls = []string{"ours", "anacrolix"}
+		if p.example {
+			impls = append(impls, "example")
+		}
+		for _, b := range p.bins {
+			impls = append(impls, b.name)
+		}
+		return impls, bins, nil
+	}
+	for _, name := range strings.Split(p.only, ",") {
+		_, isBin := bins[name]
+		switch {
+		case contains(impls, name):
+			return nil, nil, fmt.Errorf("-only %q: %s given twice", p.only, name)
+		case name == "ours" || name == "anacrolix" || name == "example" || isBin:
+			impls = append(impls, name)
+		default:
+			return nil, nil, fmt.Errorf("-only %q: %q is not ours, anacrolix, example or a -bin name", p.only, name)
+		}
+	}
+	return impls, bins, nil
 }
 
 func contains(ss []string, s string) bool {

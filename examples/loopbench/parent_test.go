@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,4 +81,34 @@ func TestSpread(t *testing.T) {
 	lo, hi := spread(rs, func(r result) float64 { return r.secs })
 	assert.Equal(t, 1.0, lo)
 	assert.Equal(t, 3.0, hi)
+}
+
+func TestRows(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "leecher")
+	require.NoError(t, os.WriteFile(bin, nil, 0o755))
+	bins := binList{{"old", bin}, {"new", bin}}
+	for _, tc := range []struct {
+		name string
+		p    params
+		want []string
+		err  bool
+	}{
+		{"default", params{}, []string{"ours", "anacrolix"}, false},
+		{"example and bins", params{example: true, bins: bins}, []string{"ours", "anacrolix", "example", "old", "new"}, false},
+		{"only one", params{only: "example", bins: bins}, []string{"example"}, false},
+		{"only bins, in that order", params{only: "new,old", bins: bins}, []string{"new", "old"}, false},
+		{"only an unknown row", params{only: "ours,nope", bins: bins}, nil, true},
+		{"only a row twice", params{only: "old,old", bins: bins}, nil, true},
+		{"a missing binary", params{bins: binList{{"gone", filepath.Join(t.TempDir(), "gone")}}}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := tc.p.rows()
+			if tc.err {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }
