@@ -97,6 +97,7 @@ type manyChildEnv struct {
 	kind, torrentFile, dir, addr string
 	peers, downloaders           int
 	idle, warmup, window         time.Duration
+	rechoke                      time.Duration // our seeder's (0: the default)
 	seedRate                     int64
 	chain, escrow                string
 	keys                         []string
@@ -122,6 +123,9 @@ func readManyChildEnv(t *testing.T) manyChildEnv {
 	}
 	if s := os.Getenv("BTTSPEED_MANY_KEYS"); s != "" {
 		e.keys = strings.Split(s, ",")
+	}
+	if s := os.Getenv("BTTSPEED_MANY_RECHOKE"); s != "" {
+		e.rechoke = dur("BTTSPEED_MANY_RECHOKE")
 	}
 	if s := os.Getenv("BTTSPEED_MANY_SEED_RATE"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -309,7 +313,8 @@ func startManySeeder(t *testing.T, ctx context.Context, e manyChildEnv, mi *meta
 		return s
 	}
 
-	cfg := peer.Config{ListenAddr: "127.0.0.1:0", MaxConns: maxConns, MaxConnsPerTorrent: maxConns, UploadRate: e.seedRate}
+	cfg := peer.Config{ListenAddr: "127.0.0.1:0", MaxConns: maxConns, MaxConnsPerTorrent: maxConns, UploadRate: e.seedRate,
+		RechokeInterval: e.rechoke}
 	s := &manySeeder{}
 	switch e.kind {
 	case kindTitForTat:

@@ -41,9 +41,10 @@ type manyConfig struct {
 	peers, downloaders   int
 	size, pieceLen       int64
 	idle, warmup, window time.Duration
-	seedRate             int64  // the seeder's upload cap, bytes/s (0: none)
-	dir                  string // the seeder's data
-	peersDir             string // the downloaders' data
+	seedRate             int64         // the seeder's upload cap, bytes/s (0: none)
+	rechoke              time.Duration // our seeder's rechoke interval (0: the default, 10 s)
+	dir                  string        // the seeder's data
+	peersDir             string        // the downloaders' data
 }
 
 // manyResult is a seeder's figures and the downloaders' window.
@@ -106,6 +107,9 @@ func runMany(t testing.TB, cfg manyConfig, kind, torrentFile, seedDir string, ch
 		"BTTSPEED_MANY_PEERS=" + strconv.Itoa(cfg.peers), "BTTSPEED_MANY_DOWNLOADERS=" + strconv.Itoa(cfg.downloaders),
 		"BTTSPEED_MANY_IDLE=" + cfg.idle.String(), "BTTSPEED_MANY_WARMUP=" + cfg.warmup.String(),
 		"BTTSPEED_MANY_WINDOW=" + cfg.window.String(), "BTTSPEED_MANY_SEED_RATE=" + strconv.FormatInt(cfg.seedRate, 10)}
+	if cfg.rechoke > 0 {
+		common = append(common, "BTTSPEED_MANY_RECHOKE="+cfg.rechoke.String())
+	}
 	seedEnv := append(slices.Clone(common), "BTTSPEED_MANY_CHILD=seed", "BTTSPEED_MANY_DIR="+seedDir)
 	leechEnv := append(slices.Clone(common), "BTTSPEED_MANY_CHILD=leech", "BTTSPEED_MANY_DIR="+leechDir)
 	if kind == kindPaid {
@@ -242,7 +246,11 @@ func TestManyPeers(t *testing.T) {
 	cfg := manyConfig{peers: 30, downloaders: 5, size: 256 << 20, pieceLen: 256 << 10,
 		idle: time.Second, warmup: 3 * time.Second, window: 3 * time.Second,
 		seedRate: 8 << 20, // keeps the disk written small, and -race keeps up
-		dir:      t.TempDir()}
+		// A rechoke a second: a downloader that turned interested
+		// just after one gets its slot within the warm-up, not up to
+		// 10 s later.
+		rechoke: time.Second,
+		dir:     t.TempDir()}
 	kinds := []string{kindTitForTat, kindPaid}
 	torrentFile, seedDir, chain := manySetup(t, cfg, kinds)
 	for _, kind := range kinds {
@@ -329,7 +337,10 @@ func TestZeroTorrent(t *testing.T) {
 // the window; the downloaders write what they receive, memory-mapped into
 // sparse files, under BTTSPEED_MANY_PEERS_DIR (default the temporary
 // directory; /dev/shm takes the disk out): upload × (warm-up + window)
-// per seeder, removed after each.
+// per seeder, removed after each. BTTSPEED_MANY_RECHOKE sets our
+// seeder's rechoke interval (default the engine's, 10 s) and
+// BTTSPEED_MANY_SEED_RATE caps the seeder's upload (bytes/s; default
+// none).
 //
 //	go test -run '^$' -bench ManyPeers -benchtime 1x -timeout 1h ./internal/manybench/
 func BenchmarkManyPeers(b *testing.B) {
@@ -338,7 +349,8 @@ func BenchmarkManyPeers(b *testing.B) {
 		size: manyEnvSize(b, "BTTSPEED_MANY_SIZE", 4<<30), pieceLen: 256 << 10,
 		idle: manyEnvDur(b, "BTTSPEED_MANY_IDLE", 10*time.Second), warmup: manyEnvDur(b, "BTTSPEED_MANY_WARMUP", 5*time.Second),
 		window: manyEnvDur(b, "BTTSPEED_MANY_WINDOW", 15*time.Second), seedRate: manyEnvSize(b, "BTTSPEED_MANY_SEED_RATE", 0),
-		dir: b.TempDir(),
+		rechoke: manyEnvDurOr0(b, "BTTSPEED_MANY_RECHOKE"),
+		dir:     b.TempDir(),
 	}
 	cfg.peersDir = cfg.dir
 	if d := os.Getenv("BTTSPEED_MANY_PEERS_DIR"); d != "" {
@@ -427,6 +439,14 @@ func manyEnvDur(b *testing.B, name string, def time.Duration) time.Duration {
 		b.Fatalf("%s=%q: want a positive duration like 20s", name, s)
 	}
 	return d
+}
+
+// manyEnvDurOr0 reads an optional duration: 0 if unset.
+func manyEnvDurOr0(b *testing.B, name string) time.Duration {
+	if os.Getenv(name) == "" {
+		return 0
+	}
+	return manyEnvDur(b, name, 0)
 }
 
 // manyEnvSize reads a size like 8GiB, 256MiB or a byte count.
