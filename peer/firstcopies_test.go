@@ -15,19 +15,24 @@ import (
 
 // TestCappedSeederSendsFirstCopies: a seeder whose upload is capped
 // declines (BEP 6 reject) a peer's request for a piece it is already
-// sending another peer, and serves the same peer a piece nobody has; an
-// uncapped seeder, or a peer without BEP 6, is served as before.
+// sending another peer while some piece has gone to nobody, and serves the
+// same peer a piece nobody has; once every piece has gone out, a peer
+// that gets nothing from anyone else (it announced no piece we did not
+// send it) is served its duplicates. An uncapped seeder, or a peer without
+// BEP 6, is served as before.
 func TestCappedSeederSendsFirstCopies(t *testing.T) {
 	f := newFixture(t, 4*(16<<10), 16<<10)
 	for _, tc := range []struct {
 		name   string
 		rate   int64 // the seeder's UploadRate (0: uncapped)
 		fast   bool  // b speaks BEP 6
+		aTakes int   // a fetches pieces 0 to aTakes-1 first
 		wantB0 pp.MessageType
 	}{
-		{"capped: a second copy is declined", 1 << 20, true, pp.Reject},
-		{"uncapped: every request is served", 0, true, pp.Piece},
-		{"capped, no BEP 6: served, a reject would be a violation", 1 << 20, false, pp.Piece},
+		{"capped: a second copy is declined", 1 << 20, true, 1, pp.Reject},
+		{"capped, every piece out once: a peer alone with us is served", 1 << 20, true, 4, pp.Piece},
+		{"uncapped: every request is served", 0, true, 1, pp.Piece},
+		{"capped, no BEP 6: served, a reject would be a violation", 1 << 20, false, 1, pp.Piece},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := newClient(t, func(c *peer.Config) {
@@ -51,15 +56,20 @@ func TestCappedSeederSendsFirstCopies(t *testing.T) {
 			}
 			a := join(netip.MustParseAddr("127.0.0.21"), true, "-XX0001-a-"+randomSuffix())
 			b := join(netip.MustParseAddr("127.0.0.22"), tc.fast, "-XX0001-b-"+randomSuffix())
-			a.send(pp.Request, 0, 0, 16<<10)
-			m, ok := a.recv(5*time.Second, pp.Piece, pp.Reject)
-			require.True(t, ok)
-			require.Equal(t, pp.Piece, m.Type, "the first copy of piece 0 goes to a")
+			for i := range tc.aTakes {
+				a.send(pp.Request, uint32(i), 0, 16<<10)
+				m, ok := a.recv(5*time.Second, pp.Piece, pp.Reject)
+				require.True(t, ok)
+				require.Equal(t, pp.Piece, m.Type, "the first copy of piece %d goes to a", i)
+			}
 
 			b.send(pp.Request, 0, 0, 16<<10)
-			m, ok = b.recv(5*time.Second, pp.Piece, pp.Reject)
+			m, ok := b.recv(5*time.Second, pp.Piece, pp.Reject)
 			require.True(t, ok)
 			assert.Equal(t, tc.wantB0, m.Type, "b asks for piece 0 too")
+			if tc.aTakes > 1 {
+				return
+			}
 			b.send(pp.Request, 1, 0, 16<<10)
 			m, ok = b.recv(5*time.Second, pp.Piece, pp.Reject)
 			require.True(t, ok)

@@ -94,9 +94,12 @@ type peerState struct {
 	bad      int // pieces it is proven to have corrupted
 	banned   bool
 	// The serve ledger (serve.go): the pieces we have been sending it,
-	// and when we first declined it each piece we declined.
+	// when we first declined it each piece we declined, and whether it
+	// has announced a piece we did not send it (in its bitfield or a
+	// have): it gets pieces from others.
 	served   Bitfield
 	declined map[int]time.Time
+	trades   bool
 }
 
 // failedAttempt is what a piece that failed its hash was made of: who sent
@@ -138,9 +141,11 @@ type Picker struct {
 	// padBlocks counts, per piece that has any, the blocks that are all
 	// padding: never requested, received from NoPeer when it starts.
 	padBlocks map[int]int
-	// copies counts, per piece, the peers it is being or was served to
-	// (serve.go); nil until the first Served.
-	copies []uint16
+	// copies counts, per piece, the peers it is being or was served to,
+	// and uncopied the pieces with no copy that no peer has (serve.go);
+	// copies is nil until the first Served.
+	copies   []uint16
+	uncopied int
 }
 
 // NewPicker returns a Picker for a torrent of layout l of which we already
@@ -224,10 +229,12 @@ func (p *Picker) setAvail(i int, d int32) {
 	if inBucket {
 		p.bucketRemove(i)
 	}
+	was := p.copies != nil && p.copies[i] == 0 && p.avail[i] == 0
 	p.avail[i] += d
 	if inBucket {
 		p.bucketAdd(i)
 	}
+	p.countUncopied(i, was)
 }
 
 // AddPeer records what a peer has (its bitfield; have-all is a full
@@ -261,6 +268,9 @@ func (p *Picker) AddPeer(id PeerID, has Bitfield) {
 		if p.wants(i) {
 			ps.wanted++
 		}
+		if !ps.served.Has(i) {
+			ps.trades = true // it had it from someone else
+		}
 	})
 }
 
@@ -278,6 +288,9 @@ func (p *Picker) PeerHave(id PeerID, i int) {
 	p.setAvail(i, 1)
 	if p.wants(i) {
 		ps.wanted++
+	}
+	if !ps.served.Has(i) {
+		ps.trades = true // it had it from someone else
 	}
 }
 

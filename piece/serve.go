@@ -8,10 +8,13 @@ import "time"
 // copies: the first copy of a piece costs the swarm the seeder's time, a
 // second one costs it again while a leecher could have given it.
 //
-// Invariant: copies[i] counts the peers whose served bit for i is set —
-// each peer counts once per piece, however many of its blocks it asked
-// for. copies is nil, and every served bitfield empty, until the first
-// Served.
+// Invariants, once the ledger has started (the first Served; before it
+// copies is nil and every served bitfield empty):
+//   - copies[i] counts the peers whose served bit for i is set: each peer
+//     counts once per piece, however many of its blocks it asked for;
+//   - uncopied counts the pieces with no copy and no peer announcing them
+//     (copies[i] == 0 && avail[i] == 0): pieces the swarm lacks entirely,
+//     and so pieces every peer we know lacks.
 
 // Served records that blocks of piece i are being sent to peer id: the
 // peer counts as one copy of i until Unserved, or until it leaves without
@@ -29,12 +32,39 @@ func (p *Picker) Served(id PeerID, i int) {
 	}
 	if p.copies == nil {
 		p.copies = make([]uint16, p.layout.NumPieces())
+		for _, a := range p.avail {
+			if a == 0 {
+				p.uncopied++
+			}
+		}
 	}
 	ps.served.Set(i)
-	if p.copies[i] < 1<<16-1 {
-		p.copies[i]++
-	}
+	p.addCopy(i, 1)
 	delete(ps.declined, i)
+}
+
+// addCopy changes piece i's copies by d (±1), keeping uncopied.
+func (p *Picker) addCopy(i int, d int) {
+	if d > 0 && p.copies[i] == 1<<16-1 {
+		return // saturated: it stays a copy
+	}
+	was := p.copies[i] == 0 && p.avail[i] == 0
+	p.copies[i] = uint16(int(p.copies[i]) + d)
+	p.countUncopied(i, was)
+}
+
+// countUncopied updates uncopied after piece i's copies or availability
+// changed, given whether it was uncopied before.
+func (p *Picker) countUncopied(i int, was bool) {
+	if p.copies == nil {
+		return
+	}
+	switch is := p.copies[i] == 0 && p.avail[i] == 0; {
+	case was && !is:
+		p.uncopied--
+	case !was && is:
+		p.uncopied++
+	}
 }
 
 // Unserved takes back Served for the pieces peer id has not announced: it
@@ -50,7 +80,7 @@ func (p *Picker) Unserved(id PeerID) {
 	ps.served.Each(func(i int) {
 		if !ps.has.Has(i) {
 			ps.served.Clear(i)
-			p.copies[i]--
+			p.addCopy(i, -1)
 		}
 	})
 }
@@ -65,12 +95,20 @@ func (p *Picker) Copies(i int) int {
 
 // DeclineDuplicate reports whether a seeder should decline (a BEP 6
 // reject) peer id's request for a block of piece i because another peer
-// already has the piece or is being sent it (Served), so id can fetch it
-// from that peer rather than from us. A piece being sent to id already is
-// never declined: the rest of its blocks go too. id is declined piece i
-// for at most window from its first decline, then served: the other copy
-// may never reach it (its holder may not be connected to id, or may
-// leave), and a leecher asks again after a reject.
+// already has the piece or is being sent it (Served). A piece being sent to
+// id already is never declined: the rest of its blocks go too. Otherwise a
+// duplicate is declined
+//
+//   - while some piece has no copy at all: id lacks that one too and can
+//     ask for it instead, so our upload goes to what the swarm lacks and
+//     id is not kept waiting (a peer that cannot reach the others, a
+//     buyer alone with us, is served its duplicates once every piece has
+//     gone out once);
+//   - or when id has announced a piece we did not send it, so it trades
+//     with other peers and can fetch i from them, for at most window from
+//     the first time we declined it i: the other copy may not reach it
+//     (its holder may not be connected to id, or may leave), and a
+//     declined leecher asks again.
 func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, window time.Duration) bool {
 	ps := p.peers[id]
 	if ps == nil || i < 0 || i >= p.layout.NumPieces() || ps.served.Has(i) {
@@ -78,6 +116,12 @@ func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, window time.D
 	}
 	if p.Copies(i) == 0 && p.avail[i] == 0 {
 		return false // nobody else has it or is getting it
+	}
+	if p.uncopied > 0 {
+		return true
+	}
+	if !ps.trades {
+		return false
 	}
 	first, ok := ps.declined[i]
 	if !ok {
@@ -95,7 +139,7 @@ func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, window time.D
 func (p *Picker) forgetServed(ps *peerState) {
 	ps.served.Each(func(i int) {
 		if !ps.has.Has(i) {
-			p.copies[i]--
+			p.addCopy(i, -1)
 		}
 	})
 	ps.served = Bitfield{}
