@@ -67,6 +67,10 @@ type conn struct {
 	// yet written is dropped by the writer, with a reject to a fast peer.
 	chokes     atomic.Uint32
 	downloaded atomic.Int64 // payload bytes received
+	// disk is the torrent's disk queue, stored by the loop before it
+	// takes the connection's first block (nil before): the reader waits
+	// on it when it is too full (diskQueue.waitRoom).
+	disk atomic.Pointer[diskQueue]
 
 	// ev is where the reader posts (the torrent's connEvents; nil:
 	// its events). Set before the reader starts.

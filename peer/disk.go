@@ -25,7 +25,10 @@ type diskJob struct {
 // diskQueue runs block writes and piece hashes off the torrent's loop. Jobs
 // of one piece go to one worker in order, so a piece is hashed only after
 // its writes. The queues are unbounded, but every block in them answers a
-// request we made, so their size is bounded by the requests in flight.
+// request we made, so their size is bounded by the requests in flight;
+// and a connection's reader reads no block while they hold more than
+// diskReaderHigh (waitRoom), so the blocks in flight past that wait in
+// the kernel's socket buffers, not in our heap.
 type diskQueue struct {
 	workers []*diskWorker
 	// pending counts the bytes of blocks queued and not yet written. Past
@@ -35,6 +38,11 @@ type diskQueue struct {
 	pending atomic.Int64
 	stalled atomic.Bool
 	resume  func()
+	// room, while a connection's reader waits for the queue to drain
+	// (waitRoom), is closed by the worker that takes pending below
+	// diskLow; nil when no reader waits.
+	roomMu sync.Mutex
+	room   chan struct{}
 	// readBack counts the pieces verified by reading them back.
 	readBack atomic.Int64
 	hashes   sync.Pool // of SHA-1 states
@@ -71,6 +79,51 @@ const (
 	diskHigh = 8 << 20
 	diskLow  = 2 << 20
 )
+
+// diskReaderHigh is the queue above which a connection's reader stops
+// reading blocks until the queue is below diskLow: blocks requested before
+// the torrent stopped requesting wait in the socket's buffers (the kernel's,
+// and TCP slows the peer) rather than in ours. A reader reads at most one
+// block past it, so the queue holds at most diskReaderHigh and a block per
+// connection, plus what the loop's event queue holds.
+const diskReaderHigh = 4 << 20
+
+// waitRoom waits, if the queue is above diskReaderHigh, until it is below
+// diskLow; it reports false if closed or done closed first.
+func (q *diskQueue) waitRoom(closed, done <-chan struct{}) bool {
+	for q.pending.Load() > diskReaderHigh {
+		q.roomMu.Lock()
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.roomMu.Unlock()
+		// Look again now that room is set: a worker that drained the
+		// queue before saw no room to close.
+		if q.pending.Load() <= diskReaderHigh {
+			return true
+		}
+		select {
+		case <-room:
+		case <-closed:
+			return false
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
+// drained wakes the readers waiting in waitRoom, once the queue is below
+// diskLow.
+func (q *diskQueue) drained() {
+	q.roomMu.Lock()
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+	q.roomMu.Unlock()
+}
 
 // full reports whether the torrent should stop requesting for now.
 func (q *diskQueue) full() bool {
@@ -276,8 +329,11 @@ func (w *diskWorker) run(st *piece.Storage, done func(job diskJob, err error)) {
 			if err != nil {
 				done(j, err)
 			}
-			if w.q.pending.Add(-n) < diskLow && w.q.stalled.CompareAndSwap(true, false) {
-				w.q.resume()
+			if left := w.q.pending.Add(-n); left < diskLow {
+				w.q.drained()
+				if w.q.stalled.CompareAndSwap(true, false) {
+					w.q.resume()
+				}
 			}
 			i = k
 		}

@@ -68,6 +68,9 @@ func (t *Torrent) onMessage(c *conn, m pp.Message) error {
 			c.send(msgBlock(pp.Reject, b))
 		}
 	case pp.Piece:
+		if t.disk != nil && c.disk.Load() == nil {
+			c.disk.Store(t.disk)
+		}
 		return t.onPiece(c, m)
 	case pp.Reject:
 		if !c.fast {

@@ -61,6 +61,12 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		if msg.Type == pp.Piece {
+			// Read no more blocks while the disk is behind.
+			if dq := c.disk.Load(); dq != nil && !dq.waitRoom(c.closed, c.t.ctx.Done()) {
+				return
+			}
+		}
 	}
 }
 
