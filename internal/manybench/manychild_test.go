@@ -44,6 +44,7 @@ import (
 // Seeder kinds.
 const (
 	kindTitForTat = "ours-titfortat"
+	kindRound     = "ours-roundrobin" // choker.RoundRobin, the seed policy
 	kindPaid      = "ours-biddriven-paid"
 	kindAnacrolix = "anacrolix"
 )
@@ -85,6 +86,7 @@ type manySeedFigures struct {
 // the window.
 type manyWindow struct {
 	Bytes   []int64    `json:"bytes"` // each downloader's payload received
+	Total   []int64    `json:"total"` // and since it started, warm-up included
 	Seconds float64    `json:"seconds"`
 	Spent   btt.Amount `json:"spent"` // vouchers signed by the downloaders, since their start
 	// CPU is the peers' process's CPU-seconds per second over the
@@ -319,6 +321,8 @@ func startManySeeder(t *testing.T, ctx context.Context, e manyChildEnv, mi *meta
 	switch e.kind {
 	case kindTitForTat:
 		cfg.Policy = func() (choker.Policy, error) { return choker.NewTitForTat(choker.TitForTatConfig{}) }
+	case kindRound:
+		cfg.Policy = func() (choker.Policy, error) { return choker.NewRoundRobin(choker.SeedConfig{}) }
 	case kindPaid:
 		require.NotEmpty(t, e.keys, "the paid seeder needs its key")
 		key, esc, c, err := manyAccount(ctx, e, e.keys[0])
@@ -449,6 +453,7 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 	for i := range b1 {
 		w.Bytes[i] = b1[i] - b0[i]
 	}
+	w.Total = b1
 	for _, ext := range exts {
 		w.Spent, err = w.Spent.Add(ext.Spent())
 		require.NoError(t, err)

@@ -242,6 +242,7 @@ func manySetup(t testing.TB, cfg manyConfig, kinds []string) (torrentFile, seedD
 // for a few seconds from our seeder, under TitForTat and under BidDriven
 // with payments. Every downloader gets data (5 downloaders fit in either
 // policy's 5 slots), and in the paid run the seller is paid for it.
+// Fairness and throughput are the benchmark's: not asserted here.
 func TestManyPeers(t *testing.T) {
 	cfg := manyConfig{peers: 30, downloaders: 5, size: 256 << 20, pieceLen: 256 << 10,
 		idle: time.Second, warmup: 3 * time.Second, window: 3 * time.Second,
@@ -259,8 +260,13 @@ func TestManyPeers(t *testing.T) {
 			require.NoError(t, err)
 			logMany(t, cfg, r)
 			assert.GreaterOrEqual(t, r.seed.Peers, cfg.peers)
-			for i, n := range r.win.Bytes {
-				assert.Positive(t, n, "downloader %d received nothing in the window", i)
+			// Received since it started: in a window of seconds, the
+			// auction's turns (a payer held at its credit until its
+			// voucher is stored, a free slot rotating) can leave one
+			// out on a loaded machine.
+			require.Len(t, r.win.Total, cfg.downloaders)
+			for i, n := range r.win.Total {
+				assert.Positive(t, n, "downloader %d received nothing", i)
 			}
 			assert.Positive(t, r.seed.Uploaded)
 			if kind == kindPaid {
@@ -326,7 +332,8 @@ func TestZeroTorrent(t *testing.T) {
 // 127.0.x.y), BTTSPEED_MANY_DOWNLOADERS of them downloading (default 50),
 // for each seeder in turn: ours with TitForTat, ours with BidDriven and
 // payments (every downloader bids the same and pays per verified piece
-// over a channel on the devnet), and anacrolix's stock client. It reports
+// over a channel on the devnet), ours with RoundRobin (the seed policy:
+// slots taken in turns), and anacrolix's stock client. It reports
 // the seeder's Go heap, RSS and goroutines per connection and its idle CPU
 // over BTTSPEED_MANY_IDLE (default 10s) with every peer connected and none
 // downloading; then, the downloaders started and BTTSPEED_MANY_WARMUP
@@ -362,7 +369,7 @@ func BenchmarkManyPeers(b *testing.B) {
 	if cfg.downloaders > cfg.peers || cfg.peers > 250*250 {
 		b.Fatalf("%d downloaders of %d peers: want downloaders ≤ peers ≤ 62500", cfg.downloaders, cfg.peers)
 	}
-	kinds := []string{kindTitForTat, kindPaid, kindAnacrolix}
+	kinds := []string{kindTitForTat, kindPaid, kindRound, kindAnacrolix}
 	torrentFile, seedDir, chain := manySetup(b, cfg, kinds)
 	for _, kind := range kinds {
 		b.Run(kind, func(b *testing.B) {
