@@ -259,9 +259,11 @@ func manySeedChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 			c0, w0, u0 = manyCPU(), time.Now(), s.uploaded()
 		case "END":
 			require.False(t, w0.IsZero(), "END before MARK")
-			f.Uploaded = s.uploaded() - u0
+			// The clocks first: anacrolix's Stats waits for its
+			// client's lock, seconds at 500 peers.
 			f.Window = time.Since(w0).Seconds()
 			f.BusyCPU = (manyCPU() - c0).Seconds() / f.Window
+			f.Uploaded = s.uploaded() - u0
 			if s.sell != nil {
 				for _, cs := range s.sell.Sales() {
 					f.Earned, err = f.Earned.Add(cs.Paid)
