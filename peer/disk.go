@@ -82,11 +82,14 @@ const (
 
 // diskReaderHigh is the queue above which a connection's reader stops
 // reading blocks until the queue is below diskLow: blocks requested before
-// the torrent stopped requesting wait in the socket's buffers (the kernel's,
-// and TCP slows the peer) rather than in ours. A reader reads at most one
-// block past it, so the queue holds at most diskReaderHigh and a block per
-// connection, plus what the loop's event queue holds.
-const diskReaderHigh = 4 << 20
+// the torrent stopped requesting (at diskHigh) wait in the socket's
+// buffers (the kernel's, and TCP slows the peer) rather than in ours. A
+// reader reads at most one block past it, so the queue holds at most
+// diskReaderHigh and a block per connection, plus what the loop's event
+// queue holds. At 4 MiB rather than diskHigh, a 4 GiB download past the
+// kernel's dirty-page limit ran 20-40% slower (the worker, let go by
+// writeback, found too little queued; docs/PERFORMANCE.md).
+const diskReaderHigh = diskHigh
 
 // waitRoom waits, if the queue is above diskReaderHigh, until it is below
 // diskLow; it reports false if closed or done closed first.
