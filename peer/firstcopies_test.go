@@ -18,8 +18,8 @@ import (
 // sending another peer while some piece has gone to nobody, and serves the
 // same peer a piece nobody has; once every piece has gone out, a peer
 // that gets nothing from anyone else (it announced no piece we did not
-// send it) is served its duplicates. An uncapped seeder, or a peer without
-// BEP 6, is served as before.
+// send it) is served its duplicates. An uncapped seeder, a peer without
+// BEP 6, or one of another client (its peer id), is served as before.
 func TestCappedSeederSendsFirstCopies(t *testing.T) {
 	f := newFixture(t, 4*(16<<10), 16<<10)
 	for _, tc := range []struct {
@@ -27,12 +27,14 @@ func TestCappedSeederSendsFirstCopies(t *testing.T) {
 		rate   int64 // the seeder's UploadRate (0: uncapped)
 		fast   bool  // b speaks BEP 6
 		aTakes int   // a fetches pieces 0 to aTakes-1 first
+		bID    string
 		wantB0 pp.MessageType
 	}{
-		{"capped: a second copy is declined", 1 << 20, true, 1, pp.Reject},
-		{"capped, every piece out once: a peer alone with us is served", 1 << 20, true, 4, pp.Piece},
-		{"uncapped: every request is served", 0, true, 1, pp.Piece},
-		{"capped, no BEP 6: served, a reject would be a violation", 1 << 20, false, 1, pp.Piece},
+		{"capped: a second copy is declined", 1 << 20, true, 1, "-BS0100-", pp.Reject},
+		{"capped, every piece out once: a peer alone with us is served", 1 << 20, true, 4, "-BS0100-", pp.Piece},
+		{"capped, another client: served", 1 << 20, true, 1, "-TR4050-", pp.Piece},
+		{"uncapped: every request is served", 0, true, 1, "-BS0100-", pp.Piece},
+		{"capped, no BEP 6: served, a reject would be a violation", 1 << 20, false, 1, "-BS0100-", pp.Piece},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := newClient(t, func(c *peer.Config) {
@@ -55,7 +57,7 @@ func TestCappedSeederSendsFirstCopies(t *testing.T) {
 				return r
 			}
 			a := join(netip.MustParseAddr("127.0.0.21"), true, "-XX0001-a-"+randomSuffix())
-			b := join(netip.MustParseAddr("127.0.0.22"), tc.fast, "-XX0001-b-"+randomSuffix())
+			b := join(netip.MustParseAddr("127.0.0.22"), tc.fast, tc.bID+randomSuffix())
 			for i := range tc.aTakes {
 				a.send(pp.Request, uint32(i), 0, 16<<10)
 				m, ok := a.recv(5*time.Second, pp.Piece, pp.Reject)

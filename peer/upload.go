@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -64,27 +65,54 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 	return nil
 }
 
-// duplicateWindow is the longest a seeder sending first copies declines a
-// peer a piece that another peer has or is being sent (firstCopies): long
-// enough for a capped seeder's first copy to reach its leecher and be
-// announced, short enough that a piece whose only other copy went to a
-// peer the requester cannot reach is not held back for long.
+// duplicateWindow bounds how long a seeder sending first copies declines a
+// trading peer a piece another peer has or is being sent
+// (piece.Picker.DeclineDuplicate): long enough for a capped seeder's first
+// copy to reach its leecher and be announced, short enough that a piece
+// whose only other copy went to a peer the requester cannot reach is not
+// held back for long.
 const duplicateWindow = 5 * time.Second
 
 // firstCopies reports whether the torrent serves c first copies: it seeds
-// with its upload capped (Config.UploadRate, Torrent.SetRateLimits), so
-// its upload is what the swarm waits for, and c speaks BEP 6 and so takes
-// a reject as "ask someone else". Such a seeder declines a request for a
-// piece another peer has, or is being sent, for up to duplicateWindow
-// (piece.Picker.DeclineDuplicate): every block it sends is then a piece
-// the swarm lacks, and the leechers trade the copies among themselves.
+// with its upload capped (Config.UploadRate, Torrent.SetRateLimits), so its
+// upload is what the swarm waits for, and c is a leecher of this engine
+// (its peer id starts with ourClientID) speaking BEP 6, that takes a reject
+// as "ask another peer" and buys nothing from us (no ServeGate: a buyer
+// pays for the pieces it picks). Such a seeder declines a duplicate
+// (piece.Picker.DeclineDuplicate), so every block it sends is one the
+// swarm lacks and the leechers trade the copies among themselves. Other
+// clients are served as before: anacrolix 1.61, declined, stopped asking
+// for the pieces it was refused and never completed (TestPaidSwarmAuction).
 func (t *Torrent) firstCopies(c *conn) bool {
-	return c.fast && t.picker.Complete() && (t.cl.upLimit != nil || t.emb.upLimit.Load() != nil)
+	if !c.fast || !t.keepsServeLedger() {
+		return false
+	}
+	if !bytes.HasPrefix(c.peerID[:], ourClientID) {
+		return false
+	}
+	for _, h := range c.ls.handlers {
+		if _, ok := h.(ServeGate); ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ourClientID starts the peer id of this engine (Config.PeerIDPrefix's
+// default, Azureus style "-BS0100-"): a client that sets its own prefix
+// is not sent first copies.
+var ourClientID = []byte("-BS")
+
+// keepsServeLedger reports whether the torrent records whom it sends each
+// piece (piece.Picker.Served): while it seeds with its upload capped, for
+// firstCopies. Every peer's copies count, whatever its client.
+func (t *Torrent) keepsServeLedger() bool {
+	return t.picker.Complete() && (t.cl.upLimit != nil || t.emb.upLimit.Load() != nil)
 }
 
 // noteServed records in the serve ledger that b was queued for c.
 func (t *Torrent) noteServed(c *conn, b piece.Block) {
-	if t.firstCopies(c) {
+	if t.keepsServeLedger() {
 		t.picker.Served(piece.PeerID(c.id), b.Piece)
 	}
 }
