@@ -19,6 +19,11 @@ func (c *conn) readLoop() {
 	d := pp.Decoder{R: r, Pool: &blockPool, MaxLength: maxMessageLength}
 	idle := c.t.cl.cfg.IdleTimeout
 	var lastDeadline time.Time
+	// msg is decoded into through a pointer, so it lives on the heap:
+	// one for the connection, not one per message (64 Ki of them, 8.5
+	// MB, per GiB downloaded). Each message starts from the zero value;
+	// what is posted is a copy.
+	var msg pp.Message
 	for {
 		if now := time.Now(); now.Sub(lastDeadline) > time.Second {
 			_ = c.nc.SetReadDeadline(now.Add(idle))
@@ -28,7 +33,7 @@ func (c *conn) readLoop() {
 			c.close(err)
 			return
 		}
-		var msg pp.Message
+		msg = pp.Message{}
 		err := d.Decode(&msg)
 		if err != nil {
 			c.close(readErr(err))
