@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -435,13 +437,21 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 			f.SetPriority(peer.PiecePriorityNormal)
 		}
 	}
+	// got reads every downloader's count at once: one after the other,
+	// each waiting for its busy torrent's loop, the last would be read
+	// seconds after the first.
 	got := func() []int64 {
 		b := make([]int64, e.downloaders)
+		errs := make([]error, e.downloaders)
+		var wg sync.WaitGroup
 		for i, tor := range tors[:e.downloaders] {
-			st, err := tor.Stats(ctx)
-			require.NoError(t, err)
-			b[i] = st.Downloaded
+			wg.Go(func() {
+				st, err := tor.Stats(ctx)
+				b[i], errs[i] = st.Downloaded, err
+			})
 		}
+		wg.Wait()
+		require.NoError(t, errors.Join(errs...))
 		return b
 	}
 	time.Sleep(e.warmup)
