@@ -32,7 +32,7 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 		reject() // without BEP 6, a choked peer's request is dropped
 		return nil
 	}
-	if t.firstCopies(c) && t.picker.DeclineDuplicate(piece.PeerID(c.id), b.Piece, time.Now(), duplicateWindow) {
+	if t.firstCopies(c) && t.picker.DeclineDuplicate(piece.PeerID(c.id), b.Piece, time.Now(), loneWindow, tradingWindow) {
 		c.send(msgBlock(pp.Reject, b))
 		return nil
 	}
@@ -65,13 +65,20 @@ func (t *Torrent) onRequest(c *conn, b piece.Block) error {
 	return nil
 }
 
-// duplicateWindow bounds how long a seeder sending first copies declines a
-// trading peer a piece another peer has or is being sent
-// (piece.Picker.DeclineDuplicate): long enough for a capped seeder's first
-// copy to reach its leecher and be announced, short enough that a piece
-// whose only other copy went to a peer the requester cannot reach is not
-// held back for long.
-const duplicateWindow = 5 * time.Second
+// tradingWindow and loneWindow bound how long a seeder sending first
+// copies declines a peer a piece another peer has or is being sent
+// (piece.Picker.DeclineDuplicate). tradingWindow, for a peer that gets
+// pieces from others, is long enough for a capped seeder's first copy to
+// reach its leecher and be announced, short enough that a piece whose only
+// other copy went to a peer the requester cannot reach is not held back
+// for long. loneWindow, for a peer that has had pieces from us alone, is
+// shorter: it may reach nobody else, or want none of the pieces still
+// uncopied (a partial download); it covers the rush of a swarm's first
+// requests, when nobody has anything yet.
+const (
+	tradingWindow = 5 * time.Second
+	loneWindow    = time.Second
+)
 
 // firstCopies reports whether the torrent serves c first copies: it seeds
 // with its upload capped (Config.UploadRate, Torrent.SetRateLimits), so its

@@ -97,19 +97,20 @@ func (p *Picker) Copies(i int) int {
 // reject) peer id's request for a block of piece i because another peer
 // already has the piece or is being sent it (Served). A piece being sent to
 // id already is never declined: the rest of its blocks go too. Otherwise a
-// duplicate is declined
+// duplicate is declined for a while from the first time we declined id
+// piece i:
 //
-//   - while some piece has no copy at all: id lacks that one too and can
-//     ask for it instead, so our upload goes to what the swarm lacks and
-//     id is not kept waiting (a peer that cannot reach the others, a
-//     buyer alone with us, is served its duplicates once every piece has
-//     gone out once);
-//   - or when id has announced a piece we did not send it, so it trades
-//     with other peers and can fetch i from them, for at most window from
-//     the first time we declined it i: the other copy may not reach it
-//     (its holder may not be connected to id, or may leave), and a
-//     declined leecher asks again.
-func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, window time.Duration) bool {
+//   - for at most trading, when id has announced a piece we did not send
+//     it: it gets pieces from other peers and can fetch i from them;
+//   - for at most lone, and only while some piece has no copy at all,
+//     when it has not: it lacks that piece too, and so may ask for it
+//     instead, but it may reach nobody else, or want none of the pieces
+//     left (a partial download), so it is not kept waiting long.
+//
+// Both bounds exist because the other copy may never reach id (its
+// holder may not be connected to id, or may leave), and a declined leecher
+// asks again.
+func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, lone, trading time.Duration) bool {
 	ps := p.peers[id]
 	if ps == nil || i < 0 || i >= p.layout.NumPieces() || ps.served.Has(i) {
 		return false
@@ -117,11 +118,12 @@ func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, window time.D
 	if p.Copies(i) == 0 && p.avail[i] == 0 {
 		return false // nobody else has it or is getting it
 	}
-	if p.uncopied > 0 {
-		return true
-	}
+	limit := trading
 	if !ps.trades {
-		return false
+		if p.uncopied == 0 {
+			return false
+		}
+		limit = lone
 	}
 	first, ok := ps.declined[i]
 	if !ok {
@@ -129,9 +131,9 @@ func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, window time.D
 			ps.declined = make(map[int]time.Time)
 		}
 		ps.declined[i] = now
-		return true
+		first = now
 	}
-	return now.Sub(first) < window
+	return now.Sub(first) < limit
 }
 
 // forgetServed drops what the ledger holds for a departing peer: the

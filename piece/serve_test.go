@@ -10,13 +10,13 @@ import (
 
 // TestDeclineDuplicate walks a seeder's serve ledger (4 pieces, peers a, b
 // and c knowing nothing at first) through the cases a capped seeder meets.
-// Each step does something, then b or c asks for a piece at t0+at: want
+// Each step does something, then a peer asks for a piece at t0+at: want
 // is whether the seeder declines, copies the piece's copies after, and
 // uncopied the pieces with neither a copy nor a peer announcing them
 // (before the first Served the ledger has not started: 0).
 func TestDeclineDuplicate(t *testing.T) {
 	const a, b, c, d PeerID = 1, 2, 3, 4
-	const window = 5 * time.Second
+	const lone, window = time.Second, 5 * time.Second
 	l := Layout{PieceLength: BlockSize, Length: 4 * BlockSize}
 	type step struct {
 		name     string
@@ -45,9 +45,10 @@ func TestDeclineDuplicate(t *testing.T) {
 			{name: "b is sent it", do: served(b, 0), who: b, piece: 0, want: false, copies: 1, uncopied: 3},
 			{name: "c asks for another", who: c, piece: 1, want: false, copies: 0, uncopied: 3},
 		}},
-		{"while a piece has no copy, a duplicate is declined, however long", []step{
+		{"while a piece has no copy, a duplicate is declined to a lone peer for at most lone", []step{
 			{name: "a is sent piece 0", do: served(a, 0), who: b, piece: 0, want: true, copies: 1, uncopied: 3},
-			{name: "b, long after", who: b, piece: 0, at: 10 * window, want: true, copies: 1, uncopied: 3},
+			{name: "b, inside lone", who: b, piece: 0, at: lone - time.Millisecond, want: true, copies: 1, uncopied: 3},
+			{name: "b, after lone (it may want none of the rest)", who: b, piece: 0, at: lone, want: false, copies: 1, uncopied: 3},
 			{name: "c announces piece 2: a duplicate too", do: have(c, 2), who: b, piece: 2, want: true, copies: 0, uncopied: 2},
 		}},
 		{"once every piece has gone out, a peer only we serve gets duplicates", []step{
@@ -101,7 +102,7 @@ func TestDeclineDuplicate(t *testing.T) {
 				if s.do != nil {
 					s.do(p)
 				}
-				assert.Equal(t, s.want, p.DeclineDuplicate(s.who, s.piece, t0.Add(s.at), window), "%s: declined", s.name)
+				assert.Equal(t, s.want, p.DeclineDuplicate(s.who, s.piece, t0.Add(s.at), lone, window), "%s: declined", s.name)
 				assert.Equal(t, s.copies, p.Copies(s.piece), "%s: copies", s.name)
 				assert.Equal(t, s.uncopied, p.uncopied, "%s: uncopied", s.name)
 			}
