@@ -120,7 +120,7 @@ func readManyChildEnv(t *testing.T) manyChildEnv {
 	}
 	e := manyChildEnv{
 		kind: os.Getenv("BTTSPEED_MANY_KIND"), torrentFile: os.Getenv("BTTSPEED_MANY_TORRENT"),
-		dir: os.Getenv("BTTSPEED_MANY_DIR"), addr: os.Getenv("BTTSPEED_MANY_ADDR"),
+		dir: os.Getenv("BTTSPEED_MANY_CHILD_DIR"), addr: os.Getenv("BTTSPEED_MANY_ADDR"),
 		peers: atoi("BTTSPEED_MANY_PEERS"), downloaders: atoi("BTTSPEED_MANY_DOWNLOADERS"),
 		idle: dur("BTTSPEED_MANY_IDLE"), warmup: dur("BTTSPEED_MANY_WARMUP"), window: dur("BTTSPEED_MANY_WINDOW"),
 		chain: os.Getenv("BTTSPEED_MANY_CHAIN"), escrow: os.Getenv("BTTSPEED_MANY_ESCROW"),

@@ -1,8 +1,8 @@
 // Package manybench measures one seeder with many peers connected, a few
 // of them downloading: its memory and idle CPU per connection, its upload
-// and how fairly it shares it (Jain's index), ours under TitForTat and
-// under BidDriven with BitTorrent Speed payments, beside anacrolix's
-// client. The benchmark and its child processes are the package's tests
+// and how fairly it shares it (Jain's index), ours under TitForTat, under
+// BidDriven with BitTorrent Speed payments and under RoundRobin, beside
+// anacrolix's client. The benchmark and its child processes are the package's tests
 // (BenchmarkManyPeers); this file holds their pure parts.
 package manybench
 

@@ -126,8 +126,8 @@ func runMany(t testing.TB, cfg manyConfig, kind, torrentFile, seedDir string, ch
 	if cfg.rechoke > 0 {
 		common = append(common, "BTTSPEED_MANY_RECHOKE="+cfg.rechoke.String())
 	}
-	seedEnv := append(slices.Clone(common), "BTTSPEED_MANY_CHILD=seed", "BTTSPEED_MANY_DIR="+seedDir)
-	leechEnv := append(slices.Clone(common), "BTTSPEED_MANY_CHILD=leech", "BTTSPEED_MANY_DIR="+leechDir)
+	seedEnv := append(slices.Clone(common), "BTTSPEED_MANY_CHILD=seed", "BTTSPEED_MANY_CHILD_DIR="+seedDir)
+	leechEnv := append(slices.Clone(common), "BTTSPEED_MANY_CHILD=leech", "BTTSPEED_MANY_CHILD_DIR="+leechDir)
 	if kind == kindPaid {
 		seedEnv = append(seedEnv, chain.env(chain.keys[:1])...)
 		leechEnv = append(leechEnv, chain.env(chain.keys[1:1+cfg.downloaders])...)
