@@ -17,8 +17,8 @@ import "time"
 //     and so pieces every peer we know lacks.
 
 // Served records that blocks of piece i are being sent to peer id: the
-// peer counts as one copy of i until Unserved, or until it leaves without
-// having announced i.
+// peer counts as one copy of i until Unserved (unless it has announced i
+// by then), or until it leaves.
 func (p *Picker) Served(id PeerID, i int) {
 	ps := p.peers[id]
 	if ps == nil || i < 0 || i >= p.layout.NumPieces() {
@@ -136,14 +136,12 @@ func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, lone, trading
 	return now.Sub(first) < limit
 }
 
-// forgetServed drops what the ledger holds for a departing peer: the
-// copies it was being sent and never announced having.
+// forgetServed drops what the ledger holds for a departing peer: every
+// copy it was sent, announced or not, goes with it (it may have passed
+// some on, but nobody we could send a requester to is known to have them;
+// those who have announced them count in availability).
 func (p *Picker) forgetServed(ps *peerState) {
-	ps.served.Each(func(i int) {
-		if !ps.has.Has(i) {
-			p.addCopy(i, -1)
-		}
-	})
+	ps.served.Each(func(i int) { p.addCopy(i, -1) })
 	ps.served = Bitfield{}
 	ps.declined = nil
 }

@@ -80,9 +80,9 @@ func TestDeclineDuplicate(t *testing.T) {
 			{name: "a is sent it", do: served(a, 0), who: b, piece: 0, want: true, copies: 1, uncopied: 3},
 			{name: "a leaves", do: func(p *Picker) { p.RemovePeer(a) }, who: b, piece: 0, want: false, copies: 0, uncopied: 4},
 		}},
-		{"a peer that leaves having announced leaves its copy in the swarm", []step{
+		{"a peer that leaves having announced takes its copy along too", []step{
 			{name: "a is sent it and announces it", do: func(p *Picker) { p.Served(a, 0); p.PeerHave(a, 0) }, who: b, piece: 0, want: true, copies: 1, uncopied: 3},
-			{name: "a leaves", do: func(p *Picker) { p.RemovePeer(a) }, who: b, piece: 0, want: true, copies: 1, uncopied: 3},
+			{name: "a leaves", do: func(p *Picker) { p.RemovePeer(a) }, who: b, piece: 0, want: false, copies: 0, uncopied: 4},
 		}},
 		{"unknown peers and pieces are never declined", []step{
 			{name: "unknown peer", do: func(p *Picker) { p.Served(a, 0); p.Unserved(99) }, who: 99, piece: 0, want: false, copies: 1, uncopied: 3},
