@@ -112,9 +112,10 @@ func TestHostileBuyers(t *testing.T) {
 		_, p := dialRogue(t, m, s.client.Addr(), s.mi)
 		p.Send([]byte("d5:price78:115792089237316195423570985008687907853269984665640564039457584007913129639935" + "1:t3:bide"))
 		require.Eventually(t, gone(s), 10*time.Second, 10*time.Millisecond, "the bidder is dropped")
-		assert.Empty(t, s.seller.Sales())
-		assert.Zero(t, p.Downloaded())
-
+		assert.Empty(t, s.seller.Sales(), "nothing sold, nothing owed")
+		// What the rogue downloaded is not checked: it is a client that
+		// wants the torrent, and a free slot may serve it before its bid
+		// arrives, as it serves anyone (CI saw 7 blocks once, over TCP).
 	})
 
 	t.Run("opens with a deposit that cannot pay for a piece", func(t *testing.T) {
