@@ -292,6 +292,7 @@ func (p *Picker) PeerHave(id PeerID, i int) {
 	if !ps.served.Has(i) {
 		ps.trades = true // it had it from someone else
 	}
+	delete(ps.declined, i) // it will not ask again
 }
 
 // RemovePeer forgets a peer and returns the blocks that were in flight to

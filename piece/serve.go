@@ -93,6 +93,15 @@ func (p *Picker) Copies(i int) int {
 	return int(p.copies[i])
 }
 
+// maxDeclined bounds the pieces the ledger remembers declining one peer
+// (peerState.declined, some 40 bytes each, a pointer among them), which
+// it forgets once the peer is sent the piece, announces it, or leaves: a
+// peer that asked once for every piece of a large torrent would otherwise
+// leave an entry for each, 4 MiB a connection at 100,000 pieces. Past
+// it, a duplicate is served, as a seeder not sending first copies would
+// (and as a peer announcing nothing it did not get from us is anyway).
+const maxDeclined = 512
+
 // DeclineDuplicate reports whether a seeder should decline (a BEP 6
 // reject) peer id's request for a block of piece i because another peer
 // already has the piece or is being sent it (Served). A piece being sent to
@@ -127,6 +136,9 @@ func (p *Picker) DeclineDuplicate(id PeerID, i int, now time.Time, lone, trading
 	}
 	first, ok := ps.declined[i]
 	if !ok {
+		if len(ps.declined) >= maxDeclined {
+			return false // served, as by a seeder not sending first copies
+		}
 		if ps.declined == nil {
 			ps.declined = make(map[int]time.Time)
 		}
