@@ -5,6 +5,7 @@ import (
 	"hash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bttspeed/bttspeed/piece"
 )
@@ -43,6 +44,10 @@ type diskQueue struct {
 	// diskLow; nil when no reader waits.
 	roomMu sync.Mutex
 	room   chan struct{}
+	// waiting counts the readers in waitRoom, and released is when one
+	// last left it (unix nanoseconds; 0: never): see readersHeld.
+	waiting  atomic.Int32
+	released atomic.Int64
 	// readBack counts the pieces verified by reading them back.
 	readBack atomic.Int64
 	hashes   sync.Pool // of SHA-1 states
@@ -106,15 +111,34 @@ func (q *diskQueue) waitRoom(closed, done <-chan struct{}) bool {
 		if q.pending.Load() <= diskReaderHigh {
 			return true
 		}
+		q.waiting.Add(1)
+		var ok bool
 		select {
 		case <-room:
+			ok = true
 		case <-closed:
-			return false
 		case <-done:
+		}
+		q.waiting.Add(-1)
+		q.released.Store(time.Now().UnixNano())
+		if !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// readersHeld reports whether a reader waits in waitRoom, or left it less
+// than grace ago: the blocks that peers sent on time may then still wait
+// in our sockets, late through our disk's fault, not theirs, and the
+// requests they answer must not time out (the blocks would come in as
+// unrequested: wasted, and the peer dropped past maxUnwanted).
+func (q *diskQueue) readersHeld(now time.Time, grace time.Duration) bool {
+	if q.waiting.Load() > 0 {
+		return true
+	}
+	r := q.released.Load()
+	return r != 0 && now.Sub(time.Unix(0, r)) < grace
 }
 
 // drained wakes the readers waiting in waitRoom, once the queue is below

@@ -257,9 +257,13 @@ func (t *Torrent) tick(now time.Time) {
 	}
 	t.closeSeeds()
 	if t.picker != nil {
-		for _, r := range t.picker.Expire(now, nil) {
-			if c := t.conns[PeerID(r.Peer)]; c != nil {
-				c.send(msgBlock(pp.Cancel, r.Block))
+		// No request times out while our disk holds the readers back
+		// (diskQueue.readersHeld): what answers it may be in the socket.
+		if t.disk == nil || !t.disk.readersHeld(now, t.cl.cfg.RequestTimeout) {
+			for _, r := range t.picker.Expire(now, nil) {
+				if c := t.conns[PeerID(r.Peer)]; c != nil {
+					c.send(msgBlock(pp.Cancel, r.Block))
+				}
 			}
 		}
 		t.fillAll()
