@@ -53,6 +53,10 @@ func (b *binList) Set(v string) error {
 		return fmt.Errorf("want NAME=PATH, got %q", v)
 	case name == "ours" || name == "anacrolix" || name == "example":
 		return fmt.Errorf("%q names a built-in row: pick another name", name)
+	case !plainName(name):
+		// It names the row's download directory (removed after each
+		// run) and profiles, and -only lists rows between commas.
+		return fmt.Errorf("-bin name %q: want letters, digits and . - _ only, and neither . nor .. alone", name)
 	}
 	for _, x := range *b {
 		if x.name == name {
@@ -214,6 +218,20 @@ func runParent(p params) error {
 		}
 	}
 	return nil
+}
+
+// plainName reports whether name is one plain path element: letters,
+// digits, '.', '-' and '_', and neither "." nor "..".
+func plainName(name string) bool {
+	if name == "." || name == ".." {
+		return false
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // rows returns the rows to run, in turn, and the -bin rows' binaries.
