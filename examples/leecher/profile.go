@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 
@@ -15,6 +16,9 @@ import (
 // profile is not taken). The files are created at once, so that a path
 // that cannot be written is refused before the download starts.
 func startProfiles(cpuPath, memPath string) (stop func() error, err error) {
+	if cpuPath != "" && memPath != "" && filepath.Clean(cpuPath) == filepath.Clean(memPath) {
+		return nil, cli.Setupf("-cpuprofile and -memprofile name one file, %s: both would write into it", cpuPath)
+	}
 	var cpu, mem *os.File
 	if memPath != "" {
 		if mem, err = os.Create(memPath); err != nil {
