@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -431,6 +432,11 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 	for sc.Scan() && sc.Text() != "GO" {
 	}
 	require.NoError(t, sc.Err())
+	if sc.Text() != "GO" {
+		// The parent is gone (killed by go test's timeout, say): its
+		// end of our stdin closed.
+		t.Fatal("stdin closed before GO")
+	}
 	for _, tor := range tors[:e.downloaders] {
 		<-tor.GotInfo() // at once: the metainfo has the info
 		for _, f := range tor.Files() {
@@ -473,5 +479,8 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 	js, err := json.Marshal(w)
 	require.NoError(t, err)
 	fmt.Printf("WINDOW:%s\n", js)
-	time.Sleep(time.Hour) // until killed
+	// Until killed, or until the parent is gone (its end of our stdin
+	// closes): a parent killed by go test's timeout would otherwise leave
+	// these peers running, 500 connections, for the child's hour.
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
