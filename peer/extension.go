@@ -51,6 +51,16 @@ type ChokeStatter interface {
 	Decided(o choker.Outcome, clearing btt.Amount)
 }
 
+// InterestObserver is implemented by handlers that act when we come to
+// want data from their peer, or stop wanting it, as btt_speed's buyer does
+// by bidding at once rather than at its next rechoke when a download that
+// wanted nothing the peer has (its files at PiecePriorityNone, say) comes
+// to want something. Interested is called on the torrent's loop, after the
+// interested or not interested message is queued.
+type InterestObserver interface {
+	Interested(want bool)
+}
+
 // ServeGate is implemented by handlers that may hold back uploads to their
 // peer, as btt_speed does with a payer at its credit. MayServe is asked
 // before block b is queued for the peer; Hold keeps the request back, in

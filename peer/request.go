@@ -23,6 +23,11 @@ func (t *Torrent) updateInterest(c *conn) {
 	} else {
 		c.send(msgSimple(pp.NotInterested))
 	}
+	for _, h := range c.ls.handlers {
+		if o, ok := h.(InterestObserver); ok {
+			o.Interested(want)
+		}
+	}
 }
 
 // minPipeline is the fewest requests kept in flight to a peer.

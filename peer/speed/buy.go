@@ -16,6 +16,17 @@ import (
 
 // Buying: bids, awards, and paying for verified pieces.
 
+// Interested implements peer.InterestObserver: a buyer with no bid
+// standing whose download comes to want something of this peer bids at
+// once, not at its next rechoke (up to peer.Config.RechokeInterval later).
+// A standing bid keeps the rechoke's cadence, over which its rate is
+// measured.
+func (h *handler) Interested(want bool) {
+	if want && h.buy != nil && !h.closed && h.buy.bid.IsZero() {
+		h.bidRound()
+	}
+}
+
 func (h *handler) bidRound() {
 	h.flushDue()
 	b, buyer := h.buy, h.e.buy

@@ -31,6 +31,8 @@ type market struct {
 	// started, if set, is called with each buyer's client before it
 	// adds its torrent: to subscribe to its events from the first.
 	started func(*peer.Client)
+	// spec, if set, adjusts each buyer's TorrentSpec.
+	spec func(*peer.TorrentSpec)
 	// net is the in-memory network the clients are on, unless client
 	// is changed.
 	net *peertest.Network
@@ -193,7 +195,11 @@ func (m *market) start(s *sellSide, l *buySide, price, budget btt.Amount, b func
 	if m.started != nil {
 		m.started(l.client)
 	}
-	l.tor, err = l.client.AddTorrent(context.Background(), peer.TorrentSpec{MetaInfo: s.mi, Dir: l.dir, Peers: []netip.AddrPort{s.client.Addr()}})
+	spec := peer.TorrentSpec{MetaInfo: s.mi, Dir: l.dir, Peers: []netip.AddrPort{s.client.Addr()}}
+	if m.spec != nil {
+		m.spec(&spec)
+	}
+	l.tor, err = l.client.AddTorrent(context.Background(), spec)
 	require.NoError(t, err)
 	return l
 }
