@@ -17,7 +17,7 @@ import (
 // MiB), whose window re-prioritises pieces as it moves: the two should be
 // within noise of each other. Run with -count and compare with benchstat.
 func BenchmarkLoopbackTransferReader(b *testing.B) {
-	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20)
+	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20, 1)
 	f := newFixture(b, size, 256<<10)
 	b.Run("ours", func(b *testing.B) {
 		transferbench.Run(b, size, unpaidTransfers(b, f))

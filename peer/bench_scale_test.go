@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -115,31 +114,6 @@ func scaleMeta(i int) ([]byte, *metainfo.MetaInfo) {
 }
 
 func scaleTorrentDir(base string, i int) string { return filepath.Join(base, fmt.Sprintf("t%d", i)) }
-
-// procRSS returns the process's resident set size in bytes.
-func procRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseUint(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// settled returns the Go heap in use after two GCs, the RSS and the
-// goroutines.
-func settled() (heap, rss uint64, goroutines int) {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc, procRSS(), runtime.NumGoroutine()
-}
 
 func idleCPU(d time.Duration) float64 {
 	c0 := transferbench.CPUTime()
@@ -326,7 +300,7 @@ func scaleTorrentsChild(t *testing.T, impl string, n int, base string, fill bool
 		}
 	}
 	var r scaleResult
-	r.HeapBase, r.RSSBase, r.GoBase = settled()
+	r.HeapBase, r.RSSBase, r.GoBase = transferbench.Settled()
 	ctx := context.Background()
 	if p := os.Getenv("BTTSPEED_SCALE_STARTPROFILE"); p != "" {
 		f, err := os.Create(p)
@@ -380,7 +354,7 @@ func scaleTorrentsChild(t *testing.T, impl string, n int, base string, fill bool
 		return r
 	}
 	time.Sleep(2 * time.Second) // let start-up work finish
-	r.HeapAfter, r.RSSAfter, r.GoAfter = settled()
+	r.HeapAfter, r.RSSAfter, r.GoAfter = transferbench.Settled()
 	scaleProfile(t)
 	w := scaleIdle()
 	r.IdleCPU, r.IdleWindow = idleCPU(w), w.Seconds()
@@ -440,7 +414,7 @@ func scaleSeedConnsChild(t *testing.T, impl string, m int, base string) scaleRes
 		peers = func() int { return len(tor.PeerConns()) }
 	}
 	time.Sleep(time.Second)
-	r.HeapBase, r.RSSBase, r.GoBase = settled()
+	r.HeapBase, r.RSSBase, r.GoBase = transferbench.Settled()
 	fmt.Printf("ADDR:%s\n", addr)
 	deadline := time.Now().Add(3 * time.Minute)
 	for peers() < m {
@@ -450,7 +424,7 @@ func scaleSeedConnsChild(t *testing.T, impl string, m int, base string) scaleRes
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second) // handshakes, bitfields and extension handshakes done
-	r.HeapAfter, r.RSSAfter, r.GoAfter = settled()
+	r.HeapAfter, r.RSSAfter, r.GoAfter = transferbench.Settled()
 	scaleProfile(t)
 	w := scaleIdle()
 	r.IdleCPU, r.IdleWindow = idleCPU(w), w.Seconds()

@@ -30,7 +30,7 @@ import (
 //	go test -run '^$' -bench 'LoopbackTransfer/utp-pairs' -benchtime 10x ./peer/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/
 func BenchmarkLoopbackTransfer(b *testing.B) {
-	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20)
+	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20, 1)
 	transferbench.PrintCongestionControl()
 	f := newFixture(b, size, 256<<10)
 	b.Run("ours", func(b *testing.B) {

@@ -11,11 +11,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +27,7 @@ import (
 	"github.com/bttspeed/bttspeed/btt"
 	"github.com/bttspeed/bttspeed/choker"
 	"github.com/bttspeed/bttspeed/internal/legacy"
+	"github.com/bttspeed/bttspeed/internal/transferbench"
 	"github.com/bttspeed/bttspeed/paychan"
 	"github.com/bttspeed/bttspeed/peer"
 	"github.com/bttspeed/bttspeed/peer/speed"
@@ -188,38 +187,6 @@ func manyAccount(ctx context.Context, e manyChildEnv, hexKey string) (*tron.KeyS
 	return key, esc, c, nil
 }
 
-// manyCPU returns the process's user+system CPU time.
-func manyCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// manyRSS returns the process's resident set size in bytes.
-func manyRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseUint(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// manySettled returns the Go heap in use after two GCs, the RSS and the
-// goroutines.
-func manySettled() (heap, rss uint64, goroutines int) {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc, manyRSS(), runtime.NumGoroutine()
-}
-
 // manySeeder is one seeder kind running in the seed child.
 type manySeeder struct {
 	addr     netip.AddrPort
@@ -233,7 +200,7 @@ func manySeedChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 	s := startManySeeder(t, ctx, e, mi)
 	f := manySeedFigures{Kind: e.kind}
 	time.Sleep(time.Second) // start-up work done
-	f.HeapBase, f.RSSBase, f.GoBase = manySettled()
+	f.HeapBase, f.RSSBase, f.GoBase = transferbench.Settled()
 	fmt.Printf("ADDR:%s\n", s.addr)
 	deadline := time.Now().Add(3 * time.Minute)
 	for s.peers() < e.peers {
@@ -244,11 +211,11 @@ func manySeedChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 	}
 	time.Sleep(2 * time.Second) // handshakes, bitfields and extension handshakes done
 	f.Peers = s.peers()
-	f.HeapAfter, f.RSSAfter, f.GoAfter = manySettled()
-	c0, w0 := manyCPU(), time.Now()
+	f.HeapAfter, f.RSSAfter, f.GoAfter = transferbench.Settled()
+	c0, w0 := transferbench.CPUTime(), time.Now()
 	time.Sleep(e.idle)
 	f.IdleWindow = time.Since(w0).Seconds()
-	f.IdleCPU = (manyCPU() - c0).Seconds() / f.IdleWindow
+	f.IdleCPU = (transferbench.CPUTime() - c0).Seconds() / f.IdleWindow
 	js, err := json.Marshal(f)
 	require.NoError(t, err)
 	fmt.Printf("IDLE:%s\n", js)
@@ -259,13 +226,13 @@ func manySeedChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 	for sc.Scan() {
 		switch sc.Text() {
 		case "MARK":
-			c0, w0, u0 = manyCPU(), time.Now(), s.uploaded()
+			c0, w0, u0 = transferbench.CPUTime(), time.Now(), s.uploaded()
 		case "END":
 			require.False(t, w0.IsZero(), "END before MARK")
 			// The clocks first: anacrolix's Stats waits for its
 			// client's lock, seconds at 500 peers.
 			f.Window = time.Since(w0).Seconds()
-			f.BusyCPU = (manyCPU() - c0).Seconds() / f.Window
+			f.BusyCPU = (transferbench.CPUTime() - c0).Seconds() / f.Window
 			f.Uploaded = s.uploaded() - u0
 			if s.sell != nil {
 				for _, cs := range s.sell.Sales() {
@@ -461,12 +428,12 @@ func manyLeechChild(t *testing.T, e manyChildEnv, mi *metainfo.MetaInfo) {
 		return b
 	}
 	time.Sleep(e.warmup)
-	b0, w0, c0 := got(), time.Now(), manyCPU()
+	b0, w0, c0 := got(), time.Now(), transferbench.CPUTime()
 	fmt.Println("MARK")
 	time.Sleep(e.window)
 	b1 := got()
 	w := manyWindow{Seconds: time.Since(w0).Seconds(), Bytes: make([]int64, e.downloaders)}
-	w.CPU = (manyCPU() - c0).Seconds() / w.Seconds
+	w.CPU = (transferbench.CPUTime() - c0).Seconds() / w.Seconds
 	fmt.Println("END")
 	for i := range b1 {
 		w.Bytes[i] = b1[i] - b0[i]

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bttspeed/bttspeed/internal/manybench"
+	"github.com/bttspeed/bttspeed/internal/transferbench"
 	"github.com/bttspeed/bttspeed/tron/devnet"
 )
 
@@ -369,9 +369,9 @@ func TestZeroTorrent(t *testing.T) {
 func BenchmarkManyPeers(b *testing.B) {
 	cfg := manyConfig{
 		peers: manyEnvInt(b, "BTTSPEED_MANY_PEERS", 500), downloaders: manyEnvInt(b, "BTTSPEED_MANY_DOWNLOADERS", 50),
-		size: manyEnvSize(b, "BTTSPEED_MANY_SIZE", 4<<30), pieceLen: 256 << 10,
+		size: transferbench.Size(b, "BTTSPEED_MANY_SIZE", 4<<30, 1), pieceLen: 256 << 10,
 		idle: manyEnvDur(b, "BTTSPEED_MANY_IDLE", 10*time.Second), warmup: manyEnvDur(b, "BTTSPEED_MANY_WARMUP", 5*time.Second),
-		window: manyEnvDur(b, "BTTSPEED_MANY_WINDOW", 15*time.Second), seedRate: manyEnvSize(b, "BTTSPEED_MANY_SEED_RATE", 0),
+		window: manyEnvDur(b, "BTTSPEED_MANY_WINDOW", 15*time.Second), seedRate: transferbench.Size(b, "BTTSPEED_MANY_SEED_RATE", 0, 0),
 		rechoke: manyEnvDurOr0(b, "BTTSPEED_MANY_RECHOKE"),
 		dir:     b.TempDir(),
 	}
@@ -470,27 +470,4 @@ func manyEnvDurOr0(b *testing.B, name string) time.Duration {
 		return 0
 	}
 	return manyEnvDur(b, name, 0)
-}
-
-// manyEnvSize reads a size like 8GiB, 256MiB or a byte count.
-func manyEnvSize(b *testing.B, name string, def int64) int64 {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if t, ok := strings.CutSuffix(s, u.suf); ok {
-			s, mult = t, u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > math.MaxInt64/mult {
-		b.Fatalf("%s=%q: want a size like 8GiB, 256MiB or a byte count", name, os.Getenv(name))
-	}
-	return n * mult
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bttspeed/bttspeed/internal/swarmbench"
+	"github.com/bttspeed/bttspeed/internal/transferbench"
 )
 
 // TestMain fails the package if a swarm leaves a goroutine running.
@@ -73,30 +73,6 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 }
 
-// envSize reads a size like 256MiB, 1GiB or a byte count from the
-// environment.
-func envSize(b *testing.B, name string, def int64) int64 {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if strings.HasSuffix(s, u.suf) {
-			s, mult = strings.TrimSuffix(s, u.suf), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		b.Fatalf("%s=%q: want a size like 256MiB, 1GiB or a byte count", name, os.Getenv(name))
-	}
-	return n * mult
-}
-
 // BenchmarkOneSeederManyLeechers: one seeder, 20 leechers that know each
 // other, 256 MiB in 256 KiB pieces, ours and anacrolix everywhere taking
 // turns (which goes first alternates). It reports each one's time until
@@ -112,9 +88,9 @@ func BenchmarkOneSeederManyLeechers(b *testing.B) {
 	if testing.Short() {
 		b.Skip("moves 20 × 256 MiB twice an iteration")
 	}
-	size := envSize(b, "SWARMBENCH_SIZE", 256<<20)
-	pieceLen := envSize(b, "SWARMBENCH_PIECE", 256<<10)
-	seedRate := envSize(b, "SWARMBENCH_SEED_RATE", 0)
+	size := transferbench.Size(b, "SWARMBENCH_SIZE", 256<<20, 1)
+	pieceLen := transferbench.Size(b, "SWARMBENCH_PIECE", 256<<10, 1)
+	seedRate := transferbench.Size(b, "SWARMBENCH_SEED_RATE", 0, 0)
 	leechers := 20
 	if s := os.Getenv("SWARMBENCH_LEECHERS"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -20,22 +20,25 @@ import (
 )
 
 // Size reads a size from the environment variable name: bytes, or a
-// number with a KiB, MiB or GiB suffix; def if it is unset. A bad value
-// fails tb.
-func Size(tb testing.TB, name string, def int64) int64 {
+// number with a KiB, MiB or GiB suffix; def if it is unset. A bad value,
+// or one below least, fails tb.
+func Size(tb testing.TB, name string, def, least int64) int64 {
 	s := os.Getenv(name)
 	if s == "" {
 		return def
 	}
 	n, err := ParseSize(s)
+	if err == nil && n < least {
+		err = fmt.Errorf("want at least %d", least)
+	}
 	if err != nil {
 		tb.Fatalf("%s=%q: %v", name, s, err)
 	}
 	return n
 }
 
-// ParseSize parses bytes, or a positive number with a KiB, MiB or GiB
-// suffix.
+// ParseSize parses bytes, or a number with a KiB, MiB or GiB suffix; it
+// may be zero.
 func ParseSize(s string) (int64, error) {
 	mult := int64(1)
 	for _, u := range []struct {
@@ -48,10 +51,36 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("want a size like 1GiB, 256MiB, 64KiB or a byte count")
 	}
 	return n * mult, nil
+}
+
+// RSS returns the process's resident set size in bytes (0 where
+// /proc/self/status cannot be read).
+func RSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// Settled returns the Go heap in use after two collections, the RSS and
+// the goroutines: a process's cost at rest.
+func Settled() (heap, rss uint64, goroutines int) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc, RSS(), runtime.NumGoroutine()
 }
 
 // PrintCongestionControl prints the machine's TCP congestion control as a

@@ -38,7 +38,7 @@ import (
 //	go test -run '^$' -bench 'LoopbackTransfer/paid-vs-ours' -benchtime 100x ./peer/speed/
 //	BTTSPEED_BENCH_SIZE=1GiB go test -run '^$' -bench LoopbackTransfer ./peer/speed/
 func BenchmarkLoopbackTransfer(b *testing.B) {
-	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20)
+	size := transferbench.Size(b, "BTTSPEED_BENCH_SIZE", 256<<20, 1)
 	transferbench.PrintCongestionControl()
 	f := newBenchFixture(b, size)
 	b.Run("ours-paid", func(b *testing.B) {
