@@ -59,6 +59,11 @@ type maker struct {
 	// .torrent, not a hash of each file.
 	trustOld bool
 	log      *slog.Logger
+	// written serializes the look for an existing .torrent and the write
+	// of a new one, so that two workers making the same item (given
+	// twice) do not both find none and both write: the second then finds
+	// the first's, and the item is seeded once.
+	written sync.Mutex
 }
 
 // errOtherTorrent reports a .torrent in the way of the one to write.
@@ -117,6 +122,8 @@ func (m *maker) make(ctx context.Context, it item) (*made, error) {
 	if out == "" {
 		out = abs + ".torrent"
 	}
+	m.written.Lock()
+	defer m.written.Unlock()
 	if old, err := metainfo.LoadFromFile(out); err == nil {
 		if old.HashInfoBytes() != mi.HashInfoBytes() {
 			return nil, cli.Setupf("%s exists and is another torrent (info hash %s, the data makes %s): %w", out, old.HashInfoBytes().HexString(), mi.HashInfoBytes().HexString(), errOtherTorrent)
